@@ -1,0 +1,14 @@
+/// The schema URNs this server speaks (RFC 7643 §8.7, RFC 7644 §3, plus Learn Amp's extension).
+public enum SchemaURN {
+    public static let user = "urn:ietf:params:scim:schemas:core:2.0:User"
+    public static let group = "urn:ietf:params:scim:schemas:core:2.0:Group"
+    public static let enterpriseUser = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    public static let learnAmpUser = "urn:ietf:params:scim:schemas:extension:learnamp:2.0:User"
+    public static let listResponse = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+    public static let patchOp = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+    public static let error = "urn:ietf:params:scim:api:messages:2.0:Error"
+    public static let searchRequest = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+    public static let serviceProviderConfig = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
+    public static let resourceType = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+    public static let schema = "urn:ietf:params:scim:schemas:core:2.0:Schema"
+}
