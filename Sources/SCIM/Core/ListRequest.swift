@@ -1,0 +1,101 @@
+import Foundation
+
+/// A list or search request (RFC 7644 §3.4.2, §3.4.3) with RFC 9865 cursors, validated.
+public struct ListRequest: Sendable, Equatable {
+    public enum SortOrder: String, Sendable { case ascending, descending }
+
+    public var filter: Filter?
+    /// 1-based; ignored when paging by cursor.
+    public var startIndex: Int
+    public var count: Int
+    /// RFC 9865: present (possibly empty, meaning "first page") when the client pages by cursor.
+    public var cursor: String?
+    public var sortBy: AttributePath?
+    public var sortOrder: SortOrder
+    public var attributes: String?
+    public var excludedAttributes: String?
+
+    public static let defaultCount = 100
+    public static let maximumCount = 1000
+
+    /// Builds a request from query parameters or a `.search` body's members (already strings).
+    /// Out-of-range `startIndex` and `count` are clamped as RFC 7644 §3.4.2.4 says; non-integers are 400.
+    public init(parameters: [String: String], filterLimits: FilterLimits = .default) throws(SCIMError) {
+        func value(_ name: String) -> String? {
+            parameters.first { $0.key.lowercased() == name.lowercased() }?.value
+        }
+        if let text = value("filter"), !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            filter = try Filter.parse(text, limits: filterLimits)
+        }
+        startIndex = max(1, try Self.integer(value("startIndex"), name: "startIndex") ?? 1)
+        count = min(Self.maximumCount, max(0, try Self.integer(value("count"), name: "count") ?? Self.defaultCount))
+        cursor = value("cursor")
+        if let sort = value("sortBy"), !sort.isEmpty {
+            sortBy = try PatchPath.parse(sort).attribute
+        }
+        switch value("sortOrder")?.lowercased() {
+        case nil, "", "ascending": sortOrder = .ascending
+        case "descending": sortOrder = .descending
+        default: throw .badRequest("sortOrder must be \"ascending\" or \"descending\".")
+        }
+        attributes = value("attributes")
+        excludedAttributes = value("excludedAttributes")
+        if cursor != nil, value("startIndex") != nil {
+            throw .badRequest("Use either cursor or startIndex pagination, not both.")
+        }
+    }
+
+    /// Reads a `SearchRequest` body (RFC 7644 §3.4.3): same members as the query string, JSON-typed.
+    public init(searchBody body: JSONValue, filterLimits: FilterLimits = .default) throws(SCIMError) {
+        guard case .object(let object) = body else { throw .invalidSyntax("A search request must be a JSON object.") }
+        var parameters: [String: String] = [:]
+        for (key, value) in object where key.lowercased() != "schemas" {
+            switch value {
+            case .string(let text): parameters[key] = text
+            case .number(let number) where number.rounded() == number && abs(number) < 1e9: parameters[key] = String(Int(number))
+            case .array(let items):
+                let names = items.compactMap(\.stringValue)
+                guard names.count == items.count else { throw .invalidValue("\(key) must be a list of attribute names.") }
+                parameters[key] = names.joined(separator: ",")
+            case .null: continue
+            default: throw .invalidValue("\(key) has the wrong type.")
+            }
+        }
+        try self.init(parameters: parameters, filterLimits: filterLimits)
+    }
+
+    private static func integer(_ text: String?, name: String) throws(SCIMError) -> Int? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let number = Int(text) else { throw .badRequest("\(name) must be an integer.") }
+        return number
+    }
+}
+
+/// One page of results.
+public struct ListPage<Item: Sendable>: Sendable {
+    public var totalResults: Int
+    public var startIndex: Int
+    public var items: [Item]
+    /// RFC 9865: the cursor for the next page, when there is one.
+    public var nextCursor: String?
+
+    public init(totalResults: Int, startIndex: Int, items: [Item], nextCursor: String?) {
+        self.totalResults = totalResults
+        self.startIndex = startIndex
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
+    /// RFC 7644 §3.4.2 ListResponse; `Resources` are rendered by the caller.
+    public func listResponse(_ resources: [JSONValue], cursorPaging: Bool) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "schemas": [.string(SchemaURN.listResponse)],
+            "totalResults": .number(Double(totalResults)),
+            "itemsPerPage": .number(Double(resources.count)),
+            "Resources": .array(resources),
+        ]
+        if !cursorPaging { object["startIndex"] = .number(Double(startIndex)) }
+        if let nextCursor { object["nextCursor"] = .string(nextCursor) }
+        return .object(object)
+    }
+}

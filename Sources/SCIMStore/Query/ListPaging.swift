@@ -1,0 +1,62 @@
+import Foundation
+import Postgres
+import SCIM
+
+/// Index and cursor pagination shared by /Users and /Groups.
+///
+/// Index pages are `ORDER BY <sort>, id OFFSET n`, stable across pages. Cursor pages (RFC 9865) are
+/// keyset pages on the primary key, so the last page of a 100,000-user import costs what the first does.
+enum ListPaging {
+    static func page<Item>(
+        request: ListRequest, condition: PostgresQuery, idColumn: String,
+        sortExpression: (AttributePath) -> String?, count: PostgresQuery, select: PostgresQuery,
+        on connection: PostgresConnection, decode: (PostgresRow) throws -> Item
+    ) throws -> ListPage<Item> {
+        let total = try connection.query(count).first?.decode(0, as: Int.self) ?? 0
+        if let cursor = request.cursor {
+            guard request.sortBy == nil else {
+                throw SCIMError.invalidCursor("Cursor pagination returns results in a fixed order; omit sortBy.")
+            }
+            var query: PostgresQuery = "\(select) WHERE \(condition)"
+            if !cursor.isEmpty {
+                guard let after = decodeCursor(cursor) else {
+                    throw SCIMError.invalidCursor("The cursor is not one this server issued.")
+                }
+                query.append(" AND \(unsafeSQL: idColumn) > \(after)")
+            }
+            guard request.count > 0 else { return ListPage(totalResults: total, startIndex: 1, items: [], nextCursor: nil) }
+            query.append(" ORDER BY \(unsafeSQL: idColumn) LIMIT \(request.count + 1)")
+            let rows = try connection.query(query).rows
+            let items = try rows.prefix(request.count).map(decode)
+            let next = rows.count > request.count ? try rows[request.count - 1].decode(0, as: UUID.self) : nil
+            return ListPage(totalResults: total, startIndex: 1, items: items, nextCursor: next.map(encodeCursor))
+        }
+        guard request.count > 0 else {
+            return ListPage(totalResults: total, startIndex: request.startIndex, items: [], nextCursor: nil)
+        }
+        var order = idColumn
+        if let sortBy = request.sortBy {
+            guard let expression = sortExpression(sortBy) else {
+                throw SCIMError.badRequest("sortBy \(sortBy) is not a sortable attribute.")
+            }
+            let direction = request.sortOrder == .ascending ? "ASC NULLS LAST" : "DESC NULLS LAST"
+            order = "\(expression) \(direction), \(idColumn)"
+        }
+        let rows = try connection.query(
+            "\(select) WHERE \(condition) ORDER BY \(unsafeSQL: order) OFFSET \(request.startIndex - 1) LIMIT \(request.count)")
+        return ListPage(totalResults: total, startIndex: request.startIndex, items: try rows.map(decode), nextCursor: nil)
+    }
+
+    static func encodeCursor(_ id: UUID) -> String {
+        Data(id.uuidString.lowercased().utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeCursor(_ cursor: String) -> UUID? {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard cursor.count <= 64, let data = Data(base64Encoded: base64) else { return nil }
+        return UUID(uuidString: String(decoding: data, as: UTF8.self))
+    }
+}

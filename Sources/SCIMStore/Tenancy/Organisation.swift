@@ -1,0 +1,81 @@
+import Foundation
+import Postgres
+
+/// A Learn Amp customer organisation: one tenant, one Postgres schema.
+public struct Organisation: Sendable, Codable, Equatable {
+    public var id: UUID
+    public var slug: String
+    public var name: String
+    public var schemaName: String
+    public var scimEnabled: Bool
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    /// Slugs are what staff type and what names the schema: lowercase letters, digits and hyphens,
+    /// starting with a letter, at most 36 characters (so `org_<slug>` fits the schema-name rule).
+    public static let slugRule = "a slug is 1-36 lowercase letters, digits or hyphens, starting with a letter"
+
+    public static func isValidSlug(_ slug: String) -> Bool {
+        guard let first = slug.utf8.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first), slug.utf8.count <= 36
+        else { return false }
+        return slug.utf8.allSatisfy {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                || $0 == UInt8(ascii: "-")
+        }
+    }
+
+    /// `org_<slug>` with hyphens as underscores; always matches `^[a-z][a-z0-9_]{0,40}$`.
+    public static func schemaName(forSlug slug: String) -> String {
+        "org_" + slug.replacingOccurrences(of: "-", with: "_")
+    }
+
+    init(row: PostgresRow) throws {
+        id = try row.decode("id")
+        slug = try row.decode("slug")
+        name = try row.decode("name")
+        schemaName = try row.decode("schema_name")
+        scimEnabled = try row.decode("scim_enabled")
+        createdAt = try row.decode("created_at")
+        updatedAt = try row.decode("updated_at")
+    }
+
+    static let columns = "id, slug, name, schema_name, scim_enabled, created_at, updated_at"
+}
+
+/// The organisation a request acts for, resolved from its credentials. Every tenant query takes one,
+/// and reaches tables only through `schema`, so a request cannot name another tenant's data.
+public struct Tenant: Sendable, Equatable {
+    public var organisationID: UUID
+    public var slug: String
+    public var schema: PostgresIdentifier
+    /// The SCIM token that authenticated the request, when it came through SCIM.
+    public var tokenID: UUID?
+
+    public init(organisationID: UUID, slug: String, schema: PostgresIdentifier, tokenID: UUID? = nil) {
+        self.organisationID = organisationID
+        self.slug = slug
+        self.schema = schema
+        self.tokenID = tokenID
+    }
+}
+
+/// An admin-API failure: the HTTP status and a message safe to show to support staff.
+public struct AdminError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var status: Int
+    public var code: String
+    public var message: String
+
+    public init(status: Int, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "AdminError(\(status) \(code)): \(message)" }
+
+    public static func badRequest(_ message: String) -> AdminError { .init(status: 400, code: "bad_request", message: message) }
+    public static func notFound(_ message: String) -> AdminError { .init(status: 404, code: "not_found", message: message) }
+    public static func conflict(_ message: String) -> AdminError { .init(status: 409, code: "conflict", message: message) }
+    public static func unauthorized(_ message: String) -> AdminError { .init(status: 401, code: "unauthorized", message: message) }
+    public static func forbidden(_ message: String) -> AdminError { .init(status: 403, code: "forbidden", message: message) }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Postgres
+
+/// Organisations in the control schema, and the tenant schema each one owns.
+public struct OrganisationStore: Sendable {
+    let client: PostgresClient
+    let migrations: MigrationSet
+
+    public init(client: PostgresClient, migrations: MigrationSet) {
+        self.client = client
+        self.migrations = migrations
+    }
+
+    /// Creates the organisation and its schema with every tenant migration, atomically: either the
+    /// organisation exists with a complete schema, or nothing was written.
+    /// - Throws: `AdminError` 400 for an invalid slug or empty name, 409 when the slug is taken.
+    public func create(slug: String, name: String) async throws -> Organisation {
+        guard Organisation.isValidSlug(slug) else { throw AdminError.badRequest("Invalid slug \"\(slug.prefix(64))\": \(Organisation.slugRule).") }
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty, name.count <= 200 else { throw AdminError.badRequest("name is required (at most 200 characters).") }
+        let schema = try PostgresIdentifier(Organisation.schemaName(forSlug: slug))
+        let tenantMigrations = migrations.tenant
+        do {
+            return try await client.withTransaction { connection in
+                try Migrator.lock(connection)
+                let rows = try connection.query(
+                    """
+                    INSERT INTO control.organisations (id, slug, name, schema_name)
+                    VALUES (\(UUID()), \(slug), \(name), \(schema.name))
+                    RETURNING \(unsafeSQL: Organisation.columns)
+                    """)
+                try Migrator.migrateTenant(schema, migrations: tenantMigrations, on: connection)
+                return try Organisation(row: rows.rows[0])
+            }
+        } catch let error as PostgresError where error.sqlState == .uniqueViolation {
+            throw AdminError.conflict("An organisation with slug \"\(slug)\" (or schema \(schema.name)) already exists.")
+        }
+    }
+
+    public func list() async throws -> [Organisation] {
+        try await client.query("SELECT \(unsafeSQL: Organisation.columns) FROM control.organisations ORDER BY slug")
+            .map(Organisation.init(row:))
+    }
+
+    /// - Throws: `AdminError` 404 when no organisation has this slug.
+    public func find(slug: String) async throws -> Organisation {
+        let rows = try await client.query(
+            "SELECT \(unsafeSQL: Organisation.columns) FROM control.organisations WHERE slug = \(slug)")
+        guard let row = rows.first else { throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".") }
+        return try Organisation(row: row)
+    }
+
+    /// Changes the name and/or whether SCIM is enabled; absent fields stay as they are.
+    public func update(slug: String, name: String?, scimEnabled: Bool?) async throws -> Organisation {
+        let name = name?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let name, name.isEmpty || name.count > 200 { throw AdminError.badRequest("name must be 1-200 characters.") }
+        let rows = try await client.query(
+            """
+            UPDATE control.organisations
+            SET name = COALESCE(\(name), name), scim_enabled = COALESCE(\(scimEnabled), scim_enabled), updated_at = now()
+            WHERE slug = \(slug)
+            RETURNING \(unsafeSQL: Organisation.columns)
+            """)
+        guard let row = rows.first else { throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".") }
+        return try Organisation(row: row)
+    }
+
+    /// The tenant for staff requests that name an organisation by slug.
+    public func tenant(slug: String) async throws -> Tenant {
+        let organisation = try await find(slug: slug)
+        return Tenant(organisationID: organisation.id, slug: organisation.slug, schema: try PostgresIdentifier(organisation.schemaName))
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Postgres
+import SCIM
+
+/// A SCIM API token as staff see it: never the secret.
+public struct TokenInfo: Sendable, Codable, Equatable {
+    public var id: UUID
+    public var label: String
+    public var prefix: String
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var lastUsedAt: Date?
+    public var revokedAt: Date?
+
+    init(row: PostgresRow) throws {
+        id = try row.decode("id")
+        label = try row.decode("label")
+        prefix = try row.decode("prefix")
+        createdAt = try row.decode("created_at")
+        expiresAt = try row.decode("expires_at")
+        lastUsedAt = try row.decode("last_used_at")
+        revokedAt = try row.decode("revoked_at")
+    }
+
+    static let columns = "id, label, prefix, created_at, expires_at, last_used_at, revoked_at"
+}
+
+/// Issues, lists, revokes and checks per-organisation SCIM tokens.
+public struct TokenStore: Sendable {
+    public static let kind = "lascim"
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// Issues a token. The returned `token` string exists only in this return value.
+    public func issue(organisationID: UUID, label: String, expiresAt: Date?) async throws -> (info: TokenInfo, token: String) {
+        let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !label.isEmpty, label.count <= 100 else { throw AdminError.badRequest("label is required (at most 100 characters).") }
+        if let expiresAt, expiresAt <= Date() { throw AdminError.badRequest("expiresAt must be in the future.") }
+        let secret = IssuedSecret.generate(kind: Self.kind)
+        let rows = try await client.query(
+            """
+            INSERT INTO control.scim_tokens (id, organisation_id, label, prefix, secret_hash, expires_at)
+            VALUES (\(UUID()), \(organisationID), \(label), \(secret.prefix), \(secret.digest), \(expiresAt))
+            RETURNING \(unsafeSQL: TokenInfo.columns)
+            """)
+        return (try TokenInfo(row: rows.rows[0]), secret.token)
+    }
+
+    /// Active and past tokens of an organisation, newest first (revoked ones included, marked).
+    public func list(organisationID: UUID) async throws -> [TokenInfo] {
+        try await client.query(
+            """
+            SELECT \(unsafeSQL: TokenInfo.columns) FROM control.scim_tokens
+            WHERE organisation_id = \(organisationID) ORDER BY created_at DESC, id
+            """
+        ).map(TokenInfo.init(row:))
+    }
+
+    /// Revokes a token of this organisation; from then on it gets 401.
+    /// - Throws: `AdminError` 404 when the organisation has no such token.
+    public func revoke(organisationID: UUID, tokenID: UUID) async throws {
+        let rows = try await client.query(
+            """
+            UPDATE control.scim_tokens SET revoked_at = COALESCE(revoked_at, now())
+            WHERE id = \(tokenID) AND organisation_id = \(organisationID)
+            """)
+        guard rows.affectedRows == 1 else { throw AdminError.notFound("No token \(tokenID) in this organisation.") }
+    }
+
+    /// Resolves a bearer token to its organisation.
+    ///
+    /// The tenant comes from the token alone. `last_used_at` is written at most once a minute per
+    /// token, so authentication costs no write on the hot path.
+    /// - Throws: `SCIMError` 401 for a missing, malformed, unknown, revoked or expired token; 403 when
+    ///   the organisation has SCIM disabled.
+    public func authenticate(bearer token: String) async throws -> Tenant {
+        guard let prefix = IssuedSecret.prefix(of: token, kind: Self.kind) else {
+            throw SCIMError.unauthorized("The bearer token is not a valid Learn Amp SCIM token.")
+        }
+        let digest = Secrets.sha256(token)
+        let row = try await client.withConnection { connection -> PostgresRow? in
+            let rows = try connection.query(
+                """
+                SELECT t.id, t.secret_hash, t.revoked_at IS NOT NULL AS revoked,
+                       t.expires_at IS NOT NULL AND t.expires_at <= now() AS expired,
+                       t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale,
+                       o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled
+                FROM control.scim_tokens t JOIN control.organisations o ON o.id = t.organisation_id
+                WHERE t.prefix = \(prefix)
+                """)
+            guard let row = rows.first else { return nil }
+            if try row.decode("stale", as: Bool.self), Secrets.constantTimeEquals(try row.decode("secret_hash"), digest) {
+                _ = try connection.query(
+                    "UPDATE control.scim_tokens SET last_used_at = now() WHERE id = \(try row.decode("id", as: UUID.self))")
+            }
+            return row
+        }
+        guard let row, Secrets.constantTimeEquals(try row.decode("secret_hash"), digest) else {
+            throw SCIMError.unauthorized("The bearer token is not valid.")
+        }
+        guard try !row.decode("revoked", as: Bool.self) else { throw SCIMError.unauthorized("The bearer token has been revoked.") }
+        guard try !row.decode("expired", as: Bool.self) else { throw SCIMError.unauthorized("The bearer token has expired.") }
+        guard try row.decode("scim_enabled", as: Bool.self) else {
+            throw SCIMError.forbidden("SCIM provisioning is disabled for this organisation. Contact Learn Amp support.")
+        }
+        return Tenant(
+            organisationID: try row.decode("organisation_id"), slug: try row.decode("slug"),
+            schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)), tokenID: try row.decode("id"))
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import Postgres
+import SCIM
+
+/// A custom-field mapping as stored in a tenant schema.
+public struct CustomFieldMapping: Sendable, Codable, Equatable {
+    /// Full attribute URN, e.g. `urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:costCentre`.
+    public var scimAttribute: String
+    /// Learn Amp custom field name (`^[a-z][a-z0-9_]{0,62}$`).
+    public var field: String
+    public var type: String
+    public var allowedValues: [String]?
+
+    public init(scimAttribute: String, field: String, type: String, allowedValues: [String]? = nil) {
+        self.scimAttribute = scimAttribute
+        self.field = field
+        self.type = type
+        self.allowedValues = allowedValues
+    }
+
+    /// The attribute name inside the Learn Amp extension.
+    public var attributeName: String { String(scimAttribute.dropFirst(SchemaURN.learnAmpUser.count + 1)) }
+
+    public var definition: CustomFieldDefinition {
+        let fieldType: CustomFieldType =
+            switch type {
+            case "number": .number
+            case "boolean": .boolean
+            case "date": .date
+            case "enum": .enum(allowed: allowedValues ?? [])
+            default: .string
+            }
+        return CustomFieldDefinition(name: attributeName, type: fieldType)
+    }
+}
+
+/// The users table as SCIM sees it: the SELECT list every read shares, and the filterable attributes.
+enum UserColumns {
+    /// Everything needed to render a user, in one statement: manager, primary team, custom fields and
+    /// team memberships come from joins and correlated subqueries, not extra round trips.
+    static func select(_ schema: PostgresIdentifier) -> PostgresQuery {
+        """
+        SELECT u.id, u.user_name, u.external_id, u.given_name, u.family_name, u.formatted_name, u.display_name,
+               u.emails::text AS emails, u.title, u.timezone, u.active, u.employee_number, u.cost_center,
+               u.organization, u.division, u.department, u.pending_manager, u.hire_date::text AS hire_date,
+               u.created_at, u.updated_at, u.version,
+               m.id AS manager_id,
+               COALESCE(m.display_name, NULLIF(concat_ws(' ', m.given_name, m.family_name), '')) AS manager_display,
+               pt.id AS primary_team_id, pt.display_name AS primary_team_name,
+               (SELECT jsonb_object_agg(cf.attribute_name, u.custom_fields -> cf.field)::text
+                  FROM \(schema).custom_field_mappings cf WHERE u.custom_fields ? cf.field) AS custom_attributes,
+               (SELECT jsonb_agg(jsonb_build_array(t.id, t.display_name) ORDER BY lower(t.display_name))::text
+                  FROM \(schema).team_members tm JOIN \(schema).teams t ON t.id = tm.team_id
+                  WHERE tm.user_id = u.id) AS groups
+        FROM \(schema).users u
+        LEFT JOIN \(schema).users m ON m.id = u.manager_id
+        LEFT JOIN \(schema).teams pt ON pt.id = u.primary_team_id
+        """
+    }
+
+    static func decode(_ row: PostgresRow) throws -> (User, UserMetadata) {
+        var user = User(userName: try row.decode("user_name"))
+        user.externalID = try row.decode("external_id")
+        user.givenName = try row.decode("given_name")
+        user.familyName = try row.decode("family_name")
+        user.formattedName = try row.decode("formatted_name")
+        user.displayName = try row.decode("display_name")
+        user.title = try row.decode("title")
+        user.timezone = try row.decode("timezone")
+        user.active = try row.decode("active")
+        user.employeeNumber = try row.decode("employee_number")
+        user.costCenter = try row.decode("cost_center")
+        user.organization = try row.decode("organization")
+        user.division = try row.decode("division")
+        user.department = try row.decode("department")
+        user.hireDate = try row.decode("hire_date")
+        let managerID: UUID? = try row.decode("manager_id")
+        user.managerReference = managerID.map { $0.uuidString.lowercased() } ?? (try row.decode("pending_manager"))
+        if case .array(let emails)? = try json(row, "emails") {
+            user.emails = emails.compactMap { element in
+                guard let value = element[caseInsensitive: "value"]?.stringValue else { return nil }
+                return User.Email(
+                    value: value, type: element[caseInsensitive: "type"]?.stringValue,
+                    primary: element[caseInsensitive: "primary"]?.boolValue ?? false,
+                    display: element[caseInsensitive: "display"]?.stringValue)
+            }
+        }
+        if case .object(let custom)? = try json(row, "custom_attributes") {
+            user.customFields = custom.filter { !$0.value.isNull }
+        }
+        var groups: [User.Reference] = []
+        if case .array(let pairs)? = try json(row, "groups") {
+            for pair in pairs {
+                if case .array(let parts) = pair, parts.count == 2, let id = parts[0].stringValue.flatMap(UUID.init(uuidString:)) {
+                    groups.append(User.Reference(id: id, display: parts[1].stringValue))
+                }
+            }
+        }
+        let primaryTeamID: UUID? = try row.decode("primary_team_id")
+        let metadata = UserMetadata(
+            id: try row.decode("id"), created: try row.decode("created_at"), lastModified: try row.decode("updated_at"),
+            version: try row.decode("version"),
+            manager: managerID.map { User.Reference(id: $0, display: try? row.decode("manager_display", as: String?.self)) },
+            groups: groups,
+            primaryTeam: primaryTeamID.map { User.Reference(id: $0, display: try? row.decode("primary_team_name", as: String?.self)) })
+        return (user, metadata)
+    }
+
+    private static func json(_ row: PostgresRow, _ column: String) throws -> JSONValue? {
+        guard let text: String = try row.decode(column) else { return nil }
+        return try? JSONValue.parse(Array(text.utf8))
+    }
+
+    /// The filterable attributes of a user. Anything else in a filter is `invalidFilter`.
+    static func attribute(_ path: AttributePath, schema: PostgresIdentifier, customFields: [CustomFieldMapping]) -> SQLAttribute? {
+        let key = path.key
+        switch path.schema?.lowercased() {
+        case nil:
+            return core(key, schema: schema) ?? enterprise(key) ?? learnAmp(key, customFields: customFields)
+        case SchemaURN.user.lowercased(): return core(key, schema: schema)
+        case SchemaURN.enterpriseUser.lowercased(): return enterprise(key)
+        case SchemaURN.learnAmpUser.lowercased(): return learnAmp(key, customFields: customFields)
+        default: return nil
+        }
+    }
+
+    private static func core(_ key: String, schema: PostgresIdentifier) -> SQLAttribute? {
+        switch key {
+        case "id": .uuid("u.id")
+        case "externalid": .text("u.external_id", caseExact: true)
+        case "username": .text("u.user_name")
+        case "name.givenname": .text("u.given_name")
+        case "name.familyname": .text("u.family_name")
+        case "name.formatted": .text("u.formatted_name")
+        case "displayname": .text("u.display_name")
+        case "title": .text("u.title")
+        case "timezone": .text("u.timezone")
+        case "active": .bool("u.active")
+        case "meta.created": .timestamp("u.created_at")
+        case "meta.lastmodified": .timestamp("u.updated_at")
+        case "emails":
+            .collection(
+                exists: { condition in "EXISTS (SELECT 1 FROM jsonb_array_elements(u.emails) e WHERE \(condition))" },
+                elements: [
+                    "value": .text("(e->>'value')"), "type": .text("(e->>'type')"),
+                    "primary": .bool("(e->>'primary')::boolean"), "display": .text("(e->>'display')"),
+                ],
+                defaultElement: "value")
+        case "groups":
+            .collection(
+                exists: { condition in
+                    """
+                    EXISTS (SELECT 1 FROM \(schema).team_members g JOIN \(schema).teams gt ON gt.id = g.team_id
+                            WHERE g.user_id = u.id AND \(condition))
+                    """
+                },
+                elements: ["value": .uuid("g.team_id"), "display": .text("gt.display_name")],
+                defaultElement: "value")
+        default: nil
+        }
+    }
+
+    private static func enterprise(_ key: String) -> SQLAttribute? {
+        switch key {
+        case "employeenumber": .text("u.employee_number")
+        case "costcenter": .text("u.cost_center")
+        case "organization": .text("u.organization")
+        case "division": .text("u.division")
+        case "department": .text("u.department")
+        case "manager", "manager.value": .uuid("u.manager_id")
+        default: nil
+        }
+    }
+
+    private static func learnAmp(_ key: String, customFields: [CustomFieldMapping]) -> SQLAttribute? {
+        switch key {
+        case "hiredate": return .date("u.hire_date")
+        case "primaryteam", "primaryteam.value": return .uuid("u.primary_team_id")
+        default:
+            // Field names are validated (`^[a-z][a-z0-9_]*$`) when staff map them, so quoting them as
+            // SQL literals here is safe; the client's value still travels as a bind.
+            guard let mapping = customFields.first(where: { $0.attributeName.lowercased() == key }),
+                CustomFieldStore.isValidFieldName(mapping.field)
+            else { return nil }
+            let text = "(u.custom_fields->>'\(mapping.field)')"
+            switch mapping.type {
+            case "number": return .number(text)
+            case "boolean": return .bool("\(text)::boolean")
+            case "date": return .date("\(text)::date")
+            default: return .text(text)
+            }
+        }
+    }
+
+    /// Attributes `sortBy` accepts: the scalar ones.
+    static func sortExpression(_ path: AttributePath, schema: PostgresIdentifier, customFields: [CustomFieldMapping]) -> String? {
+        switch attribute(path, schema: schema, customFields: customFields) {
+        case .text(let e, let caseExact)?: caseExact ? e : "lower(\(e))"
+        case .uuid(let e)?, .bool(let e)?, .timestamp(let e)?, .date(let e)?: e
+        case .number(let e)?: "(\(e))::numeric"
+        case .collection?, nil: nil
+        }
+    }
+}

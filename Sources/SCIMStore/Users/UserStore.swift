@@ -1,0 +1,239 @@
+import Foundation
+import Postgres
+import SCIM
+
+/// A user as stored, with what the server knows about them.
+public struct StoredUser: Sendable, Equatable {
+    public var user: User
+    public var metadata: UserMetadata
+}
+
+/// Learn Amp's users, as SCIM provisions them. Every method is one transaction in the tenant's schema.
+///
+/// SCIM sees only SCIM-managed users: manual users and users released by DELETE are invisible until a
+/// POST with their email adopts them.
+public struct UserStore: Sendable {
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// Builds a user from the request body, given the organisation's custom-field mappings.
+    public typealias Builder = @Sendable ([CustomFieldMapping]) throws -> User
+
+    /// POST /Users: creates the user, or adopts a manual or released user with the same userName/email.
+    /// - Returns: the stored user and whether an existing account was adopted.
+    /// - Throws: `SCIMError` 409 `uniqueness` when a SCIM-managed user already has that userName or email.
+    public func create(_ tenant: Tenant, build: Builder) async throws -> (StoredUser, adopted: Bool) {
+        let schema = tenant.schema
+        return try await client.withTransaction { connection in
+            let mappings = try CustomFieldStore.load(schema, on: connection)
+            let user = try build(mappings)
+            let email = user.primaryEmail
+            let matches = try connection.query(
+                """
+                SELECT id, scim_managed, primary_team_id FROM \(schema).users
+                WHERE lower(user_name) IN (lower(\(user.userName)::text), lower(\(email)::text))
+                   OR lower(email) IN (lower(\(user.userName)::text), lower(\(email)::text))
+                FOR UPDATE
+                """)
+            if try matches.contains(where: { try $0.decode("scim_managed", as: Bool.self) }) {
+                throw SCIMError.uniqueness("A user with userName or email \(user.userName) is already provisioned.")
+            }
+            guard matches.count <= 1 else {
+                throw SCIMError.uniqueness("\(user.userName) and \(email) belong to two different existing users.")
+            }
+            let id: UUID = try matches.first?.decode("id") ?? UUID()
+            try Self.save(user, id: id, existing: matches.first, mappings: mappings, schema: schema, on: connection)
+            return (try Self.fetch(id, schema: schema, on: connection)!, matches.count == 1)
+        }
+    }
+
+    /// GET /Users/{id}.
+    public func get(_ tenant: Tenant, id: UUID) async throws -> StoredUser {
+        let schema = tenant.schema
+        let stored = try await client.withConnection { connection in try Self.fetch(id, schema: schema, on: connection) }
+        guard let stored else { throw Self.notFound(id) }
+        return stored
+    }
+
+    /// PUT /Users/{id}: replaces every writable attribute; the role and the account's history stay.
+    public func replace(_ tenant: Tenant, id: UUID, ifMatch: String?, build: Builder) async throws -> StoredUser {
+        try await update(tenant, id: id, ifMatch: ifMatch) { _, mappings in try build(mappings) }
+    }
+
+    /// PATCH /Users/{id}: `apply` turns the current user into the new one (the PATCH engine runs inside
+    /// the transaction, on a row locked FOR UPDATE, so concurrent PATCHes never interleave).
+    public func update(
+        _ tenant: Tenant, id: UUID, ifMatch: String?,
+        apply: @Sendable (StoredUser, [CustomFieldMapping]) throws -> User
+    ) async throws -> StoredUser {
+        let schema = tenant.schema
+        return try await client.withTransaction { connection in
+            let locked = try connection.query(
+                "SELECT id, primary_team_id FROM \(schema).users WHERE id = \(id) AND scim_managed FOR UPDATE")
+            guard let row = locked.first, let current = try Self.fetch(id, schema: schema, on: connection) else {
+                throw Self.notFound(id)
+            }
+            try Self.check(ifMatch, against: current.metadata)
+            let mappings = try CustomFieldStore.load(schema, on: connection)
+            let user = try apply(current, mappings)
+            guard user != current.user else { return current }
+            try Self.save(user, id: id, existing: row, mappings: mappings, schema: schema, on: connection)
+            return try Self.fetch(id, schema: schema, on: connection)!
+        }
+    }
+
+    /// DELETE /Users/{id}: deprovisions. The account stays (deactivated, history intact) but is released
+    /// from SCIM, so SCIM reads answer 404 until a POST with the same email adopts it again.
+    public func delete(_ tenant: Tenant, id: UUID, ifMatch: String?) async throws {
+        let schema = tenant.schema
+        try await client.withTransaction { connection in
+            let rows = try connection.query(
+                "SELECT version FROM \(schema).users WHERE id = \(id) AND scim_managed FOR UPDATE")
+            guard let row = rows.first else { throw Self.notFound(id) }
+            if let ifMatch {
+                try Self.check(ifMatch, version: try row.decode("version"))
+            }
+            _ = try connection.query(
+                """
+                UPDATE \(schema).users SET scim_managed = false, active = false, updated_at = now(), version = version + 1
+                WHERE id = \(id)
+                """)
+        }
+    }
+
+    /// GET /Users and POST /Users/.search.
+    public func list(_ tenant: Tenant, request: ListRequest) async throws -> ListPage<StoredUser> {
+        let schema = tenant.schema
+        return try await client.withConnection { connection in
+            let mappings = try CustomFieldStore.load(schema, on: connection)
+            var condition: PostgresQuery = "u.scim_managed"
+            if let filter = request.filter {
+                let compiler = FilterCompiler { UserColumns.attribute($0, schema: schema, customFields: mappings) }
+                condition = "u.scim_managed AND \(try compiler.compile(filter))"
+            }
+            return try ListPaging.page(
+                request: request, condition: condition, idColumn: "u.id",
+                sortExpression: { path in UserColumns.sortExpression(path, schema: schema, customFields: mappings) },
+                count: "SELECT count(*) FROM \(schema).users u WHERE \(condition)",
+                select: UserColumns.select(schema), on: connection, decode: { row in
+                    let (user, metadata) = try UserColumns.decode(row)
+                    return StoredUser(user: user, metadata: metadata)
+                })
+        }
+    }
+
+    // MARK: - Inside a transaction
+
+    static func notFound(_ id: UUID) -> SCIMError {
+        .notFound("User \(id.uuidString.lowercased()) not found.")
+    }
+
+    static func fetch(_ id: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws -> StoredUser? {
+        let rows = try connection.query("\(UserColumns.select(schema)) WHERE u.id = \(id) AND u.scim_managed")
+        return try rows.first.map { row in
+            let (user, metadata) = try UserColumns.decode(row)
+            return StoredUser(user: user, metadata: metadata)
+        }
+    }
+
+    /// `If-Match` (RFC 7644 §3.14): `*` or the current weak or strong version.
+    static func check(_ ifMatch: String?, against metadata: UserMetadata) throws {
+        if let ifMatch { try check(ifMatch, version: metadata.version) }
+    }
+
+    static func check(_ ifMatch: String, version: Int64) throws {
+        let tags = ifMatch.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let accepted = tags.contains("*") || tags.contains { tag in
+            let bare = tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag
+            return bare == "\"\(version)\""
+        }
+        guard accepted else {
+            throw SCIMError.preconditionFailed("The resource has changed (If-Match does not match version W/\"\(version)\").")
+        }
+    }
+
+    /// Writes every SCIM-owned column, resolves the manager, moves the department team and links
+    /// anyone who was waiting for this user as their manager.
+    static func save(
+        _ user: User, id: UUID, existing: PostgresRow?, mappings: [CustomFieldMapping], schema: PostgresIdentifier,
+        on connection: PostgresConnection
+    ) throws {
+        let email = user.primaryEmail
+        let (managerID, pendingManager) = try resolveManager(user, id: id, schema: schema, on: connection)
+        var custom: [String: JSONValue] = [:]
+        for mapping in mappings {
+            if let value = user.customFields[mapping.attributeName] { custom[mapping.field] = value }
+        }
+        let customJSON = PostgresJSONB(String(decoding: JSONValue.object(custom).serialized(), as: UTF8.self))
+        let emailsJSON = PostgresJSONB(
+            String(
+                decoding: JSONValue.array(
+                    user.emails.map { email in
+                        var element: [String: JSONValue] = ["value": .string(email.value), "primary": .bool(email.primary)]
+                        element["type"] = email.type.map(JSONValue.string)
+                        element["display"] = email.display.map(JSONValue.string)
+                        return .object(element)
+                    }
+                ).serialized(), as: UTF8.self))
+        do {
+            if existing == nil {
+                _ = try connection.query(
+                    """
+                    INSERT INTO \(schema).users (id, user_name, email, scim_managed, role) VALUES (\(id), \(user.userName), \(email), true, 'viewer')
+                    """)
+            }
+            _ = try connection.query(
+                """
+                UPDATE \(schema).users SET
+                    user_name = \(user.userName), email = \(email), external_id = \(user.externalID),
+                    given_name = \(user.givenName), family_name = \(user.familyName), formatted_name = \(user.formattedName),
+                    display_name = \(user.displayName), title = \(user.title), timezone = \(user.timezone), active = \(user.active),
+                    emails = \(emailsJSON), employee_number = \(user.employeeNumber), cost_center = \(user.costCenter),
+                    organization = \(user.organization), division = \(user.division), department = \(user.department),
+                    manager_id = \(managerID), pending_manager = \(pendingManager), hire_date = \(user.hireDate)::date,
+                    custom_fields = \(customJSON), scim_managed = true,
+                    updated_at = now(), version = version + \(existing == nil ? 0 : 1)
+                WHERE id = \(id)
+                """)
+        } catch let error as PostgresError where error.sqlState == .uniqueViolation {
+            let what = error.constraint == "users_email_key" ? "email \(email)" : "userName \(user.userName)"
+            throw SCIMError.uniqueness("Another user already has \(what).")
+        }
+        let previousTeam: UUID? = try existing?.decode("primary_team_id")
+        try TeamMembership.assignDepartment(user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
+        _ = try connection.query(
+            """
+            UPDATE \(schema).users SET manager_id = \(id), pending_manager = NULL, updated_at = now(), version = version + 1
+            WHERE pending_manager IS NOT NULL AND id <> \(id)
+              AND lower(pending_manager) IN (lower(\(user.userName)::text), lower(\(email)::text), \(id.uuidString.lowercased())::text)
+            """)
+    }
+
+    /// A manager may be named by SCIM id or by email/userName; one not provisioned yet is remembered.
+    private static func resolveManager(
+        _ user: User, id: UUID, schema: PostgresIdentifier, on connection: PostgresConnection
+    ) throws -> (UUID?, String?) {
+        guard let reference = user.managerReference?.trimmingCharacters(in: .whitespaces), !reference.isEmpty else {
+            return (nil, nil)
+        }
+        let selfReference =
+            UUID(uuidString: reference) == id || reference.lowercased() == user.userName.lowercased()
+            || reference.lowercased() == user.primaryEmail.lowercased()
+        guard !selfReference else { throw SCIMError.invalidValue("A user cannot be their own manager.") }
+        let rows: PostgresRows
+        if let managerID = UUID(uuidString: reference) {
+            rows = try connection.query("SELECT id FROM \(schema).users WHERE id = \(managerID)")
+        } else {
+            rows = try connection.query(
+                """
+                SELECT id FROM \(schema).users WHERE lower(user_name) = lower(\(reference)::text) OR lower(email) = lower(\(reference)::text)
+                ORDER BY scim_managed DESC LIMIT 1
+                """)
+        }
+        if let row = rows.first { return (try row.decode("id", as: UUID.self), nil) }
+        return (nil, reference)
+    }
+}
