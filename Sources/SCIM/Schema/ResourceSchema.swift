@@ -150,7 +150,8 @@ extension ResourceSchema {
                         description: "URI of the user."),
                     SchemaAttribute("display", mutability: .immutable, description: "The user's display name."),
                     SchemaAttribute(
-                        "type", mutability: .immutable, canonicalValues: ["User"], description: "Always User."),
+                        "type", mutability: .immutable, canonicalValues: ["User"],
+                        description: "Always User: nested groups are not supported.", format: .canonicalValuesOnly),
                 ],
                 description: "Team members. Members must be Users: nested groups are not supported."),
             .meta,

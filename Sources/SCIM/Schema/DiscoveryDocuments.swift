@@ -1,0 +1,114 @@
+/// Server-wide limits, advertised in `ServiceProviderConfig` and enforced where requests are decoded,
+/// so what clients are told and what the server does cannot drift apart.
+public struct ServiceLimits: Sendable, Hashable {
+    /// PATCH operations accepted in one request.
+    public var maxOperations: Int
+    /// Largest request body, in bytes.
+    public var maxPayloadSize: Int
+    /// Ceiling for `count` on list and search requests.
+    public var maxResults: Int
+    /// `count` when the client gives none.
+    public var defaultResults: Int
+    /// Longest `filter` accepted, in characters.
+    public var maxFilterLength: Int
+    /// Members added, removed or replaced by one Groups request.
+    public var maxMembersPerRequest: Int
+
+    public init(
+        maxOperations: Int = 1000,
+        maxPayloadSize: Int = 1_048_576,
+        maxResults: Int = 1000,
+        defaultResults: Int = 100,
+        maxFilterLength: Int = 4096,
+        maxMembersPerRequest: Int = 1000
+    ) {
+        self.maxOperations = maxOperations
+        self.maxPayloadSize = maxPayloadSize
+        self.maxResults = maxResults
+        self.defaultResults = defaultResults
+        self.maxFilterLength = maxFilterLength
+        self.maxMembersPerRequest = maxMembersPerRequest
+    }
+
+    public static let `default` = ServiceLimits()
+}
+
+/// The discovery endpoints' bodies (RFC 7643 §5, §6, §7), built from the same catalog the server
+/// validates against. `baseURL` is the SCIM base the client used, without a trailing slash.
+public enum DiscoveryDocuments {
+    /// `GET /ServiceProviderConfig`, including the RFC 9865 pagination block.
+    public static func serviceProviderConfig(baseURL: String, limits: ServiceLimits) -> JSONValue {
+        [
+            "schemas": [.string(SchemaURN.serviceProviderConfig)],
+            "documentationUri": "https://help.learnamp.com",
+            "patch": ["supported": true],
+            "bulk": ["supported": false, "maxOperations": 0, "maxPayloadSize": .number(Double(limits.maxPayloadSize))],
+            "filter": ["supported": true, "maxResults": .number(Double(limits.maxResults))],
+            "changePassword": ["supported": false],
+            "sort": ["supported": true],
+            "etag": ["supported": true],
+            "authenticationSchemes": [
+                [
+                    "type": "oauthbearertoken",
+                    "name": "OAuth Bearer Token",
+                    "description": "Authentication with the organisation's SCIM bearer token.",
+                    "primary": true,
+                ]
+            ],
+            "pagination": [
+                "cursor": true,
+                "index": true,
+                "defaultPaginationMethod": "index",
+                "defaultPageSize": .number(Double(limits.defaultResults)),
+                "maxPageSize": .number(Double(limits.maxResults)),
+                "cursorTimeout": 0,
+            ],
+            "meta": meta(resourceType: "ServiceProviderConfig", location: "\(baseURL)/ServiceProviderConfig"),
+        ]
+    }
+
+    /// `GET /ResourceTypes` resources (the caller wraps them in a ListResponse).
+    public static func resourceTypes(baseURL: String) -> [JSONValue] {
+        [ResourceType.user(), .group].map { resourceType($0, baseURL: baseURL) }
+    }
+
+    /// One resource type's representation (`GET /ResourceTypes/User`).
+    public static func resourceType(_ type: ResourceType, baseURL: String) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "schemas": [.string(SchemaURN.resourceType)],
+            "id": .string(type.id),
+            "name": .string(type.id),
+            "endpoint": .string(type.endpoint),
+            "description": .string(type.description),
+            "schema": .string(type.schema.id),
+            "meta": meta(resourceType: "ResourceType", location: "\(baseURL)/ResourceTypes/\(type.id)"),
+        ]
+        if !type.extensions.isEmpty {
+            object["schemaExtensions"] = .array(
+                type.extensions.map { ["schema": .string($0.id), "required": false] })
+        }
+        return .object(object)
+    }
+
+    /// `GET /Schemas` resources, with the organisation's custom fields in the Learn Amp extension.
+    public static func schemas(baseURL: String, customFields: [CustomFieldDefinition]) -> [JSONValue] {
+        let user = ResourceType.user(customFields: customFields)
+        return (user.allSchemas + ResourceType.group.allSchemas).map { schema($0, baseURL: baseURL) }
+    }
+
+    /// One schema's representation (`GET /Schemas/{urn}`).
+    public static func schema(_ schema: ResourceSchema, baseURL: String) -> JSONValue {
+        [
+            "schemas": [.string(SchemaURN.schema)],
+            "id": .string(schema.id),
+            "name": .string(schema.name),
+            "description": .string(schema.description),
+            "attributes": .array(schema.attributes.map(\.json)),
+            "meta": meta(resourceType: "Schema", location: "\(baseURL)/Schemas/\(schema.id)"),
+        ]
+    }
+
+    private static func meta(resourceType: String, location: String) -> JSONValue {
+        ["resourceType": .string(resourceType), "location": .string(location)]
+    }
+}
