@@ -167,7 +167,7 @@ public struct PatchEngine: Sendable {
             }
             Self.set(resolved, .array(elements), in: &document)
         } else if attribute.type == .complex {
-            Self.set(resolved, Self.merge(existing ?? [:], value), in: &document)
+            Self.write(resolved, Self.merge(existing ?? [:], value), over: existing, in: &document)
         } else {
             Self.set(resolved, value, in: &document)
         }
@@ -183,7 +183,8 @@ public struct PatchEngine: Sendable {
             }
             Self.set(resolved, nil, in: &document)
         } else if attribute.type == .complex && !attribute.multiValued {
-            Self.set(resolved, Self.merge(Self.value(of: resolved, in: document) ?? [:], value), in: &document)
+            let existing = Self.value(of: resolved, in: document)
+            Self.write(resolved, Self.merge(existing ?? [:], value), over: existing, in: &document)
         } else {
             Self.set(resolved, value, in: &document)
         }
@@ -206,7 +207,7 @@ public struct PatchEngine: Sendable {
             try Self.enforceSinglePrimary(&elements, touched: Array(elements.indices), resolved.attribute)
             Self.set(resolved, .array(elements), in: &document)
         } else {
-            Self.set(resolved, Self.merge(existing ?? [:], patch), in: &document)
+            Self.write(resolved, Self.merge(existing ?? [:], patch), over: existing, in: &document)
         }
     }
 
@@ -294,6 +295,19 @@ public struct PatchEngine: Sendable {
             container[resolved.attribute.name] = stored
             document[resolved.schemaURN] = container.isEmpty ? nil : .object(container)
         }
+    }
+
+    /// Stores a complex value unless nothing a client controls changed. Read-only sub-attributes
+    /// (`manager.displayName`) are derived by the server, so a changed value drops the stale ones.
+    private static func write(
+        _ resolved: ResolvedAttribute, _ merged: JSONValue, over existing: JSONValue?, in document: inout [String: JSONValue]
+    ) {
+        let derived = Set(resolved.attribute.subAttributes.filter(\.isReadOnly).map(\.name))
+        func writable(_ value: JSONValue?) -> JSONValue? {
+            value?.objectValue.map { .object($0.filter { !derived.contains($0.key) }) } ?? value
+        }
+        guard writable(merged) != writable(existing) else { return }
+        set(resolved, writable(merged), in: &document)
     }
 
     /// Overlays `patch`'s members onto `base`; a null member removes that key.

@@ -1,0 +1,188 @@
+/// The `attributes` / `excludedAttributes` query parameters (RFC 7644 §3.4.2.5, §3.9) as a value that
+/// trims resources and tells the store what it need not load (`excludedAttributes=members`).
+///
+/// Names may be URN-qualified or not, may select sub-attributes (`meta.created`), or a whole extension
+/// by its URN. Names the catalog does not know are ignored, as RFC 7644 allows. `id` and `schemas`
+/// (and anything `returned: always`) are always kept; `returned: never` never is; `returned: request`
+/// only when asked for by name. When both parameters are given, `attributes` wins.
+public struct AttributeProjection: Sendable {
+    private enum Mode: Sendable {
+        case defaults
+        case include(Selection)
+        case exclude(Selection)
+    }
+
+    /// Parsed names: whole schemas by URN, and per attribute either everything (`nil`) or some
+    /// sub-attributes.
+    private struct Selection: Sendable {
+        var schemas: Set<String> = []
+        var attributes: [String: Set<String>?] = [:]
+
+        mutating func insert(_ target: ResourceType.Target) {
+            switch target {
+            case .schema(let schema):
+                schemas.insert(schema.id)
+            case .attribute(let resolved):
+                let name = resolved.qualifiedName
+                if let sub = resolved.subAttribute {
+                    // A whole attribute already selected stays whole.
+                    if case .some(.some(var subs)) = attributes[name] {
+                        subs.insert(sub.name)
+                        attributes[name] = .some(subs)
+                    } else if attributes[name] == nil {
+                        attributes[name] = .some([sub.name])
+                    }
+                } else {
+                    attributes[name] = .some(nil)
+                }
+            }
+        }
+    }
+
+    private let resourceType: ResourceType
+    private let mode: Mode
+
+    /// - Parameters:
+    ///   - attributes: comma-separated names to return (plus those always returned).
+    ///   - excludedAttributes: comma-separated names to leave out.
+    /// - Throws: `invalidSyntax` if a name contains characters no attribute name can (a filter, quotes).
+    public init(attributes: String?, excludedAttributes: String?, resourceType: ResourceType) throws(SCIMError) {
+        self.resourceType = resourceType
+        if let attributes, let selection = try Self.parse(attributes, resourceType) {
+            mode = .include(selection)
+        } else if let excludedAttributes, let selection = try Self.parse(excludedAttributes, resourceType) {
+            mode = .exclude(selection)
+        } else {
+            mode = .defaults
+        }
+    }
+
+    /// Whether the top-level attribute (`members`, `groups`, `urn:…:User:manager`, or an extension URN)
+    /// appears in any part of the output, so a store can skip loading what will not be returned.
+    public func includes(_ topLevelAttribute: String) -> Bool {
+        if topLevelAttribute.caseInsensitiveEquals("schemas") { return true }
+        switch resourceType.locate(topLevelAttribute) {
+        case nil:
+            return false
+        case .schema(let schema):
+            return schema.attributes.contains { decision(for: schema.id, $0) != .drop }
+        case .attribute(let resolved):
+            return decision(for: resolved.schemaURN, resolved.attribute) != .drop
+        }
+    }
+
+    /// Trims `resource` (canonical JSON) to the selected attributes.
+    public func apply(to resource: JSONValue) -> JSONValue {
+        guard case .object(let object) = resource else { return resource }
+        var projected: [String: JSONValue] = [:]
+        for (key, value) in object {
+            if key == "schemas" {
+                projected[key] = value
+            } else if let schema = resourceType.schema(urn: key), schema.id != resourceType.schema.id {
+                var inner: [String: JSONValue] = [:]
+                for (name, member) in value.objectValue ?? [:] {
+                    guard let attribute = schema.attribute(named: name) else { continue }
+                    inner[name] = project(member, attribute, schemaURN: schema.id)
+                }
+                if !inner.isEmpty { projected[key] = .object(inner) }
+            } else if let attribute = resourceType.schema.attribute(named: key) {
+                projected[key] = project(value, attribute, schemaURN: resourceType.schema.id)
+            }
+        }
+        return .object(projected)
+    }
+
+    // MARK: - Decisions
+
+    private enum Decision: Equatable {
+        case drop
+        /// Keep, minus sub-attributes that are not returned by default.
+        case whole
+        /// Keep, explicitly requested: `returned: request` sub-attributes stay.
+        case requested
+        case only(Set<String>)
+        case without(Set<String>)
+    }
+
+    private func decision(for schemaURN: String, _ attribute: SchemaAttribute) -> Decision {
+        switch attribute.returned {
+        case .never: return .drop
+        case .always: return .whole
+        case .default, .request: break
+        }
+        let qualified = schemaURN == resourceType.schema.id ? attribute.name : "\(schemaURN):\(attribute.name)"
+        switch mode {
+        case .defaults:
+            return attribute.returned == .request ? .drop : .whole
+        case .include(let selection):
+            if let entry = selection.attributes[qualified] {
+                return entry.map { .only($0) } ?? .requested
+            }
+            return selection.schemas.contains(schemaURN) && attribute.returned != .request ? .whole : .drop
+        case .exclude(let selection):
+            if attribute.returned == .request || selection.schemas.contains(schemaURN) { return .drop }
+            switch selection.attributes[qualified] {
+            case nil: return .whole
+            case .some(nil): return .drop
+            case .some(.some(let subs)): return .without(subs)
+            }
+        }
+    }
+
+    private func project(_ value: JSONValue, _ attribute: SchemaAttribute, schemaURN: String) -> JSONValue? {
+        let decision = decision(for: schemaURN, attribute)
+        guard decision != .drop else { return nil }
+        guard attribute.type == .complex else { return value }
+        if case .array(let elements) = value {
+            let trimmed = elements.compactMap { trim($0, attribute, decision) }
+            return trimmed.isEmpty ? nil : .array(trimmed)
+        }
+        return trim(value, attribute, decision)
+    }
+
+    /// Keeps the sub-attributes of one complex value that the decision allows.
+    private func trim(_ value: JSONValue, _ attribute: SchemaAttribute, _ decision: Decision) -> JSONValue? {
+        guard case .object(let object) = value else { return value }
+        let kept = object.filter { key, _ in
+            guard let sub = attribute.subAttribute(named: key) else { return true }
+            switch (sub.returned, decision) {
+            case (.never, _): return false
+            case (.always, _): return true
+            case (.request, .requested): return true
+            case (.request, _): return false
+            case (_, .only(let subs)): return subs.contains(sub.name)
+            case (_, .without(let subs)): return !subs.contains(sub.name)
+            default: return true
+            }
+        }
+        return kept.isEmpty ? nil : .object(kept)
+    }
+
+    // MARK: - Parsing
+
+    private static func parse(_ list: String, _ resourceType: ResourceType) throws(SCIMError) -> Selection? {
+        let names = list.split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { return nil }
+        var selection = Selection()
+        for name in names {
+            guard name.unicodeScalars.allSatisfy(isNameCharacter) else {
+                throw .invalidSyntax("\(name) is not an attribute name.")
+            }
+            if let target = resourceType.locate(name) { selection.insert(target) }
+        }
+        return selection
+    }
+
+    /// Characters of `[urn:…:]name[.sub]` (RFC 7643 §2.1 ATTRNAME plus URN punctuation).
+    private static func isNameCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.isASCII
+            && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+                || "$-_:.".unicodeScalars.contains(scalar))
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingWhitespace() -> String {
+        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+}
