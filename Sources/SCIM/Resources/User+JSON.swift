@@ -65,7 +65,7 @@ extension User {
                 }
                 let value = attributes[key]!
                 if value.isNull { continue }
-                customFields[definition.name] = try definition.validatedValue(value)
+                self.customFields[definition.name] = try definition.validatedValue(value)
             }
         }
     }
@@ -106,7 +106,7 @@ extension User {
     }
 
     /// `YYYY-MM-DD` naming a real calendar day.
-    static func isCalendarDate(_ text: String) -> Bool {
+    public static func isCalendarDate(_ text: String) -> Bool {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
             let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),

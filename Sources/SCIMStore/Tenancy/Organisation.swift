@@ -2,7 +2,7 @@ import Foundation
 import Postgres
 
 /// A Learn Amp customer organisation: one tenant, one Postgres schema.
-public struct Organisation: Sendable, Codable, Equatable {
+public struct Organisation: Sendable, Encodable, Equatable {
     public var id: UUID
     public var slug: String
     public var name: String
@@ -40,6 +40,19 @@ public struct Organisation: Sendable, Codable, Equatable {
     }
 
     static let columns = "id, slug, name, schema_name, scim_enabled, created_at, updated_at"
+
+    enum CodingKeys: String, CodingKey { case id, slug, name, schemaName, scimEnabled, createdAt, updatedAt }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(slug, forKey: .slug)
+        try container.encode(name, forKey: .name)
+        try container.encode(schemaName, forKey: .schemaName)
+        try container.encode(scimEnabled, forKey: .scimEnabled)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+    }
 }
 
 /// The organisation a request acts for, resolved from its credentials. Every tenant query takes one,

@@ -3,7 +3,7 @@ import Postgres
 import SCIM
 
 /// A SCIM API token as staff see it: never the secret.
-public struct TokenInfo: Sendable, Codable, Equatable {
+public struct TokenInfo: Sendable, Encodable, Equatable {
     public var id: UUID
     public var label: String
     public var prefix: String
@@ -23,6 +23,20 @@ public struct TokenInfo: Sendable, Codable, Equatable {
     }
 
     static let columns = "id, label, prefix, created_at, expires_at, last_used_at, revoked_at"
+
+    enum CodingKeys: String, CodingKey { case id, label, prefix, createdAt, expiresAt, lastUsedAt, revokedAt }
+
+    /// Optional dates are written as null rather than left out, so clients see every field.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(label, forKey: .label)
+        try container.encode(prefix, forKey: .prefix)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(expiresAt, forKey: .expiresAt)
+        try container.encode(lastUsedAt, forKey: .lastUsedAt)
+        try container.encode(revokedAt, forKey: .revokedAt)
+    }
 }
 
 /// Issues, lists, revokes and checks per-organisation SCIM tokens.

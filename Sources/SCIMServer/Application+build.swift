@@ -1,0 +1,62 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Postgres
+import SCIM
+import SCIMStore
+import ServiceLifecycle
+
+/// The one composition root: `scim-server serve` and the tests build the same application here.
+///
+/// The Postgres pool is a service of the application's `ServiceGroup`; migrations run before the
+/// server accepts connections; SIGTERM stops accepting, lets in-flight requests finish, then closes
+/// the pool.
+public func buildApplication(_ configuration: AppConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let migrations = try MigrationSet.load(from: configuration.sqlDirectory)
+    var poolConfiguration = PostgresClient.Configuration(connectionString: configuration.databaseURL)
+    poolConfiguration.maximumConnections = configuration.poolSize
+    let client = PostgresClient(configuration: poolConfiguration, logger: logger)
+    let router = buildRouter(configuration, client: client, migrations: migrations)
+
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
+        services: [client],
+        logger: logger)
+    app.beforeServerStarts {
+        try await Migrator(migrations: migrations, logger: logger).migrate(client)
+    }
+    return app
+}
+
+func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestIDMiddleware())
+
+    router.get("healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: .init(string: "ok\n"))) }
+    router.get("readyz") { _, _ in
+        await client.ping()
+            ? Response(status: .ok, body: .init(byteBuffer: .init(string: "ready\n")))
+            : Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "database unavailable\n")))
+    }
+
+    let organisations = OrganisationStore(client: client, migrations: migrations)
+    let tokens = TokenStore(client: client)
+    let customFields = CustomFieldStore(client: client)
+    let settings = SCIMSettings(limits: configuration.limits, publicBaseURL: configuration.publicBaseURL)
+
+    let admin = router.group("admin/v1").add(middleware: AdminMiddleware(adminToken: configuration.adminToken))
+    AdminController(
+        organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client),
+        bodyLimit: configuration.limits.maxPayloadSize
+    ).addRoutes(to: admin)
+
+    let scim = router.group("scim/v2")
+        .add(middleware: SCIMErrorMiddleware())
+        .add(middleware: SCIMAuthMiddleware(tokens: tokens))
+        .group(context: TenantRequestContext.self)
+    UsersController(users: UserStore(client: client), settings: settings).addRoutes(to: scim)
+    DiscoveryController(customFields: customFields, settings: settings).addRoutes(to: scim)
+    return router
+}

@@ -1,0 +1,241 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SCIM
+import SCIMStore
+
+/// `/admin/v1`: how Learn Amp support onboards organisations. JSON in, JSON out; the shapes are a contract.
+struct AdminController {
+    let organisations: OrganisationStore
+    let tokens: TokenStore
+    let customFields: CustomFieldStore
+    let manualUsers: ManualUserStore
+    let bodyLimit: Int
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.post("organisations", use: createOrganisation)
+        group.get("organisations", use: listOrganisations)
+        group.get("organisations/:slug", use: getOrganisation)
+        group.patch("organisations/:slug", use: updateOrganisation)
+        group.post("organisations/:slug/tokens", use: issueToken)
+        group.get("organisations/:slug/tokens", use: listTokens)
+        group.delete("organisations/:slug/tokens/:id", use: revokeToken)
+        group.put("organisations/:slug/custom-fields", use: replaceCustomFields)
+        group.get("organisations/:slug/custom-fields", use: listCustomFields)
+        group.post("organisations/:slug/users", use: createUser)
+        group.get("organisations/:slug/users", use: listUsers)
+        group.patch("organisations/:slug/users/:id", use: updateUser)
+    }
+
+    @Sendable func createOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await AdminBody(request, limit: bodyLimit)
+        let organisation = try await organisations.create(slug: try body.requiredString("slug"), name: try body.requiredString("name"))
+        return try Responses.json(organisation, status: .created)
+    }
+
+    @Sendable func listOrganisations(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try Responses.json(["organisations": try await organisations.list()])
+    }
+
+    @Sendable func getOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try Responses.json(try await organisations.find(slug: try context.parameters.require("slug")))
+    }
+
+    @Sendable func updateOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await AdminBody(request, limit: bodyLimit)
+        try body.allowOnly(["name", "scimEnabled"])
+        let organisation = try await organisations.update(
+            slug: try context.parameters.require("slug"), name: try body.string("name"), scimEnabled: try body.bool("scimEnabled"))
+        return try Responses.json(organisation)
+    }
+
+    struct IssuedToken: Encodable {
+        var id: UUID
+        var label: String
+        var prefix: String
+        var token: String
+        var createdAt: Date
+        var expiresAt: Date?
+
+        enum CodingKeys: String, CodingKey { case id, label, prefix, token, createdAt, expiresAt }
+
+        /// `expiresAt` is always present (null when the token does not expire): the shape is a contract.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id.uuidString.lowercased(), forKey: .id)
+            try container.encode(label, forKey: .label)
+            try container.encode(prefix, forKey: .prefix)
+            try container.encode(token, forKey: .token)
+            try container.encode(createdAt, forKey: .createdAt)
+            try container.encode(expiresAt, forKey: .expiresAt)
+        }
+    }
+
+    @Sendable func issueToken(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await AdminBody(request, limit: bodyLimit)
+        let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
+        let (info, token) = try await tokens.issue(
+            organisationID: organisation.id, label: try body.requiredString("label"), expiresAt: try body.date("expiresAt"))
+        return try Responses.json(
+            IssuedToken(id: info.id, label: info.label, prefix: info.prefix, token: token, createdAt: info.createdAt, expiresAt: info.expiresAt),
+            status: .created)
+    }
+
+    @Sendable func listTokens(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
+        return try Responses.json(["tokens": try await tokens.list(organisationID: organisation.id)])
+    }
+
+    @Sendable func revokeToken(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw AdminError.notFound("No such token in this organisation.")
+        }
+        try await tokens.revoke(organisationID: organisation.id, tokenID: id)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func replaceCustomFields(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await AdminBody(request, limit: bodyLimit)
+        let tenant = try await organisations.tenant(slug: try context.parameters.require("slug"))
+        guard case .array(let items)? = body.object["mappings"] else {
+            throw AdminError.badRequest("mappings must be an array of {scimAttribute, field, type, allowedValues?}.")
+        }
+        let mappings = try items.map { item in
+            let element = try AdminBody(item, context: "mappings[]")
+            return CustomFieldMapping(
+                scimAttribute: try element.requiredString("scimAttribute"), field: try element.requiredString("field"),
+                type: try element.requiredString("type"), allowedValues: try element.stringArray("allowedValues"))
+        }
+        return try Responses.json(["mappings": try await customFields.replace(tenant, with: mappings)])
+    }
+
+    @Sendable func listCustomFields(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenant = try await organisations.tenant(slug: try context.parameters.require("slug"))
+        return try Responses.json(["mappings": try await customFields.list(tenant)])
+    }
+
+    @Sendable func createUser(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await AdminBody(request, limit: bodyLimit)
+        let tenant = try await organisations.tenant(slug: try context.parameters.require("slug"))
+        let user = try await manualUsers.create(
+            tenant, email: try body.requiredString("email"), firstName: try body.string("firstName"),
+            lastName: try body.string("lastName"), role: try body.role() ?? .viewer)
+        return try Responses.json(user, status: .created)
+    }
+
+    struct UserList: Encodable {
+        var users: [AdminUser]
+        var nextCursor: String?
+    }
+
+    @Sendable func listUsers(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenant = try await organisations.tenant(slug: try context.parameters.require("slug"))
+        let query = request.queryParameters
+        var active: Bool?
+        if let text = query["active"] {
+            guard let flag = Bool(text.lowercased()) else { throw AdminError.badRequest("active must be true or false.") }
+            active = flag
+        }
+        var limit = 100
+        if let text = query["limit"] {
+            guard let number = Int(text), (1...1000).contains(number) else { throw AdminError.badRequest("limit must be 1-1000.") }
+            limit = number
+        }
+        var cursor: UUID?
+        if let text = query["cursor"], !text.isEmpty {
+            guard let id = UUID(uuidString: text) else { throw AdminError.badRequest("cursor is not one this server issued.") }
+            cursor = id
+        }
+        let (users, next) = try await manualUsers.list(tenant, email: query["email"], active: active, limit: limit, cursor: cursor)
+        return try Responses.json(UserList(users: users, nextCursor: next?.uuidString.lowercased()))
+    }
+
+    @Sendable func updateUser(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let body = try await AdminBody(request, limit: bodyLimit)
+        try body.allowOnly(["role", "firstName", "lastName", "active"])
+        let tenant = try await organisations.tenant(slug: try context.parameters.require("slug"))
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            throw AdminError.notFound("No such user in this organisation.")
+        }
+        let user = try await manualUsers.update(
+            tenant, id: id, role: try body.role(), firstName: try body.string("firstName"), lastName: try body.string("lastName"),
+            active: try body.bool("active"))
+        return try Responses.json(user)
+    }
+}
+
+/// A JSON object from an admin request, with typed accessors that fail with a message naming the field.
+struct AdminBody {
+    let object: [String: JSONValue]
+    let context: String
+
+    init(_ request: Request, limit: Int) async throws {
+        let buffer = try await request.collectBody(limit: limit)
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(buffer.readableBytesView)
+        } catch {
+            throw AdminError.badRequest("The request body is not valid JSON.")
+        }
+        try self.init(value, context: "body")
+    }
+
+    init(_ value: JSONValue, context: String) throws {
+        guard case .object(let object) = value else { throw AdminError.badRequest("The \(context) must be a JSON object.") }
+        self.object = object
+        self.context = context
+    }
+
+    func string(_ key: String) throws -> String? {
+        switch object[key] {
+        case nil, .null?: nil
+        case .string(let value)?: value
+        default: throw AdminError.badRequest("\(key) must be a string.")
+        }
+    }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let value = try string(key) else { throw AdminError.badRequest("\(key) is required.") }
+        return value
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        switch object[key] {
+        case nil, .null?: nil
+        case .bool(let value)?: value
+        default: throw AdminError.badRequest("\(key) must be true or false.")
+        }
+    }
+
+    func date(_ key: String) throws -> Date? {
+        guard let text = try string(key) else { return nil }
+        guard let date = SCIMDate.parse(text) else { throw AdminError.badRequest("\(key) must be an RFC 3339 date-time.") }
+        return date
+    }
+
+    func stringArray(_ key: String) throws -> [String]? {
+        switch object[key] {
+        case nil, .null?: return nil
+        case .array(let items)?:
+            let strings = items.compactMap(\.stringValue)
+            guard strings.count == items.count else { throw AdminError.badRequest("\(key) must be a list of strings.") }
+            return strings
+        default: throw AdminError.badRequest("\(key) must be a list of strings.")
+        }
+    }
+
+    func role() throws -> LearnAmpRole? {
+        guard let text = try string("role") else { return nil }
+        guard let role = LearnAmpRole(rawValue: text.lowercased()) else {
+            throw AdminError.badRequest("role must be one of \(LearnAmpRole.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        return role
+    }
+
+    func allowOnly(_ keys: Set<String>) throws {
+        if let unknown = object.keys.first(where: { !keys.contains($0) }) {
+            throw AdminError.badRequest("Unknown field \(unknown.prefix(64)); allowed: \(keys.sorted().joined(separator: ", ")).")
+        }
+    }
+}

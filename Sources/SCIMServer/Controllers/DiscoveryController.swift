@@ -1,0 +1,61 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SCIM
+import SCIMStore
+
+/// RFC 7644 §4 discovery: what this server supports, including the organisation's custom fields.
+struct DiscoveryController {
+    let customFields: CustomFieldStore
+    let settings: SCIMSettings
+
+    func addRoutes(to group: RouterGroup<TenantRequestContext>) {
+        group.get("ServiceProviderConfig", use: serviceProviderConfig)
+        group.get("ResourceTypes", use: resourceTypes)
+        group.get("ResourceTypes/:id", use: resourceType)
+        group.get("Schemas", use: schemas)
+        group.get("Schemas/:id", use: schema)
+        for path: RouterPath in ["ServiceProviderConfig", "ResourceTypes", "ResourceTypes/:id", "Schemas", "Schemas/:id"] {
+            for method: HTTPRequest.Method in [.post, .put, .patch, .delete] {
+                group.on(path, method: method) { _, _ -> Response in
+                    throw SCIMError.methodNotAllowed("Discovery endpoints are read-only.")
+                }
+            }
+        }
+    }
+
+    @Sendable func serviceProviderConfig(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        Responses.scim(DiscoveryDocuments.serviceProviderConfig(baseURL: settings.baseURL(for: request), limits: settings.limits))
+    }
+
+    @Sendable func resourceTypes(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let all = DiscoveryDocuments.resourceTypes(baseURL: settings.baseURL(for: request))
+        return Responses.scim(ListPage(totalResults: all.count, startIndex: 1, items: all, nextCursor: nil).listResponse(all, cursorPaging: false))
+    }
+
+    @Sendable func resourceType(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let id = context.parameters.get("id") ?? ""
+        guard let found = DiscoveryDocuments.resourceTypes(baseURL: settings.baseURL(for: request))
+            .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })
+        else { throw SCIMError.notFound("No resource type \(id.prefix(64)).") }
+        return Responses.scim(found)
+    }
+
+    @Sendable func schemas(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let all = try await schemaDocuments(request, context)
+        return Responses.scim(ListPage(totalResults: all.count, startIndex: 1, items: all, nextCursor: nil).listResponse(all, cursorPaging: false))
+    }
+
+    @Sendable func schema(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let id = context.parameters.get("id") ?? ""
+        guard let found = try await schemaDocuments(request, context)
+            .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })
+        else { throw SCIMError.notFound("No schema \(id.prefix(120)).") }
+        return Responses.scim(found)
+    }
+
+    private func schemaDocuments(_ request: Request, _ context: TenantRequestContext) async throws -> [JSONValue] {
+        let mappings = try await customFields.list(context.tenant)
+        return DiscoveryDocuments.schemas(baseURL: settings.baseURL(for: request), customFields: mappings.map(\.definition))
+    }
+}

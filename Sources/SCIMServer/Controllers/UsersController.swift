@@ -1,0 +1,136 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SCIM
+import SCIMStore
+
+/// `/scim/v2/Users` (RFC 7644 §3) with Learn Amp's provisioning rules; the rules themselves live in
+/// `UserStore` (adoption, deprovisioning, managers) and in the pure `SCIM` target (validation, PATCH).
+struct UsersController {
+    let users: UserStore
+    let settings: SCIMSettings
+
+    func addRoutes(to group: RouterGroup<TenantRequestContext>) {
+        group.post("Users", use: create)
+        group.get("Users", use: list)
+        group.post("Users/.search", use: search)
+        group.get("Users/:id", use: get)
+        group.put("Users/:id", use: replace)
+        group.patch("Users/:id", use: patch)
+        group.delete("Users/:id", use: delete)
+    }
+
+    @Sendable func create(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        let projection = try Self.projection(request.queryParameters)
+        let (stored, _) = try await users.create(context.tenant) { mappings in try Self.user(from: body, mappings: mappings) }
+        return render(stored, request: request, projection: projection, status: .created, location: true)
+    }
+
+    @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let projection = try Self.projection(request.queryParameters)
+        let stored = try await users.get(context.tenant, id: try Self.id(context))
+        return render(stored, request: request, projection: projection)
+    }
+
+    @Sendable func replace(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let id = try Self.id(context)
+        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        if let sentID = body[caseInsensitive: "id"]?.stringValue, UUID(uuidString: sentID) != id {
+            throw SCIMError.mutability("id is immutable: the body's id does not match the URL.")
+        }
+        let projection = try Self.projection(request.queryParameters)
+        let stored = try await users.replace(context.tenant, id: id, ifMatch: request.headers[.ifMatch]) { mappings in
+            try Self.user(from: body, mappings: mappings)
+        }
+        return render(stored, request: request, projection: projection)
+    }
+
+    @Sendable func patch(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let id = try Self.id(context)
+        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        let patchRequest = try PatchRequest.decode(body, limits: settings.limits)
+        let projection = try Self.projection(request.queryParameters)
+        let baseURL = settings.baseURL(for: request)
+        let stored = try await users.update(context.tenant, id: id, ifMatch: request.headers[.ifMatch]) { current, mappings in
+            let definitions = mappings.map(\.definition)
+            let engine = PatchEngine(resourceType: .user(customFields: definitions))
+            let result = try engine.apply(patchRequest, to: current.user.json(metadata: current.metadata, baseURL: baseURL))
+            var user = try User(json: result.resource, customFields: definitions)
+            // A manager not provisioned yet is not rendered, so keep it unless this PATCH changed the manager.
+            if user.managerReference == nil, !result.changedAttributes.contains(where: { $0.lowercased().hasSuffix("manager") }) {
+                user.managerReference = current.user.managerReference
+            }
+            return user
+        }
+        return render(stored, request: request, projection: projection)
+    }
+
+    @Sendable func delete(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        try await users.delete(context.tenant, id: try Self.id(context), ifMatch: request.headers[.ifMatch])
+        return Response(status: .noContent)
+    }
+
+    @Sendable func list(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        try await respond(to: try ListRequest(parameters: request.queryParameters), request: request, context: context)
+    }
+
+    @Sendable func search(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        return try await respond(to: try ListRequest(searchBody: body), request: request, context: context)
+    }
+
+    private func respond(to listRequest: ListRequest, request: Request, context: TenantRequestContext) async throws -> Response {
+        let projection = try AttributeProjection(
+            attributes: listRequest.attributes, excludedAttributes: listRequest.excludedAttributes, resourceType: .user())
+        let page = try await users.list(context.tenant, request: listRequest)
+        let baseURL = settings.baseURL(for: request)
+        let resources = page.items.map { projection.apply(to: $0.user.json(metadata: $0.metadata, baseURL: baseURL)) }
+        return Responses.scim(page.listResponse(resources, cursorPaging: listRequest.cursor != nil))
+    }
+
+    private func render(
+        _ stored: StoredUser, request: Request, projection: AttributeProjection, status: HTTPResponse.Status = .ok,
+        location: Bool = false
+    ) -> Response {
+        let baseURL = settings.baseURL(for: request)
+        let resource = stored.user.json(metadata: stored.metadata, baseURL: baseURL)
+        var headers: HTTPFields = [.eTag: stored.metadata.etag]
+        if location { headers[.location] = "\(baseURL)/Users/\(stored.metadata.id.uuidString.lowercased())" }
+        return Responses.scim(projection.apply(to: resource), status: status, headers: headers)
+    }
+
+    static func user(from body: JSONValue, mappings: [CustomFieldMapping]) throws -> User {
+        let definitions = mappings.map(\.definition)
+        let normalised = try Normaliser(resourceType: .user(customFields: definitions)).normalise(resource: body)
+        return try User(json: normalised.value, customFields: definitions)
+    }
+
+    static func projection(_ parameters: [String: String]) throws -> AttributeProjection {
+        let lookup = { (name: String) in parameters.first { $0.key.lowercased() == name.lowercased() }?.value }
+        return try AttributeProjection(
+            attributes: lookup("attributes"), excludedAttributes: lookup("excludedAttributes"), resourceType: .user())
+    }
+
+    /// An id that is not a UUID cannot name a user: 404, as for any unknown id.
+    static func id(_ context: TenantRequestContext) throws -> UUID {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw SCIMError.notFound("User \(context.parameters.get("id")?.prefix(64) ?? "") not found.")
+        }
+        return id
+    }
+}
+
+/// What SCIM controllers share: limits and how to build absolute URLs.
+struct SCIMSettings: Sendable {
+    var limits: ServiceLimits
+    var publicBaseURL: String?
+
+    /// `<public base>/scim/v2`, or built from the request's Host (and `X-Forwarded-Proto`).
+    func baseURL(for request: Request) -> String {
+        if let publicBaseURL { return "\(publicBaseURL)/scim/v2" }
+        let host = request.head.authority ?? "localhost"
+        let scheme = request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https" ? "https" : "http"
+        return "\(scheme)://\(host)/scim/v2"
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SCIM
+import SCIMStore
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!
+}
+
+/// Response builders: SCIM bodies are `application/scim+json`, admin bodies `application/json`.
+enum Responses {
+    static let scimContentType = "application/scim+json; charset=utf-8"
+    static let jsonContentType = "application/json; charset=utf-8"
+
+    static func scim(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = scimContentType
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(SCIMDate.format(date))
+        }
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(
+            status: status, headers: [.contentType: jsonContentType],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    /// RFC 7644 §3.12 error body; `detail` ends with the request id so customers can quote it to support.
+    static func scimError(_ error: SCIMError, requestID: String) -> Response {
+        var body: [String: JSONValue] = [
+            "schemas": [.string(SchemaURN.error)],
+            "status": .string(String(error.status)),
+            "detail": .string(requestID.isEmpty ? error.detail : "\(error.detail) (request \(requestID))"),
+        ]
+        body["scimType"] = error.scimType.map { .string($0.rawValue) }
+        var headers: HTTPFields = [:]
+        if error.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"Learn Amp SCIM\"" }
+        if let retryAfter = error.retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return scim(.object(body), status: .init(code: error.status), headers: headers)
+    }
+
+    static func adminError(_ error: AdminError, requestID: String) -> Response {
+        let body: JSONValue = [
+            "error": .string(error.code), "message": .string(error.message), "status": .number(Double(error.status)),
+            "requestId": .string(requestID),
+        ]
+        var headers: HTTPFields = [.contentType: jsonContentType]
+        if error.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"Learn Amp admin\"" }
+        return Response(
+            status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+    }
+}
+
+/// Reads a request body up to the configured limit.
+extension Request {
+    /// - Throws: `SCIMError` 413 when the body is larger than `limit`.
+    func collectBody(limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await body.collect(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw SCIMError.payloadTooLarge("The request body is larger than \(limit) bytes.")
+        }
+    }
+
+    /// The JSON body of a SCIM write. Accepts `application/scim+json` and `application/json`
+    /// (and a missing content type, as some clients send none).
+    func scimJSON(limit: Int) async throws -> JSONValue {
+        if let contentType = headers[.contentType]?.lowercased(),
+            !contentType.hasPrefix("application/scim+json"), !contentType.hasPrefix("application/json")
+        {
+            throw SCIMError.unsupportedMediaType("Send application/scim+json or application/json.")
+        }
+        let buffer = try await collectBody(limit: limit)
+        guard buffer.readableBytes > 0 else { throw SCIMError.invalidSyntax("The request body is empty.") }
+        return try JSONValue.parse(buffer.readableBytesView)
+    }
+
+    /// Query parameters as a dictionary (last value wins).
+    var queryParameters: [String: String] {
+        var parameters: [String: String] = [:]
+        for (key, value) in uri.queryParameters { parameters[String(key)] = String(value) }
+        return parameters
+    }
+}
