@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import Postgres
+import SCIMServer
+import SCIMStore
+import Testing
+
+/// Runs `body` with a pool on the test database.
+func withDatabase<R: Sendable>(_ body: @Sendable (PostgresClient) async throws -> R) async throws -> R {
+    var configuration = PostgresClient.Configuration(connectionString: try TestDatabase.configuration().databaseURL)
+    configuration.maximumConnections = 4
+    let client = PostgresClient(configuration: configuration, logger: TestDatabase.logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await client.run() }
+        defer { group.cancelAll() }
+        return try await body(client)
+    }
+}
+
+@Suite("Migrations", .serialized)
+struct MigrationTests {
+    let migrations: MigrationSet
+
+    init() throws {
+        migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
+    }
+
+    @Test("the shipped files are numbered and complete")
+    func files() {
+        #expect(migrations.control.map(\.version) == Array(1...migrations.control.count))
+        #expect(migrations.tenant.map(\.version) == Array(1...migrations.tenant.count))
+    }
+
+    @Test("applying twice is a no-op, and two migrators at once do not conflict")
+    func idempotentAndConcurrent() async throws {
+        let migrations = self.migrations
+        try await withDatabase { client in
+            let migrator = Migrator(migrations: migrations, logger: TestDatabase.logger)
+            try await migrator.migrate(client)
+            async let first = migrator.migrate(client)
+            async let second = migrator.migrate(client)
+            _ = try await (first, second)
+            let again = try await migrator.migrate(client)
+            #expect(again == 0, "nothing left to migrate")
+            let applied = try await client.query("SELECT count(*) FROM control.schema_migrations").first!.decode(0, as: Int.self)
+            #expect(applied == migrations.control.count)
+        }
+    }
+
+    @Test("a new organisation's schema has every tenant migration, recorded in its own schema")
+    func newTenantIsComplete() async throws {
+        let migrations = self.migrations
+        try await withDatabase { client in
+            try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
+            let store = OrganisationStore(client: client, migrations: migrations)
+            let organisation = try await store.create(slug: TestDatabase.uniqueSlug("m"), name: "Migrated")
+            let schema = try PostgresIdentifier(organisation.schemaName)
+            let versions = try await client.query("SELECT version FROM \(schema).schema_migrations ORDER BY version")
+                .map { try $0.decode(0, as: Int.self) }
+            #expect(versions == migrations.tenant.map(\.version))
+            let tables = try await client.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = \(organisation.schemaName) ORDER BY 1"
+            ).map { try $0.decode(0, as: String.self) }
+            #expect(Set(tables).isSuperset(of: ["users", "teams", "team_members", "custom_field_mappings", "sync_events"]))
+            let recorded = try await client.query(
+                "SELECT schema_version FROM control.organisations WHERE id = \(organisation.id)").first!.decode(0, as: Int.self)
+            #expect(recorded == migrations.latestTenantVersion)
+        }
+    }
+
+    @Test("a stale tenant schema is brought up to date at start-up")
+    func staleTenantIsMigrated() async throws {
+        let migrations = self.migrations
+        try await withDatabase { client in
+            let migrator = Migrator(migrations: migrations, logger: TestDatabase.logger)
+            try await migrator.migrate(client)
+            let organisation = try await OrganisationStore(client: client, migrations: migrations)
+                .create(slug: TestDatabase.uniqueSlug("s"), name: "Stale")
+            let schema = try PostgresIdentifier(organisation.schemaName)
+            // Simulate a schema created by an older release: drop the last migration's effect and record.
+            let last = try #require(migrations.tenant.last)
+            try await client.withTransaction { connection in
+                _ = try connection.query("DROP TABLE \(schema).sync_events")
+                _ = try connection.query("DELETE FROM \(schema).schema_migrations WHERE version = \(last.version)")
+                _ = try connection.query(
+                    "UPDATE control.organisations SET schema_version = \(last.version - 1) WHERE id = \(organisation.id)")
+            }
+            #expect(try await migrator.migrate(client) >= 1)
+            let count = try await client.query("SELECT count(*) FROM \(schema).sync_events").first!.decode(0, as: Int.self)
+            #expect(count == 0)
+        }
+    }
+}
