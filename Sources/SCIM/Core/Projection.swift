@@ -135,7 +135,7 @@ public struct AttributeProjection: Sendable {
         guard attribute.type == .complex else { return value }
         if case .array(let elements) = value {
             let trimmed = elements.compactMap { trim($0, attribute, decision) }
-            return trimmed.isEmpty ? nil : .array(trimmed)
+            return trimmed.isEmpty ? JSONValue?.none : .array(trimmed)
         }
         return trim(value, attribute, decision)
     }
@@ -155,7 +155,7 @@ public struct AttributeProjection: Sendable {
             default: return true
             }
         }
-        return kept.isEmpty ? nil : .object(kept)
+        return kept.isEmpty ? JSONValue?.none : .object(kept)
     }
 
     // MARK: - Parsing

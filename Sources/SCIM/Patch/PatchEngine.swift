@@ -155,14 +155,7 @@ public struct PatchEngine: Sendable {
         if attribute.multiValued {
             var elements = existing?.arrayValue ?? []
             for element in value.arrayValue ?? [] {
-                let index: Int
-                if let match = elements.firstIndex(where: { Self.sameElement($0, element, attribute) }) {
-                    elements[match] = Self.merge(elements[match], element)
-                    index = match
-                } else {
-                    elements.append(element)
-                    index = elements.count - 1
-                }
+                let index = Self.upsert(element, into: &elements, attribute)
                 try Self.enforceSinglePrimary(&elements, touched: [index], attribute)
             }
             Self.set(resolved, .array(elements), in: &document)
@@ -185,6 +178,10 @@ public struct PatchEngine: Sendable {
         } else if attribute.type == .complex && !attribute.multiValued {
             let existing = Self.value(of: resolved, in: document)
             Self.write(resolved, Self.merge(existing ?? [:], value), over: existing, in: &document)
+        } else if attribute.multiValued {
+            var elements: [JSONValue] = []
+            for element in value.arrayValue ?? [] { Self.upsert(element, into: &elements, attribute) }
+            Self.set(resolved, .array(elements), in: &document)
         } else {
             Self.set(resolved, value, in: &document)
         }
@@ -293,7 +290,7 @@ public struct PatchEngine: Sendable {
         } else {
             var container = document[resolved.schemaURN]?.objectValue ?? [:]
             container[resolved.attribute.name] = stored
-            document[resolved.schemaURN] = container.isEmpty ? nil : .object(container)
+            document[resolved.schemaURN] = container.isEmpty ? JSONValue?.none : .object(container)
         }
     }
 
@@ -314,9 +311,20 @@ public struct PatchEngine: Sendable {
     private static func merge(_ base: JSONValue, _ patch: JSONValue) -> JSONValue {
         guard case .object(var merged) = base, case .object(let overlay) = patch else { return patch }
         for (key, value) in overlay {
-            merged[key] = value.isNull ? nil : value
+            merged[key] = value.isNull ? JSONValue?.none : value
         }
         return .object(merged)
+    }
+
+    /// Merges `element` into an equal entry (see `sameElement`) or appends it; returns its index.
+    @discardableResult
+    private static func upsert(_ element: JSONValue, into elements: inout [JSONValue], _ attribute: SchemaAttribute) -> Int {
+        if let match = elements.firstIndex(where: { sameElement($0, element, attribute) }) {
+            elements[match] = merge(elements[match], element)
+            return match
+        }
+        elements.append(element)
+        return elements.count - 1
     }
 
     /// Two elements are the same entry when their `value`s (and `type`s, where both have one) agree,

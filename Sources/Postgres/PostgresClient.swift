@@ -1,0 +1,228 @@
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// A bounded pool of libpq connections whose blocking calls run on a dedicated thread pool.
+///
+/// Run it as a `Service` (in the application's `ServiceGroup`, or a task group in tests); calls made
+/// after it has stopped fail with `PostgresError(.poolShutdown)`.
+public final class PostgresClient: Sendable, Service {
+    public struct Configuration: Sendable {
+        /// A libpq URI (`postgresql://user@host:5432/db?sslmode=require`) or `key=value` string, as in
+        /// `DATABASE_URL`.
+        public var connectionString: String
+        public var maximumConnections: Int = 10
+        /// How long connecting may take; also sent to libpq as `connect_timeout` (whole seconds).
+        public var connectionTimeout: Duration = .seconds(5)
+        /// How long a caller waits for a free connection before `PostgresError(.poolTimeout)`.
+        public var waitTimeout: Duration = .seconds(5)
+        /// Sent as `options=-c statement_timeout=…` at connect time rather than as a `SET`, so it also
+        /// holds behind transaction-pooling proxies. Nil leaves the server default.
+        public var statementTimeout: Duration? = .seconds(15)
+        public var applicationName: String = "scim-server"
+
+        public init(connectionString: String) {
+            self.connectionString = connectionString
+        }
+    }
+
+    public enum IsolationLevel: Sendable, Hashable {
+        case readCommitted
+        case repeatableRead
+        case serializable
+
+        var sql: String {
+            switch self {
+            case .readCommitted: "READ COMMITTED"
+            case .repeatableRead: "REPEATABLE READ"
+            case .serializable: "SERIALIZABLE"
+            }
+        }
+    }
+
+    /// A snapshot of the pool, for `/metrics` and diagnostics.
+    public struct PoolMetrics: Sendable, Hashable {
+        /// Connections (or connection attempts) held by callers.
+        public var inUse: Int
+        public var idle: Int
+        /// Callers queued for a connection.
+        public var waiting: Int
+        /// Connections opened since start; growing steadily means connections keep breaking.
+        public var connectionsOpened: Int
+    }
+
+    public let configuration: Configuration
+    private let logger: Logger
+    private let pool: ConnectionPool
+    private let threadPool: NIOThreadPool
+    private let queryTimer: Metrics.Timer
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.pool = ConnectionPool(maximumConnections: configuration.maximumConnections)
+        // One thread per connection: a leased connection never waits for a thread.
+        self.threadPool = NIOThreadPool(numberOfThreads: configuration.maximumConnections)
+        // Started here rather than in run(): callers racing the service group's start-up (migrations in
+        // `beforeServerStarts`, tests) must not see a stopped pool.
+        self.threadPool.start()
+        self.queryTimer = Metrics.Timer(label: "scim_db_query_duration_seconds")
+    }
+
+    /// Starts the thread pool and serves until graceful shutdown or cancellation, then closes every
+    /// connection and stops the threads. Statements already running are allowed to finish.
+    public func run() async throws {
+        // Returns on graceful shutdown; throws on cancellation. Both mean "stop".
+        try? await gracefulShutdown()
+        let idle = self.pool.shutdown()
+        // `submit` rather than `runIfActive`: this task may be cancelled, and the connections must still close.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            self.threadPool.submit { _ in
+                idle.forEach { $0.close() }
+                continuation.resume()
+            }
+        }
+        try await self.threadPool.shutdownGracefully()
+        self.logger.debug("postgres client stopped")
+    }
+
+    /// Runs `body` on a pooled connection, on the blocking thread pool (never on Swift's cooperative
+    /// threads). The body is synchronous and may run several statements.
+    ///
+    /// A connection left broken or inside a transaction is closed rather than reused.
+    /// - Throws: The body's error; `PostgresError(.poolTimeout)`, `.poolShutdown` or
+    ///   `.connectionFailure` if no connection could be had; `CancellationError`.
+    public func withConnection<R: Sendable>(_ body: @Sendable (PostgresConnection) throws -> R) async throws -> R {
+        try await self.withConnection(waitTimeout: self.configuration.waitTimeout, body)
+    }
+
+    /// `BEGIN; body; COMMIT`, or `ROLLBACK` and rethrow the body's own error (never the rollback's).
+    ///
+    /// A body failing with 40001 or 40P01 is run again, in a new transaction, up to three more times;
+    /// once `COMMIT` is sent nothing is retried, as its outcome may be unknown.
+    /// - Throws: The body's error, the `COMMIT`'s error, or those of `withConnection(_:)`.
+    public func withTransaction<R: Sendable>(
+        isolation: IsolationLevel = .readCommitted,
+        _ body: @Sendable (PostgresConnection) throws -> R
+    ) async throws -> R {
+        try await self.withConnection { connection in
+            var retries = 0
+            while true {
+                try connection.execute(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.sql)")
+                let result: R
+                do {
+                    result = try body(connection)
+                } catch {
+                    // A failed ROLLBACK means the connection broke; the pool discards it on release.
+                    try? connection.execute(unsafeSQL: "ROLLBACK")
+                    if retries < 3, let error = error as? PostgresError, error.code == .server,
+                        error.sqlState == .serializationFailure || error.sqlState == .deadlockDetected
+                    {
+                        retries += 1
+                        self.logger.debug("retrying transaction", metadata: ["postgres.sqlstate": "\(error.sqlState!)"])
+                        continue
+                    }
+                    throw error
+                }
+                try connection.commit()
+                return result
+            }
+        }
+    }
+
+    /// Runs one statement on a pooled connection.
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await self.withConnection { try $0.query(query) }
+    }
+
+    /// Whether the database answers `SELECT 1`, waiting at most a second for a connection; for `/readyz`.
+    public func ping() async -> Bool {
+        let waitTimeout = min(self.configuration.waitTimeout, .seconds(1))
+        return (try? await self.withConnection(waitTimeout: waitTimeout) { try $0.query("SELECT 1") }) != nil
+    }
+
+    public var metrics: PoolMetrics { self.pool.metrics }
+
+    private func withConnection<R: Sendable>(
+        waitTimeout: Duration,
+        _ body: @Sendable (PostgresConnection) throws -> R
+    ) async throws -> R {
+        let grant = try await self.pool.lease(timeout: waitTimeout)
+        return try await withoutActuallyEscaping(body) { body in
+            let box = BodyBox(body)
+            defer { box.empty() }
+            let outcome: Result<R, any Error>
+            do {
+                outcome = try await self.threadPool.runIfActive { self.run(box, with: grant) }
+            } catch {
+                // The work item never ran, so the lease is untouched. Closing inline only happens at
+                // shutdown, when no pool thread is left; PQfinish then just writes a Terminate message.
+                switch grant {
+                case .connection(let connection): self.pool.release(connection)
+                case .openSlot: self.pool.releaseSlot()
+                }
+                if error is CancellationError, Task.isCancelled {
+                    throw error
+                }
+                throw PostgresError(code: .poolShutdown, message: "the Postgres client is not running")
+            }
+            return try outcome.get()
+        }
+    }
+
+    /// The pool-thread half of `withConnection`: obtain a working connection, run the body, give it back.
+    private func run<R>(_ body: BodyBox<R>, with grant: ConnectionPool.Grant) -> Result<R, any Error> {
+        let connection: PostgresConnection
+        switch grant {
+        case .connection(let idle):
+            connection = idle
+            do {
+                try connection.prepareForUse()
+            } catch {
+                self.pool.release(connection)
+                return .failure(error)
+            }
+        case .openSlot:
+            do {
+                connection = try PostgresConnection(
+                    configuration: self.configuration,
+                    logger: self.logger,
+                    queryTimer: self.queryTimer
+                )
+            } catch {
+                self.logger.debug("postgres connection failed", metadata: ["postgres.error": "\(error)"])
+                self.pool.releaseSlot()
+                return .failure(error)
+            }
+            self.pool.connectionOpened()
+        }
+        let result = Result { try body(connection) }
+        self.pool.release(connection)
+        return result
+    }
+}
+
+/// Carries a caller's non-escaping body to a pool thread.
+///
+/// `NIOThreadPool` keeps a work item alive for a moment after the item resumes our continuation, so
+/// an item capturing the body directly would trip `withoutActuallyEscaping`'s escape check. The item
+/// captures this box instead, and the box is emptied before that check runs.
+private final class BodyBox<R: Sendable>: Sendable {
+    private let body: Mutex<(@Sendable (PostgresConnection) throws -> R)?>
+
+    init(_ body: @escaping @Sendable (PostgresConnection) throws -> R) {
+        self.body = Mutex(body)
+    }
+
+    /// - Precondition: Called before `empty()`; `withConnection` guarantees it.
+    func callAsFunction(_ connection: PostgresConnection) throws -> R {
+        try self.body.withLock { body in try body!(connection) }
+    }
+
+    func empty() {
+        self.body.withLock { $0 = nil }
+    }
+}
