@@ -357,8 +357,9 @@ struct Report {
 }
 
 extension [String: JSONValue] {
-    /// Drops null members, recursively: in a resource body, null means "unassigned" (RFC 7643 §2.5).
-    func compactingNulls() -> [String: JSONValue] {
+    /// Drops null members, and objects left empty, recursively: in a resource body, null means
+    /// "unassigned" (RFC 7643 §2.5).
+    fileprivate func compactingNulls() -> [String: JSONValue] {
         compactMapValues { $0.compactingNulls() }
     }
 }
@@ -366,10 +367,15 @@ extension [String: JSONValue] {
 extension JSONValue {
     fileprivate func compactingNulls() -> JSONValue? {
         switch self {
-        case .null: nil
-        case .object(let object): .object(object.compactingNulls())
-        case .array(let array): .array(array.compactMap { $0.compactingNulls() })
-        default: self
+        case .null:
+            return nil
+        case .object(let object):
+            let compacted = object.compactingNulls()
+            return compacted.isEmpty ? nil : .object(compacted)
+        case .array(let array):
+            return .array(array.compactMap { $0.compactingNulls() })
+        default:
+            return self
         }
     }
 }
