@@ -202,7 +202,7 @@ private struct GroupPlanFolder {
         }
         let normalised = try normaliser.normalise(patchValue: raw)
         report.absorb(normalised)
-        for (key, value) in normalised.value.objectValue ?? [:] {
+        for (key, value) in (normalised.value.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
             switch key {
             case "displayName":
                 try rename(value, op: operation.op)

@@ -91,9 +91,10 @@ public struct PatchEngine: Sendable {
     /// A path-less value (or a whole extension): each attribute is added or replaced on its own.
     private func applyAttributes(_ value: JSONValue, _ op: PatchOperation.Op, to document: inout [String: JSONValue]) throws(SCIMError) {
         var targets: [(ResolvedAttribute, JSONValue)] = []
-        for (key, member) in value.objectValue ?? [:] {
+        // Sorted, so that which error a bad value reports does not depend on dictionary order.
+        for (key, member) in (value.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
             if let schema = resourceType.schema(urn: key) {
-                for (name, inner) in member.objectValue ?? [:] {
+                for (name, inner) in (member.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
                     if let resolved = resourceType.resolve("\(schema.id):\(name)") { targets.append((resolved, inner)) }
                 }
             } else if let resolved = resourceType.resolve(key) {
