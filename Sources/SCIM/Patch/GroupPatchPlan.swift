@@ -197,7 +197,8 @@ private struct GroupPlanFolder {
     private mutating func foldPathless(_ operation: PatchOperation) throws(SCIMError) {
         guard operation.op != .remove else { throw .noTarget("remove needs a path.") }
         let raw = operation.value ?? .null
-        if let id = raw[caseInsensitive: "id"], id != .string(groupID) {
+        // UUIDs are compared case-insensitively: a client may echo the id in another case.
+        if let id = raw[caseInsensitive: "id"], id.stringValue?.caseInsensitiveEquals(groupID) != true {
             throw .mutability("id cannot be changed.")
         }
         let normalised = try normaliser.normalise(patchValue: raw)
