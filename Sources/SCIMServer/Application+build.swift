@@ -44,11 +44,12 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migr
     let organisations = OrganisationStore(client: client, migrations: migrations)
     let tokens = TokenStore(client: client)
     let customFields = CustomFieldStore(client: client)
+    let groups = GroupStore(client: client)
     let settings = SCIMSettings(limits: configuration.limits, publicBaseURL: configuration.publicBaseURL)
 
     let admin = router.group("admin/v1").add(middleware: AdminMiddleware(adminToken: configuration.adminToken))
     AdminController(
-        organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client),
+        organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client), groups: groups,
         bodyLimit: configuration.limits.maxPayloadSize
     ).addRoutes(to: admin)
 
@@ -57,6 +58,7 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migr
         .add(middleware: SCIMAuthMiddleware(tokens: tokens))
         .group(context: TenantRequestContext.self)
     UsersController(users: UserStore(client: client), settings: settings).addRoutes(to: scim)
+    GroupsController(groups: groups, settings: settings).addRoutes(to: scim)
     DiscoveryController(customFields: customFields, settings: settings).addRoutes(to: scim)
     return router
 }

@@ -10,6 +10,7 @@ struct AdminController {
     let tokens: TokenStore
     let customFields: CustomFieldStore
     let manualUsers: ManualUserStore
+    let groups: GroupStore
     let bodyLimit: Int
 
     func addRoutes(to group: RouterGroup<AppRequestContext>) {
@@ -25,6 +26,7 @@ struct AdminController {
         group.post("organisations/:slug/users", use: createUser)
         group.get("organisations/:slug/users", use: listUsers)
         group.patch("organisations/:slug/users/:id", use: updateUser)
+        group.get("organisations/:slug/teams", use: listTeams)
     }
 
     @Sendable func createOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -162,6 +164,13 @@ struct AdminController {
             tenant, id: id, role: try body.role(), firstName: try body.string("firstName"), lastName: try body.string("lastName"),
             active: try body.bool("active"))
         return try Responses.json(user)
+    }
+}
+
+extension AdminController {
+    @Sendable func listTeams(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let tenant = try await organisations.tenant(slug: try context.parameters.require("slug"))
+        return try Responses.json(["teams": try await groups.teams(tenant)])
     }
 }
 

@@ -1,0 +1,118 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SCIM
+import SCIMStore
+
+/// `/scim/v2/Groups`: Learn Amp teams, as Okta Group Push and Entra group provisioning manage them.
+struct GroupsController {
+    let groups: GroupStore
+    let settings: SCIMSettings
+
+    func addRoutes(to group: RouterGroup<TenantRequestContext>) {
+        group.post("Groups", use: create)
+        group.get("Groups", use: list)
+        group.post("Groups/.search", use: search)
+        group.get("Groups/:id", use: get)
+        group.put("Groups/:id", use: replace)
+        group.patch("Groups/:id", use: patch)
+        group.delete("Groups/:id", use: delete)
+    }
+
+    @Sendable func create(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let group = try await Self.group(request, settings: settings)
+        let projection = try Self.projection(request.queryParameters)
+        let stored = try await groups.create(context.tenant, group: group, includeMembers: projection.includes("members"))
+        return render(stored, request: request, projection: projection, status: .created, location: true)
+    }
+
+    @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let projection = try Self.projection(request.queryParameters)
+        let stored = try await groups.get(context.tenant, id: try Self.id(context), includeMembers: projection.includes("members"))
+        return render(stored, request: request, projection: projection)
+    }
+
+    @Sendable func replace(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let id = try Self.id(context)
+        let group = try await Self.group(request, settings: settings)
+        let projection = try Self.projection(request.queryParameters)
+        let stored = try await groups.replace(
+            context.tenant, id: id, group: group, ifMatch: request.headers[.ifMatch], includeMembers: projection.includes("members"))
+        return render(stored, request: request, projection: projection)
+    }
+
+    /// 204 by default; 200 with the resource when the client asks for attributes. Members are loaded
+    /// only if the requested representation shows them.
+    @Sendable func patch(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let id = try Self.id(context)
+        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        let plan = try PatchEngine.memberChanges(
+            try PatchRequest.decode(body, limits: settings.limits), groupID: id.uuidString.lowercased(), limits: settings.limits)
+        let parameters = request.queryParameters
+        let wantsRepresentation = parameters.keys.contains { ["attributes", "excludedattributes"].contains($0.lowercased()) }
+        let projection = try Self.projection(parameters)
+        let stored = try await groups.apply(
+            plan, tenant: context.tenant, id: id, ifMatch: request.headers[.ifMatch],
+            includeMembers: wantsRepresentation && projection.includes("members"), render: wantsRepresentation)
+        guard let stored else { return Response(status: .noContent) }
+        return render(stored, request: request, projection: projection)
+    }
+
+    @Sendable func delete(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        try await groups.delete(context.tenant, id: try Self.id(context), ifMatch: request.headers[.ifMatch])
+        return Response(status: .noContent)
+    }
+
+    @Sendable func list(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        try await respond(to: try ListRequest(parameters: request.queryParameters), request: request, context: context)
+    }
+
+    @Sendable func search(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        return try await respond(to: try ListRequest(searchBody: body), request: request, context: context)
+    }
+
+    private func respond(to listRequest: ListRequest, request: Request, context: TenantRequestContext) async throws -> Response {
+        let projection = try AttributeProjection(
+            attributes: listRequest.attributes, excludedAttributes: listRequest.excludedAttributes, resourceType: .group)
+        let page = try await groups.list(context.tenant, request: listRequest, includeMembers: projection.includes("members"))
+        let baseURL = settings.baseURL(for: request)
+        let resources = page.items.map { projection.apply(to: Self.json($0, baseURL: baseURL)) }
+        return Responses.scim(page.listResponse(resources, cursorPaging: listRequest.cursor != nil))
+    }
+
+    private func render(
+        _ stored: StoredGroup, request: Request, projection: AttributeProjection, status: HTTPResponse.Status = .ok,
+        location: Bool = false
+    ) -> Response {
+        let baseURL = settings.baseURL(for: request)
+        var headers: HTTPFields = [.eTag: stored.metadata.etag]
+        if location { headers[.location] = "\(baseURL)/Groups/\(stored.metadata.id.uuidString.lowercased())" }
+        return Responses.scim(projection.apply(to: Self.json(stored, baseURL: baseURL)), status: status, headers: headers)
+    }
+
+    static func json(_ stored: StoredGroup, baseURL: String) -> JSONValue {
+        Group.json(
+            displayName: stored.displayName, externalID: stored.externalID, members: stored.members, metadata: stored.metadata,
+            baseURL: baseURL)
+    }
+
+    static func group(_ request: Request, settings: SCIMSettings) async throws -> Group {
+        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        let normalised = try Normaliser(resourceType: .group).normalise(resource: body)
+        return try Group(json: normalised.value, limits: settings.limits)
+    }
+
+    static func projection(_ parameters: [String: String]) throws -> AttributeProjection {
+        let lookup = { (name: String) in parameters.first { $0.key.lowercased() == name.lowercased() }?.value }
+        return try AttributeProjection(
+            attributes: lookup("attributes"), excludedAttributes: lookup("excludedAttributes"), resourceType: .group)
+    }
+
+    static func id(_ context: TenantRequestContext) throws -> UUID {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw SCIMError.notFound("Group \(context.parameters.get("id")?.prefix(64) ?? "") not found.")
+        }
+        return id
+    }
+}

@@ -1,0 +1,303 @@
+import Foundation
+import Postgres
+import SCIM
+
+/// A team as SCIM sees it; `members` is nil when they were not loaded.
+public struct StoredGroup: Sendable, Equatable {
+    public var displayName: String
+    public var externalID: String?
+    public var members: [User.Reference]?
+    public var metadata: GroupMetadata
+}
+
+/// A team as staff see it in the admin API.
+public struct TeamSummary: Sendable, Codable, Equatable {
+    public var id: UUID
+    public var name: String
+    public var memberCount: Int
+    /// `group` (pushed by the identity provider), `department` (from users' departments) or `both`.
+    public var source: String
+}
+
+/// SCIM Groups as Learn Amp teams. Membership changes are set-based statements (one per kind of change,
+/// whatever the number of members), so a change costs in proportion to itself, not to the group.
+public struct GroupStore: Sendable {
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// POST /Groups. A department team of the same name is claimed (it becomes a pushed group too);
+    /// an existing pushed group of that name is 409 `uniqueness`.
+    public func create(_ tenant: Tenant, group: Group, includeMembers: Bool) async throws -> StoredGroup {
+        let schema = tenant.schema
+        return try await client.withTransaction { connection in
+            let members = try Self.validateMembers(group.members, schema: schema, on: connection)
+            let existing = try connection.query(
+                "SELECT id, is_group FROM \(schema).teams WHERE lower(display_name) = lower(\(group.displayName)::text) FOR UPDATE")
+            let id: UUID
+            if let row = existing.first {
+                guard try !row.decode("is_group", as: Bool.self) else {
+                    throw SCIMError.uniqueness("A group named \(group.displayName) already exists.")
+                }
+                id = try row.decode("id")
+                _ = try connection.query(
+                    """
+                    UPDATE \(schema).teams SET is_group = true, display_name = \(group.displayName), external_id = \(group.externalID),
+                           updated_at = now(), version = version + 1
+                    WHERE id = \(id)
+                    """)
+            } else {
+                id = UUID()
+                do {
+                    _ = try connection.query(
+                        """
+                        INSERT INTO \(schema).teams (id, display_name, external_id, is_group)
+                        VALUES (\(id), \(group.displayName), \(group.externalID), true)
+                        """)
+                } catch let error as PostgresError where error.sqlState == .uniqueViolation {
+                    throw SCIMError.uniqueness("A group named \(group.displayName) already exists.")
+                }
+            }
+            try Self.addMembers(members, to: id, schema: schema, on: connection)
+            return try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)!
+        }
+    }
+
+    /// GET /Groups/{id}; members are read only when the response will show them.
+    public func get(_ tenant: Tenant, id: UUID, includeMembers: Bool) async throws -> StoredGroup {
+        let schema = tenant.schema
+        guard let group = try await client.withConnection({ connection in
+            try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)
+        }) else { throw Self.notFound(id) }
+        return group
+    }
+
+    /// PUT /Groups/{id}: name, externalId and the whole pushed member list.
+    public func replace(_ tenant: Tenant, id: UUID, group: Group, ifMatch: String?, includeMembers: Bool) async throws -> StoredGroup {
+        let plan = GroupPatchPlan(
+            displayName: .some(group.displayName), externalId: .some(group.externalID), replaceMembers: group.members)
+        return try await apply(plan, tenant: tenant, id: id, ifMatch: ifMatch, includeMembers: includeMembers)!
+    }
+
+    /// PATCH /Groups/{id}, applied set-based and atomically.
+    /// - Returns: the group when `includeMembers` or a representation is wanted (`render`), else nil.
+    @discardableResult
+    public func apply(
+        _ plan: GroupPatchPlan, tenant: Tenant, id: UUID, ifMatch: String?, includeMembers: Bool, render: Bool = true
+    ) async throws -> StoredGroup? {
+        let schema = tenant.schema
+        return try await client.withTransaction { connection in
+            let rows = try connection.query("SELECT version FROM \(schema).teams WHERE id = \(id) FOR UPDATE")
+            guard let row = rows.first else { throw Self.notFound(id) }
+            if let ifMatch { try UserStore.check(ifMatch, version: try row.decode("version")) }
+
+            if case .some(let name) = plan.displayName {
+                guard let name = name?.trimmingCharacters(in: .whitespacesAndNewlines), !name.isEmpty, name.count <= 255 else {
+                    throw SCIMError.invalidValue("displayName must be 1-255 characters.")
+                }
+                do {
+                    _ = try connection.query("UPDATE \(schema).teams SET display_name = \(name) WHERE id = \(id)")
+                } catch let error as PostgresError where error.sqlState == .uniqueViolation {
+                    throw SCIMError.uniqueness("Another group is already named \(name).")
+                }
+            }
+            if case .some(let externalID) = plan.externalId {
+                _ = try connection.query("UPDATE \(schema).teams SET external_id = \(externalID) WHERE id = \(id)")
+            }
+            if let replacement = plan.replaceMembers {
+                let members = try Self.validateMembers(replacement, schema: schema, on: connection)
+                try Self.removeMembers(except: members, from: id, schema: schema, on: connection)
+                try Self.addMembers(members, to: id, schema: schema, on: connection)
+            } else {
+                if plan.removeAllMembers {
+                    try Self.removeMembers(except: [], from: id, schema: schema, on: connection)
+                } else if !plan.removeMembers.isEmpty {
+                    // Ids that are not UUIDs cannot be members; removing them is a no-op.
+                    try Self.removeMembers(plan.removeMembers.compactMap(UUID.init(uuidString:)), from: id, schema: schema, on: connection)
+                }
+                let added = try Self.validateMembers(plan.addMembers, schema: schema, on: connection)
+                try Self.addMembers(added, to: id, schema: schema, on: connection)
+            }
+            _ = try connection.query(
+                "UPDATE \(schema).teams SET is_group = true, updated_at = now(), version = version + 1 WHERE id = \(id)")
+            return render ? try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection) : nil
+        }
+    }
+
+    /// DELETE /Groups/{id}: the team and its memberships go; users keep their accounts.
+    public func delete(_ tenant: Tenant, id: UUID, ifMatch: String?) async throws {
+        let schema = tenant.schema
+        try await client.withTransaction { connection in
+            let rows = try connection.query("SELECT version FROM \(schema).teams WHERE id = \(id) FOR UPDATE")
+            guard let row = rows.first else { throw Self.notFound(id) }
+            if let ifMatch { try UserStore.check(ifMatch, version: try row.decode("version")) }
+            _ = try connection.query("DELETE FROM \(schema).teams WHERE id = \(id)")
+        }
+    }
+
+    /// GET /Groups and POST /Groups/.search; members of the page are loaded in one query, if wanted.
+    public func list(_ tenant: Tenant, request: ListRequest, includeMembers: Bool) async throws -> ListPage<StoredGroup> {
+        let schema = tenant.schema
+        return try await client.withConnection { connection in
+            var condition: PostgresQuery = "TRUE"
+            if let filter = request.filter {
+                condition = try FilterCompiler { Self.attribute($0, schema: schema) }.compile(filter)
+            }
+            var page = try ListPaging.page(
+                request: request, condition: condition, idColumn: "t.id",
+                sortExpression: { path in
+                    switch Self.attribute(path, schema: schema) {
+                    case .text(let e, _)?: "lower(\(e))"
+                    case .uuid(let e)?, .timestamp(let e)?: e
+                    default: nil
+                    }
+                },
+                count: "SELECT count(*) FROM \(schema).teams t WHERE \(condition)", select: Self.select(schema),
+                on: connection, decode: Self.decode)
+            if includeMembers, !page.items.isEmpty {
+                let members = try Self.members(of: page.items.map(\.metadata.id), schema: schema, on: connection)
+                for index in page.items.indices { page.items[index].members = members[page.items[index].metadata.id] ?? [] }
+            }
+            return page
+        }
+    }
+
+    /// Teams with their member counts and where they come from, for staff.
+    public func teams(_ tenant: Tenant) async throws -> [TeamSummary] {
+        let schema = tenant.schema
+        return try await client.query(
+            """
+            SELECT t.id, t.display_name, t.is_group,
+                   count(m.user_id) AS members, bool_or(COALESCE(m.via_department, false)) AS has_department
+            FROM \(schema).teams t LEFT JOIN \(schema).team_members m ON m.team_id = t.id
+            GROUP BY t.id ORDER BY lower(t.display_name)
+            """
+        ).map { row in
+            let isGroup: Bool = try row.decode("is_group")
+            let department: Bool = try row.decode("has_department")
+            return TeamSummary(
+                id: try row.decode("id"), name: try row.decode("display_name"), memberCount: try row.decode("members"),
+                source: isGroup ? (department ? "both" : "group") : "department")
+        }
+    }
+
+    // MARK: - Inside a transaction
+
+    static func notFound(_ id: UUID) -> SCIMError {
+        .notFound("Group \(id.uuidString.lowercased()) not found.")
+    }
+
+    static func select(_ schema: PostgresIdentifier) -> PostgresQuery {
+        "SELECT t.id, t.display_name, t.external_id, t.created_at, t.updated_at, t.version FROM \(schema).teams t"
+    }
+
+    static func decode(_ row: PostgresRow) throws -> StoredGroup {
+        StoredGroup(
+            displayName: try row.decode("display_name"), externalID: try row.decode("external_id"), members: nil,
+            metadata: GroupMetadata(
+                id: try row.decode("id"), created: try row.decode("created_at"), lastModified: try row.decode("updated_at"),
+                version: try row.decode("version")))
+    }
+
+    static func fetch(_ id: UUID, includeMembers: Bool, schema: PostgresIdentifier, on connection: PostgresConnection) throws -> StoredGroup? {
+        guard let row = try connection.query("\(select(schema)) WHERE t.id = \(id)").first else { return nil }
+        var group = try decode(row)
+        if includeMembers { group.members = try members(of: [id], schema: schema, on: connection)[id] ?? [] }
+        return group
+    }
+
+    /// Members of several teams in one query. Users released by DELETE are not listed.
+    static func members(of teams: [UUID], schema: PostgresIdentifier, on connection: PostgresConnection) throws -> [UUID: [User.Reference]] {
+        var result: [UUID: [User.Reference]] = [:]
+        for row in try connection.query(
+            """
+            SELECT m.team_id, m.user_id,
+                   COALESCE(u.display_name, NULLIF(concat_ws(' ', u.given_name, u.family_name), ''), u.user_name) AS display
+            FROM \(schema).team_members m JOIN \(schema).users u ON u.id = m.user_id AND u.scim_managed
+            WHERE m.team_id = ANY(\(teams)) ORDER BY m.team_id, m.user_id
+            """)
+        {
+            result[try row.decode("team_id"), default: []].append(User.Reference(id: try row.decode("user_id"), display: try row.decode("display")))
+        }
+        return result
+    }
+
+    /// Every id must name a SCIM-visible user of this organisation; otherwise nothing changes.
+    static func validateMembers(_ ids: [String], schema: PostgresIdentifier, on connection: PostgresConnection) throws -> [UUID] {
+        guard !ids.isEmpty else { return [] }
+        var uuids: [UUID] = []
+        var seen = Set<UUID>()
+        for text in ids {
+            guard let id = UUID(uuidString: text) else { throw SCIMError.invalidValue("Member \(text.prefix(64)) is not a user of this organisation.") }
+            if seen.insert(id).inserted { uuids.append(id) }
+        }
+        let found = Set(
+            try connection.query("SELECT id FROM \(schema).users WHERE id = ANY(\(uuids)) AND scim_managed").map { try $0.decode(0, as: UUID.self) })
+        if let missing = uuids.first(where: { !found.contains($0) }) {
+            throw SCIMError.invalidValue("Member \(missing.uuidString.lowercased()) is not a user of this organisation.")
+        }
+        return uuids
+    }
+
+    static func addMembers(_ ids: [UUID], to team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+        guard !ids.isEmpty else { return }
+        _ = try connection.query(
+            """
+            INSERT INTO \(schema).team_members (team_id, user_id, via_group)
+            SELECT \(team), unnest(\(ids)), true
+            ON CONFLICT (team_id, user_id) DO UPDATE SET via_group = true WHERE NOT \(schema).team_members.via_group
+            """)
+    }
+
+    /// Takes the pushed membership away from `ids`; department members stay members.
+    static func removeMembers(_ ids: [UUID], from team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+        guard !ids.isEmpty else { return }
+        _ = try connection.query(
+            """
+            WITH kept AS (
+                UPDATE \(schema).team_members SET via_group = false
+                WHERE team_id = \(team) AND user_id = ANY(\(ids)) AND via_department AND via_group
+            )
+            DELETE FROM \(schema).team_members WHERE team_id = \(team) AND user_id = ANY(\(ids)) AND NOT via_department
+            """)
+    }
+
+    /// Takes the pushed membership away from everyone not in `keep`.
+    static func removeMembers(except keep: [UUID], from team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+        _ = try connection.query(
+            """
+            WITH kept AS (
+                UPDATE \(schema).team_members SET via_group = false
+                WHERE team_id = \(team) AND via_group AND via_department AND NOT (user_id = ANY(\(keep)))
+            )
+            DELETE FROM \(schema).team_members WHERE team_id = \(team) AND NOT via_department AND NOT (user_id = ANY(\(keep)))
+            """)
+    }
+
+    static func attribute(_ path: AttributePath, schema: PostgresIdentifier) -> SQLAttribute? {
+        if let urn = path.schema, urn.lowercased() != SchemaURN.group.lowercased() { return nil }
+        switch path.key {
+        case "id": return .uuid("t.id")
+        case "displayname": return .text("t.display_name")
+        case "externalid": return .text("t.external_id", caseExact: true)
+        case "meta.created": return .timestamp("t.created_at")
+        case "meta.lastmodified": return .timestamp("t.updated_at")
+        case "members":
+            return .collection(
+                exists: { condition in
+                    """
+                    EXISTS (SELECT 1 FROM \(schema).team_members gm JOIN \(schema).users gu ON gu.id = gm.user_id AND gu.scim_managed
+                            WHERE gm.team_id = t.id AND \(condition))
+                    """
+                },
+                elements: [
+                    "value": .uuid("gm.user_id"),
+                    "display": .text("COALESCE(gu.display_name, NULLIF(concat_ws(' ', gu.given_name, gu.family_name), ''), gu.user_name)"),
+                ],
+                defaultElement: "value")
+        default: return nil
+        }
+    }
+}
