@@ -33,6 +33,7 @@ public func buildApplication(_ configuration: AppConfiguration, logger: Logger) 
 func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: ErrorResponseMiddleware())
 
     router.get("healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: .init(string: "ok\n"))) }
     router.get("readyz") { _, _ in
@@ -47,14 +48,13 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migr
     let groups = GroupStore(client: client)
     let settings = SCIMSettings(limits: configuration.limits, publicBaseURL: configuration.publicBaseURL)
 
-    let admin = router.group("admin/v1").add(middleware: AdminMiddleware(adminToken: configuration.adminToken))
+    let admin = router.group("admin/v1").add(middleware: AdminAuthMiddleware(adminToken: configuration.adminToken))
     AdminController(
         organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client), groups: groups,
         bodyLimit: configuration.limits.maxPayloadSize
     ).addRoutes(to: admin)
 
     let scim = router.group("scim/v2")
-        .add(middleware: SCIMErrorMiddleware())
         .add(middleware: SCIMAuthMiddleware(tokens: tokens))
         .group(context: TenantRequestContext.self)
     UsersController(users: UserStore(client: client), settings: settings).addRoutes(to: scim)

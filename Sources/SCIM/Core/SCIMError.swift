@@ -59,7 +59,7 @@ extension SCIMError {
     public static func notFound(_ detail: String) -> SCIMError { .init(status: 404, detail: detail) }
     public static func methodNotAllowed(_ detail: String) -> SCIMError { .init(status: 405, detail: detail) }
     public static func preconditionFailed(_ detail: String) -> SCIMError { .init(status: 412, detail: detail) }
-    public static func payloadTooLarge(_ detail: String) -> SCIMError { .init(status: 413, scimType: .tooMany, detail: detail) }
+    public static func payloadTooLarge(_ detail: String) -> SCIMError { .init(status: 413, detail: detail) }
     public static func unsupportedMediaType(_ detail: String) -> SCIMError { .init(status: 415, detail: detail) }
     public static func tooManyRequests(retryAfter: Int) -> SCIMError {
         .init(status: 429, detail: "Too many requests for this organisation; retry after \(retryAfter) s.", retryAfter: retryAfter)

@@ -22,13 +22,13 @@ struct UsersController {
 
     @Sendable func create(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
-        let projection = try Self.projection(request.queryParameters)
+        let projection = try await projection(request.queryParameters, context)
         let (stored, _) = try await users.create(context.tenant) { mappings in try Self.user(from: body, mappings: mappings) }
         return render(stored, request: request, projection: projection, status: .created, location: true)
     }
 
     @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let projection = try Self.projection(request.queryParameters)
+        let projection = try await projection(request.queryParameters, context)
         let stored = try await users.get(context.tenant, id: try Self.id(context))
         return render(stored, request: request, projection: projection)
     }
@@ -39,7 +39,7 @@ struct UsersController {
         if let sentID = body[caseInsensitive: "id"]?.stringValue, UUID(uuidString: sentID) != id {
             throw SCIMError.mutability("id is immutable: the body's id does not match the URL.")
         }
-        let projection = try Self.projection(request.queryParameters)
+        let projection = try await projection(request.queryParameters, context)
         let stored = try await users.replace(context.tenant, id: id, ifMatch: request.headers[.ifMatch]) { mappings in
             try Self.user(from: body, mappings: mappings)
         }
@@ -50,7 +50,7 @@ struct UsersController {
         let id = try Self.id(context)
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         let patchRequest = try PatchRequest.decode(body, limits: settings.limits)
-        let projection = try Self.projection(request.queryParameters)
+        let projection = try await projection(request.queryParameters, context)
         let baseURL = settings.baseURL(for: request)
         let stored = try await users.update(context.tenant, id: id, ifMatch: request.headers[.ifMatch]) { current, mappings in
             let definitions = mappings.map(\.definition)
@@ -82,7 +82,8 @@ struct UsersController {
 
     private func respond(to listRequest: ListRequest, request: Request, context: TenantRequestContext) async throws -> Response {
         let projection = try AttributeProjection(
-            attributes: listRequest.attributes, excludedAttributes: listRequest.excludedAttributes, resourceType: .user())
+            attributes: listRequest.attributes, excludedAttributes: listRequest.excludedAttributes,
+            resourceType: .user(customFields: try await users.customFields(context.tenant)))
         let page = try await users.list(context.tenant, request: listRequest)
         let baseURL = settings.baseURL(for: request)
         let resources = page.items.map { projection.apply(to: $0.user.json(metadata: $0.metadata, baseURL: baseURL)) }
@@ -106,10 +107,13 @@ struct UsersController {
         return try User(json: normalised.value, customFields: definitions)
     }
 
-    static func projection(_ parameters: [String: String]) throws -> AttributeProjection {
+    /// `attributes`/`excludedAttributes` over this organisation's User schema: the projection must know
+    /// the mapped custom fields, or it drops them from every response.
+    func projection(_ parameters: [String: String], _ context: TenantRequestContext) async throws -> AttributeProjection {
         let lookup = { (name: String) in parameters.first { $0.key.lowercased() == name.lowercased() }?.value }
         return try AttributeProjection(
-            attributes: lookup("attributes"), excludedAttributes: lookup("excludedAttributes"), resourceType: .user())
+            attributes: lookup("attributes"), excludedAttributes: lookup("excludedAttributes"),
+            resourceType: .user(customFields: try await users.customFields(context.tenant)))
     }
 
     /// An id that is not a UUID cannot name a user: 404, as for any unknown id.

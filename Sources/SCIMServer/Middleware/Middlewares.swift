@@ -28,17 +28,23 @@ struct RequestIDMiddleware: RouterMiddleware {
     }
 }
 
-/// Turns anything thrown under `/scim/v2` into an RFC 7644 error body, in one place.
+/// Turns anything thrown into the error body its API promises, in one place: RFC 7644 errors under
+/// `/scim/v2` (including unknown paths there), JSON errors under `/admin`.
 ///
 /// Database outages become 503 with `Retry-After`; anything unexpected becomes a 500 whose body says
 /// nothing about the server (the details go to the log, with the request id).
-struct SCIMErrorMiddleware: RouterMiddleware {
+struct ErrorResponseMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
-            let scimError = Self.scimError(for: error, logger: context.logger)
-            return Responses.scimError(scimError, requestID: context.requestID)
+            if request.uri.path.hasPrefix("/scim/") {
+                return Responses.scimError(Self.scimError(for: error, logger: context.logger), requestID: context.requestID)
+            }
+            if request.uri.path.hasPrefix("/admin/") {
+                return Responses.adminError(Self.adminError(for: error, logger: context.logger), requestID: context.requestID)
+            }
+            throw error
         }
     }
 
@@ -54,6 +60,26 @@ struct SCIMErrorMiddleware: RouterMiddleware {
         default:
             logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             return SCIMError(status: 500, detail: "Internal error. Contact Learn Amp support with the request id.")
+        }
+    }
+
+    static func adminError(for error: any Error, logger: Logger) -> AdminError {
+        switch error {
+        case let error as AdminError:
+            return error
+        case let error as SCIMError where error.status == 413:
+            return AdminError(status: 413, code: "payload_too_large", message: error.detail)
+        case let error as SCIMError:
+            return AdminError(status: error.status, code: error.status == 404 ? "not_found" : "bad_request", message: error.detail)
+        case let error as PostgresError where error.isTransient:
+            logger.warning("database unavailable", metadata: ["postgres.error": "\(error.code)"])
+            return AdminError(status: 503, code: "unavailable", message: "The database is unavailable; retry shortly.")
+        case let error as HTTPError:
+            let code = error.status == .notFound ? "not_found" : "http_error"
+            return AdminError(status: Int(error.status.code), code: code, message: error.body ?? error.status.reasonPhrase)
+        default:
+            logger.error("unexpected admin error", metadata: ["error": "\(String(reflecting: error))"])
+            return AdminError(status: 500, code: "internal", message: "Internal error.")
         }
     }
 }
@@ -74,8 +100,9 @@ struct SCIMAuthMiddleware: RouterMiddleware {
     }
 }
 
-/// Admin errors as JSON; staff auth with the bootstrap `ADMIN_API_TOKEN`, compared in constant time.
-struct AdminMiddleware: RouterMiddleware {
+/// Staff auth with the bootstrap `ADMIN_API_TOKEN`, compared in constant time (of the digests, so
+/// not even the token's length leaks).
+struct AdminAuthMiddleware: RouterMiddleware {
     let adminTokenDigest: [UInt8]
 
     init(adminToken: String) {
@@ -83,24 +110,11 @@ struct AdminMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
-        do {
-            guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
-                Secrets.constantTimeEquals(Secrets.sha256(String(header.dropFirst(7))), adminTokenDigest)
-            else {
-                throw AdminError.unauthorized("A valid staff bearer token is required.")
-            }
-            return try await next(request, context)
-        } catch let error as AdminError {
-            return Responses.adminError(error, requestID: context.requestID)
-        } catch let error as SCIMError {
-            return Responses.adminError(.init(status: error.status, code: "bad_request", message: error.detail), requestID: context.requestID)
-        } catch let error as PostgresError where error.isTransient {
-            return Responses.adminError(.init(status: 503, code: "unavailable", message: "The database is unavailable; retry shortly."), requestID: context.requestID)
-        } catch let error as HTTPError {
-            return Responses.adminError(.init(status: Int(error.status.code), code: "http_error", message: error.body ?? error.status.reasonPhrase), requestID: context.requestID)
-        } catch {
-            context.logger.error("unexpected admin error", metadata: ["error": "\(String(reflecting: error))"])
-            return Responses.adminError(.init(status: 500, code: "internal", message: "Internal error."), requestID: context.requestID)
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
+            Secrets.constantTimeEquals(Secrets.sha256(String(header.dropFirst(7))), adminTokenDigest)
+        else {
+            throw AdminError.unauthorized("A valid staff bearer token is required.")
         }
+        return try await next(request, context)
     }
 }

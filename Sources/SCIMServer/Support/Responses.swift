@@ -82,10 +82,18 @@ extension Request {
         return try JSONValue.parse(buffer.readableBytesView)
     }
 
-    /// Query parameters as a dictionary (last value wins).
+    /// Query parameters as a dictionary (last value wins), decoded as HTML forms encode them: `+` is a
+    /// space (`filter=userName+eq+"x"`, as `curl --data-urlencode` and many clients send it).
     var queryParameters: [String: String] {
         var parameters: [String: String] = [:]
-        for (key, value) in uri.queryParameters { parameters[String(key)] = String(value) }
+        for pair in (uri.query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String {
+                let spaced = text.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            parameters[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
         return parameters
     }
 }

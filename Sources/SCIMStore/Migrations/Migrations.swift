@@ -32,8 +32,8 @@ public struct MigrationSet: Sendable {
         }
         let candidates = [
             URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("sql"),
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-                .appendingPathComponent("../share/scim-server/sql").standardized,
+            (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).resolvingSymlinksInPath()
+                .deletingLastPathComponent().appendingPathComponent("../share/scim-server/sql").standardized,
         ]
         return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("control").path) }
             ?? candidates[0]

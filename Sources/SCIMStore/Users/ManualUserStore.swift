@@ -8,7 +8,7 @@ public enum LearnAmpRole: String, Sendable, Codable, CaseIterable {
 }
 
 /// A user as support staff see them in the admin API.
-public struct AdminUser: Sendable, Codable, Equatable {
+public struct AdminUser: Sendable, Encodable, Equatable {
     public var id: UUID
     public var email: String
     public var userName: String
@@ -20,6 +20,26 @@ public struct AdminUser: Sendable, Codable, Equatable {
     public var department: String?
     public var createdAt: Date
     public var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, email, userName, firstName, lastName, active, role, managedBySCIM, department, createdAt, updatedAt
+    }
+
+    /// Ids in lowercase, as everywhere else in the API; absent names are null rather than missing.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(email, forKey: .email)
+        try container.encode(userName, forKey: .userName)
+        try container.encode(firstName, forKey: .firstName)
+        try container.encode(lastName, forKey: .lastName)
+        try container.encode(active, forKey: .active)
+        try container.encode(role, forKey: .role)
+        try container.encode(managedBySCIM, forKey: .managedBySCIM)
+        try container.encode(department, forKey: .department)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+    }
 
     static let columns =
         "id, COALESCE(email, user_name) AS email, user_name, given_name, family_name, active, role, scim_managed, department, created_at, updated_at"
@@ -53,8 +73,8 @@ public struct ManualUserStore: Sendable {
         guard email.contains("@"), email.count <= 320 else { throw AdminError.badRequest("email must be an email address.") }
         let schema = tenant.schema
         do {
-            return try await client.withConnection { connection in
-                try AdminUser(
+            return try await client.withTransaction { connection in
+                let user = try AdminUser(
                     row: connection.query(
                         """
                         INSERT INTO \(schema).users (id, user_name, email, given_name, family_name, role, scim_managed, emails)
@@ -63,6 +83,8 @@ public struct ManualUserStore: Sendable {
                         RETURNING \(unsafeSQL: AdminUser.columns)
                         """
                     ).rows[0])
+                try UserStore.linkWaitingReports(to: user.id, names: [email], schema: schema, on: connection)
+                return user
             }
         } catch let error as PostgresError where error.sqlState == .uniqueViolation {
             throw AdminError.conflict("A user with email \(email) already exists in this organisation.")

@@ -125,6 +125,15 @@ public struct UserStore: Sendable {
         }
     }
 
+    /// The organisation's custom fields as Learn Amp extension attributes: responses are projected
+    /// against them, or `attributes`/`excludedAttributes` could not see (and would drop) mapped values.
+    public func customFields(_ tenant: Tenant) async throws -> [CustomFieldDefinition] {
+        let schema = tenant.schema
+        return try await client.withConnection { connection in
+            try CustomFieldStore.load(schema, on: connection).map(\.definition)
+        }
+    }
+
     // MARK: - Inside a transaction
 
     static func notFound(_ id: UUID) -> SCIMError {
@@ -204,11 +213,18 @@ public struct UserStore: Sendable {
         }
         let previousTeam: UUID? = try existing?.decode("primary_team_id")
         try TeamMembership.assignDepartment(user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
+        try linkWaitingReports(to: id, names: [user.userName, email], schema: schema, on: connection)
+    }
+
+    /// Users whose manager reference named this person before they existed now get them as manager.
+    static func linkWaitingReports(
+        to id: UUID, names: [String], schema: PostgresIdentifier, on connection: PostgresConnection
+    ) throws {
         _ = try connection.query(
             """
             UPDATE \(schema).users SET manager_id = \(id), pending_manager = NULL, updated_at = now(), version = version + 1
             WHERE pending_manager IS NOT NULL AND id <> \(id)
-              AND lower(pending_manager) IN (lower(\(user.userName)::text), lower(\(email)::text), \(id.uuidString.lowercased())::text)
+              AND (lower(pending_manager) = ANY(\(names.map { $0.lowercased() })) OR lower(pending_manager) = \(id.uuidString.lowercased()))
             """)
     }
 
