@@ -167,7 +167,7 @@ public final class PostgresClient: Sendable, Service {
                 if error is CancellationError, Task.isCancelled {
                     throw error
                 }
-                throw PostgresError(code: .poolShutdown, message: "the Postgres client is not running")
+                throw PostgresError(code: .poolShutdown, message: "the Postgres client is shut down")
             }
             return try outcome.get()
         }

@@ -1,0 +1,278 @@
+import CLibPQ
+import Foundation
+import Logging
+import Metrics
+
+/// One libpq connection. Every method blocks, so it is only ever called on the client's thread pool.
+///
+/// `@unchecked Sendable` because a `PGconn` is not thread-safe: the pool hands a connection to exactly one
+/// lease holder at a time, the holder uses it only inside a single work item on one pool thread, and
+/// hand-overs between holders go through the pool's `Mutex`, which orders the memory accesses.
+public final class PostgresConnection: @unchecked Sendable {
+    /// Nil once closed, so `close()` and `deinit` never finish the same `PGconn` twice.
+    private var handle: OpaquePointer?
+    private let logger: Logger
+    private let queryTimer: Metrics.Timer
+
+    /// Connects with `PQconnectdbParams`, session settings going in `options` rather than `SET`
+    /// statements so they survive transaction-pooling proxies such as PgBouncer.
+    /// - Throws: `PostgresError(.connectionFailure)`.
+    init(configuration: PostgresClient.Configuration, logger: Logger, queryTimer: Metrics.Timer) throws {
+        self.logger = logger
+        self.queryTimer = queryTimer
+        var options = "-c TimeZone=UTC -c DateStyle=ISO"
+        if let statementTimeout = configuration.statementTimeout {
+            options += " -c statement_timeout=\(Self.milliseconds(statementTimeout))"
+        }
+        let connectTimeout = configuration.connectionTimeout.components
+        // Listed first with expand_dbname, so a URI or key=value string in it is expanded and the
+        // settings after it win over the same keys in DATABASE_URL.
+        let parameters = [
+            ("dbname", configuration.connectionString),
+            ("connect_timeout", String(max(1, connectTimeout.seconds + (connectTimeout.attoseconds > 0 ? 1 : 0)))),
+            ("application_name", configuration.applicationName),
+            ("client_encoding", "UTF8"),
+            ("options", options),
+        ]
+        let handle = Self.withCStrings(parameters.map(\.0)) { keywords in
+            Self.withCStrings(parameters.map(\.1)) { values in
+                PQconnectdbParams(keywords, values, 1)
+            }
+        }
+        guard let handle else {
+            throw PostgresError(code: .connectionFailure, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = Self.errorMessage(handle)
+            PQfinish(handle)
+            throw PostgresError(code: .connectionFailure, message: message)
+        }
+        self.handle = handle
+        PQsetNoticeProcessor(handle, { context, message in
+            guard let context, let message else { return }
+            let connection = Unmanaged<PostgresConnection>.fromOpaque(context).takeUnretainedValue()
+            connection.logger.debug("postgres notice", metadata: ["postgres.notice": "\(String(cString: message))"])
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit {
+        self.close()
+    }
+
+    /// Runs one statement with `PQexecParams`: binds travel separately from the SQL, results come back
+    /// as text.
+    /// - Throws: `PostgresError` with `.server` and the SQLSTATE, `.connectionFailure` if the connection
+    ///   broke (the statement's outcome is then unknown), or `.tooManyParameters`.
+    public func query(_ query: PostgresQuery) throws -> PostgresRows {
+        guard query.binds.count <= Int(UInt16.max) else {
+            throw PostgresError(code: .tooManyParameters, message: "\(query.binds.count) binds exceed the limit of 65535")
+        }
+        let handle = try self.openHandle()
+        let start = ContinuousClock.now
+        defer { self.queryTimer.record(duration: ContinuousClock.now - start) }
+        let result = Self.withParameters(query.binds) { types, values, lengths, formats in
+            PQexecParams(handle, query.sql, Int32(query.binds.count), types, values, lengths, formats, 0)
+        }
+        defer { PQclear(result) }
+        return try self.rows(from: result)
+    }
+
+    /// Runs one or more statements with `PQexec`, as migration files need; no binds.
+    ///
+    /// > Warning: `unsafeSQL` is sent verbatim; never build it from user input.
+    /// - Throws: `PostgresError`, as for `query(_:)`.
+    public func execute(unsafeSQL sql: String) throws {
+        let handle = try self.openHandle()
+        let result = PQexec(handle, sql)
+        defer { PQclear(result) }
+        _ = try self.rows(from: result)
+    }
+
+    /// Quotes `name` as an identifier with the server's own rules (`PQescapeIdentifier`).
+    /// - Throws: `PostgresError(.invalidIdentifier)` if libpq rejects it (e.g. invalid UTF-8).
+    public func escapeIdentifier(_ name: String) throws -> String {
+        let handle = try self.openHandle()
+        guard let escaped = PQescapeIdentifier(handle, name, name.utf8.count) else {
+            throw PostgresError(code: .invalidIdentifier, message: Self.errorMessage(handle))
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    /// Whether the pool may hand this connection to the next caller: connected and outside any
+    /// transaction, so no half-finished work or aborted transaction leaks between callers.
+    var isReusable: Bool {
+        guard let handle = self.handle else { return false }
+        return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+    }
+
+    var isInFailedTransaction: Bool {
+        self.handle.map { PQtransactionStatus($0) == PQTRANS_INERROR } ?? false
+    }
+
+    /// Notices a connection the server dropped while it sat idle (a restart sends a FATAL 57P01 and
+    /// closes the socket) and reconnects before any statement is sent, so no work is lost.
+    /// - Throws: `PostgresError(.connectionFailure)` if reconnecting fails.
+    func prepareForUse() throws {
+        let handle = try self.openHandle()
+        // Reading the goodbye message and the end of stream takes two reads; a healthy idle connection
+        // just reports "would block".
+        for _ in 0..<3 where PQstatus(handle) == CONNECTION_OK {
+            _ = PQconsumeInput(handle)
+        }
+        guard PQstatus(handle) != CONNECTION_OK else { return }
+        self.logger.debug("postgres connection was dropped while idle; reconnecting")
+        PQreset(handle)
+        guard PQstatus(handle) == CONNECTION_OK else {
+            throw PostgresError(code: .connectionFailure, message: Self.errorMessage(handle))
+        }
+    }
+
+    /// Closes the connection (sends Terminate and frees the `PGconn`).
+    func close() {
+        if let handle = self.handle {
+            PQfinish(handle)
+            self.handle = nil
+        }
+    }
+
+    private func openHandle() throws -> OpaquePointer {
+        guard let handle = self.handle else {
+            throw PostgresError(code: .connectionFailure, message: "connection is closed")
+        }
+        return handle
+    }
+
+    /// Copies a result into Sendable rows, or turns it into a `PostgresError`. The caller `PQclear`s it.
+    private func rows(from result: OpaquePointer?) throws -> PostgresRows {
+        let status = result.map(PQresultStatus)
+        guard let result, status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
+            throw self.error(from: result)
+        }
+        let columnCount = PQnfields(result)
+        let columns = PostgresColumns(names: (0..<columnCount).map { String(cString: PQfname(result, $0)) })
+        let rows = (0..<PQntuples(result)).map { row in
+            PostgresRow(columns: columns, values: (0..<columnCount).map { column -> String? in
+                guard PQgetisnull(result, row, column) == 0, let value = PQgetvalue(result, row, column) else { return nil }
+                let length = Int(PQgetlength(result, row, column))
+                return value.withMemoryRebound(to: UInt8.self, capacity: length) {
+                    String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+                }
+            })
+        }
+        return PostgresRows(rows: rows, affectedRows: Int(String(cString: PQcmdTuples(result))) ?? 0)
+    }
+
+    /// Reads the diagnostic fields; the SQL text and binds are never logged.
+    private func error(from result: OpaquePointer?) -> PostgresError {
+        func field(_ code: Int32) -> String? {
+            guard let result, let value = PQresultErrorField(result, code) else { return nil }
+            return String(cString: value)
+        }
+        let connectionBroken = self.handle.map { PQstatus($0) != CONNECTION_OK } ?? true
+        let error = PostgresError(
+            code: connectionBroken ? .connectionFailure : .server,
+            sqlState: field(CLIBPQ_DIAG_SQLSTATE).map(SQLState.init(rawValue:)),
+            message: field(CLIBPQ_DIAG_MESSAGE_PRIMARY) ?? self.handle.map(Self.errorMessage) ?? "connection is closed",
+            detail: field(CLIBPQ_DIAG_MESSAGE_DETAIL),
+            constraint: field(CLIBPQ_DIAG_CONSTRAINT_NAME),
+            hint: field(CLIBPQ_DIAG_MESSAGE_HINT)
+        )
+        self.logger.debug(
+            "postgres statement failed",
+            metadata: [
+                "postgres.error": "\(error.code)",
+                "postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")",
+                "postgres.constraint": "\(error.constraint ?? "")",
+            ]
+        )
+        return error
+    }
+
+    private static func errorMessage(_ handle: OpaquePointer) -> String {
+        String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines()
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let components = duration.components
+        return components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Lays binds out as the four parallel C arrays `PQexecParams` takes; text values are
+    /// NUL-terminated (binary ones too, harmlessly), all carry a length. The buffers live only for the call.
+    private static func withParameters<R>(
+        _ binds: [PostgresData],
+        _ body: ([UInt32], [UnsafePointer<CChar>?], [Int32], [Int32]) -> R
+    ) -> R {
+        var types: [UInt32] = []
+        var values: [UnsafePointer<CChar>?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        var buffers: [UnsafeMutableBufferPointer<CChar>] = []
+        defer { buffers.forEach { $0.deallocate() } }
+        func store(_ bytes: some Collection<UInt8>) -> UnsafePointer<CChar> {
+            let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: bytes.count + 1)
+            buffers.append(buffer)
+            var index = 0
+            for byte in bytes {
+                buffer[index] = CChar(bitPattern: byte)
+                index += 1
+            }
+            buffer[index] = 0
+            return UnsafePointer(buffer.baseAddress!)
+        }
+        for bind in binds {
+            switch bind {
+            case .null:
+                types.append(0)
+                values.append(nil)
+                lengths.append(0)
+                formats.append(0)
+            case .text(let text, let oid):
+                types.append(oid)
+                values.append(store(text.utf8))
+                lengths.append(Int32(text.utf8.count))
+                formats.append(0)
+            case .binary(let bytes, let oid):
+                types.append(oid)
+                values.append(store(bytes))
+                lengths.append(Int32(bytes.count))
+                formats.append(1)
+            }
+        }
+        return body(types, values, lengths, formats)
+    }
+
+    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        let copies = strings.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        return body(copies.map { UnsafePointer($0) } + [nil])
+    }
+}
+
+extension String {
+    fileprivate func trimmingTrailingNewlines() -> String {
+        var text = Substring(self)
+        while text.last?.isNewline == true {
+            text = text.dropLast()
+        }
+        return String(text)
+    }
+}
+
+extension PostgresConnection {
+    /// Sends `COMMIT`, unless an earlier statement already aborted the transaction: the server would
+    /// answer such a `COMMIT` with a silent `ROLLBACK`, which must not pass for success.
+    /// - Throws: `PostgresError` with SQLSTATE 25P02 in that case, or the `COMMIT`'s own error.
+    func commit() throws {
+        if self.isInFailedTransaction {
+            try? self.execute(unsafeSQL: "ROLLBACK")
+            throw PostgresError(
+                code: .server,
+                sqlState: SQLState(rawValue: "25P02"),
+                message: "the transaction was aborted by an earlier error and has been rolled back"
+            )
+        }
+        try self.execute(unsafeSQL: "COMMIT")
+    }
+}

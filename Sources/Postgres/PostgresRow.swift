@@ -1,0 +1,174 @@
+import Foundation
+
+/// A Swift value that can be read from a column in text result format.
+public protocol PostgresDecodable: Sendable {
+    init(postgresText: String) throws
+}
+
+/// Lets `decode(_:as:)` turn SQL NULL into `nil` for `Optional` targets and into an error otherwise.
+private protocol PostgresNullable {
+    static var postgresNull: Self { get }
+}
+
+extension Optional: PostgresNullable {
+    fileprivate static var postgresNull: Self { nil }
+}
+
+extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
+    public init(postgresText: String) throws {
+        self = .some(try Wrapped(postgresText: postgresText))
+    }
+}
+
+/// The column names of one result, shared by all its rows.
+struct PostgresColumns: Sendable {
+    let names: [String]
+    /// The first column with each name, as `SELECT a.id, b.id` yields two columns called `id`.
+    let indexByName: [String: Int]
+
+    init(names: [String]) {
+        self.names = names
+        self.indexByName = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+/// One result row, copied out of libpq so it can cross threads.
+public struct PostgresRow: Sendable {
+    let columns: PostgresColumns
+    let values: [String?]
+
+    public var columnNames: [String] { self.columns.names }
+
+    /// - Throws: `PostgresError(.decoding)` if there is no such column, it is NULL and `T` is not
+    ///   optional, or its text is not a valid `T`.
+    public func decode<T: PostgresDecodable>(_ column: String, as: T.Type = T.self) throws -> T {
+        guard let index = self.columns.indexByName[column] else {
+            throw PostgresError(code: .decoding, message: "no column named \(column)")
+        }
+        return try self.decode(index, as: T.self)
+    }
+
+    /// - Throws: `PostgresError(.decoding)` if the index is out of range, the value is NULL and `T` is
+    ///   not optional, or its text is not a valid `T`.
+    public func decode<T: PostgresDecodable>(_ index: Int, as: T.Type = T.self) throws -> T {
+        guard self.values.indices.contains(index) else {
+            throw PostgresError(code: .decoding, message: "no column at index \(index)")
+        }
+        let name = self.columns.names[index]
+        guard let text = self.values[index] else {
+            if let nullable = T.self as? any PostgresNullable.Type {
+                // Safe: `T` is the Optional type whose `postgresNull` we just read.
+                return nullable.postgresNull as! T
+            }
+            throw PostgresError(code: .decoding, message: "column \(name) is NULL but \(T.self) is not optional")
+        }
+        do {
+            return try T(postgresText: text)
+        } catch var error as PostgresError {
+            // Name the column but never echo its value.
+            error.message = "column \(name) as \(T.self): \(error.message)"
+            throw error
+        }
+    }
+}
+
+/// The rows of a result and, for INSERT/UPDATE/DELETE, how many rows the command touched.
+public struct PostgresRows: Sendable, RandomAccessCollection {
+    public var rows: [PostgresRow]
+    /// `PQcmdTuples`: rows affected by INSERT, UPDATE, DELETE, MERGE, SELECT or COPY; 0 otherwise.
+    public var affectedRows: Int
+
+    public init(rows: [PostgresRow], affectedRows: Int) {
+        self.rows = rows
+        self.affectedRows = affectedRows
+    }
+
+    public var startIndex: Int { self.rows.startIndex }
+    public var endIndex: Int { self.rows.endIndex }
+    public subscript(position: Int) -> PostgresRow { self.rows[position] }
+}
+
+private func invalid(_ type: String) -> PostgresError {
+    PostgresError(code: .decoding, message: "not a valid \(type)")
+}
+
+extension String: PostgresDecodable {
+    public init(postgresText: String) throws {
+        self = postgresText
+    }
+}
+
+extension Int: PostgresDecodable {
+    public init(postgresText: String) throws {
+        guard let value = Int(postgresText) else { throw invalid("Int") }
+        self = value
+    }
+}
+
+extension Int64: PostgresDecodable {
+    public init(postgresText: String) throws {
+        guard let value = Int64(postgresText) else { throw invalid("Int64") }
+        self = value
+    }
+}
+
+extension Int32: PostgresDecodable {
+    public init(postgresText: String) throws {
+        guard let value = Int32(postgresText) else { throw invalid("Int32") }
+        self = value
+    }
+}
+
+extension Double: PostgresDecodable {
+    public init(postgresText: String) throws {
+        guard let value = Double(postgresText) else { throw invalid("Double") }
+        self = value
+    }
+}
+
+extension Bool: PostgresDecodable {
+    public init(postgresText: String) throws {
+        switch postgresText {
+        case "t": self = true
+        case "f": self = false
+        default: throw invalid("Bool")
+        }
+    }
+}
+
+extension UUID: PostgresDecodable {
+    public init(postgresText: String) throws {
+        guard let value = UUID(uuidString: postgresText) else { throw invalid("UUID") }
+        self = value
+    }
+}
+
+extension Date: PostgresDecodable {
+    public init(postgresText: String) throws {
+        self = try PostgresTimestamp.parse(postgresText)
+    }
+}
+
+extension PostgresDate: PostgresDecodable {
+    public init(postgresText: String) throws {
+        var scanner = DigitScanner(postgresText)
+        guard
+            let year = scanner.number(), scanner.skip("-"),
+            let month = scanner.number(), scanner.skip("-"),
+            let day = scanner.number(), scanner.isAtEnd
+        else { throw invalid("date (expected YYYY-MM-DD)") }
+        self.init(year: year, month: month, day: day)
+    }
+}
+
+extension PostgresJSONB: PostgresDecodable {
+    public init(postgresText: String) throws {
+        self.init(postgresText)
+    }
+}
+
+extension Array: PostgresDecodable where Element: PostgresArrayElement {
+    public init(postgresText: String) throws {
+        self = try Element.decodeArray(postgresText: postgresText)
+    }
+}
