@@ -48,11 +48,14 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migr
     let groups = GroupStore(client: client)
     let settings = SCIMSettings(limits: configuration.limits, publicBaseURL: configuration.publicBaseURL)
 
-    let admin = router.group("admin/v1").add(middleware: AdminAuthMiddleware(adminToken: configuration.adminToken))
+    let admin = router.group("admin/v1")
+        .add(middleware: AdminAuthMiddleware(adminToken: configuration.adminToken, staffKeys: StaffKeyStore(client: client)))
+        .add(middleware: AdminAuditMiddleware(log: AuditLog(client: client)))
     AdminController(
         organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client), groups: groups,
         bodyLimit: configuration.limits.maxPayloadSize
     ).addRoutes(to: admin)
+    StaffKeysController(staffKeys: StaffKeyStore(client: client), auditLog: AuditLog(client: client), bodyLimit: configuration.limits.maxPayloadSize).addRoutes(to: admin)
 
     let scim = router.group("scim/v2")
         .add(middleware: SCIMAuthMiddleware(tokens: tokens))

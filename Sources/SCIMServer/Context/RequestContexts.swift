@@ -11,6 +11,8 @@ public struct AppRequestContext: RequestContext {
     public var requestID: String = ""
     /// Set by `SCIMAuthMiddleware` once a bearer token resolved an organisation.
     public var tenant: Tenant?
+    /// Set by `AdminAuthMiddleware`: the bootstrap token or the staff key behind an admin request.
+    public var staff: StaffIdentity?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

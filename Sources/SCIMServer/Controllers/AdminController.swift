@@ -32,11 +32,14 @@ struct AdminController {
     @Sendable func createOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await AdminBody(request, limit: bodyLimit)
         let organisation = try await organisations.create(slug: try body.requiredString("slug"), name: try body.requiredString("name"))
-        return try Responses.json(organisation, status: .created)
+        return try Responses.json(organisation, status: .created).located("/admin/v1/organisations/\(organisation.slug)")
     }
 
     @Sendable func listOrganisations(_ request: Request, context: AppRequestContext) async throws -> Response {
-        try Responses.json(["organisations": try await organisations.list()])
+        var visible = try await organisations.list()
+        // A staff key bound to one organisation lists only that one; AdminAuthMiddleware guards the rest.
+        if let bound = context.staff?.organisationID { visible = visible.filter { $0.id == bound } }
+        return try Responses.json(["organisations": visible])
     }
 
     @Sendable func getOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -80,7 +83,8 @@ struct AdminController {
             organisationID: organisation.id, label: try body.requiredString("label"), expiresAt: try body.date("expiresAt"))
         return try Responses.json(
             IssuedToken(id: info.id, label: info.label, prefix: info.prefix, token: token, createdAt: info.createdAt, expiresAt: info.expiresAt),
-            status: .created)
+            status: .created
+        ).located("/admin/v1/organisations/\(organisation.slug)/tokens/\(info.id.uuidString.lowercased())")
     }
 
     @Sendable func listTokens(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -123,7 +127,7 @@ struct AdminController {
         let user = try await manualUsers.create(
             tenant, email: try body.requiredString("email"), firstName: try body.string("firstName"),
             lastName: try body.string("lastName"), role: try body.role() ?? .viewer)
-        return try Responses.json(user, status: .created)
+        return try Responses.json(user, status: .created).located("/admin/v1/organisations/\(tenant.slug)/users/\(user.id.uuidString.lowercased())")
     }
 
     struct UserList: Encodable {

@@ -100,21 +100,90 @@ struct SCIMAuthMiddleware: RouterMiddleware {
     }
 }
 
-/// Staff auth with the bootstrap `ADMIN_API_TOKEN`, compared in constant time (of the digests, so
-/// not even the token's length leaks).
+/// Staff auth and the admin access policy, in one place.
+///
+/// The bearer is either the bootstrap `ADMIN_API_TOKEN` (compared in constant time, of the digests, so
+/// not even the token's length leaks) or a staff key (`lastaff_…`, see `StaffKeyStore`). The identity
+/// goes into `context.staff`, then `authorise` decides: `readonly` keys may only read, and a key bound
+/// to an organisation sees that organisation alone (any other slug is a 404, exactly as for a missing
+/// organisation, so a bound key cannot even learn which slugs exist).
+///
+/// > Warning: This middleware is added to the `/admin/v1` group, so it runs after the router matched
+/// > the route: `context.parameters` and `context.endpointPath` are filled in.
 struct AdminAuthMiddleware: RouterMiddleware {
     let adminTokenDigest: [UInt8]
+    let staffKeys: StaffKeyStore
 
-    init(adminToken: String) {
+    init(adminToken: String, staffKeys: StaffKeyStore) {
         adminTokenDigest = Secrets.sha256(adminToken)
+        self.staffKeys = staffKeys
     }
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
-            Secrets.constantTimeEquals(Secrets.sha256(String(header.dropFirst(7))), adminTokenDigest)
-        else {
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
             throw AdminError.unauthorized("A valid staff bearer token is required.")
         }
+        let bearer = String(header.dropFirst(7))
+        let identity: StaffIdentity
+        if bearer.hasPrefix("\(StaffKeyStore.kind)_") {
+            identity = try await staffKeys.authenticate(bearer: bearer.trimmingCharacters(in: .whitespaces))
+        } else if Secrets.constantTimeEquals(Secrets.sha256(bearer), adminTokenDigest) {
+            identity = .bootstrap
+        } else {
+            throw AdminError.unauthorized("A valid staff bearer token is required.")
+        }
+        try Self.authorise(identity, method: request.method, route: context.endpointPath ?? request.uri.path, slug: context.parameters.get("slug"))
+        var context = context
+        context.staff = identity
+        context.logger[metadataKey: "scim.staff"] = .string(identity.name)
         return try await next(request, context)
+    }
+
+    /// The admin access policy.
+    /// - Parameters:
+    ///   - route: the matched route template (`/admin/v1/organisations/{slug}`).
+    ///   - slug: the route's `{slug}` parameter, when it has one.
+    /// - Throws: `AdminError` 404 when a bound key names another organisation; 403 when a bound key
+    ///   calls a route that is not about its organisation, or a `readonly` key tries to write.
+    static func authorise(_ identity: StaffIdentity, method: HTTPRequest.Method, route: String, slug: String?) throws {
+        let reads = method == .get || method == .head
+        if let bound = identity.organisationSlug {
+            if let slug {
+                guard slug == bound else { throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".") }
+            } else if !(reads && route == "/admin/v1/organisations") {
+                throw AdminError.forbidden("This staff key is limited to organisation \(bound): \(method.rawValue) \(route) is not allowed.")
+            }
+        }
+        if identity.isReadOnly && !reads {
+            throw AdminError.forbidden("This staff key is read-only: it may only send GET requests.")
+        }
+    }
+}
+
+/// Records every successful admin write (a non-GET request answered 2xx) in the audit log: who
+/// (`context.staff`), the method, the route template, the organisation and the id written.
+///
+/// Added to the `/admin/v1` group after `AdminAuthMiddleware`, so it sees the identity and the matched
+/// route. The target is the route's `{id}`, else the last segment of the `Location` of a 201.
+/// Nothing from a body or a query string is recorded.
+struct AdminAuditMiddleware: RouterMiddleware {
+    let log: AuditLog
+
+    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+        let response = try await next(request, context)
+        guard request.method != .get, request.method != .head, (200..<300).contains(response.status.code), let staff = context.staff
+        else { return response }
+        let route = context.endpointPath ?? "unknown"
+        let created = response.headers[.location].flatMap { $0.split(separator: "/").last.map(String.init) }
+        let target = context.parameters.get("id")?.lowercased() ?? created
+        let slug = context.parameters.get("slug") ?? (route == "/admin/v1/organisations" ? created : nil)
+        do {
+            try await log.record(
+                staff, method: request.method.rawValue, route: route, organisationSlug: slug, target: target, status: Int(response.status.code))
+        } catch {
+            // The write is committed; failing the response now would invite a duplicate retry.
+            context.logger.error("audit log write failed", metadata: ["error": "\(String(reflecting: error))", "scim.route": "\(route)"])
+        }
+        return response
     }
 }
