@@ -12,17 +12,26 @@ import ServiceLifecycle
 /// The Postgres pool is a service of the application's `ServiceGroup`; migrations run before the
 /// server accepts connections; SIGTERM stops accepting, lets in-flight requests finish, then closes
 /// the pool.
-public func buildApplication(_ configuration: AppConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+///
+/// `metrics` holds the Prometheus registry behind `/metrics`; `scim-server serve` passes the one
+/// from `bootstrapObservability`, tests let each application have its own.
+public func buildApplication(
+    _ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()
+) async throws -> some ApplicationProtocol {
     let migrations = try MigrationSet.load(from: configuration.sqlDirectory)
     var poolConfiguration = PostgresClient.Configuration(connectionString: configuration.databaseURL)
     poolConfiguration.maximumConnections = configuration.poolSize
     let client = PostgresClient(configuration: poolConfiguration, logger: logger)
-    let router = buildRouter(configuration, client: client, migrations: migrations)
+    let router = buildRouter(configuration, client: client, migrations: migrations, metrics: metrics)
+
+    let purger = EventPurger(
+        client: client, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
+        metrics: metrics, logger: logger)
 
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
-        services: [client],
+        services: [client, purger],
         logger: logger)
     app.beforeServerStarts {
         try await Migrator(migrations: migrations, logger: logger).migrate(client)
@@ -30,8 +39,9 @@ public func buildApplication(_ configuration: AppConfiguration, logger: Logger) 
     return app
 }
 
-func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet) -> Router<AppRequestContext> {
+func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet, metrics: ServiceMetrics) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorResponseMiddleware())
 
@@ -41,6 +51,7 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migr
             ? Response(status: .ok, body: .init(byteBuffer: .init(string: "ready\n")))
             : Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "database unavailable\n")))
     }
+    MetricsController(metrics: metrics, client: client, token: configuration.metricsToken).addRoutes(to: router)
 
     let organisations = OrganisationStore(client: client, migrations: migrations)
     let tokens = TokenStore(client: client)

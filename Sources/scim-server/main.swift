@@ -24,6 +24,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try AppConfiguration.fromEnvironment()
+        // Process-wide logging (LOG_FORMAT) and metrics backends: once, before the first logger.
+        let metrics = bootstrapObservability(configuration)
         let logger = makeLogger(configuration)
         if demo {
             try await Tools.withClient(configuration, logger: logger) { client, migrations in
@@ -45,7 +47,7 @@ struct Serve: AsyncParsableCommand {
                     """.utf8))
             }
         }
-        let app = try await buildApplication(configuration, logger: logger)
+        let app = try await buildApplication(configuration, logger: logger, metrics: metrics)
         try await app.runService()
     }
 }

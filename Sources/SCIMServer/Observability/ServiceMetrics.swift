@@ -1,0 +1,136 @@
+import Postgres
+import Prometheus
+import Synchronization
+
+/// The service's own Prometheus metrics, kept in a registry that the composition root owns.
+///
+/// Every label value is bounded: route templates (`/scim/v2/Users/{id}`, never the raw path), a fixed
+/// set of methods and status classes. No organisation slug, user name or id ever becomes a label, so
+/// the number of series does not grow with customers or users.
+///
+/// The registry is passed in rather than taken from a global so tests can build several applications,
+/// each with its own counts. `scim-server serve` also bootstraps swift-metrics with a factory over the
+/// same registry, which is how the Postgres client's query `Timer` (`scim_db_query_duration_seconds`)
+/// reaches `/metrics` in production.
+public final class ServiceMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    private let eventsPurged: Counter
+    private let poolInUse: Gauge
+    private let poolIdle: Gauge
+    private let poolWaiting: Gauge
+    private let poolOpened: Gauge
+    private let requestSeries: Mutex<[RequestKey: RequestSeries]>
+
+    /// Request latency buckets, in seconds: 5 ms to 10 s.
+    static let latencyBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        eventsPurged = registry.makeCounter(descriptor: Self.eventsPurgedName)
+        poolInUse = registry.makeGauge(descriptor: Self.poolInUseName)
+        poolIdle = registry.makeGauge(descriptor: Self.poolIdleName)
+        poolWaiting = registry.makeGauge(descriptor: Self.poolWaitingName)
+        poolOpened = registry.makeGauge(descriptor: Self.poolOpenedName)
+        requestSeries = Mutex([:])
+    }
+
+    /// Counts one HTTP request and records its latency.
+    /// - Parameters:
+    ///   - route: The matched route template (`context.endpointPath`), or `NotFound` when none matched.
+    func recordRequest(method: String, route: String, status: Int, duration: Duration) {
+        let key = RequestKey(method: Self.boundedMethod(method), route: route, statusClass: Self.statusClass(status))
+        let series = requestSeries.withLock { cache in
+            if let series = cache[key] { return series }
+            let labels = [("method", key.method), ("route", key.route), ("status_class", key.statusClass)]
+            let series = RequestSeries(
+                count: registry.makeCounter(descriptor: Self.requestsName, labels: labels),
+                latency: registry.makeDurationHistogram(descriptor: Self.requestDurationName, labels: labels, buckets: Self.latencyBuckets))
+            cache[key] = series
+            return series
+        }
+        series.count.increment()
+        series.latency.record(duration)
+    }
+
+    /// Adds to `scim_events_purged_total`.
+    func recordPurged(_ count: Int) {
+        if count > 0 { eventsPurged.increment(by: Int64(count)) }
+    }
+
+    /// Copies a snapshot of the connection pool into the pool gauges; called at scrape time.
+    func samplePool(_ pool: PostgresClient.PoolMetrics) {
+        poolInUse.set(to: Double(pool.inUse))
+        poolIdle.set(to: Double(pool.idle))
+        poolWaiting.set(to: Double(pool.waiting))
+        poolOpened.set(to: Double(pool.connectionsOpened))
+    }
+
+    /// The Prometheus text exposition of everything in the registry.
+    func render() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+
+    /// Methods outside the standard set (any token is a valid HTTP method) collapse into `OTHER`.
+    static func boundedMethod(_ method: String) -> String {
+        switch method {
+        case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS": method
+        default: "OTHER"
+        }
+    }
+
+    static func statusClass(_ status: Int) -> String {
+        (100..<600).contains(status) ? "\(status / 100)xx" : "other"
+    }
+
+    private struct RequestKey: Hashable {
+        var method: String
+        var route: String
+        var statusClass: String
+    }
+
+    private struct RequestSeries: Sendable {
+        var count: Counter
+        var latency: DurationHistogram
+    }
+
+    // Metric names. Computed, as `MetricNameDescriptor` is not `Sendable`.
+    static var requestsName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "http", metricName: "requests", unitName: "total",
+            helpText: "HTTP requests by method, route template and status class.")
+    }
+    static var requestDurationName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "http", metricName: "request_duration", unitName: "seconds",
+            helpText: "HTTP request latency by method, route template and status class.")
+    }
+    static var eventsPurgedName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", metricName: "events_purged", unitName: "total",
+            helpText: "Sync events deleted by the retention purger.")
+    }
+    static var poolInUseName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "db_pool", metricName: "connections_in_use", unitName: "",
+            helpText: "Database connections (or connection attempts) held by callers.")
+    }
+    static var poolIdleName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "db_pool", metricName: "connections_idle", unitName: "",
+            helpText: "Open database connections waiting in the pool.")
+    }
+    static var poolWaitingName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "db_pool", metricName: "waiting", unitName: "",
+            helpText: "Callers queued for a database connection.")
+    }
+    static var poolOpenedName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "db_pool", metricName: "connections_opened", unitName: "",
+            helpText: "Database connections opened since start; a steady climb means connections keep breaking.")
+    }
+}
