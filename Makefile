@@ -1,0 +1,19 @@
+# Shortcuts for the scripts in scripts/ (each works on its own; see README.md).
+.PHONY: run test test-pgbouncer bench bench-quick
+
+run:
+	scripts/run
+
+test:
+	scripts/test
+
+test-pgbouncer:
+	scripts/test-pgbouncer
+
+bench:
+	scripts/install-bench-deps
+	scripts/bench
+
+bench-quick:
+	scripts/install-bench-deps
+	scripts/bench --quick
