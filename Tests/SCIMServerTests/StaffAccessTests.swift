@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
 import SCIM
+@testable import SCIMServer
+import SCIMStore
 import Testing
 
 /// Staff keys as a test sees them: an admin client that presents a key instead of the bootstrap token.
@@ -326,5 +328,56 @@ struct StaffAccessTests {
             #expect(times.count == 3 && times == times.sorted(by: >), "newest first")
             #expect(Set(mine.compactMap { $0[caseInsensitive: "target"]?.stringValue }).count == 3, "pages do not repeat entries")
         }
+    }
+}
+
+/// The access policy on its own, as a table: who may call which route template.
+@Suite("Admin access policy")
+struct AdminAccessPolicyTests {
+    static let support = StaffIdentity(kind: .staffKey, id: UUID(), name: "s", role: .support)
+    static let readonly = StaffIdentity(kind: .staffKey, id: UUID(), name: "r", role: .readonly)
+    static let bound = StaffIdentity(kind: .staffKey, id: UUID(), name: "b", role: .support, organisationID: UUID(), organisationSlug: "acme")
+    static let boundReader = StaffIdentity(
+        kind: .staffKey, id: UUID(), name: "br", role: .readonly, organisationID: UUID(), organisationSlug: "acme")
+
+    /// identity, method, route template, slug, expected status (nil: allowed).
+    static let table: [(StaffIdentity, HTTPRequest.Method, String, String?, Int?)] = [
+        (.bootstrap, .post, "/admin/v1/staff-keys", nil, nil),
+        (.bootstrap, .delete, "/admin/v1/organisations/{slug}/tokens/{id}", "acme", nil),
+        (support, .post, "/admin/v1/organisations", nil, nil),
+        (support, .post, "/admin/v1/staff-keys", nil, nil),
+        (support, .get, "/admin/v1/audit", nil, nil),
+        (readonly, .get, "/admin/v1/organisations/{slug}", "acme", nil),
+        (readonly, .head, "/admin/v1/organisations", nil, nil),
+        (readonly, .get, "/admin/v1/audit", nil, nil),
+        (readonly, .patch, "/admin/v1/organisations/{slug}", "acme", 403),
+        (readonly, .post, "/admin/v1/staff-keys", nil, 403),
+        (readonly, .put, "/admin/v1/organisations/{slug}/custom-fields", "acme", 403),
+        (bound, .get, "/admin/v1/organisations", nil, nil),
+        (bound, .patch, "/admin/v1/organisations/{slug}", "acme", nil),
+        (bound, .get, "/admin/v1/organisations/{slug}/events", "acme", nil),
+        (bound, .get, "/admin/v1/organisations/{slug}", "other", 404),
+        (bound, .delete, "/admin/v1/organisations/{slug}/tokens/{id}", "other", 404),
+        (bound, .post, "/admin/v1/organisations", nil, 403),
+        (bound, .get, "/admin/v1/staff-keys", nil, 403),
+        (bound, .get, "/admin/v1/audit", nil, 403),
+        (boundReader, .get, "/admin/v1/organisations/{slug}/tokens", "acme", nil),
+        (boundReader, .post, "/admin/v1/organisations/{slug}/tokens", "acme", 403),
+        (boundReader, .post, "/admin/v1/organisations/{slug}/tokens", "other", 404),
+    ]
+
+    @Test("who may call what", arguments: table.indices)
+    func policy(_ index: Int) {
+        let (identity, method, route, slug, expected) = Self.table[index]
+        let status: Int?
+        do {
+            try AdminAuthMiddleware.authorise(identity, method: method, route: route, slug: slug)
+            status = nil
+        } catch let error as AdminError {
+            status = error.status
+        } catch {
+            status = -1
+        }
+        #expect(status == expected, "\(identity.name) \(method) \(route) slug \(slug ?? "-")")
     }
 }
