@@ -103,14 +103,15 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Whether retrying later (or answering 503) is the right reaction: the database was unreachable,
-    /// restarting, overloaded, or chose this transaction as a serialization/deadlock victim.
+    /// restarting, overloaded (a statement timed out), or chose this transaction as a serialization/deadlock victim.
     public var isTransient: Bool {
         if self.code == .connectionFailure || self.code == .poolTimeout {
             return true
         }
         guard let sqlState = self.sqlState else { return false }
         switch sqlState {
-        case .adminShutdown, .crashShutdown, .cannotConnectNow, .serializationFailure, .deadlockDetected:
+        // queryCanceled is statement_timeout firing: the database is too slow right now, not the request wrong.
+        case .adminShutdown, .crashShutdown, .cannotConnectNow, .serializationFailure, .deadlockDetected, .queryCanceled:
             return true
         default:
             // Class 08: connection exceptions.

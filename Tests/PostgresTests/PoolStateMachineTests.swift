@@ -1,0 +1,151 @@
+import Testing
+
+@testable import Postgres
+
+@Suite("Pool state machine")
+struct PoolStateMachineTests {
+    typealias Machine = ConnectionPoolStateMachine<String>
+
+    @Test("grants open slots up to the maximum, then queues")
+    func opensLazilyThenQueues() {
+        var machine = Machine(maximumConnections: 2)
+        #expect(machine.lease(1).isOpenSlot)
+        #expect(machine.lease(2).isOpenSlot)
+        #expect(machine.lease(3).isWait)
+        #expect(machine.leased == 2)
+        #expect(machine.waiters == [3])
+    }
+
+    @Test("a released connection is reused rather than a new one opened")
+    func reusesIdleConnections() {
+        var machine = Machine(maximumConnections: 2)
+        _ = machine.lease(1)
+        let action = machine.release("a", reusable: true)
+        #expect(action.close == nil && action.handOver == nil)
+        #expect(machine.idle == ["a"])
+        #expect(machine.lease(2).connection == "a")
+        #expect(machine.leased == 1)
+    }
+
+    @Test("waiters are served first in, first out")
+    func fifoHandOver() {
+        var machine = Machine(maximumConnections: 1)
+        _ = machine.lease(1)
+        _ = machine.lease(2)
+        _ = machine.lease(3)
+        let first = machine.release("a", reusable: true)
+        #expect(first.handOver?.waiter == 2)
+        #expect(first.handOver?.grant.connection == "a")
+        let second = machine.release("a", reusable: true)
+        #expect(second.handOver?.waiter == 3)
+        #expect(machine.leased == 1)
+        #expect(machine.waiters.isEmpty)
+    }
+
+    @Test("a broken connection is closed and its slot goes to the next waiter")
+    func brokenConnectionFreesSlot() {
+        var machine = Machine(maximumConnections: 1)
+        _ = machine.lease(1)
+        _ = machine.lease(2)
+        let action = machine.release("a", reusable: false)
+        #expect(action.close == "a")
+        #expect(action.handOver?.waiter == 2)
+        #expect(action.handOver?.grant.isOpenSlot == true)
+        #expect(machine.leased == 1)
+        #expect(machine.idle.isEmpty)
+    }
+
+    @Test("a broken connection with nobody waiting frees the slot")
+    func brokenConnectionWithoutWaiters() {
+        var machine = Machine(maximumConnections: 1)
+        _ = machine.lease(1)
+        #expect(machine.release("a", reusable: false).close == "a")
+        #expect(machine.leased == 0)
+        #expect(machine.lease(2).isOpenSlot)
+    }
+
+    @Test("a failed open passes the slot on")
+    func failedOpenPassesSlot() {
+        var machine = Machine(maximumConnections: 1)
+        _ = machine.lease(1)
+        _ = machine.lease(2)
+        #expect(machine.releaseSlot().handOver?.waiter == 2)
+        #expect(machine.leased == 1)
+        #expect(machine.releaseSlot().handOver == nil)
+        #expect(machine.leased == 0)
+    }
+
+    @Test("a timed-out or cancelled waiter is removed once, and a served one not at all")
+    func removingWaiters() {
+        var machine = Machine(maximumConnections: 1)
+        _ = machine.lease(1)
+        _ = machine.lease(2)
+        _ = machine.lease(3)
+        let first = machine.removeWaiter(2)
+        let again = machine.removeWaiter(2)
+        #expect(first && !again)
+        #expect(machine.release("a", reusable: true).handOver?.waiter == 3)
+        let served = machine.removeWaiter(3)
+        #expect(!served)
+    }
+
+    @Test("shutdown fails waiters, closes idle connections now and leased ones on return")
+    func shutdown() {
+        var machine = Machine(maximumConnections: 2)
+        _ = machine.lease(1)
+        _ = machine.lease(2)
+        _ = machine.release("a", reusable: true)
+        _ = machine.lease(3)
+        _ = machine.lease(4)
+        let (close, fail) = machine.shutdown()
+        #expect(close.isEmpty)
+        #expect(fail == [4])
+        #expect(machine.lease(5).isShutdown)
+        #expect(machine.release("a", reusable: true).close == "a")
+        #expect(machine.release("b", reusable: true).close == "b")
+        #expect(machine.leased == 0)
+    }
+
+    @Test("shutdown hands back idle connections")
+    func shutdownClosesIdle() {
+        var machine = Machine(maximumConnections: 2)
+        _ = machine.lease(1)
+        _ = machine.release("a", reusable: true)
+        #expect(machine.shutdown().close == ["a"])
+        #expect(machine.idle.isEmpty)
+    }
+}
+
+extension ConnectionPoolStateMachine.LeaseAction {
+    var isOpenSlot: Bool {
+        if case .grant(.openSlot) = self { return true }
+        return false
+    }
+
+    var isWait: Bool {
+        if case .wait = self { return true }
+        return false
+    }
+
+    var isShutdown: Bool {
+        if case .shutdown = self { return true }
+        return false
+    }
+
+    var connection: Connection? {
+        if case .grant(let grant) = self { return grant.connection }
+        return nil
+    }
+}
+
+extension ConnectionPoolStateMachine.Grant {
+    var isOpenSlot: Bool {
+        if case .openSlot = self { return true }
+        return false
+    }
+
+    var connection: Connection? {
+        if case .connection(let connection) = self { return connection }
+        return nil
+    }
+}

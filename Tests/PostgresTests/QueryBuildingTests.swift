@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+@testable import Postgres
+
+@Suite("Query building and value formats")
+struct QueryBuildingTests {
+    @Test("interpolated values become numbered binds, identifiers are quoted inline")
+    func interpolation() throws {
+        let schema = try PostgresIdentifier("tenant_1")
+        let userName = "Ann"
+        let missing: String? = nil
+        let query: PostgresQuery = "SELECT id FROM \(schema).users WHERE user_name = \(userName) AND active = \(true) AND x = \(missing)"
+        #expect(query.sql == #"SELECT id FROM "tenant_1".users WHERE user_name = $1 AND active = $2 AND x = $3"#)
+        #expect(query.binds == [.text("Ann", oid: 0), .text("true", oid: 16), .null])
+    }
+
+    @Test("spliced queries are renumbered, also via append")
+    func splicing() {
+        let filter: PostgresQuery = "a = \(1) AND b = \(2)"
+        var query: PostgresQuery = "SELECT * FROM t WHERE x = \(0) AND (\(filter))"
+        #expect(query.sql == "SELECT * FROM t WHERE x = $1 AND (a = $2 AND b = $3)")
+        query.append(" LIMIT \(10)")
+        #expect(query.sql == "SELECT * FROM t WHERE x = $1 AND (a = $2 AND b = $3) LIMIT $4")
+        #expect(query.binds.count == 4)
+        let columns = "id, name"
+        let raw: PostgresQuery = "SELECT \(unsafeSQL: columns) FROM t"
+        #expect(raw.sql == "SELECT id, name FROM t" && raw.binds.isEmpty)
+    }
+
+    @Test("renumbering leaves literals, quoted identifiers and comments alone")
+    func renumberingSkipsLiterals() {
+        let sql = "SELECT '$1', \"$1\", $1 -- $1\n, $2 /* $1 */, $10"
+        #expect(PostgresQuery.renumber(sql, by: 5) == "SELECT '$1', \"$1\", $6 -- $1\n, $7 /* $1 */, $15")
+    }
+
+    @Test(
+        "identifier validation rejects anything but lower-case names",
+        arguments: [#"a"b"#, "Robert'); DROP", "Users", "", "1abc", "a-b", "ü", String(repeating: "a", count: 64)]
+    )
+    func rejectsBadIdentifiers(name: String) {
+        #expect { try PostgresIdentifier(name) } throws: { ($0 as? PostgresError)?.code == .invalidIdentifier }
+    }
+
+    @Test("valid identifiers are double-quoted", arguments: ["users", "_x1", "tenant_0123456789abcdef"])
+    func acceptsIdentifiers(name: String) throws {
+        #expect(try PostgresIdentifier(name).quoted == "\"\(name)\"")
+    }
+
+    @Test("array literals quote every element and parse back")
+    func arrayLiterals() throws {
+        let values = ["a", "b,c", "with \"quote\"", #"back\slash"#, "NULL", "", "{}", " space "]
+        let literal = PostgresArrayLiteral.format(values)
+        #expect(try PostgresArrayLiteral.parse(literal) == values)
+        #expect(try PostgresArrayLiteral.parse(#"{a,NULL,"NULL","x\"y"}"#) == ["a", nil, "NULL", "x\"y"])
+        #expect(try PostgresArrayLiteral.parse("{}") == [])
+        #expect(try PostgresArrayLiteral.parse("[0:1]={x,y}") == ["x", "y"])
+    }
+
+    @Test(
+        "timestamptz output is parsed with offsets and fractions",
+        arguments: [
+            ("2024-01-02 03:04:05+00", 1_704_164_645.0),
+            ("2024-01-02 03:04:05.5+00", 1_704_164_645.5),
+            ("2024-01-02 08:34:05.123456+05:30", 1_704_164_645.123456),
+            ("2024-01-01 22:04:05-05", 1_704_164_645.0),
+            ("1969-12-31 23:59:59.999999+00", -0.000001),
+        ]
+    )
+    func parsesTimestamps(text: String, seconds: Double) throws {
+        let date = try Date(postgresText: text)
+        #expect(abs(date.timeIntervalSince1970 - seconds) < 0.000_000_5)
+    }
+
+    @Test("timestamps are formatted in UTC with microseconds")
+    func formatsTimestamps() {
+        #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: 1_704_164_645.123456)) == "2024-01-02 03:04:05.123456+00")
+        #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31 23:59:59.500000+00")
+    }
+
+    @Test("errors describe themselves without server messages")
+    func errorDescription() {
+        let error = PostgresError(
+            code: .server,
+            sqlState: .uniqueViolation,
+            message: "duplicate key value violates unique constraint",
+            detail: "Key (user_name)=(secret) already exists.",
+            constraint: "users_user_name_key"
+        )
+        #expect(error.description == "PostgresError(server, sqlState: 23505, constraint: users_user_name_key)")
+        #expect(!error.isTransient)
+        #expect(PostgresError(code: .server, sqlState: .serializationFailure, message: "").isTransient)
+        #expect(PostgresError(code: .connectionFailure, message: "").isTransient)
+    }
+}
