@@ -22,7 +22,8 @@ public func buildApplication(
     var poolConfiguration = PostgresClient.Configuration(connectionString: configuration.databaseURL)
     poolConfiguration.maximumConnections = configuration.poolSize
     let client = PostgresClient(configuration: poolConfiguration, logger: logger)
-    let router = buildRouter(configuration, client: client, migrations: migrations, metrics: metrics)
+    let events = EventBuffer()
+    let router = buildRouter(configuration, client: client, migrations: migrations, metrics: metrics, events: events)
 
     let purger = EventPurger(
         client: client, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
@@ -31,7 +32,7 @@ public func buildApplication(
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
-        services: [client, purger],
+        services: [client, purger, EventFlushService(buffer: events, client: client, logger: logger)],
         logger: logger)
     app.beforeServerStarts {
         try await Migrator(migrations: migrations, logger: logger).migrate(client)
@@ -39,7 +40,9 @@ public func buildApplication(
     return app
 }
 
-func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet, metrics: ServiceMetrics) -> Router<AppRequestContext> {
+func buildRouter(
+    _ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet, metrics: ServiceMetrics, events: EventBuffer
+) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: RequestIDMiddleware())
@@ -66,10 +69,14 @@ func buildRouter(_ configuration: AppConfiguration, client: PostgresClient, migr
         organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client), groups: groups,
         bodyLimit: configuration.limits.maxPayloadSize
     ).addRoutes(to: admin)
+    StatusController(
+        organisations: organisations, tokens: tokens, status: SyncStatusStore(client: client), events: events, client: client
+    ).addRoutes(to: admin)
     StaffKeysController(staffKeys: StaffKeyStore(client: client), auditLog: AuditLog(client: client), bodyLimit: configuration.limits.maxPayloadSize).addRoutes(to: admin)
 
     let scim = router.group("scim/v2")
         .add(middleware: SCIMAuthMiddleware(tokens: tokens))
+        .add(middleware: SyncEventMiddleware(buffer: events))
         .group(context: TenantRequestContext.self)
     UsersController(users: UserStore(client: client), settings: settings).addRoutes(to: scim)
     GroupsController(groups: groups, settings: settings).addRoutes(to: scim)

@@ -4,6 +4,8 @@ CREATE TABLE sync_events (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     occurred_at    timestamptz NOT NULL DEFAULT now(),
     outcome        text NOT NULL CHECK (outcome IN ('success', 'warning', 'error')),
+    -- For warnings: what kind (unmapped_attributes, unresolved_manager, adopted_user).
+    kind           text,
     request_id     text NOT NULL,
     token_id       uuid,
     method         text NOT NULL,
@@ -21,4 +23,5 @@ CREATE TABLE sync_events (
 CREATE INDEX sync_events_occurred_idx ON sync_events (occurred_at DESC, id DESC);
 CREATE INDEX sync_events_request_idx ON sync_events (request_id);
 CREATE INDEX sync_events_outcome_idx ON sync_events (outcome, occurred_at DESC);
+CREATE INDEX sync_events_kind_idx ON sync_events (kind, occurred_at DESC) WHERE kind IS NOT NULL;
 CREATE INDEX sync_events_user_name_idx ON sync_events (lower(user_name), occurred_at DESC);

@@ -1,8 +1,10 @@
 import HTTPTypes
+import Foundation
 import Hummingbird
 import Logging
 import SCIM
 import SCIMStore
+import Synchronization
 
 /// The context every request starts with: its id, and the identity middleware resolved, if any.
 public struct AppRequestContext: RequestContext {
@@ -11,6 +13,10 @@ public struct AppRequestContext: RequestContext {
     public var requestID: String = ""
     /// Set by `SCIMAuthMiddleware` once a bearer token resolved an organisation.
     public var tenant: Tenant?
+    /// Set by `SyncEventMiddleware` for SCIM requests.
+    public var origin: EventOrigin?
+    /// Shared with the handler (a reference), so the event middleware learns what the handler did.
+    public let notes = RequestNotes()
     /// Set by `AdminAuthMiddleware`: the bootstrap token or the staff key behind an admin request.
     public var staff: StaffIdentity?
 
@@ -25,11 +31,39 @@ public struct TenantRequestContext: ChildRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let requestID: String
     public let tenant: Tenant
+    public let origin: EventOrigin
+    public let notes: RequestNotes
 
     public init(context: AppRequestContext) throws {
-        guard let tenant = context.tenant else { throw SCIMError.unauthorized("Authentication required.") }
+        guard let tenant = context.tenant, let origin = context.origin else {
+            throw SCIMError.unauthorized("Authentication required.")
+        }
         coreContext = context.coreContext
         requestID = context.requestID
         self.tenant = tenant
+        self.origin = origin
+        notes = context.notes
+    }
+}
+
+/// What a SCIM handler tells the event log about its request: the resource it touched and whether
+/// the store already recorded the event inside the request's transaction.
+public final class RequestNotes: Sendable {
+    public struct Notes: Sendable {
+        public var resourceType: String?
+        public var resourceID: UUID?
+        public var userName: String?
+        /// True once the write's success event was committed with the change itself.
+        public var recordedInTransaction = false
+    }
+
+    private let state = Mutex(Notes())
+
+    public init() {}
+
+    public var current: Notes { state.withLock { $0 } }
+
+    public func update(_ change: (inout Notes) -> Void) {
+        state.withLock { change(&$0) }
     }
 }

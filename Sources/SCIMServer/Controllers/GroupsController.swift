@@ -22,13 +22,17 @@ struct GroupsController {
     @Sendable func create(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let group = try await Self.group(request, settings: settings)
         let projection = try Self.projection(request.queryParameters)
-        let stored = try await groups.create(context.tenant, group: group, includeMembers: projection.includes("members"))
+        let stored = try await groups.create(
+            context.tenant, group: group, includeMembers: projection.includes("members"), origin: context.origin)
+        Self.recorded(stored.metadata.id, context)
         return render(stored, request: request, projection: projection, status: .created, location: true)
     }
 
     @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let projection = try Self.projection(request.queryParameters)
-        let stored = try await groups.get(context.tenant, id: try Self.id(context), includeMembers: projection.includes("members"))
+        let id = try Self.id(context)
+        context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
+        let stored = try await groups.get(context.tenant, id: id, includeMembers: projection.includes("members"))
         return render(stored, request: request, projection: projection)
     }
 
@@ -36,8 +40,11 @@ struct GroupsController {
         let id = try Self.id(context)
         let group = try await Self.group(request, settings: settings)
         let projection = try Self.projection(request.queryParameters)
+        context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
         let stored = try await groups.replace(
-            context.tenant, id: id, group: group, ifMatch: request.headers[.ifMatch], includeMembers: projection.includes("members"))
+            context.tenant, id: id, group: group, ifMatch: request.headers[.ifMatch], includeMembers: projection.includes("members"),
+            origin: context.origin)
+        Self.recorded(id, context)
         return render(stored, request: request, projection: projection)
     }
 
@@ -45,6 +52,7 @@ struct GroupsController {
     /// only if the requested representation shows them.
     @Sendable func patch(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try Self.id(context)
+        context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         let plan = try PatchEngine.memberChanges(
             try PatchRequest.decode(body, limits: settings.limits), groupID: id.uuidString.lowercased(), limits: settings.limits)
@@ -53,13 +61,18 @@ struct GroupsController {
         let projection = try Self.projection(parameters)
         let stored = try await groups.apply(
             plan, tenant: context.tenant, id: id, ifMatch: request.headers[.ifMatch],
-            includeMembers: wantsRepresentation && projection.includes("members"), render: wantsRepresentation)
+            includeMembers: wantsRepresentation && projection.includes("members"), render: wantsRepresentation,
+            origin: context.origin)
+        Self.recorded(id, context)
         guard let stored else { return Response(status: .noContent) }
         return render(stored, request: request, projection: projection)
     }
 
     @Sendable func delete(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        try await groups.delete(context.tenant, id: try Self.id(context), ifMatch: request.headers[.ifMatch])
+        let id = try Self.id(context)
+        context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
+        try await groups.delete(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin)
+        Self.recorded(id, context)
         return Response(status: .noContent)
     }
 
@@ -95,6 +108,15 @@ struct GroupsController {
         Group.json(
             displayName: stored.displayName, externalID: stored.externalID, members: stored.members, metadata: stored.metadata,
             baseURL: baseURL)
+    }
+
+    /// The write's event went out with its transaction; the middleware must not log it again.
+    static func recorded(_ id: UUID, _ context: TenantRequestContext) {
+        context.notes.update {
+            $0.resourceType = "Group"
+            $0.resourceID = id
+            $0.recordedInTransaction = true
+        }
     }
 
     static func group(_ request: Request, settings: SCIMSettings) async throws -> Group {

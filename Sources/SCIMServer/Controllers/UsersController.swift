@@ -22,37 +22,46 @@ struct UsersController {
 
     @Sendable func create(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        context.notes.update { $0.resourceType = "User"; $0.userName = body[caseInsensitive: "userName"]?.stringValue }
         let projection = try await projection(request.queryParameters, context)
-        let (stored, _) = try await users.create(context.tenant) { mappings in try Self.user(from: body, mappings: mappings) }
+        let (stored, _) = try await users.create(context.tenant, origin: context.origin) { mappings in
+            try Self.input(from: body, mappings: mappings)
+        }
+        Self.recorded(stored, context)
         return render(stored, request: request, projection: projection, status: .created, location: true)
     }
 
     @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let projection = try await projection(request.queryParameters, context)
         let stored = try await users.get(context.tenant, id: try Self.id(context))
+        context.notes.update { $0.resourceType = "User"; $0.resourceID = stored.metadata.id; $0.userName = stored.user.userName }
         return render(stored, request: request, projection: projection)
     }
 
     @Sendable func replace(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try Self.id(context)
+        context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         if let sentID = body[caseInsensitive: "id"]?.stringValue, UUID(uuidString: sentID) != id {
             throw SCIMError.mutability("id is immutable: the body's id does not match the URL.")
         }
         let projection = try await projection(request.queryParameters, context)
-        let stored = try await users.replace(context.tenant, id: id, ifMatch: request.headers[.ifMatch]) { mappings in
-            try Self.user(from: body, mappings: mappings)
+        let stored = try await users.replace(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin) {
+            mappings in try Self.input(from: body, mappings: mappings)
         }
+        Self.recorded(stored, context)
         return render(stored, request: request, projection: projection)
     }
 
     @Sendable func patch(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try Self.id(context)
+        context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         let patchRequest = try PatchRequest.decode(body, limits: settings.limits)
         let projection = try await projection(request.queryParameters, context)
         let baseURL = settings.baseURL(for: request)
-        let stored = try await users.update(context.tenant, id: id, ifMatch: request.headers[.ifMatch]) { current, mappings in
+        let stored = try await users.update(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin) {
+            current, mappings in
             let definitions = mappings.map(\.definition)
             let engine = PatchEngine(resourceType: .user(customFields: definitions))
             let result = try engine.apply(patchRequest, to: current.user.json(metadata: current.metadata, baseURL: baseURL))
@@ -61,13 +70,17 @@ struct UsersController {
             if user.managerReference == nil, !result.changedAttributes.contains(where: { $0.lowercased().hasSuffix("manager") }) {
                 user.managerReference = current.user.managerReference
             }
-            return user
+            return UserInput(user: user, unknownAttributes: result.unknownAttributes)
         }
+        Self.recorded(stored, context)
         return render(stored, request: request, projection: projection)
     }
 
     @Sendable func delete(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        try await users.delete(context.tenant, id: try Self.id(context), ifMatch: request.headers[.ifMatch])
+        let id = try Self.id(context)
+        context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
+        try await users.delete(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin)
+        context.notes.update { $0.recordedInTransaction = true }
         return Response(status: .noContent)
     }
 
@@ -101,10 +114,20 @@ struct UsersController {
         return Responses.scim(projection.apply(to: resource), status: status, headers: headers)
     }
 
-    static func user(from body: JSONValue, mappings: [CustomFieldMapping]) throws -> User {
+    static func input(from body: JSONValue, mappings: [CustomFieldMapping]) throws -> UserInput {
         let definitions = mappings.map(\.definition)
         let normalised = try Normaliser(resourceType: .user(customFields: definitions)).normalise(resource: body)
-        return try User(json: normalised.value, customFields: definitions)
+        return UserInput(
+            user: try User(json: normalised.value, customFields: definitions), unknownAttributes: normalised.unknownAttributes)
+    }
+
+    /// The write's event went out with its transaction; the middleware must not log it again.
+    static func recorded(_ stored: StoredUser, _ context: TenantRequestContext) {
+        context.notes.update {
+            $0.resourceID = stored.metadata.id
+            $0.userName = stored.user.userName
+            $0.recordedInTransaction = true
+        }
     }
 
     /// `attributes`/`excludedAttributes` over this organisation's User schema: the projection must know

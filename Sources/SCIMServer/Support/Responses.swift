@@ -66,6 +66,9 @@ extension Request {
             return try await body.collect(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw SCIMError.payloadTooLarge("The request body is larger than \(limit) bytes.")
+        } catch is NIOTooManyBytesError {
+            // A streamed body (no Content-Length, or a lying one) overflows here instead.
+            throw SCIMError.payloadTooLarge("The request body is larger than \(limit) bytes.")
         }
     }
 

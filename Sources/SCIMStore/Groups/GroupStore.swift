@@ -30,7 +30,7 @@ public struct GroupStore: Sendable {
 
     /// POST /Groups. A department team of the same name is claimed (it becomes a pushed group too);
     /// an existing pushed group of that name is 409 `uniqueness`.
-    public func create(_ tenant: Tenant, group: Group, includeMembers: Bool) async throws -> StoredGroup {
+    public func create(_ tenant: Tenant, group: Group, includeMembers: Bool, origin: EventOrigin) async throws -> StoredGroup {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
             let members = try Self.validateMembers(group.members, schema: schema, on: connection)
@@ -61,6 +61,10 @@ public struct GroupStore: Sendable {
                 }
             }
             try Self.addMembers(members, to: id, schema: schema, on: connection)
+            try WriteEvents(origin: origin).record(
+                status: 201, resourceType: "Group", resourceID: id, userName: nil,
+                changes: ["displayName"] + (group.externalID == nil ? [] : ["externalId"]) + (members.isEmpty ? [] : ["members"]),
+                schema: schema, on: connection)
             return try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)!
         }
     }
@@ -75,17 +79,20 @@ public struct GroupStore: Sendable {
     }
 
     /// PUT /Groups/{id}: name, externalId and the whole pushed member list.
-    public func replace(_ tenant: Tenant, id: UUID, group: Group, ifMatch: String?, includeMembers: Bool) async throws -> StoredGroup {
+    public func replace(
+        _ tenant: Tenant, id: UUID, group: Group, ifMatch: String?, includeMembers: Bool, origin: EventOrigin
+    ) async throws -> StoredGroup {
         let plan = GroupPatchPlan(
             displayName: .some(group.displayName), externalId: .some(group.externalID), replaceMembers: group.members)
-        return try await apply(plan, tenant: tenant, id: id, ifMatch: ifMatch, includeMembers: includeMembers)!
+        return try await apply(plan, tenant: tenant, id: id, ifMatch: ifMatch, includeMembers: includeMembers, origin: origin)!
     }
 
     /// PATCH /Groups/{id}, applied set-based and atomically.
     /// - Returns: the group when `includeMembers` or a representation is wanted (`render`), else nil.
     @discardableResult
     public func apply(
-        _ plan: GroupPatchPlan, tenant: Tenant, id: UUID, ifMatch: String?, includeMembers: Bool, render: Bool = true
+        _ plan: GroupPatchPlan, tenant: Tenant, id: UUID, ifMatch: String?, includeMembers: Bool, render: Bool = true,
+        origin: EventOrigin
     ) async throws -> StoredGroup? {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
@@ -122,18 +129,28 @@ public struct GroupStore: Sendable {
             }
             _ = try connection.query(
                 "UPDATE \(schema).teams SET is_group = true, updated_at = now(), version = version + 1 WHERE id = \(id)")
+            var changes: [String] = []
+            if plan.displayName != nil { changes.append("displayName") }
+            if plan.externalId != nil { changes.append("externalId") }
+            if plan.changesMembers { changes.append("members") }
+            try WriteEvents(origin: origin, unknownAttributes: plan.unknownAttributes).record(
+                status: render ? 200 : 204, resourceType: "Group", resourceID: id, userName: nil, changes: changes,
+                schema: schema, on: connection)
             return render ? try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection) : nil
         }
     }
 
     /// DELETE /Groups/{id}: the team and its memberships go; users keep their accounts.
-    public func delete(_ tenant: Tenant, id: UUID, ifMatch: String?) async throws {
+    public func delete(_ tenant: Tenant, id: UUID, ifMatch: String?, origin: EventOrigin) async throws {
         let schema = tenant.schema
         try await client.withTransaction { connection in
             let rows = try connection.query("SELECT version FROM \(schema).teams WHERE id = \(id) FOR UPDATE")
             guard let row = rows.first else { throw Self.notFound(id) }
             if let ifMatch { try UserStore.check(ifMatch, version: try row.decode("version")) }
             _ = try connection.query("DELETE FROM \(schema).teams WHERE id = \(id)")
+            try WriteEvents(origin: origin).record(
+                status: 204, resourceType: "Group", resourceID: id, userName: nil, changes: ["members"], schema: schema,
+                on: connection)
         }
     }
 

@@ -130,8 +130,15 @@ public struct Migrator: Sendable {
             """)
     }
 
+    /// Exclusive: one migrator at a time, and no organisation is created while a migrator runs.
     static func lock(_ connection: PostgresConnection) throws {
         _ = try connection.query("SELECT pg_advisory_xact_lock(\(lockKey))")
+    }
+
+    /// Shared: organisations can be created concurrently, but never half-way through a migration run
+    /// (which could otherwise miss the new schema).
+    static func sharedLock(_ connection: PostgresConnection) throws {
+        _ = try connection.query("SELECT pg_advisory_xact_lock_shared(\(lockKey))")
     }
 
     /// Applies what `schema` has not recorded yet; the caller's transaction makes it all-or-nothing.

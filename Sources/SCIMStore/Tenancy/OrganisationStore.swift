@@ -22,7 +22,7 @@ public struct OrganisationStore: Sendable {
         let tenantMigrations = migrations.tenant
         do {
             return try await client.withTransaction { connection in
-                try Migrator.lock(connection)
+                try Migrator.sharedLock(connection)
                 let rows = try connection.query(
                     """
                     INSERT INTO control.organisations (id, slug, name, schema_name)

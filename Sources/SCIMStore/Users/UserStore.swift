@@ -2,6 +2,17 @@ import Foundation
 import Postgres
 import SCIM
 
+/// A validated user from a request body, with the attributes that were dropped as unmapped.
+public struct UserInput: Sendable {
+    public var user: User
+    public var unknownAttributes: [String]
+
+    public init(user: User, unknownAttributes: [String] = []) {
+        self.user = user
+        self.unknownAttributes = unknownAttributes
+    }
+}
+
 /// A user as stored, with what the server knows about them.
 public struct StoredUser: Sendable, Equatable {
     public var user: User
@@ -20,16 +31,17 @@ public struct UserStore: Sendable {
     }
 
     /// Builds a user from the request body, given the organisation's custom-field mappings.
-    public typealias Builder = @Sendable ([CustomFieldMapping]) throws -> User
+    public typealias Builder = @Sendable ([CustomFieldMapping]) throws -> UserInput
 
     /// POST /Users: creates the user, or adopts a manual or released user with the same userName/email.
     /// - Returns: the stored user and whether an existing account was adopted.
     /// - Throws: `SCIMError` 409 `uniqueness` when a SCIM-managed user already has that userName or email.
-    public func create(_ tenant: Tenant, build: Builder) async throws -> (StoredUser, adopted: Bool) {
+    public func create(_ tenant: Tenant, origin: EventOrigin, build: Builder) async throws -> (StoredUser, adopted: Bool) {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
             let mappings = try CustomFieldStore.load(schema, on: connection)
-            let user = try build(mappings)
+            let input = try build(mappings)
+            let user = input.user
             let email = user.primaryEmail
             let matches = try connection.query(
                 """
@@ -45,8 +57,16 @@ public struct UserStore: Sendable {
                 throw SCIMError.uniqueness("\(user.userName) and \(email) belong to two different existing users.")
             }
             let id: UUID = try matches.first?.decode("id") ?? UUID()
-            try Self.save(user, id: id, existing: matches.first, mappings: mappings, schema: schema, on: connection)
-            return (try Self.fetch(id, schema: schema, on: connection)!, matches.count == 1)
+            let adopted = matches.count == 1
+            let pending = try Self.save(user, id: id, existing: matches.first, mappings: mappings, schema: schema, on: connection)
+            var warnings = Self.warnings(pendingManager: pending)
+            if adopted {
+                warnings.append((.adoptedUser, "Adopted an existing Learn Amp account with the same email.", []))
+            }
+            try WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes).record(
+                status: 201, resourceType: "User", resourceID: id, userName: user.userName,
+                changes: user.changedAttributes(from: nil), warnings: warnings, schema: schema, on: connection)
+            return (try Self.fetch(id, schema: schema, on: connection)!, adopted)
         }
     }
 
@@ -59,15 +79,15 @@ public struct UserStore: Sendable {
     }
 
     /// PUT /Users/{id}: replaces every writable attribute; the role and the account's history stay.
-    public func replace(_ tenant: Tenant, id: UUID, ifMatch: String?, build: Builder) async throws -> StoredUser {
-        try await update(tenant, id: id, ifMatch: ifMatch) { _, mappings in try build(mappings) }
+    public func replace(_ tenant: Tenant, id: UUID, ifMatch: String?, origin: EventOrigin, build: Builder) async throws -> StoredUser {
+        try await update(tenant, id: id, ifMatch: ifMatch, origin: origin) { _, mappings in try build(mappings) }
     }
 
     /// PATCH /Users/{id}: `apply` turns the current user into the new one (the PATCH engine runs inside
     /// the transaction, on a row locked FOR UPDATE, so concurrent PATCHes never interleave).
     public func update(
-        _ tenant: Tenant, id: UUID, ifMatch: String?,
-        apply: @Sendable (StoredUser, [CustomFieldMapping]) throws -> User
+        _ tenant: Tenant, id: UUID, ifMatch: String?, origin: EventOrigin,
+        apply: @Sendable (StoredUser, [CustomFieldMapping]) throws -> UserInput
     ) async throws -> StoredUser {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
@@ -78,20 +98,31 @@ public struct UserStore: Sendable {
             }
             try Self.check(ifMatch, against: current.metadata)
             let mappings = try CustomFieldStore.load(schema, on: connection)
-            let user = try apply(current, mappings)
-            guard user != current.user else { return current }
-            try Self.save(user, id: id, existing: row, mappings: mappings, schema: schema, on: connection)
+            let input = try apply(current, mappings)
+            let user = input.user
+            let events = WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes)
+            guard user != current.user else {
+                try events.record(
+                    status: 200, resourceType: "User", resourceID: id, userName: user.userName, changes: [], schema: schema,
+                    on: connection)
+                return current
+            }
+            let pending = try Self.save(user, id: id, existing: row, mappings: mappings, schema: schema, on: connection)
+            try events.record(
+                status: 200, resourceType: "User", resourceID: id, userName: user.userName,
+                changes: user.changedAttributes(from: current.user), warnings: Self.warnings(pendingManager: pending),
+                schema: schema, on: connection)
             return try Self.fetch(id, schema: schema, on: connection)!
         }
     }
 
     /// DELETE /Users/{id}: deprovisions. The account stays (deactivated, history intact) but is released
     /// from SCIM, so SCIM reads answer 404 until a POST with the same email adopts it again.
-    public func delete(_ tenant: Tenant, id: UUID, ifMatch: String?) async throws {
+    public func delete(_ tenant: Tenant, id: UUID, ifMatch: String?, origin: EventOrigin) async throws {
         let schema = tenant.schema
         try await client.withTransaction { connection in
             let rows = try connection.query(
-                "SELECT version FROM \(schema).users WHERE id = \(id) AND scim_managed FOR UPDATE")
+                "SELECT version, user_name FROM \(schema).users WHERE id = \(id) AND scim_managed FOR UPDATE")
             guard let row = rows.first else { throw Self.notFound(id) }
             if let ifMatch {
                 try Self.check(ifMatch, version: try row.decode("version"))
@@ -101,6 +132,9 @@ public struct UserStore: Sendable {
                 UPDATE \(schema).users SET scim_managed = false, active = false, updated_at = now(), version = version + 1
                 WHERE id = \(id)
                 """)
+            try WriteEvents(origin: origin).record(
+                status: 204, resourceType: "User", resourceID: id, userName: try row.decode("user_name"),
+                changes: ["active", "managedBySCIM"], schema: schema, on: connection)
         }
     }
 
@@ -164,12 +198,19 @@ public struct UserStore: Sendable {
         }
     }
 
+    static func warnings(pendingManager: String?) -> [(SyncEvent.Kind, String, [String])] {
+        guard pendingManager != nil else { return [] }
+        return [(.unresolvedManager, "The manager is not provisioned yet; they will be linked when they are.", ["manager"])]
+    }
+
     /// Writes every SCIM-owned column, resolves the manager, moves the department team and links
     /// anyone who was waiting for this user as their manager.
+    /// - Returns: the manager reference left pending (nobody has that id or email yet), if any.
+    @discardableResult
     static func save(
         _ user: User, id: UUID, existing: PostgresRow?, mappings: [CustomFieldMapping], schema: PostgresIdentifier,
         on connection: PostgresConnection
-    ) throws {
+    ) throws -> String? {
         let email = user.primaryEmail
         let (managerID, pendingManager) = try resolveManager(user, id: id, schema: schema, on: connection)
         var custom: [String: JSONValue] = [:]
@@ -214,6 +255,7 @@ public struct UserStore: Sendable {
         let previousTeam: UUID? = try existing?.decode("primary_team_id")
         try TeamMembership.assignDepartment(user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
         try linkWaitingReports(to: id, names: [user.userName, email], schema: schema, on: connection)
+        return pendingManager
     }
 
     /// Users whose manager reference named this person before they existed now get them as manager.

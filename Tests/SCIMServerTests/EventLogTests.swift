@@ -1,0 +1,165 @@
+import Foundation
+import HTTPTypes
+import SCIM
+import SCIMStore
+import Testing
+
+private let patchOp: JSONValue = [.string(SchemaURN.patchOp)]
+
+@Suite("Sync event log and status")
+struct EventLogTests {
+    @Test("successes, failures and warnings are recorded, findable by request id and userName, without values")
+    func eventsAreRecorded() async throws {
+        try await withApp { client in
+            let org = try await client.organisation("ev")
+            _ = try await client.admin(
+                .put, "/organisations/\(org.slug)/custom-fields",
+                json: ["mappings": [["scimAttribute": .string("\(SchemaURN.learnAmpUser):grade"), "field": "grade", "type": "string"]]])
+            let created = try await org.scim(
+                .post, "/Users",
+                json: [
+                    "userName": "eve@ev.com", "title": "Secret Title", "nickName": "unmapped",
+                    SchemaURN.enterpriseUser: ["manager": ["value": "boss@ev.com"]],
+                ],
+                headers: [.init("X-Request-Id")!: "req-create-eve"])
+            #expect(created.status == .created)
+            let bad = try await org.scim(
+                .post, "/Users", json: ["userName": "tz@ev.com", "timezone": "Mars/Olympus"], headers: [.init("X-Request-Id")!: "req-bad-tz"])
+            expectSCIMError(bad, .badRequest, "invalidValue")
+            let lookup = try await org.scim(.get, "/Users?filter=userName%20eq%20%22eve@ev.com%22")
+            #expect(lookup["totalResults"] == 1)
+
+            let byRequest = try await client.admin(.get, "/organisations/\(org.slug)/events?requestId=req-create-eve")
+            let events = try #require(byRequest["events"]?.arrayValue)
+            let success = try #require(events.first { $0[caseInsensitive: "outcome"] == "success" })
+            #expect(success[caseInsensitive: "status"] == 201)
+            #expect(success[caseInsensitive: "userName"] == "eve@ev.com")
+            #expect(success[caseInsensitive: "method"] == "POST")
+            #expect(success[caseInsensitive: "changes"]?.arrayValue?.contains("title") == true)
+            let kinds = Set(events.compactMap { $0[caseInsensitive: "kind"]?.stringValue })
+            #expect(kinds == ["unmapped_attributes", "unresolved_manager"])
+            #expect(!byRequest.text.contains("Secret Title"), "values are never logged")
+
+            let failure = try await client.admin(.get, "/organisations/\(org.slug)/events?outcome=error&userName=TZ@ev.com")
+            let error = try #require(failure["events"]?.arrayValue?.first)
+            #expect(error[caseInsensitive: "requestId"] == "req-bad-tz")
+            #expect(error[caseInsensitive: "scimType"] == "invalidValue")
+            #expect(error[caseInsensitive: "status"] == 400)
+            #expect(failure["events"]?.arrayValue?.count == 1)
+
+            let reads = try await client.admin(.get, "/organisations/\(org.slug)/events?outcome=success&limit=10")
+            #expect(reads["events"]?.arrayValue?.contains { $0[caseInsensitive: "method"] == "GET" } == true, "reads are logged too")
+        }
+    }
+
+    @Test("a failed PATCH leaves an error event and no partial change")
+    func failedPatchIsAtomic() async throws {
+        try await withApp { client in
+            let org = try await client.organisation("ep")
+            let id = try await org.createUser("pat@ep.com")
+            let before = try await org.scim(.get, "/Users/\(id)")
+            let failed = try await org.scim(
+                .patch, "/Users/\(id)",
+                json: ["schemas": patchOp, "Operations": [
+                    ["op": "replace", "path": "title", "value": "Changed"],
+                    ["op": "replace", "path": "active", "value": "maybe"],
+                ]],
+                headers: [.init("X-Request-Id")!: "req-failed-patch"])
+            expectSCIMError(failed, .badRequest, "invalidValue")
+            let after = try await org.scim(.get, "/Users/\(id)")
+            #expect(after["title"] == nil)
+            #expect(after.json?.at("meta", "version") == before.json?.at("meta", "version"))
+            let events = try await client.admin(.get, "/organisations/\(org.slug)/events?requestId=req-failed-patch")
+            let outcomes = events["events"]?.arrayValue?.compactMap { $0[caseInsensitive: "outcome"]?.stringValue }
+            #expect(outcomes == ["error"], "never a success event for a rolled-back change")
+            #expect(events["events"]?.arrayValue?.first?[caseInsensitive: "userName"] == "pat@ep.com")
+        }
+    }
+
+    @Test("event pages are newest first and cover everything once")
+    func paging() async throws {
+        try await withApp { client in
+            let org = try await client.organisation("eg")
+            for index in 0..<7 { _ = try await org.createUser("p\(index)@eg.com") }
+            var seen: [Int] = []
+            var cursor: String? = nil
+            repeat {
+                let page = try await client.admin(.get, "/organisations/\(org.slug)/events?limit=3\(cursor.map { "&cursor=\($0)" } ?? "")")
+                #expect(page.status == .ok)
+                seen += page["events"]?.arrayValue?.compactMap { $0[caseInsensitive: "id"]?.numberValue.map(Int.init) } ?? []
+                cursor = page["nextCursor"]?.stringValue
+            } while cursor != nil
+            #expect(seen.count == 7)
+            #expect(seen == seen.sorted(by: >))
+            let bad = try await client.admin(.get, "/organisations/\(org.slug)/events?outcome=maybe")
+            #expect(bad.status == .badRequest)
+            let badCursor = try await client.admin(.get, "/organisations/\(org.slug)/events?cursor=x")
+            #expect(badCursor.status == .badRequest)
+        }
+    }
+
+    @Test("status counts and verdicts follow a scripted scenario")
+    func status() async throws {
+        try await withApp { client in
+            let org = try await client.organisation("st")
+            let idle = try await client.admin(.get, "/organisations/\(org.slug)/status")
+            #expect(idle.status == .ok)
+            #expect(idle.json?.at("health", "verdict") == "idle")
+            #expect(idle["tokens"]?.arrayValue?.count == 1)
+            #expect(idle["lastRequestAt"] == .null)
+
+            _ = try await client.admin(.post, "/organisations/\(org.slug)/users", json: ["email": "manual@st.com", "firstName": "M", "lastName": "U"])
+            let a = try await org.createUser("a@st.com")
+            _ = try await org.createUser("b@st.com", extra: [SchemaURN.enterpriseUser: ["manager": ["value": "ghost@st.com"], "department": "Ops"]])
+            _ = try await org.scim(.patch, "/Users/\(a)", json: ["schemas": patchOp, "Operations": [["op": "replace", "value": ["active": false]]]])
+            let degraded = try await client.admin(.get, "/organisations/\(org.slug)/status")
+            #expect(degraded.json?.at("users", "total") == 3)
+            #expect(degraded.json?.at("users", "scimManaged") == 2)
+            #expect(degraded.json?.at("users", "manual") == 1)
+            #expect(degraded.json?.at("users", "active") == 2)
+            #expect(degraded.json?.at("users", "deactivated") == 1)
+            #expect(degraded["teams"] == 1)
+            #expect(degraded.json?.at("unresolvedManagers", "count") == 1)
+            #expect(degraded.json?.at("unresolvedManagers", "userNames") == ["b@st.com"])
+            #expect(degraded.json?.at("health", "verdict") == "degraded")
+            #expect(degraded.json?.at("last24Hours", "errors") == 0)
+            #expect(degraded["lastSuccessAt"]?.stringValue != nil)
+
+            for _ in 0..<6 { _ = try await org.scim(.post, "/Users", json: ["userName": "x@st.com", "timezone": "Nowhere"]) }
+            let failing = try await client.admin(.get, "/organisations/\(org.slug)/status")
+            #expect(failing.json?.at("health", "verdict") == "failing")
+            #expect(failing.json?.at("last24Hours", "byScimType", "invalidValue") == 6)
+            #expect(failing["recentErrors"]?.arrayValue?.count == 6)
+            #expect(failing["recentErrors"]?.arrayValue?.first?[caseInsensitive: "detail"]?.stringValue?.contains("timezone") == true)
+        }
+    }
+
+    @Test(
+        "health verdict rules",
+        arguments: [
+            (HealthVerdict.Facts(scimEnabled: true, activeTokens: 1, requests24h: 0, errors24h: 0, lastSuccessAt: nil, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), HealthVerdict.Verdict.idle),
+            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), .healthy),
+            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 1, lastSuccessAt: .now, lastErrorAt: .distantPast, unresolvedManagers: 0, unmappedAttributes: []), .degraded),
+            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now, lastErrorAt: nil, unresolvedManagers: 2, unmappedAttributes: []), .degraded),
+            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: ["nickName"]), .degraded),
+            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 5, lastSuccessAt: .now, lastErrorAt: .now, unresolvedManagers: 0, unmappedAttributes: []), .failing),
+            (.init(scimEnabled: true, activeTokens: 1, requests24h: 100, errors24h: 3, lastSuccessAt: .distantPast, lastErrorAt: .now, unresolvedManagers: 0, unmappedAttributes: []), .failing),
+            (.init(scimEnabled: false, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), .failing),
+            (.init(scimEnabled: true, activeTokens: 0, requests24h: 0, errors24h: 0, lastSuccessAt: nil, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), .failing),
+        ])
+    func verdicts(facts: HealthVerdict.Facts, expected: HealthVerdict.Verdict) {
+        let verdict = HealthVerdict(facts)
+        #expect(verdict.verdict == expected)
+        #expect(!verdict.reasons.isEmpty)
+    }
+
+    @Test("organisation B's events and status are not reachable with A's slug mix-ups: unknown slugs are 404")
+    func unknownOrganisation() async throws {
+        try await withApp { client in
+            let status = try await client.admin(.get, "/organisations/no-such-org/status")
+            let events = try await client.admin(.get, "/organisations/no-such-org/events")
+            #expect(status.status == .notFound)
+            #expect(events.status == .notFound)
+        }
+    }
+}
