@@ -107,11 +107,12 @@ struct OperationsTests {
         }
     }
 
-    @Test("the purger stops promptly on graceful shutdown, before its first pass")
+    @Test("the purger stops on graceful shutdown without waiting out its delay")
     func purgerStopsOnShutdown() async throws {
         try await withDatabase { client in
             let purger = EventPurger(
-                client: client, retentionDays: 30, interval: .seconds(3600), metrics: ServiceMetrics(), logger: TestDatabase.logger)
+                client: client, retentionDays: 30, interval: .seconds(3600), initialDelay: .seconds(3600), metrics: ServiceMetrics(),
+                logger: TestDatabase.logger)
             let group = ServiceGroup(services: [purger], logger: TestDatabase.logger)
             let started = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -120,7 +121,8 @@ struct OperationsTests {
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }
-            #expect(ContinuousClock.now - started < .seconds(5))
+            // Generous for a loaded test machine; what matters is that it did not sleep out the hour.
+            #expect(ContinuousClock.now - started < .seconds(60))
         }
     }
 
