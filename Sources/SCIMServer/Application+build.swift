@@ -1,7 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import Postgres
 import SCIM
 import SCIMStore
@@ -15,15 +17,23 @@ import ServiceLifecycle
 ///
 /// `metrics` holds the Prometheus registry behind `/metrics`; `scim-server serve` passes the one
 /// from `bootstrapObservability`, tests let each application have its own.
+///
+/// `readiness` is what `/readyz` consults before the database: `scim-server serve` closes it through
+/// `ShutdownDrain` when SIGTERM arrives, so the load balancer stops routing here before the listener closes.
+/// - Throws: `ConfigurationError` when the TLS certificate or key cannot be loaded.
 public func buildApplication(
-    _ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics()
+    _ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics(),
+    readiness: ReadinessGate = ReadinessGate()
 ) async throws -> some ApplicationProtocol {
     let migrations = try MigrationSet.load(from: configuration.sqlDirectory)
     var poolConfiguration = PostgresClient.Configuration(connectionString: configuration.databaseURL)
     poolConfiguration.maximumConnections = configuration.poolSize
+    poolConfiguration.connectionTimeout = configuration.databaseConnectTimeout
+    poolConfiguration.waitTimeout = configuration.databaseWaitTimeout
+    poolConfiguration.statementTimeout = configuration.databaseStatementTimeout
     let client = PostgresClient(configuration: poolConfiguration, logger: logger)
     let events = EventBuffer()
-    let router = buildRouter(configuration, client: client, migrations: migrations, metrics: metrics, events: events)
+    let router = buildRouter(configuration, client: client, migrations: migrations, metrics: metrics, events: events, readiness: readiness)
 
     let purger = EventPurger(
         client: client, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
@@ -31,6 +41,7 @@ public func buildApplication(
 
     var app = Application(
         router: router,
+        server: try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1(),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [client, purger, EventFlushService(buffer: events, client: client, logger: logger)],
         logger: logger)
@@ -41,7 +52,8 @@ public func buildApplication(
 }
 
 func buildRouter(
-    _ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet, metrics: ServiceMetrics, events: EventBuffer
+    _ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet, metrics: ServiceMetrics, events: EventBuffer,
+    readiness: ReadinessGate = ReadinessGate()
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
@@ -50,7 +62,10 @@ func buildRouter(
 
     router.get("healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: .init(string: "ok\n"))) }
     router.get("readyz") { _, _ in
-        await client.ping()
+        if readiness.isDraining {
+            return Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "shutting down\n")))
+        }
+        return await client.ping()
             ? Response(status: .ok, body: .init(byteBuffer: .init(string: "ready\n")))
             : Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "database unavailable\n")))
     }
@@ -82,4 +97,27 @@ func buildRouter(
     GroupsController(groups: groups, settings: settings).addRoutes(to: scim)
     DiscoveryController(customFields: customFields, settings: settings).addRoutes(to: scim)
     return router
+}
+
+extension TLSFiles {
+    /// A TLS 1.2+ server configuration from the PEM certificate chain and key.
+    /// - Throws: `ConfigurationError` naming the file that could not be loaded.
+    func serverConfiguration() throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+        } catch {
+            throw ConfigurationError("TLS_CERT_PATH=\(certificatePath): not a PEM certificate (\(error)).")
+        }
+        guard !chain.isEmpty else { throw ConfigurationError("TLS_CERT_PATH=\(certificatePath): no certificate in the file.") }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw ConfigurationError("TLS_KEY_PATH=\(keyPath): not an unencrypted PEM private key (\(error)).")
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        return tls
+    }
 }

@@ -26,6 +26,18 @@ public struct AppConfiguration: Sendable {
     public var eventRetentionDays: Int = 30
     /// How often the event purger runs (it also runs once shortly after start).
     public var eventPurgeInterval: Duration = .seconds(3600)
+    /// How long opening a database connection may take (`DB_CONNECT_TIMEOUT_SECONDS`).
+    public var databaseConnectTimeout: Duration = .seconds(5)
+    /// How long a request waits for a free pooled connection before a 503 (`DB_WAIT_TIMEOUT_SECONDS`).
+    public var databaseWaitTimeout: Duration = .seconds(5)
+    /// `statement_timeout` of every connection (`DB_STATEMENT_TIMEOUT_SECONDS`; 0 leaves the server's).
+    public var databaseStatementTimeout: Duration? = .seconds(15)
+    /// Serve HTTPS natively with this certificate chain and key (`TLS_CERT_PATH`/`TLS_KEY_PATH`, PEM);
+    /// nil serves plain HTTP for a TLS-terminating proxy in front.
+    public var tls: TLSFiles?
+    /// After SIGTERM, how long `/readyz` answers 503 while requests are still served, so the load
+    /// balancer stops sending new ones before the listener closes (`SHUTDOWN_DRAIN_SECONDS`).
+    public var shutdownDrain: Duration = .seconds(5)
 
     public init(databaseURL: String, adminToken: String, sqlDirectory: URL = MigrationSet.defaultDirectory()) {
         self.databaseURL = databaseURL
@@ -36,6 +48,8 @@ public struct AppConfiguration: Sendable {
     /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `LOG_LEVEL`,
     /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
     /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`.
+    /// See docs/deployment.md for `DB_CONNECT_TIMEOUT_SECONDS`, `DB_WAIT_TIMEOUT_SECONDS`,
+    /// `DB_STATEMENT_TIMEOUT_SECONDS`, `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AppConfiguration {
         guard let databaseURL = environment["DATABASE_URL"], !databaseURL.isEmpty else {
             throw ConfigurationError("DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db).")
@@ -85,7 +99,55 @@ public struct AppConfiguration: Sendable {
             }
             configuration.eventPurgeInterval = .seconds(seconds)
         }
+        if let text = environment["DB_CONNECT_TIMEOUT_SECONDS"] {
+            guard let seconds = Int(text), (1...60).contains(seconds) else { throw ConfigurationError("DB_CONNECT_TIMEOUT_SECONDS must be 1-60.") }
+            configuration.databaseConnectTimeout = .seconds(seconds)
+        }
+        if let text = environment["DB_WAIT_TIMEOUT_SECONDS"] {
+            guard let seconds = Int(text), (1...60).contains(seconds) else { throw ConfigurationError("DB_WAIT_TIMEOUT_SECONDS must be 1-60.") }
+            configuration.databaseWaitTimeout = .seconds(seconds)
+        }
+        if let text = environment["DB_STATEMENT_TIMEOUT_SECONDS"] {
+            guard let seconds = Int(text), (0...3600).contains(seconds) else {
+                throw ConfigurationError("DB_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 keeps the server's setting).")
+            }
+            configuration.databaseStatementTimeout = seconds == 0 ? nil : .seconds(seconds)
+        }
+        if let text = environment["SHUTDOWN_DRAIN_SECONDS"] {
+            guard let seconds = Int(text), (0...120).contains(seconds) else { throw ConfigurationError("SHUTDOWN_DRAIN_SECONDS must be 0-120.") }
+            configuration.shutdownDrain = .seconds(seconds)
+        }
+        // TLS_CERT_PATH/TLS_KEY_PATH: both or neither.
+        let certificate = environment["TLS_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }
+        let key = environment["TLS_KEY_PATH"].flatMap { $0.isEmpty ? nil : $0 }
+        switch (certificate, key) {
+        case (nil, nil):
+            break
+        case (let certificate?, let key?):
+            configuration.tls = try TLSFiles(certificatePath: certificate, keyPath: key)
+        default:
+            throw ConfigurationError("TLS_CERT_PATH and TLS_KEY_PATH must be set together (or neither, for plain HTTP behind a proxy).")
+        }
         return configuration
+    }
+}
+
+/// The PEM files of a native HTTPS listener.
+public struct TLSFiles: Sendable, Equatable {
+    /// The server certificate, followed by any intermediates.
+    public var certificatePath: String
+    /// The certificate's private key (unencrypted PEM).
+    public var keyPath: String
+
+    /// - Throws: `ConfigurationError` naming the variable whose file is missing or unreadable.
+    public init(certificatePath: String, keyPath: String) throws {
+        for (variable, path) in [("TLS_CERT_PATH", certificatePath), ("TLS_KEY_PATH", keyPath)] {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ConfigurationError("\(variable)=\(path): no such readable file.")
+            }
+        }
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
     }
 }
 

@@ -6,6 +6,7 @@ import Postgres
 import SCIMServer
 import SCIMStore
 import ServiceLifecycle
+import UnixSignals
 
 @main
 struct SCIMServerCommand: AsyncParsableCommand {
@@ -47,8 +48,17 @@ struct Serve: AsyncParsableCommand {
                     """.utf8))
             }
         }
-        let app = try await buildApplication(configuration, logger: logger, metrics: metrics)
-        try await app.runService()
+        let readiness = ReadinessGate()
+        let app = try await buildApplication(configuration, logger: logger, metrics: metrics, readiness: readiness)
+        // Shut down in reverse order: on SIGTERM the drain first turns /readyz to 503 and waits
+        // SHUTDOWN_DRAIN_SECONDS, then the application stops accepting, finishes in-flight requests
+        // and closes the pool.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [app, ShutdownDrain(gate: readiness, drain: configuration.shutdownDrain)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
     }
 }
 
