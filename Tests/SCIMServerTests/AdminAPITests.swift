@@ -127,11 +127,14 @@ struct AdminAPITests {
     func expiredToken() async throws {
         try await withApp { client in
             let org = try await client.organisation()
-            let expiry = SCIMDate.format(Date().addingTimeInterval(1.2))
-            let issued = try await client.admin(.post, "/organisations/\(org.slug)/tokens", json: ["label": "short", "expiresAt": .string(expiry)])
+            // Generous margins: the suite runs in parallel on 2 shared cores, and a token lookup is
+            // cached for up to a second, so expiry may take that long to bite.
+            let expiresAt = Date().addingTimeInterval(4)
+            let issued = try await client.admin(
+                .post, "/organisations/\(org.slug)/tokens", json: ["label": "short", "expiresAt": .string(SCIMDate.format(expiresAt))])
             let token = try #require(issued["token"]?.stringValue)
             #expect(try await client.request(.get, "/scim/v2/Users", bearer: token).status == .ok)
-            try await Task.sleep(for: .milliseconds(1500))
+            try await Task.sleep(for: .seconds(max(0, expiresAt.timeIntervalSinceNow) + 1.5))
             let expired = try await client.request(.get, "/scim/v2/Users", bearer: token)
             expectSCIMError(expired, .unauthorized)
             #expect(expired["detail"]?.stringValue?.contains("expired") == true)

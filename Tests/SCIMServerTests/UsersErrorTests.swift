@@ -149,14 +149,11 @@ struct UsersErrorTests {
             let org = try await client.organisation()
             let id = try await org.createUser(Users.email("large"))
             let big = "{\"userName\":\"big@example.com\",\"title\":\"\(String(repeating: "x", count: 1_100_000))\"}"
-            // Request.collectBody (Support/Responses.swift) maps only HTTPError(.contentTooLarge) to 413,
-            // but a streamed body over the limit throws NIOTooManyBytesError, which becomes a 500.
-            await withKnownIssue("an oversized body is a 500, not 413: collectBody misses NIOTooManyBytesError") {
-                expectSCIMError(try await org.scim(.post, "/Users", raw: big), .contentTooLarge)
-                expectSCIMError(try await org.scim(.put, "/Users/\(id)", raw: big), .contentTooLarge)
-                expectSCIMError(try await org.scim(.patch, "/Users/\(id)", raw: big), .contentTooLarge)
-                expectSCIMError(try await org.scim(.post, "/Users/.search", raw: big), .contentTooLarge)
-            }
+            // A streamed body over the limit (NIOTooManyBytesError) must be a 413 too, never a 500.
+            expectSCIMError(try await org.scim(.post, "/Users", raw: big), .contentTooLarge)
+            expectSCIMError(try await org.scim(.put, "/Users/\(id)", raw: big), .contentTooLarge)
+            expectSCIMError(try await org.scim(.patch, "/Users/\(id)", raw: big), .contentTooLarge)
+            expectSCIMError(try await org.scim(.post, "/Users/.search", raw: big), .contentTooLarge)
             #expect(try await org.filter("userName eq \"big@example.com\"")["totalResults"] == 0)
         }
     }

@@ -2,13 +2,27 @@ import Foundation
 import Postgres
 import SCIM
 
+/// Custom-field mappings per tenant schema, read on nearly every SCIM request and changed rarely:
+/// cached for a second, and dropped at once on this replica when staff replace them.
+public final class CustomFieldCache: Sendable {
+    let cache = TTLCache<PostgresIdentifier, [CustomFieldMapping]>()
+
+    public init() {}
+
+    func mappings(_ schema: PostgresIdentifier, on connection: PostgresConnection) throws -> [CustomFieldMapping] {
+        try cache.value(for: schema) { try CustomFieldStore.load(schema, on: connection) }
+    }
+}
+
 /// Per-organisation mappings of SCIM attributes to Learn Amp custom fields.
 public struct CustomFieldStore: Sendable {
     static let types: Set<String> = ["string", "number", "boolean", "date", "enum"]
     let client: PostgresClient
+    let cache: CustomFieldCache
 
-    public init(client: PostgresClient) {
+    public init(client: PostgresClient, cache: CustomFieldCache = CustomFieldCache()) {
         self.client = client
+        self.cache = cache
     }
 
     /// Learn Amp field names become JSON keys and SQL literals in filters, so they are kept simple.
@@ -63,6 +77,7 @@ public struct CustomFieldStore: Sendable {
     public func replace(_ tenant: Tenant, with mappings: [CustomFieldMapping]) async throws -> [CustomFieldMapping] {
         let mappings = try Self.validate(mappings)
         let schema = tenant.schema
+        defer { cache.cache.remove(schema) }
         return try await client.withTransaction { connection in
             _ = try connection.query("DELETE FROM \(schema).custom_field_mappings")
             for mapping in mappings {
@@ -78,7 +93,8 @@ public struct CustomFieldStore: Sendable {
 
     public func list(_ tenant: Tenant) async throws -> [CustomFieldMapping] {
         let schema = tenant.schema
-        return try await client.withConnection { connection in try Self.load(schema, on: connection) }
+        let cache = self.cache
+        return try await client.withConnection { connection in try cache.mappings(schema, on: connection) }
     }
 
     static func load(_ schema: PostgresIdentifier, on connection: PostgresConnection) throws -> [CustomFieldMapping] {

@@ -25,9 +25,11 @@ public struct StoredUser: Sendable, Equatable {
 /// POST with their email adopts them.
 public struct UserStore: Sendable {
     let client: PostgresClient
+    let mappings: CustomFieldCache
 
-    public init(client: PostgresClient) {
+    public init(client: PostgresClient, mappings: CustomFieldCache = CustomFieldCache()) {
         self.client = client
+        self.mappings = mappings
     }
 
     /// Builds a user from the request body, given the organisation's custom-field mappings.
@@ -39,7 +41,7 @@ public struct UserStore: Sendable {
     public func create(_ tenant: Tenant, origin: EventOrigin, build: Builder) async throws -> (StoredUser, adopted: Bool) {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
-            let mappings = try CustomFieldStore.load(schema, on: connection)
+            let mappings = try self.mappings.mappings(schema, on: connection)
             let input = try build(mappings)
             let user = input.user
             let email = user.primaryEmail
@@ -97,7 +99,7 @@ public struct UserStore: Sendable {
                 throw Self.notFound(id)
             }
             try Self.check(ifMatch, against: current.metadata)
-            let mappings = try CustomFieldStore.load(schema, on: connection)
+            let mappings = try self.mappings.mappings(schema, on: connection)
             let input = try apply(current, mappings)
             let user = input.user
             let events = WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes)
@@ -142,7 +144,7 @@ public struct UserStore: Sendable {
     public func list(_ tenant: Tenant, request: ListRequest) async throws -> ListPage<StoredUser> {
         let schema = tenant.schema
         return try await client.withConnection { connection in
-            let mappings = try CustomFieldStore.load(schema, on: connection)
+            let mappings = try self.mappings.mappings(schema, on: connection)
             var condition: PostgresQuery = "u.scim_managed"
             if let filter = request.filter {
                 let compiler = FilterCompiler { UserColumns.attribute($0, schema: schema, customFields: mappings) }
@@ -163,8 +165,10 @@ public struct UserStore: Sendable {
     /// against them, or `attributes`/`excludedAttributes` could not see (and would drop) mapped values.
     public func customFields(_ tenant: Tenant) async throws -> [CustomFieldDefinition] {
         let schema = tenant.schema
+        if let cached = mappings.cache.value(for: schema) { return cached.map(\.definition) }
+        let mappings = self.mappings
         return try await client.withConnection { connection in
-            try CustomFieldStore.load(schema, on: connection).map(\.definition)
+            try mappings.mappings(schema, on: connection).map(\.definition)
         }
     }
 
