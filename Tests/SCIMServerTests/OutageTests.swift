@@ -1,0 +1,177 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import SCIM
+import SCIMServer
+import Testing
+
+@Suite("Postgres outage: 503 with Retry-After, quickly, and recovery without a restart")
+struct OutageTests {
+    @Test("while Postgres is down SCIM and admin answer 503 fast, /readyz 503, /healthz 200; afterwards all works again", .timeLimit(.minutes(2)))
+    func outageAndRecovery() async throws {
+        try await TestCluster.with("outage") { cluster in
+            var configuration = try cluster.appConfiguration()
+            configuration.poolSize = 3
+            configuration.databaseConnectTimeout = .seconds(2)
+            configuration.databaseWaitTimeout = .seconds(2)
+            configuration.databaseStatementTimeout = .seconds(5)
+            // The slowest a 503 may be: waiting for a connection, then trying to open one.
+            let bound = configuration.databaseWaitTimeout + configuration.databaseConnectTimeout + .seconds(1)
+            let app = try await buildApplication(configuration, logger: TestDatabase.logger)
+            try await app.test(.router) { client in
+                let api = TestClient(client: client)
+                let org = try await api.organisation("outage")
+                let id = try await org.createUser("before@outage.com")
+                #expect(try await api.request(.get, "/readyz", bearer: nil).status == .ok)
+
+                try await cluster.stop()
+
+                let requests: [(HTTPRequest.Method, String, JSONValue?)] = [
+                    (.get, "/Users/\(id)", nil),
+                    (.get, "/Users?filter=\(Users.encode("userName eq \"before@outage.com\""))", nil),
+                    (.post, "/Users", Users.body("during@outage.com")),
+                    (.patch, "/Users/\(id)", Users.patch(["op": "replace", "path": "title", "value": "Down"])),
+                    (.get, "/Groups", nil),
+                ]
+                for (method, path, body) in requests {
+                    let started = ContinuousClock.now
+                    let result = try await org.scim(method, path, json: body)
+                    let elapsed = ContinuousClock.now - started
+                    expectSCIMError(result, .serviceUnavailable)
+                    #expect(result.headers[.retryAfter].flatMap(Int.init).map { $0 > 0 } == true, "\(method) \(path): no Retry-After")
+                    #expect(elapsed < bound, "\(method) \(path) took \(elapsed)")
+                }
+                // The token lookup itself fails: that is an outage (503), never a bad token (401).
+                // A well-formed token no cache can know, so the lookup must reach the database.
+                let unknownToken = try await api.request(.get, "/scim/v2/Users", bearer: "lascim_AAAAAAAAAAAA_" + String(repeating: "x", count: 43))
+                expectSCIMError(unknownToken, .serviceUnavailable)
+
+                let started = ContinuousClock.now
+                let admin = try await api.admin(.get, "/organisations/\(org.slug)")
+                #expect(admin.status == .serviceUnavailable, "\(admin.text)")
+                #expect(admin.headers[.contentType]?.hasPrefix("application/json") == true)
+                #expect(admin["error"]?.stringValue == "unavailable")
+                #expect(ContinuousClock.now - started < bound)
+
+                let ready = try await api.request(.get, "/readyz", bearer: nil)
+                #expect(ready.status == .serviceUnavailable)
+                #expect(try await api.request(.get, "/healthz", bearer: nil).status == .ok)
+
+                try await cluster.start()
+
+                // The pool reconnects by itself: at most one failed attempt per broken pooled connection.
+                var answered: TestResult?
+                for _ in 0..<20 {
+                    let result = try await org.scim(.get, "/Users/\(id)")
+                    if result.status == .ok {
+                        answered = result
+                        break
+                    }
+                    #expect(result.status == .serviceUnavailable, "\(result.text)")
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+                #expect(answered?["userName"]?.stringValue == "before@outage.com")
+                #expect(try await api.request(.get, "/readyz", bearer: nil).status == .ok)
+                let created = try await org.scim(.post, "/Users", json: Users.body("after@outage.com"))
+                #expect(created.status == .created, "\(created.text)")
+                #expect(try await api.admin(.get, "/organisations/\(org.slug)").status == .ok)
+                // The POST refused during the outage left nothing behind.
+                #expect(try await org.matching("userName eq \"during@outage.com\"") == [])
+            }
+        }
+    }
+}
+
+/// A private Postgres cluster for one test (`scripts/pg-cluster` on a free port), which the test may
+/// stop, start and restart; always stopped at the end.
+///
+/// Runs the script with `posix_spawn`, as the pool-recovery test does: Foundation's `Process` learns of
+/// the exit through a descriptor the server inherits and keeps open, so it would wait forever.
+struct TestCluster: Sendable {
+    let script: String
+    let directory: String
+    let port: Int
+
+    var url: String { "postgresql://scim@127.0.0.1:\(port)/scim" }
+
+    /// Starts a fresh cluster, runs `body`, and stops the cluster whatever happens.
+    static func with<R: Sendable>(_ name: String, _ body: (TestCluster) async throws -> R) async throws -> R {
+        let environment = ProcessInfo.processInfo.environment
+        let script = try #require(
+            environment["SCIM_TEST_PG_CLUSTER"], "SCIM_TEST_PG_CLUSTER is not set: run the tests with scripts/test")
+        let workdir = try #require(environment["SCIM_TEST_WORKDIR"], "SCIM_TEST_WORKDIR is not set: run the tests with scripts/test")
+        let cluster = TestCluster(
+            script: script, directory: "\(workdir)/\(name)-\(UUID().uuidString.prefix(8).lowercased())", port: try freePort())
+        try await cluster.start()
+        do {
+            let result = try await body(cluster)
+            try await cluster.stop()
+            return result
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+    }
+
+    /// The test configuration, pointed at this cluster.
+    func appConfiguration() throws -> AppConfiguration {
+        var configuration = try TestDatabase.configuration()
+        configuration.databaseURL = url
+        return configuration
+    }
+
+    func start() async throws { try await run("start", directory, String(port)) }
+    func stop() async throws { try await run("stop", directory) }
+    func restart() async throws { try await run("restart", directory) }
+
+    /// Runs the script and awaits its exit on a helper thread rather than a cooperative one.
+    private func run(_ arguments: String...) async throws {
+        let argv = ([script] + arguments).map { strdup($0) } + [nil]
+        // A throwaway cluster need not survive a power cut.
+        var environment = ProcessInfo.processInfo.environment
+        environment["PG_FSYNC"] = "off"
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid = pid_t()
+        let spawnError = posix_spawn(&pid, script, nil, nil, argv, envp)
+        guard spawnError == 0 else { throw ClusterError(description: "could not run \(script): error \(spawnError)") }
+        let child = pid
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            Thread {
+                var status: Int32 = 0
+                while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+                continuation.resume(returning: status)
+            }.start()
+        }
+        guard status == 0 else {
+            throw ClusterError(description: "pg-cluster \(arguments.joined(separator: " ")) failed with wait status \(status)")
+        }
+    }
+
+    /// A loopback port in 57000..<58000 that nothing listens on.
+    private static func freePort() throws -> Int {
+        for _ in 0..<50 {
+            let port = 57000 + Int.random(in: 0..<1000)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound == 0 { return port }
+        }
+        throw ClusterError(description: "no free port found in 57000..<58000")
+    }
+}
+
+struct ClusterError: Error, CustomStringConvertible {
+    var description: String
+}
