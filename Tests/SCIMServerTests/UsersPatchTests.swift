@@ -216,7 +216,7 @@ struct UsersPatchTests {
     @Test(
         "bad PATCH operations are 400 with the right scimType",
         arguments: [
-            BadPatch(name: "unknown attribute", operations: [["op": "replace", "path": "nickName", "value": "x"]], scimType: "invalidPath"),
+            BadPatch(name: "unknown attribute", operations: [["op": "replace", "path": "favouriteColour", "value": "x"]], scimType: "invalidPath"),
             BadPatch(name: "unknown sub-attribute", operations: [["op": "replace", "path": "name.middle", "value": "x"]], scimType: "invalidPath"),
             BadPatch(name: "unparsable path", operations: [["op": "replace", "path": "emails[type eq \"work\"", "value": "x"]], scimType: "invalidPath"),
             BadPatch(name: "path of a number", operations: [["op": "replace", "path": 5, "value": "x"]], scimType: "invalidPath"),

@@ -30,7 +30,7 @@ private let badCases: [BadPatchCase] = [
     // Paths.
     BadPatchCase(name: "unparsable path", body: #"[{"op":"add","path":"emails[type eq","value":"x"}]"#, scimType: .invalidPath),
     BadPatchCase(name: "path is not a string", body: #"[{"op":"add","path":5,"value":"x"}]"#, scimType: .invalidPath),
-    BadPatchCase(name: "unknown attribute", body: #"[{"op":"replace","path":"nickName","value":"x"}]"#, scimType: .invalidPath),
+    BadPatchCase(name: "unknown attribute", body: #"[{"op":"replace","path":"favouriteColour","value":"x"}]"#, scimType: .invalidPath),
     BadPatchCase(name: "unknown sub-attribute", body: #"[{"op":"replace","path":"name.middleName","value":"x"}]"#, scimType: .invalidPath),
     BadPatchCase(
         name: "unknown extension attribute",

@@ -51,6 +51,19 @@ public struct PatchEngine: Sendable {
             rewrites: report.rewrites, unknownAttributes: report.unknownAttributes)
     }
 
+    /// Core User attributes of RFC 7643 §4.1 that this server does not store.
+    static let unsupportedStandardUserAttributes: Set<String> = [
+        "nickname", "profileurl", "usertype", "preferredlanguage", "locale", "password", "phonenumbers", "ims",
+        "photos", "addresses", "entitlements", "roles", "x509certificates",
+    ]
+
+    private func isStandardUnsupported(_ attribute: AttributePath) -> Bool {
+        guard resourceType.schema.id == SchemaURN.user,
+            attribute.schema == nil || attribute.schema?.lowercased() == SchemaURN.user.lowercased()
+        else { return false }
+        return Self.unsupportedStandardUserAttributes.contains(attribute.name.lowercased())
+    }
+
     // MARK: - Dispatch
 
     private func apply(_ operation: PatchOperation, to document: inout [String: JSONValue], report: inout Report) throws(SCIMError) {
@@ -63,6 +76,13 @@ public struct PatchEngine: Sendable {
         }
         switch resourceType.locate(path.attribute) {
         case nil:
+            // Standard RFC 7643 User attributes Learn Amp does not keep (Entra's default mappings send
+            // phone numbers and addresses) are ignored and reported, like unmapped attributes in a body;
+            // anything else is a client error.
+            if isStandardUnsupported(path.attribute) {
+                report.unknown(path.attribute.name)
+                return
+            }
             throw .invalidPath("Unknown attribute \(path.attribute).")
         case .schema(let schema):
             guard schema.id != resourceType.schema.id, path.valueFilter == nil, path.subAttribute == nil else {
