@@ -77,7 +77,10 @@ func buildRouter(
     let groups = GroupStore(client: client)
     let settings = SCIMSettings(limits: configuration.limits, publicBaseURL: configuration.publicBaseURL)
 
+    let rateLimits = configuration.rateLimits
+    let failedAuth = RateLimiter<String>()
     let admin = router.group("admin/v1")
+        .add(middleware: FailedAuthLimitMiddleware(limiter: failedAuth, limit: rateLimits.failedAuthLimit, trustedProxy: rateLimits.trustedProxy, surface: .admin))
         .add(middleware: AdminAuthMiddleware(adminToken: configuration.adminToken, staffKeys: StaffKeyStore(client: client)))
         .add(middleware: AdminAuditMiddleware(log: AuditLog(client: client)))
     AdminController(
@@ -90,7 +93,9 @@ func buildRouter(
     StaffKeysController(staffKeys: StaffKeyStore(client: client), auditLog: AuditLog(client: client), bodyLimit: configuration.limits.maxPayloadSize).addRoutes(to: admin)
 
     let scim = router.group("scim/v2")
+        .add(middleware: FailedAuthLimitMiddleware(limiter: failedAuth, limit: rateLimits.failedAuthLimit, trustedProxy: rateLimits.trustedProxy, surface: .scim))
         .add(middleware: SCIMAuthMiddleware(tokens: tokens))
+        .add(middleware: RateLimitMiddleware(limiter: RateLimiter<UUID>(), defaultLimit: rateLimits.defaultLimit))
         .add(middleware: SyncEventMiddleware(buffer: events))
         .group(context: TenantRequestContext.self)
     UsersController(users: UserStore(client: client), settings: settings).addRoutes(to: scim)

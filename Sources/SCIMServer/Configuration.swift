@@ -38,6 +38,8 @@ public struct AppConfiguration: Sendable {
     /// After SIGTERM, how long `/readyz` answers 503 while requests are still served, so the load
     /// balancer stops sending new ones before the listener closes (`SHUTDOWN_DRAIN_SECONDS`).
     public var shutdownDrain: Duration = .seconds(5)
+    /// Per-organisation and failed-authentication rate limits (per replica).
+    public var rateLimits = RateLimitSettings()
 
     public init(databaseURL: String, adminToken: String, sqlDirectory: URL = MigrationSet.defaultDirectory()) {
         self.databaseURL = databaseURL
@@ -47,7 +49,8 @@ public struct AppConfiguration: Sendable {
 
     /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `LOG_LEVEL`,
     /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
-    /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`.
+    /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
+    /// `FAILED_AUTH_LIMIT`, `TRUSTED_PROXY`.
     /// See docs/deployment.md for `DB_CONNECT_TIMEOUT_SECONDS`, `DB_WAIT_TIMEOUT_SECONDS`,
     /// `DB_STATEMENT_TIMEOUT_SECONDS`, `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AppConfiguration {
@@ -98,6 +101,17 @@ public struct AppConfiguration: Sendable {
                 throw ConfigurationError("EVENT_PURGE_INTERVAL_SECONDS must be 10-604800 (one week).")
             }
             configuration.eventPurgeInterval = .seconds(seconds)
+        }
+        for (name, keyPath) in [("RATE_LIMIT_RPS", \RateLimitSettings.requestsPerSecond), ("RATE_LIMIT_BURST", \.burst), ("FAILED_AUTH_LIMIT", \.failedAuthAttempts)] {
+            guard let text = environment[name] else { continue }
+            guard let value = Int(text), (1...RateLimit.maximum).contains(value) else {
+                throw ConfigurationError("\(name) must be an integer from 1 to \(RateLimit.maximum).")
+            }
+            configuration.rateLimits[keyPath: keyPath] = value
+        }
+        if let text = environment["TRUSTED_PROXY"], !text.isEmpty {
+            guard let trusted = Bool(text.lowercased()) else { throw ConfigurationError("TRUSTED_PROXY must be true or false.") }
+            configuration.rateLimits.trustedProxy = trusted
         }
         if let text = environment["DB_CONNECT_TIMEOUT_SECONDS"] {
             guard let seconds = Int(text), (1...60).contains(seconds) else { throw ConfigurationError("DB_CONNECT_TIMEOUT_SECONDS must be 1-60.") }

@@ -2,12 +2,13 @@ import HTTPTypes
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import SCIM
 import SCIMStore
 import Synchronization
 
 /// The context every request starts with: its id, and the identity middleware resolved, if any.
-public struct AppRequestContext: RequestContext {
+public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// `X-Request-Id`: the client's, or one we generated; quoted in SCIM error details.
     public var requestID: String = ""
@@ -19,9 +20,12 @@ public struct AppRequestContext: RequestContext {
     public let notes = RequestNotes()
     /// Set by `AdminAuthMiddleware`: the bootstrap token or the staff key behind an admin request.
     public var staff: StaffIdentity?
+    /// The connected peer (the balancer's address behind one); nil in in-process tests.
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
     }
 }
 

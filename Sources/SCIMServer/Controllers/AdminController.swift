@@ -48,9 +48,10 @@ struct AdminController {
 
     @Sendable func updateOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await AdminBody(request, limit: bodyLimit)
-        try body.allowOnly(["name", "scimEnabled"])
+        try body.allowOnly(["name", "scimEnabled", "rateLimit"])
         let organisation = try await organisations.update(
-            slug: try context.parameters.require("slug"), name: try body.string("name"), scimEnabled: try body.bool("scimEnabled"))
+            slug: try context.parameters.require("slug"), name: try body.string("name"), scimEnabled: try body.bool("scimEnabled"),
+            rateLimit: try body.rateLimitChange())
         return try Responses.json(organisation)
     }
 
@@ -244,6 +245,26 @@ struct AdminBody {
             throw AdminError.badRequest("role must be one of \(LearnAmpRole.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         return role
+    }
+
+    /// `"rateLimit"`: absent leaves the override alone, `null` clears it, and an object must have
+    /// exactly `requestsPerSecond` and `burst`, both integers from 1 to 100000.
+    func rateLimitChange() throws -> RateLimitChange {
+        switch object["rateLimit"] {
+        case nil: return .unchanged
+        case .null?: return .cleared
+        case .object(let fields)?:
+            let rule = "rateLimit must be null or {\"requestsPerSecond\": N, \"burst\": M} with integers from 1 to \(RateLimit.maximum)."
+            guard Set(fields.keys) == ["requestsPerSecond", "burst"] else { throw AdminError.badRequest(rule) }
+            func integer(_ key: String) throws -> Int {
+                guard let number = fields[key]?.numberValue, number.rounded() == number, (1...Double(RateLimit.maximum)).contains(number)
+                else { throw AdminError.badRequest(rule) }
+                return Int(number)
+            }
+            return .set(RateLimit(requestsPerSecond: try integer("requestsPerSecond"), burst: try integer("burst")))
+        default:
+            throw AdminError.badRequest("rateLimit must be null or an object {\"requestsPerSecond\": N, \"burst\": M}.")
+        }
     }
 
     func allowOnly(_ keys: Set<String>) throws {

@@ -8,6 +8,8 @@ public struct Organisation: Sendable, Encodable, Equatable {
     public var name: String
     public var schemaName: String
     public var scimEnabled: Bool
+    /// Staff's override of the default request rate; nil when the organisation uses the default.
+    public var rateLimit: RateLimit?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -35,13 +37,14 @@ public struct Organisation: Sendable, Encodable, Equatable {
         name = try row.decode("name")
         schemaName = try row.decode("schema_name")
         scimEnabled = try row.decode("scim_enabled")
+        rateLimit = RateLimit(requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst"))
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
     }
 
-    static let columns = "id, slug, name, schema_name, scim_enabled, created_at, updated_at"
+    static let columns = "id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at"
 
-    enum CodingKeys: String, CodingKey { case id, slug, name, schemaName, scimEnabled, createdAt, updatedAt }
+    enum CodingKeys: String, CodingKey { case id, slug, name, schemaName, scimEnabled, rateLimit, createdAt, updatedAt }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -50,6 +53,7 @@ public struct Organisation: Sendable, Encodable, Equatable {
         try container.encode(name, forKey: .name)
         try container.encode(schemaName, forKey: .schemaName)
         try container.encode(scimEnabled, forKey: .scimEnabled)
+        try container.encode(rateLimit, forKey: .rateLimit)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)
     }
@@ -63,12 +67,15 @@ public struct Tenant: Sendable, Equatable {
     public var schema: PostgresIdentifier
     /// The SCIM token that authenticated the request, when it came through SCIM.
     public var tokenID: UUID?
+    /// The organisation's rate-limit override, read with the token so the limiter needs no query.
+    public var rateLimit: RateLimit?
 
-    public init(organisationID: UUID, slug: String, schema: PostgresIdentifier, tokenID: UUID? = nil) {
+    public init(organisationID: UUID, slug: String, schema: PostgresIdentifier, tokenID: UUID? = nil, rateLimit: RateLimit? = nil) {
         self.organisationID = organisationID
         self.slug = slug
         self.schema = schema
         self.tokenID = tokenID
+        self.rateLimit = rateLimit
     }
 }
 

@@ -50,14 +50,27 @@ public struct OrganisationStore: Sendable {
         return try Organisation(row: row)
     }
 
-    /// Changes the name and/or whether SCIM is enabled; absent fields stay as they are.
-    public func update(slug: String, name: String?, scimEnabled: Bool?) async throws -> Organisation {
+    /// Changes the name, whether SCIM is enabled and/or the rate-limit override; absent fields stay as they are.
+    /// - Throws: `AdminError` 400 for an empty name or a rate limit outside 1-100000, 404 for an unknown slug.
+    public func update(slug: String, name: String?, scimEnabled: Bool?, rateLimit: RateLimitChange = .unchanged) async throws -> Organisation {
         let name = name?.trimmingCharacters(in: .whitespacesAndNewlines)
         if let name, name.isEmpty || name.count > 200 { throw AdminError.badRequest("name must be 1-200 characters.") }
+        var override: RateLimit?
+        if case .set(let limit) = rateLimit {
+            let valid = 1...RateLimit.maximum
+            guard valid.contains(limit.requestsPerSecond), valid.contains(limit.burst) else {
+                throw AdminError.badRequest("rateLimit.requestsPerSecond and rateLimit.burst must be integers from 1 to \(RateLimit.maximum).")
+            }
+            override = limit
+        }
+        let changeLimit = rateLimit != .unchanged
         let rows = try await client.query(
             """
             UPDATE control.organisations
-            SET name = COALESCE(\(name), name), scim_enabled = COALESCE(\(scimEnabled), scim_enabled), updated_at = now()
+            SET name = COALESCE(\(name), name), scim_enabled = COALESCE(\(scimEnabled), scim_enabled),
+                rate_limit_rps = CASE WHEN \(changeLimit) THEN \(override?.requestsPerSecond)::integer ELSE rate_limit_rps END,
+                rate_limit_burst = CASE WHEN \(changeLimit) THEN \(override?.burst)::integer ELSE rate_limit_burst END,
+                updated_at = now()
             WHERE slug = \(slug)
             RETURNING \(unsafeSQL: Organisation.columns)
             """)
@@ -68,6 +81,8 @@ public struct OrganisationStore: Sendable {
     /// The tenant for staff requests that name an organisation by slug.
     public func tenant(slug: String) async throws -> Tenant {
         let organisation = try await find(slug: slug)
-        return Tenant(organisationID: organisation.id, slug: organisation.slug, schema: try PostgresIdentifier(organisation.schemaName))
+        return Tenant(
+            organisationID: organisation.id, slug: organisation.slug, schema: try PostgresIdentifier(organisation.schemaName),
+            rateLimit: organisation.rateLimit)
     }
 }

@@ -101,7 +101,7 @@ public struct TokenStore: Sendable {
                 SELECT t.id, t.secret_hash, t.revoked_at IS NOT NULL AS revoked,
                        t.expires_at IS NOT NULL AND t.expires_at <= now() AS expired,
                        t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale,
-                       o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled
+                       o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled, o.rate_limit_rps, o.rate_limit_burst
                 FROM control.scim_tokens t JOIN control.organisations o ON o.id = t.organisation_id
                 WHERE t.prefix = \(prefix)
                 """)
@@ -122,6 +122,7 @@ public struct TokenStore: Sendable {
         }
         return Tenant(
             organisationID: try row.decode("organisation_id"), slug: try row.decode("slug"),
-            schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)), tokenID: try row.decode("id"))
+            schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)), tokenID: try row.decode("id"),
+            rateLimit: RateLimit(requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst")))
     }
 }

@@ -20,6 +20,7 @@ enum TestDatabase {
             ProcessInfo.processInfo.environment["DATABASE_URL"], "DATABASE_URL is not set: run the tests with scripts/test")
         var configuration = AppConfiguration(databaseURL: url, adminToken: adminToken, sqlDirectory: sqlDirectory)
         configuration.poolSize = 4
+        configuration.rateLimits = RateLimitSettings(requestsPerSecond: 100_000, burst: 100_000, failedAuthAttempts: 100_000)  // RateLimitTests sets its own
         return configuration
     }
 
