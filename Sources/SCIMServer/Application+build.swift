@@ -73,16 +73,19 @@ func buildRouter(
 
     let organisations = OrganisationStore(client: client, migrations: migrations)
     let tokens = TokenStore(client: client)
-    let customFields = CustomFieldStore(client: client)
+    let mappingCache = CustomFieldCache()
+    let customFields = CustomFieldStore(client: client, cache: mappingCache)
     let groups = GroupStore(client: client)
     let settings = SCIMSettings(limits: configuration.limits, publicBaseURL: configuration.publicBaseURL)
 
     let rateLimits = configuration.rateLimits
     let failedAuth = RateLimiter<String>()
+    let authenticator = CachedTokenAuthenticator(tokens: tokens)
     let admin = router.group("admin/v1")
         .add(middleware: FailedAuthLimitMiddleware(limiter: failedAuth, limit: rateLimits.failedAuthLimit, trustedProxy: rateLimits.trustedProxy, surface: .admin))
         .add(middleware: AdminAuthMiddleware(adminToken: configuration.adminToken, staffKeys: StaffKeyStore(client: client)))
         .add(middleware: AdminAuditMiddleware(log: AuditLog(client: client)))
+        .add(middleware: TokenCacheInvalidationMiddleware(authenticator: authenticator))
     AdminController(
         organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client), groups: groups,
         bodyLimit: configuration.limits.maxPayloadSize
@@ -94,12 +97,12 @@ func buildRouter(
 
     let scim = router.group("scim/v2")
         .add(middleware: FailedAuthLimitMiddleware(limiter: failedAuth, limit: rateLimits.failedAuthLimit, trustedProxy: rateLimits.trustedProxy, surface: .scim))
-        .add(middleware: SCIMAuthMiddleware(tokens: tokens))
-        .add(middleware: RateLimitMiddleware(limiter: RateLimiter<UUID>(), defaultLimit: rateLimits.defaultLimit))
+        .add(middleware: SCIMAuthMiddleware(tokens: authenticator, events: events))
         .add(middleware: SyncEventMiddleware(buffer: events))
+        .add(middleware: RateLimitMiddleware(limiter: RateLimiter<UUID>(), defaultLimit: rateLimits.defaultLimit))
         .group(context: TenantRequestContext.self)
-    UsersController(users: UserStore(client: client), settings: settings).addRoutes(to: scim)
-    GroupsController(groups: groups, settings: settings).addRoutes(to: scim)
+    UsersController(users: UserStore(client: client, mappings: mappingCache), settings: settings, metrics: metrics).addRoutes(to: scim)
+    GroupsController(groups: groups, settings: settings, metrics: metrics).addRoutes(to: scim)
     DiscoveryController(customFields: customFields, settings: settings).addRoutes(to: scim)
     return router
 }

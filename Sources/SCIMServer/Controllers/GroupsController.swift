@@ -8,6 +8,7 @@ import SCIMStore
 struct GroupsController {
     let groups: GroupStore
     let settings: SCIMSettings
+    let metrics: ServiceMetrics
 
     func addRoutes(to group: RouterGroup<TenantRequestContext>) {
         group.post("Groups", use: create)
@@ -20,7 +21,7 @@ struct GroupsController {
     }
 
     @Sendable func create(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let group = try await Self.group(request, settings: settings)
+        let group = try await Self.group(request, settings: settings, metrics: metrics)
         let projection = try Self.projection(request.queryParameters)
         let stored = try await groups.create(
             context.tenant, group: group, includeMembers: projection.includes("members"), origin: context.origin)
@@ -38,7 +39,7 @@ struct GroupsController {
 
     @Sendable func replace(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try Self.id(context)
-        let group = try await Self.group(request, settings: settings)
+        let group = try await Self.group(request, settings: settings, metrics: metrics)
         let projection = try Self.projection(request.queryParameters)
         context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
         let stored = try await groups.replace(
@@ -56,6 +57,7 @@ struct GroupsController {
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         let plan = try PatchEngine.memberChanges(
             try PatchRequest.decode(body, limits: settings.limits), groupID: id.uuidString.lowercased(), limits: settings.limits)
+        metrics.recordRewrites(plan.rewrites)
         let parameters = request.queryParameters
         let wantsRepresentation = parameters.keys.contains { ["attributes", "excludedattributes"].contains($0.lowercased()) }
         let projection = try Self.projection(parameters)
@@ -119,9 +121,10 @@ struct GroupsController {
         }
     }
 
-    static func group(_ request: Request, settings: SCIMSettings) async throws -> Group {
+    static func group(_ request: Request, settings: SCIMSettings, metrics: ServiceMetrics) async throws -> Group {
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         let normalised = try Normaliser(resourceType: .group).normalise(resource: body)
+        metrics.recordRewrites(normalised.rewrites)
         return try Group(json: normalised.value, limits: settings.limits)
     }
 

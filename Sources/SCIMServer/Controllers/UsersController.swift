@@ -9,6 +9,7 @@ import SCIMStore
 struct UsersController {
     let users: UserStore
     let settings: SCIMSettings
+    let metrics: ServiceMetrics
 
     func addRoutes(to group: RouterGroup<TenantRequestContext>) {
         group.post("Users", use: create)
@@ -25,7 +26,7 @@ struct UsersController {
         context.notes.update { $0.resourceType = "User"; $0.userName = body[caseInsensitive: "userName"]?.stringValue }
         let projection = try await projection(request.queryParameters, context)
         let (stored, _) = try await users.create(context.tenant, origin: context.origin) { mappings in
-            try Self.input(from: body, mappings: mappings)
+            try Self.input(from: body, mappings: mappings, metrics: metrics)
         }
         Self.recorded(stored, context)
         return render(stored, request: request, projection: projection, status: .created, location: true)
@@ -33,8 +34,10 @@ struct UsersController {
 
     @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let projection = try await projection(request.queryParameters, context)
-        let stored = try await users.get(context.tenant, id: try Self.id(context))
-        context.notes.update { $0.resourceType = "User"; $0.resourceID = stored.metadata.id; $0.userName = stored.user.userName }
+        let id = try Self.id(context)
+        context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
+        let stored = try await users.get(context.tenant, id: id)
+        context.notes.update { $0.userName = stored.user.userName }
         return render(stored, request: request, projection: projection)
     }
 
@@ -47,7 +50,7 @@ struct UsersController {
         }
         let projection = try await projection(request.queryParameters, context)
         let stored = try await users.replace(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin) {
-            mappings in try Self.input(from: body, mappings: mappings)
+            mappings in try Self.input(from: body, mappings: mappings, metrics: metrics)
         }
         Self.recorded(stored, context)
         return render(stored, request: request, projection: projection)
@@ -65,6 +68,7 @@ struct UsersController {
             let definitions = mappings.map(\.definition)
             let engine = PatchEngine(resourceType: .user(customFields: definitions))
             let result = try engine.apply(patchRequest, to: current.user.json(metadata: current.metadata, baseURL: baseURL))
+            metrics.recordRewrites(result.rewrites)
             var user = try User(json: result.resource, customFields: definitions)
             // A manager not provisioned yet is not rendered, so keep it unless this PATCH changed the manager.
             if user.managerReference == nil, !result.changedAttributes.contains(where: { $0.lowercased().hasSuffix("manager") }) {
@@ -114,9 +118,10 @@ struct UsersController {
         return Responses.scim(projection.apply(to: resource), status: status, headers: headers)
     }
 
-    static func input(from body: JSONValue, mappings: [CustomFieldMapping]) throws -> UserInput {
+    static func input(from body: JSONValue, mappings: [CustomFieldMapping], metrics: ServiceMetrics) throws -> UserInput {
         let definitions = mappings.map(\.definition)
         let normalised = try Normaliser(resourceType: .user(customFields: definitions)).normalise(resource: body)
+        metrics.recordRewrites(normalised.rewrites)
         return UserInput(
             user: try User(json: normalised.value, customFields: definitions), unknownAttributes: normalised.unknownAttributes)
     }

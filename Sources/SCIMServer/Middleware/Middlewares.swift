@@ -52,6 +52,8 @@ struct ErrorResponseMiddleware: RouterMiddleware {
         switch error {
         case let error as SCIMError:
             return error
+        case let rejected as RejectedCredential:
+            return rejected.error
         case let error as PostgresError where error.isTransient:
             logger.warning("database unavailable", metadata: ["postgres.error": "\(error.code)"])
             return .unavailable()
@@ -86,14 +88,27 @@ struct ErrorResponseMiddleware: RouterMiddleware {
 
 /// Resolves the SCIM bearer token to its organisation: the tenant is chosen by the token alone.
 struct SCIMAuthMiddleware: RouterMiddleware {
-    let tokens: TokenStore
+    let tokens: CachedTokenAuthenticator
+    /// Refusals of a known organisation's genuine token are logged to that organisation.
+    let events: EventBuffer
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
             throw SCIMError.unauthorized("Authorization: Bearer <token> is required.")
         }
         var context = context
-        let tenant = try await tokens.authenticate(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        let tenant: Tenant
+        do {
+            tenant = try await tokens.authenticate(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        } catch let rejected as RejectedCredential {
+            let origin = EventOrigin(
+                requestID: context.requestID, tokenID: rejected.tenant.tokenID, method: request.method.rawValue, path: request.uri.path)
+            events.append(
+                SyncEvent(
+                    origin: origin, outcome: .error, status: rejected.error.status, detail: rejected.error.detail),
+                schema: rejected.tenant.schema)
+            throw rejected.error
+        }
         context.tenant = tenant
         context.logger[metadataKey: "scim.org"] = .string(tenant.slug)
         return try await next(request, context)

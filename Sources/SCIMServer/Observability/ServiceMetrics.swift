@@ -21,6 +21,7 @@ public final class ServiceMetrics: Sendable {
     private let poolWaiting: Gauge
     private let poolOpened: Gauge
     private let requestSeries: Mutex<[RequestKey: RequestSeries]>
+    private let rewriteCounters = Mutex<[String: Counter]>([:])
 
     /// Request latency buckets, in seconds: 5 ms to 10 s.
     static let latencyBuckets: [Duration] = [
@@ -54,6 +55,20 @@ public final class ServiceMetrics: Sendable {
         }
         series.count.increment()
         series.latency.record(duration)
+    }
+
+    /// Counts the identity-provider quirks the normaliser and PATCH engine had to fix, by kind
+    /// (`stringBoolean`, `caseFolded`, `dottedKey`, …): a fixed, code-defined set, so labels stay bounded.
+    func recordRewrites(_ rewrites: [String: Int]) {
+        for (kind, count) in rewrites where count > 0 {
+            let counter = rewriteCounters.withLock { counters in
+                if let counter = counters[kind] { return counter }
+                let counter = registry.makeCounter(descriptor: Self.rewritesName, labels: [("kind", kind)])
+                counters[kind] = counter
+                return counter
+            }
+            counter.increment(by: Int64(count))
+        }
     }
 
     /// Adds to `scim_events_purged_total`.
@@ -107,6 +122,11 @@ public final class ServiceMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "scim", subsystem: "http", metricName: "request_duration", unitName: "seconds",
             helpText: "HTTP request latency by method, route template and status class.")
+    }
+    static var rewritesName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", metricName: "normalisation_rewrites", unitName: "total",
+            helpText: "Lenient rewrites of client input (Okta/Entra quirks) by kind.")
     }
     static var eventsPurgedName: MetricNameDescriptor {
         MetricNameDescriptor(

@@ -67,7 +67,8 @@ public struct SyncEvent: Sendable, Equatable {
         self.path = String(origin.path.prefix(512))
         self.resourceType = resourceType
         self.resourceID = resourceID
-        self.userName = userName
+        // Taken from the request body before validation, so it may be anything; it is indexed.
+        self.userName = userName.map { String($0.prefix(256)) }
         self.status = status
         self.scimType = scimType
         self.detail = detail.map { String($0.prefix(500)) }
@@ -131,7 +132,7 @@ public struct WriteEvents: Sendable {
 /// in batches by a `Service`, so a lookup costs no extra write on its hot path.
 public final class EventBuffer: Sendable {
     private let pending = Mutex<[PostgresIdentifier: [SyncEvent]]>([:])
-    /// Beyond this many buffered events, the oldest are dropped (and counted) rather than growing memory
+    /// Beyond this many buffered events, new ones are dropped (and counted) rather than growing memory
     /// without bound while the database is down.
     static let capacity = 50_000
     private let dropped = Atomic<Int>(0)

@@ -215,6 +215,21 @@ public struct OrganisationStatus: Sendable, Encodable {
         public var scimType: String?
         public var userName: String?
         public var detail: String?
+
+        enum CodingKeys: String, CodingKey { case occurredAt, requestId, method, path, status, scimType, userName, detail }
+
+        /// Null keys are written, as in events, so the Learn Amp app sees one shape.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(occurredAt, forKey: .occurredAt)
+            try c.encode(requestId, forKey: .requestId)
+            try c.encode(method, forKey: .method)
+            try c.encode(path, forKey: .path)
+            try c.encode(status, forKey: .status)
+            try c.encode(scimType, forKey: .scimType)
+            try c.encode(userName, forKey: .userName)
+            try c.encode(detail, forKey: .detail)
+        }
     }
 
     public var organisation: String
@@ -307,7 +322,8 @@ public struct SyncStatusStore: Sendable {
             let unmapped = try connection.query(
                 """
                 SELECT name, count(*) AS n FROM \(schema).sync_events, unnest(changes) AS name
-                WHERE kind = 'unmapped_attributes' GROUP BY name ORDER BY n DESC, name LIMIT 50
+                WHERE kind = 'unmapped_attributes' AND occurred_at > now() - interval '24 hours'
+                GROUP BY name ORDER BY n DESC, name LIMIT 50
                 """
             ).map { OrganisationStatus.AttributeCount(name: try $0.decode("name"), count: try $0.decode("n")) }
             let errors = try connection.query(

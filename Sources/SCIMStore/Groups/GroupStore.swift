@@ -11,12 +11,23 @@ public struct StoredGroup: Sendable, Equatable {
 }
 
 /// A team as staff see it in the admin API.
-public struct TeamSummary: Sendable, Codable, Equatable {
+public struct TeamSummary: Sendable, Encodable, Equatable {
     public var id: UUID
     public var name: String
+    /// Members SCIM lists (users released by `DELETE /Users` are not counted, as SCIM does not list them).
     public var memberCount: Int
     /// `group` (pushed by the identity provider), `department` (from users' departments) or `both`.
     public var source: String
+
+    enum CodingKeys: String, CodingKey { case id, name, memberCount, source }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id.uuidString.lowercased(), forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encode(memberCount, forKey: .memberCount)
+        try c.encode(source, forKey: .source)
+    }
 }
 
 /// SCIM Groups as Learn Amp teams. Membership changes are set-based statements (one per kind of change,
@@ -187,8 +198,9 @@ public struct GroupStore: Sendable {
         return try await client.query(
             """
             SELECT t.id, t.display_name, t.is_group,
-                   count(m.user_id) AS members, bool_or(COALESCE(m.via_department, false)) AS has_department
+                   count(u.id) AS members, bool_or(COALESCE(m.via_department, false)) AS has_department
             FROM \(schema).teams t LEFT JOIN \(schema).team_members m ON m.team_id = t.id
+            LEFT JOIN \(schema).users u ON u.id = m.user_id AND u.scim_managed
             GROUP BY t.id ORDER BY lower(t.display_name)
             """
         ).map { row in

@@ -88,8 +88,8 @@ public struct TokenStore: Sendable {
     ///
     /// The tenant comes from the token alone. `last_used_at` is written at most once a minute per
     /// token, so authentication costs no write on the hot path.
-    /// - Throws: `SCIMError` 401 for a missing, malformed, unknown, revoked or expired token; 403 when
-    ///   the organisation has SCIM disabled.
+    /// - Throws: `SCIMError` 401 for a missing, malformed or unknown token; `RejectedCredential` (401)
+    ///   for a revoked or expired one, (403) when the organisation has SCIM disabled.
     public func authenticate(bearer token: String) async throws -> Tenant {
         guard let prefix = IssuedSecret.prefix(of: token, kind: Self.kind) else {
             throw SCIMError.unauthorized("The bearer token is not a valid Learn Amp SCIM token.")
@@ -115,14 +115,28 @@ public struct TokenStore: Sendable {
         guard let row, Secrets.constantTimeEquals(try row.decode("secret_hash"), digest) else {
             throw SCIMError.unauthorized("The bearer token is not valid.")
         }
-        guard try !row.decode("revoked", as: Bool.self) else { throw SCIMError.unauthorized("The bearer token has been revoked.") }
-        guard try !row.decode("expired", as: Bool.self) else { throw SCIMError.unauthorized("The bearer token has expired.") }
-        guard try row.decode("scim_enabled", as: Bool.self) else {
-            throw SCIMError.forbidden("SCIM provisioning is disabled for this organisation. Contact Learn Amp support.")
-        }
-        return Tenant(
+        let tenant = Tenant(
             organisationID: try row.decode("organisation_id"), slug: try row.decode("slug"),
             schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)), tokenID: try row.decode("id"),
             rateLimit: RateLimit(requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst")))
+        // From here the organisation is known, so the refusal can go into its event log.
+        if try row.decode("revoked", as: Bool.self) {
+            throw RejectedCredential(error: .unauthorized("The bearer token has been revoked."), tenant: tenant)
+        }
+        if try row.decode("expired", as: Bool.self) {
+            throw RejectedCredential(error: .unauthorized("The bearer token has expired."), tenant: tenant)
+        }
+        guard try row.decode("scim_enabled", as: Bool.self) else {
+            throw RejectedCredential(
+                error: .forbidden("SCIM provisioning is disabled for this organisation. Contact Learn Amp support."), tenant: tenant)
+        }
+        return tenant
     }
+}
+
+/// A genuine token of a known organisation that may not be used (revoked, expired, SCIM disabled):
+/// the client sees `error`; the organisation's event log records the refusal.
+public struct RejectedCredential: Error, Sendable {
+    public var error: SCIMError
+    public var tenant: Tenant
 }
