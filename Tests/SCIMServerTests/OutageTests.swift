@@ -87,7 +87,7 @@ struct OutageTests {
 /// A private Postgres cluster for one test (`scripts/pg-cluster` on a free port), which the test may
 /// stop, start and restart; always stopped at the end.
 ///
-/// Runs the script with `posix_spawn`, as the pool-recovery test does: Foundation's `Process` learns of
+/// Runs the script with `posix_spawn` (`spawnAndWait`), as the pool-recovery test does: Foundation's `Process` learns of
 /// the exit through a descriptor the server inherits and keeps open, so it would wait forever.
 struct TestCluster: Sendable {
     let script: String
@@ -126,31 +126,9 @@ struct TestCluster: Sendable {
     func stop() async throws { try await run("stop", directory) }
     func restart() async throws { try await run("restart", directory) }
 
-    /// Runs the script and awaits its exit on a helper thread rather than a cooperative one.
     private func run(_ arguments: String...) async throws {
-        let argv = ([script] + arguments).map { strdup($0) } + [nil]
         // A throwaway cluster need not survive a power cut.
-        var environment = ProcessInfo.processInfo.environment
-        environment["PG_FSYNC"] = "off"
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid = pid_t()
-        let spawnError = posix_spawn(&pid, script, nil, nil, argv, envp)
-        guard spawnError == 0 else { throw ClusterError(description: "could not run \(script): error \(spawnError)") }
-        let child = pid
-        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            Thread {
-                var status: Int32 = 0
-                while waitpid(child, &status, 0) == -1 && errno == EINTR {}
-                continuation.resume(returning: status)
-            }.start()
-        }
-        guard status == 0 else {
-            throw ClusterError(description: "pg-cluster \(arguments.joined(separator: " ")) failed with wait status \(status)")
-        }
+        try await spawnAndWait(script, arguments, environment: ["PG_FSYNC": "off"])
     }
 
     /// A loopback port in 57000..<58000 that nothing listens on.
@@ -169,6 +147,32 @@ struct TestCluster: Sendable {
             if bound == 0 { return port }
         }
         throw ClusterError(description: "no free port found in 57000..<58000")
+    }
+}
+
+/// Runs a program (found on PATH) and awaits its exit on a helper thread rather than a cooperative one.
+/// - Throws: `ClusterError` when it cannot be started or exits unsuccessfully.
+func spawnAndWait(_ program: String, _ arguments: [String], environment extra: [String: String] = [:]) async throws {
+    let argv = ([program] + arguments).map { strdup($0) } + [nil]
+    let environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid = pid_t()
+    let spawnError = posix_spawnp(&pid, program, nil, nil, argv, envp)
+    guard spawnError == 0 else { throw ClusterError(description: "could not run \(program): error \(spawnError)") }
+    let child = pid
+    let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+        Thread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+            continuation.resume(returning: status)
+        }.start()
+    }
+    guard status == 0 else {
+        throw ClusterError(description: "\(program) \(arguments.joined(separator: " ")) failed with wait status \(status)")
     }
 }
 
