@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 import NIOCore
@@ -23,9 +24,29 @@ public final class PostgresClient: Sendable, Service {
         /// holds behind transaction-pooling proxies. Nil leaves the server default.
         public var statementTimeout: Duration? = .seconds(15)
         public var applicationName: String = "scim-server"
+        /// Whether each connection prepares the statements it runs (`PQprepare` once, then
+        /// `PQexecPrepared`), so the server parses and plans a statement once per connection rather than
+        /// on every call. Turn it off behind a transaction-pooling proxy without prepared-statement
+        /// support (PgBouncer before 1.21): its server connections change under the client between
+        /// transactions. Defaults to true unless the environment sets `DB_PREPARED_STATEMENTS=false`,
+        /// so every client in a process (server, `migrate`, tests) follows that one setting.
+        public var preparedStatements: Bool = Configuration.preparedStatementsFromEnvironment()
+        /// The most prepared statements one connection keeps; the least recently used one is
+        /// deallocated to make room. Each tenant schema has its own statement texts.
+        public var preparedStatementCacheSize: Int = 512
+        /// How many uses a statement text needs on a connection before it is prepared; 1 prepares at
+        /// once. Internal: tests use 1 to run every statement through the prepared path.
+        var prepareAfterUses: Int = 2
 
         public init(connectionString: String) {
             self.connectionString = connectionString
+        }
+
+        /// False when `DB_PREPARED_STATEMENTS` is `false` (any case), true otherwise.
+        public static func preparedStatementsFromEnvironment(
+            _ environment: [String: String] = ProcessInfo.processInfo.environment
+        ) -> Bool {
+            environment["DB_PREPARED_STATEMENTS"]?.lowercased() != "false"
         }
     }
 
@@ -102,7 +123,9 @@ public final class PostgresClient: Sendable, Service {
     /// `BEGIN; body; COMMIT`, or `ROLLBACK` and rethrow the body's own error (never the rollback's).
     ///
     /// A body failing with 40001 or 40P01 is run again, in a new transaction, up to three more times;
-    /// once `COMMIT` is sent nothing is retried, as its outcome may be unknown.
+    /// so is one failing because a cached prepared statement went stale (a migration changed a table it
+    /// reads), which has by then been dropped. Once `COMMIT` is sent nothing is retried, as its outcome
+    /// may be unknown.
     /// - Throws: The body's error, the `COMMIT`'s error, or those of `withConnection(_:)`.
     public func withTransaction<R: Sendable>(
         isolation: IsolationLevel = .readCommitted,
@@ -120,6 +143,7 @@ public final class PostgresClient: Sendable, Service {
                     try? connection.execute(unsafeSQL: "ROLLBACK")
                     if retries < 3, let error = error as? PostgresError, error.code == .server,
                         error.sqlState == .serializationFailure || error.sqlState == .deadlockDetected
+                            || connection.staleStatementFailed
                     {
                         retries += 1
                         self.logger.debug("retrying transaction", metadata: ["postgres.sqlstate": "\(error.sqlState!)"])

@@ -13,6 +13,15 @@ public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private let logger: Logger
     private let queryTimer: Metrics.Timer
+    /// Nil when prepared statements are off. Valid only for the current server session: cleared on
+    /// reconnect.
+    private var statements: PreparedStatementCache?
+    /// Evicted statements still to `DEALLOCATE`: sent only outside a transaction, so a failing
+    /// `DEALLOCATE` can never abort the caller's transaction, and never in a failed one.
+    private var pendingDeallocations: [String] = []
+    /// Set when a cached statement failed as stale (26000, or 0A000 after a table changed) and could
+    /// not be retried because a transaction was open; `withTransaction` then reruns the transaction.
+    private(set) var staleStatementFailed = false
 
     /// Connects with `PQconnectdbParams`, session settings going in `options` rather than `SET`
     /// statements so they survive transaction-pooling proxies such as PgBouncer.
@@ -20,6 +29,12 @@ public final class PostgresConnection: @unchecked Sendable {
     init(configuration: PostgresClient.Configuration, logger: Logger, queryTimer: Metrics.Timer) throws {
         self.logger = logger
         self.queryTimer = queryTimer
+        if configuration.preparedStatements {
+            self.statements = PreparedStatementCache(
+                capacity: max(1, configuration.preparedStatementCacheSize),
+                admitAfterUses: configuration.prepareAfterUses
+            )
+        }
         var options = "-c TimeZone=UTC -c DateStyle=ISO"
         if let statementTimeout = configuration.statementTimeout {
             options += " -c statement_timeout=\(Self.milliseconds(statementTimeout))"
@@ -59,8 +74,13 @@ public final class PostgresConnection: @unchecked Sendable {
         self.close()
     }
 
-    /// Runs one statement with `PQexecParams`: binds travel separately from the SQL, results come back
-    /// as text.
+    /// Runs one statement; binds travel separately from the SQL, results come back as text.
+    ///
+    /// With prepared statements on, a text seen before on this connection is prepared once
+    /// (`PQprepare`, named `s1`, `s2`, …) and then run with `PQexecPrepared`; otherwise, and the first
+    /// time a text is seen, it goes through `PQexecParams` as an unnamed statement. A cached statement
+    /// the server no longer knows (26000) or whose result columns changed (0A000, "cached plan must not
+    /// change result type") is dropped and, outside a transaction, prepared again and rerun once.
     /// - Throws: `PostgresError` with `.server` and the SQLSTATE, `.connectionFailure` if the connection
     ///   broke (the statement's outcome is then unknown), or `.tooManyParameters`.
     public func query(_ query: PostgresQuery) throws -> PostgresRows {
@@ -70,11 +90,95 @@ public final class PostgresConnection: @unchecked Sendable {
         let handle = try self.openHandle()
         let start = ContinuousClock.now
         defer { self.queryTimer.record(duration: ContinuousClock.now - start) }
-        let result = Self.withParameters(query.binds) { types, values, lengths, formats in
-            PQexecParams(handle, query.sql, Int32(query.binds.count), types, values, lengths, formats, 0)
+        self.staleStatementFailed = false
+        return try Self.withParameters(query.binds) { types, values, lengths, formats in
+            let count = Int32(query.binds.count)
+            guard self.statements != nil else {
+                let result = PQexecParams(handle, query.sql, count, types, values, lengths, formats, 0)
+                defer { PQclear(result) }
+                return try self.rows(from: result)
+            }
+            let idle = PQtransactionStatus(handle) == PQTRANS_IDLE
+            if idle, !self.pendingDeallocations.isEmpty {
+                self.deallocatePending(handle)
+            }
+            let key = PreparedStatementCache.Key(sql: query.sql, types: types)
+            if let name = self.statements!.lookUp(key) {
+                let result = PQexecPrepared(handle, name, count, values, lengths, formats, 0)
+                defer { PQclear(result) }
+                do {
+                    return try self.rows(from: result)
+                } catch let error as PostgresError where Self.isStale(error) {
+                    self.statements!.remove(key)
+                    if error.sqlState != .invalidSQLStatementName {
+                        // Still prepared on the server; only its cached plan is unusable.
+                        self.retire(name, handle)
+                    }
+                    // Retrying is safe only when the statement ran on its own: inside a transaction
+                    // the error has aborted it, and only rerunning the whole transaction helps.
+                    guard idle, PQtransactionStatus(handle) == PQTRANS_IDLE else {
+                        self.staleStatementFailed = true
+                        throw error
+                    }
+                    self.logger.debug(
+                        "postgres prepared statement was stale; preparing it again",
+                        metadata: ["postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")"]
+                    )
+                }
+            } else if !self.statements!.shouldPrepare(key) {
+                let result = PQexecParams(handle, query.sql, count, types, values, lengths, formats, 0)
+                defer { PQclear(result) }
+                return try self.rows(from: result)
+            }
+            let name = self.statements!.makeName()
+            let prepared = PQprepare(handle, name, query.sql, count, types)
+            defer { PQclear(prepared) }
+            _ = try self.rows(from: prepared)
+            if let evicted = self.statements!.insert(key, name: name) {
+                self.retire(evicted, handle)
+            }
+            let result = PQexecPrepared(handle, name, count, values, lengths, formats, 0)
+            defer { PQclear(result) }
+            return try self.rows(from: result)
         }
+    }
+
+    /// How many statements this connection has prepared and not yet deallocated; for tests.
+    var preparedStatementNames: [String] { self.statements?.namesByRecency ?? [] }
+
+    /// 26000 is what the server says about a prepared statement it does not have (after `DISCARD ALL`
+    /// or `DEALLOCATE ALL`); 0A000 with this message means a table the statement reads changed shape.
+    private static func isStale(_ error: PostgresError) -> Bool {
+        guard error.code == .server else { return false }
+        return error.sqlState == .invalidSQLStatementName
+            || (error.sqlState == .featureNotSupported && error.message == "cached plan must not change result type")
+    }
+
+    /// Deallocates an evicted statement now if no transaction is open, else once one is no longer open.
+    private func retire(_ name: String, _ handle: OpaquePointer) {
+        self.pendingDeallocations.append(name)
+        if PQtransactionStatus(handle) == PQTRANS_IDLE {
+            self.deallocatePending(handle)
+        }
+    }
+
+    /// Sends the pending `DEALLOCATE`s in one round trip. Failures are only logged: a statement the
+    /// server no longer has needs no deallocating, and a broken connection is discarded by the pool.
+    private func deallocatePending(_ handle: OpaquePointer) {
+        let names = self.pendingDeallocations
+        self.pendingDeallocations.removeAll()
+        let result = PQexec(handle, names.map { "DEALLOCATE \($0)" }.joined(separator: "; "))
         defer { PQclear(result) }
-        return try self.rows(from: result)
+        let status = result.map(PQresultStatus)
+        guard status != PGRES_COMMAND_OK else { return }
+        let sqlState = result.flatMap { PQresultErrorField($0, CLIBPQ_DIAG_SQLSTATE) }.map { String(cString: $0) } ?? ""
+        self.logger.debug("postgres DEALLOCATE failed", metadata: ["postgres.sqlstate": "\(sqlState)"])
+        // A multi-statement string stops at the first error; deallocate the rest one by one.
+        if names.count > 1, PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) == PQTRANS_IDLE {
+            for name in names {
+                PQclear(PQexec(handle, "DEALLOCATE \(name)"))
+            }
+        }
     }
 
     /// Runs one or more statements with `PQexec`, as migration files need; no binds.
@@ -122,6 +226,9 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         guard PQstatus(handle) != CONNECTION_OK else { return }
         self.logger.debug("postgres connection was dropped while idle; reconnecting")
+        // The old session's prepared statements died with it.
+        self.statements?.removeAll()
+        self.pendingDeallocations.removeAll()
         PQreset(handle)
         guard PQstatus(handle) == CONNECTION_OK else {
             throw PostgresError(code: .connectionFailure, message: Self.errorMessage(handle))
@@ -202,8 +309,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// NUL-terminated (binary ones too, harmlessly), all carry a length. The buffers live only for the call.
     private static func withParameters<R>(
         _ binds: [PostgresData],
-        _ body: ([UInt32], [UnsafePointer<CChar>?], [Int32], [Int32]) -> R
-    ) -> R {
+        _ body: ([UInt32], [UnsafePointer<CChar>?], [Int32], [Int32]) throws -> R
+    ) rethrows -> R {
         var types: [UInt32] = []
         var values: [UnsafePointer<CChar>?] = []
         var lengths: [Int32] = []
@@ -240,7 +347,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 formats.append(1)
             }
         }
-        return body(types, values, lengths, formats)
+        return try body(types, values, lengths, formats)
     }
 
     private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {

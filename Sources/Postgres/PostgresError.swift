@@ -35,6 +35,8 @@ public struct SQLState: RawRepresentable, Sendable, Hashable, CustomStringConver
     public static let invalidSchemaName = SQLState(rawValue: "3F000")
     public static let syntaxError = SQLState(rawValue: "42601")
     public static let lockNotAvailable = SQLState(rawValue: "55P03")
+    public static let invalidSQLStatementName = SQLState(rawValue: "26000")
+    public static let featureNotSupported = SQLState(rawValue: "0A000")
 }
 
 /// An error from the Postgres client: a server error with its SQLSTATE, or a client-side failure.

@@ -28,6 +28,7 @@ public func buildApplication(
     let migrations = try MigrationSet.load(from: configuration.sqlDirectory)
     var poolConfiguration = PostgresClient.Configuration(connectionString: configuration.databaseURL)
     poolConfiguration.maximumConnections = configuration.poolSize
+    if let preparedStatements = configuration.preparedStatements { poolConfiguration.preparedStatements = preparedStatements }
     poolConfiguration.connectionTimeout = configuration.databaseConnectTimeout
     poolConfiguration.waitTimeout = configuration.databaseWaitTimeout
     poolConfiguration.statementTimeout = configuration.databaseStatementTimeout

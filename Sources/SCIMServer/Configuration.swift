@@ -12,6 +12,8 @@ public struct AppConfiguration: Sendable {
     /// Bootstrap bearer token for `/admin/v1`.
     public var adminToken: String
     public var poolSize: Int = 10
+    /// `DB_PREPARED_STATEMENTS`; nil keeps the Postgres client's default (on unless that variable is false).
+    public var preparedStatements: Bool?
     public var logLevel: Logger.Level = .info
     /// Public base URL of the service (`https://scim.learnamp.com`); when unset, built from the Host header.
     public var publicBaseURL: String?
@@ -47,7 +49,7 @@ public struct AppConfiguration: Sendable {
         self.sqlDirectory = sqlDirectory
     }
 
-    /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `LOG_LEVEL`,
+    /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `DB_PREPARED_STATEMENTS`, `LOG_LEVEL`,
     /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
     /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
     /// `FAILED_AUTH_LIMIT`, `TRUSTED_PROXY`.
@@ -70,6 +72,10 @@ public struct AppConfiguration: Sendable {
         if let text = environment["DB_POOL_SIZE"] {
             guard let size = Int(text), (1...200).contains(size) else { throw ConfigurationError("DB_POOL_SIZE must be 1-200.") }
             configuration.poolSize = size
+        }
+        if let text = environment["DB_PREPARED_STATEMENTS"] {
+            guard ["true", "false"].contains(text.lowercased()) else { throw ConfigurationError("DB_PREPARED_STATEMENTS must be true or false.") }
+            configuration.preparedStatements = text.lowercased() == "true"
         }
         if let text = environment["LOG_LEVEL"] {
             guard let level = Logger.Level(rawValue: text.lowercased()) else {

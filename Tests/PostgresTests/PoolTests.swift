@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+@testable import Postgres
 import Testing
 
 @Suite("Connection pool against a real server")
@@ -107,7 +107,9 @@ struct PoolTests {
     }
 
     private func restartAndRecover(cluster: String, directory: String, port: Int) async throws {
-        try await withClient(url: "postgresql://scim@127.0.0.1:\(port)/scim", configure: { $0.maximumConnections = 4 }) { client in
+        // Every statement prepared at once, so each connection has a cache for the restart to invalidate.
+        let configure: (inout PostgresClient.Configuration) -> Void = { $0.maximumConnections = 4; preparing(true)(&$0) }
+        try await withClient(url: "postgresql://scim@127.0.0.1:\(port)/scim", configure: configure) { client in
             // Open all four connections so every one of them is killed by the restart.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<4 {
@@ -135,6 +137,21 @@ struct PoolTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<8 {
                     group.addTask { _ = try await client.query("SELECT pg_sleep(0.05)") }
+                }
+                try await group.waitForAll()
+            }
+            // Reconnected connections forgot the old session's statements: what each one thinks it has
+            // prepared, the server has.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        let (cached, onServer) = try await client.withConnection { connection in
+                            let names = try connection.query("SELECT coalesce(array_agg(name::text), '{}') AS names FROM pg_prepared_statements")
+                            return (Set(connection.preparedStatementNames), Set(try names[0].decode("names", as: [String].self)))
+                        }
+                        #expect(cached.isSubset(of: onServer))
+                        #expect(!cached.isEmpty)
+                    }
                 }
                 try await group.waitForAll()
             }

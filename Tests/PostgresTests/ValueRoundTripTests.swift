@@ -2,11 +2,11 @@ import Foundation
 import Postgres
 import Testing
 
-@Suite("Values round trip through a real server")
+@Suite("Values round trip through a real server, with prepared statements on and off")
 struct ValueRoundTripTests {
-    @Test("scalars and NULLs round trip")
-    func scalarsAndNulls() async throws {
-        try await withClient { client in
+    @Test("scalars and NULLs round trip", arguments: preparedStatementModes)
+    func scalarsAndNulls(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             let missing: Int? = nil
             let rows = try await client.query(
                 "SELECT \(42) AS i, \(Int32(-7)) AS i4, \(Int64.max) AS i8, \(1.5) AS d, \(true) AS b, \("x") AS s, \(missing)::int8 AS n"
@@ -27,9 +27,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("unicode text (emoji, CJK, combining marks) is stored and read back unchanged")
-    func unicode() async throws {
-        try await withClient { client in
+    @Test("unicode text (emoji, CJK, combining marks) is stored and read back unchanged", arguments: preparedStatementModes)
+    func unicode(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             try await withTestSchema(client) { schema in
                 let text = "😀 漢字 かな 한국어 é (e\u{301}) 👩‍👩‍👧"
                 _ = try await client.query("CREATE TABLE \(schema).t (v text NOT NULL)")
@@ -41,9 +41,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("bytea round trips, zero bytes included")
-    func bytea() async throws {
-        try await withClient { client in
+    @Test("bytea round trips, zero bytes included", arguments: preparedStatementModes)
+    func bytea(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             for bytes: [UInt8] in [[0, 1, 0, 255, 0], [], Array(0...255)] {
                 let rows = try await client.query("SELECT \(bytes) AS v, octet_length(\(bytes)) AS n")
                 #expect(try rows[0].decode("v", as: [UInt8].self) == bytes)
@@ -52,9 +52,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("timestamptz keeps microseconds")
-    func timestamptz() async throws {
-        try await withClient { client in
+    @Test("timestamptz keeps microseconds", arguments: preparedStatementModes)
+    func timestamptz(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             let date = Date(timeIntervalSince1970: 1_704_164_645.123456)
             let rows = try await client.query("SELECT \(date) AS v, to_char(\(date) AT TIME ZONE 'UTC', 'US') AS us")
             let back: Date = try rows[0].decode("v")
@@ -65,9 +65,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("date columns decode as calendar dates")
-    func date() async throws {
-        try await withClient { client in
+    @Test("date columns decode as calendar dates", arguments: preparedStatementModes)
+    func date(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             let leapDay = PostgresDate(year: 2024, month: 2, day: 29)
             let rows = try await client.query("SELECT \(leapDay) AS v, \(leapDay) + 1 AS next")
             #expect(try rows[0].decode("v") == leapDay)
@@ -75,9 +75,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("jsonb is bound as jsonb and read back as JSON text")
-    func jsonb() async throws {
-        try await withClient { client in
+    @Test("jsonb is bound as jsonb and read back as JSON text", arguments: preparedStatementModes)
+    func jsonb(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             let json = PostgresJSONB(#"{"emails": [{"value": "a@example.com"}], "active": true}"#)
             let rows = try await client.query("SELECT \(json) AS v, \(json)->'emails'->0->>'value' AS email")
             let back = try rows[0].decode("v", as: PostgresJSONB.self)
@@ -87,9 +87,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("uuids and uuid arrays round trip")
-    func uuids() async throws {
-        try await withClient { client in
+    @Test("uuids and uuid arrays round trip", arguments: preparedStatementModes)
+    func uuids(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             let ids = [UUID(), UUID()]
             let rows = try await client.query("SELECT \(ids[0]) AS v, \(ids) AS vs, \(ids[1]) = ANY(\(ids)) AS found")
             #expect(try rows[0].decode("v") == ids[0])
@@ -98,9 +98,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("text arrays round trip with awkward elements")
-    func textArrays() async throws {
-        try await withClient { client in
+    @Test("text arrays round trip with awkward elements", arguments: preparedStatementModes)
+    func textArrays(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             let values = ["a", "b,c", "with \"quote\"", #"back\slash"#, "NULL", "", "{}", "😀"]
             let rows = try await client.query("SELECT \(values) AS v, cardinality(\(values)) AS n, \(values)[5] IS NULL AS fifth_null")
             #expect(try rows[0].decode("v", as: [String].self) == values)
@@ -111,9 +111,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("a SQL injection attempt in a bind is stored literally")
-    func injectionIsInert() async throws {
-        try await withClient { client in
+    @Test("a SQL injection attempt in a bind is stored literally", arguments: preparedStatementModes)
+    func injectionIsInert(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             try await withTestSchema(client) { schema in
                 let evil = "Robert'); DROP TABLE students; --"
                 _ = try await client.query("CREATE TABLE \(schema).students (name text)")
@@ -125,9 +125,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("connections expose affected rows, multi-statement execute and identifier escaping")
-    func connectionBasics() async throws {
-        try await withClient { client in
+    @Test("connections expose affected rows, multi-statement execute and identifier escaping", arguments: preparedStatementModes)
+    func connectionBasics(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             try await withTestSchema(client) { schema in
                 try await client.withConnection { connection in
                     try connection.execute(unsafeSQL: "CREATE TABLE \(schema.quoted).t (v int); INSERT INTO \(schema.quoted).t VALUES (1), (2), (3)")
@@ -140,9 +140,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("more binds than the protocol allows are refused before sending")
-    func tooManyParameters() async throws {
-        try await withClient { client in
+    @Test("more binds than the protocol allows are refused before sending", arguments: preparedStatementModes)
+    func tooManyParameters(prepared: Bool) async throws {
+        try await withClient(configure: preparing(prepared)) { client in
             let query = PostgresQuery(unsafeSQL: "SELECT 1", binds: Array(repeating: .null, count: 70_000))
             await #expect { try await client.query(query) } throws: { ($0 as? PostgresError)?.code == .tooManyParameters }
         }

@@ -1,0 +1,169 @@
+/// The prepared statements one connection holds, least recently used first out.
+///
+/// A statement is keyed by its SQL text and its bind type OIDs: the server fixes parameter types at
+/// prepare time, so the same text bound once with an inferred type (OID 0, e.g. a NULL) and once with
+/// `int8` must not share a statement. Names (`s1`, `s2`, …) are never reused on a connection.
+///
+/// Admission waits for a text's second use (a "doorkeeper" set of texts seen once): a statement run
+/// only once, such as DDL or a tenant touched once, costs one round trip unnamed, where preparing
+/// it would cost a prepare, an execute and later a `DEALLOCATE`.
+///
+/// A plain value owned by its `PostgresConnection`, so it shares that connection's one-user-at-a-time rule.
+struct PreparedStatementCache {
+    struct Key: Hashable {
+        var sql: String
+        var types: [UInt32]
+    }
+
+    private struct Node {
+        var key: Key
+        var name: String
+        /// Towards the most recently used end; -1 at the head.
+        var newer: Int
+        /// Towards the least recently used end; -1 at the tail.
+        var older: Int
+    }
+
+    let capacity: Int
+    /// How many uses a text needs before it is prepared (1 prepares at once).
+    let admitAfterUses: Int
+    private var slots: [Key: Int] = [:]
+    private var nodes: [Node] = []
+    private var freeNodes: [Int] = []
+    /// Most recently used.
+    private var head = -1
+    /// Least recently used: the next to go.
+    private var tail = -1
+    private var seenOnce: Set<Key> = []
+    private var nextNumber: UInt64 = 1
+
+    init(capacity: Int, admitAfterUses: Int = 2) {
+        precondition(capacity > 0, "a prepared statement cache needs room for at least one statement")
+        self.capacity = capacity
+        self.admitAfterUses = max(1, admitAfterUses)
+    }
+
+    var count: Int { self.slots.count }
+
+    /// The statement's name, marking it most recently used, or nil if it is not prepared.
+    mutating func lookUp(_ key: Key) -> String? {
+        guard let slot = self.slots[key] else { return nil }
+        self.moveToHead(slot)
+        return self.nodes[slot].name
+    }
+
+    /// Whether a text that is not cached should be prepared now; otherwise it runs unnamed and is
+    /// remembered, so that its next use prepares it.
+    mutating func shouldPrepare(_ key: Key) -> Bool {
+        if self.admitAfterUses <= 1 || self.seenOnce.remove(key) != nil {
+            return true
+        }
+        // Bounded like the cache; forgetting everything at once is crude but costs nothing per query.
+        if self.seenOnce.count >= self.capacity {
+            self.seenOnce.removeAll(keepingCapacity: true)
+        }
+        self.seenOnce.insert(key)
+        return false
+    }
+
+    /// A name no statement on this connection has used.
+    mutating func makeName() -> String {
+        defer { self.nextNumber += 1 }
+        return "s\(self.nextNumber)"
+    }
+
+    /// Records a statement the server has prepared.
+    /// - Returns: The name of the least recently used statement if it had to make room; the caller
+    ///   deallocates it on the server.
+    mutating func insert(_ key: Key, name: String) -> String? {
+        precondition(self.slots[key] == nil, "statement is already cached")
+        var evicted: String?
+        if self.slots.count >= self.capacity {
+            evicted = self.removeTail()
+        }
+        let node = Node(key: key, name: name, newer: -1, older: self.head)
+        let slot: Int
+        if let free = self.freeNodes.popLast() {
+            slot = free
+            self.nodes[slot] = node
+        } else {
+            slot = self.nodes.count
+            self.nodes.append(node)
+        }
+        if self.head >= 0 {
+            self.nodes[self.head].newer = slot
+        }
+        self.head = slot
+        if self.tail < 0 {
+            self.tail = slot
+        }
+        self.slots[key] = slot
+        return evicted
+    }
+
+    /// Forgets one statement.
+    /// - Returns: Its name, if it was cached.
+    @discardableResult
+    mutating func remove(_ key: Key) -> String? {
+        guard let slot = self.slots.removeValue(forKey: key) else { return nil }
+        self.unlink(slot)
+        self.freeNodes.append(slot)
+        return self.nodes[slot].name
+    }
+
+    /// Forgets every statement, for a connection whose server session is gone (the server has
+    /// dropped them all).
+    mutating func removeAll() {
+        self.slots.removeAll()
+        self.nodes.removeAll()
+        self.freeNodes.removeAll()
+        self.head = -1
+        self.tail = -1
+    }
+
+    /// The cached names, most recently used first; for tests.
+    var namesByRecency: [String] {
+        var names: [String] = []
+        var slot = self.head
+        while slot >= 0 {
+            names.append(self.nodes[slot].name)
+            slot = self.nodes[slot].older
+        }
+        return names
+    }
+
+    private mutating func removeTail() -> String? {
+        guard self.tail >= 0 else { return nil }
+        return self.remove(self.nodes[self.tail].key)
+    }
+
+    private mutating func moveToHead(_ slot: Int) {
+        guard slot != self.head else { return }
+        self.unlink(slot)
+        self.nodes[slot].older = self.head
+        self.nodes[slot].newer = -1
+        if self.head >= 0 {
+            self.nodes[self.head].newer = slot
+        }
+        self.head = slot
+        if self.tail < 0 {
+            self.tail = slot
+        }
+    }
+
+    private mutating func unlink(_ slot: Int) {
+        let node = self.nodes[slot]
+        if node.newer >= 0 {
+            self.nodes[node.newer].older = node.older
+        } else {
+            self.head = node.older
+        }
+        if node.older >= 0 {
+            self.nodes[node.older].newer = node.newer
+        } else {
+            self.tail = node.newer
+        }
+        self.nodes[slot].newer = -1
+        self.nodes[slot].older = -1
+    }
+}
