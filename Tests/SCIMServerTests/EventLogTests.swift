@@ -52,6 +52,28 @@ struct EventLogTests {
         }
     }
 
+    @Test("a revoked token and a disabled organisation are refused and logged to the organisation")
+    func refusedCredentialsAreLogged() async throws {
+        try await withApp { client in
+            let org = try await client.organisation("er")
+            let tokens = try await client.admin(.get, "/organisations/\(org.slug)/tokens")
+            let tokenID = try #require(tokens["tokens"]?.arrayValue?.first?[caseInsensitive: "id"]?.stringValue)
+            _ = try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": false])
+            expectSCIMError(try await org.scim(.get, "/Users", headers: [.init("X-Request-Id")!: "req-disabled"]), .forbidden)
+            _ = try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": true])
+            _ = try await client.admin(.delete, "/organisations/\(org.slug)/tokens/\(tokenID)")
+            expectSCIMError(try await org.scim(.get, "/Users", headers: [.init("X-Request-Id")!: "req-revoked"]), .unauthorized)
+
+            let disabled = try await client.admin(.get, "/organisations/\(org.slug)/events?requestId=req-disabled")
+            #expect(disabled["events"]?.arrayValue?.first?[caseInsensitive: "status"] == 403)
+            let revoked = try await client.admin(.get, "/organisations/\(org.slug)/events?requestId=req-revoked")
+            let event = try #require(revoked["events"]?.arrayValue?.first)
+            #expect(event[caseInsensitive: "status"] == 401)
+            #expect(event[caseInsensitive: "tokenId"]?.stringValue == tokenID)
+            #expect(event[caseInsensitive: "detail"]?.stringValue?.contains("revoked") == true)
+        }
+    }
+
     @Test("a failed PATCH leaves an error event and no partial change")
     func failedPatchIsAtomic() async throws {
         try await withApp { client in
