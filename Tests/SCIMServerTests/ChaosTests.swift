@@ -17,6 +17,9 @@ struct ChaosTests {
             configuration.databaseConnectTimeout = .seconds(2)
             configuration.databaseWaitTimeout = .seconds(3)
             configuration.databaseStatementTimeout = .seconds(5)
+            // The stream is faster than a tenant's default budget; a 429 here would hide what is tested.
+            configuration.rateLimits.requestsPerSecond = 100_000
+            configuration.rateLimits.burst = 100_000
             let app = try await buildApplication(configuration, logger: TestDatabase.logger)
             try await app.test(.router) { client in
                 let api = TestClient(client: client)
