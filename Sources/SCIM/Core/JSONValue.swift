@@ -86,7 +86,9 @@ extension JSONValue {
     /// Maximum nesting accepted from clients; deeper documents are hostile, not real SCIM.
     public static let maximumDepth = 32
 
-    /// Parses a request body. Malformed JSON or nesting deeper than `maximumDepth` is `invalidSyntax`.
+    /// Parses a request body. Malformed JSON or nesting deeper than `maximumDepth` is `invalidSyntax`;
+    /// a string or member name holding U+0000 is `invalidValue` (Postgres text cannot store it, and
+    /// libpq would silently cut the value short at it).
     public static func parse(_ bytes: some Collection<UInt8>) throws(SCIMError) -> JSONValue {
         let value: JSONValue
         do {
@@ -97,7 +99,20 @@ extension JSONValue {
         guard value.depth <= maximumDepth else {
             throw .invalidSyntax("The request body nests deeper than \(maximumDepth) levels.")
         }
+        guard !value.containsNUL else {
+            throw .invalidValue("Strings may not contain the NUL character (U+0000).")
+        }
         return value
+    }
+
+    /// Whether any string or member name holds U+0000. Only called once the depth is known to be bounded.
+    private var containsNUL: Bool {
+        switch self {
+        case .string(let s): s.utf8.contains(0)
+        case .array(let a): a.contains { $0.containsNUL }
+        case .object(let o): o.contains { $0.key.utf8.contains(0) || $0.value.containsNUL }
+        default: false
+        }
     }
 
     /// Nesting depth: 0 for a scalar, 1 for a flat array or object.
