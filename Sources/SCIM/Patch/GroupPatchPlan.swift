@@ -120,6 +120,10 @@ extension PatchEngine {
                 throw .tooMany("A request may change at most \(limits.maxMembersPerRequest) members.")
             }
         }
+        // externalId is indexed, and a Postgres btree entry must stay under ~2.7 kB (see `User.maximumStringLength`).
+        if case .some(.some(let externalID)) = folder.plan.externalId, externalID.count > User.maximumStringLength {
+            throw .invalidValue("externalId is longer than \(User.maximumStringLength) characters.")
+        }
         folder.plan.rewrites = folder.report.rewrites
         folder.plan.unknownAttributes = folder.report.unknownAttributes
         return folder.plan

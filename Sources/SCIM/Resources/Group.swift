@@ -25,7 +25,12 @@ public struct Group: Sendable, Equatable {
         self.init(displayName: name.trimmingCharacters(in: .whitespacesAndNewlines))
         switch json[caseInsensitive: "externalId"] {
         case nil, .null?: externalID = nil
-        case .string(let value)?: externalID = value
+        case .string(let value)?:
+            // Indexed: a Postgres btree entry must stay under ~2.7 kB.
+            guard value.count <= User.maximumStringLength else {
+                throw .invalidValue("externalId is longer than \(User.maximumStringLength) characters.")
+            }
+            externalID = value
         default: throw .invalidValue("externalId must be a string.")
         }
         switch json[caseInsensitive: "members"] {

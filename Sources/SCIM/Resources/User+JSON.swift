@@ -43,7 +43,11 @@ extension User {
             department = try Self.string(enterprise, "department", in: scope)
             switch enterprise[caseInsensitive: "manager"] {
             case nil, .null?: managerReference = nil
-            case .string(let value)?: managerReference = value.isEmpty ? nil : value
+            case .string(let value)?:
+                guard value.count <= Self.maximumStringLength else {
+                    throw .invalidValue("manager is longer than \(Self.maximumStringLength) characters.")
+                }
+                managerReference = value.isEmpty ? nil : value
             case .object(let object)?:
                 let value = try Self.string(.object(object), "value", in: "manager")
                 managerReference = (value?.isEmpty ?? true) ? nil : value
@@ -70,10 +74,18 @@ extension User {
         }
     }
 
+    /// Longest accepted string attribute. userName, email, externalId and manager are indexed, and a
+    /// Postgres btree entry must stay under ~2.7 kB: 512 characters are at most 2 kB of UTF-8.
+    public static let maximumStringLength = 512
+
     private static func string(_ object: JSONValue, _ key: String, in scope: String? = nil) throws(SCIMError) -> String? {
         switch object[caseInsensitive: key] {
         case nil, .null?: return nil
-        case .string(let value)?: return value
+        case .string(let value)?:
+            guard value.count <= maximumStringLength else {
+                throw .invalidValue("\(scope.map { "\($0)." } ?? "")\(key) is longer than \(maximumStringLength) characters.")
+            }
+            return value
         default:
             throw .invalidValue("\(scope.map { "\($0)." } ?? "")\(key) must be a string.")
         }
