@@ -3,8 +3,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Postgres
 import SCIM
 import SCIMServer
+import SCIMStore
 import Testing
 
 @Suite("Postgres outage: 503 with Retry-After, quickly, and recovery without a restart")
@@ -79,6 +81,41 @@ struct OutageTests {
                 #expect(try await api.admin(.get, "/organisations/\(org.slug)").status == .ok)
                 // The POST refused during the outage left nothing behind.
                 #expect(try await org.matching("userName eq \"during@outage.com\"") == [])
+            }
+        }
+    }
+
+    @Test("a statement cut off by DB_STATEMENT_TIMEOUT_SECONDS is a 503 with Retry-After, not a hang or a 500", .timeLimit(.minutes(1)))
+    func statementTimeout() async throws {
+        var configuration = try TestDatabase.configuration()
+        configuration.databaseStatementTimeout = .seconds(1)
+        let app = try await buildApplication(configuration, logger: TestDatabase.logger)
+        let databaseURL = configuration.databaseURL
+        try await app.test(.router) { client in
+            let org = try await TestClient(client: client).organisation("stmt")
+            let id = try await org.createUser(Users.email("slow"))
+            let schema = Organisation.schemaName(forSlug: org.slug)
+            // Another session holds the users table for three seconds: the PATCH waits on the lock.
+            var blockerConfiguration = PostgresClient.Configuration(connectionString: databaseURL)
+            blockerConfiguration.statementTimeout = nil
+            let blocker = PostgresClient(configuration: blockerConfiguration, logger: TestDatabase.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await blocker.run() }
+                let holding = Task {
+                    try await blocker.withTransaction { connection in
+                        try connection.execute(unsafeSQL: "LOCK TABLE \"\(schema)\".users IN ACCESS EXCLUSIVE MODE")
+                        try connection.execute(unsafeSQL: "SELECT pg_sleep(3)")
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                let started = ContinuousClock.now
+                let result = try await org.patchUser(id, ["op": "replace", "path": "title", "value": "Slow"])
+                expectSCIMError(result, .serviceUnavailable)
+                #expect(result.headers[.retryAfter] != nil)
+                #expect(ContinuousClock.now - started < .milliseconds(2500))
+                try await holding.value
+                #expect(try await org.patchUser(id, ["op": "replace", "path": "title", "value": "Fast"]).status == .ok)
+                group.cancelAll()
             }
         }
     }
