@@ -19,7 +19,8 @@ func preparing(_ prepared: Bool) -> (inout PostgresClient.Configuration) -> Void
     }
 }
 
-@Suite("Prepared statement cache", .enabled(if: preparedStatementsAllowed, "DB_PREPARED_STATEMENTS=false (PgBouncer)"))
+/// Serialized, like the round-trip suite, to keep this run's share of the server's connections small.
+@Suite("Prepared statement cache", .serialized, .enabled(if: preparedStatementsAllowed, "DB_PREPARED_STATEMENTS=false (PgBouncer)"))
 struct PreparedStatementTests {
     @Test("the same SQL run 1,000 times is prepared once and executed from that statement")
     func preparesOnce() async throws {

@@ -2,7 +2,9 @@ import Foundation
 import Postgres
 import Testing
 
-@Suite("Values round trip through a real server, with prepared statements on and off")
+/// Serialized: every case opens a client of its own, and the whole test run shares one server's
+/// `max_connections`; these cases take milliseconds each.
+@Suite("Values round trip through a real server, with prepared statements on and off", .serialized)
 struct ValueRoundTripTests {
     @Test("scalars and NULLs round trip", arguments: preparedStatementModes)
     func scalarsAndNulls(prepared: Bool) async throws {
