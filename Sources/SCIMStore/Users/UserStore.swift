@@ -232,25 +232,31 @@ public struct UserStore: Sendable {
                         return .object(element)
                     }
                 ).serialized(), as: UTF8.self))
+        // One statement: insert or update every SCIM-owned column (the role only on insert), and link
+        // anyone whose manager reference was waiting for this person.
         do {
-            if existing == nil {
-                _ = try connection.query(
-                    """
-                    INSERT INTO \(schema).users (id, user_name, email, scim_managed, role) VALUES (\(id), \(user.userName), \(email), true, 'viewer')
-                    """)
-            }
             _ = try connection.query(
                 """
-                UPDATE \(schema).users SET
-                    user_name = \(user.userName), email = \(email), external_id = \(user.externalID),
-                    given_name = \(user.givenName), family_name = \(user.familyName), formatted_name = \(user.formattedName),
-                    display_name = \(user.displayName), title = \(user.title), timezone = \(user.timezone), active = \(user.active),
-                    emails = \(emailsJSON), employee_number = \(user.employeeNumber), cost_center = \(user.costCenter),
-                    organization = \(user.organization), division = \(user.division), department = \(user.department),
-                    manager_id = \(managerID), pending_manager = \(pendingManager), hire_date = \(user.hireDate)::date,
-                    custom_fields = \(customJSON), scim_managed = true,
-                    updated_at = now(), version = version + \(existing == nil ? 0 : 1)
-                WHERE id = \(id)
+                \(waitingReports(of: id, names: [user.userName, email], schema: schema))
+                INSERT INTO \(schema).users AS u (
+                    id, user_name, email, external_id, given_name, family_name, formatted_name, display_name, title,
+                    timezone, active, emails, employee_number, cost_center, organization, division, department,
+                    manager_id, pending_manager, hire_date, custom_fields, scim_managed, role)
+                VALUES (
+                    \(id), \(user.userName), \(email), \(user.externalID), \(user.givenName), \(user.familyName),
+                    \(user.formattedName), \(user.displayName), \(user.title), \(user.timezone), \(user.active), \(emailsJSON),
+                    \(user.employeeNumber), \(user.costCenter), \(user.organization), \(user.division), \(user.department),
+                    \(managerID), \(pendingManager), \(user.hireDate)::date, \(customJSON), true, 'viewer')
+                ON CONFLICT (id) DO UPDATE SET
+                    user_name = EXCLUDED.user_name, email = EXCLUDED.email, external_id = EXCLUDED.external_id,
+                    given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
+                    formatted_name = EXCLUDED.formatted_name, display_name = EXCLUDED.display_name, title = EXCLUDED.title,
+                    timezone = EXCLUDED.timezone, active = EXCLUDED.active, emails = EXCLUDED.emails,
+                    employee_number = EXCLUDED.employee_number, cost_center = EXCLUDED.cost_center,
+                    organization = EXCLUDED.organization, division = EXCLUDED.division, department = EXCLUDED.department,
+                    manager_id = EXCLUDED.manager_id, pending_manager = EXCLUDED.pending_manager,
+                    hire_date = EXCLUDED.hire_date, custom_fields = EXCLUDED.custom_fields, scim_managed = true,
+                    updated_at = now(), version = u.version + 1
                 """)
         } catch let error as PostgresError where error.sqlState == .uniqueViolation {
             let what = error.constraint == "users_email_key" ? "email \(email)" : "userName \(user.userName)"
@@ -258,7 +264,6 @@ public struct UserStore: Sendable {
         }
         let previousTeam: UUID? = try existing?.decode("primary_team_id")
         try TeamMembership.assignDepartment(user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
-        try linkWaitingReports(to: id, names: [user.userName, email], schema: schema, on: connection)
         return pendingManager
     }
 
@@ -266,12 +271,19 @@ public struct UserStore: Sendable {
     static func linkWaitingReports(
         to id: UUID, names: [String], schema: PostgresIdentifier, on connection: PostgresConnection
     ) throws {
-        _ = try connection.query(
-            """
+        _ = try connection.query("\(waitingReports(of: id, names: names, schema: schema)) SELECT 1")
+    }
+
+    /// The linking as a `WITH` clause, so a write can carry it in its own statement (constraints are
+    /// checked at the end of the statement, when the manager's row exists).
+    private static func waitingReports(of id: UUID, names: [String], schema: PostgresIdentifier) -> PostgresQuery {
+        """
+        WITH linked AS (
             UPDATE \(schema).users SET manager_id = \(id), pending_manager = NULL, updated_at = now(), version = version + 1
             WHERE pending_manager IS NOT NULL AND id <> \(id)
               AND (lower(pending_manager) = ANY(\(names.map { $0.lowercased() })) OR lower(pending_manager) = \(id.uuidString.lowercased()))
-            """)
+        )
+        """
     }
 
     /// A manager may be named by SCIM id or by email/userName; one not provisioned yet is remembered.
