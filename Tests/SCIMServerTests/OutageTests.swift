@@ -189,7 +189,8 @@ struct TestCluster: Sendable {
 
 /// Runs a program (found on PATH) and awaits its exit on a helper thread rather than a cooperative one.
 /// - Throws: `ClusterError` when it cannot be started or exits unsuccessfully.
-func spawnAndWait(_ program: String, _ arguments: [String], environment extra: [String: String] = [:]) async throws {
+/// `quiet` sends the program's standard error to /dev/null (openssl's progress dots).
+func spawnAndWait(_ program: String, _ arguments: [String], environment extra: [String: String] = [:], quiet: Bool = false) async throws {
     let argv = ([program] + arguments).map { strdup($0) } + [nil]
     let environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -197,8 +198,12 @@ func spawnAndWait(_ program: String, _ arguments: [String], environment extra: [
         argv.forEach { free($0) }
         envp.forEach { free($0) }
     }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if quiet { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
     var pid = pid_t()
-    let spawnError = posix_spawnp(&pid, program, nil, nil, argv, envp)
+    let spawnError = posix_spawnp(&pid, program, &actions, nil, argv, envp)
     guard spawnError == 0 else { throw ClusterError(description: "could not run \(program): error \(spawnError)") }
     let child = pid
     let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in

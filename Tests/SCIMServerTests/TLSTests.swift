@@ -17,7 +17,8 @@ struct TLSTests {
         let key = "\(directory)/key.pem"
         try await spawnAndWait(
             "openssl",
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", key, "-out", certificate])
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", key, "-out", certificate],
+            quiet: true)
         return (certificate, key)
     }
 
