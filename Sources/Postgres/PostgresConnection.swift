@@ -5,9 +5,10 @@ import Metrics
 
 /// One libpq connection. Every method blocks, so it is only ever called on the client's thread pool.
 ///
-/// `@unchecked Sendable` because a `PGconn` is not thread-safe: the pool hands a connection to exactly one
-/// lease holder at a time, the holder uses it only inside a single work item on one pool thread, and
-/// hand-overs between holders go through the pool's `Mutex`, which orders the memory accesses.
+/// `@unchecked Sendable` because a `PGconn`, and the mutable prepared-statement state kept beside it, are
+/// not thread-safe: the pool hands a connection to exactly one lease holder at a time, the holder uses
+/// it only inside a single work item on one pool thread, and hand-overs between holders go through the
+/// pool's `Mutex`, which orders the memory accesses.
 public final class PostgresConnection: @unchecked Sendable {
     /// Nil once closed, so `close()` and `deinit` never finish the same `PGconn` twice.
     private var handle: OpaquePointer?
