@@ -31,14 +31,14 @@ struct GroupsController {
 
     @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let projection = try Self.projection(request.queryParameters)
-        let id = try Self.id(context)
+        let id = try context.resourceID("Group")
         context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
         let stored = try await groups.get(context.tenant, id: id, includeMembers: projection.includes("members"))
         return render(stored, request: request, projection: projection)
     }
 
     @Sendable func replace(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let id = try Self.id(context)
+        let id = try context.resourceID("Group")
         let group = try await Self.group(request, settings: settings, metrics: metrics)
         let projection = try Self.projection(request.queryParameters)
         context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
@@ -52,7 +52,7 @@ struct GroupsController {
     /// 204 by default; 200 with the resource when the client asks for attributes. Members are loaded
     /// only if the requested representation shows them.
     @Sendable func patch(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let id = try Self.id(context)
+        let id = try context.resourceID("Group")
         context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         let plan = try PatchEngine.memberChanges(
@@ -71,7 +71,7 @@ struct GroupsController {
     }
 
     @Sendable func delete(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let id = try Self.id(context)
+        let id = try context.resourceID("Group")
         context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
         try await groups.delete(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin)
         Self.recorded(id, context)
@@ -129,15 +129,6 @@ struct GroupsController {
     }
 
     static func projection(_ parameters: [String: String]) throws -> AttributeProjection {
-        let lookup = { (name: String) in parameters.first { $0.key.lowercased() == name.lowercased() }?.value }
-        return try AttributeProjection(
-            attributes: lookup("attributes"), excludedAttributes: lookup("excludedAttributes"), resourceType: .group)
-    }
-
-    static func id(_ context: TenantRequestContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
-            throw SCIMError.notFound("Group \(context.parameters.get("id")?.prefix(64) ?? "") not found.")
-        }
-        return id
+        try AttributeProjection(parameters: parameters, resourceType: .group)
     }
 }

@@ -34,7 +34,7 @@ struct UsersController {
 
     @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let projection = try await projection(request.queryParameters, context)
-        let id = try Self.id(context)
+        let id = try context.resourceID("User")
         context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
         let stored = try await users.get(context.tenant, id: id)
         context.notes.update { $0.userName = stored.user.userName }
@@ -42,7 +42,7 @@ struct UsersController {
     }
 
     @Sendable func replace(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let id = try Self.id(context)
+        let id = try context.resourceID("User")
         context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         if let sentID = body[caseInsensitive: "id"]?.stringValue, UUID(uuidString: sentID) != id {
@@ -57,7 +57,7 @@ struct UsersController {
     }
 
     @Sendable func patch(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let id = try Self.id(context)
+        let id = try context.resourceID("User")
         context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         let patchRequest = try PatchRequest.decode(body, limits: settings.limits)
@@ -81,7 +81,7 @@ struct UsersController {
     }
 
     @Sendable func delete(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let id = try Self.id(context)
+        let id = try context.resourceID("User")
         context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
         try await users.delete(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin)
         context.notes.update { $0.recordedInTransaction = true }
@@ -138,18 +138,7 @@ struct UsersController {
     /// `attributes`/`excludedAttributes` over this organisation's User schema: the projection must know
     /// the mapped custom fields, or it drops them from every response.
     func projection(_ parameters: [String: String], _ context: TenantRequestContext) async throws -> AttributeProjection {
-        let lookup = { (name: String) in parameters.first { $0.key.lowercased() == name.lowercased() }?.value }
-        return try AttributeProjection(
-            attributes: lookup("attributes"), excludedAttributes: lookup("excludedAttributes"),
-            resourceType: .user(customFields: try await users.customFields(context.tenant)))
-    }
-
-    /// An id that is not a UUID cannot name a user: 404, as for any unknown id.
-    static func id(_ context: TenantRequestContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
-            throw SCIMError.notFound("User \(context.parameters.get("id")?.prefix(64) ?? "") not found.")
-        }
-        return id
+        try AttributeProjection(parameters: parameters, resourceType: .user(customFields: try await users.customFields(context.tenant)))
     }
 }
 
