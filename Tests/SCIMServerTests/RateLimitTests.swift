@@ -35,9 +35,12 @@ struct RateLimitTests {
             #expect(patched.text.contains("\"requestsPerSecond\":1"), "integers on the wire: \(patched.text)")
             #expect(try await client.admin(.get, "/organisations/\(noisy.slug)")["rateLimit"] == ["requestsPerSecond": 1, "burst": 3])
 
-            var results: [TestResult] = []
-            for _ in 0..<6 { results.append(try await noisy.scim(.get, "/Users")) }
-            #expect(results.prefix(3).allSatisfy { $0.status == .ok }, "the burst passes: \(results.map(\.status.code))")
+            // Concurrently, so the bucket cannot refill between requests however loaded the machine is.
+            let results = try await withThrowingTaskGroup(of: TestResult.self) { group in
+                for _ in 0..<6 { group.addTask { try await noisy.scim(.get, "/Users") } }
+                return try await group.reduce(into: [TestResult]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0.status == .ok }.count >= 3, "the burst passes: \(results.map(\.status.code))")
             let limited = try #require(results.first { $0.status == .tooManyRequests }, "statuses \(results.map(\.status.code))")
             expectSCIMError(limited, .tooManyRequests)
             let retryAfter = try #require(limited.headers[.retryAfter].flatMap { Int($0) }, "Retry-After: \(limited.headers)")
@@ -52,8 +55,10 @@ struct RateLimitTests {
         try await withRateLimitedApp { client in
             let org = try await client.organisation("clear")
             try await client.admin(.patch, "/organisations/\(org.slug)", json: ["rateLimit": ["requestsPerSecond": 1, "burst": 2]])
-            var statuses: [HTTPResponse.Status] = []
-            for _ in 0..<4 { statuses.append(try await org.scim(.get, "/Users").status) }
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<5 { group.addTask { try await org.scim(.get, "/Users").status } }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
             #expect(statuses.contains(.tooManyRequests), "\(statuses)")
 
             let cleared = try await client.admin(.patch, "/organisations/\(org.slug)", json: ["rateLimit": .null])

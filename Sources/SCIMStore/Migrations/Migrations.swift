@@ -131,7 +131,11 @@ public struct Migrator: Sendable {
     }
 
     /// Exclusive: one migrator at a time, and no organisation is created while a migrator runs.
+    ///
+    /// Migrations may wait for another replica's run and may take long on big tables, so the request
+    /// statement timeout does not apply to them (`SET LOCAL`: it ends with the transaction).
     static func lock(_ connection: PostgresConnection) throws {
+        try connection.execute(unsafeSQL: "SET LOCAL statement_timeout = 0")
         _ = try connection.query("SELECT pg_advisory_xact_lock(\(lockKey))")
     }
 
