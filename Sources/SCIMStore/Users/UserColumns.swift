@@ -46,7 +46,7 @@ enum UserColumns {
                u.created_at, u.updated_at, u.version,
                m.id AS manager_id,
                COALESCE(m.display_name, NULLIF(concat_ws(' ', m.given_name, m.family_name), '')) AS manager_display,
-               pt.id AS primary_team_id, pt.display_name AS primary_team_name,
+               u.primary_team_id, pt.display_name AS primary_team_name,
                (SELECT jsonb_object_agg(cf.attribute_name, u.custom_fields -> cf.field)::text
                   FROM \(schema).custom_field_mappings cf WHERE u.custom_fields ? cf.field) AS custom_attributes,
                (SELECT jsonb_agg(jsonb_build_array(t.id, t.display_name) ORDER BY lower(t.display_name))::text

@@ -93,11 +93,12 @@ public struct UserStore: Sendable {
     ) async throws -> StoredUser {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
+            // Read and lock in one statement; the row also carries the current primary team for `save`.
             let locked = try connection.query(
-                "SELECT id, primary_team_id FROM \(schema).users WHERE id = \(id) AND scim_managed FOR UPDATE")
-            guard let row = locked.first, let current = try Self.fetch(id, schema: schema, on: connection) else {
-                throw Self.notFound(id)
-            }
+                "\(UserColumns.select(schema)) WHERE u.id = \(id) AND u.scim_managed FOR UPDATE OF u")
+            guard let row = locked.first else { throw Self.notFound(id) }
+            let (currentUser, currentMetadata) = try UserColumns.decode(row)
+            let current = StoredUser(user: currentUser, metadata: currentMetadata)
             try Self.check(ifMatch, against: current.metadata)
             let mappings = try self.mappings.mappings(schema, on: connection)
             let input = try apply(current, mappings)
