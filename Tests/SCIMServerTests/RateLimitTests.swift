@@ -130,7 +130,9 @@ struct RateLimitTests {
                 last = result
             }
             #expect(statuses.prefix(5).allSatisfy { $0 == .unauthorized }, "\(statuses.map(\.code))")
-            #expect(statuses.dropFirst(5).allSatisfy { $0 == .tooManyRequests }, "\(statuses.map(\.code))")
+            // The bucket refills one attempt every 12 s; on a loaded machine one may come back meanwhile.
+            #expect(statuses.filter { $0 == .unauthorized }.count <= 6, "\(statuses.map(\.code))")
+            #expect(statuses.suffix(10).allSatisfy { $0 == .tooManyRequests }, "\(statuses.map(\.code))")
             let limited = try #require(last)
             expectSCIMError(limited, .tooManyRequests)
             #expect(limited.headers[.retryAfter].flatMap { Int($0) }.map { $0 >= 1 } == true, "Retry-After: \(limited.headers)")
