@@ -104,15 +104,27 @@ struct OutageTests {
                 let holding = Task {
                     try await blocker.withTransaction { connection in
                         try connection.execute(unsafeSQL: "LOCK TABLE \"\(schema)\".users IN ACCESS EXCLUSIVE MODE")
-                        try connection.execute(unsafeSQL: "SELECT pg_sleep(3)")
+                        try connection.execute(unsafeSQL: "SELECT pg_sleep(4)")
                     }
                 }
-                try await Task.sleep(for: .milliseconds(500))
+                // Wait until the lock is really held (not a fixed sleep: the machine may be loaded).
+                let deadline = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < deadline {
+                    let held = try await blocker.query(
+                        """
+                        SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                        JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname = \(schema) AND c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted
+                        """
+                    ).first?.decode(0, as: Int.self) ?? 0
+                    if held > 0 { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 let started = ContinuousClock.now
                 let result = try await org.patchUser(id, ["op": "replace", "path": "title", "value": "Slow"])
                 expectSCIMError(result, .serviceUnavailable)
                 #expect(result.headers[.retryAfter] != nil)
-                #expect(ContinuousClock.now - started < .milliseconds(2500))
+                #expect(ContinuousClock.now - started < .milliseconds(3500), "well before the 4 s lock ends")
                 try await holding.value
                 #expect(try await org.patchUser(id, ["op": "replace", "path": "title", "value": "Fast"]).status == .ok)
                 group.cancelAll()

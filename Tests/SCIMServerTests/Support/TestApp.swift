@@ -20,6 +20,9 @@ enum TestDatabase {
             ProcessInfo.processInfo.environment["DATABASE_URL"], "DATABASE_URL is not set: run the tests with scripts/test")
         var configuration = AppConfiguration(databaseURL: url, adminToken: adminToken, sqlDirectory: sqlDirectory)
         configuration.poolSize = 4
+        // Tests run many apps in parallel on 2 shared cores: waiting for a pooled connection may take
+        // seconds there. Pool timeouts have tests of their own (PoolTests, OutageTests).
+        configuration.databaseWaitTimeout = .seconds(30)
         configuration.rateLimits = RateLimitSettings(requestsPerSecond: 100_000, burst: 100_000, failedAuthAttempts: 100_000)  // RateLimitTests sets its own
         return configuration
     }
