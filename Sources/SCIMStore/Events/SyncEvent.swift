@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import SCIM
 import Synchronization
 
 /// Where a SCIM request came from, captured once per request for its events.
@@ -79,18 +80,41 @@ public struct SyncEvent: Sendable, Equatable {
     /// Writes events on the caller's connection, inside the caller's transaction when there is one, so
     /// a rolled-back change never leaves a success event behind.
     static func insert(_ events: [SyncEvent], schema: PostgresIdentifier, on connection: PostgresConnection) throws {
-        for event in events {
-            _ = try connection.query(
-                """
-                INSERT INTO \(schema).sync_events
-                    (occurred_at, outcome, kind, request_id, token_id, method, path, resource_type, resource_id,
-                     user_name, status, scim_type, detail, duration_ms, changes)
-                VALUES (\(event.occurredAt), \(event.outcome.rawValue), \(event.kind?.rawValue), \(event.requestID),
-                        \(event.tokenID), \(event.method), \(event.path), \(event.resourceType), \(event.resourceID),
-                        COALESCE(\(event.userName)::text, (SELECT user_name FROM \(schema).users WHERE id = \(event.resourceID))),
-                        \(event.status), \(event.scimType), \(event.detail), \(event.durationMilliseconds), \(event.changes))
-                """)
-        }
+        guard !events.isEmpty else { return }
+        // One statement whatever the number of events (a flush may carry thousands): the rows travel
+        // as one JSON bind, and the SQL text stays the same, so it is planned and prepared once.
+        let rows = JSONValue.array(events.map(\.json))
+        _ = try connection.query(
+            """
+            INSERT INTO \(schema).sync_events
+                (occurred_at, outcome, kind, request_id, token_id, method, path, resource_type, resource_id,
+                 user_name, status, scim_type, detail, duration_ms, changes)
+            SELECT e.occurred_at, e.outcome, e.kind, e.request_id, e.token_id, e.method, e.path, e.resource_type,
+                   e.resource_id, COALESCE(e.user_name, u.user_name), e.status, e.scim_type, e.detail, e.duration_ms,
+                   COALESCE(e.changes, '{}')
+            FROM jsonb_to_recordset(\(PostgresJSONB(String(decoding: rows.serialized(), as: UTF8.self)))) AS e(
+                occurred_at timestamptz, outcome text, kind text, request_id text, token_id uuid, method text, path text,
+                resource_type text, resource_id uuid, user_name text, status integer, scim_type text, detail text,
+                duration_ms integer, changes text[])
+            LEFT JOIN \(schema).users u ON u.id = e.resource_id
+            """)
+    }
+
+    private var json: JSONValue {
+        var row: [String: JSONValue] = [
+            "occurred_at": .string(SCIMDate.format(occurredAt)), "outcome": .string(outcome.rawValue),
+            "request_id": .string(requestID), "method": .string(method), "path": .string(path),
+            "status": .number(Double(status)), "changes": .array(changes.map(JSONValue.string)),
+        ]
+        row["kind"] = kind.map { .string($0.rawValue) }
+        row["token_id"] = tokenID.map { .string($0.uuidString.lowercased()) }
+        row["resource_type"] = resourceType.map(JSONValue.string)
+        row["resource_id"] = resourceID.map { .string($0.uuidString.lowercased()) }
+        row["user_name"] = userName.map(JSONValue.string)
+        row["scim_type"] = scimType.map(JSONValue.string)
+        row["detail"] = detail.map(JSONValue.string)
+        row["duration_ms"] = durationMilliseconds.map { .number(Double($0)) }
+        return .object(row)
     }
 }
 
