@@ -68,6 +68,38 @@ struct MigrationTests {
         }
     }
 
+    @Test("creating an organisation waits for a running migrator instead of being cut off by the statement timeout")
+    func creationOutlastsStatementTimeout() async throws {
+        let migrations = self.migrations
+        var configuration = PostgresClient.Configuration(connectionString: try TestDatabase.configuration().databaseURL)
+        configuration.statementTimeout = .milliseconds(200)
+        let client = PostgresClient(configuration: configuration, logger: TestDatabase.logger)
+        try await withDatabase { migratorClient in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                defer { group.cancelAll() }
+                let migratorHolds = Task {
+                    try await migratorClient.withTransaction { connection in
+                        _ = try connection.query("SELECT pg_advisory_xact_lock(\(Migrator.lockKey))")
+                        try connection.execute(unsafeSQL: "SELECT pg_sleep(1)")
+                    }
+                }
+                // Wait until the exclusive lock is really held (the machine may be loaded).
+                while try await migratorClient.query(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND granted"
+                ).first!.decode(0, as: Int.self) == 0 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let started = ContinuousClock.now
+                let organisation = try await OrganisationStore(client: client, migrations: migrations)
+                    .create(slug: TestDatabase.uniqueSlug("w"), name: "Waited")
+                #expect(ContinuousClock.now - started > .milliseconds(200), "it did wait for the migrator")
+                #expect(organisation.schemaName.hasPrefix("org_"))
+                try await migratorHolds.value
+            }
+        }
+    }
+
     @Test("a stale tenant schema is brought up to date at start-up")
     func staleTenantIsMigrated() async throws {
         let migrations = self.migrations

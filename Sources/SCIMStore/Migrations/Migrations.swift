@@ -75,8 +75,8 @@ public struct MigrationError: Error, CustomStringConvertible {
 /// and nothing session-scoped survives into a pooled connection (PgBouncer transaction mode is fine).
 public struct Migrator: Sendable {
     public static let controlSchema = try! PostgresIdentifier("control")
-    /// Arbitrary, fixed key for `pg_advisory_xact_lock`: "SCIM" in ASCII.
-    static let lockKey: Int64 = 0x5343_494D
+    /// Arbitrary, fixed key for `pg_advisory_xact_lock`: "SCIM" in ASCII (`objid` 1397965133 in `pg_locks`).
+    public static let lockKey: Int64 = 0x5343_494D
 
     public var migrations: MigrationSet
     public var logger: Logger
@@ -141,7 +141,12 @@ public struct Migrator: Sendable {
 
     /// Shared: organisations can be created concurrently, but never half-way through a migration run
     /// (which could otherwise miss the new schema).
+    ///
+    /// Creating an organisation runs the tenant migrations and may wait for a migrator (every replica
+    /// takes the exclusive lock briefly at start-up), so, like a migration, it is not cut off by the
+    /// request statement timeout.
     static func sharedLock(_ connection: PostgresConnection) throws {
+        try connection.execute(unsafeSQL: "SET LOCAL statement_timeout = 0")
         _ = try connection.query("SELECT pg_advisory_xact_lock_shared(\(lockKey))")
     }
 
