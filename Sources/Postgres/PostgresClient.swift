@@ -122,10 +122,12 @@ public final class PostgresClient: Sendable, Service {
 
     /// `BEGIN; body; COMMIT`, or `ROLLBACK` and rethrow the body's own error (never the rollback's).
     ///
-    /// A body failing with 40001 or 40P01 is run again, in a new transaction, up to three more times;
-    /// so is one failing because a cached prepared statement went stale (a migration changed a table it
-    /// reads), which has by then been dropped. Once `COMMIT` is sent nothing is retried, as its outcome
-    /// may be unknown.
+    /// `BEGIN` travels with the body's first statement and `COMMIT` with the statements the body
+    /// deferred (`deferUntilCommit`), so a transaction costs no round trips beyond its statements'.
+    /// A transaction failing with 40001 or 40P01 (in the body or at commit) is run again, in a new
+    /// transaction, up to three more times; so is one failing because a cached prepared statement went
+    /// stale (a migration changed a table it reads), which has by then been dropped. A commit whose
+    /// answer was lost with the connection is never retried, as its outcome is unknown.
     /// - Throws: The body's error, the `COMMIT`'s error, or those of `withConnection(_:)`.
     public func withTransaction<R: Sendable>(
         isolation: IsolationLevel = .readCommitted,
@@ -134,25 +136,23 @@ public final class PostgresClient: Sendable, Service {
         try await self.withConnection { connection in
             var retries = 0
             while true {
-                try connection.execute(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation.sql)")
+                connection.begin("BEGIN ISOLATION LEVEL \(isolation.sql)")
                 let result: R
                 do {
                     result = try body(connection)
+                    try connection.commit()
+                    return result
                 } catch {
-                    // A failed ROLLBACK means the connection broke; the pool discards it on release.
-                    try? connection.execute(unsafeSQL: "ROLLBACK")
-                    if retries < 3, let error = error as? PostgresError, error.code == .server,
+                    connection.rollback()
+                    // Only server errors are retried: then nothing was committed. A commit whose answer
+                    // was lost (connection failure) has an unknown outcome and is never run again.
+                    guard retries < 3, let error = error as? PostgresError, error.code == .server,
                         error.sqlState == .serializationFailure || error.sqlState == .deadlockDetected
                             || connection.staleStatementFailed
-                    {
-                        retries += 1
-                        self.logger.debug("retrying transaction", metadata: ["postgres.sqlstate": "\(error.sqlState!)"])
-                        continue
-                    }
-                    throw error
+                    else { throw error }
+                    retries += 1
+                    self.logger.debug("retrying transaction", metadata: ["postgres.sqlstate": "\(error.sqlState!)"])
                 }
-                try connection.commit()
-                return result
             }
         }
     }

@@ -23,6 +23,12 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Set when a cached statement failed as stale (26000, or 0A000 after a table changed) and could
     /// not be retried because a transaction was open; `withTransaction` then reruns the transaction.
     private(set) var staleStatementFailed = false
+    /// A transaction's `BEGIN` not sent yet: it travels with the transaction's first statement, so
+    /// opening a transaction costs no round trip of its own.
+    private var pendingBegin: String?
+    /// Statements whose results nobody reads (the sync-event row of a write), sent together with
+    /// `COMMIT` in one round trip.
+    private var deferredUntilCommit: [PostgresQuery] = []
 
     /// Connects with `PQconnectdbParams`, session settings going in `options` rather than `SET`
     /// statements so they survive transaction-pooling proxies such as PgBouncer.
@@ -95,20 +101,16 @@ public final class PostgresConnection: @unchecked Sendable {
         return try Self.withParameters(query.binds) { types, values, lengths, formats in
             let count = Int32(query.binds.count)
             guard self.statements != nil else {
-                let result = PQexecParams(handle, query.sql, count, types, values, lengths, formats, 0)
-                defer { PQclear(result) }
-                return try self.rows(from: result)
+                return try self.run(handle) { PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) }
             }
-            let idle = PQtransactionStatus(handle) == PQTRANS_IDLE
+            let idle = PQtransactionStatus(handle) == PQTRANS_IDLE && self.pendingBegin == nil
             if idle, !self.pendingDeallocations.isEmpty {
                 self.deallocatePending(handle)
             }
             let key = PreparedStatementCache.Key(sql: query.sql, types: types)
             if let name = self.statements!.lookUp(key) {
-                let result = PQexecPrepared(handle, name, count, values, lengths, formats, 0)
-                defer { PQclear(result) }
                 do {
-                    return try self.rows(from: result)
+                    return try self.run(handle) { PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) }
                 } catch let error as PostgresError where Self.isStale(error) {
                     self.statements!.remove(key)
                     if error.sqlState != .invalidSQLStatementName {
@@ -127,10 +129,9 @@ public final class PostgresConnection: @unchecked Sendable {
                     )
                 }
             } else if !self.statements!.shouldPrepare(key) {
-                let result = PQexecParams(handle, query.sql, count, types, values, lengths, formats, 0)
-                defer { PQclear(result) }
-                return try self.rows(from: result)
+                return try self.run(handle) { PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) }
             }
+            try self.sendPendingBegin(handle)
             let name = self.statements!.makeName()
             let prepared = PQprepare(handle, name, query.sql, count, types)
             defer { PQclear(prepared) }
@@ -188,7 +189,10 @@ public final class PostgresConnection: @unchecked Sendable {
     /// - Throws: `PostgresError`, as for `query(_:)`.
     public func execute(unsafeSQL sql: String) throws {
         let handle = try self.openHandle()
-        let result = PQexec(handle, sql)
+        // A pending BEGIN goes first in the same multi-statement string: still one round trip.
+        let text = self.pendingBegin.map { "\($0); \(sql)" } ?? sql
+        self.pendingBegin = nil
+        let result = PQexec(handle, text)
         defer { PQclear(result) }
         _ = try self.rows(from: result)
     }
@@ -207,7 +211,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Whether the pool may hand this connection to the next caller: connected and outside any
     /// transaction, so no half-finished work or aborted transaction leaks between callers.
     var isReusable: Bool {
-        guard let handle = self.handle else { return false }
+        guard let handle = self.handle, self.pendingBegin == nil, self.deferredUntilCommit.isEmpty else { return false }
         return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
@@ -249,6 +253,71 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(code: .connectionFailure, message: "connection is closed")
         }
         return handle
+    }
+
+    /// Runs one statement that `send` queues (`PQsendQueryParams` or `PQsendQueryPrepared`), with a
+    /// pending `BEGIN` ahead of it in the same round trip (libpq pipeline mode), and returns its rows.
+    private func run(_ handle: OpaquePointer, _ send: () -> Int32) throws -> PostgresRows {
+        guard let begin = self.pendingBegin else {
+            guard send() == 1 else { throw self.error(from: nil) }
+            // Every result up to the NULL that ends the statement is read; the last one counts, as with PQexec.
+            var last: OpaquePointer?
+            defer { PQclear(last) }
+            while let result = PQgetResult(handle) {
+                PQclear(last)
+                last = result
+            }
+            return try self.rows(from: last)
+        }
+        self.pendingBegin = nil
+        return try self.pipeline(handle) {
+            guard PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1, send() == 1 else { return nil }
+            return 2
+        }
+    }
+
+    /// Sends what `send` queues (it returns how many statements, or nil if sending failed) as one
+    /// pipeline, one round trip, and returns the last statement's rows, or throws the first error
+    /// (the server skips the statements after it, up to the sync point).
+    private func pipeline(_ handle: OpaquePointer, _ send: () -> Int?) throws -> PostgresRows {
+        guard PQenterPipelineMode(handle) == 1 else { throw self.error(from: nil) }
+        var results: [OpaquePointer?] = []
+        defer { results.forEach { PQclear($0) } }
+        let expected = send()
+        if let count = expected, PQpipelineSync(handle) == 1 {
+            for _ in 0..<count {
+                // Each statement's result is followed by a NULL; the sync point comes last.
+                let result = PQgetResult(handle)
+                guard result != nil else { break }
+                results.append(result)
+                while let extra = PQgetResult(handle) { PQclear(extra) }
+            }
+            while let result = PQgetResult(handle) {
+                let status = PQresultStatus(result)
+                PQclear(result)
+                if status == PGRES_PIPELINE_SYNC { break }
+            }
+        }
+        guard results.count == expected, PQexitPipelineMode(handle) == 1 else {
+            // Cut short: what ran is unknown and the connection's state too, so it is not reused.
+            let error = self.error(from: results.last ?? nil)
+            self.close()
+            throw PostgresError(code: .connectionFailure, message: error.message)
+        }
+        // The first failure is the one to report; statements after it only say they were skipped.
+        for result in results.dropLast() {
+            _ = try self.rows(from: result)
+        }
+        return try self.rows(from: results.last!)
+    }
+
+    /// Sends a pending `BEGIN` on its own, before a statement that cannot join a pipeline.
+    private func sendPendingBegin(_ handle: OpaquePointer) throws {
+        guard let begin = self.pendingBegin else { return }
+        self.pendingBegin = nil
+        let result = PQexec(handle, begin)
+        defer { PQclear(result) }
+        _ = try self.rows(from: result)
     }
 
     /// Copies a result into Sendable rows, or turns it into a `PostgresError`. The caller `PQclear`s it.
@@ -369,18 +438,117 @@ extension String {
 }
 
 extension PostgresConnection {
-    /// Sends `COMMIT`, unless an earlier statement already aborted the transaction: the server would
-    /// answer such a `COMMIT` with a silent `ROLLBACK`, which must not pass for success.
-    /// - Throws: `PostgresError` with SQLSTATE 25P02 in that case, or the `COMMIT`'s own error.
+    /// Opens a transaction lazily: `BEGIN` is sent with the first statement, and not at all if none
+    /// follows. Only `PostgresClient.withTransaction` calls it, and it always ends with `commit()` or
+    /// `rollback()`.
+    func begin(_ sql: String) {
+        self.pendingBegin = sql
+        self.deferredUntilCommit.removeAll()
+    }
+
+    /// Runs `query` at the end of the current transaction, in the same round trip as its `COMMIT`; an
+    /// error from it fails the commit and rolls everything back. For writes whose result nobody reads,
+    /// such as an audit row. Outside a transaction it runs at once.
+    public func deferUntilCommit(_ query: PostgresQuery) throws {
+        guard self.pendingBegin != nil || self.handle.map({ PQtransactionStatus($0) != PQTRANS_IDLE }) == true else {
+            _ = try self.query(query)
+            return
+        }
+        self.deferredUntilCommit.append(query)
+    }
+
+    /// Sends the deferred statements and `COMMIT` in one round trip, unless an earlier statement already
+    /// aborted the transaction: the server would answer such a `COMMIT` with a silent `ROLLBACK`, which
+    /// must not pass for success. A transaction that never sent a statement needs no round trip at all.
+    /// - Throws: `PostgresError` with SQLSTATE 25P02 in that case, a deferred statement's error (the
+    ///   transaction is then rolled back), or the `COMMIT`'s own error.
     func commit() throws {
+        self.staleStatementFailed = false
+        let deferred = self.deferredUntilCommit
+        self.deferredUntilCommit.removeAll()
+        if self.pendingBegin != nil, deferred.isEmpty {
+            self.pendingBegin = nil
+            return
+        }
         if self.isInFailedTransaction {
-            try? self.execute(unsafeSQL: "ROLLBACK")
+            self.rollback()
             throw PostgresError(
                 code: .server,
                 sqlState: SQLState(rawValue: "25P02"),
                 message: "the transaction was aborted by an earlier error and has been rolled back"
             )
         }
-        try self.execute(unsafeSQL: "COMMIT")
+        guard !deferred.isEmpty else {
+            try self.execute(unsafeSQL: "COMMIT")
+            return
+        }
+        let handle = try self.openHandle()
+        let begin = self.pendingBegin
+        self.pendingBegin = nil
+        do {
+            _ = try self.pipeline(handle) {
+                var count = 0
+                if let begin {
+                    guard PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1 else { return nil }
+                    count += 1
+                }
+                for query in deferred {
+                    guard let sent = self.send(query, handle) else { return nil }
+                    count += sent
+                }
+                guard PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0) == 1 else { return nil }
+                return count + 1
+            }
+        } catch let error as PostgresError where error.code == .server {
+            // The server answered: a deferred statement failed (and COMMIT was skipped), or COMMIT
+            // itself failed. Either way nothing was committed, so the caller may run it all again.
+            self.rollback()
+            if Self.isStale(error), let statements = self.statements {
+                // Which deferred statement went stale is not known: start this connection's cache afresh.
+                self.pendingDeallocations += statements.namesByRecency
+                self.statements!.removeAll()
+                self.staleStatementFailed = true
+            }
+            throw error
+        }
+    }
+
+    /// Queues one deferred statement in the open pipeline, prepared if this connection has (or now
+    /// wants) it prepared, as `query(_:)` would. Returns how many results it will produce.
+    private func send(_ query: PostgresQuery, _ handle: OpaquePointer) -> Int? {
+        Self.withParameters(query.binds) { types, values, lengths, formats in
+            let count = Int32(query.binds.count)
+            guard self.statements != nil else {
+                return PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) == 1 ? 1 : nil
+            }
+            let key = PreparedStatementCache.Key(sql: query.sql, types: types)
+            if let name = self.statements!.lookUp(key) {
+                return PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) == 1 ? 1 : nil
+            }
+            guard self.statements!.shouldPrepare(key) else {
+                return PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) == 1 ? 1 : nil
+            }
+            let name = self.statements!.makeName()
+            if let evicted = self.statements!.insert(key, name: name) {
+                self.pendingDeallocations.append(evicted)
+            }
+            guard PQsendPrepare(handle, name, query.sql, count, types) == 1,
+                PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) == 1
+            else { return nil }
+            return 2
+        }
+    }
+
+    /// Ends the current transaction without committing; nothing is sent if it never began on the server.
+    /// A failed `ROLLBACK` means the connection broke; the pool discards it on release.
+    func rollback() {
+        self.deferredUntilCommit.removeAll()
+        if self.pendingBegin != nil {
+            self.pendingBegin = nil
+            return
+        }
+        if let handle = self.handle, PQtransactionStatus(handle) != PQTRANS_IDLE {
+            try? self.execute(unsafeSQL: "ROLLBACK")
+        }
     }
 }

@@ -81,10 +81,14 @@ public struct SyncEvent: Sendable, Equatable {
     /// a rolled-back change never leaves a success event behind.
     static func insert(_ events: [SyncEvent], schema: PostgresIdentifier, on connection: PostgresConnection) throws {
         guard !events.isEmpty else { return }
-        // One statement whatever the number of events (a flush may carry thousands): the rows travel
-        // as one JSON bind, and the SQL text stays the same, so it is planned and prepared once.
+        _ = try connection.query(insertion(of: events, schema: schema))
+    }
+
+    /// One statement whatever the number of events (a flush may carry thousands): the rows travel as
+    /// one JSON bind, and the SQL text stays the same, so it is planned and prepared once.
+    static func insertion(of events: [SyncEvent], schema: PostgresIdentifier) -> PostgresQuery {
         let rows = JSONValue.array(events.map(\.json))
-        _ = try connection.query(
+        return
             """
             INSERT INTO \(schema).sync_events
                 (occurred_at, outcome, kind, request_id, token_id, method, path, resource_type, resource_id,
@@ -97,7 +101,7 @@ public struct SyncEvent: Sendable, Equatable {
                 resource_type text, resource_id uuid, user_name text, status integer, scim_type text, detail text,
                 duration_ms integer, changes text[])
             LEFT JOIN \(schema).users u ON u.id = e.resource_id
-            """)
+            """
     }
 
     private var json: JSONValue {
@@ -148,7 +152,8 @@ public struct WriteEvents: Sendable {
                     origin: origin, outcome: .warning, kind: kind, status: status, resourceType: resourceType,
                     resourceID: resourceID, userName: userName, detail: detail, changes: names))
         }
-        try SyncEvent.insert(events, schema: schema, on: connection)
+        // Written with the COMMIT, in its round trip: nothing in the request reads it back.
+        try connection.deferUntilCommit(SyncEvent.insertion(of: events, schema: schema))
     }
 }
 
