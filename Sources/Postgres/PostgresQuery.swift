@@ -151,12 +151,12 @@ public struct PostgresIdentifier: Sendable, Hashable, CustomStringConvertible {
             throw PostgresError(code: .invalidIdentifier, message: "identifiers must match ^[a-z_][a-z0-9_]{0,62}$")
         }
         self.name = name
+        self.quoted = "\"" + name + "\""
     }
 
-    /// The name in double quotes, embedded quotes doubled.
-    public var quoted: String {
-        "\"" + String(self.name.flatMap { $0 == "\"" ? "\"\"" : String($0) }) + "\""
-    }
+    /// The name in double quotes. Computed once: it goes into every tenant statement, and the
+    /// validated alphabet has no quote to double.
+    public let quoted: String
 
     public var description: String { self.quoted }
 }
