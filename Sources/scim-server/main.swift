@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import NIOPosix
 import Postgres
 import SCIMServer
 import SCIMStore
@@ -15,6 +17,18 @@ struct SCIMServerCommand: AsyncParsableCommand {
         abstract: "Learn Amp SCIM 2.0 provisioning service.",
         subcommands: [Serve.self, Migrate.self, Org.self, Token.self],
         defaultSubcommand: Serve.self)
+
+    /// Runs Swift concurrency's jobs on the NIO event loops that also serve HTTP (and that Hummingbird
+    /// uses), instead of handing every request between two thread pools: an awaited handler then
+    /// resumes on the loop that owns its connection, with no thread switch on the way in or out.
+    /// Blocking libpq calls stay on the Postgres client's own threads. `SWIFT_EXECUTOR_TAKEOVER=false`
+    /// turns it off.
+    static func main() async {
+        if ProcessInfo.processInfo.environment["SWIFT_EXECUTOR_TAKEOVER"]?.lowercased() != "false" {
+            _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        }
+        await Self.main(nil)
+    }
 }
 
 struct Serve: AsyncParsableCommand {
