@@ -1,5 +1,3 @@
-import Foundation
-
 /// A JSON document as SCIM sees it: resources are schemaless on the wire, and PATCH, projection and
 /// lenient normalisation all work on this tree before anything is typed.
 public enum JSONValue: Sendable, Hashable {
@@ -88,30 +86,17 @@ extension JSONValue {
 
     /// Parses a request body. Malformed JSON or nesting deeper than `maximumDepth` is `invalidSyntax`;
     /// a string or member name holding U+0000 is `invalidValue` (Postgres text cannot store it, and
-    /// libpq would silently cut the value short at it).
+    /// libpq would silently cut the value short at it). Parsed by `JSONParser`, strictly to RFC 8259,
+    /// which never descends past `maximumDepth`.
     public static func parse(_ bytes: some Collection<UInt8>) throws(SCIMError) -> JSONValue {
-        let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        do throws(JSONParser.Failure) {
+            return try JSONParser.parse(bytes, maximumDepth: maximumDepth)
         } catch {
-            throw .invalidSyntax("The request body is not valid JSON.")
-        }
-        guard value.depth <= maximumDepth else {
-            throw .invalidSyntax("The request body nests deeper than \(maximumDepth) levels.")
-        }
-        guard !value.containsNUL else {
-            throw .invalidValue("Strings may not contain the NUL character (U+0000).")
-        }
-        return value
-    }
-
-    /// Whether any string or member name holds U+0000. Only called once the depth is known to be bounded.
-    private var containsNUL: Bool {
-        switch self {
-        case .string(let s): s.utf8.contains(0)
-        case .array(let a): a.contains { $0.containsNUL }
-        case .object(let o): o.contains { $0.key.utf8.contains(0) || $0.value.containsNUL }
-        default: false
+            switch error {
+            case .syntax: throw .invalidSyntax("The request body is not valid JSON.")
+            case .tooDeep: throw .invalidSyntax("The request body nests deeper than \(maximumDepth) levels.")
+            case .nul: throw .invalidValue("Strings may not contain the NUL character (U+0000).")
+            }
         }
     }
 
