@@ -143,10 +143,11 @@ public final class PostgresClient: Sendable, Service {
                     try connection.commit()
                     return result
                 } catch {
+                    let committed = connection.committedEarly
                     connection.rollback()
                     // Only server errors are retried: then nothing was committed. A commit whose answer
                     // was lost (connection failure) has an unknown outcome and is never run again.
-                    guard retries < 3, let error = error as? PostgresError, error.code == .server,
+                    guard !committed, retries < 3, let error = error as? PostgresError, error.code == .server,
                         error.sqlState == .serializationFailure || error.sqlState == .deadlockDetected
                             || connection.staleStatementFailed
                     else { throw error }

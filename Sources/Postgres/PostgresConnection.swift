@@ -29,6 +29,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Statements whose results nobody reads (the sync-event row of a write), sent together with
     /// `COMMIT` in one round trip.
     private var deferredUntilCommit: [PostgresQuery] = []
+    /// Set by `queryAndCommit(_:)`: the transaction is committed, `commit()` has nothing left to do,
+    /// and a body failing after it must not be run again.
+    private(set) var committedEarly = false
 
     /// Connects with `PQconnectdbParams`, session settings going in `options` rather than `SET`
     /// statements so they survive transaction-pooling proxies such as PgBouncer.
@@ -273,13 +276,13 @@ public final class PostgresConnection: @unchecked Sendable {
         return try self.pipeline(handle) {
             guard PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1, send() == 1 else { return nil }
             return 2
-        }
+        }[1]
     }
 
-    /// Sends what `send` queues (it returns how many statements, or nil if sending failed) as one
-    /// pipeline, one round trip, and returns the last statement's rows, or throws the first error
-    /// (the server skips the statements after it, up to the sync point).
-    private func pipeline(_ handle: OpaquePointer, _ send: () -> Int?) throws -> PostgresRows {
+    /// Sends what `send` queues (it returns how many results to expect, or nil if sending failed) as
+    /// one pipeline, one round trip, and returns every result's rows, or throws the first error (the
+    /// server skips the statements after it, up to the sync point).
+    private func pipeline(_ handle: OpaquePointer, _ send: () -> Int?) throws -> [PostgresRows] {
         guard PQenterPipelineMode(handle) == 1 else { throw self.error(from: nil) }
         var results: [OpaquePointer?] = []
         defer { results.forEach { PQclear($0) } }
@@ -305,10 +308,7 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(code: .connectionFailure, message: error.message)
         }
         // The first failure is the one to report; statements after it only say they were skipped.
-        for result in results.dropLast() {
-            _ = try self.rows(from: result)
-        }
-        return try self.rows(from: results.last!)
+        return try results.map { try self.rows(from: $0) }
     }
 
     /// Sends a pending `BEGIN` on its own, before a statement that cannot join a pipeline.
@@ -444,6 +444,7 @@ extension PostgresConnection {
     func begin(_ sql: String) {
         self.pendingBegin = sql
         self.deferredUntilCommit.removeAll()
+        self.committedEarly = false
     }
 
     /// Runs `query` at the end of the current transaction, in the same round trip as its `COMMIT`; an
@@ -457,18 +458,38 @@ extension PostgresConnection {
         self.deferredUntilCommit.append(query)
     }
 
-    /// Sends the deferred statements and `COMMIT` in one round trip, unless an earlier statement already
-    /// aborted the transaction: the server would answer such a `COMMIT` with a silent `ROLLBACK`, which
-    /// must not pass for success. A transaction that never sent a statement needs no round trip at all.
+    /// Runs `query` as the transaction's last statement and commits, together with the deferred
+    /// statements, in one round trip; returns its rows. For a write that answers with what it wrote.
+    /// The body must send nothing after it. Errors are those of `commit()`, and nothing is committed
+    /// when `query` fails. Outside a transaction it is `query(_:)`.
+    public func queryAndCommit(_ query: PostgresQuery) throws -> PostgresRows {
+        guard self.pendingBegin != nil || self.handle.map({ PQtransactionStatus($0) != PQTRANS_IDLE }) == true else {
+            return try self.query(query)
+        }
+        let rows = try self.commit(returning: query)!
+        self.committedEarly = true
+        return rows
+    }
+
+    /// Sends the deferred statements and `COMMIT` (with `final` between them, if given) in one round
+    /// trip, unless an earlier statement already aborted the transaction: the server would answer such
+    /// a `COMMIT` with a silent `ROLLBACK`, which must not pass for success. A transaction that never
+    /// sent a statement needs no round trip at all.
+    /// - Returns: `final`'s rows.
     /// - Throws: `PostgresError` with SQLSTATE 25P02 in that case, a deferred statement's error (the
     ///   transaction is then rolled back), or the `COMMIT`'s own error.
-    func commit() throws {
+    @discardableResult
+    func commit(returning final: PostgresQuery? = nil) throws -> PostgresRows? {
         self.staleStatementFailed = false
+        if self.committedEarly {
+            self.committedEarly = false
+            return nil
+        }
         let deferred = self.deferredUntilCommit
         self.deferredUntilCommit.removeAll()
-        if self.pendingBegin != nil, deferred.isEmpty {
+        if self.pendingBegin != nil, deferred.isEmpty, final == nil {
             self.pendingBegin = nil
-            return
+            return nil
         }
         if self.isInFailedTransaction {
             self.rollback()
@@ -478,33 +499,34 @@ extension PostgresConnection {
                 message: "the transaction was aborted by an earlier error and has been rolled back"
             )
         }
-        guard !deferred.isEmpty else {
+        guard !deferred.isEmpty || final != nil else {
             try self.execute(unsafeSQL: "COMMIT")
-            return
+            return nil
         }
         let handle = try self.openHandle()
         let begin = self.pendingBegin
         self.pendingBegin = nil
         do {
-            _ = try self.pipeline(handle) {
+            let results = try self.pipeline(handle) {
                 var count = 0
                 if let begin {
                     guard PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1 else { return nil }
                     count += 1
                 }
-                for query in deferred {
+                for query in deferred + (final.map { [$0] } ?? []) {
                     guard let sent = self.send(query, handle) else { return nil }
                     count += sent
                 }
                 guard PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0) == 1 else { return nil }
                 return count + 1
             }
+            return final == nil ? nil : results[results.count - 2]
         } catch let error as PostgresError where error.code == .server {
-            // The server answered: a deferred statement failed (and COMMIT was skipped), or COMMIT
-            // itself failed. Either way nothing was committed, so the caller may run it all again.
+            // The server answered: a statement failed (and COMMIT was skipped), or COMMIT itself
+            // failed. Either way nothing was committed, so the caller may run it all again.
             self.rollback()
             if Self.isStale(error), let statements = self.statements {
-                // Which deferred statement went stale is not known: start this connection's cache afresh.
+                // Which statement went stale is not known: start this connection's cache afresh.
                 self.pendingDeallocations += statements.namesByRecency
                 self.statements!.removeAll()
                 self.staleStatementFailed = true

@@ -91,6 +91,46 @@ struct TransactionRoundTripTests {
         }
     }
 
+    @Test("queryAndCommit reads the transaction's own writes and commits with them; a failing one commits nothing", arguments: preparedStatementModes)
+    func queryAndCommit(prepared: Bool) async throws {
+        try await withClient(configure: { preparing(prepared)(&$0); $0.maximumConnections = 1 }) { client in
+            try await withTestSchema(client) { schema in
+                _ = try await client.query("CREATE TABLE \(schema).t (v int PRIMARY KEY)")
+                for round in 1...2 {
+                    let read = try await client.withTransaction { connection in
+                        _ = try connection.query("INSERT INTO \(schema).t (v) VALUES (\(round))")
+                        try connection.deferUntilCommit("INSERT INTO \(schema).t VALUES (\(round * 100))")
+                        return try connection.queryAndCommit("SELECT count(*) AS n FROM \(schema).t WHERE v = \(round)")[0]
+                            .decode("n", as: Int.self)
+                    }
+                    #expect(read == 1)
+                }
+                var values = try await client.query("SELECT v FROM \(schema).t ORDER BY v").map { try $0.decode("v", as: Int.self) }
+                #expect(values == [1, 2, 100, 200])
+                await #expect {
+                    try await client.withTransaction { connection in
+                        _ = try connection.query("INSERT INTO \(schema).t (v) VALUES (\(3))")
+                        _ = try connection.queryAndCommit("SELECT 1 / (v - v) AS boom FROM \(schema).t WHERE v = \(3)")
+                    }
+                } throws: { ($0 as? PostgresError)?.sqlState == SQLState(rawValue: "22012") }
+                // Once committed, a body that fails afterwards is not run again: its work is durable.
+                let attempts = Attempts()
+                await #expect(throws: PostgresError.self) {
+                    try await client.withTransaction { connection in
+                        attempts.increment()
+                        _ = try connection.query("INSERT INTO \(schema).t (v) VALUES (\(4))")
+                        _ = try connection.queryAndCommit("SELECT 1 AS one")
+                        throw PostgresError(code: .server, sqlState: .serializationFailure, message: "after the commit")
+                    }
+                }
+                #expect(attempts.value == 1)
+                values = try await client.query("SELECT v FROM \(schema).t ORDER BY v").map { try $0.decode("v", as: Int.self) }
+                #expect(values == [1, 2, 4, 100, 200])
+                #expect(client.metrics.connectionsOpened == 1)
+            }
+        }
+    }
+
     @Test("a deferred prepared statement the server dropped (26000) makes the whole transaction run again")
     func staleDeferredStatementRetries() async throws {
         guard preparedStatementsAllowed else { return }

@@ -68,7 +68,7 @@ public struct UserStore: Sendable {
             try WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes).record(
                 status: 201, resourceType: "User", resourceID: id, userName: user.userName,
                 changes: user.changedAttributes(from: nil), warnings: warnings, schema: schema, on: connection)
-            return (try Self.fetch(id, schema: schema, on: connection)!, adopted)
+            return (try Self.fetchAndCommit(id, schema: schema, on: connection), adopted)
         }
     }
 
@@ -115,7 +115,7 @@ public struct UserStore: Sendable {
                 status: 200, resourceType: "User", resourceID: id, userName: user.userName,
                 changes: user.changedAttributes(from: current.user), warnings: Self.warnings(pendingManager: pending),
                 schema: schema, on: connection)
-            return try Self.fetch(id, schema: schema, on: connection)!
+            return try Self.fetchAndCommit(id, schema: schema, on: connection)
         }
     }
 
@@ -180,8 +180,23 @@ public struct UserStore: Sendable {
     }
 
     static func fetch(_ id: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws -> StoredUser? {
-        let rows = try connection.query("\(UserColumns.select(schema)) WHERE u.id = \(id) AND u.scim_managed")
-        return try rows.first.map { row in
+        try decode(connection.query(fetching(id, schema: schema)))
+    }
+
+    /// Reads back what a write stored and commits, in one round trip (the write's last statement).
+    static func fetchAndCommit(_ id: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws -> StoredUser {
+        guard let stored = try decode(connection.queryAndCommit(fetching(id, schema: schema))) else {
+            throw PostgresError(code: .decoding, message: "the user just written was not found")
+        }
+        return stored
+    }
+
+    private static func fetching(_ id: UUID, schema: PostgresIdentifier) -> PostgresQuery {
+        "\(UserColumns.select(schema)) WHERE u.id = \(id) AND u.scim_managed"
+    }
+
+    private static func decode(_ rows: PostgresRows) throws -> StoredUser? {
+        try rows.first.map { row in
             let (user, metadata) = try UserColumns.decode(row)
             return StoredUser(user: user, metadata: metadata)
         }
