@@ -86,9 +86,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // glibc's malloc tuning (mallopt), which Swift's Glibc module does not export.
+        .target(name: "CMalloc"),
+
         .executableTarget(
             name: "scim-server",
             dependencies: [
+                "CMalloc",
                 "SCIMServer",
                 "SCIMStore",
                 "Postgres",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 import Hummingbird
 import Logging
@@ -24,6 +25,11 @@ struct SCIMServerCommand: AsyncParsableCommand {
     /// Blocking libpq calls stay on the Postgres client's own threads. `SWIFT_EXECUTOR_TAKEOVER=false`
     /// turns it off.
     static func main() async {
+        // A fixed threshold: glibc otherwise raises it to the size of the largest block freed, so the
+        // megabyte-sized buffers of event flushes and big list pages end up in the heap and leave it
+        // fragmented; RSS then grew steadily under load (68 to 154 MiB in a five-minute soak) and
+        // stays flat with it fixed.
+        _ = cmalloc_set_mmap_threshold(128 * 1024)
         if ProcessInfo.processInfo.environment["SWIFT_EXECUTOR_TAKEOVER"]?.lowercased() != "false" {
             _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         }
