@@ -447,11 +447,16 @@ extension PostgresConnection {
         self.committedEarly = false
     }
 
+    /// Inside `withTransaction`, whether or not `BEGIN` has gone out yet.
+    private var inTransaction: Bool {
+        self.pendingBegin != nil || self.handle.map { PQtransactionStatus($0) != PQTRANS_IDLE } == true
+    }
+
     /// Runs `query` at the end of the current transaction, in the same round trip as its `COMMIT`; an
     /// error from it fails the commit and rolls everything back. For writes whose result nobody reads,
     /// such as an audit row. Outside a transaction it runs at once.
     public func deferUntilCommit(_ query: PostgresQuery) throws {
-        guard self.pendingBegin != nil || self.handle.map({ PQtransactionStatus($0) != PQTRANS_IDLE }) == true else {
+        guard self.inTransaction else {
             _ = try self.query(query)
             return
         }
@@ -463,7 +468,7 @@ extension PostgresConnection {
     /// The body must send nothing after it. Errors are those of `commit()`, and nothing is committed
     /// when `query` fails. Outside a transaction it is `query(_:)`.
     public func queryAndCommit(_ query: PostgresQuery) throws -> PostgresRows {
-        guard self.pendingBegin != nil || self.handle.map({ PQtransactionStatus($0) != PQTRANS_IDLE }) == true else {
+        guard self.inTransaction else {
             return try self.query(query)
         }
         let rows = try self.commit(returning: query)!
@@ -540,14 +545,11 @@ extension PostgresConnection {
     private func send(_ query: PostgresQuery, _ handle: OpaquePointer) -> Int? {
         Self.withParameters(query.binds) { types, values, lengths, formats in
             let count = Int32(query.binds.count)
-            guard self.statements != nil else {
-                return PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) == 1 ? 1 : nil
-            }
             let key = PreparedStatementCache.Key(sql: query.sql, types: types)
-            if let name = self.statements!.lookUp(key) {
+            if let name = self.statements?.lookUp(key) {
                 return PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) == 1 ? 1 : nil
             }
-            guard self.statements!.shouldPrepare(key) else {
+            guard self.statements?.shouldPrepare(key) == true else {
                 return PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) == 1 ? 1 : nil
             }
             let name = self.statements!.makeName()
