@@ -91,10 +91,7 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate(_ client: PostgresClient) async throws -> Int {
         let control = migrations.control
-        let applied = try await client.withTransaction { connection -> [String] in
-            // Most starts find nothing to do: skip the exclusive lock then, so replicas starting together
-            // do not queue behind each other or hold up organisation creation.
-            guard try Self.pending(control, inControlSchemaOn: connection) else { return [] }
+        let applied = try await client.withTransaction { connection in
             try Self.lock(connection)
             try connection.execute(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS control")
             return try Self.apply(control, to: Self.controlSchema, on: connection)
@@ -131,16 +128,6 @@ public struct Migrator: Sendable {
             UPDATE control.organisations SET schema_version = \(migrations.last?.version ?? 0)
             WHERE schema_name = \(schema.name)
             """)
-    }
-
-    /// Whether the control schema lacks any of `migrations` (read without the lock: a false "pending"
-    /// only costs taking it, and `apply` re-reads what is recorded under the lock).
-    private static func pending(_ migrations: [Migration], inControlSchemaOn connection: PostgresConnection) throws -> Bool {
-        let exists = try connection.query("SELECT to_regclass('control.schema_migrations') IS NOT NULL")
-            .first?.decode(0, as: Bool.self) ?? false
-        guard exists else { return true }
-        let done = Set(try connection.query("SELECT version FROM control.schema_migrations").map { try $0.decode(0, as: Int.self) })
-        return migrations.contains { !done.contains($0.version) }
     }
 
     /// Exclusive: one migrator at a time, and no organisation is created while a migrator runs.
