@@ -68,6 +68,28 @@ struct MigrationTests {
         }
     }
 
+    @Test("eight replicas migrating a fresh database at once: one applies, the others wait and find it done")
+    func freshDatabaseConcurrently() async throws {
+        let migrations = self.migrations
+        try await TestCluster.with("fresh") { cluster in
+            var configuration = PostgresClient.Configuration(connectionString: cluster.url)
+            configuration.maximumConnections = 8
+            let client = PostgresClient(configuration: configuration, logger: TestDatabase.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.run() }
+                defer { group.cancelAll() }
+                try await withThrowingTaskGroup(of: Int.self) { replicas in
+                    for _ in 0..<8 {
+                        replicas.addTask { try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client) }
+                    }
+                    try await replicas.waitForAll()
+                }
+                let applied = try await client.query("SELECT count(*) FROM control.schema_migrations").first!.decode(0, as: Int.self)
+                #expect(applied == migrations.control.count)
+            }
+        }
+    }
+
     @Test("creating an organisation waits for a running migrator instead of being cut off by the statement timeout")
     func creationOutlastsStatementTimeout() async throws {
         let migrations = self.migrations
