@@ -86,6 +86,20 @@ struct ErrorResponseMiddleware: RouterMiddleware {
     }
 }
 
+/// Refuses a SCIM or admin query string holding an encoded NUL (`%00`): libpq sends values as C
+/// strings, so `filter=userName eq "a%00b"` would silently match "a". Request bodies get the same
+/// check in `JSONValue.parse`.
+struct QueryNULMiddleware: RouterMiddleware {
+    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+        if let query = request.uri.query, query.utf8.contains(0) || query.range(of: "%00") != nil,
+            request.uri.path.hasPrefix("/scim/") || request.uri.path.hasPrefix("/admin/")
+        {
+            throw SCIMError.invalidValue("Query parameters may not contain the NUL character (U+0000).")
+        }
+        return try await next(request, context)
+    }
+}
+
 /// Resolves the SCIM bearer token to its organisation: the tenant is chosen by the token alone.
 struct SCIMAuthMiddleware: RouterMiddleware {
     let tokens: CachedTokenAuthenticator
