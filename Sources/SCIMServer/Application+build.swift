@@ -71,7 +71,7 @@ func buildRouter(
             ? Response(status: .ok, body: .init(byteBuffer: .init(string: "ready\n")))
             : Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "database unavailable\n")))
     }
-    MetricsController(metrics: metrics, client: client, token: configuration.metricsToken).addRoutes(to: router)
+    MetricsController(metrics: metrics, client: client, events: events, token: configuration.metricsToken).addRoutes(to: router)
 
     let organisations = OrganisationStore(client: client, migrations: migrations)
     let tokens = TokenStore(client: client)

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Postgres
 import SCIM
 import SCIMStore
 import Testing
@@ -182,6 +183,36 @@ struct EventLogTests {
             let events = try await client.admin(.get, "/organisations/no-such-org/events")
             #expect(status.status == .notFound)
             #expect(events.status == .notFound)
+        }
+    }
+}
+
+@Suite("Sync event buffer")
+struct EventBufferTests {
+    @Test("an event the database refuses is dropped and counted; the rest of its batch is written")
+    func refusedEventIsQuarantined() async throws {
+        let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
+        try await withDatabase { client in
+            try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
+            let organisation = try await OrganisationStore(client: client, migrations: migrations)
+                .create(slug: TestDatabase.uniqueSlug("ev"), name: "Events")
+            let schema = try PostgresIdentifier(organisation.schemaName)
+            let buffer = EventBuffer()
+            func event(_ requestID: String, status: Int) -> SyncEvent {
+                SyncEvent(
+                    origin: EventOrigin(requestID: requestID, tokenID: nil, method: "GET", path: "/scim/v2/Users"),
+                    outcome: .success, status: status)
+            }
+            buffer.append(event("good-1", status: 200), schema: schema)
+            // An HTTP status no integer column holds: the whole batch's INSERT fails with 22003.
+            buffer.append(event("bad", status: 5_000_000_000), schema: schema)
+            buffer.append(event("good-2", status: 200), schema: schema)
+            try await buffer.flush(client)
+            #expect(buffer.pendingCount == 0, "nothing is left to fail again at the next flush")
+            #expect(buffer.droppedCount == 1)
+            let written = try await client.query("SELECT request_id FROM \(schema).sync_events ORDER BY request_id")
+                .map { try $0.decode(0, as: String.self) }
+            #expect(written == ["good-1", "good-2"])
         }
     }
 }

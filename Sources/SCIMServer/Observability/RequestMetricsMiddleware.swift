@@ -34,7 +34,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// `GET /metrics`: the Prometheus text exposition, with the pool gauges sampled at scrape time.
+/// `GET /metrics`: the Prometheus text exposition, with the pool and event-buffer gauges sampled at scrape time.
 ///
 /// > Warning: Without `METRICS_TOKEN` the endpoint is unauthenticated. It exposes no tenant data
 /// > (labels are bounded, see `ServiceMetrics`), but it should only be reachable from the private
@@ -42,12 +42,14 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 struct MetricsController {
     let metrics: ServiceMetrics
     let client: PostgresClient
+    let events: EventBuffer
     /// SHA-256 of `METRICS_TOKEN`, compared in constant time; nil when the endpoint is open.
     let tokenDigest: [UInt8]?
 
-    init(metrics: ServiceMetrics, client: PostgresClient, token: String?) {
+    init(metrics: ServiceMetrics, client: PostgresClient, events: EventBuffer, token: String?) {
         self.metrics = metrics
         self.client = client
+        self.events = events
         self.tokenDigest = token.map(Secrets.sha256)
     }
 
@@ -64,6 +66,7 @@ struct MetricsController {
             }
         }
         metrics.samplePool(client.metrics)
+        metrics.sampleEvents(events)
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

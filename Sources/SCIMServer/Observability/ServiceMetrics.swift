@@ -1,5 +1,6 @@
 import Postgres
 import Prometheus
+import SCIMStore
 import Synchronization
 
 /// The service's own Prometheus metrics, kept in a registry that the composition root owns.
@@ -20,6 +21,8 @@ public final class ServiceMetrics: Sendable {
     private let poolIdle: Gauge
     private let poolWaiting: Gauge
     private let poolOpened: Gauge
+    private let eventsPending: Gauge
+    private let eventsDropped: Gauge
     private let requestSeries: Mutex<[RequestKey: RequestSeries]>
     private let rewriteCounters = Mutex<[String: Counter]>([:])
 
@@ -36,6 +39,8 @@ public final class ServiceMetrics: Sendable {
         poolIdle = registry.makeGauge(descriptor: Self.poolIdleName)
         poolWaiting = registry.makeGauge(descriptor: Self.poolWaitingName)
         poolOpened = registry.makeGauge(descriptor: Self.poolOpenedName)
+        eventsPending = registry.makeGauge(descriptor: Self.eventsPendingName)
+        eventsDropped = registry.makeGauge(descriptor: Self.eventsDroppedName)
         requestSeries = Mutex([:])
     }
 
@@ -82,6 +87,12 @@ public final class ServiceMetrics: Sendable {
         poolIdle.set(to: Double(pool.idle))
         poolWaiting.set(to: Double(pool.waiting))
         poolOpened.set(to: Double(pool.connectionsOpened))
+    }
+
+    /// Copies the sync-event buffer's figures into their gauges; called at scrape time.
+    func sampleEvents(_ buffer: EventBuffer) {
+        eventsPending.set(to: Double(buffer.pendingCount))
+        eventsDropped.set(to: Double(buffer.droppedCount))
     }
 
     /// The Prometheus text exposition of everything in the registry.
@@ -147,6 +158,16 @@ public final class ServiceMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "scim", subsystem: "db_pool", metricName: "waiting", unitName: "",
             helpText: "Callers queued for a database connection.")
+    }
+    static var eventsPendingName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "events", metricName: "pending", unitName: "",
+            helpText: "Sync events of reads and failures waiting to be written (flushed every second).")
+    }
+    static var eventsDroppedName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "events", metricName: "dropped", unitName: "",
+            helpText: "Sync events dropped since start: the buffer was full, or the database refused them.")
     }
     static var poolOpenedName: MetricNameDescriptor {
         MetricNameDescriptor(

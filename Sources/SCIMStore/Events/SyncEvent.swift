@@ -168,6 +168,12 @@ public final class EventBuffer: Sendable {
 
     public init() {}
 
+    /// Events dropped since start: beyond `capacity`, or refused by the database for their content.
+    public var droppedCount: Int { dropped.load(ordering: .relaxed) }
+
+    /// Events waiting for the next flush.
+    public var pendingCount: Int { pending.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+
     public func append(_ event: SyncEvent, schema: PostgresIdentifier) {
         pending.withLock { pending in
             let count = pending.values.reduce(0) { $0 + $1.count }
@@ -179,7 +185,9 @@ public final class EventBuffer: Sendable {
         }
     }
 
-    /// Writes everything buffered (or only one tenant's events); on failure the events go back.
+    /// Writes everything buffered (or only one tenant's events). While the database is unavailable the
+    /// events go back for the next flush; a batch the database refuses for its content (which would be
+    /// refused forever) is written event by event, and only the events it refuses are dropped.
     public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil) async throws {
         let batch: [PostgresIdentifier: [SyncEvent]] = pending.withLock { pending in
             if let schema {
@@ -194,10 +202,33 @@ public final class EventBuffer: Sendable {
                 try await client.withTransaction { connection in try SyncEvent.insert(events, schema: schema, on: connection) }
             } catch let error as PostgresError where error.sqlState == .undefinedTable {
                 continue  // the organisation's schema is gone: nothing to record into
+            } catch let error as PostgresError where error.refusesContent && events.count > 1 {
+                try await insertOneByOne(events, schema: schema, client)
+            } catch let error as PostgresError where error.refusesContent {
+                dropped.add(1, ordering: .relaxed)
             } catch {
                 pending.withLock { $0[schema, default: []].insert(contentsOf: events, at: 0) }
                 throw error
             }
         }
     }
+
+    private func insertOneByOne(_ events: [SyncEvent], schema: PostgresIdentifier, _ client: PostgresClient) async throws {
+        for (index, event) in events.enumerated() {
+            do {
+                try await client.withTransaction { connection in try SyncEvent.insert([event], schema: schema, on: connection) }
+            } catch let error as PostgresError where error.refusesContent {
+                dropped.add(1, ordering: .relaxed)
+            } catch {
+                let unwritten = events[index...]
+                pending.withLock { $0[schema, default: []].insert(contentsOf: unwritten, at: 0) }
+                throw error
+            }
+        }
+    }
+}
+
+extension PostgresError {
+    /// The database answered and refused the statement itself: sending it again will not help.
+    fileprivate var refusesContent: Bool { code == .server && !isTransient }
 }
