@@ -19,8 +19,10 @@ struct SCIMServerCommand: AsyncParsableCommand {
         subcommands: [Serve.self, Migrate.self, Org.self, Token.self],
         defaultSubcommand: Serve.self)
 
-    /// Runs Swift concurrency's jobs on the NIO event loops that also serve HTTP (and that Hummingbird
-    /// uses), instead of handing every request between two thread pools: an awaited handler then
+    /// Makes two process-wide settings before anything else runs, then parses the command line.
+    ///
+    /// Swift concurrency's jobs run on the NIO event loops that also serve HTTP (and that Hummingbird
+    /// uses), instead of every request being handed between two thread pools: an awaited handler
     /// resumes on the loop that owns its connection, with no thread switch on the way in or out.
     /// Blocking libpq calls stay on the Postgres client's own threads. `SWIFT_EXECUTOR_TAKEOVER=false`
     /// turns it off.
