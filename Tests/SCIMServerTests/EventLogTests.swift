@@ -215,4 +215,29 @@ struct EventBufferTests {
             #expect(written == ["good-1", "good-2"])
         }
     }
+
+    @Test("while the database cannot be reached, every tenant's events stay buffered for the next flush")
+    func unreachableDatabaseKeepsEverything() async throws {
+        // Nothing listens on port 1: every connection attempt fails at once.
+        var configuration = PostgresClient.Configuration(connectionString: "postgresql://scim@127.0.0.1:1/scim")
+        configuration.connectionTimeout = .seconds(1)
+        let client = PostgresClient(configuration: configuration, logger: TestDatabase.logger)
+        let buffer = EventBuffer()
+        for tenant in ["org_a", "org_b", "org_c"] {
+            for n in 0..<2 {
+                buffer.append(
+                    SyncEvent(
+                        origin: EventOrigin(requestID: "\(tenant)-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
+                        outcome: .success, status: 200),
+                    schema: try PostgresIdentifier(tenant))
+            }
+        }
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            await #expect(throws: PostgresError.self) { try await buffer.flush(client) }
+            group.cancelAll()
+        }
+        #expect(buffer.pendingCount == 6)
+        #expect(buffer.droppedCount == 0)
+    }
 }

@@ -186,8 +186,9 @@ public final class EventBuffer: Sendable {
     }
 
     /// Writes everything buffered (or only one tenant's events). While the database is unavailable the
-    /// events go back for the next flush; a batch the database refuses for its content (which would be
-    /// refused forever) is written event by event, and only the events it refuses are dropped.
+    /// events go back for the next flush (every tenant's, not only the one that failed); a batch the
+    /// database refuses for its content (which would be refused forever) is written event by event,
+    /// and only the events it refuses are dropped.
     public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil) async throws {
         let batch: [PostgresIdentifier: [SyncEvent]] = pending.withLock { pending in
             if let schema {
@@ -197,33 +198,43 @@ public final class EventBuffer: Sendable {
             defer { pending = [:] }
             return pending
         }
-        for (schema, events) in batch {
-            do {
-                try await client.withTransaction { connection in try SyncEvent.insert(events, schema: schema, on: connection) }
-            } catch let error as PostgresError where error.sqlState == .undefinedTable {
-                continue  // the organisation's schema is gone: nothing to record into
-            } catch let error as PostgresError where error.refusesContent && events.count > 1 {
-                try await insertOneByOne(events, schema: schema, client)
-            } catch let error as PostgresError where error.refusesContent {
-                dropped.add(1, ordering: .relaxed)
-            } catch {
-                pending.withLock { $0[schema, default: []].insert(contentsOf: events, at: 0) }
-                throw error
+        let tenants = Array(batch)
+        for (position, (schema, events)) in tenants.enumerated() {
+            guard let failure = await write(events, schema: schema, client) else { continue }
+            pending.withLock { pending in
+                pending[schema, default: []].insert(contentsOf: failure.unwritten, at: 0)
+                for (later, laterEvents) in tenants[(position + 1)...] {
+                    pending[later, default: []].insert(contentsOf: laterEvents, at: 0)
+                }
             }
+            throw failure.error
         }
     }
 
-    private func insertOneByOne(_ events: [SyncEvent], schema: PostgresIdentifier, _ client: PostgresClient) async throws {
-        for (index, event) in events.enumerated() {
-            do {
-                try await client.withTransaction { connection in try SyncEvent.insert([event], schema: schema, on: connection) }
-            } catch let error as PostgresError where error.refusesContent {
+    /// Writes one tenant's events. Returns the events left unwritten, and why, when the database could
+    /// not take them; events it refuses for their content are dropped and counted instead.
+    private func write(
+        _ events: [SyncEvent], schema: PostgresIdentifier, _ client: PostgresClient
+    ) async -> (unwritten: ArraySlice<SyncEvent>, error: any Error)? {
+        do {
+            try await client.withTransaction { connection in try SyncEvent.insert(events, schema: schema, on: connection) }
+            return nil
+        } catch let error as PostgresError where error.sqlState == .undefinedTable {
+            return nil  // the organisation's schema is gone: nothing to record into
+        } catch let error as PostgresError where error.refusesContent {
+            guard events.count > 1 else {
                 dropped.add(1, ordering: .relaxed)
-            } catch {
-                let unwritten = events[index...]
-                pending.withLock { $0[schema, default: []].insert(contentsOf: unwritten, at: 0) }
-                throw error
+                return nil
             }
+            // One bad event fails its whole batch: write them one by one, so only it is lost.
+            for (index, event) in events.enumerated() {
+                if let failure = await write([event], schema: schema, client) {
+                    return (events[index...], failure.error)
+                }
+            }
+            return nil
+        } catch {
+            return (events[...], error)
         }
     }
 }
