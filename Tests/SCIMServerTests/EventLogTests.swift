@@ -189,14 +189,14 @@ struct EventLogTests {
 
 @Suite("Sync event buffer")
 struct EventBufferTests {
-    @Test("an event the database refuses is dropped and counted; the rest of its batch is written")
+    @Test("an event the database refuses is dropped and counted; the rest of the flush is written")
     func refusedEventIsQuarantined() async throws {
         let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
         try await withDatabase { client in
             try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
-            let organisation = try await OrganisationStore(client: client, migrations: migrations)
-                .create(slug: TestDatabase.uniqueSlug("ev"), name: "Events")
-            let schema = try PostgresIdentifier(organisation.schemaName)
+            let organisations = OrganisationStore(client: client, migrations: migrations)
+            let schema = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Events").schemaName)
+            let neighbour = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Next door").schemaName)
             let buffer = EventBuffer()
             func event(_ requestID: String, status: Int) -> SyncEvent {
                 SyncEvent(
@@ -207,12 +207,15 @@ struct EventBufferTests {
             // An HTTP status no integer column holds: the whole batch's INSERT fails with 22003.
             buffer.append(event("bad", status: 5_000_000_000), schema: schema)
             buffer.append(event("good-2", status: 200), schema: schema)
+            buffer.append(event("neighbour", status: 200), schema: neighbour)
             try await buffer.flush(client)
             #expect(buffer.pendingCount == 0, "nothing is left to fail again at the next flush")
             #expect(buffer.droppedCount == 1)
             let written = try await client.query("SELECT request_id FROM \(schema).sync_events ORDER BY request_id")
                 .map { try $0.decode(0, as: String.self) }
             #expect(written == ["good-1", "good-2"])
+            let neighbours = try await client.query("SELECT request_id FROM \(neighbour).sync_events").map { try $0.decode(0, as: String.self) }
+            #expect(neighbours == ["neighbour"], "another organisation's events in the same flush are written too")
         }
     }
 

@@ -187,8 +187,8 @@ public final class EventBuffer: Sendable {
 
     /// Writes everything buffered (or only one tenant's events). While the database is unavailable the
     /// events go back for the next flush (every tenant's, not only the one that failed); a batch the
-    /// database refuses for its content (which would be refused forever) is written event by event,
-    /// and only the events it refuses are dropped.
+    /// database refuses for its content (which would be refused forever) is written tenant by tenant
+    /// and then event by event, and only the events it refuses are dropped.
     public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil) async throws {
         let batch: [PostgresIdentifier: [SyncEvent]] = pending.withLock { pending in
             if let schema {
@@ -199,6 +199,24 @@ public final class EventBuffer: Sendable {
             return pending
         }
         let tenants = Array(batch)
+        guard !tenants.isEmpty else { return }
+        // Usually every tenant's rows go in one transaction and one round trip (each INSERT sent with
+        // the COMMIT), so a flush costs the same with one busy tenant or a thousand.
+        do {
+            try await client.withTransaction { connection in
+                for (schema, events) in tenants {
+                    try connection.deferUntilCommit(SyncEvent.insertion(of: events, schema: schema))
+                }
+            }
+            return
+        } catch let error as PostgresError where error.refusesContent {
+            // Some tenant's rows were refused, or its schema is gone: sort it out one tenant at a time.
+        } catch {
+            pending.withLock { pending in
+                for (schema, events) in tenants { pending[schema, default: []].insert(contentsOf: events, at: 0) }
+            }
+            throw error
+        }
         for (position, (schema, events)) in tenants.enumerated() {
             guard let failure = await write(events, schema: schema, client) else { continue }
             pending.withLock { pending in
