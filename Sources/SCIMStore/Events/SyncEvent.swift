@@ -160,7 +160,19 @@ public struct WriteEvents: Sendable {
 /// Events of reads and failures, which have no transaction of their own to join: buffered and written
 /// in batches by a `Service`, so a lookup costs no extra write on its hot path.
 public final class EventBuffer: Sendable {
-    private let pending = Mutex<[PostgresIdentifier: [SyncEvent]]>([:])
+    /// Buffered events by tenant, and their total, kept so that `append` (on every read request)
+    /// checks the cap without adding up every tenant's buffer.
+    private struct Pending {
+        var events: [PostgresIdentifier: [SyncEvent]] = [:]
+        var count = 0
+
+        mutating func putBack(_ returned: some Collection<SyncEvent>, for schema: PostgresIdentifier) {
+            events[schema, default: []].insert(contentsOf: returned, at: 0)
+            count += returned.count
+        }
+    }
+
+    private let pending = Mutex(Pending())
     /// Beyond this many buffered events, new ones are dropped (and counted) rather than growing memory
     /// without bound while the database is down.
     static let capacity = 50_000
@@ -172,16 +184,16 @@ public final class EventBuffer: Sendable {
     public var droppedCount: Int { dropped.load(ordering: .relaxed) }
 
     /// Events waiting for the next flush.
-    public var pendingCount: Int { pending.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+    public var pendingCount: Int { pending.withLock { $0.count } }
 
     public func append(_ event: SyncEvent, schema: PostgresIdentifier) {
         pending.withLock { pending in
-            let count = pending.values.reduce(0) { $0 + $1.count }
-            guard count < Self.capacity else {
+            guard pending.count < Self.capacity else {
                 dropped.add(1, ordering: .relaxed)
                 return
             }
-            pending[schema, default: []].append(event)
+            pending.events[schema, default: []].append(event)
+            pending.count += 1
         }
     }
 
@@ -192,11 +204,12 @@ public final class EventBuffer: Sendable {
     public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil) async throws {
         let batch: [PostgresIdentifier: [SyncEvent]] = pending.withLock { pending in
             if let schema {
-                guard let events = pending.removeValue(forKey: schema) else { return [:] }
+                guard let events = pending.events.removeValue(forKey: schema) else { return [:] }
+                pending.count -= events.count
                 return [schema: events]
             }
-            defer { pending = [:] }
-            return pending
+            defer { pending = Pending() }
+            return pending.events
         }
         let tenants = Array(batch)
         guard !tenants.isEmpty else { return }
@@ -213,16 +226,16 @@ public final class EventBuffer: Sendable {
             // Some tenant's rows were refused, or its schema is gone: sort it out one tenant at a time.
         } catch {
             pending.withLock { pending in
-                for (schema, events) in tenants { pending[schema, default: []].insert(contentsOf: events, at: 0) }
+                for (schema, events) in tenants { pending.putBack(events, for: schema) }
             }
             throw error
         }
         for (position, (schema, events)) in tenants.enumerated() {
             guard let failure = await write(events, schema: schema, client) else { continue }
             pending.withLock { pending in
-                pending[schema, default: []].insert(contentsOf: failure.unwritten, at: 0)
+                pending.putBack(failure.unwritten, for: schema)
                 for (later, laterEvents) in tenants[(position + 1)...] {
-                    pending[later, default: []].insert(contentsOf: laterEvents, at: 0)
+                    pending.putBack(laterEvents, for: later)
                 }
             }
             throw failure.error
