@@ -34,7 +34,9 @@ public func buildApplication(
     poolConfiguration.statementTimeout = configuration.databaseStatementTimeout
     let client = PostgresClient(configuration: poolConfiguration, logger: logger)
     let events = EventBuffer()
-    let router = buildRouter(configuration, client: client, migrations: migrations, metrics: metrics, events: events, readiness: readiness)
+    let coherence = CacheCoherence()
+    let router = buildRouter(
+        configuration, client: client, migrations: migrations, metrics: metrics, events: events, coherence: coherence, readiness: readiness)
 
     let purger = EventPurger(
         client: client, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
@@ -44,7 +46,10 @@ public func buildApplication(
         router: router,
         server: try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1(),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
-        services: [client, purger, EventFlushService(buffer: events, client: client, logger: logger)],
+        services: [
+            client, purger, EventFlushService(buffer: events, client: client, logger: logger),
+            CacheCoherenceService(coherence: coherence, client: client, logger: logger),
+        ],
         logger: logger)
     app.beforeServerStarts {
         try await Migrator(migrations: migrations, logger: logger).migrate(client)
@@ -54,7 +59,7 @@ public func buildApplication(
 
 func buildRouter(
     _ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet, metrics: ServiceMetrics, events: EventBuffer,
-    readiness: ReadinessGate = ReadinessGate()
+    coherence: CacheCoherence = CacheCoherence(), readiness: ReadinessGate = ReadinessGate()
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
@@ -75,19 +80,19 @@ func buildRouter(
 
     let organisations = OrganisationStore(client: client, migrations: migrations)
     let tokens = TokenStore(client: client)
-    let mappingCache = CustomFieldCache()
+    let mappingCache = CustomFieldCache(coherence: coherence)
     let customFields = CustomFieldStore(client: client, cache: mappingCache)
     let groups = GroupStore(client: client)
     let settings = SCIMSettings(limits: configuration.limits, publicBaseURL: configuration.publicBaseURL)
 
     let rateLimits = configuration.rateLimits
     let failedAuth = RateLimiter<String>()
-    let authenticator = CachedTokenAuthenticator(tokens: tokens)
+    let authenticator = CachedTokenAuthenticator(tokens: tokens, coherence: coherence)
     let admin = router.group("admin/v1")
         .add(middleware: FailedAuthLimitMiddleware(limiter: failedAuth, limit: rateLimits.failedAuthLimit, trustedProxy: rateLimits.trustedProxy, surface: .admin))
         .add(middleware: AdminAuthMiddleware(adminToken: configuration.adminToken, staffKeys: StaffKeyStore(client: client)))
         .add(middleware: AdminAuditMiddleware(log: AuditLog(client: client)))
-        .add(middleware: TokenCacheInvalidationMiddleware(authenticator: authenticator))
+        .add(middleware: CacheInvalidationMiddleware(coherence: coherence))
     AdminController(
         organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client), groups: groups,
         bodyLimit: configuration.limits.maxPayloadSize

@@ -1,30 +1,27 @@
 import Synchronization
 
-/// A small, bounded cache whose entries live for a fixed time.
-///
-/// Used where a value read on every request changes rarely and may be a second stale: token → tenant
-/// and custom-field mappings. A one-second lifetime keeps every replica within a second of the
-/// database (a revoked token stops working within a second everywhere) without cross-replica
-/// invalidation, and still removes nearly every lookup under load.
+/// A small, bounded cache of values read on every request that change rarely: token → tenant and
+/// custom-field mappings. How long an entry lives is `CacheCoherence`'s call.
 public final class TTLCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Entry {
         var value: Value
-        var expires: ContinuousClock.Instant
+        var loadedAt: ContinuousClock.Instant
+        var generation: UInt64
     }
 
     private let entries = Mutex<[Key: Entry]>([:])
-    private let lifetime: Duration
+    let coherence: CacheCoherence
     private let capacity: Int
 
-    public init(lifetime: Duration = .seconds(1), capacity: Int = 10_000) {
-        self.lifetime = lifetime
+    public init(coherence: CacheCoherence = CacheCoherence(), capacity: Int = 10_000) {
+        self.coherence = coherence
         self.capacity = capacity
     }
 
     public func value(for key: Key, now: ContinuousClock.Instant = .now) -> Value? {
         entries.withLock { entries in
             guard let entry = entries[key] else { return nil }
-            guard entry.expires > now else {
+            guard coherence.trusts(loadedAt: entry.loadedAt, generation: entry.generation, now: now) else {
                 entries[key] = nil
                 return nil
             }
@@ -32,30 +29,26 @@ public final class TTLCache<Key: Hashable & Sendable, Value: Sendable>: Sendable
         }
     }
 
-    public func store(_ value: Value, for key: Key, now: ContinuousClock.Instant = .now) {
+    /// Stores what a load read, unless the caches were invalidated since `generation` was captured
+    /// (before the load began): the value may then predate the change.
+    public func store(_ value: Value, for key: Key, generation: UInt64, now: ContinuousClock.Instant = .now) {
+        guard generation == coherence.generation else { return }
         entries.withLock { entries in
             if entries.count >= capacity {
-                // Drop what has expired; if everything is live, start afresh rather than grow.
-                entries = entries.filter { $0.value.expires > now }
+                // Drop what is no longer trusted; if everything is, start afresh rather than grow.
+                entries = entries.filter { coherence.trusts(loadedAt: $0.value.loadedAt, generation: $0.value.generation, now: now) }
                 if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             }
-            entries[key] = Entry(value: value, expires: now + lifetime)
+            entries[key] = Entry(value: value, loadedAt: now, generation: generation)
         }
-    }
-
-    public func removeAll() {
-        entries.withLock { $0.removeAll() }
-    }
-
-    public func remove(_ key: Key) {
-        _ = entries.withLock { $0.removeValue(forKey: key) }
     }
 
     /// The cached value, or `load()`'s, which is then cached.
     public func value(for key: Key, orLoad load: () throws -> Value) rethrows -> Value {
         if let cached = value(for: key) { return cached }
+        let generation = coherence.generation
         let loaded = try load()
-        store(loaded, for: key)
+        store(loaded, for: key, generation: generation)
         return loaded
     }
 }

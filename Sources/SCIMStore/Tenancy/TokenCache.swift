@@ -1,31 +1,33 @@
 import Foundation
 
-/// Remembers, for one second, which organisation a SCIM token resolved to, so a burst of requests
-/// costs one token lookup rather than one each.
+/// Remembers which organisation a SCIM token resolved to, so requests cost no token lookup.
 ///
 /// Keyed by the token's SHA-256 (never the token itself). Only successes are cached: a bad token is
-/// looked up every time (and rate-limited per client address). One second bounds how long a revoked,
-/// expired or disabled credential keeps working on any replica, with no invalidation traffic.
+/// looked up every time (and rate-limited per client address). How long an entry is trusted is
+/// `CacheCoherence`'s call: a revoked token or a disabled organisation stops working on every replica
+/// within about a second; an expiring token stops at its expiry, cached or not.
 public struct CachedTokenAuthenticator: Sendable {
-    let tokens: TokenStore
-    let cache: TTLCache<[UInt8], Tenant>
+    private struct Entry {
+        var tenant: Tenant
+        var expiresAt: Date?
+    }
 
-    public init(tokens: TokenStore, lifetime: Duration = .seconds(1)) {
+    let tokens: TokenStore
+    private let cache: TTLCache<[UInt8], Entry>
+
+    public init(tokens: TokenStore, coherence: CacheCoherence = CacheCoherence()) {
         self.tokens = tokens
-        self.cache = TTLCache(lifetime: lifetime, capacity: 10_000)
+        self.cache = TTLCache(coherence: coherence, capacity: 10_000)
     }
 
     /// - Throws: as `TokenStore.authenticate(bearer:)`.
     public func authenticate(bearer token: String) async throws -> Tenant {
         let key = Secrets.sha256(token)
-        if let tenant = cache.value(for: key) { return tenant }
-        let tenant = try await tokens.authenticate(bearer: token)
-        cache.store(tenant, for: key)
+        if let entry = cache.value(for: key), entry.expiresAt.map({ $0 > Date() }) ?? true { return entry.tenant }
+        // An expired entry is looked up again, which refuses it and logs the refusal to the organisation.
+        let generation = cache.coherence.generation
+        let (tenant, expiresAt) = try await tokens.authenticate(bearer: token)
+        cache.store(Entry(tenant: tenant, expiresAt: expiresAt), for: key, generation: generation)
         return tenant
-    }
-
-    /// Forgets every cached lookup (after a revocation or an organisation change on this replica).
-    public func removeAll() {
-        cache.removeAll()
     }
 }

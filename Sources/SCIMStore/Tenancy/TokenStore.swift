@@ -88,9 +88,10 @@ public struct TokenStore: Sendable {
     ///
     /// The tenant comes from the token alone. `last_used_at` is written at most once a minute per
     /// token, so authentication costs no write on the hot path.
+    /// - Returns: the tenant, and when the token expires (so a cache can stop serving it then).
     /// - Throws: `SCIMError` 401 for a missing, malformed or unknown token; `RejectedCredential` (401)
     ///   for a revoked or expired one, (403) when the organisation has SCIM disabled.
-    public func authenticate(bearer token: String) async throws -> Tenant {
+    public func authenticate(bearer token: String) async throws -> (tenant: Tenant, expiresAt: Date?) {
         guard let prefix = IssuedSecret.prefix(of: token, kind: Self.kind) else {
             throw SCIMError.unauthorized("The bearer token is not a valid Learn Amp SCIM token.")
         }
@@ -98,7 +99,7 @@ public struct TokenStore: Sendable {
         let row = try await client.withConnection { connection -> PostgresRow? in
             let rows = try connection.query(
                 """
-                SELECT t.id, t.secret_hash, t.revoked_at IS NOT NULL AS revoked,
+                SELECT t.id, t.secret_hash, t.expires_at, t.revoked_at IS NOT NULL AS revoked,
                        t.expires_at IS NOT NULL AND t.expires_at <= now() AS expired,
                        t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale,
                        o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled, o.rate_limit_rps, o.rate_limit_burst
@@ -130,7 +131,7 @@ public struct TokenStore: Sendable {
             throw RejectedCredential(
                 error: .forbidden("SCIM provisioning is disabled for this organisation. Contact Learn Amp support."), tenant: tenant)
         }
-        return tenant
+        return (tenant, try row.decode("expires_at"))
     }
 }
 

@@ -3,11 +3,13 @@ import Postgres
 import SCIM
 
 /// Custom-field mappings per tenant schema, read on nearly every SCIM request and changed rarely:
-/// cached for a second, and dropped at once on this replica when staff replace them.
+/// cached as `CacheCoherence` allows, and dropped at once on this replica when staff replace them.
 public final class CustomFieldCache: Sendable {
-    let cache = TTLCache<PostgresIdentifier, [CustomFieldMapping]>()
+    let cache: TTLCache<PostgresIdentifier, [CustomFieldMapping]>
 
-    public init() {}
+    public init(coherence: CacheCoherence = CacheCoherence()) {
+        cache = TTLCache(coherence: coherence)
+    }
 
     func mappings(_ schema: PostgresIdentifier, on connection: PostgresConnection) throws -> [CustomFieldMapping] {
         try cache.value(for: schema) { try CustomFieldStore.load(schema, on: connection) }
@@ -77,8 +79,10 @@ public struct CustomFieldStore: Sendable {
     public func replace(_ tenant: Tenant, with mappings: [CustomFieldMapping]) async throws -> [CustomFieldMapping] {
         let mappings = try Self.validate(mappings)
         let schema = tenant.schema
-        defer { cache.cache.remove(schema) }
+        // Every replica's mapping caches go, this one's at once (no trigger sees tenant schemas).
+        defer { cache.cache.coherence.invalidate() }
         return try await client.withTransaction { connection in
+            try CacheCoherence.invalidateEverywhere(on: connection)
             _ = try connection.query("DELETE FROM \(schema).custom_field_mappings")
             for mapping in mappings {
                 _ = try connection.query(
