@@ -37,6 +37,10 @@ public final class PostgresClient: Sendable, Service {
         /// How many uses a statement text needs on a connection before it is prepared; 1 prepares at
         /// once. Internal: tests use 1 to run every statement through the prepared path.
         var prepareAfterUses: Int = 2
+        /// How many evicted statements wait before one round trip deallocates them all: with many
+        /// tenants, statements are evicted often, and a `DEALLOCATE` round trip for each would cost
+        /// nearly as much as the statement. Internal: tests use 1 to see each eviction reach the server.
+        var deallocationBatch: Int = 16
 
         public init(connectionString: String) {
             self.connectionString = connectionString

@@ -18,8 +18,11 @@ public final class PostgresConnection: @unchecked Sendable {
     /// reconnect.
     private var statements: PreparedStatementCache?
     /// Evicted statements still to `DEALLOCATE`: sent only outside a transaction, so a failing
-    /// `DEALLOCATE` can never abort the caller's transaction, and never in a failed one.
+    /// `DEALLOCATE` can never abort the caller's transaction, and never in a failed one; and in
+    /// batches, so the server may hold up to `deallocationBatch - 1` more than the cache's capacity.
     private var pendingDeallocations: [String] = []
+    /// How many `pendingDeallocations` go out together (`Configuration.deallocationBatch`).
+    private let deallocationBatch: Int
     /// Set when a cached statement failed as stale (26000, or 0A000 after a table changed) and could
     /// not be retried because a transaction was open; `withTransaction` then reruns the transaction.
     private(set) var staleStatementFailed = false
@@ -39,6 +42,7 @@ public final class PostgresConnection: @unchecked Sendable {
     init(configuration: PostgresClient.Configuration, logger: Logger, queryTimer: Metrics.Timer) throws {
         self.logger = logger
         self.queryTimer = queryTimer
+        self.deallocationBatch = max(1, configuration.deallocationBatch)
         if configuration.preparedStatements {
             self.statements = PreparedStatementCache(
                 capacity: max(1, configuration.preparedStatementCacheSize),
@@ -86,11 +90,12 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs one statement; binds travel separately from the SQL, results come back as text.
     ///
-    /// With prepared statements on, a text seen before on this connection is prepared once
-    /// (`PQprepare`, named `s1`, `s2`, …) and then run with `PQexecPrepared`; otherwise, and the first
-    /// time a text is seen, it goes through `PQexecParams` as an unnamed statement. A cached statement
-    /// the server no longer knows (26000) or whose result columns changed (0A000, "cached plan must not
-    /// change result type") is dropped and, outside a transaction, prepared again and rerun once.
+    /// With prepared statements on, a text seen before on this connection is prepared once (named
+    /// `s1`, `s2`, …, the prepare sent in the same round trip as its first execution) and run by name
+    /// from then on; otherwise, and the first time a text is seen, it runs as an unnamed statement. A
+    /// cached statement the server no longer knows (26000) or whose result columns changed (0A000,
+    /// "cached plan must not change result type") is dropped and, outside a transaction, prepared
+    /// again and run once more.
     /// - Throws: `PostgresError` with `.server` and the SQLSTATE, `.connectionFailure` if the connection
     ///   broke (the statement's outcome is then unknown), or `.tooManyParameters`.
     public func query(_ query: PostgresQuery) throws -> PostgresRows {
@@ -101,50 +106,115 @@ public final class PostgresConnection: @unchecked Sendable {
         let start = ContinuousClock.now
         defer { self.queryTimer.record(duration: ContinuousClock.now - start) }
         self.staleStatementFailed = false
-        return try Self.withParameters(query.binds) { types, values, lengths, formats in
-            let count = Int32(query.binds.count)
-            guard self.statements != nil else {
-                return try self.run(handle) { PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) }
-            }
-            let idle = PQtransactionStatus(handle) == PQTRANS_IDLE && self.pendingBegin == nil
-            if idle, !self.pendingDeallocations.isEmpty {
-                self.deallocatePending(handle)
-            }
-            let key = PreparedStatementCache.Key(sql: query.sql, types: types)
-            if let name = self.statements!.lookUp(key) {
-                do {
-                    return try self.run(handle) { PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) }
-                } catch let error as PostgresError where Self.isStale(error) {
+        let idle = PQtransactionStatus(handle) == PQTRANS_IDLE && self.pendingBegin == nil
+        if idle, self.pendingDeallocations.count >= self.deallocationBatch {
+            self.deallocatePending(handle)
+        }
+        let key = self.statements.map { _ in PreparedStatementCache.Key(sql: query.sql, types: query.bindTypes) }
+        let plan = key.map { self.plan(for: $0) } ?? .unnamed
+        do {
+            return try self.run(query, plan, handle)
+        } catch let error as PostgresError where error.code == .server {
+            guard let key else { throw error }
+            switch plan {
+            case .unnamed:
+                throw error
+            case .prepare(let name):
+                // Class 42 (syntax, an undefined table or column) is the prepare failing: the server
+                // has no such statement. Other errors come from running it, and it stays prepared.
+                if error.sqlState?.rawValue.hasPrefix("42") == true {
                     self.statements!.remove(key)
-                    if error.sqlState != .invalidSQLStatementName {
-                        // Still prepared on the server; only its cached plan is unusable.
-                        self.retire(name, handle)
-                    }
-                    // Retrying is safe only when the statement ran on its own: inside a transaction
-                    // the error has aborted it, and only rerunning the whole transaction helps.
-                    guard idle, PQtransactionStatus(handle) == PQTRANS_IDLE else {
-                        self.staleStatementFailed = true
-                        throw error
-                    }
-                    self.logger.debug(
-                        "postgres prepared statement was stale; preparing it again",
-                        metadata: ["postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")"]
-                    )
+                    self.retire(name, handle)
                 }
-            } else if !self.statements!.shouldPrepare(key) {
-                return try self.run(handle) { PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) }
+                throw error
+            case .prepared(let name):
+                guard Self.isStale(error) else { throw error }
+                self.statements!.remove(key)
+                if error.sqlState != .invalidSQLStatementName {
+                    // Still prepared on the server; only its cached plan is unusable.
+                    self.retire(name, handle)
+                }
+                // Retrying is safe only when the statement ran on its own: inside a transaction the
+                // error has aborted it, and only rerunning the whole transaction helps.
+                guard idle, PQtransactionStatus(handle) == PQTRANS_IDLE else {
+                    self.staleStatementFailed = true
+                    throw error
+                }
+                self.logger.debug(
+                    "postgres prepared statement was stale; preparing it again",
+                    metadata: ["postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")"]
+                )
+                return try self.run(query, self.plan(for: key), handle)
             }
-            try self.sendPendingBegin(handle)
-            let name = self.statements!.makeName()
-            let prepared = PQprepare(handle, name, query.sql, count, types)
-            defer { PQclear(prepared) }
-            _ = try self.rows(from: prepared)
-            if let evicted = self.statements!.insert(key, name: name) {
-                self.retire(evicted, handle)
+        }
+    }
+
+    /// How a statement goes to the server.
+    private enum Plan {
+        /// Parsed and planned for this one execution.
+        case unnamed
+        /// Prepared on this connection before.
+        case prepared(String)
+        /// To be prepared under this name, in the same round trip as its execution.
+        case prepare(String)
+
+        var isPrepare: Bool {
+            if case .prepare = self { true } else { false }
+        }
+    }
+
+    /// Looks the statement up in the cache, or decides whether to admit it (the cache then holds it,
+    /// and the statement it evicted waits for `DEALLOCATE`).
+    private func plan(for key: PreparedStatementCache.Key) -> Plan {
+        if let name = self.statements!.lookUp(key) { return .prepared(name) }
+        guard self.statements!.shouldPrepare(key) else { return .unnamed }
+        let name = self.statements!.makeName()
+        if let evicted = self.statements!.insert(key, name: name) {
+            self.pendingDeallocations.append(evicted)
+        }
+        return .prepare(name)
+    }
+
+    /// Runs one statement and returns its rows: on its own when it can be, else in a pipeline (one round
+    /// trip) with a pending `BEGIN` ahead of it and/or its prepare.
+    private func run(_ query: PostgresQuery, _ plan: Plan, _ handle: OpaquePointer) throws -> PostgresRows {
+        if self.pendingBegin == nil, !plan.isPrepare {
+            guard self.send(query, plan, handle) == 1 else { throw self.error(from: nil) }
+            // Every result up to the NULL that ends the statement is read; the last one counts, as with PQexec.
+            var last: OpaquePointer?
+            defer { PQclear(last) }
+            while let result = PQgetResult(handle) {
+                PQclear(last)
+                last = result
             }
-            let result = PQexecPrepared(handle, name, count, values, lengths, formats, 0)
-            defer { PQclear(result) }
-            return try self.rows(from: result)
+            return try self.rows(from: last)
+        }
+        let begin = self.pendingBegin
+        self.pendingBegin = nil
+        return try self.pipeline(handle) {
+            if let begin {
+                guard PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1 else { return nil }
+            }
+            return self.send(query, plan, handle).map { $0 + (begin == nil ? 0 : 1) }
+        }.last!
+    }
+
+    /// Queues a statement as `plan` says. Returns how many results it will produce, or nil if libpq
+    /// could not queue it.
+    private func send(_ query: PostgresQuery, _ plan: Plan, _ handle: OpaquePointer) -> Int? {
+        Self.withParameters(query.binds) { types, values, lengths, formats in
+            let count = Int32(query.binds.count)
+            switch plan {
+            case .unnamed:
+                return PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) == 1 ? 1 : nil
+            case .prepared(let name):
+                return PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) == 1 ? 1 : nil
+            case .prepare(let name):
+                guard PQsendPrepare(handle, name, query.sql, count, types) == 1,
+                    PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) == 1
+                else { return nil }
+                return 2
+            }
         }
     }
 
@@ -159,10 +229,10 @@ public final class PostgresConnection: @unchecked Sendable {
             || (error.sqlState == .featureNotSupported && error.message == "cached plan must not change result type")
     }
 
-    /// Deallocates an evicted statement now if no transaction is open, else once one is no longer open.
+    /// Queues a statement for `DEALLOCATE`, sent with the next batch outside a transaction.
     private func retire(_ name: String, _ handle: OpaquePointer) {
         self.pendingDeallocations.append(name)
-        if PQtransactionStatus(handle) == PQTRANS_IDLE {
+        if PQtransactionStatus(handle) == PQTRANS_IDLE, self.pendingDeallocations.count >= self.deallocationBatch {
             self.deallocatePending(handle)
         }
     }
@@ -258,27 +328,6 @@ public final class PostgresConnection: @unchecked Sendable {
         return handle
     }
 
-    /// Runs one statement that `send` queues (`PQsendQueryParams` or `PQsendQueryPrepared`), with a
-    /// pending `BEGIN` ahead of it in the same round trip (libpq pipeline mode), and returns its rows.
-    private func run(_ handle: OpaquePointer, _ send: () -> Int32) throws -> PostgresRows {
-        guard let begin = self.pendingBegin else {
-            guard send() == 1 else { throw self.error(from: nil) }
-            // Every result up to the NULL that ends the statement is read; the last one counts, as with PQexec.
-            var last: OpaquePointer?
-            defer { PQclear(last) }
-            while let result = PQgetResult(handle) {
-                PQclear(last)
-                last = result
-            }
-            return try self.rows(from: last)
-        }
-        self.pendingBegin = nil
-        return try self.pipeline(handle) {
-            guard PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1, send() == 1 else { return nil }
-            return 2
-        }[1]
-    }
-
     /// Sends what `send` queues (it returns how many results to expect, or nil if sending failed) as
     /// one pipeline, one round trip, and returns every result's rows, or throws the first error (the
     /// server skips the statements after it, up to the sync point).
@@ -309,15 +358,6 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         // The first failure is the one to report; statements after it only say they were skipped.
         return try results.map { try self.rows(from: $0) }
-    }
-
-    /// Sends a pending `BEGIN` on its own, before a statement that cannot join a pipeline.
-    private func sendPendingBegin(_ handle: OpaquePointer) throws {
-        guard let begin = self.pendingBegin else { return }
-        self.pendingBegin = nil
-        let result = PQexec(handle, begin)
-        defer { PQclear(result) }
-        _ = try self.rows(from: result)
     }
 
     /// Copies a result into Sendable rows, or turns it into a `PostgresError`. The caller `PQclear`s it.
@@ -427,6 +467,18 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 }
 
+extension PostgresQuery {
+    /// The bind type OIDs, as `withParameters` lays them out: with the text, what keys a prepared statement.
+    fileprivate var bindTypes: [UInt32] {
+        binds.map { bind in
+            switch bind {
+            case .null: 0
+            case .text(_, let oid), .binary(_, let oid): oid
+            }
+        }
+    }
+}
+
 extension String {
     fileprivate func trimmingTrailingNewlines() -> String {
         var text = Substring(self)
@@ -519,7 +571,8 @@ extension PostgresConnection {
                     count += 1
                 }
                 for query in deferred + (final.map { [$0] } ?? []) {
-                    guard let sent = self.send(query, handle) else { return nil }
+                    let plan = self.statements.map { _ in self.plan(for: .init(sql: query.sql, types: query.bindTypes)) } ?? .unnamed
+                    guard let sent = self.send(query, plan, handle) else { return nil }
                     count += sent
                 }
                 guard PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0) == 1 else { return nil }
@@ -537,29 +590,6 @@ extension PostgresConnection {
                 self.staleStatementFailed = true
             }
             throw error
-        }
-    }
-
-    /// Queues one deferred statement in the open pipeline, prepared if this connection has (or now
-    /// wants) it prepared, as `query(_:)` would. Returns how many results it will produce.
-    private func send(_ query: PostgresQuery, _ handle: OpaquePointer) -> Int? {
-        Self.withParameters(query.binds) { types, values, lengths, formats in
-            let count = Int32(query.binds.count)
-            let key = PreparedStatementCache.Key(sql: query.sql, types: types)
-            if let name = self.statements?.lookUp(key) {
-                return PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) == 1 ? 1 : nil
-            }
-            guard self.statements?.shouldPrepare(key) == true else {
-                return PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 0) == 1 ? 1 : nil
-            }
-            let name = self.statements!.makeName()
-            if let evicted = self.statements!.insert(key, name: name) {
-                self.pendingDeallocations.append(evicted)
-            }
-            guard PQsendPrepare(handle, name, query.sql, count, types) == 1,
-                PQsendQueryPrepared(handle, name, count, values, lengths, formats, 0) == 1
-            else { return nil }
-            return 2
         }
     }
 

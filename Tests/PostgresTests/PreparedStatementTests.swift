@@ -80,7 +80,7 @@ struct PreparedStatementTests {
 
     @Test("600 distinct texts with a cache of 512 leave at most 512 prepared statements")
     func lruBound() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1 }) { client in
+        try await withClient(configure: { $0.maximumConnections = 1; $0.deallocationBatch = 1 }) { client in
             #expect(client.configuration.preparedStatementCacheSize == 512)
             try await client.withConnection { connection in
                 for i in 0..<600 {
@@ -106,7 +106,9 @@ struct PreparedStatementTests {
 
     @Test("evictions inside a transaction are deallocated after it")
     func deferredDeallocation() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1; $0.preparedStatementCacheSize = 4; $0.prepareAfterUses = 1 }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 1; $0.preparedStatementCacheSize = 4; $0.prepareAfterUses = 1; $0.deallocationBatch = 1
+        }) { client in
             try await client.withTransaction { connection in
                 for i in 0..<10 {
                     _ = try connection.query(PostgresQuery(unsafeSQL: "SELECT \(i) AS v"))
@@ -117,6 +119,42 @@ struct PreparedStatementTests {
             try await client.withConnection { connection in
                 let count = try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n", as: Int.self)
                 #expect(count <= 4)
+            }
+        }
+    }
+
+    @Test("evicted statements are deallocated in batches: the server holds at most capacity + batch - 1")
+    func batchedDeallocation() async throws {
+        try await withClient(configure: {
+            $0.maximumConnections = 1; $0.preparedStatementCacheSize = 4; $0.prepareAfterUses = 1; $0.deallocationBatch = 3
+        }) { client in
+            try await client.withConnection { connection in
+                var counts: [Int] = []
+                for i in 0..<12 {
+                    _ = try connection.query(PostgresQuery(unsafeSQL: "SELECT \(i) AS v"))
+                    // The counting statement is cached too, and stays most recently used.
+                    counts.append(try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n", as: Int.self))
+                }
+                #expect(counts.allSatisfy { $0 <= 4 + 2 }, "\(counts)")
+                #expect(counts.contains { $0 > 4 }, "deallocation waits for a batch: \(counts)")
+                #expect(connection.preparedStatementNames.count == 4)
+            }
+        }
+    }
+
+    @Test("a prepare the server refuses (42P01) leaves nothing cached; a statement failing as it runs stays prepared")
+    func failedAdmission() async throws {
+        try await withClient(configure: { $0.maximumConnections = 1; $0.prepareAfterUses = 1; $0.deallocationBatch = 1 }) { client in
+            try await client.withConnection { connection in
+                #expect(throws: PostgresError.self) { try connection.query(PostgresQuery(unsafeSQL: "SELECT * FROM no_such_table_x")) }
+                #expect(connection.preparedStatementNames.isEmpty)
+                let divide: PostgresQuery = "SELECT 1 / \(0) AS v"
+                let error = #expect(throws: PostgresError.self) { try connection.query(divide) }
+                #expect(error?.sqlState?.rawValue == "22012")
+                #expect(connection.preparedStatementNames.count == 1)
+                #expect(try connection.query("SELECT 1 / \(2) AS v")[0].decode("v", as: Int.self) == 0)
+                let prepared = try connection.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'SELECT 1 /%'")
+                #expect(try prepared[0].decode("n", as: Int.self) == 1, "the same text ran again by name")
             }
         }
     }
