@@ -193,10 +193,15 @@ public final class PostgresConnection: @unchecked Sendable {
         self.pendingBegin = nil
         return try self.pipeline(handle) {
             if let begin {
-                guard PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1 else { return nil }
+                guard Self.sendCommand(begin, handle) else { return nil }
             }
             return self.send(query, plan, handle).map { $0 + (begin == nil ? 0 : 1) }
         }.last!
+    }
+
+    /// Queues a statement without binds (`BEGIN`, `COMMIT`) in the open pipeline.
+    private static func sendCommand(_ sql: String, _ handle: OpaquePointer) -> Bool {
+        PQsendQueryParams(handle, sql, 0, nil, nil, nil, nil, 0) == 1
     }
 
     /// Queues a statement as `plan` says. Returns how many results it will produce, or nil if libpq
@@ -567,7 +572,7 @@ extension PostgresConnection {
             let results = try self.pipeline(handle) {
                 var count = 0
                 if let begin {
-                    guard PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1 else { return nil }
+                    guard Self.sendCommand(begin, handle) else { return nil }
                     count += 1
                 }
                 for query in deferred + (final.map { [$0] } ?? []) {
@@ -575,7 +580,7 @@ extension PostgresConnection {
                     guard let sent = self.send(query, plan, handle) else { return nil }
                     count += sent
                 }
-                guard PQsendQueryParams(handle, "COMMIT", 0, nil, nil, nil, nil, 0) == 1 else { return nil }
+                guard Self.sendCommand("COMMIT", handle) else { return nil }
                 return count + 1
             }
             return final == nil ? nil : results[results.count - 2]
