@@ -106,9 +106,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Private Postgres clusters for the tests that stop or restart a server.
+        .target(
+            name: "TestClusters",
+            path: "Tests/TestClusters",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PostgresTests",
-            dependencies: ["Postgres"],
+            dependencies: ["Postgres", "TestClusters"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -122,6 +128,7 @@ let package = Package(
                 "SCIMServer",
                 "SCIMStore",
                 "Postgres",
+                "TestClusters",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

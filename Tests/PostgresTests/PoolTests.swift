@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import Postgres
+import TestClusters
 import Testing
 
 @Suite("Connection pool against a real server")
@@ -92,26 +93,13 @@ struct PoolTests {
 
     @Test("after a real server restart the next queries succeed without restarting the client", .timeLimit(.minutes(2)))
     func recoversAfterRestart() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let cluster = environment["SCIM_TEST_PG_CLUSTER"], let workdir = environment["SCIM_TEST_WORKDIR"] else {
-            throw TestSetupError(description: "SCIM_TEST_PG_CLUSTER and SCIM_TEST_WORKDIR must be set: run the tests with scripts/test")
-        }
-        let port = try freePort()
-        let directory = "\(workdir)/restart-\(UUID().uuidString.prefix(8))"
-        try await runCluster(cluster, "start", directory, String(port))
-        do {
-            try await restartAndRecover(cluster: cluster, directory: directory, port: port)
-            try await runCluster(cluster, "stop", directory)
-        } catch {
-            try? await runCluster(cluster, "stop", directory)
-            throw error
-        }
+        try await TestCluster.with("restart") { cluster in try await restartAndRecover(cluster) }
     }
 
-    private func restartAndRecover(cluster: String, directory: String, port: Int) async throws {
+    private func restartAndRecover(_ cluster: TestCluster) async throws {
         // Every statement prepared at once, so each connection has a cache for the restart to invalidate.
         let configure: (inout PostgresClient.Configuration) -> Void = { $0.maximumConnections = 4; preparing(true)(&$0) }
-        try await withClient(url: "postgresql://scim@127.0.0.1:\(port)/scim", configure: configure) { client in
+        try await withClient(url: cluster.url, configure: configure) { client in
             // Open all four connections so every one of them is killed by the restart.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<4 {
@@ -121,7 +109,7 @@ struct PoolTests {
             }
             #expect(client.metrics.idle == 4)
 
-            try await runCluster(cluster, "restart", directory)
+            try await cluster.restart()
 
             var failures = 0
             var answered = false
@@ -159,49 +147,4 @@ struct PoolTests {
             }
         }
     }
-}
-
-/// Runs `scripts/pg-cluster`, awaiting its exit on a helper thread rather than a cooperative one.
-///
-/// `posix_spawn` rather than Foundation's `Process`: on Linux `Process` learns of the exit through a
-/// socket the child inherits, and the server the script starts keeps that socket open forever.
-private func runCluster(_ script: String, _ arguments: String...) async throws {
-    let argv = ([script] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid = pid_t()
-    let spawnError = posix_spawn(&pid, script, nil, nil, argv, environ)
-    guard spawnError == 0 else {
-        throw TestSetupError(description: "could not run \(script): error \(spawnError)")
-    }
-    let child = pid
-    let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-        Thread {
-            var status: Int32 = 0
-            while waitpid(child, &status, 0) == -1 && errno == EINTR {}
-            continuation.resume(returning: status)
-        }.start()
-    }
-    guard status == 0 else {
-        throw TestSetupError(description: "pg-cluster \(arguments.joined(separator: " ")) failed with wait status \(status)")
-    }
-}
-
-/// A loopback port in 56000..<57000 that nothing listens on.
-private func freePort() throws -> Int {
-    for _ in 0..<50 {
-        let port = 56000 + Int.random(in: 0..<1000)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if bound == 0 {
-            return port
-        }
-    }
-    throw TestSetupError(description: "no free port found in 56000..<57000")
 }

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import SCIM
 import SCIMServer
 import Synchronization
+import TestClusters
 import Testing
 
 @Suite("Chaos: Postgres restarts in the middle of a stream of SCIM writes")

@@ -2,6 +2,7 @@ import Foundation
 import SCIM
 import SCIMServer
 import SCIMStore
+import TestClusters
 import Testing
 
 @Suite("Exporting one organisation")

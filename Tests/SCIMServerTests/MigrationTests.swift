@@ -3,6 +3,7 @@ import Logging
 import Postgres
 import SCIMServer
 import SCIMStore
+import TestClusters
 import Testing
 
 /// Runs `body` with a pool on the test database.

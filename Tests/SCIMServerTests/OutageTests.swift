@@ -7,6 +7,7 @@ import Postgres
 import SCIM
 import SCIMServer
 import SCIMStore
+import TestClusters
 import Testing
 
 @Suite("Postgres outage: 503 with Retry-After, quickly, and recovery without a restart")
@@ -133,103 +134,11 @@ struct OutageTests {
     }
 }
 
-/// A private Postgres cluster for one test (`scripts/pg-cluster` on a free port), which the test may
-/// stop, start and restart; always stopped at the end.
-///
-/// Runs the script with `posix_spawn` (`spawnAndWait`), as the pool-recovery test does: Foundation's `Process` learns of
-/// the exit through a descriptor the server inherits and keeps open, so it would wait forever.
-struct TestCluster: Sendable {
-    let script: String
-    let directory: String
-    let port: Int
-
-    var url: String { "postgresql://scim@127.0.0.1:\(port)/scim" }
-
-    /// Starts a fresh cluster, runs `body`, and stops the cluster whatever happens.
-    static func with<R: Sendable>(_ name: String, _ body: (TestCluster) async throws -> R) async throws -> R {
-        let environment = ProcessInfo.processInfo.environment
-        let script = try #require(
-            environment["SCIM_TEST_PG_CLUSTER"], "SCIM_TEST_PG_CLUSTER is not set: run the tests with scripts/test")
-        let workdir = try #require(environment["SCIM_TEST_WORKDIR"], "SCIM_TEST_WORKDIR is not set: run the tests with scripts/test")
-        let cluster = TestCluster(
-            script: script, directory: "\(workdir)/\(name)-\(UUID().uuidString.prefix(8).lowercased())", port: try freePort())
-        try await cluster.start()
-        do {
-            let result = try await body(cluster)
-            try await cluster.stop()
-            return result
-        } catch {
-            try? await cluster.stop()
-            throw error
-        }
-    }
-
+extension TestCluster {
     /// The test configuration, pointed at this cluster.
     func appConfiguration() throws -> AppConfiguration {
         var configuration = try TestDatabase.configuration()
         configuration.databaseURL = url
         return configuration
     }
-
-    func start() async throws { try await run("start", directory, String(port)) }
-    func stop() async throws { try await run("stop", directory) }
-    func restart() async throws { try await run("restart", directory) }
-
-    private func run(_ arguments: String...) async throws {
-        // A throwaway cluster need not survive a power cut.
-        try await spawnAndWait(script, arguments, environment: ["PG_FSYNC": "off"])
-    }
-
-    /// A loopback port in 57000..<58000 that nothing listens on.
-    private static func freePort() throws -> Int {
-        for _ in 0..<50 {
-            let port = 57000 + Int.random(in: 0..<1000)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if bound == 0 { return port }
-        }
-        throw ClusterError(description: "no free port found in 57000..<58000")
-    }
-}
-
-/// Runs a program (found on PATH) and awaits its exit on a helper thread rather than a cooperative one.
-/// - Throws: `ClusterError` when it cannot be started or exits unsuccessfully.
-/// `quiet` sends the program's standard error to /dev/null (openssl's progress dots).
-func spawnAndWait(_ program: String, _ arguments: [String], environment extra: [String: String] = [:], quiet: Bool = false) async throws {
-    let argv = ([program] + arguments).map { strdup($0) } + [nil]
-    let environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
-    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
-    }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    if quiet { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
-    var pid = pid_t()
-    let spawnError = posix_spawnp(&pid, program, &actions, nil, argv, envp)
-    guard spawnError == 0 else { throw ClusterError(description: "could not run \(program): error \(spawnError)") }
-    let child = pid
-    let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-        Thread {
-            var status: Int32 = 0
-            while waitpid(child, &status, 0) == -1 && errno == EINTR {}
-            continuation.resume(returning: status)
-        }.start()
-    }
-    guard status == 0 else {
-        throw ClusterError(description: "\(program) \(arguments.joined(separator: " ")) failed with wait status \(status)")
-    }
-}
-
-struct ClusterError: Error, CustomStringConvertible {
-    var description: String
 }

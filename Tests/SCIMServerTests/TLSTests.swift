@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import SCIMServer
+import TestClusters
 import Testing
 
 @Suite("Native TLS (TLS_CERT_PATH/TLS_KEY_PATH)")
