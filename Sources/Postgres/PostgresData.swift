@@ -189,14 +189,42 @@ extension UUID: PostgresArrayElement {
     }
 }
 
+/// A one-dimensional array bound as its text literal with no type of its own, so the statement's
+/// cast (`\(array)::uuid[]`) gives the elements their type and the server parses each once. Elements
+/// may be NULL. For columns sent as parallel arrays and `unnest`ed: thousands of rows in one bind.
+public struct PostgresArrayText: PostgresEncodable {
+    public var elements: [String?]
+
+    /// Each value as it would be bound on its own (text), nil as NULL; an element may itself be an
+    /// array (`[String]`), sent as its literal for the statement to cast row by row.
+    public init<Value: PostgresEncodable>(_ values: [Value?]) {
+        elements = values.map { value in
+            guard let value else { return nil }
+            guard case .text(let text, _) = value.postgresData else { preconditionFailure("binary values have no array text") }
+            return text
+        }
+    }
+
+    public var postgresData: PostgresData { .text(PostgresArrayLiteral.format(elements), oid: PostgresOID.unknown) }
+}
+
 /// The one-dimensional array literal syntax, `{"a","b\"c",NULL}`.
 enum PostgresArrayLiteral {
     /// Quotes every element so that commas, braces, spaces and the word NULL are taken literally.
     static func format(_ elements: [String]) -> String {
+        format(elements.map(Optional.some))
+    }
+
+    /// As `format(_:)`, with nil as an unquoted `NULL`.
+    static func format(_ elements: [String?]) -> String {
         var text = "{"
         for (index, element) in elements.enumerated() {
             if index > 0 {
                 text += ","
+            }
+            guard let element else {
+                text += "NULL"
+                continue
             }
             text += "\""
             for character in element {

@@ -219,6 +219,48 @@ struct EventBufferTests {
         }
     }
 
+    @Test("a flush writes at most flushLimit events, exactly as buffered, whatever characters they hold")
+    func boundedFlushKeepsValues() async throws {
+        let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
+        try await withDatabase { client in
+            try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
+            let organisations = OrganisationStore(client: client, migrations: migrations)
+            let schema = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Events").schemaName)
+            let userID = UUID()
+            _ = try await client.query(
+                "INSERT INTO \(schema).users (id, user_name, email, scim_managed) VALUES (\(userID), 'known@example.com', 'known@example.com', true)")
+            let buffer = EventBuffer()
+            let origin = EventOrigin(requestID: "r-0", tokenID: nil, method: "PATCH", path: "/scim/v2/Users/{x}")
+            // Every character the array literal and the text format treat specially.
+            let awkward = SyncEvent(
+                origin: origin, outcome: .error, status: 400, resourceType: "User", userName: "a\"b\\c,{d} NULL ü",
+                scimType: "invalidValue", detail: "line one\nline\ttwo \"quoted\" \\ {braces}",
+                changes: ["x,y", "{z}", "NULL", "\"q\"", ""])
+            // About a known user without its userName (a failed write): the flush fills it in.
+            let aboutUser = SyncEvent(origin: origin, outcome: .error, status: 409, resourceType: "User", resourceID: userID)
+            buffer.append(awkward, schema: schema)
+            buffer.append(aboutUser, schema: schema)
+            for n in 0..<(EventBuffer.flushLimit + 498) {
+                buffer.append(SyncEvent(origin: EventOrigin(requestID: "bulk-\(n)", tokenID: UUID(), method: "GET", path: "/scim/v2/Users"), outcome: .success, status: 200), schema: schema)
+            }
+            try await buffer.flush(client)
+            #expect(buffer.pendingCount == 500)
+            try await buffer.flush(client)
+            #expect(buffer.pendingCount == 0)
+            let rows = try await client.query(
+                "SELECT user_name, detail, changes, status, token_id IS NULL AS no_token FROM \(schema).sync_events WHERE request_id = 'r-0' ORDER BY status")
+            #expect(rows.count == 2)
+            #expect(try rows[0].decode("user_name", as: String?.self) == awkward.userName)
+            #expect(try rows[0].decode("detail", as: String?.self) == awkward.detail)
+            #expect(try rows[0].decode("changes", as: [String].self) == awkward.changes)
+            #expect(try rows[0].decode("no_token", as: Bool.self))
+            #expect(try rows[1].decode("user_name", as: String?.self) == "known@example.com")
+            #expect(try rows[1].decode("changes", as: [String].self) == [])
+            let bulk = try await client.query("SELECT count(DISTINCT request_id) AS n FROM \(schema).sync_events WHERE request_id LIKE 'bulk-%'")
+            #expect(try bulk[0].decode("n", as: Int.self) == EventBuffer.flushLimit + 498)
+        }
+    }
+
     @Test("while the database cannot be reached, every tenant's events stay buffered for the next flush")
     func unreachableDatabaseKeepsEverything() async throws {
         // Nothing listens on port 1: every connection attempt fails at once.

@@ -84,41 +84,33 @@ public struct SyncEvent: Sendable, Equatable {
         _ = try connection.query(insertion(of: events, schema: schema))
     }
 
-    /// One statement whatever the number of events (a flush may carry thousands): the rows travel as
-    /// one JSON bind, and the SQL text stays the same, so it is planned and prepared once.
+    /// One statement whatever the number of events (a flush carries up to `EventBuffer.flushLimit`):
+    /// each column travels as one array bind and is `unnest`ed, so the server parses every value once
+    /// and the SQL text stays the same (planned and prepared once). The userName is looked up only for
+    /// an event about a user that does not carry it (a failed write, say).
     static func insertion(of events: [SyncEvent], schema: PostgresIdentifier) -> PostgresQuery {
-        let rows = JSONValue.array(events.map(\.json))
+        func column<Value: PostgresEncodable>(_ value: (SyncEvent) -> Value?) -> PostgresArrayText {
+            PostgresArrayText(events.map(value))
+        }
         return
             """
             INSERT INTO \(schema).sync_events
                 (occurred_at, outcome, kind, request_id, token_id, method, path, resource_type, resource_id,
                  user_name, status, scim_type, detail, duration_ms, changes)
             SELECT e.occurred_at, e.outcome, e.kind, e.request_id, e.token_id, e.method, e.path, e.resource_type,
-                   e.resource_id, COALESCE(e.user_name, u.user_name), e.status, e.scim_type, e.detail, e.duration_ms,
-                   COALESCE(e.changes, '{}')
-            FROM jsonb_to_recordset(\(PostgresJSONB(String(decoding: rows.serialized(), as: UTF8.self)))) AS e(
-                occurred_at timestamptz, outcome text, kind text, request_id text, token_id uuid, method text, path text,
-                resource_type text, resource_id uuid, user_name text, status integer, scim_type text, detail text,
-                duration_ms integer, changes text[])
-            LEFT JOIN \(schema).users u ON u.id = e.resource_id
+                   e.resource_id,
+                   COALESCE(e.user_name, CASE WHEN e.resource_id IS NOT NULL
+                       THEN (SELECT u.user_name FROM \(schema).users u WHERE u.id = e.resource_id) END),
+                   e.status, e.scim_type, e.detail, e.duration_ms, e.changes::text[]
+            FROM unnest(
+                \(column(\.occurredAt))::timestamptz[], \(column(\.outcome.rawValue))::text[], \(column(\.kind?.rawValue))::text[],
+                \(column(\.requestID))::text[], \(column(\.tokenID))::uuid[], \(column(\.method))::text[], \(column(\.path))::text[],
+                \(column(\.resourceType))::text[], \(column(\.resourceID))::uuid[], \(column(\.userName))::text[],
+                \(column(\.status))::integer[], \(column(\.scimType))::text[], \(column(\.detail))::text[],
+                \(column(\.durationMilliseconds))::integer[], \(column(\.changes))::text[]
+            ) AS e(occurred_at, outcome, kind, request_id, token_id, method, path, resource_type, resource_id,
+                   user_name, status, scim_type, detail, duration_ms, changes)
             """
-    }
-
-    private var json: JSONValue {
-        var row: [String: JSONValue] = [
-            "occurred_at": .string(SCIMDate.format(occurredAt)), "outcome": .string(outcome.rawValue),
-            "request_id": .string(requestID), "method": .string(method), "path": .string(path),
-            "status": .number(Double(status)), "changes": .array(changes.map(JSONValue.string)),
-        ]
-        row["kind"] = kind.map { .string($0.rawValue) }
-        row["token_id"] = tokenID.map { .string($0.uuidString.lowercased()) }
-        row["resource_type"] = resourceType.map(JSONValue.string)
-        row["resource_id"] = resourceID.map { .string($0.uuidString.lowercased()) }
-        row["user_name"] = userName.map(JSONValue.string)
-        row["scim_type"] = scimType.map(JSONValue.string)
-        row["detail"] = detail.map(JSONValue.string)
-        row["duration_ms"] = durationMilliseconds.map { .number(Double($0)) }
-        return .object(row)
     }
 }
 
@@ -170,12 +162,35 @@ public final class EventBuffer: Sendable {
             events[schema, default: []].insert(contentsOf: returned, at: 0)
             count += returned.count
         }
+
+        /// Removes and returns up to `limit` events, grouped by tenant, each tenant's oldest first.
+        mutating func take(upTo limit: Int) -> [(PostgresIdentifier, [SyncEvent])] {
+            var taken: [(PostgresIdentifier, [SyncEvent])] = []
+            var room = limit
+            while room > 0, let (schema, tenantEvents) = events.first {
+                if tenantEvents.count <= room {
+                    events[schema] = nil
+                    taken.append((schema, tenantEvents))
+                    room -= tenantEvents.count
+                } else {
+                    taken.append((schema, Array(tenantEvents.prefix(room))))
+                    events[schema] = Array(tenantEvents.dropFirst(room))
+                    room = 0
+                }
+            }
+            count -= limit - room
+            return taken
+        }
     }
 
     private let pending = Mutex(Pending())
     /// Beyond this many buffered events, new ones are dropped (and counted) rather than growing memory
     /// without bound while the database is down.
     static let capacity = 50_000
+    /// The most events one flush writes: a flush's memory (its binds, libpq's copy, the server's
+    /// parse) stays small however far behind it is; `EventFlushService` flushes again at once while
+    /// at least this many wait.
+    public static let flushLimit = 2_000
     private let dropped = Atomic<Int>(0)
 
     public init() {}
@@ -197,21 +212,19 @@ public final class EventBuffer: Sendable {
         }
     }
 
-    /// Writes everything buffered (or only one tenant's events). While the database is unavailable the
+    /// Writes up to `flushLimit` buffered events (or all of one tenant's). While the database is unavailable the
     /// events go back for the next flush (every tenant's, not only the one that failed); a batch the
     /// database refuses for its content (which would be refused forever) is written tenant by tenant
     /// and then event by event, and only the events it refuses are dropped.
     public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil) async throws {
-        let batch: [PostgresIdentifier: [SyncEvent]] = pending.withLock { pending in
+        let tenants = pending.withLock { pending -> [(PostgresIdentifier, [SyncEvent])] in
             if let schema {
-                guard let events = pending.events.removeValue(forKey: schema) else { return [:] }
+                guard let events = pending.events.removeValue(forKey: schema) else { return [] }
                 pending.count -= events.count
-                return [schema: events]
+                return [(schema, events)]
             }
-            defer { pending = Pending() }
-            return pending.events
+            return pending.take(upTo: Self.flushLimit)
         }
-        let tenants = Array(batch)
         guard !tenants.isEmpty else { return }
         // Usually every tenant's rows go in one transaction and one round trip (each INSERT sent with
         // the COMMIT), so a flush costs the same with one busy tenant or a thousand.
