@@ -261,6 +261,31 @@ struct EventBufferTests {
         }
     }
 
+    @Test("a periodic flush writes busy tenants now and lets a quiet tenant's few events gather")
+    func quietTenantsWait() async throws {
+        let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
+        try await withDatabase { client in
+            try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
+            let organisations = OrganisationStore(client: client, migrations: migrations)
+            let busy = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Busy").schemaName)
+            let quiet = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Quiet").schemaName)
+            let buffer = EventBuffer()
+            func event(_ n: Int) -> SyncEvent {
+                SyncEvent(origin: EventOrigin(requestID: "r-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"), outcome: .success, status: 200)
+            }
+            for n in 0..<60 { buffer.append(event(n), schema: busy) }
+            for n in 0..<3 { buffer.append(event(n), schema: quiet) }
+            #expect(try await buffer.flush(client, dueOnly: true) == 60)
+            #expect(buffer.pendingCount == 3, "three events, just arrived: not due yet")
+            #expect(try await buffer.flush(client, dueOnly: true) == 0)
+            #expect(try await buffer.flush(client) == 3, "an unconditional flush (shutdown, admin reads) takes them")
+            let counts = try await client.query(
+                "SELECT (SELECT count(*) FROM \(busy).sync_events) AS busy, (SELECT count(*) FROM \(quiet).sync_events) AS quiet")
+            #expect(try counts[0].decode("busy", as: Int.self) == 60)
+            #expect(try counts[0].decode("quiet", as: Int.self) == 3)
+        }
+    }
+
     @Test("while the database cannot be reached, every tenant's events stay buffered for the next flush")
     func unreachableDatabaseKeepsEverything() async throws {
         // Nothing listens on port 1: every connection attempt fails at once.

@@ -3,9 +3,9 @@ import Postgres
 import SCIMStore
 import ServiceLifecycle
 
-/// Writes buffered read and failure events every second, at most `EventBuffer.flushLimit` at a time
-/// (again at once while a full batch waits), and everything on graceful shutdown so a clean stop
-/// loses none.
+/// Writes buffered read and failure events every second: the tenants that are due (see
+/// `EventBuffer.minimumBatch`), at most `EventBuffer.flushLimit` events at a time and again at once
+/// while full batches come out; and everything on graceful shutdown, so a clean stop loses none.
 struct EventFlushService: Service {
     let buffer: EventBuffer
     let client: PostgresClient
@@ -20,14 +20,15 @@ struct EventFlushService: Service {
     }
 
     private func flush(everything: Bool) async {
+        var taken = 0
         repeat {
             do {
-                try await buffer.flush(client)
+                taken = try await buffer.flush(client, dueOnly: !everything)
             } catch {
                 // The events stay buffered (bounded) and go out with the next flush.
                 logger.warning("could not write sync events yet", metadata: ["error": "\(String(describing: type(of: error)))"])
                 return
             }
-        } while buffer.pendingCount >= (everything ? 1 : EventBuffer.flushLimit)
+        } while everything ? taken > 0 : taken == EventBuffer.flushLimit
     }
 }

@@ -157,26 +157,42 @@ public final class EventBuffer: Sendable {
     private struct Pending {
         var events: [PostgresIdentifier: [SyncEvent]] = [:]
         var count = 0
+        /// When each tenant's oldest waiting event arrived.
+        var since: [PostgresIdentifier: ContinuousClock.Instant] = [:]
 
-        mutating func putBack(_ returned: some Collection<SyncEvent>, for schema: PostgresIdentifier) {
-            events[schema, default: []].insert(contentsOf: returned, at: 0)
-            count += returned.count
+        mutating func append(_ event: SyncEvent, for schema: PostgresIdentifier) {
+            if events[schema, default: []].isEmpty { since[schema] = .now }
+            events[schema, default: []].append(event)
+            count += 1
         }
 
-        /// Removes and returns up to `limit` events, grouped by tenant, each tenant's oldest first.
-        mutating func take(upTo limit: Int) -> [(PostgresIdentifier, [SyncEvent])] {
+        /// Returned events are due at the next flush.
+        mutating func putBack(_ returned: some Collection<SyncEvent>, for schema: PostgresIdentifier) {
+            guard !returned.isEmpty else { return }
+            events[schema, default: []].insert(contentsOf: returned, at: 0)
+            count += returned.count
+            since[schema] = .now - EventBuffer.maximumDelay
+        }
+
+        /// Whether a tenant's events should go out now rather than gather into a bigger batch.
+        func isDue(_ schema: PostgresIdentifier, now: ContinuousClock.Instant) -> Bool {
+            events[schema, default: []].count >= EventBuffer.minimumBatch
+                || since[schema].map { now - $0 >= EventBuffer.maximumDelay } ?? true
+        }
+
+        /// Removes and returns up to `limit` events of the tenants `include` picks, grouped by tenant,
+        /// each tenant's oldest first.
+        mutating func take(upTo limit: Int, where include: (PostgresIdentifier) -> Bool) -> [(PostgresIdentifier, [SyncEvent])] {
             var taken: [(PostgresIdentifier, [SyncEvent])] = []
             var room = limit
-            while room > 0, let (schema, tenantEvents) = events.first {
-                if tenantEvents.count <= room {
-                    events[schema] = nil
-                    taken.append((schema, tenantEvents))
-                    room -= tenantEvents.count
-                } else {
-                    taken.append((schema, Array(tenantEvents.prefix(room))))
-                    events[schema] = Array(tenantEvents.dropFirst(room))
-                    room = 0
-                }
+            for (schema, tenantEvents) in events where room > 0 && include(schema) {
+                taken.append((schema, Array(tenantEvents.prefix(room))))
+                room -= taken.last!.1.count
+            }
+            for (schema, written) in taken {
+                let left = events[schema]!.dropFirst(written.count)
+                events[schema] = left.isEmpty ? nil : Array(left)
+                if left.isEmpty { since[schema] = nil }
             }
             count -= limit - room
             return taken
@@ -191,6 +207,11 @@ public final class EventBuffer: Sendable {
     /// parse) stays small however far behind it is; `EventFlushService` flushes again at once while
     /// at least this many wait.
     public static let flushLimit = 2_000
+    /// A tenant with fewer events than this waits (up to `maximumDelay`) for more: with a thousand
+    /// quiet tenants, one INSERT a second each would cost nearly a statement per request. The admin
+    /// events and status routes flush their tenant first, so they always see this replica's events.
+    static let minimumBatch = 50
+    static let maximumDelay: Duration = .seconds(5)
     private let dropped = Atomic<Int>(0)
 
     public init() {}
@@ -207,25 +228,28 @@ public final class EventBuffer: Sendable {
                 dropped.add(1, ordering: .relaxed)
                 return
             }
-            pending.events[schema, default: []].append(event)
-            pending.count += 1
+            pending.append(event, for: schema)
         }
     }
 
-    /// Writes up to `flushLimit` buffered events (or all of one tenant's). While the database is unavailable the
+    /// Writes up to `flushLimit` buffered events: every tenant's, or only those due (`minimumBatch`
+    /// events or `maximumDelay` waited), or all of one tenant's. While the database is unavailable the
     /// events go back for the next flush (every tenant's, not only the one that failed); a batch the
     /// database refuses for its content (which would be refused forever) is written tenant by tenant
     /// and then event by event, and only the events it refuses are dropped.
-    public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil) async throws {
+    /// - Returns: how many events it took from the buffer.
+    @discardableResult
+    public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil, dueOnly: Bool = false) async throws -> Int {
+        let now = ContinuousClock.now
         let tenants = pending.withLock { pending -> [(PostgresIdentifier, [SyncEvent])] in
             if let schema {
-                guard let events = pending.events.removeValue(forKey: schema) else { return [] }
-                pending.count -= events.count
-                return [(schema, events)]
+                return pending.take(upTo: Self.capacity) { $0 == schema }
             }
-            return pending.take(upTo: Self.flushLimit)
+            let due = dueOnly ? Set(pending.events.keys.filter { pending.isDue($0, now: now) }) : nil
+            return pending.take(upTo: Self.flushLimit) { due?.contains($0) ?? true }
         }
-        guard !tenants.isEmpty else { return }
+        let taken = tenants.reduce(0) { $0 + $1.1.count }
+        guard !tenants.isEmpty else { return 0 }
         // Usually every tenant's rows go in one transaction and one round trip (each INSERT sent with
         // the COMMIT), so a flush costs the same with one busy tenant or a thousand.
         do {
@@ -234,7 +258,7 @@ public final class EventBuffer: Sendable {
                     try connection.deferUntilCommit(SyncEvent.insertion(of: events, schema: schema))
                 }
             }
-            return
+            return taken
         } catch let error as PostgresError where error.refusesContent {
             // Some tenant's rows were refused, or its schema is gone: sort it out one tenant at a time.
         } catch {
@@ -253,6 +277,7 @@ public final class EventBuffer: Sendable {
             }
             throw failure.error
         }
+        return taken
     }
 
     /// Writes one tenant's events. Returns the events left unwritten, and why, when the database could
