@@ -29,6 +29,7 @@ public func buildApplication(
     var poolConfiguration = PostgresClient.Configuration(connectionString: configuration.databaseURL)
     poolConfiguration.maximumConnections = configuration.poolSize
     if let preparedStatements = configuration.preparedStatements { poolConfiguration.preparedStatements = preparedStatements }
+    poolConfiguration.preparedStatementCacheSize = configuration.statementCacheSize
     poolConfiguration.connectionTimeout = configuration.databaseConnectTimeout
     poolConfiguration.waitTimeout = configuration.databaseWaitTimeout
     poolConfiguration.statementTimeout = configuration.databaseStatementTimeout

@@ -14,6 +14,9 @@ public struct AppConfiguration: Sendable {
     public var poolSize: Int = 10
     /// `DB_PREPARED_STATEMENTS`; nil keeps the Postgres client's default (on unless that variable is false).
     public var preparedStatements: Bool?
+    /// `DB_STATEMENT_CACHE_SIZE`: prepared statements kept per connection. Each costs the PostgreSQL
+    /// backend about 40 KB; raise it when many tenants are busy at once (each has its own statements).
+    public var statementCacheSize = 512
     public var logLevel: Logger.Level = .info
     /// Public base URL of the service (`https://scim.learnamp.com`); when unset, built from the Host header.
     public var publicBaseURL: String?
@@ -49,7 +52,7 @@ public struct AppConfiguration: Sendable {
         self.sqlDirectory = sqlDirectory
     }
 
-    /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `DB_PREPARED_STATEMENTS`, `LOG_LEVEL`,
+    /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `DB_PREPARED_STATEMENTS`, `DB_STATEMENT_CACHE_SIZE`, `LOG_LEVEL`,
     /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
     /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
     /// `FAILED_AUTH_LIMIT`, `TRUSTED_PROXY`.
@@ -76,6 +79,10 @@ public struct AppConfiguration: Sendable {
         if let text = environment["DB_PREPARED_STATEMENTS"] {
             guard ["true", "false"].contains(text.lowercased()) else { throw ConfigurationError("DB_PREPARED_STATEMENTS must be true or false.") }
             configuration.preparedStatements = text.lowercased() == "true"
+        }
+        if let text = environment["DB_STATEMENT_CACHE_SIZE"] {
+            guard let size = Int(text), (1...20_000).contains(size) else { throw ConfigurationError("DB_STATEMENT_CACHE_SIZE must be 1-20000.") }
+            configuration.statementCacheSize = size
         }
         if let text = environment["LOG_LEVEL"] {
             guard let level = Logger.Level(rawValue: text.lowercased()) else {

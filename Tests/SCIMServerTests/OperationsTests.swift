@@ -136,15 +136,17 @@ struct OperationsTests {
         #expect(defaults.eventPurgeInterval == .seconds(3600))
         #expect(defaults.logFormat == .text)
         #expect(defaults.metricsToken == nil)
+        #expect(defaults.statementCacheSize == 512)
 
         let set = try AppConfiguration.fromEnvironment(base.merging([
             "EVENT_RETENTION_DAYS": "7", "EVENT_PURGE_INTERVAL_SECONDS": "600", "LOG_FORMAT": "JSON",
-            "METRICS_TOKEN": "metrics-token-0123456789",
+            "METRICS_TOKEN": "metrics-token-0123456789", "DB_STATEMENT_CACHE_SIZE": "2048",
         ]) { $1 })
         #expect(set.eventRetentionDays == 7)
         #expect(set.eventPurgeInterval == .seconds(600))
         #expect(set.logFormat == .json)
         #expect(set.metricsToken == "metrics-token-0123456789")
+        #expect(set.statementCacheSize == 2048)
     }
 
     @Test(
@@ -152,6 +154,7 @@ struct OperationsTests {
         arguments: [
             ("EVENT_RETENTION_DAYS", "0"), ("EVENT_RETENTION_DAYS", "thirty"), ("EVENT_PURGE_INTERVAL_SECONDS", "1"),
             ("EVENT_PURGE_INTERVAL_SECONDS", "-5"), ("LOG_FORMAT", "xml"), ("METRICS_TOKEN", "short"),
+            ("DB_STATEMENT_CACHE_SIZE", "0"), ("DB_STATEMENT_CACHE_SIZE", "lots"),
         ])
     func invalidEnvironment(name: String, value: String) {
         let environment = ["DATABASE_URL": "postgresql://x@localhost/db", "ADMIN_API_TOKEN": TestDatabase.adminToken, name: value]
