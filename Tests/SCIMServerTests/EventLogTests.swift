@@ -189,14 +189,25 @@ struct EventLogTests {
 
 @Suite("Sync event buffer")
 struct EventBufferTests {
-    @Test("an event the database refuses is dropped and counted; the rest of the flush is written")
-    func refusedEventIsQuarantined() async throws {
+    /// Runs `body` with a migrated database and the schemas of `count` new organisations.
+    func withOrganisations(_ count: Int, _ body: @Sendable (PostgresClient, [PostgresIdentifier]) async throws -> Void) async throws {
         let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
         try await withDatabase { client in
             try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
             let organisations = OrganisationStore(client: client, migrations: migrations)
-            let schema = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Events").schemaName)
-            let neighbour = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Next door").schemaName)
+            var schemas: [PostgresIdentifier] = []
+            for n in 0..<count {
+                let organisation = try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Events \(n)")
+                schemas.append(try PostgresIdentifier(organisation.schemaName))
+            }
+            try await body(client, schemas)
+        }
+    }
+
+    @Test("an event the database refuses is dropped and counted; the rest of the flush is written")
+    func refusedEventIsQuarantined() async throws {
+        try await withOrganisations(2) { client, schemas in
+            let (schema, neighbour) = (schemas[0], schemas[1])
             let buffer = EventBuffer()
             func event(_ requestID: String, status: Int) -> SyncEvent {
                 SyncEvent(
@@ -221,11 +232,8 @@ struct EventBufferTests {
 
     @Test("a flush writes at most flushLimit events, exactly as buffered, whatever characters they hold")
     func boundedFlushKeepsValues() async throws {
-        let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
-        try await withDatabase { client in
-            try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
-            let organisations = OrganisationStore(client: client, migrations: migrations)
-            let schema = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Events").schemaName)
+        try await withOrganisations(1) { client, schemas in
+            let schema = schemas[0]
             let userID = UUID()
             _ = try await client.query(
                 "INSERT INTO \(schema).users (id, user_name, email, scim_managed) VALUES (\(userID), 'known@example.com', 'known@example.com', true)")
@@ -263,12 +271,8 @@ struct EventBufferTests {
 
     @Test("a periodic flush writes busy tenants now and lets a quiet tenant's few events gather")
     func quietTenantsWait() async throws {
-        let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
-        try await withDatabase { client in
-            try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
-            let organisations = OrganisationStore(client: client, migrations: migrations)
-            let busy = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Busy").schemaName)
-            let quiet = try PostgresIdentifier(try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Quiet").schemaName)
+        try await withOrganisations(2) { client, schemas in
+            let (busy, quiet) = (schemas[0], schemas[1])
             let buffer = EventBuffer()
             func event(_ n: Int) -> SyncEvent {
                 SyncEvent(origin: EventOrigin(requestID: "r-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"), outcome: .success, status: 200)
