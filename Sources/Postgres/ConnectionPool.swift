@@ -28,9 +28,10 @@ final class ConnectionPool: Sendable {
         self.timerLoop = MultiThreadedEventLoopGroup.singleton.any()
     }
 
-    /// Waits (first in, first out) for an idle connection or a free slot.
+    /// Waits (first in, first out, bar affinity: see `ConnectionPoolStateMachine`) for an idle
+    /// connection or a free slot.
     /// - Throws: `PostgresError(.poolTimeout)` after `timeout`, `.poolShutdown`, or `CancellationError`.
-    func lease(timeout: Duration) async throws -> Grant {
+    func lease(timeout: Duration, bucket: Int?) async throws -> Grant {
         let id = self.state.withLock { state in
             state.nextWaiterID += 1
             return state.nextWaiterID
@@ -43,7 +44,7 @@ final class ConnectionPool: Sendable {
                     if Task.isCancelled {
                         return .failure(CancellationError())
                     }
-                    switch state.machine.lease(id) {
+                    switch state.machine.lease(id, bucket: bucket) {
                     case .grant(let grant):
                         return .success(grant)
                     case .shutdown:
@@ -68,11 +69,11 @@ final class ConnectionPool: Sendable {
         }
     }
 
-    /// Returns a leased connection: reused if connected and idle, closed otherwise. Called on the pool
-    /// thread that last used it, so closing happens there.
-    func release(_ connection: PostgresConnection) {
+    /// Returns a leased connection, which last served `bucket`: reused if connected and idle, closed
+    /// otherwise. Called on the pool thread that last used it, so closing happens there.
+    func release(_ connection: PostgresConnection, bucket: Int?) {
         let reusable = connection.isReusable
-        self.perform { $0.release(connection, reusable: reusable) }
+        self.perform { $0.release(connection, bucket: bucket, reusable: reusable) }
     }
 
     /// Returns a slot whose connection could not be opened or was never used.

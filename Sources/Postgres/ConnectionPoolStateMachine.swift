@@ -2,8 +2,14 @@
 ///
 /// The I/O shell (`ConnectionPool`) calls these methods under a lock and carries out the returned
 /// actions: resuming waiters, opening and closing connections. Invariants: `leased + idle.count` never
-/// exceeds `maximumConnections`; a waiter exists only while no idle connection and no free slot exist;
-/// waiters are served first in, first out.
+/// exceeds `maximumConnections`; a waiter exists only while no idle connection and no free slot exist.
+///
+/// Waiters are served first in, first out, except for affinity: a lease may name a bucket (a tenant's
+/// hash), and a connection remembers the bucket it last served. An idle connection of the same bucket
+/// is preferred, and a released connection goes to the first waiter of its bucket among the next
+/// `affinityWindow`, so each connection keeps serving the same tenants and their prepared statements
+/// and plans stay warm on it. The oldest waiter is passed over at most `maximumConnections` times in a
+/// row, which bounds its wait to that many more releases.
 struct ConnectionPoolStateMachine<Connection> {
     typealias WaiterID = Int
 
@@ -28,54 +34,79 @@ struct ConnectionPoolStateMachine<Connection> {
     }
 
     let maximumConnections: Int
+    /// How far down the queue a released connection looks for a waiter of its bucket.
+    var affinityWindow: Int { 2 * self.maximumConnections }
     /// Connections and open slots currently held by callers.
     private(set) var leased = 0
-    /// Most recently used last, so a quiet pool reuses a warm connection and lets the rest idle.
-    private(set) var idle: [Connection] = []
+    /// Most recently used last, so a quiet pool reuses a warm connection and lets the rest idle; each
+    /// with the bucket it last served.
+    private var idleEntries: [(connection: Connection, bucket: Int?)] = []
     private(set) var waiters: [WaiterID] = []
+    private var waiterBuckets: [WaiterID: Int] = [:]
+    /// How many times in a row the oldest waiter has been passed over for a waiter of another bucket.
+    private var oldestPassedOver = 0
     private(set) var isShutdown = false
     /// Connections successfully opened since start, for metrics.
     private(set) var connectionsOpened = 0
+
+    var idle: [Connection] { self.idleEntries.map(\.connection) }
 
     init(maximumConnections: Int) {
         precondition(maximumConnections > 0, "the pool needs at least one connection")
         self.maximumConnections = maximumConnections
     }
 
-    mutating func lease(_ waiter: WaiterID) -> LeaseAction {
+    mutating func lease(_ waiter: WaiterID, bucket: Int? = nil) -> LeaseAction {
         if self.isShutdown {
             return .shutdown
         }
-        if let connection = self.idle.popLast() {
+        if !self.idleEntries.isEmpty {
+            let index = bucket.flatMap { bucket in self.idleEntries.lastIndex { $0.bucket == bucket } } ?? self.idleEntries.count - 1
             self.leased += 1
-            return .grant(.connection(connection))
+            return .grant(.connection(self.idleEntries.remove(at: index).connection))
         }
         if self.leased < self.maximumConnections {
             self.leased += 1
             return .grant(.openSlot)
         }
         self.waiters.append(waiter)
+        self.waiterBuckets[waiter] = bucket
         return .wait
     }
 
-    /// Returns a connection. A `reusable` one goes to the first waiter or back to the idle list.
-    mutating func release(_ connection: Connection, reusable: Bool) -> ReleaseAction {
+    /// Returns a connection that last served `bucket`. A `reusable` one goes to a waiter (see the
+    /// type's affinity rule) or back to the idle list.
+    mutating func release(_ connection: Connection, bucket: Int? = nil, reusable: Bool) -> ReleaseAction {
         guard reusable, !self.isShutdown else {
             return ReleaseAction(close: connection, handOver: self.releaseSlot().handOver)
         }
         if !self.waiters.isEmpty {
-            return ReleaseAction(handOver: (self.waiters.removeFirst(), .connection(connection)))
+            return ReleaseAction(handOver: (self.nextWaiter(for: bucket), .connection(connection)))
         }
         self.leased -= 1
-        self.idle.append(connection)
+        self.idleEntries.append((connection, bucket))
         return ReleaseAction()
+    }
+
+    /// Dequeues the waiter a connection of `bucket` should serve.
+    private mutating func nextWaiter(for bucket: Int?) -> WaiterID {
+        var index = 0
+        if let bucket, self.oldestPassedOver < self.maximumConnections,
+            let match = self.waiters.prefix(self.affinityWindow).firstIndex(where: { self.waiterBuckets[$0] == bucket })
+        {
+            index = match
+        }
+        self.oldestPassedOver = index == 0 ? 0 : self.oldestPassedOver + 1
+        let waiter = self.waiters.remove(at: index)
+        self.waiterBuckets[waiter] = nil
+        return waiter
     }
 
     /// Returns a slot without a connection (opening failed, or it was never used); the first waiter
     /// may then open one.
     mutating func releaseSlot() -> ReleaseAction {
         if !self.isShutdown, !self.waiters.isEmpty {
-            return ReleaseAction(handOver: (self.waiters.removeFirst(), .openSlot))
+            return ReleaseAction(handOver: (self.nextWaiter(for: nil), .openSlot))
         }
         self.leased -= 1
         return ReleaseAction()
@@ -90,6 +121,8 @@ struct ConnectionPoolStateMachine<Connection> {
     mutating func removeWaiter(_ waiter: WaiterID) -> Bool {
         guard let index = self.waiters.firstIndex(of: waiter) else { return false }
         self.waiters.remove(at: index)
+        self.waiterBuckets[waiter] = nil
+        if index == 0 { self.oldestPassedOver = 0 }
         return true
     }
 
@@ -98,8 +131,9 @@ struct ConnectionPoolStateMachine<Connection> {
     mutating func shutdown() -> (close: [Connection], fail: [WaiterID]) {
         self.isShutdown = true
         defer {
-            self.idle = []
+            self.idleEntries = []
             self.waiters = []
+            self.waiterBuckets = [:]
         }
         return (self.idle, self.waiters)
     }

@@ -106,6 +106,52 @@ struct PoolStateMachineTests {
         #expect(machine.leased == 0)
     }
 
+    @Test("affinity: an idle connection that served the same bucket is preferred")
+    func idleAffinity() {
+        var machine = Machine(maximumConnections: 2)
+        _ = machine.lease(1, bucket: 0)
+        _ = machine.lease(2, bucket: 1)
+        _ = machine.release("a", bucket: 0, reusable: true)
+        _ = machine.release("b", bucket: 1, reusable: true)
+        #expect(machine.lease(3, bucket: 0).connection == "a", "not the most recently used, b")
+        #expect(machine.lease(4, bucket: 7).connection == "b", "no match: the most recently used")
+    }
+
+    @Test("affinity: a released connection goes to the first waiter of its bucket")
+    func waiterAffinity() {
+        var machine = Machine(maximumConnections: 1)
+        _ = machine.lease(1, bucket: 0)
+        _ = machine.lease(2, bucket: 1)
+        _ = machine.lease(3, bucket: 0)
+        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 3)
+        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 2, "no waiter of bucket 0 left: first in line")
+        #expect(machine.waiters.isEmpty)
+    }
+
+    @Test("affinity never starves the oldest waiter: it is passed over at most maximumConnections times")
+    func affinityIsBounded() {
+        var machine = Machine(maximumConnections: 2)
+        _ = machine.lease(1, bucket: 0)
+        _ = machine.lease(2, bucket: 0)
+        _ = machine.lease(100, bucket: 9)  // no connection ever serves bucket 9
+        for waiter in 101...110 { _ = machine.lease(waiter, bucket: 0) }
+        var served: [Int] = []
+        while let waiter = machine.release("a", bucket: 0, reusable: true).handOver?.waiter {
+            served.append(waiter)
+        }
+        #expect(served.firstIndex(of: 100) == 2, "\(served)")
+        #expect(Set(served) == Set([100] + Array(101...110)))
+    }
+
+    @Test("affinity looks only affinityWindow waiters down the queue")
+    func affinityWindow() {
+        var machine = Machine(maximumConnections: 1)
+        _ = machine.lease(1, bucket: 0)
+        for waiter in 2...(machine.affinityWindow + 1) { _ = machine.lease(waiter, bucket: 1) }
+        _ = machine.lease(99, bucket: 0)
+        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 2)
+    }
+
     @Test("shutdown hands back idle connections")
     func shutdownClosesIdle() {
         var machine = Machine(maximumConnections: 2)

@@ -125,7 +125,7 @@ struct SCIMAuthMiddleware: RouterMiddleware {
         }
         context.tenant = tenant
         context.logger[metadataKey: "scim.org"] = .string(tenant.slug)
-        return try await next(request, context)
+        return try await PostgresClient.$affinity.withValue(tenant.schema.name) { try await next(request, context) }
     }
 }
 
