@@ -110,10 +110,11 @@ public final class PostgresConnection: @unchecked Sendable {
         if idle, self.pendingDeallocations.count >= self.deallocationBatch {
             self.deallocatePending(handle)
         }
-        let key = self.statements.map { _ in PreparedStatementCache.Key(sql: query.sql, types: query.bindTypes) }
+        let types = query.bindTypes
+        let key = self.statements.map { _ in PreparedStatementCache.Key(sql: query.sql, types: types) }
         let plan = key.map { self.plan(for: $0) } ?? .unnamed
         do {
-            return try self.run(query, plan, handle)
+            return try self.run(query, types, plan, handle)
         } catch let error as PostgresError where error.code == .server {
             guard let key else { throw error }
             switch plan {
@@ -144,7 +145,7 @@ public final class PostgresConnection: @unchecked Sendable {
                     "postgres prepared statement was stale; preparing it again",
                     metadata: ["postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")"]
                 )
-                return try self.run(query, self.plan(for: key), handle)
+                return try self.run(query, types, self.plan(for: key), handle)
             }
         }
     }
@@ -177,9 +178,9 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs one statement and returns its rows: on its own when it can be, else in a pipeline (one round
     /// trip) with a pending `BEGIN` ahead of it and/or its prepare.
-    private func run(_ query: PostgresQuery, _ plan: Plan, _ handle: OpaquePointer) throws -> PostgresRows {
+    private func run(_ query: PostgresQuery, _ types: [UInt32], _ plan: Plan, _ handle: OpaquePointer) throws -> PostgresRows {
         if self.pendingBegin == nil, !plan.isPrepare {
-            guard self.send(query, plan, handle) == 1 else { throw self.error(from: nil) }
+            guard self.send(query, types, plan, handle) == 1 else { throw self.error(from: nil) }
             // Every result up to the NULL that ends the statement is read; the last one counts, as with PQexec.
             var last: OpaquePointer?
             defer { PQclear(last) }
@@ -195,7 +196,7 @@ public final class PostgresConnection: @unchecked Sendable {
             if let begin {
                 guard Self.sendCommand(begin, handle) else { return nil }
             }
-            return self.send(query, plan, handle).map { $0 + (begin == nil ? 0 : 1) }
+            return self.send(query, types, plan, handle).map { $0 + (begin == nil ? 0 : 1) }
         }.last!
     }
 
@@ -204,10 +205,11 @@ public final class PostgresConnection: @unchecked Sendable {
         PQsendQueryParams(handle, sql, 0, nil, nil, nil, nil, 0) == 1
     }
 
-    /// Queues a statement as `plan` says. Returns how many results it will produce, or nil if libpq
+    /// Queues a statement as `plan` says; `types` are its binds' (`bindTypes`, computed once per
+    /// statement for the cache key too). Returns how many results it will produce, or nil if libpq
     /// could not queue it.
-    private func send(_ query: PostgresQuery, _ plan: Plan, _ handle: OpaquePointer) -> Int? {
-        Self.withParameters(query.binds) { types, values, lengths, formats in
+    private func send(_ query: PostgresQuery, _ types: [UInt32], _ plan: Plan, _ handle: OpaquePointer) -> Int? {
+        Self.withParameters(query.binds) { values, lengths, formats in
             let count = Int32(query.binds.count)
             switch plan {
             case .unnamed:
@@ -420,13 +422,13 @@ public final class PostgresConnection: @unchecked Sendable {
         return components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 
-    /// Lays binds out as the four parallel C arrays `PQexecParams` takes; text values are
-    /// NUL-terminated (binary ones too, harmlessly), all carry a length. The buffers live only for the call.
+    /// Lays binds out as the parallel C arrays `PQexecParams` takes beside the types (`bindTypes`);
+    /// text values are NUL-terminated (binary ones too, harmlessly), all carry a length. The buffers
+    /// live only for the call.
     private static func withParameters<R>(
         _ binds: [PostgresData],
-        _ body: ([UInt32], [UnsafePointer<CChar>?], [Int32], [Int32]) throws -> R
+        _ body: ([UnsafePointer<CChar>?], [Int32], [Int32]) throws -> R
     ) rethrows -> R {
-        var types: [UInt32] = []
         var values: [UnsafePointer<CChar>?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
@@ -446,23 +448,20 @@ public final class PostgresConnection: @unchecked Sendable {
         for bind in binds {
             switch bind {
             case .null:
-                types.append(0)
                 values.append(nil)
                 lengths.append(0)
                 formats.append(0)
-            case .text(let text, let oid):
-                types.append(oid)
+            case .text(let text, _):
                 values.append(store(text.utf8))
                 lengths.append(Int32(text.utf8.count))
                 formats.append(0)
-            case .binary(let bytes, let oid):
-                types.append(oid)
+            case .binary(let bytes, _):
                 values.append(store(bytes))
                 lengths.append(Int32(bytes.count))
                 formats.append(1)
             }
         }
-        return try body(types, values, lengths, formats)
+        return try body(values, lengths, formats)
     }
 
     private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
@@ -473,7 +472,8 @@ public final class PostgresConnection: @unchecked Sendable {
 }
 
 extension PostgresQuery {
-    /// The bind type OIDs, as `withParameters` lays them out: with the text, what keys a prepared statement.
+    /// The bind type OIDs, in bind order: what `PQsendQueryParams`/`PQsendPrepare` take, and with the
+    /// text what keys a prepared statement.
     fileprivate var bindTypes: [UInt32] {
         binds.map { bind in
             switch bind {
@@ -576,8 +576,9 @@ extension PostgresConnection {
                     count += 1
                 }
                 for query in deferred + (final.map { [$0] } ?? []) {
-                    let plan = self.statements.map { _ in self.plan(for: .init(sql: query.sql, types: query.bindTypes)) } ?? .unnamed
-                    guard let sent = self.send(query, plan, handle) else { return nil }
+                    let types = query.bindTypes
+                    let plan = self.statements.map { _ in self.plan(for: .init(sql: query.sql, types: types)) } ?? .unnamed
+                    guard let sent = self.send(query, types, plan, handle) else { return nil }
                     count += sent
                 }
                 guard Self.sendCommand("COMMIT", handle) else { return nil }
