@@ -151,7 +151,7 @@ struct SCIMSettings: Sendable {
     func baseURL(for request: Request) -> String {
         if let publicBaseURL { return "\(publicBaseURL)/scim/v2" }
         let host = request.head.authority ?? "localhost"
-        let scheme = request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https" ? "https" : "http"
+        let scheme = request.headers[.forwardedProto] == "https" ? "https" : "http"
         return "\(scheme)://\(host)/scim/v2"
     }
 }

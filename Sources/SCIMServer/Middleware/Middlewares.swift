@@ -9,6 +9,8 @@ import SCIMStore
 /// Gives every request an id (the client's `X-Request-Id` when it is sane) and every response the id
 /// and the security headers a credential-bearing API should send.
 struct RequestIDMiddleware: RouterMiddleware {
+    let generator = RequestIDGenerator()
+
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         var context = context
         let sent = request.headers[.requestID]
@@ -16,14 +18,14 @@ struct RequestIDMiddleware: RouterMiddleware {
             if let sent, (1...128).contains(sent.count), sent.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) {
                 sent
             } else {
-                UUID().uuidString.lowercased()
+                generator.next()
             }
         context.logger[metadataKey: "scim.request.id"] = .string(context.requestID)
         var response = try await next(request, context)
         response.headers[.requestID] = context.requestID
         response.headers[.cacheControl] = "no-store"
-        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        response.headers[HTTPField.Name("Strict-Transport-Security")!] = "max-age=63072000"
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[.strictTransportSecurity] = "max-age=63072000"
         return response
     }
 }

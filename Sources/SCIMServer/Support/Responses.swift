@@ -7,6 +7,7 @@ import SCIMStore
 
 extension HTTPField.Name {
     static let requestID = Self("X-Request-Id")!
+    static let forwardedProto = Self("X-Forwarded-Proto")!
 }
 
 /// Response builders: SCIM bodies are `application/scim+json`, admin bodies `application/json`.
@@ -89,14 +90,51 @@ extension Request {
     /// space (`filter=userName+eq+"x"`, as `curl --data-urlencode` and many clients send it).
     var queryParameters: [String: String] {
         var parameters: [String: String] = [:]
-        for pair in (uri.query ?? "").split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String {
-                let spaced = text.replacingOccurrences(of: "+", with: " ")
-                return spaced.removingPercentEncoding ?? spaced
-            }
-            parameters[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        for pair in (uri.query ?? "").utf8.split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            parameters[Self.formDecoded(parts[0])] = parts.count > 1 ? Self.formDecoded(parts[1]) : ""
         }
         return parameters
+    }
+
+    /// `+` as a space and `%XX` as that byte; where that is malformed or not UTF-8, the text with only
+    /// `+` replaced, as Foundation's `removingPercentEncoding` would leave it. On bytes, without
+    /// Foundation's string bridging, as every list request parses its query string.
+    static func formDecoded(_ text: Substring.UTF8View) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count)
+        var malformed = false
+        var index = text.startIndex
+        while index != text.endIndex {
+            let byte = text[index]
+            text.formIndex(after: &index)
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard index != text.endIndex, let high = Self.hexValue(text[index]),
+                    text.index(after: index) != text.endIndex, let low = Self.hexValue(text[text.index(after: index)])
+                else {
+                    malformed = true
+                    bytes.append(byte)
+                    continue
+                }
+                bytes.append(high << 4 | low)
+                text.formIndex(&index, offsetBy: 2)
+            default:
+                bytes.append(byte)
+            }
+        }
+        if !malformed, let decoded = String(validating: bytes, as: UTF8.self) { return decoded }
+        return String(decoding: text.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }
