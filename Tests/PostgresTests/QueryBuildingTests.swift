@@ -49,9 +49,11 @@ struct QueryBuildingTests {
 
     @Test("array literals quote every element and parse back")
     func arrayLiterals() throws {
-        let values = ["a", "b,c", "with \"quote\"", #"back\slash"#, "NULL", "", "{}", " space "]
+        let values = ["a", "b,c", "with \"quote\"", #"back\slash"#, "NULL", "", "{}", " space ", "über", "\"\u{301}"]
         let literal = PostgresArrayLiteral.format(values)
         #expect(try PostgresArrayLiteral.parse(literal) == values)
+        // A quote is escaped even when a combining mark makes it part of a larger character.
+        #expect(PostgresArrayLiteral.format(["\"\u{301}", nil]) == "{\"\\\"\u{301}\",NULL}")
         #expect(try PostgresArrayLiteral.parse(#"{a,NULL,"NULL","x\"y"}"#) == ["a", nil, "NULL", "x\"y"])
         #expect(try PostgresArrayLiteral.parse("{}") == [])
         #expect(try PostgresArrayLiteral.parse("[0:1]={x,y}") == ["x", "y"])

@@ -214,6 +214,24 @@ struct OperationsTests {
         #expect(object["message"] as? String == "tab\there \u{01} bell\u{07} backslash\\ émoji 🚀")
     }
 
+    @Test("the text log handler writes what swift-log's stream handler writes, metadata and all")
+    func textLogLines() throws {
+        func line(_ makeHandler: @escaping @Sendable (String, TextSink) -> any LogHandler) -> String {
+            let sink = TextSink()
+            var logger = Logger(label: "scim-server") { label in makeHandler(label, sink) }
+            logger[metadataKey: "scim.request.id"] = "req-123"
+            logger[metadataKey: "scim.org"] = "acme"
+            logger.warning("database unavailable", metadata: ["postgres.error": "connectionFailure", "scim.org": "beta"])
+            logger.debug("not written")
+            // The timestamp differs between the two runs; the rest must not.
+            return String(sink.text.drop { $0 != " " })
+        }
+        let text = line { label, sink in TextLogHandler(label: label, stream: sink) }
+        let stream = line { label, sink in StreamLogHandler(label: label, stream: sink) }
+        #expect(text == stream)
+        #expect(text == " warning scim-server: postgres.error=connectionFailure scim.org=beta scim.request.id=req-123 [SCIMServerTests] database unavailable\n")
+    }
+
     // MARK: - Helpers
 
     /// The value of one sample line (`name{labels} value`) in a Prometheus exposition.
@@ -223,6 +241,14 @@ struct OperationsTests {
         }
         return nil
     }
+}
+
+/// Collects a text handler's output in memory.
+private final class TextSink: TextOutputStream, Sendable {
+    private let buffer = Mutex("")
+
+    func write(_ string: String) { buffer.withLock { $0 += string } }
+    var text: String { buffer.withLock { $0 } }
 }
 
 /// Collects the handler's output in memory.

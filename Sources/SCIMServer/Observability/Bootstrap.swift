@@ -15,7 +15,7 @@ public func bootstrapObservability(_ configuration: AppConfiguration) -> Service
     case .json:
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label) }
     case .text:
-        LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
+        LoggingSystem.bootstrap { label in TextLogHandler(label: label) }
     }
     let metrics = ServiceMetrics()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
