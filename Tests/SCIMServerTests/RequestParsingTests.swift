@@ -31,6 +31,16 @@ struct RequestParsingTests {
         #expect(request.queryParameters == ["a": "2", "b": "", "filter": "x eq \"y\"", "c[]": "~"])
     }
 
+    @Test("a bearer credential loses the spaces and tabs around it, nothing else")
+    func bearerTrimming() {
+        for (header, credential) in [
+            ("Bearer lascim_a_b", "lascim_a_b"), ("bearer  \tlascim_a_b \t", "lascim_a_b"), ("Bearer    ", ""),
+            ("Bearer a b", "a b"), ("Bearer \u{00A0}ü\u{00A0}", "\u{00A0}ü\u{00A0}"),
+        ] {
+            #expect(SCIMAuthMiddleware.trimmingSpaces(Substring(header).utf8.dropFirst(7)) == credential, "\(header)")
+        }
+    }
+
     @Test("request ids are version 4 UUID text and do not repeat")
     func requestIDs() throws {
         let generator = RequestIDGenerator()
