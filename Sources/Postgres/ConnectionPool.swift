@@ -69,16 +69,16 @@ final class ConnectionPool: Sendable {
         }
     }
 
-    /// Returns a leased connection, which last served `bucket`: reused if connected and idle, closed
-    /// otherwise. Called on the pool thread that last used it, so closing happens there.
-    func release(_ connection: PostgresConnection, bucket: Int?) {
+    /// Returns a leased connection: reused if connected and idle, closed otherwise. Called on the pool
+    /// thread that last used it, so closing happens there.
+    func release(_ connection: PostgresConnection) {
         let reusable = connection.isReusable
-        self.perform { $0.release(connection, bucket: bucket, reusable: reusable) }
+        self.perform { $0.release(connection, bucket: connection.poolBucket, reusable: reusable) }
     }
 
     /// Returns a slot whose connection could not be opened or was never used.
-    func releaseSlot() {
-        self.perform { $0.releaseSlot() }
+    func releaseSlot(bucket: Int) {
+        self.perform { $0.releaseSlot(bucket: bucket) }
     }
 
     func connectionOpened() {

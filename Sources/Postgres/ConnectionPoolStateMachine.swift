@@ -5,18 +5,22 @@
 /// exceeds `maximumConnections`; a waiter exists only while no idle connection and no free slot exist.
 ///
 /// Waiters are served first in, first out, except for affinity: a lease may name a bucket (a tenant's
-/// hash), and a connection remembers the bucket it last served. An idle connection of the same bucket
-/// is preferred, and a released connection goes to the first waiter of its bucket among the next
-/// `affinityWindow`, so each connection keeps serving the same tenants and their prepared statements
-/// and plans stay warm on it. The oldest waiter is passed over at most `maximumConnections` times in a
-/// row, which bounds its wait to that many more releases.
+/// hash, below `maximumConnections`), and each connection has a home bucket for its whole life, no two
+/// the same: its opener's bucket when no other connection has it, else any free one. An idle
+/// connection whose home is the lease's bucket is preferred, and a released connection goes to the
+/// first waiter of its home bucket among the next `affinityWindow`, so a tenant keeps landing on the
+/// same server session, where its statements are prepared and its tables' catalog entries cached.
+/// (A connection labelled with whatever it served last let buckets drift over every connection, and
+/// each session ended up warming every tenant.) The oldest waiter is passed over at most
+/// `maximumConnections` times in a row, which bounds its wait to that many more releases.
 struct ConnectionPoolStateMachine<Connection> {
     typealias WaiterID = Int
 
-    /// What a lease holder receives: a connection to reuse, or permission to open a new one.
+    /// What a lease holder receives: a connection to reuse, or permission to open a new one, whose
+    /// home is `bucket`.
     enum Grant {
         case connection(Connection)
-        case openSlot
+        case openSlot(bucket: Int)
     }
 
     enum LeaseAction {
@@ -39,8 +43,10 @@ struct ConnectionPoolStateMachine<Connection> {
     /// Connections and open slots currently held by callers.
     private(set) var leased = 0
     /// Most recently used last, so a quiet pool reuses a warm connection and lets the rest idle; each
-    /// with the bucket it last served.
-    private var idleEntries: [(connection: Connection, bucket: Int?)] = []
+    /// with its home bucket.
+    private var idleEntries: [(connection: Connection, bucket: Int)] = []
+    /// Home buckets that no connection or open slot holds.
+    private var unclaimedBuckets: [Int]
     private(set) var waiters: [WaiterID] = []
     private var waiterBuckets: [WaiterID: Int] = [:]
     /// How many times in a row the oldest waiter has been passed over for a waiter of another bucket.
@@ -54,6 +60,7 @@ struct ConnectionPoolStateMachine<Connection> {
     init(maximumConnections: Int) {
         precondition(maximumConnections > 0, "the pool needs at least one connection")
         self.maximumConnections = maximumConnections
+        self.unclaimedBuckets = Array((0..<maximumConnections).reversed())
     }
 
     mutating func lease(_ waiter: WaiterID, bucket: Int? = nil) -> LeaseAction {
@@ -67,18 +74,19 @@ struct ConnectionPoolStateMachine<Connection> {
         }
         if self.leased < self.maximumConnections {
             self.leased += 1
-            return .grant(.openSlot)
+            let claimed = bucket.flatMap { bucket in self.unclaimedBuckets.firstIndex(of: bucket) } ?? self.unclaimedBuckets.count - 1
+            return .grant(.openSlot(bucket: self.unclaimedBuckets.remove(at: claimed)))
         }
         self.waiters.append(waiter)
         self.waiterBuckets[waiter] = bucket
         return .wait
     }
 
-    /// Returns a connection that last served `bucket`. A `reusable` one goes to a waiter (see the
-    /// type's affinity rule) or back to the idle list.
-    mutating func release(_ connection: Connection, bucket: Int? = nil, reusable: Bool) -> ReleaseAction {
+    /// Returns a connection whose home is `bucket`. A `reusable` one goes to a waiter (see the type's
+    /// affinity rule) or back to the idle list; any other is to be closed, and its slot and home pass on.
+    mutating func release(_ connection: Connection, bucket: Int, reusable: Bool) -> ReleaseAction {
         guard reusable, !self.isShutdown else {
-            return ReleaseAction(close: connection, handOver: self.releaseSlot().handOver)
+            return ReleaseAction(close: connection, handOver: self.releaseSlot(bucket: bucket).handOver)
         }
         if !self.waiters.isEmpty {
             return ReleaseAction(handOver: (self.nextWaiter(for: bucket), .connection(connection)))
@@ -102,13 +110,14 @@ struct ConnectionPoolStateMachine<Connection> {
         return waiter
     }
 
-    /// Returns a slot without a connection (opening failed, or it was never used); the first waiter
-    /// may then open one.
-    mutating func releaseSlot() -> ReleaseAction {
+    /// Returns a slot without a connection (opening failed, or it was never used), with its home
+    /// `bucket`; the first waiter may then open one there.
+    mutating func releaseSlot(bucket: Int) -> ReleaseAction {
         if !self.isShutdown, !self.waiters.isEmpty {
-            return ReleaseAction(handOver: (self.nextWaiter(for: nil), .openSlot))
+            return ReleaseAction(handOver: (self.nextWaiter(for: nil), .openSlot(bucket: bucket)))
         }
         self.leased -= 1
+        self.unclaimedBuckets.append(bucket)
         return ReleaseAction()
     }
 

@@ -192,13 +192,13 @@ public final class PostgresClient: Sendable, Service {
             defer { box.empty() }
             let outcome: Result<R, any Error>
             do {
-                outcome = try await self.threadPool.runIfActive { self.run(box, with: grant, bucket: bucket) }
+                outcome = try await self.threadPool.runIfActive { self.run(box, with: grant) }
             } catch {
                 // The work item never ran, so the lease is untouched. Closing inline only happens at
                 // shutdown, when no pool thread is left; PQfinish then just writes a Terminate message.
                 switch grant {
-                case .connection(let connection): self.pool.release(connection, bucket: nil)
-                case .openSlot: self.pool.releaseSlot()
+                case .connection(let connection): self.pool.release(connection)
+                case .openSlot(let bucket): self.pool.releaseSlot(bucket: bucket)
                 }
                 if error is CancellationError, Task.isCancelled {
                     throw error
@@ -210,7 +210,7 @@ public final class PostgresClient: Sendable, Service {
     }
 
     /// The pool-thread half of `withConnection`: obtain a working connection, run the body, give it back.
-    private func run<R>(_ body: BodyBox<R>, with grant: ConnectionPool.Grant, bucket: Int?) -> Result<R, any Error> {
+    private func run<R>(_ body: BodyBox<R>, with grant: ConnectionPool.Grant) -> Result<R, any Error> {
         let connection: PostgresConnection
         switch grant {
         case .connection(let idle):
@@ -218,10 +218,10 @@ public final class PostgresClient: Sendable, Service {
             do {
                 try connection.prepareForUse()
             } catch {
-                self.pool.release(connection, bucket: nil)
+                self.pool.release(connection)
                 return .failure(error)
             }
-        case .openSlot:
+        case .openSlot(let bucket):
             do {
                 connection = try PostgresConnection(
                     configuration: self.configuration,
@@ -230,13 +230,14 @@ public final class PostgresClient: Sendable, Service {
                 )
             } catch {
                 self.logger.debug("postgres connection failed", metadata: ["postgres.error": "\(error)"])
-                self.pool.releaseSlot()
+                self.pool.releaseSlot(bucket: bucket)
                 return .failure(error)
             }
+            connection.poolBucket = bucket
             self.pool.connectionOpened()
         }
         let result = Result { try body(connection) }
-        self.pool.release(connection, bucket: bucket)
+        self.pool.release(connection)
         return result
     }
 }

@@ -35,6 +35,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Set by `queryAndCommit(_:)`: the transaction is committed, `commit()` has nothing left to do,
     /// and a body failing after it must not be run again.
     private(set) var committedEarly = false
+    /// The pool's affinity bucket this connection calls home (see `ConnectionPoolStateMachine`), set
+    /// when the pool opens it.
+    var poolBucket = 0
 
     /// Connects with `PQconnectdbParams`, session settings going in `options` rather than `SET`
     /// statements so they survive transaction-pooling proxies such as PgBouncer.

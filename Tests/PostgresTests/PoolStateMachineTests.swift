@@ -20,7 +20,7 @@ struct PoolStateMachineTests {
     func reusesIdleConnections() {
         var machine = Machine(maximumConnections: 2)
         _ = machine.lease(1)
-        let action = machine.release("a", reusable: true)
+        let action = machine.release("a", bucket: 0, reusable: true)
         #expect(action.close == nil && action.handOver == nil)
         #expect(machine.idle == ["a"])
         #expect(machine.lease(2).connection == "a")
@@ -33,10 +33,10 @@ struct PoolStateMachineTests {
         _ = machine.lease(1)
         _ = machine.lease(2)
         _ = machine.lease(3)
-        let first = machine.release("a", reusable: true)
+        let first = machine.release("a", bucket: 0, reusable: true)
         #expect(first.handOver?.waiter == 2)
         #expect(first.handOver?.grant.connection == "a")
-        let second = machine.release("a", reusable: true)
+        let second = machine.release("a", bucket: 0, reusable: true)
         #expect(second.handOver?.waiter == 3)
         #expect(machine.leased == 1)
         #expect(machine.waiters.isEmpty)
@@ -47,7 +47,7 @@ struct PoolStateMachineTests {
         var machine = Machine(maximumConnections: 1)
         _ = machine.lease(1)
         _ = machine.lease(2)
-        let action = machine.release("a", reusable: false)
+        let action = machine.release("a", bucket: 0, reusable: false)
         #expect(action.close == "a")
         #expect(action.handOver?.waiter == 2)
         #expect(action.handOver?.grant.isOpenSlot == true)
@@ -59,7 +59,7 @@ struct PoolStateMachineTests {
     func brokenConnectionWithoutWaiters() {
         var machine = Machine(maximumConnections: 1)
         _ = machine.lease(1)
-        #expect(machine.release("a", reusable: false).close == "a")
+        #expect(machine.release("a", bucket: 0, reusable: false).close == "a")
         #expect(machine.leased == 0)
         #expect(machine.lease(2).isOpenSlot)
     }
@@ -69,9 +69,9 @@ struct PoolStateMachineTests {
         var machine = Machine(maximumConnections: 1)
         _ = machine.lease(1)
         _ = machine.lease(2)
-        #expect(machine.releaseSlot().handOver?.waiter == 2)
+        #expect(machine.releaseSlot(bucket: 0).handOver?.waiter == 2)
         #expect(machine.leased == 1)
-        #expect(machine.releaseSlot().handOver == nil)
+        #expect(machine.releaseSlot(bucket: 0).handOver == nil)
         #expect(machine.leased == 0)
     }
 
@@ -84,7 +84,7 @@ struct PoolStateMachineTests {
         let first = machine.removeWaiter(2)
         let again = machine.removeWaiter(2)
         #expect(first && !again)
-        #expect(machine.release("a", reusable: true).handOver?.waiter == 3)
+        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 3)
         let served = machine.removeWaiter(3)
         #expect(!served)
     }
@@ -94,15 +94,15 @@ struct PoolStateMachineTests {
         var machine = Machine(maximumConnections: 2)
         _ = machine.lease(1)
         _ = machine.lease(2)
-        _ = machine.release("a", reusable: true)
+        _ = machine.release("a", bucket: 0, reusable: true)
         _ = machine.lease(3)
         _ = machine.lease(4)
         let (close, fail) = machine.shutdown()
         #expect(close.isEmpty)
         #expect(fail == [4])
         #expect(machine.lease(5).isShutdown)
-        #expect(machine.release("a", reusable: true).close == "a")
-        #expect(machine.release("b", reusable: true).close == "b")
+        #expect(machine.release("a", bucket: 0, reusable: true).close == "a")
+        #expect(machine.release("b", bucket: 1, reusable: true).close == "b")
         #expect(machine.leased == 0)
     }
 
@@ -152,11 +152,37 @@ struct PoolStateMachineTests {
         #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 2)
     }
 
+    @Test("affinity: every connection gets a home bucket of its own, its opener's when free, back when it closes")
+    func homeBuckets() {
+        var machine = Machine(maximumConnections: 3)
+        #expect(machine.lease(1, bucket: 2).openedBucket == 2)
+        #expect(machine.lease(2, bucket: 2).openedBucket == 0, "2 is taken: the lowest free one")
+        #expect(machine.lease(3).openedBucket == 1)
+        _ = machine.lease(4, bucket: 2)
+        // The broken connection's slot and home pass to the waiter.
+        #expect(machine.release("c", bucket: 1, reusable: false).handOver?.grant.openedBucket == 1)
+        #expect(machine.release("c", bucket: 1, reusable: false).handOver == nil)
+        #expect(machine.lease(5, bucket: 0).openedBucket == 1, "1 is free again; 0 is still held")
+    }
+
+    @Test("affinity: a released connection keeps its home, whichever bucket it served")
+    func homeIsKept() {
+        var machine = Machine(maximumConnections: 1)
+        _ = machine.lease(1, bucket: 0)
+        _ = machine.lease(2, bucket: 5)
+        _ = machine.lease(3, bucket: 0)
+        // Waiter 3 has the connection's home bucket, so it goes first although 2 waited longer.
+        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 3)
+        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 2)
+        _ = machine.release("a", bucket: 0, reusable: true)
+        #expect(machine.lease(4, bucket: 0).connection == "a")
+    }
+
     @Test("shutdown hands back idle connections")
     func shutdownClosesIdle() {
         var machine = Machine(maximumConnections: 2)
         _ = machine.lease(1)
-        _ = machine.release("a", reusable: true)
+        _ = machine.release("a", bucket: 0, reusable: true)
         #expect(machine.shutdown().close == ["a"])
         #expect(machine.idle.isEmpty)
     }
@@ -182,12 +208,19 @@ extension ConnectionPoolStateMachine.LeaseAction {
         if case .grant(let grant) = self { return grant.connection }
         return nil
     }
+
+    var openedBucket: Int? {
+        if case .grant(let grant) = self { return grant.openedBucket }
+        return nil
+    }
 }
 
 extension ConnectionPoolStateMachine.Grant {
-    var isOpenSlot: Bool {
-        if case .openSlot = self { return true }
-        return false
+    var isOpenSlot: Bool { self.openedBucket != nil }
+
+    var openedBucket: Int? {
+        if case .openSlot(let bucket) = self { return bucket }
+        return nil
     }
 
     var connection: Connection? {
