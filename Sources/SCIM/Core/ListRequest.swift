@@ -21,10 +21,12 @@ public struct ListRequest: Sendable, Equatable {
     /// Builds a request from query parameters or a `.search` body's members (already strings).
     /// Out-of-range `startIndex` and `count` are clamped as RFC 7644 §3.4.2.4 says; non-integers are 400.
     public init(parameters: [String: String], filterLimits: FilterLimits = .default) throws(SCIMError) {
-        func value(_ name: String) -> String? {
-            parameters.first { $0.key.lowercased() == name.lowercased() }?.value
-        }
-        if let text = value("filter"), !text.trimmingCharacters(in: .whitespaces).isEmpty {
+        // Names are case-insensitive; lower-cased once here rather than on every lookup.
+        let lowered = Dictionary(parameters.map { ($0.key.lowercased(), $0.value) }) { first, _ in first }
+        func value(_ name: String) -> String? { lowered[name.lowercased()] }
+        // Blank is what `trimmingCharacters(in: .whitespaces)` would empty (Zs and tab), tested without
+        // bridging to NSString on every list request.
+        if let text = value("filter"), !text.unicodeScalars.allSatisfy({ $0 == "\t" || $0.properties.generalCategory == .spaceSeparator }) {
             filter = try Filter.parse(text, limits: filterLimits)
         }
         startIndex = max(1, try Self.integer(value("startIndex"), name: "startIndex") ?? 1)

@@ -93,7 +93,7 @@ struct ErrorResponseMiddleware: RouterMiddleware {
 /// check in `JSONValue.parse`.
 struct QueryNULMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
-        if let query = request.uri.query, query.utf8.contains(0) || query.range(of: "%00") != nil,
+        if let query = request.uri.query, query.utf8.contains(0) || query.utf8.contains("%00".utf8),
             request.uri.path.hasPrefix("/scim/") || request.uri.path.hasPrefix("/admin/")
         {
             throw SCIMError.invalidValue("Query parameters may not contain the NUL character (U+0000).")
