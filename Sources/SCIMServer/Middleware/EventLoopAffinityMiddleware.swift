@@ -9,8 +9,7 @@ import NIOCore
 /// loop as the task's executor preference, the result comes back where the response is written.
 struct EventLoopAffinityMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
-        guard let eventLoop = context.eventLoop else { return try await next(request, context) }
-        return try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: eventLoop)) {
+        try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: context.eventLoop)) {
             try await next(request, context)
         }
     }

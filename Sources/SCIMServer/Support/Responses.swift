@@ -101,9 +101,9 @@ extension Request {
     /// `+` replaced, as Foundation's `removingPercentEncoding` would leave it. On bytes, without
     /// Foundation's string bridging, as every list request parses its query string.
     static func formDecoded(_ text: Substring.UTF8View) -> String {
+        let spacedOnly = { String(decoding: text.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: " ") : $0 }, as: UTF8.self) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.count)
-        var malformed = false
         var index = text.startIndex
         while index != text.endIndex {
             let byte = text[index]
@@ -114,19 +114,14 @@ extension Request {
             case UInt8(ascii: "%"):
                 guard index != text.endIndex, let high = Self.hexValue(text[index]),
                     text.index(after: index) != text.endIndex, let low = Self.hexValue(text[text.index(after: index)])
-                else {
-                    malformed = true
-                    bytes.append(byte)
-                    continue
-                }
+                else { return spacedOnly() }
                 bytes.append(high << 4 | low)
                 text.formIndex(&index, offsetBy: 2)
             default:
                 bytes.append(byte)
             }
         }
-        if !malformed, let decoded = String(validating: bytes, as: UTF8.self) { return decoded }
-        return String(decoding: text.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        return String(validating: bytes, as: UTF8.self) ?? spacedOnly()
     }
 
     private static func hexValue(_ digit: UInt8) -> UInt8? {
