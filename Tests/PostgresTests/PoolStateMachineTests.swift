@@ -165,19 +165,6 @@ struct PoolStateMachineTests {
         #expect(machine.lease(5, bucket: 0).openedBucket == 1, "1 is free again; 0 is still held")
     }
 
-    @Test("affinity: a released connection keeps its home, whichever bucket it served")
-    func homeIsKept() {
-        var machine = Machine(maximumConnections: 1)
-        _ = machine.lease(1, bucket: 0)
-        _ = machine.lease(2, bucket: 5)
-        _ = machine.lease(3, bucket: 0)
-        // Waiter 3 has the connection's home bucket, so it goes first although 2 waited longer.
-        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 3)
-        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 2)
-        _ = machine.release("a", bucket: 0, reusable: true)
-        #expect(machine.lease(4, bucket: 0).connection == "a")
-    }
-
     @Test("shutdown hands back idle connections")
     func shutdownClosesIdle() {
         var machine = Machine(maximumConnections: 2)
