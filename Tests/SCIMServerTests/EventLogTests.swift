@@ -3,7 +3,10 @@ import HTTPTypes
 import Postgres
 import SCIM
 import SCIMStore
+import ServiceLifecycle
 import Testing
+
+@testable import SCIMServer
 
 private let patchOp: JSONValue = [.string(SchemaURN.patchOp)]
 
@@ -266,6 +269,42 @@ struct EventBufferTests {
             #expect(try rows[1].decode("changes", as: [String].self) == [])
             let bulk = try await client.query("SELECT count(DISTINCT request_id) AS n FROM \(schema).sync_events WHERE request_id LIKE 'bulk-%'")
             #expect(try bulk[0].decode("n", as: Int.self) == EventBuffer.flushLimit + 498)
+        }
+    }
+
+    @Test("the flush service catches up with a backlog of full batches, and writes the rest on graceful shutdown", .timeLimit(.minutes(1)))
+    func flushServiceCatchesUp() async throws {
+        try await withOrganisations(1) { client, schemas in
+            let schema = schemas[0]
+            let buffer = EventBuffer()
+            func append(_ count: Int, prefix: String) {
+                for n in 0..<count {
+                    let origin = EventOrigin(requestID: "\(prefix)-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users")
+                    buffer.append(SyncEvent(origin: origin, outcome: .success, status: 200), schema: schema)
+                }
+            }
+            append(3 * EventBuffer.flushLimit + 7, prefix: "backlog")
+            let service = EventFlushService(buffer: buffer, client: client, logger: TestDatabase.logger, interval: .milliseconds(100))
+            let group = ServiceGroup(configuration: .init(services: [service], logger: TestDatabase.logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                // One round takes every full batch; what is left (7 events) waits to be due.
+                while buffer.pendingCount >= EventBuffer.flushLimit { try await Task.sleep(for: .milliseconds(20)) }
+                append(3, prefix: "late")
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            #expect(buffer.pendingCount == 0)
+            let counts = try await client.query(
+                """
+                SELECT count(*) FILTER (WHERE request_id LIKE 'backlog-%') AS backlog,
+                       count(*) FILTER (WHERE request_id LIKE 'late-%') AS late,
+                       count(DISTINCT request_id) AS distinct_ids
+                FROM \(schema).sync_events
+                """)
+            #expect(try counts[0].decode("backlog", as: Int.self) == 3 * EventBuffer.flushLimit + 7)
+            #expect(try counts[0].decode("late", as: Int.self) == 3)
+            #expect(try counts[0].decode("distinct_ids", as: Int.self) == 3 * EventBuffer.flushLimit + 10, "none written twice")
         }
     }
 

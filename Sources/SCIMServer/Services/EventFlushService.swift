@@ -5,7 +5,8 @@ import ServiceLifecycle
 
 /// Writes buffered read and failure events every second: the tenants that are due (see
 /// `EventBuffer.minimumBatch`), at most `EventBuffer.flushLimit` events at a time and again at once
-/// while full batches come out; and everything on graceful shutdown, so a clean stop loses none.
+/// while full batches come out, `parallelFlushes` at a time; and everything on graceful shutdown, so a
+/// clean stop loses none.
 struct EventFlushService: Service {
     let buffer: EventBuffer
     let client: PostgresClient
@@ -15,20 +16,42 @@ struct EventFlushService: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            await flush(everything: Task.isShuttingDownGracefully)
+            if !Task.isShuttingDownGracefully { await flush(everything: false) }
         }
+        // Also when the shutdown came in the middle of a periodic flush, which used to end the loop
+        // with the rest still buffered.
+        if !Task.isCancelled { await flush(everything: true) }
     }
 
     private func flush(everything: Bool) async {
-        var taken = 0
-        repeat {
-            do {
-                taken = try await buffer.flush(client, dueOnly: !everything)
-            } catch {
-                // The events stay buffered (bounded) and go out with the next flush.
-                logger.warning("could not write sync events yet", metadata: ["error": "\(String(describing: type(of: error)))"])
-                return
+        var width = 1
+        while true {
+            // Each flush takes its own batch from the buffer, so several can run at once.
+            let taken = await withTaskGroup(of: Int?.self) { group in
+                for _ in 0..<width {
+                    group.addTask {
+                        do {
+                            return try await buffer.flush(client, dueOnly: !everything)
+                        } catch {
+                            // The events stay buffered (bounded) and go out with the next flush.
+                            logger.warning(
+                                "could not write sync events yet", metadata: ["error": "\(String(describing: type(of: error)))"])
+                            return nil
+                        }
+                    }
+                }
+                return await group.reduce(into: [Int?]()) { $0.append($1) }
             }
-        } while everything ? taken > 0 : taken == EventBuffer.flushLimit
+            guard !taken.contains(nil) else { return }
+            let full = taken.contains(EventBuffer.flushLimit)
+            guard everything ? taken.contains { $0 != 0 } : full else { return }
+            // Full batches mean the log is behind. Under a load that saturates the machine one INSERT
+            // at a time gets one backend's share of the CPU, too little to catch up (the backlog
+            // reached its cap in a 5-minute soak at 3,200 req/s): write `parallelFlushes` at once.
+            width = full ? Self.parallelFlushes : 1
+        }
     }
+
+    /// How many batches are written at once while the log is behind; each holds a pooled connection.
+    static let parallelFlushes = 2
 }
