@@ -48,7 +48,7 @@ struct PreparedStatementTests {
             try await withClient(configure: { $0.maximumConnections = 1; $0.preparedStatements = enabled }) { client in
                 try await client.withConnection { connection in
                     _ = try connection.query("SELECT \(1) AS once")
-                    #expect(try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n") == 0)
+                    #expect(try Self.serverStatements(on: connection) == 0)
                     for _ in 0..<3 {
                         _ = try connection.query("SELECT \(2) AS twice")
                     }
@@ -99,25 +99,23 @@ struct PreparedStatementTests {
                 // An old text comes back as a new statement, evicting the next-oldest.
                 #expect(try connection.query(PostgresQuery(unsafeSQL: "SELECT 0 AS v"))[0].decode("v") == 0)
                 #expect(try connection.query(PostgresQuery(unsafeSQL: "SELECT 0 AS v"))[0].decode("v") == 0)
-                #expect(try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n") <= 512)
+                #expect(try Self.serverStatements(on: connection) <= 512)
             }
         }
     }
 
     @Test("evictions inside a transaction are deallocated after it")
     func deferredDeallocation() async throws {
-        try await withClient(configure: {
-            $0.maximumConnections = 1; $0.preparedStatementCacheSize = 4; $0.prepareAfterUses = 1; $0.deallocationBatch = 1
-        }) { client in
+        try await withClient(configure: Self.fourStatementCache(deallocationBatch: 1)) { client in
             try await client.withTransaction { connection in
                 for i in 0..<10 {
                     _ = try connection.query(PostgresQuery(unsafeSQL: "SELECT \(i) AS v"))
                 }
                 // Evicted but not yet deallocated: nothing is sent to the server inside the transaction.
-                #expect(try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n") >= 10)
+                #expect(try Self.serverStatements(on: connection) >= 10)
             }
             try await client.withConnection { connection in
-                let count = try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n", as: Int.self)
+                let count = try Self.serverStatements(on: connection)
                 #expect(count <= 4)
             }
         }
@@ -125,15 +123,13 @@ struct PreparedStatementTests {
 
     @Test("evicted statements are deallocated in batches: the server holds at most capacity + batch - 1")
     func batchedDeallocation() async throws {
-        try await withClient(configure: {
-            $0.maximumConnections = 1; $0.preparedStatementCacheSize = 4; $0.prepareAfterUses = 1; $0.deallocationBatch = 3
-        }) { client in
+        try await withClient(configure: Self.fourStatementCache(deallocationBatch: 3)) { client in
             try await client.withConnection { connection in
                 var counts: [Int] = []
                 for i in 0..<12 {
                     _ = try connection.query(PostgresQuery(unsafeSQL: "SELECT \(i) AS v"))
                     // The counting statement is cached too, and stays most recently used.
-                    counts.append(try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n", as: Int.self))
+                    counts.append(try Self.serverStatements(on: connection))
                 }
                 #expect(counts.allSatisfy { $0 <= 4 + 2 }, "\(counts)")
                 #expect(counts.contains { $0 > 4 }, "deallocation waits for a batch: \(counts)")
@@ -191,7 +187,7 @@ struct PreparedStatementTests {
                 #expect(try connection.query("SELECT \(1) AS v")[0].decode("v") == 1)
                 try connection.execute(unsafeSQL: "DEALLOCATE ALL")
                 #expect(try connection.query("SELECT \(2) AS v")[0].decode("v") == 2)
-                #expect(try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n") == 2)
+                #expect(try Self.serverStatements(on: connection) == 2)
             }
         }
     }
@@ -217,6 +213,21 @@ struct PreparedStatementTests {
                     } throws: { ($0 as? PostgresError)?.sqlState == .syntaxError }
                 }
             }
+        }
+    }
+
+    /// Every statement prepared in the server session, this counting one included once it is cached.
+    static func serverStatements(on connection: PostgresConnection) throws -> Int {
+        try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n", as: Int.self)
+    }
+
+    /// One connection whose cache holds four statements, each prepared on first use.
+    static func fourStatementCache(deallocationBatch: Int) -> @Sendable (inout PostgresClient.Configuration) -> Void {
+        { configuration in
+            configuration.maximumConnections = 1
+            configuration.preparedStatementCacheSize = 4
+            configuration.prepareAfterUses = 1
+            configuration.deallocationBatch = deallocationBatch
         }
     }
 }
