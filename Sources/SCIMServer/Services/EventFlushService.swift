@@ -44,7 +44,7 @@ struct EventFlushService: Service {
             }
             guard !taken.contains(nil) else { return }
             let full = taken.contains(EventBuffer.flushLimit)
-            guard everything ? taken.contains { $0 != 0 } : full else { return }
+            guard everything ? taken.contains(where: { $0 != 0 }) : full else { return }
             // Full batches mean the log is behind. Under a load that saturates the machine one INSERT
             // at a time gets one backend's share of the CPU, too little to catch up (the backlog
             // reached its cap in a 5-minute soak at 3,200 req/s): write `parallelFlushes` at once.
