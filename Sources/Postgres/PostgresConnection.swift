@@ -35,6 +35,10 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Set by `queryAndCommit(_:)`: the transaction is committed, `commit()` has nothing left to do,
     /// and a body failing after it must not be run again.
     private(set) var committedEarly = false
+    /// The column sets of recent results, most recent first: a connection runs the same few
+    /// statements over and over, and building the names and their index for every result cost
+    /// more than copying its values.
+    private var recentColumns: [PostgresColumns] = []
     /// The pool's affinity bucket this connection calls home (see `ConnectionPoolStateMachine`), set
     /// when the pool opens it.
     var poolBucket = 0
@@ -388,7 +392,7 @@ public final class PostgresConnection: @unchecked Sendable {
             throw self.error(from: result)
         }
         let columnCount = PQnfields(result)
-        let columns = PostgresColumns(names: (0..<columnCount).map { String(cString: PQfname(result, $0)) })
+        let columns = self.columns(of: result)
         let rows = (0..<PQntuples(result)).map { row in
             PostgresRow(columns: columns, values: (0..<columnCount).map { column -> String? in
                 guard PQgetisnull(result, row, column) == 0, let value = PQgetvalue(result, row, column) else { return nil }
@@ -399,6 +403,31 @@ public final class PostgresConnection: @unchecked Sendable {
             })
         }
         return PostgresRows(rows: rows, affectedRows: Int(String(cString: PQcmdTuples(result))) ?? 0)
+    }
+
+    /// The result's column set, reused from `recentColumns` when one has the same names in order.
+    private func columns(of result: OpaquePointer) -> PostgresColumns {
+        let count = Int(PQnfields(result))
+        let match = self.recentColumns.firstIndex { columns in
+            columns.names.count == count
+                && columns.names.indices.allSatisfy { index in
+                    columns.names[index].withCString { strcmp($0, PQfname(result, Int32(index))) == 0 }
+                }
+        }
+        if let match {
+            let columns = self.recentColumns[match]
+            if match > 0 {
+                self.recentColumns.remove(at: match)
+                self.recentColumns.insert(columns, at: 0)
+            }
+            return columns
+        }
+        let columns = PostgresColumns(names: (0..<count).map { String(cString: PQfname(result, Int32($0))) })
+        if self.recentColumns.count == 8 {
+            self.recentColumns.removeLast()
+        }
+        self.recentColumns.insert(columns, at: 0)
+        return columns
     }
 
     /// Reads the diagnostic fields; the SQL text and binds are never logged.

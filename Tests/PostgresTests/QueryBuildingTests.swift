@@ -80,6 +80,20 @@ struct QueryBuildingTests {
         #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31 23:59:59.500000+00")
     }
 
+    @Test("uuids in the server's form are read like Foundation reads them; anything else is refused or left to Foundation")
+    func readsUUIDs() throws {
+        for _ in 0..<1000 {
+            let uuid = UUID()
+            #expect(try UUID(postgresText: uuid.uuidString.lowercased()) == uuid)
+            #expect(UUID.parseCanonical(uuid.uuidString) == uuid)
+        }
+        for text in ["", "not-a-uuid", "0123456789ab-cdef-0123-4567-89abcdef0123", "01234567-89ab-cdef-0123-456789abcdeg",
+                     "01234567-89ab-cdef-0123-456789abcdef0", "01234567+89ab-cdef-0123-456789abcdef"] {
+            #expect(UUID.parseCanonical(text) == nil, "\(text)")
+            #expect(throws: PostgresError.self) { try UUID(postgresText: text) }
+        }
+    }
+
     @Test("errors describe themselves without server messages")
     func errorDescription() {
         let error = PostgresError(

@@ -29,6 +29,26 @@ struct ValueRoundTripTests {
         }
     }
 
+    @Test("results with as many columns under other names, or in another order, keep their own names")
+    func columnSetsOnOneConnection() async throws {
+        try await withClient(configure: { $0.maximumConnections = 1 }) { client in
+            try await client.withConnection { connection in
+                // More shapes than the connection remembers, twice over, so reuse and eviction both happen.
+                let shapes = (0..<12).map { n in n % 3 == 0 ? ["a\(n)", "b"] : n % 3 == 1 ? ["b", "a\(n)"] : ["a\(n)", "b", "c"] }
+                for _ in 0..<2 {
+                    for shape in shapes {
+                        let select = shape.enumerated().map { "\($0.offset) AS \($0.element)" }.joined(separator: ", ")
+                        let row = try #require(try connection.query("SELECT \(unsafeSQL: select)").first)
+                        #expect(row.columnNames == shape)
+                        for (index, name) in shape.enumerated() {
+                            #expect(try row.decode(name, as: Int.self) == index)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("unicode text (emoji, CJK, combining marks) is stored and read back unchanged", arguments: preparedStatementModes)
     func unicode(prepared: Bool) async throws {
         try await withClient(configure: preparing(prepared)) { client in

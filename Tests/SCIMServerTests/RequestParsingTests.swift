@@ -31,6 +31,16 @@ struct RequestParsingTests {
         #expect(request.queryParameters == ["a": "2", "b": "", "filter": "x eq \"y\"", "c[]": "~"])
     }
 
+    @Test("a NUL in a query string is found raw or as %00, nowhere else")
+    func queryNUL() {
+        for query in ["%00", "a=%00", "filter=a%00b", "x=\u{0}", "a=1&b=2%00", "%2500%00"] {
+            #expect(QueryNULMiddleware.containsNUL(query), "\(query)")
+        }
+        for query in ["", "a=b", "%0", "%", "a=%2500", "a=%0A0", "%01", "00%", "x=%0"] {
+            #expect(!QueryNULMiddleware.containsNUL(query), "\(query)")
+        }
+    }
+
     @Test("a bearer credential loses the spaces and tabs around it, nothing else")
     func bearerTrimming() {
         for (header, credential) in [

@@ -1,9 +1,21 @@
-import SCIM
 import Testing
+
+@testable import SCIM
 
 @Suite("Schema catalog and discovery")
 struct SchemaTests {
     let user = PatchFixtures.userType
+
+    @Test("names compare with ASCII letters folded and nothing else (RFC 7643 §2.1)")
+    func asciiCaseFolding() {
+        #expect("userName".caseInsensitiveEquals("USERNAME"))
+        #expect("Schemas".caseInsensitiveEquals("sCHEMAs"))
+        #expect("é".caseInsensitiveEquals("é"))
+        #expect(!"a@b".caseInsensitiveEquals("a`b"), "0x40 and 0x60 differ by the case bit but are not letters")
+        #expect(!"a[b".caseInsensitiveEquals("a{b"))
+        #expect(!"userName".caseInsensitiveEquals("userNam"))
+        #expect(!"é".caseInsensitiveEquals("É"), "only ASCII letters fold")
+    }
 
     @Test(arguments: [
         ("userName", SchemaURN.user, "userName", nil),

@@ -76,7 +76,7 @@ extension Group {
     public static func json(
         displayName: String, externalID: String?, members: [User.Reference]?, metadata: GroupMetadata, baseURL: String
     ) -> JSONValue {
-        let id = metadata.id.uuidString.lowercased()
+        let id = metadata.id.lowercasedString
         var object: [String: JSONValue] = [
             "schemas": [.string(SchemaURN.group)],
             "id": .string(id),
@@ -94,8 +94,8 @@ extension Group {
             object["members"] = .array(
                 members.map { member in
                     var element: [String: JSONValue] = [
-                        "value": .string(member.id.uuidString.lowercased()),
-                        "$ref": .string("\(baseURL)/Users/\(member.id.uuidString.lowercased())"),
+                        "value": .string(member.id.lowercasedString),
+                        "$ref": .string("\(baseURL)/Users/\(member.id.lowercasedString)"),
                         "type": "User",
                     ]
                     element["display"] = member.display.map(JSONValue.string)

@@ -134,7 +134,7 @@ extension User {
     /// Renders the full resource (before projection) as RFC 7643 JSON.
     public func json(metadata: UserMetadata, baseURL: String) -> JSONValue {
         var object: [String: JSONValue] = [
-            "id": .string(metadata.id.uuidString.lowercased()),
+            "id": .string(metadata.id.lowercasedString),
             "userName": .string(userName),
             "active": .bool(active),
         ]
@@ -161,8 +161,8 @@ extension User {
             object["groups"] = .array(
                 metadata.groups.map { group in
                     var element: [String: JSONValue] = [
-                        "value": .string(group.id.uuidString.lowercased()),
-                        "$ref": .string("\(baseURL)/Groups/\(group.id.uuidString.lowercased())"),
+                        "value": .string(group.id.lowercasedString),
+                        "$ref": .string("\(baseURL)/Groups/\(group.id.lowercasedString)"),
                         "type": "direct",
                     ]
                     element["display"] = group.display.map(JSONValue.string)
@@ -178,8 +178,8 @@ extension User {
         enterprise["department"] = department.map(JSONValue.string)
         if let manager = metadata.manager {
             var reference: [String: JSONValue] = [
-                "value": .string(manager.id.uuidString.lowercased()),
-                "$ref": .string("\(baseURL)/Users/\(manager.id.uuidString.lowercased())"),
+                "value": .string(manager.id.lowercasedString),
+                "$ref": .string("\(baseURL)/Users/\(manager.id.lowercasedString)"),
             ]
             reference["displayName"] = manager.display.map(JSONValue.string)
             enterprise["manager"] = .object(reference)
@@ -193,8 +193,8 @@ extension User {
         learnAmp["hireDate"] = hireDate.map(JSONValue.string)
         if let team = metadata.primaryTeam {
             var reference: [String: JSONValue] = [
-                "value": .string(team.id.uuidString.lowercased()),
-                "$ref": .string("\(baseURL)/Groups/\(team.id.uuidString.lowercased())"),
+                "value": .string(team.id.lowercasedString),
+                "$ref": .string("\(baseURL)/Groups/\(team.id.lowercasedString)"),
             ]
             reference["display"] = team.display.map(JSONValue.string)
             learnAmp["primaryTeam"] = .object(reference)
@@ -209,7 +209,7 @@ extension User {
             "resourceType": "User",
             "created": .string(SCIMDate.format(metadata.created)),
             "lastModified": .string(SCIMDate.format(metadata.lastModified)),
-            "location": .string("\(baseURL)/Users/\(metadata.id.uuidString.lowercased())"),
+            "location": .string("\(baseURL)/Users/\(metadata.id.lowercasedString)"),
             "version": .string(metadata.etag),
         ])
         return .object(object)

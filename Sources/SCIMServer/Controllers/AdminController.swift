@@ -68,7 +68,7 @@ struct AdminController {
         /// `expiresAt` is always present (null when the token does not expire): the shape is a contract.
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(id.uuidString.lowercased(), forKey: .id)
+            try container.encode(id.lowercasedString, forKey: .id)
             try container.encode(label, forKey: .label)
             try container.encode(prefix, forKey: .prefix)
             try container.encode(token, forKey: .token)
@@ -85,7 +85,7 @@ struct AdminController {
         return try Responses.json(
             IssuedToken(id: info.id, label: info.label, prefix: info.prefix, token: token, createdAt: info.createdAt, expiresAt: info.expiresAt),
             status: .created
-        ).located("/admin/v1/organisations/\(organisation.slug)/tokens/\(info.id.uuidString.lowercased())")
+        ).located("/admin/v1/organisations/\(organisation.slug)/tokens/\(info.id.lowercasedString)")
     }
 
     @Sendable func listTokens(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -128,7 +128,7 @@ struct AdminController {
         let user = try await manualUsers.create(
             tenant, email: try body.requiredString("email"), firstName: try body.string("firstName"),
             lastName: try body.string("lastName"), role: try body.role() ?? .viewer)
-        return try Responses.json(user, status: .created).located("/admin/v1/organisations/\(tenant.slug)/users/\(user.id.uuidString.lowercased())")
+        return try Responses.json(user, status: .created).located("/admin/v1/organisations/\(tenant.slug)/users/\(user.id.lowercasedString)")
     }
 
     struct UserList: Encodable {
@@ -155,7 +155,7 @@ struct AdminController {
             cursor = id
         }
         let (users, next) = try await manualUsers.list(tenant, email: query["email"], active: active, limit: limit, cursor: cursor)
-        return try Responses.json(UserList(users: users, nextCursor: next?.uuidString.lowercased()))
+        return try Responses.json(UserList(users: users, nextCursor: next?.lowercasedString))
     }
 
     @Sendable func updateUser(_ request: Request, context: AppRequestContext) async throws -> Response {

@@ -56,7 +56,7 @@ struct GroupsController {
         context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         let plan = try PatchEngine.memberChanges(
-            try PatchRequest.decode(body, limits: settings.limits), groupID: id.uuidString.lowercased(), limits: settings.limits)
+            try PatchRequest.decode(body, limits: settings.limits), groupID: id.lowercasedString, limits: settings.limits)
         metrics.recordRewrites(plan.rewrites)
         let parameters = request.queryParameters
         let wantsRepresentation = parameters.keys.contains { ["attributes", "excludedattributes"].contains($0.lowercased()) }
@@ -102,7 +102,7 @@ struct GroupsController {
     ) -> Response {
         let baseURL = settings.baseURL(for: request)
         var headers: HTTPFields = [.eTag: stored.metadata.etag]
-        if location { headers[.location] = "\(baseURL)/Groups/\(stored.metadata.id.uuidString.lowercased())" }
+        if location { headers[.location] = "\(baseURL)/Groups/\(stored.metadata.id.lowercasedString)" }
         return Responses.scim(projection.apply(to: Self.json(stored, baseURL: baseURL)), status: status, headers: headers)
     }
 

@@ -28,7 +28,7 @@ struct StaffKeysController {
         /// `organisation` is always present (null for an unbound key): the shape is a contract.
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(info.id.uuidString.lowercased(), forKey: .id)
+            try container.encode(info.id.lowercasedString, forKey: .id)
             try container.encode(info.name, forKey: .name)
             try container.encode(info.role.rawValue, forKey: .role)
             try container.encode(info.organisation, forKey: .organisation)
@@ -44,7 +44,7 @@ struct StaffKeysController {
         try body.allowOnly(["name", "role", "organisation"])
         let (info, key) = try await staffKeys.issue(
             name: try body.requiredString("name"), role: try body.requiredString("role"), organisationSlug: try body.string("organisation"))
-        return try Responses.json(IssuedKey(info: info, key: key), status: .created).located("/admin/v1/staff-keys/\(info.id.uuidString.lowercased())")
+        return try Responses.json(IssuedKey(info: info, key: key), status: .created).located("/admin/v1/staff-keys/\(info.id.lowercasedString)")
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {

@@ -114,7 +114,7 @@ struct UsersController {
         let baseURL = settings.baseURL(for: request)
         let resource = stored.user.json(metadata: stored.metadata, baseURL: baseURL)
         var headers: HTTPFields = [.eTag: stored.metadata.etag]
-        if location { headers[.location] = "\(baseURL)/Users/\(stored.metadata.id.uuidString.lowercased())" }
+        if location { headers[.location] = "\(baseURL)/Users/\(stored.metadata.id.lowercasedString)" }
         return Responses.scim(projection.apply(to: resource), status: status, headers: headers)
     }
 

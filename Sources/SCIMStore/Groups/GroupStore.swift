@@ -23,7 +23,7 @@ public struct TeamSummary: Sendable, Encodable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id.uuidString.lowercased(), forKey: .id)
+        try c.encode(id.lowercasedString, forKey: .id)
         try c.encode(name, forKey: .name)
         try c.encode(memberCount, forKey: .memberCount)
         try c.encode(source, forKey: .source)
@@ -215,7 +215,7 @@ public struct GroupStore: Sendable {
     // MARK: - Inside a transaction
 
     static func notFound(_ id: UUID) -> SCIMError {
-        .notFound("Group \(id.uuidString.lowercased()) not found.")
+        .notFound("Group \(id.lowercasedString) not found.")
     }
 
     static func select(_ schema: PostgresIdentifier) -> PostgresQuery {
@@ -265,7 +265,7 @@ public struct GroupStore: Sendable {
         let found = Set(
             try connection.query("SELECT id FROM \(schema).users WHERE id = ANY(\(uuids)) AND scim_managed").map { try $0.decode(0, as: UUID.self) })
         if let missing = uuids.first(where: { !found.contains($0) }) {
-            throw SCIMError.invalidValue("Member \(missing.uuidString.lowercased()) is not a user of this organisation.")
+            throw SCIMError.invalidValue("Member \(missing.lowercasedString) is not a user of this organisation.")
         }
         return uuids
     }

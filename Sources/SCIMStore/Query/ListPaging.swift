@@ -58,7 +58,7 @@ enum ListPaging {
     }
 
     static func encodeCursor(_ id: UUID) -> String {
-        Data(id.uuidString.lowercased().utf8).base64EncodedString()
+        Data(id.lowercasedString.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }

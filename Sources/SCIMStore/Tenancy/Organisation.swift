@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import SCIM
 
 /// A Learn Amp customer organisation: one tenant, one Postgres schema.
 public struct Organisation: Sendable, Encodable, Equatable {
@@ -48,7 +49,7 @@ public struct Organisation: Sendable, Encodable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(id.lowercasedString, forKey: .id)
         try container.encode(slug, forKey: .slug)
         try container.encode(name, forKey: .name)
         try container.encode(schemaName, forKey: .schemaName)

@@ -79,7 +79,7 @@ public struct StaffKeyInfo: Sendable, Encodable, Equatable {
     /// Optional fields are written as null rather than left out, so clients see every field.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(id.lowercasedString, forKey: .id)
         try container.encode(name, forKey: .name)
         try container.encode(role.rawValue, forKey: .role)
         try container.encode(organisation, forKey: .organisation)
@@ -144,7 +144,7 @@ public struct StaffKeyStore: Sendable {
     /// - Throws: `AdminError` 404 when there is no such key.
     public func revoke(id: UUID) async throws {
         let rows = try await client.query("UPDATE control.staff_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = \(id)")
-        guard rows.affectedRows == 1 else { throw AdminError.notFound("No staff key \(id.uuidString.lowercased()).") }
+        guard rows.affectedRows == 1 else { throw AdminError.notFound("No staff key \(id.lowercasedString).") }
     }
 
     /// Resolves a presented `lastaff_…` key to the staff identity it stands for.
@@ -231,7 +231,7 @@ public struct AuditEntry: Sendable, Encodable, Equatable {
         try container.encode(occurredAt, forKey: .occurredAt)
         var actor = container.nestedContainer(keyedBy: ActorKeys.self, forKey: .actor)
         try actor.encode(actorKind.rawValue, forKey: .kind)
-        try actor.encode(actorID?.uuidString.lowercased(), forKey: .id)
+        try actor.encode(actorID?.lowercasedString, forKey: .id)
         try actor.encode(actorName, forKey: .name)
         try container.encode(method, forKey: .method)
         try container.encode(route, forKey: .route)

@@ -29,7 +29,7 @@ public struct TokenInfo: Sendable, Encodable, Equatable {
     /// Optional dates are written as null rather than left out, so clients see every field.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(id.lowercasedString, forKey: .id)
         try container.encode(label, forKey: .label)
         try container.encode(prefix, forKey: .prefix)
         try container.encode(createdAt, forKey: .createdAt)

@@ -28,7 +28,7 @@ public struct AdminUser: Sendable, Encodable, Equatable {
     /// Ids in lowercase, as everywhere else in the API; absent names are null rather than missing.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.uuidString.lowercased(), forKey: .id)
+        try container.encode(id.lowercasedString, forKey: .id)
         try container.encode(email, forKey: .email)
         try container.encode(userName, forKey: .userName)
         try container.encode(firstName, forKey: .firstName)

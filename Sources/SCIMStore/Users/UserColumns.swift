@@ -75,7 +75,7 @@ enum UserColumns {
         user.department = try row.decode("department")
         user.hireDate = try row.decode("hire_date")
         let managerID: UUID? = try row.decode("manager_id")
-        user.managerReference = try managerID.map { $0.uuidString.lowercased() } ?? row.decode("pending_manager")
+        user.managerReference = try managerID.map { $0.lowercasedString } ?? row.decode("pending_manager")
         if case .array(let emails)? = try json(row, "emails") {
             user.emails = emails.compactMap { element in
                 guard let value = element[caseInsensitive: "value"]?.stringValue else { return nil }

@@ -176,7 +176,7 @@ public struct UserStore: Sendable {
     // MARK: - Inside a transaction
 
     static func notFound(_ id: UUID) -> SCIMError {
-        .notFound("User \(id.uuidString.lowercased()) not found.")
+        .notFound("User \(id.lowercasedString) not found.")
     }
 
     static func fetch(_ id: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws -> StoredUser? {
@@ -297,7 +297,7 @@ public struct UserStore: Sendable {
         WITH linked AS (
             UPDATE \(schema).users SET manager_id = \(id), pending_manager = NULL, updated_at = now(), version = version + 1
             WHERE pending_manager IS NOT NULL AND id <> \(id)
-              AND (lower(pending_manager) = ANY(\(names.map { $0.lowercased() })) OR lower(pending_manager) = \(id.uuidString.lowercased()))
+              AND (lower(pending_manager) = ANY(\(names.map { $0.lowercased() })) OR lower(pending_manager) = \(id.lowercasedString))
         )
         """
     }
