@@ -38,8 +38,11 @@ struct ConnectionPoolStateMachine<Connection> {
     }
 
     let maximumConnections: Int
-    /// How far down the queue a released connection looks for a waiter of its bucket.
-    var affinityWindow: Int { 2 * self.maximumConnections }
+    /// How far down the queue a released connection looks for a waiter of its bucket. A miss sends
+    /// it to another bucket's tenant, which its session serves cold (statements parsed and planned
+    /// again). Simulating 64 clients on 4 connections, 2 × the pool missed on about 10% of hand-overs
+    /// and 8 × on about 2.5%; lookups over 1,000 organisations gained about 7%.
+    var affinityWindow: Int { 8 * self.maximumConnections }
     /// Connections and open slots currently held by callers.
     private(set) var leased = 0
     /// Most recently used last, so a quiet pool reuses a warm connection and lets the rest idle; each
