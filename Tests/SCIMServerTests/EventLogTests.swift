@@ -2,11 +2,11 @@ import Foundation
 import HTTPTypes
 import Postgres
 import SCIM
-import SCIMStore
 import ServiceLifecycle
 import Testing
 
 @testable import SCIMServer
+@testable import SCIMStore
 
 private let patchOp: JSONValue = [.string(SchemaURN.patchOp)]
 
@@ -269,6 +269,38 @@ struct EventBufferTests {
             #expect(try rows[1].decode("changes", as: [String].self) == [])
             let bulk = try await client.query("SELECT count(DISTINCT request_id) AS n FROM \(schema).sync_events WHERE request_id LIKE 'bulk-%'")
             #expect(try bulk[0].decode("n", as: Int.self) == EventBuffer.flushLimit + 498)
+        }
+    }
+
+    @Test("a few events, written as VALUES rows, keep their values too; the userName is looked up only when missing")
+    func fewEventsKeepValues() async throws {
+        try await withOrganisations(1) { client, schemas in
+            let schema = schemas[0]
+            let userID = UUID()
+            _ = try await client.query(
+                "INSERT INTO \(schema).users (id, user_name, email, scim_managed) VALUES (\(userID), 'known@example.com', 'known@example.com', true)")
+            for (requestID, withLookup) in [("few-1", false), ("few-2", true)] {
+                let origin = EventOrigin(requestID: requestID, tokenID: UUID(), method: "POST", path: "/scim/v2/Users")
+                var events = [
+                    SyncEvent(
+                        origin: origin, outcome: .success, status: 201, resourceType: "User", resourceID: UUID(),
+                        userName: "a\"b\\c,{d} NULL ü", detail: "line one\nline\ttwo", changes: ["x,y", "{z}", "NULL", ""])
+                ]
+                if withLookup {
+                    events.append(SyncEvent(origin: origin, outcome: .error, status: 409, resourceType: "User", resourceID: userID))
+                }
+                #expect(events.count <= SyncEvent.valuesRowLimit)
+                _ = try await client.query(SyncEvent.insertion(of: events, schema: schema))
+                let rows = try await client.query(
+                    "SELECT user_name, detail, changes FROM \(schema).sync_events WHERE request_id = \(requestID) ORDER BY status")
+                #expect(rows.count == events.count)
+                #expect(try rows[0].decode("user_name", as: String?.self) == events[0].userName)
+                #expect(try rows[0].decode("detail", as: String?.self) == events[0].detail)
+                #expect(try rows[0].decode("changes", as: [String].self) == events[0].changes)
+                if withLookup {
+                    #expect(try rows[1].decode("user_name", as: String?.self) == "known@example.com")
+                }
+            }
         }
     }
 
