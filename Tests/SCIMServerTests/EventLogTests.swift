@@ -233,13 +233,21 @@ struct EventBufferTests {
         }
     }
 
+    static let knownUserName = "known@example.com"
+
+    /// A SCIM-managed user whose userName an event without one gets filled in from.
+    static func insertKnownUser(_ client: PostgresClient, _ schema: PostgresIdentifier) async throws -> UUID {
+        let id = UUID()
+        _ = try await client.query(
+            "INSERT INTO \(schema).users (id, user_name, email, scim_managed) VALUES (\(id), \(knownUserName), \(knownUserName), true)")
+        return id
+    }
+
     @Test("a flush writes at most flushLimit events, exactly as buffered, whatever characters they hold")
     func boundedFlushKeepsValues() async throws {
         try await withOrganisations(1) { client, schemas in
             let schema = schemas[0]
-            let userID = UUID()
-            _ = try await client.query(
-                "INSERT INTO \(schema).users (id, user_name, email, scim_managed) VALUES (\(userID), 'known@example.com', 'known@example.com', true)")
+            let userID = try await Self.insertKnownUser(client, schema)
             let buffer = EventBuffer()
             let origin = EventOrigin(requestID: "r-0", tokenID: nil, method: "PATCH", path: "/scim/v2/Users/{x}")
             // Every character the array literal and the text format treat specially.
@@ -265,7 +273,7 @@ struct EventBufferTests {
             #expect(try rows[0].decode("detail", as: String?.self) == awkward.detail)
             #expect(try rows[0].decode("changes", as: [String].self) == awkward.changes)
             #expect(try rows[0].decode("no_token", as: Bool.self))
-            #expect(try rows[1].decode("user_name", as: String?.self) == "known@example.com")
+            #expect(try rows[1].decode("user_name", as: String?.self) == Self.knownUserName)
             #expect(try rows[1].decode("changes", as: [String].self) == [])
             let bulk = try await client.query("SELECT count(DISTINCT request_id) AS n FROM \(schema).sync_events WHERE request_id LIKE 'bulk-%'")
             #expect(try bulk[0].decode("n", as: Int.self) == EventBuffer.flushLimit + 498)
@@ -276,9 +284,7 @@ struct EventBufferTests {
     func fewEventsKeepValues() async throws {
         try await withOrganisations(1) { client, schemas in
             let schema = schemas[0]
-            let userID = UUID()
-            _ = try await client.query(
-                "INSERT INTO \(schema).users (id, user_name, email, scim_managed) VALUES (\(userID), 'known@example.com', 'known@example.com', true)")
+            let userID = try await Self.insertKnownUser(client, schema)
             for (requestID, withLookup) in [("few-1", false), ("few-2", true)] {
                 let origin = EventOrigin(requestID: requestID, tokenID: UUID(), method: "POST", path: "/scim/v2/Users")
                 var events = [
@@ -298,7 +304,7 @@ struct EventBufferTests {
                 #expect(try rows[0].decode("detail", as: String?.self) == events[0].detail)
                 #expect(try rows[0].decode("changes", as: [String].self) == events[0].changes)
                 if withLookup {
-                    #expect(try rows[1].decode("user_name", as: String?.self) == "known@example.com")
+                    #expect(try rows[1].decode("user_name", as: String?.self) == Self.knownUserName)
                 }
             }
         }
