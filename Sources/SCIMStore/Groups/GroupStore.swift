@@ -170,11 +170,14 @@ public struct GroupStore: Sendable {
         let schema = tenant.schema
         return try await client.withConnection { connection in
             var condition: PostgresQuery = "TRUE"
+            var atMostOneRow = false
             if let filter = request.filter {
-                condition = try FilterCompiler { Self.attribute($0, schema: schema) }.compile(filter)
+                let compiler = FilterCompiler { Self.attribute($0, schema: schema) }
+                condition = try compiler.compile(filter)
+                atMostOneRow = compiler.matchesAtMostOneRow(filter, uniqueColumns: Self.uniqueColumns)
             }
             var page = try ListPaging.page(
-                request: request, condition: condition, idColumn: "t.id",
+                request: request, condition: condition, atMostOneRow: atMostOneRow, idColumn: "t.id",
                 sortExpression: { path in
                     switch Self.attribute(path, schema: schema) {
                     case .text(let e, _)?: "lower(\(e))"
@@ -304,6 +307,9 @@ public struct GroupStore: Sendable {
             DELETE FROM \(schema).team_members WHERE team_id = \(team) AND NOT via_department AND NOT (user_id = ANY(\(keep)))
             """)
     }
+
+    /// Columns under a unique index, as `attribute(_:schema:)` names them.
+    static let uniqueColumns: Set<String> = ["t.id", "t.display_name"]
 
     static func attribute(_ path: AttributePath, schema: PostgresIdentifier) -> SQLAttribute? {
         if let urn = path.schema, urn.lowercased() != SchemaURN.group.lowercased() { return nil }

@@ -47,6 +47,23 @@ struct FilterCompiler: Sendable {
         }
     }
 
+    /// Whether `filter` can match at most one row: it requires `eq` on one of `uniqueColumns` (column
+    /// expressions `resolve` gives for attributes under a unique index), perhaps AND-ed with more. Such
+    /// a page needs no ORDER BY, which Okta's `userName eq` and `displayName eq` lookups then skip.
+    func matchesAtMostOneRow(_ filter: Filter, uniqueColumns: Set<String>) -> Bool {
+        switch filter {
+        case .and(let lhs, let rhs):
+            return matchesAtMostOneRow(lhs, uniqueColumns: uniqueColumns) || matchesAtMostOneRow(rhs, uniqueColumns: uniqueColumns)
+        case .comparison(let path, .eq, .string):
+            switch resolve(path) {
+            case .text(let column, _)?, .uuid(let column)?: return uniqueColumns.contains(column)
+            default: return false
+            }
+        default:
+            return false
+        }
+    }
+
     /// Resolves `path` and builds `build(attribute)`, descending into collections for sub-attributes.
     private func condition(
         _ path: AttributePath, _ build: (SQLAttribute) throws(SCIMError) -> PostgresQuery

@@ -7,8 +7,10 @@ import SCIM
 /// Index pages are `ORDER BY <sort>, id OFFSET n`, stable across pages. Cursor pages (RFC 9865) are
 /// keyset pages on the primary key, so the last page of a 100,000-user import costs what the first does.
 enum ListPaging {
+    /// - Parameter atMostOneRow: The condition matches one row at most (see
+    ///   `FilterCompiler.matchesAtMostOneRow`), so an index page is left unordered.
     static func page<Item>(
-        request: ListRequest, condition: PostgresQuery, idColumn: String,
+        request: ListRequest, condition: PostgresQuery, atMostOneRow: Bool = false, idColumn: String,
         sortExpression: (AttributePath) -> String?, count: PostgresQuery, select: PostgresQuery,
         on connection: PostgresConnection, decode: (PostgresRow) throws -> Item
     ) throws -> ListPage<Item> {
@@ -49,8 +51,9 @@ enum ListPaging {
             let direction = request.sortOrder == .ascending ? "ASC NULLS LAST" : "DESC NULLS LAST"
             order = "\(expression) \(direction), \(idColumn)"
         }
+        let orderBy = atMostOneRow ? "" : " ORDER BY \(order)"
         let rows = try connection.query(
-            "\(select) WHERE \(condition) ORDER BY \(unsafeSQL: order) OFFSET \(request.startIndex - 1) LIMIT \(request.count)")
+            "\(select) WHERE \(condition)\(unsafeSQL: orderBy) OFFSET \(request.startIndex - 1) LIMIT \(request.count)")
         let items = try rows.map(decode)
         return ListPage(
             totalResults: try total(startingAt: request.startIndex - 1, rows: items.count), startIndex: request.startIndex,

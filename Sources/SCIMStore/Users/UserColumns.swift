@@ -36,25 +36,30 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
 
 /// The users table as SCIM sees it: the SELECT list every read shares, and the filterable attributes.
 enum UserColumns {
+    /// Columns under a unique index, as `attribute(_:schema:customFields:)` names them.
+    static let uniqueColumns: Set<String> = ["u.id", "u.user_name"]
+
     /// Everything needed to render a user, in one statement: manager, primary team, custom fields and
-    /// team memberships come from joins and correlated subqueries, not extra round trips.
+    /// team memberships come from correlated subqueries, not extra round trips. Subqueries rather than
+    /// joins: they run only for the rows returned, and for a small organisation's tables PostgreSQL
+    /// planned the joins as sequential scans into a hash join, set up and run for every lookup.
+    /// (`manager_id` and `primary_team_id` are foreign keys, so what they name exists.)
     static func select(_ schema: PostgresIdentifier) -> PostgresQuery {
         """
         SELECT u.id, u.user_name, u.external_id, u.given_name, u.family_name, u.formatted_name, u.display_name,
                u.emails::text AS emails, u.title, u.timezone, u.active, u.employee_number, u.cost_center,
                u.organization, u.division, u.department, u.pending_manager, u.hire_date::text AS hire_date,
-               u.created_at, u.updated_at, u.version,
-               m.id AS manager_id,
-               COALESCE(m.display_name, NULLIF(concat_ws(' ', m.given_name, m.family_name), '')) AS manager_display,
-               u.primary_team_id, pt.display_name AS primary_team_name,
+               u.created_at, u.updated_at, u.version, u.manager_id,
+               (SELECT COALESCE(m.display_name, NULLIF(concat_ws(' ', m.given_name, m.family_name), ''))
+                  FROM \(schema).users m WHERE m.id = u.manager_id) AS manager_display,
+               u.primary_team_id,
+               (SELECT pt.display_name FROM \(schema).teams pt WHERE pt.id = u.primary_team_id) AS primary_team_name,
                (SELECT jsonb_object_agg(cf.attribute_name, u.custom_fields -> cf.field)::text
                   FROM \(schema).custom_field_mappings cf WHERE u.custom_fields ? cf.field) AS custom_attributes,
                (SELECT jsonb_agg(jsonb_build_array(t.id, t.display_name) ORDER BY lower(t.display_name))::text
                   FROM \(schema).team_members tm JOIN \(schema).teams t ON t.id = tm.team_id
                   WHERE tm.user_id = u.id) AS groups
         FROM \(schema).users u
-        LEFT JOIN \(schema).users m ON m.id = u.manager_id
-        LEFT JOIN \(schema).teams pt ON pt.id = u.primary_team_id
         """
     }
 

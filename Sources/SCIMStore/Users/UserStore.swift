@@ -147,12 +147,14 @@ public struct UserStore: Sendable {
         return try await client.withConnection { connection in
             let mappings = try self.mappings.mappings(schema, on: connection)
             var condition: PostgresQuery = "u.scim_managed"
+            var atMostOneRow = false
             if let filter = request.filter {
                 let compiler = FilterCompiler { UserColumns.attribute($0, schema: schema, customFields: mappings) }
                 condition = "u.scim_managed AND \(try compiler.compile(filter))"
+                atMostOneRow = compiler.matchesAtMostOneRow(filter, uniqueColumns: UserColumns.uniqueColumns)
             }
             return try ListPaging.page(
-                request: request, condition: condition, idColumn: "u.id",
+                request: request, condition: condition, atMostOneRow: atMostOneRow, idColumn: "u.id",
                 sortExpression: { path in UserColumns.sortExpression(path, schema: schema, customFields: mappings) },
                 count: "SELECT count(*) FROM \(schema).users u WHERE \(condition)",
                 select: UserColumns.select(schema), on: connection, decode: { row in

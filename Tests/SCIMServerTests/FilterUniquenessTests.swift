@@ -1,0 +1,63 @@
+import Postgres
+import SCIM
+@testable import SCIMStore
+import Testing
+
+/// Which filters pin one row, so a list page is sent without ORDER BY (`ListPaging`). A wrong "yes"
+/// would return a page of several rows in no stable order; the filter's results themselves are
+/// checked against PostgreSQL in `UsersFilterTests` and `GroupsTests`.
+@Suite("Filters that match at most one row")
+struct FilterUniquenessTests {
+    private static let schema = try! PostgresIdentifier("org_test")
+
+    private static func users(_ text: String) throws -> Bool {
+        let compiler = FilterCompiler { UserColumns.attribute($0, schema: schema, customFields: []) }
+        return compiler.matchesAtMostOneRow(try Filter.parse(text), uniqueColumns: UserColumns.uniqueColumns)
+    }
+
+    @Test(
+        "userName eq and id eq pin one user, alone or AND-ed",
+        arguments: [
+            #"userName eq "ada@acme.com""#,
+            #"USERNAME EQ "ADA@ACME.COM""#,
+            #"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "ada@acme.com""#,
+            #"id eq "2819c223-7f76-453a-919d-413861904646""#,
+            #"id eq "not-a-uuid""#,
+            #"userName eq "ada@acme.com" and active eq true"#,
+            #"active eq true and (title pr and userName eq "ada@acme.com")"#,
+        ])
+    func pinsOneUser(_ filter: String) throws {
+        #expect(try Self.users(filter))
+    }
+
+    @Test(
+        "anything else may match several users",
+        arguments: [
+            #"userName ne "ada@acme.com""#,
+            #"userName sw "ada""#,
+            "userName eq null",
+            "userName pr",
+            #"userName eq "ada@acme.com" or userName eq "grace@acme.com""#,
+            #"not (userName eq "ada@acme.com")"#,
+            #"externalId eq "ext-1""#,
+            #"title eq "Engineer""#,
+            #"emails.value eq "ada@acme.com""#,
+            #"emails[value eq "ada@acme.com"]"#,
+            #"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "100""#,
+        ])
+    func mayMatchSeveral(_ filter: String) throws {
+        #expect(try !Self.users(filter))
+    }
+
+    @Test("groups: displayName eq and id eq pin one group; externalId does not")
+    func groups() throws {
+        func pins(_ text: String) throws -> Bool {
+            let compiler = FilterCompiler { GroupStore.attribute($0, schema: Self.schema) }
+            return compiler.matchesAtMostOneRow(try Filter.parse(text), uniqueColumns: GroupStore.uniqueColumns)
+        }
+        #expect(try pins(#"displayName eq "Engineering""#))
+        #expect(try pins(#"id eq "2819c223-7f76-453a-919d-413861904646""#))
+        #expect(try !pins(#"externalId eq "g-1""#))
+        #expect(try !pins(#"displayName co "Eng""#))
+    }
+}
