@@ -6,6 +6,14 @@ import Postgres
 /// A membership row remembers why it exists (`via_group`, `via_department`), so removing one reason
 /// never removes a member who is still there for the other.
 enum TeamMembership {
+    /// Whether `assignDepartment` would change nothing: the department is exactly the name of the
+    /// current primary team, or there is neither. An exact comparison, not a case-folded one: Swift's
+    /// and PostgreSQL's lowercasing may disagree beyond ASCII, and a near miss only costs the statements.
+    static func departmentUnchanged(_ department: String?, currentTeamName: String?) -> Bool {
+        let name = department?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (name?.isEmpty == false ? name : nil) == currentTeamName
+    }
+
     /// Makes the team named `department` the user's primary team (creating the team if needed) and
     /// takes them out of their previous department team unless they were also pushed into it.
     static func assignDepartment(

@@ -47,7 +47,9 @@ public struct UserStore: Sendable {
             let email = user.primaryEmail
             let matches = try connection.query(
                 """
-                SELECT id, scim_managed, primary_team_id FROM \(schema).users
+                SELECT id, scim_managed, primary_team_id,
+                       (SELECT pt.display_name FROM \(schema).teams pt WHERE pt.id = primary_team_id) AS primary_team_name
+                FROM \(schema).users
                 WHERE lower(user_name) IN (lower(\(user.userName)::text), lower(\(email)::text))
                    OR lower(email) IN (lower(\(user.userName)::text), lower(\(email)::text))
                 FOR UPDATE
@@ -68,7 +70,7 @@ public struct UserStore: Sendable {
             try WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes).record(
                 status: 201, resourceType: "User", resourceID: id, userName: user.userName,
                 changes: user.changedAttributes(from: nil), warnings: warnings, schema: schema, on: connection)
-            return (try Self.fetchAndCommit(id, schema: schema, on: connection), adopted)
+            return (try Self.mappingUniqueViolation(user) { try Self.fetchAndCommit(id, schema: schema, on: connection) }, adopted)
         }
     }
 
@@ -115,7 +117,7 @@ public struct UserStore: Sendable {
                 status: 200, resourceType: "User", resourceID: id, userName: user.userName,
                 changes: user.changedAttributes(from: current.user), warnings: Self.warnings(pendingManager: pending),
                 schema: schema, on: connection)
-            return try Self.fetchAndCommit(id, schema: schema, on: connection)
+            return try Self.mappingUniqueViolation(user) { try Self.fetchAndCommit(id, schema: schema, on: connection) }
         }
     }
 
@@ -252,9 +254,7 @@ public struct UserStore: Sendable {
                 ).serialized(), as: UTF8.self))
         // One statement: insert or update every SCIM-owned column (the role only on insert), and link
         // anyone whose manager reference was waiting for this person.
-        do {
-            _ = try connection.query(
-                """
+        let upsert: PostgresQuery = """
                 \(waitingReports(of: id, names: [user.userName, email], schema: schema))
                 INSERT INTO \(schema).users AS u (
                     id, user_name, email, external_id, given_name, family_name, formatted_name, display_name, title,
@@ -275,14 +275,28 @@ public struct UserStore: Sendable {
                     manager_id = EXCLUDED.manager_id, pending_manager = EXCLUDED.pending_manager,
                     hire_date = EXCLUDED.hire_date, custom_fields = EXCLUDED.custom_fields, scim_managed = true,
                     updated_at = now(), version = u.version + 1
-                """)
+            """
+        if TeamMembership.departmentUnchanged(user.department, currentTeamName: try existing?.decode("primary_team_name")) {
+            // Nothing else in the transaction needs the row before the caller reads it back, so the
+            // write goes out in the commit's round trip (one of three saved).
+            try connection.deferUntilCommit(upsert)
+        } else {
+            _ = try mappingUniqueViolation(user) { try connection.query(upsert) }
+            let previousTeam: UUID? = try existing?.decode("primary_team_id")
+            try TeamMembership.assignDepartment(user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
+        }
+        return pendingManager
+    }
+
+    /// Runs `body`, answering a unique violation on the users table with 409 `uniqueness`. `save`'s
+    /// write runs either at once or with the commit, so both places are wrapped.
+    static func mappingUniqueViolation<R>(_ user: User, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
         } catch let error as PostgresError where error.sqlState == .uniqueViolation {
-            let what = error.constraint == "users_email_key" ? "email \(email)" : "userName \(user.userName)"
+            let what = error.constraint == "users_email_key" ? "email \(user.primaryEmail)" : "userName \(user.userName)"
             throw SCIMError.uniqueness("Another user already has \(what).")
         }
-        let previousTeam: UUID? = try existing?.decode("primary_team_id")
-        try TeamMembership.assignDepartment(user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
-        return pendingManager
     }
 
     /// Users whose manager reference named this person before they existed now get them as manager.

@@ -61,3 +61,26 @@ struct FilterUniquenessTests {
         #expect(try !pins(#"displayName co "Eng""#))
     }
 }
+
+/// When a user's write can wait for the commit's round trip: only when the department leaves the
+/// primary team as it is (`UserStore.save`); the team statements otherwise need the row first.
+@Suite("Department changes that leave the primary team alone")
+struct DepartmentUnchangedTests {
+    @Test("the same name, or no department and no team, changes nothing")
+    func unchanged() {
+        #expect(TeamMembership.departmentUnchanged(nil, currentTeamName: nil))
+        #expect(TeamMembership.departmentUnchanged("  ", currentTeamName: nil))
+        #expect(TeamMembership.departmentUnchanged("Sales", currentTeamName: "Sales"))
+        #expect(TeamMembership.departmentUnchanged(" Sales\n", currentTeamName: "Sales"))
+    }
+
+    @Test("a new, cleared or differently spelled department goes through the team statements")
+    func changed() {
+        #expect(!TeamMembership.departmentUnchanged("Sales", currentTeamName: nil))
+        #expect(!TeamMembership.departmentUnchanged(nil, currentTeamName: "Sales"))
+        #expect(!TeamMembership.departmentUnchanged("", currentTeamName: "Sales"))
+        #expect(!TeamMembership.departmentUnchanged("Marketing", currentTeamName: "Sales"))
+        // Case-folding is PostgreSQL's to decide (the team upsert), not a shortcut's.
+        #expect(!TeamMembership.departmentUnchanged("sales", currentTeamName: "Sales"))
+    }
+}
