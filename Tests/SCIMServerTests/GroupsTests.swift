@@ -217,6 +217,15 @@ struct GroupsTests {
             #expect(seen.count == 7)
             #expect(Set(seen) == Set(ids))
 
+            // Index pages past the first (their rows are picked in a subquery), sorted by name.
+            var byName: [String] = []
+            for start in stride(from: 1, through: 7, by: 3) {
+                let page = try await org.scim(.get, "/Groups?sortBy=displayName&sortOrder=descending&startIndex=\(start)&count=3")
+                #expect(page["totalResults"] == 7)
+                byName += page["Resources"]?.arrayValue?.compactMap { $0[caseInsensitive: "displayName"]?.stringValue } ?? []
+            }
+            #expect(byName == ["Renamed"] + (1..<7).reversed().map { "Group \($0)" })
+
             let searched = try await org.scim(.post, "/Groups/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "filter": "displayName sw \"Group\"", "count": 100])
             #expect(searched["totalResults"] == 6)
 

@@ -177,7 +177,8 @@ public struct GroupStore: Sendable {
                 atMostOneRow = compiler.matchesAtMostOneRow(filter, uniqueColumns: Self.uniqueColumns)
             }
             var page = try ListPaging.page(
-                request: request, condition: condition, atMostOneRow: atMostOneRow, idColumn: "t.id",
+                request: request, columns: Self.columns, table: "\(schema).teams", alias: "t", condition: condition,
+                atMostOneRow: atMostOneRow,
                 sortExpression: { path in
                     switch Self.attribute(path, schema: schema) {
                     case .text(let e, _)?: "lower(\(e))"
@@ -185,7 +186,6 @@ public struct GroupStore: Sendable {
                     default: nil
                     }
                 },
-                count: "SELECT count(*) FROM \(schema).teams t WHERE \(condition)", select: Self.select(schema),
                 on: connection, decode: Self.decode)
             if includeMembers, !page.items.isEmpty {
                 let members = try Self.members(of: page.items.map(\.metadata.id), schema: schema, on: connection)
@@ -221,8 +221,10 @@ public struct GroupStore: Sendable {
         .notFound("Group \(id.lowercasedString) not found.")
     }
 
+    static let columns: PostgresQuery = "SELECT t.id, t.display_name, t.external_id, t.created_at, t.updated_at, t.version"
+
     static func select(_ schema: PostgresIdentifier) -> PostgresQuery {
-        "SELECT t.id, t.display_name, t.external_id, t.created_at, t.updated_at, t.version FROM \(schema).teams t"
+        "\(columns) FROM \(schema).teams t"
     }
 
     static func decode(_ row: PostgresRow) throws -> StoredGroup {

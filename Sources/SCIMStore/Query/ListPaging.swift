@@ -7,24 +7,28 @@ import SCIM
 /// Index pages are `ORDER BY <sort>, id OFFSET n`, stable across pages. Cursor pages (RFC 9865) are
 /// keyset pages on the primary key, so the last page of a 100,000-user import costs what the first does.
 enum ListPaging {
+    /// Reads one page of `columns` (a select list, correlated subqueries included) from `table`, which
+    /// the list and `condition` call `alias`.
     /// - Parameter atMostOneRow: The condition matches one row at most (see
     ///   `FilterCompiler.matchesAtMostOneRow`), so an index page is left unordered.
     static func page<Item>(
-        request: ListRequest, condition: PostgresQuery, atMostOneRow: Bool = false, idColumn: String,
-        sortExpression: (AttributePath) -> String?, count: PostgresQuery, select: PostgresQuery,
+        request: ListRequest, columns: PostgresQuery, table: PostgresQuery, alias: String, condition: PostgresQuery,
+        atMostOneRow: Bool = false, sortExpression: (AttributePath) -> String?,
         on connection: PostgresConnection, decode: (PostgresRow) throws -> Item
     ) throws -> ListPage<Item> {
+        let idColumn = "\(alias).id"
+        let source: PostgresQuery = "\(table) \(unsafeSQL: alias)"
         // `count(*)` only when the page cannot tell: a first page shorter than asked for is everything
         // (always so for Okta's `userName eq` lookups), which saves a statement on the hot path.
         func total(startingAt offset: Int?, rows: Int) throws -> Int {
             if let offset, rows < request.count, rows > 0 || offset == 0 { return offset + rows }
-            return try connection.query(count).first?.decode(0, as: Int.self) ?? 0
+            return try connection.query("SELECT count(*) FROM \(source) WHERE \(condition)").first?.decode(0, as: Int.self) ?? 0
         }
         if let cursor = request.cursor {
             guard request.sortBy == nil else {
                 throw SCIMError.invalidCursor("Cursor pagination returns results in a fixed order; omit sortBy.")
             }
-            var query: PostgresQuery = "\(select) WHERE \(condition)"
+            var query: PostgresQuery = "\(columns) FROM \(source) WHERE \(condition)"
             if !cursor.isEmpty {
                 guard let after = decodeCursor(cursor) else {
                     throw SCIMError.invalidCursor("The cursor is not one this server issued.")
@@ -52,8 +56,15 @@ enum ListPaging {
             order = "\(expression) \(direction), \(idColumn)"
         }
         let orderBy = atMostOneRow ? "" : " ORDER BY \(order)"
+        let offset = request.startIndex - 1
+        let window: PostgresQuery = "FROM \(source) WHERE \(condition)\(unsafeSQL: orderBy) OFFSET \(offset) LIMIT \(request.count)"
+        // Past the first page the rows are picked in a subquery and only they get the select list:
+        // in one query level PostgreSQL computes its subqueries for every row OFFSET skips too, and the
+        // last page of a 100,000-user import by startIndex (Okta's way) took 600 ms instead of 30.
         let rows = try connection.query(
-            "\(select) WHERE \(condition)\(unsafeSQL: orderBy) OFFSET \(request.startIndex - 1) LIMIT \(request.count)")
+            offset == 0 || atMostOneRow
+                ? "\(columns) \(window)"
+                : "\(columns) FROM (SELECT * \(window)) \(unsafeSQL: alias)\(unsafeSQL: orderBy)")
         let items = try rows.map(decode)
         return ListPage(
             totalResults: try total(startingAt: request.startIndex - 1, rows: items.count), startIndex: request.startIndex,

@@ -45,6 +45,11 @@ enum UserColumns {
     /// planned the joins as sequential scans into a hash join, set up and run for every lookup.
     /// (`manager_id` and `primary_team_id` are foreign keys, so what they name exists.)
     static func select(_ schema: PostgresIdentifier) -> PostgresQuery {
+        "\(columns(schema)) FROM \(schema).users u"
+    }
+
+    /// `select`'s select list, for reads that name their own FROM (`ListPaging`).
+    static func columns(_ schema: PostgresIdentifier) -> PostgresQuery {
         """
         SELECT u.id, u.user_name, u.external_id, u.given_name, u.family_name, u.formatted_name, u.display_name,
                u.emails::text AS emails, u.title, u.timezone, u.active, u.employee_number, u.cost_center,
@@ -59,7 +64,6 @@ enum UserColumns {
                (SELECT jsonb_agg(jsonb_build_array(t.id, t.display_name) ORDER BY lower(t.display_name))::text
                   FROM \(schema).team_members tm JOIN \(schema).teams t ON t.id = tm.team_id
                   WHERE tm.user_id = u.id) AS groups
-        FROM \(schema).users u
         """
     }
 

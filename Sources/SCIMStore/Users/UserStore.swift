@@ -156,10 +156,10 @@ public struct UserStore: Sendable {
                 atMostOneRow = compiler.matchesAtMostOneRow(filter, uniqueColumns: UserColumns.uniqueColumns)
             }
             return try ListPaging.page(
-                request: request, condition: condition, atMostOneRow: atMostOneRow, idColumn: "u.id",
+                request: request, columns: UserColumns.columns(schema), table: "\(schema).users", alias: "u",
+                condition: condition, atMostOneRow: atMostOneRow,
                 sortExpression: { path in UserColumns.sortExpression(path, schema: schema, customFields: mappings) },
-                count: "SELECT count(*) FROM \(schema).users u WHERE \(condition)",
-                select: UserColumns.select(schema), on: connection, decode: { row in
+                on: connection, decode: { row in
                     let (user, metadata) = try UserColumns.decode(row)
                     return StoredUser(user: user, metadata: metadata)
                 })
