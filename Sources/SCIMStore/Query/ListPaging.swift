@@ -58,9 +58,9 @@ enum ListPaging {
         let orderBy = atMostOneRow ? "" : " ORDER BY \(order)"
         let offset = request.startIndex - 1
         let window: PostgresQuery = "FROM \(source) WHERE \(condition)\(unsafeSQL: orderBy) OFFSET \(offset) LIMIT \(request.count)"
-        // Past the first page the rows are picked in a subquery and only they get the select list:
-        // in one query level PostgreSQL computes its subqueries for every row OFFSET skips too, and the
-        // last page of a 100,000-user import by startIndex (Okta's way) took 600 ms instead of 30.
+        // Past the first page the rows are picked in a subquery and only they get the select list: in
+        // one query level PostgreSQL computes its subqueries for every row OFFSET skips too (the last
+        // page of a 100,000-user import by startIndex, Okta's way, took 700 ms; 80 ms like this).
         let rows = try connection.query(
             offset == 0 || atMostOneRow
                 ? "\(columns) \(window)"

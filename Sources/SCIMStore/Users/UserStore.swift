@@ -278,7 +278,7 @@ public struct UserStore: Sendable {
             """
         if TeamMembership.departmentUnchanged(user.department, currentTeamName: try existing?.decode("primary_team_name")) {
             // Nothing else in the transaction needs the row before the caller reads it back, so the
-            // write goes out in the commit's round trip (one of three saved).
+            // write goes out in the commit's round trip: two round trips for the request, not three.
             try connection.deferUntilCommit(upsert)
         } else {
             _ = try mappingUniqueViolation(user) { try connection.query(upsert) }
