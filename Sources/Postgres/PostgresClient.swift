@@ -23,6 +23,12 @@ public final class PostgresClient: Sendable, Service {
         /// Sent as `options=-c statement_timeout=…` at connect time rather than as a `SET`, so it also
         /// holds behind transaction-pooling proxies. Nil leaves the server default.
         public var statementTimeout: Duration? = .seconds(15)
+        /// Sent as `options=-c random_page_cost=…` at connect time. The service reads rows one at a time
+        /// from cached pages; at PostgreSQL's default (4, priced for spinning disks) the planner scanned
+        /// a small organisation's whole users table, `lower()` on every row, rather than use its unique
+        /// index (30% fewer lookups per second in that case). 1.1 is the usual value for SSDs and
+        /// cached data. Nil leaves the server's setting.
+        public var randomPageCost: Double? = 1.1
         public var applicationName: String = "scim-server"
         /// Whether each connection prepares the statements it runs (`PQprepare` once, then
         /// `PQexecPrepared`), so the server parses and plans a statement once per connection rather than

@@ -60,6 +60,9 @@ public final class PostgresConnection: @unchecked Sendable {
         if let statementTimeout = configuration.statementTimeout {
             options += " -c statement_timeout=\(Self.milliseconds(statementTimeout))"
         }
+        if let randomPageCost = configuration.randomPageCost {
+            options += " -c random_page_cost=\(randomPageCost)"
+        }
         let connectTimeout = configuration.connectionTimeout.components
         // Listed first with expand_dbname, so a URI or key=value string in it is expanded and the
         // settings after it win over the same keys in DATABASE_URL.

@@ -99,4 +99,16 @@ struct TransactionAndErrorTests {
             #expect(zone == "UTC")
         }
     }
+
+    @Test("random_page_cost is 1.1 unless the configuration leaves the server's")
+    func randomPageCost() async throws {
+        try await withClient { client in
+            let cost = try await client.query("SHOW random_page_cost")[0].decode(0, as: String.self)
+            #expect(cost == "1.1")
+        }
+        try await withClient(configure: { $0.randomPageCost = nil }) { client in
+            let cost = try await client.query("SHOW random_page_cost")[0].decode(0, as: String.self)
+            #expect(cost == "4")
+        }
+    }
 }
