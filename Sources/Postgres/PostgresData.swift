@@ -146,12 +146,8 @@ extension UInt8: PostgresArrayElement {
             throw PostgresError(code: .decoding, message: "bytea is not in hex output format")
         }
         func nibble(_ c: UInt8) throws -> UInt8 {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-            default: throw PostgresError(code: .decoding, message: "bytea contains a non-hex digit")
-            }
+            guard let value = hexDigitValue(c) else { throw PostgresError(code: .decoding, message: "bytea contains a non-hex digit") }
+            return value
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(utf8.count / 2 - 1)

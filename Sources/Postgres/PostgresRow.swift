@@ -156,7 +156,7 @@ extension UUID: PostgresDecodable {
                         guard bytes[position] == UInt8(ascii: "-") else { return false }
                         position += 1
                     }
-                    guard let high = hexValue(bytes[position]), let low = hexValue(bytes[position + 1]) else { return false }
+                    guard let high = hexDigitValue(bytes[position]), let low = hexDigitValue(bytes[position + 1]) else { return false }
                     output[index] = high << 4 | low
                     position += 2
                 }
@@ -167,7 +167,8 @@ extension UUID: PostgresDecodable {
     }
 }
 
-private func hexValue(_ byte: UInt8) -> UInt8? {
+/// The value of one hexadecimal digit, either case; nil for anything else.
+func hexDigitValue(_ byte: UInt8) -> UInt8? {
     switch byte {
     case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
     case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10

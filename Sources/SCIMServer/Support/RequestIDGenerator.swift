@@ -1,4 +1,5 @@
 import Foundation
+import SCIM
 import Synchronization
 
 /// Request ids in UUID form, made without a system call.
@@ -30,7 +31,7 @@ final class RequestIDGenerator: Sendable {
             buffer[6] = (buffer[6] & 0x0F) | 0x40
             buffer[8] = (buffer[8] & 0x3F) | 0x80
         }
-        return Self.hex(bytes)
+        return UUID(uuid: bytes).lowercasedString
     }
 
     /// SplitMix64's finaliser: a bijection on 64 bits that scatters consecutive inputs.
@@ -39,25 +40,5 @@ final class RequestIDGenerator: Sendable {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
-    }
-
-    /// Lower-case 8-4-4-4-12 text.
-    private static func hex(_ bytes: uuid_t) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return withUnsafeBytes(of: bytes) { raw in
-            String(unsafeUninitializedCapacity: 36) { output in
-                var position = 0
-                for (index, byte) in raw.enumerated() {
-                    if index == 4 || index == 6 || index == 8 || index == 10 {
-                        output[position] = UInt8(ascii: "-")
-                        position += 1
-                    }
-                    output[position] = digits[Int(byte >> 4)]
-                    output[position + 1] = digits[Int(byte & 0x0F)]
-                    position += 2
-                }
-                return position
-            }
-        }
     }
 }
