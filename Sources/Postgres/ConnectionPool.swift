@@ -2,20 +2,36 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// The I/O shell around `ConnectionPoolStateMachine`: parks waiters as continuations, times them out
-/// and resumes them outside the lock with whatever the state machine decided.
+/// The I/O shell around `ConnectionPoolStateMachine`: queues callers' jobs, times them out, and
+/// hands each released connection to the next job, which the releasing pool thread then runs itself
+/// (`PostgresClient.start`).
 final class ConnectionPool: Sendable {
     typealias Machine = ConnectionPoolStateMachine<PostgresConnection>
     typealias Grant = Machine.Grant
+    typealias WaiterID = Machine.WaiterID
+
+    /// A caller's work: run on a pool thread once it holds a connection or slot, or failed instead.
+    /// Exactly one of the two is called, once.
+    struct Job: Sendable {
+        /// Uses the grant, resumes the caller, and says what to give back.
+        let run: @Sendable (Grant) -> Returned
+        let fail: @Sendable (any Error) -> Void
+    }
+
+    /// What a job gives back: its connection, or the slot it could not open one in.
+    enum Returned: Sendable {
+        case connection(PostgresConnection)
+        case slot(bucket: Int)
+    }
 
     private struct Waiter {
-        let continuation: CheckedContinuation<Grant, any Error>
+        let job: Job
         let timeout: Scheduled<Void>
     }
 
     private struct State {
         var machine: Machine
-        var waiters: [Machine.WaiterID: Waiter] = [:]
+        var waiters: [WaiterID: Waiter] = [:]
         var nextWaiterID = 0
     }
 
@@ -28,57 +44,64 @@ final class ConnectionPool: Sendable {
         self.timerLoop = MultiThreadedEventLoopGroup.singleton.any()
     }
 
-    /// Waits (first in, first out, bar affinity: see `ConnectionPoolStateMachine`) for an idle
-    /// connection or a free slot.
-    /// - Throws: `PostgresError(.poolTimeout)` after `timeout`, `.poolShutdown`, or `CancellationError`.
-    func lease(timeout: Duration, bucket: Int?) async throws -> Grant {
-        let id = self.state.withLock { state in
+    func makeWaiterID() -> WaiterID {
+        self.state.withLock { state in
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
-                let immediate: Result<Grant, any Error>? = self.state.withLock { state in
-                    // Checked under the lock: a cancellation handler that ran before we queued finds no
-                    // waiter to remove, so this is where such a cancellation is honoured.
-                    if Task.isCancelled {
-                        return .failure(CancellationError())
-                    }
-                    switch state.machine.lease(id, bucket: bucket) {
-                    case .grant(let grant):
-                        return .success(grant)
-                    case .shutdown:
-                        return .failure(PostgresError(code: .poolShutdown, message: "the Postgres client is shut down"))
-                    case .wait:
-                        let timeout = self.timerLoop.scheduleTask(in: TimeAmount(timeout)) {
-                            self.removeWaiter(id, error: PostgresError(
-                                code: .poolTimeout,
-                                message: "no database connection became free within \(timeout)"
-                            ))
-                        }
-                        state.waiters[id] = Waiter(continuation: continuation, timeout: timeout)
-                        return nil
-                    }
-                }
-                if let immediate {
-                    continuation.resume(with: immediate)
-                }
+    }
+
+    /// Returns an idle connection or a free slot to run `job` with now, or queues the job (first in,
+    /// first out, bar affinity: see `ConnectionPoolStateMachine`) and returns nil. A queued job runs
+    /// when a connection is released to it (`release`), or fails with `PostgresError(.poolTimeout)`
+    /// after `timeout`, with `CancellationError` (`cancel`), or with `.poolShutdown`.
+    func lease(_ id: WaiterID, _ job: Job, timeout: Duration, bucket: Int?) -> Grant? {
+        let outcome: Result<Grant, any Error>? = self.state.withLock { state in
+            // Checked under the lock: a cancellation handler that ran before we queued finds no
+            // waiter to remove, so this is where such a cancellation is honoured.
+            if Task.isCancelled {
+                return .failure(CancellationError())
             }
-        } onCancel: {
-            self.removeWaiter(id, error: CancellationError())
+            switch state.machine.lease(id, bucket: bucket) {
+            case .grant(let grant):
+                return .success(grant)
+            case .shutdown:
+                return .failure(PostgresError(code: .poolShutdown, message: "the Postgres client is shut down"))
+            case .wait:
+                let timeout = self.timerLoop.scheduleTask(in: TimeAmount(timeout)) {
+                    self.removeWaiter(id, error: PostgresError(
+                        code: .poolTimeout,
+                        message: "no database connection became free within \(timeout)"
+                    ))
+                }
+                state.waiters[id] = Waiter(job: job, timeout: timeout)
+                return nil
+            }
         }
+        switch outcome {
+        case .success(let grant): return grant
+        case .failure(let error): job.fail(error)
+        case nil: break
+        }
+        return nil
     }
 
-    /// Returns a leased connection: reused if connected and idle, closed otherwise. Called on the pool
-    /// thread that last used it, so closing happens there.
-    func release(_ connection: PostgresConnection) {
-        let reusable = connection.isReusable
-        self.perform { $0.release(connection, bucket: connection.poolBucket, reusable: reusable) }
+    /// Fails a queued job with `CancellationError`; does nothing once it has been handed a connection.
+    func cancel(_ id: WaiterID) {
+        self.removeWaiter(id, error: CancellationError())
     }
 
-    /// Returns a slot whose connection could not be opened or was never used.
-    func releaseSlot(bucket: Int) {
-        self.perform { $0.releaseSlot(bucket: bucket) }
+    /// Takes back what a job used: a connection is reused if connected and idle, closed otherwise (on
+    /// this thread: call it on a pool thread). Returns the queued job it now goes to, for the caller to
+    /// run at once.
+    func release(_ returned: Returned) -> (job: Job, grant: Grant)? {
+        switch returned {
+        case .connection(let connection):
+            let reusable = connection.isReusable
+            return self.perform { $0.release(connection, bucket: connection.poolBucket, reusable: reusable) }
+        case .slot(let bucket):
+            return self.perform { $0.releaseSlot(bucket: bucket) }
+        }
     }
 
     func connectionOpened() {
@@ -94,7 +117,7 @@ final class ConnectionPool: Sendable {
         }
         for waiter in waiters {
             waiter.timeout.cancel()
-            waiter.continuation.resume(throwing: PostgresError(code: .poolShutdown, message: "the Postgres client is shutting down"))
+            waiter.job.fail(PostgresError(code: .poolShutdown, message: "the Postgres client is shutting down"))
         }
         return idle
     }
@@ -110,18 +133,17 @@ final class ConnectionPool: Sendable {
         }
     }
 
-    private func perform(_ transition: (inout Machine) -> Machine.ReleaseAction) {
+    private func perform(_ transition: (inout Machine) -> Machine.ReleaseAction) -> (job: Job, grant: Grant)? {
         let (close, handOver) = self.state.withLock { state in
             let action = transition(&state.machine)
             // The machine has dequeued the waiter, so a racing timeout or cancellation no longer finds it.
             let handOver = action.handOver.flatMap { id, grant in state.waiters.removeValue(forKey: id).map { ($0, grant) } }
             return (action.close, handOver)
         }
-        if let (waiter, grant) = handOver {
-            waiter.timeout.cancel()
-            waiter.continuation.resume(returning: grant)
-        }
         close?.close()
+        guard let (waiter, grant) = handOver else { return nil }
+        waiter.timeout.cancel()
+        return (waiter.job, grant)
     }
 
     private func removeWaiter(_ id: Machine.WaiterID, error: any Error) {
@@ -129,6 +151,6 @@ final class ConnectionPool: Sendable {
             state.machine.removeWaiter(id) ? state.waiters.removeValue(forKey: id) : nil
         }
         waiter?.timeout.cancel()
-        waiter?.continuation.resume(throwing: error)
+        waiter?.job.fail(error)
     }
 }

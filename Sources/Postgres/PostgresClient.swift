@@ -192,31 +192,54 @@ public final class PostgresClient: Sendable, Service {
         _ body: @Sendable (PostgresConnection) throws -> R
     ) async throws -> R {
         let bucket = Self.affinity.map { key in Int(UInt(bitPattern: key.hashValue) % UInt(self.configuration.maximumConnections)) }
-        let grant = try await self.pool.lease(timeout: waitTimeout, bucket: bucket)
         return try await withoutActuallyEscaping(body) { body in
             let box = BodyBox(body)
             defer { box.empty() }
-            let outcome: Result<R, any Error>
-            do {
-                outcome = try await self.threadPool.runIfActive { self.run(box, with: grant) }
-            } catch {
-                // The work item never ran, so the lease is untouched. Closing inline only happens at
-                // shutdown, when no pool thread is left; PQfinish then just writes a Terminate message.
-                switch grant {
-                case .connection(let connection): self.pool.release(connection)
-                case .openSlot(let bucket): self.pool.releaseSlot(bucket: bucket)
+            let id = self.pool.makeWaiterID()
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+                    let job = ConnectionPool.Job(
+                        run: { grant in
+                            let (result, returned) = self.run(box, with: grant)
+                            continuation.resume(with: result)
+                            return returned
+                        },
+                        fail: { continuation.resume(throwing: $0) }
+                    )
+                    if let grant = self.pool.lease(id, job, timeout: waitTimeout, bucket: bucket) {
+                        self.start(job, with: grant)
+                    }
                 }
-                if error is CancellationError, Task.isCancelled {
-                    throw error
-                }
-                throw PostgresError(code: .poolShutdown, message: "the Postgres client is shut down")
+            } onCancel: {
+                self.pool.cancel(id)
             }
-            return try outcome.get()
         }
     }
 
-    /// The pool-thread half of `withConnection`: obtain a working connection, run the body, give it back.
-    private func run<R>(_ body: BodyBox<R>, with grant: ConnectionPool.Grant) -> Result<R, any Error> {
+    /// Runs `job` on a pool thread, then, for as long as callers are queued, the job its connection is
+    /// released to, on the same thread. A queued caller's body thus starts without two thread
+    /// switches: to its task's event loop to take the connection, and from there back to a pool thread.
+    private func start(_ job: ConnectionPool.Job, with grant: ConnectionPool.Grant) {
+        self.threadPool.submit { state in
+            var next: (job: ConnectionPool.Job, grant: ConnectionPool.Grant)? = (job, grant)
+            guard case .active = state else {
+                // The threads have stopped, which happens only after the pool itself has shut down:
+                // the connection given back is closed and no job is handed it.
+                while let (job, grant) = next {
+                    job.fail(PostgresError(code: .poolShutdown, message: "the Postgres client is shut down"))
+                    next = self.pool.release(grant.unused)
+                }
+                return
+            }
+            while let (job, grant) = next {
+                next = self.pool.release(job.run(grant))
+            }
+        }
+    }
+
+    /// The pool-thread half of `withConnection`: obtain a working connection and run the body; the
+    /// caller then gives back the connection, or the slot when none could be opened.
+    private func run<R>(_ body: BodyBox<R>, with grant: ConnectionPool.Grant) -> (Result<R, any Error>, ConnectionPool.Returned) {
         let connection: PostgresConnection
         switch grant {
         case .connection(let idle):
@@ -224,8 +247,7 @@ public final class PostgresClient: Sendable, Service {
             do {
                 try connection.prepareForUse()
             } catch {
-                self.pool.release(connection)
-                return .failure(error)
+                return (.failure(error), .connection(connection))
             }
         case .openSlot(let bucket):
             do {
@@ -236,23 +258,31 @@ public final class PostgresClient: Sendable, Service {
                 )
             } catch {
                 self.logger.debug("postgres connection failed", metadata: ["postgres.error": "\(error)"])
-                self.pool.releaseSlot(bucket: bucket)
-                return .failure(error)
+                return (.failure(error), .slot(bucket: bucket))
             }
             connection.poolBucket = bucket
             self.pool.connectionOpened()
         }
-        let result = Result { try body(connection) }
-        self.pool.release(connection)
-        return result
+        return (Result { try body(connection) }, .connection(connection))
+    }
+}
+
+extension ConnectionPool.Grant where Connection == PostgresConnection {
+    /// What to give back for a grant no job used.
+    var unused: ConnectionPool.Returned {
+        switch self {
+        case .connection(let connection): .connection(connection)
+        case .openSlot(let bucket): .slot(bucket: bucket)
+        }
     }
 }
 
 /// Carries a caller's non-escaping body to a pool thread.
 ///
-/// `NIOThreadPool` keeps a work item alive for a moment after the item resumes our continuation, so
-/// an item capturing the body directly would trip `withoutActuallyEscaping`'s escape check. The item
-/// captures this box instead, and the box is emptied before that check runs.
+/// The job that runs the body outlives the caller's wait for a moment (its pool thread still holds it
+/// while giving the connection back), so a job capturing the body directly would trip
+/// `withoutActuallyEscaping`'s escape check. The job captures this box instead, and the box is emptied
+/// before that check runs.
 private final class BodyBox<R: Sendable>: Sendable {
     private let body: Mutex<(@Sendable (PostgresConnection) throws -> R)?>
 

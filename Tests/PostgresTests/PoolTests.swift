@@ -63,6 +63,32 @@ struct PoolTests {
         }
     }
 
+    @Test("a queued caller's body starts on the thread that released the connection, not via the caller's executor")
+    func handOverNeedsNoExecutorHop() async throws {
+        try await withClient(configure: { $0.maximumConnections = 1; $0.waitTimeout = .seconds(30) }) { client in
+            let holder = Task { try await client.query("SELECT pg_sleep(0.3)") }
+            #expect(try await eventually { client.metrics.inUse == 1 })
+            let executor = QueueExecutor()
+            let bodyStarted = DispatchSemaphore(value: 0)
+            let queued = Task(executorPreference: executor) {
+                try await client.withConnection { connection -> Int in
+                    bodyStarted.signal()
+                    return try connection.query("SELECT 2 AS v")[0].decode("v")
+                }
+            }
+            #expect(try await eventually { client.metrics.waiting == 1 })
+            // Block the queued caller's executor until its body has started: had the hand-over gone
+            // through the caller's task, as it used to, the body could not start before the timeout.
+            let started = await withCheckedContinuation { continuation in
+                executor.queue.async { continuation.resume(returning: bodyStarted.wait(timeout: .now() + 5) == .success) }
+            }
+            #expect(started)
+            _ = try await holder.value
+            #expect(try await queued.value == 2)
+            #expect(client.metrics.inUse == 0 && client.metrics.waiting == 0)
+        }
+    }
+
     @Test("ping reports whether the database answers")
     func ping() async throws {
         try await withClient { client in
@@ -146,5 +172,15 @@ struct PoolTests {
                 try await group.waitForAll()
             }
         }
+    }
+}
+
+/// A task executor on one serial queue, so a test can block a task's executor on purpose.
+private final class QueueExecutor: TaskExecutor {
+    let queue = DispatchQueue(label: "pool-tests.executor")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        self.queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
