@@ -264,6 +264,11 @@ struct EventBufferTests {
             }
             try await buffer.flush(client)
             #expect(buffer.pendingCount == 500)
+            // Oldest first: the first flush took the two events above and the first bulk ones.
+            let first = try await client.query(
+                "SELECT count(*) AS n, max(substr(request_id, 6)::int) AS newest FROM \(schema).sync_events WHERE request_id LIKE 'bulk-%'")
+            #expect(try first[0].decode("n", as: Int.self) == EventBuffer.flushLimit - 2)
+            #expect(try first[0].decode("newest", as: Int.self) == EventBuffer.flushLimit - 3)
             try await buffer.flush(client)
             #expect(buffer.pendingCount == 0)
             let rows = try await client.query(

@@ -188,32 +188,64 @@ public struct WriteEvents: Sendable {
 /// Events of reads and failures, which have no transaction of their own to join: buffered and written
 /// in batches by a `Service`, so a lookup costs no extra write on its hot path.
 public final class EventBuffer: Sendable {
+    /// One tenant's waiting events, oldest first. Taking from the front moves `start` rather than
+    /// shifting or copying what is left: with a backlog of tens of thousands, every flush copied the
+    /// rest under the lock that each request's `append` waits for, which stalled the event loops
+    /// (p99 of 0.8 s at 20,000 cheap requests a second).
+    private struct TenantEvents {
+        private var storage: [SyncEvent] = []
+        private var start = 0
+        /// When the oldest waiting event arrived.
+        var since: ContinuousClock.Instant
+
+        init(since: ContinuousClock.Instant) { self.since = since }
+
+        var count: Int { storage.count - start }
+
+        mutating func append(_ event: SyncEvent) { storage.append(event) }
+
+        /// Removes and returns the oldest `n` events.
+        mutating func takeFirst(_ n: Int) -> [SyncEvent] {
+            let taken = Array(storage[start..<start + n])
+            start += n
+            // Reclaim the taken slots once they are half the storage: each event is moved at most
+            // once more, so taking stays proportional to what is taken.
+            if start * 2 >= storage.count {
+                storage.removeFirst(start)
+                start = 0
+            }
+            return taken
+        }
+
+        mutating func prepend(_ returned: some Collection<SyncEvent>) {
+            storage.replaceSubrange(0..<start, with: returned)
+            start = 0
+        }
+    }
+
     /// Buffered events by tenant, and their total, kept so that `append` (on every read request)
     /// checks the cap without adding up every tenant's buffer.
     private struct Pending {
-        var events: [PostgresIdentifier: [SyncEvent]] = [:]
+        var events: [PostgresIdentifier: TenantEvents] = [:]
         var count = 0
-        /// When each tenant's oldest waiting event arrived.
-        var since: [PostgresIdentifier: ContinuousClock.Instant] = [:]
 
         mutating func append(_ event: SyncEvent, for schema: PostgresIdentifier) {
-            if events[schema, default: []].isEmpty { since[schema] = .now }
-            events[schema, default: []].append(event)
+            events[schema, default: TenantEvents(since: .now)].append(event)
             count += 1
         }
 
         /// Returned events are due at the next flush.
         mutating func putBack(_ returned: some Collection<SyncEvent>, for schema: PostgresIdentifier) {
             guard !returned.isEmpty else { return }
-            events[schema, default: []].insert(contentsOf: returned, at: 0)
+            events[schema, default: TenantEvents(since: .now)].prepend(returned)
+            events[schema]!.since = .now - EventBuffer.maximumDelay
             count += returned.count
-            since[schema] = .now - EventBuffer.maximumDelay
         }
 
         /// Whether a tenant's events should go out now rather than gather into a bigger batch.
         func isDue(_ schema: PostgresIdentifier, now: ContinuousClock.Instant) -> Bool {
-            events[schema, default: []].count >= EventBuffer.minimumBatch
-                || since[schema].map { now - $0 >= EventBuffer.maximumDelay } ?? true
+            guard let waiting = events[schema] else { return false }
+            return waiting.count >= EventBuffer.minimumBatch || now - waiting.since >= EventBuffer.maximumDelay
         }
 
         /// Removes and returns up to `limit` events of the tenants `include` picks, grouped by tenant,
@@ -221,14 +253,13 @@ public final class EventBuffer: Sendable {
         mutating func take(upTo limit: Int, where include: (PostgresIdentifier) -> Bool) -> [(PostgresIdentifier, [SyncEvent])] {
             var taken: [(PostgresIdentifier, [SyncEvent])] = []
             var room = limit
-            for (schema, tenantEvents) in events where room > 0 && include(schema) {
-                taken.append((schema, Array(tenantEvents.prefix(room))))
-                room -= taken.last!.1.count
-            }
-            for (schema, written) in taken {
-                let left = events[schema]!.dropFirst(written.count)
-                events[schema] = left.isEmpty ? nil : Array(left)
-                if left.isEmpty { since[schema] = nil }
+            // The keys are copied out first: iterating `events.keys` while changing `events` would
+            // make the dictionary, and then each tenant's storage, copy itself.
+            for schema in events.keys.filter(include) where room > 0 {
+                let n = min(room, events[schema]!.count)
+                taken.append((schema, events[schema]!.takeFirst(n)))
+                if events[schema]!.count == 0 { events[schema] = nil }
+                room -= n
             }
             count -= limit - room
             return taken
