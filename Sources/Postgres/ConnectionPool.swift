@@ -146,7 +146,7 @@ final class ConnectionPool: Sendable {
         return (waiter.job, grant)
     }
 
-    private func removeWaiter(_ id: Machine.WaiterID, error: any Error) {
+    private func removeWaiter(_ id: WaiterID, error: any Error) {
         let waiter = self.state.withLock { state in
             state.machine.removeWaiter(id) ? state.waiters.removeValue(forKey: id) : nil
         }
