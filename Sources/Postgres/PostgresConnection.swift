@@ -121,7 +121,7 @@ public final class PostgresConnection: @unchecked Sendable {
             self.deallocatePending(handle)
         }
         let types = query.bindTypes
-        let key = self.statements.map { _ in PreparedStatementCache.Key(sql: query.sql, types: types) }
+        let key = self.statements.flatMap { _ in query.isWorthPreparing ? PreparedStatementCache.Key(sql: query.sql, types: types) : nil }
         let plan = key.map { self.plan(for: $0) } ?? .unnamed
         do {
             return try self.run(query, types, plan, handle)
@@ -623,7 +623,7 @@ extension PostgresConnection {
                 }
                 for query in deferred + (final.map { [$0] } ?? []) {
                     let types = query.bindTypes
-                    let plan = self.statements.map { _ in self.plan(for: .init(sql: query.sql, types: types)) } ?? .unnamed
+                    let plan = self.statements.flatMap { _ in query.isWorthPreparing ? self.plan(for: .init(sql: query.sql, types: types)) : nil } ?? .unnamed
                     guard let sent = self.send(query, types, plan, handle) else { return nil }
                     count += sent
                 }

@@ -9,6 +9,10 @@
 public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, ExpressibleByStringLiteral {
     public var sql: String
     public var binds: [PostgresData]
+    /// False for a text one connection will rarely run again soon, such as one of a thousand tenants'
+    /// event flushes: it then always runs unnamed, and takes no slot in the connection's
+    /// prepared-statement cache, where it would push out statements that are run again.
+    public var isWorthPreparing = true
 
     /// Wraps SQL written elsewhere (a migration file, a hand-numbered `$n` statement).
     ///

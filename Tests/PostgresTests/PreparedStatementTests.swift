@@ -60,6 +60,34 @@ struct PreparedStatementTests {
         }
     }
 
+    @Test("a query not worth preparing always runs unnamed, on its own and deferred to COMMIT, and evicts nothing")
+    func notWorthPreparing() async throws {
+        try await withClient(configure: Self.fourStatementCache(deallocationBatch: 1)) { client in
+            let kept: PostgresQuery = "SELECT \(1) AS kept"
+            let oneOff = {
+                var query: PostgresQuery = "SELECT \(2) AS one_off"
+                query.isWorthPreparing = false
+                return query
+            }()
+            try await client.withConnection { connection in
+                _ = try connection.query(kept)
+                for _ in 0..<3 {
+                    #expect(try connection.query(oneOff)[0].decode("one_off") == 2)
+                }
+            }
+            for _ in 0..<3 {
+                try await client.withTransaction { connection in
+                    try connection.deferUntilCommit(oneOff)
+                }
+            }
+            let (cached, onServer) = try await client.withConnection { connection in
+                (connection.preparedStatementNames.count, try Self.serverStatements(on: connection))
+            }
+            #expect(cached == 1)
+            #expect(onServer == 2)  // `kept`, and the counting query itself (prepared on first use)
+        }
+    }
+
     @Test("the same text with different bind types gets a statement each")
     func bindTypesAreKeyed() async throws {
         try await withClient(configure: { $0.maximumConnections = 1; $0.prepareAfterUses = 1 }) { client in
