@@ -85,7 +85,7 @@ struct TransactionAndErrorTests {
             #expect(client.metrics.idle == 0)
             #expect(try await client.query("SELECT 1 AS one").count == 1)
             #expect(client.metrics.connectionsOpened == 2)
-            #expect(client.metrics.idle == 1)
+            #expect(try await eventually { client.metrics.idle == 1 })
         }
     }
 

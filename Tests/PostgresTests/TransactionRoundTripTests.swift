@@ -34,7 +34,7 @@ struct TransactionRoundTripTests {
             #expect(value == 5)
             #expect(try await client.query("SELECT 1 AS one").count == 1)
             #expect(client.metrics.connectionsOpened == 1)
-            #expect(client.metrics.idle == 1)
+            #expect(try await eventually { client.metrics.idle == 1 })
         }
     }
 
