@@ -83,13 +83,19 @@ public final class PostgresClient: Sendable, Service {
         public var waiting: Int
         /// Connections opened since start; growing steadily means connections keep breaking.
         public var connectionsOpened: Int
+        /// Statements prepared since start, over all connections. Under steady traffic this should
+        /// level off; climbing with the requests means the connections' statement caches turn over.
+        public var statementsPrepared = 0
+        /// Leases served by a connection whose home is another tenant bucket, since start: the
+        /// visited session may have that tenant's statements cold.
+        public var visitedLeases = 0
     }
 
     public let configuration: Configuration
     private let logger: Logger
     private let pool: ConnectionPool
     private let threadPool: NIOThreadPool
-    private let queryTimer: Metrics.Timer
+    private let instruments = PoolInstruments()
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -100,7 +106,6 @@ public final class PostgresClient: Sendable, Service {
         // Started here rather than in run(): callers racing the service group's start-up (migrations in
         // `beforeServerStarts`, tests) must not see a stopped pool.
         self.threadPool.start()
-        self.queryTimer = Metrics.Timer(label: "scim_db_query_duration_seconds")
     }
 
     /// Starts the thread pool and serves until graceful shutdown or cancellation, then closes every
@@ -185,13 +190,23 @@ public final class PostgresClient: Sendable, Service {
         return (try? await self.withConnection(waitTimeout: waitTimeout) { try $0.query("SELECT 1") }) != nil
     }
 
-    public var metrics: PoolMetrics { self.pool.metrics }
+    public var metrics: PoolMetrics {
+        var metrics = self.pool.metrics
+        metrics.statementsPrepared = self.instruments.statementsPrepared.load(ordering: .relaxed)
+        metrics.visitedLeases = self.instruments.visitedLeases.load(ordering: .relaxed)
+        return metrics
+    }
+
+    /// The pool bucket whose connection serves `affinity` when it can.
+    func bucket(forAffinity affinity: String) -> Int {
+        Int(UInt(bitPattern: affinity.hashValue) % UInt(self.configuration.maximumConnections))
+    }
 
     private func withConnection<R: Sendable>(
         waitTimeout: Duration,
         _ body: @Sendable (PostgresConnection) throws -> R
     ) async throws -> R {
-        let bucket = Self.affinity.map { key in Int(UInt(bitPattern: key.hashValue) % UInt(self.configuration.maximumConnections)) }
+        let bucket = Self.affinity.map(self.bucket(forAffinity:))
         return try await withoutActuallyEscaping(body) { body in
             let box = BodyBox(body)
             defer { box.empty() }
@@ -200,7 +215,7 @@ public final class PostgresClient: Sendable, Service {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
                     let job = ConnectionPool.Job(
                         run: { grant in
-                            let (result, returned) = self.run(box, with: grant)
+                            let (result, returned) = self.run(box, with: grant, bucket: bucket)
                             continuation.resume(with: result)
                             return returned
                         },
@@ -238,8 +253,11 @@ public final class PostgresClient: Sendable, Service {
     }
 
     /// The pool-thread half of `withConnection`: obtain a working connection and run the body; the
-    /// caller then gives back the connection, or the slot when none could be opened.
-    private func run<R>(_ body: BodyBox<R>, with grant: ConnectionPool.Grant) -> (Result<R, any Error>, ConnectionPool.Returned) {
+    /// caller then gives back the connection, or the slot when none could be opened. `bucket` is the
+    /// caller's affinity bucket.
+    private func run<R>(
+        _ body: BodyBox<R>, with grant: ConnectionPool.Grant, bucket: Int?
+    ) -> (Result<R, any Error>, ConnectionPool.Returned) {
         let connection: PostgresConnection
         switch grant {
         case .connection(let idle):
@@ -249,19 +267,23 @@ public final class PostgresClient: Sendable, Service {
             } catch {
                 return (.failure(error), .connection(connection))
             }
-        case .openSlot(let bucket):
+        case .openSlot(let home):
             do {
                 connection = try PostgresConnection(
                     configuration: self.configuration,
                     logger: self.logger,
-                    queryTimer: self.queryTimer
+                    instruments: self.instruments
                 )
             } catch {
                 self.logger.debug("postgres connection failed", metadata: ["postgres.error": "\(error)"])
-                return (.failure(error), .slot(bucket: bucket))
+                return (.failure(error), .slot(bucket: home))
             }
-            connection.poolBucket = bucket
+            connection.poolBucket = home
             self.pool.connectionOpened()
+        }
+        connection.isVisited = bucket != nil && bucket != connection.poolBucket
+        if connection.isVisited {
+            self.instruments.visitedLeases.add(1, ordering: .relaxed)
         }
         return (Result { try body(connection) }, .connection(connection))
     }
@@ -275,6 +297,13 @@ extension ConnectionPool.Grant where Connection == PostgresConnection {
         case .openSlot(let bucket): .slot(bucket: bucket)
         }
     }
+}
+
+/// What a client's connections record, shared by all of them.
+final class PoolInstruments: Sendable {
+    let queryTimer = Metrics.Timer(label: "scim_db_query_duration_seconds")
+    let statementsPrepared = Atomic<Int>(0)
+    let visitedLeases = Atomic<Int>(0)
 }
 
 /// Carries a caller's non-escaping body to a pool thread.

@@ -4,9 +4,13 @@
 /// prepare time, so the same text bound once with an inferred type (OID 0, e.g. a NULL) and once with
 /// `int8` must not share a statement. Names (`s1`, `s2`, …) are never reused on a connection.
 ///
-/// Admission waits for a text's second use (a "doorkeeper" set of texts seen once): a statement run
-/// only once, such as DDL or a tenant touched once, costs one round trip unnamed, where preparing
-/// it would cost a prepare, an execute and later a `DEALLOCATE`.
+/// Admission waits for a text's second use (a "doorkeeper" count of texts seen but not prepared): a
+/// statement run only once, such as DDL or a tenant touched once, costs one round trip unnamed, where
+/// preparing it would cost a prepare, an execute and later a `DEALLOCATE`. A text run for a caller
+/// of another pool bucket (a visitor, see `ConnectionPoolStateMachine`) waits for twice as many uses:
+/// with many tenants, visitors' texts rarely come back to the same connection before they are
+/// evicted, and admitting them pushed out the statements of the tenants the connection serves every
+/// moment; one busy tenant, served by every connection, still has its texts prepared on each.
 ///
 /// A plain value owned by its `PostgresConnection`, so it shares that connection's one-user-at-a-time rule.
 struct PreparedStatementCache {
@@ -34,7 +38,8 @@ struct PreparedStatementCache {
     private var head = -1
     /// Least recently used: the next to go.
     private var tail = -1
-    private var seenOnce: Set<Key> = []
+    /// Uses of texts not prepared yet; bounded like the cache.
+    private var seen: [Key: Int] = [:]
     private var nextNumber: UInt64 = 1
 
     init(capacity: Int, admitAfterUses: Int = 2) {
@@ -52,17 +57,20 @@ struct PreparedStatementCache {
         return self.nodes[slot].name
     }
 
-    /// Whether a text that is not cached should be prepared now; otherwise it runs unnamed and is
-    /// remembered, so that its next use prepares it.
-    mutating func shouldPrepare(_ key: Key) -> Bool {
-        if self.admitAfterUses <= 1 || self.seenOnce.remove(key) != nil {
+    /// Whether a text that is not cached should be prepared now; otherwise it runs unnamed and its
+    /// use is counted towards admission.
+    mutating func shouldPrepare(_ key: Key, forVisitor visitor: Bool = false) -> Bool {
+        let needed = visitor ? 2 * self.admitAfterUses : self.admitAfterUses
+        let uses = (self.seen[key] ?? 0) + 1
+        if uses >= needed {
+            self.seen[key] = nil
             return true
         }
-        // Bounded like the cache; forgetting everything at once is crude but costs nothing per query.
-        if self.seenOnce.count >= self.capacity {
-            self.seenOnce.removeAll(keepingCapacity: true)
+        // Forgetting everything at once is crude but costs nothing per query.
+        if uses == 1, self.seen.count >= self.capacity {
+            self.seen.removeAll(keepingCapacity: true)
         }
-        self.seenOnce.insert(key)
+        self.seen[key] = uses
         return false
     }
 

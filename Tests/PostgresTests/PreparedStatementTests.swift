@@ -88,6 +88,43 @@ struct PreparedStatementTests {
         }
     }
 
+    @Test("a caller served by another bucket's connection needs twice the uses to have a text prepared there")
+    func visitorsNeedMoreUses() async throws {
+        try await withClient(configure: { $0.maximumConnections = 2; $0.prepareAfterUses = 1; $0.waitTimeout = .seconds(30) }) { client in
+            let keys = (0..<100).map { "tenant\($0)" }
+            let home = keys.first { client.bucket(forAffinity: $0) == 0 }!
+            let visitor = keys.first { client.bucket(forAffinity: $0) == 1 }!
+            // The visitor's own connection (the first opened, so its home is the visitor's bucket) is kept busy...
+            let release = DispatchSemaphore(value: 0)
+            let busy = Task {
+                try await PostgresClient.$affinity.withValue(visitor) {
+                    try await client.withConnection { _ in release.wait() }
+                }
+            }
+            #expect(try await eventually { client.metrics.inUse == 1 })
+            // ...so the other connection, opened for `home`, is the one the visitor comes back to.
+            let atHome = try await PostgresClient.$affinity.withValue(home) {
+                try await client.withConnection { connection in
+                    _ = try connection.query("SELECT \(0) AS prepared_at_first_use")
+                    return connection.preparedStatementNames.count
+                }
+            }
+            let query: PostgresQuery = "SELECT \(1) AS v"
+            let visits = try await PostgresClient.$affinity.withValue(visitor) {
+                try await client.withConnection { connection in
+                    try (0..<2).map { _ in
+                        _ = try connection.query(query)
+                        return connection.preparedStatementNames.count
+                    }
+                }
+            }
+            release.signal()
+            try await busy.value
+            #expect(atHome == 1)
+            #expect(visits == [1, 2])
+        }
+    }
+
     @Test("the same text with different bind types gets a statement each")
     func bindTypesAreKeyed() async throws {
         try await withClient(configure: { $0.maximumConnections = 1; $0.prepareAfterUses = 1 }) { client in

@@ -21,6 +21,8 @@ public final class ServiceMetrics: Sendable {
     private let poolIdle: Gauge
     private let poolWaiting: Gauge
     private let poolOpened: Gauge
+    private let poolStatementsPrepared: Gauge
+    private let poolVisitedLeases: Gauge
     private let eventsPending: Gauge
     private let eventsDropped: Gauge
     private let requestSeries: Mutex<[RequestKey: RequestSeries]>
@@ -39,6 +41,8 @@ public final class ServiceMetrics: Sendable {
         poolIdle = registry.makeGauge(descriptor: Self.poolIdleName)
         poolWaiting = registry.makeGauge(descriptor: Self.poolWaitingName)
         poolOpened = registry.makeGauge(descriptor: Self.poolOpenedName)
+        poolStatementsPrepared = registry.makeGauge(descriptor: Self.poolStatementsPreparedName)
+        poolVisitedLeases = registry.makeGauge(descriptor: Self.poolVisitedLeasesName)
         eventsPending = registry.makeGauge(descriptor: Self.eventsPendingName)
         eventsDropped = registry.makeGauge(descriptor: Self.eventsDroppedName)
         requestSeries = Mutex([:])
@@ -87,6 +91,8 @@ public final class ServiceMetrics: Sendable {
         poolIdle.set(to: Double(pool.idle))
         poolWaiting.set(to: Double(pool.waiting))
         poolOpened.set(to: Double(pool.connectionsOpened))
+        poolStatementsPrepared.set(to: Double(pool.statementsPrepared))
+        poolVisitedLeases.set(to: Double(pool.visitedLeases))
     }
 
     /// Copies the sync-event buffer's figures into their gauges; called at scrape time.
@@ -173,5 +179,15 @@ public final class ServiceMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "scim", subsystem: "db_pool", metricName: "connections_opened", unitName: "",
             helpText: "Database connections opened since start; a steady climb means connections keep breaking.")
+    }
+    static var poolStatementsPreparedName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "db_pool", metricName: "statements_prepared", unitName: "",
+            helpText: "Statements prepared since start, over all connections; climbing with steady traffic means DB_STATEMENT_CACHE_SIZE is too small.")
+    }
+    static var poolVisitedLeasesName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "db_pool", metricName: "visited_leases", unitName: "",
+            helpText: "Requests served by a connection whose home is another bucket of organisations, since start.")
     }
 }
