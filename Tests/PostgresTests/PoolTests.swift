@@ -66,7 +66,8 @@ struct PoolTests {
     @Test("a queued caller's body starts on the thread that released the connection, not via the caller's executor")
     func handOverNeedsNoExecutorHop() async throws {
         try await withClient(configure: { $0.maximumConnections = 1; $0.waitTimeout = .seconds(30) }) { client in
-            let holder = Task { try await client.query("SELECT pg_sleep(0.3)") }
+            let release = DispatchSemaphore(value: 0)
+            let holder = Task { try await client.withConnection { _ in release.wait() } }
             #expect(try await eventually { client.metrics.inUse == 1 })
             let executor = QueueExecutor()
             let bodyStarted = DispatchSemaphore(value: 0)
@@ -77,10 +78,13 @@ struct PoolTests {
                 }
             }
             #expect(try await eventually { client.metrics.waiting == 1 })
-            // Block the queued caller's executor until its body has started: had the hand-over gone
-            // through the caller's task, as it used to, the body could not start before the timeout.
+            // Block the queued caller's executor, then let the holder go, and wait for the body to start:
+            // had the hand-over gone through the caller's task, as it used to, it could not start in time.
             let started = await withCheckedContinuation { continuation in
-                executor.queue.async { continuation.resume(returning: bodyStarted.wait(timeout: .now() + 5) == .success) }
+                executor.queue.async {
+                    release.signal()
+                    continuation.resume(returning: bodyStarted.wait(timeout: .now() + 5) == .success)
+                }
             }
             #expect(started)
             _ = try await holder.value
