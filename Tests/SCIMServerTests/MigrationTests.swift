@@ -63,6 +63,10 @@ struct MigrationTests {
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = \(organisation.schemaName) ORDER BY 1"
             ).map { try $0.decode(0, as: String.self) }
             #expect(Set(tables).isSuperset(of: ["users", "teams", "team_members", "custom_field_mappings", "sync_events"]))
+            let eventOptions = try await client.query(
+                "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = \("\(schema.quoted).sync_events")::regclass"
+            ).first!.decode(0, as: String.self)
+            #expect(eventOptions == "autovacuum_analyze_threshold=10000")
             let recorded = try await client.query(
                 "SELECT schema_version FROM control.organisations WHERE id = \(organisation.id)").first!.decode(0, as: Int.self)
             #expect(recorded == migrations.latestTenantVersion)
@@ -132,17 +136,19 @@ struct MigrationTests {
             let organisation = try await OrganisationStore(client: client, migrations: migrations)
                 .create(slug: TestDatabase.uniqueSlug("s"), name: "Stale")
             let schema = try PostgresIdentifier(organisation.schemaName)
-            // Simulate a schema created by an older release: drop the last migration's effect and record.
+            // Simulate a schema created by an older release: undo the last migration (004) and its record.
             let last = try #require(migrations.tenant.last)
             try await client.withTransaction { connection in
-                _ = try connection.query("DROP TABLE \(schema).sync_events")
+                _ = try connection.query("ALTER TABLE \(schema).sync_events RESET (autovacuum_analyze_threshold)")
                 _ = try connection.query("DELETE FROM \(schema).schema_migrations WHERE version = \(last.version)")
                 _ = try connection.query(
                     "UPDATE control.organisations SET schema_version = \(last.version - 1) WHERE id = \(organisation.id)")
             }
             #expect(try await migrator.migrate(client) >= 1)
-            let count = try await client.query("SELECT count(*) FROM \(schema).sync_events").first!.decode(0, as: Int.self)
-            #expect(count == 0)
+            let options = try await client.query(
+                "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = \("\(schema.quoted).sync_events")::regclass"
+            ).first!.decode(0, as: String?.self)
+            #expect(options == "autovacuum_analyze_threshold=10000")
         }
     }
 }
