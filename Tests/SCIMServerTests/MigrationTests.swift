@@ -63,10 +63,7 @@ struct MigrationTests {
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = \(organisation.schemaName) ORDER BY 1"
             ).map { try $0.decode(0, as: String.self) }
             #expect(Set(tables).isSuperset(of: ["users", "teams", "team_members", "custom_field_mappings", "sync_events"]))
-            let eventOptions = try await client.query(
-                "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = \("\(schema.quoted).sync_events")::regclass"
-            ).first!.decode(0, as: String.self)
-            #expect(eventOptions == "autovacuum_analyze_threshold=10000")
+            #expect(try await Self.eventLogOptions(schema, client) == "autovacuum_analyze_threshold=10000")
             let recorded = try await client.query(
                 "SELECT schema_version FROM control.organisations WHERE id = \(organisation.id)").first!.decode(0, as: Int.self)
             #expect(recorded == migrations.latestTenantVersion)
@@ -145,10 +142,14 @@ struct MigrationTests {
                     "UPDATE control.organisations SET schema_version = \(last.version - 1) WHERE id = \(organisation.id)")
             }
             #expect(try await migrator.migrate(client) >= 1)
-            let options = try await client.query(
-                "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = \("\(schema.quoted).sync_events")::regclass"
-            ).first!.decode(0, as: String?.self)
-            #expect(options == "autovacuum_analyze_threshold=10000")
+            #expect(try await Self.eventLogOptions(schema, client) == "autovacuum_analyze_threshold=10000")
         }
+    }
+
+    /// The storage parameters of a tenant's `sync_events` (migration 004), comma-separated.
+    static func eventLogOptions(_ schema: PostgresIdentifier, _ client: PostgresClient) async throws -> String? {
+        try await client.query(
+            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = \("\(schema.quoted).sync_events")::regclass"
+        ).first!.decode(0, as: String?.self)
     }
 }
