@@ -54,8 +54,14 @@ struct GroupsTests {
             #expect(renamed["displayName"]?.stringValue == "Sales EMEA")
             #expect(renamed["members"] == nil, "members were not asked for")
 
+            let second = try await org.scim(
+                .post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "apprentices", "members": [["value": .string(alice)]]])
+            #expect(second.status == .created)
             let user = try await org.scim(.get, "/Users/\(alice)")
-            #expect(user["groups"]?.arrayValue?.contains { $0[caseInsensitive: "display"]?.stringValue == "Sales EMEA" } == true)
+            #expect(
+                user["groups"]?.arrayValue?.map { $0[caseInsensitive: "display"]?.stringValue } == ["apprentices", "Sales EMEA"],
+                "a user's groups are listed by name, ignoring case")
+            #expect(try await org.scim(.delete, "/Groups/\(try #require(second["id"]?.stringValue))").status == .noContent)
 
             #expect(try await org.scim(.delete, "/Groups/\(id)").status == .noContent)
             expectSCIMError(try await org.scim(.get, "/Groups/\(id)"), .notFound)

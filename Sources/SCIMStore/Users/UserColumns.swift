@@ -39,11 +39,17 @@ enum UserColumns {
     /// Columns under a unique index, as `attribute(_:schema:customFields:)` names them.
     static let uniqueColumns: Set<String> = ["u.id", "u.user_name"]
 
-    /// Everything needed to render a user, in one statement: manager, primary team, custom fields and
-    /// team memberships come from correlated subqueries, not extra round trips. Subqueries rather than
+    /// Everything needed to render a user, in one statement: manager, primary team and team
+    /// memberships come from correlated subqueries, not extra round trips. Subqueries rather than
     /// joins: they run only for the rows returned, and for a small organisation's tables PostgreSQL
     /// planned the joins as sequential scans into a hash join, set up and run for every lookup.
     /// (`manager_id` and `primary_team_id` are foreign keys, so what they name exists.)
+    ///
+    /// Kept cheap to plan, because a lookup served away from its organisation's usual connection is
+    /// planned afresh each time: each team's name is a scalar subquery rather than a join (no join
+    /// order to search) and the memberships are sorted by `decode`; custom fields are renamed from
+    /// the cached mappings by `decode` rather than by a subquery on `custom_field_mappings` (whose
+    /// table and three indexes would also take the statement past PostgreSQL's 16 fast-path locks).
     static func select(_ schema: PostgresIdentifier) -> PostgresQuery {
         "\(columns(schema)) FROM \(schema).users u"
     }
@@ -59,15 +65,16 @@ enum UserColumns {
                   FROM \(schema).users m WHERE m.id = u.manager_id) AS manager_display,
                u.primary_team_id,
                (SELECT pt.display_name FROM \(schema).teams pt WHERE pt.id = u.primary_team_id) AS primary_team_name,
-               (SELECT jsonb_object_agg(cf.attribute_name, u.custom_fields -> cf.field)::text
-                  FROM \(schema).custom_field_mappings cf WHERE u.custom_fields ? cf.field) AS custom_attributes,
-               (SELECT jsonb_agg(jsonb_build_array(t.id, t.display_name) ORDER BY lower(t.display_name))::text
-                  FROM \(schema).team_members tm JOIN \(schema).teams t ON t.id = tm.team_id
-                  WHERE tm.user_id = u.id) AS groups
+               u.custom_fields::text AS custom_fields,
+               (SELECT jsonb_agg(jsonb_build_array(tm.team_id,
+                                   (SELECT t.display_name FROM \(schema).teams t WHERE t.id = tm.team_id)))::text
+                  FROM \(schema).team_members tm WHERE tm.user_id = u.id) AS groups
         """
     }
 
-    static func decode(_ row: PostgresRow) throws -> (User, UserMetadata) {
+    /// - Parameter mappings: the organisation's custom-field mappings, which name the Learn Amp
+    ///   fields SCIM sees and what it calls them.
+    static func decode(_ row: PostgresRow, mappings: [CustomFieldMapping]) throws -> (User, UserMetadata) {
         var user = User(userName: try row.decode("user_name"))
         user.externalID = try row.decode("external_id")
         user.givenName = try row.decode("given_name")
@@ -94,8 +101,10 @@ enum UserColumns {
                     display: element[caseInsensitive: "display"]?.stringValue)
             }
         }
-        if case .object(let custom)? = try json(row, "custom_attributes") {
-            user.customFields = custom.filter { !$0.value.isNull }
+        if case .object(let stored)? = try json(row, "custom_fields") {
+            for mapping in mappings {
+                if let value = stored[mapping.field], !value.isNull { user.customFields[mapping.attributeName] = value }
+            }
         }
         var groups: [User.Reference] = []
         if case .array(let pairs)? = try json(row, "groups") {
@@ -105,6 +114,7 @@ enum UserColumns {
                 }
             }
         }
+        groups.sort { ($0.display?.lowercased() ?? "", $0.id.uuidString) < ($1.display?.lowercased() ?? "", $1.id.uuidString) }
         let primaryTeamID: UUID? = try row.decode("primary_team_id")
         let metadata = UserMetadata(
             id: try row.decode("id"), created: try row.decode("created_at"), lastModified: try row.decode("updated_at"),

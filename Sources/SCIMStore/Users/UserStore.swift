@@ -70,14 +70,21 @@ public struct UserStore: Sendable {
             try WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes).record(
                 status: 201, resourceType: "User", resourceID: id, userName: user.userName,
                 changes: user.changedAttributes(from: nil), warnings: warnings, schema: schema, on: connection)
-            return (try Self.mappingUniqueViolation(user) { try Self.fetchAndCommit(id, schema: schema, on: connection) }, adopted)
+            return (
+                try Self.mappingUniqueViolation(user) {
+                    try Self.fetchAndCommit(id, schema: schema, mappings: mappings, on: connection)
+                }, adopted
+            )
         }
     }
 
     /// GET /Users/{id}.
     public func get(_ tenant: Tenant, id: UUID) async throws -> StoredUser {
         let schema = tenant.schema
-        let stored = try await client.withConnection { connection in try Self.fetch(id, schema: schema, on: connection) }
+        let mappings = self.mappings
+        let stored = try await client.withConnection { connection in
+            try Self.fetch(id, schema: schema, mappings: mappings.mappings(schema, on: connection), on: connection)
+        }
         guard let stored else { throw Self.notFound(id) }
         return stored
     }
@@ -95,14 +102,14 @@ public struct UserStore: Sendable {
     ) async throws -> StoredUser {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
+            let mappings = try self.mappings.mappings(schema, on: connection)
             // Read and lock in one statement; the row also carries the current primary team for `save`.
             let locked = try connection.query(
                 "\(UserColumns.select(schema)) WHERE u.id = \(id) AND u.scim_managed FOR UPDATE OF u")
             guard let row = locked.first else { throw Self.notFound(id) }
-            let (currentUser, currentMetadata) = try UserColumns.decode(row)
+            let (currentUser, currentMetadata) = try UserColumns.decode(row, mappings: mappings)
             let current = StoredUser(user: currentUser, metadata: currentMetadata)
             try Self.check(ifMatch, against: current.metadata)
-            let mappings = try self.mappings.mappings(schema, on: connection)
             let input = try apply(current, mappings)
             let user = input.user
             let events = WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes)
@@ -117,7 +124,9 @@ public struct UserStore: Sendable {
                 status: 200, resourceType: "User", resourceID: id, userName: user.userName,
                 changes: user.changedAttributes(from: current.user), warnings: Self.warnings(pendingManager: pending),
                 schema: schema, on: connection)
-            return try Self.mappingUniqueViolation(user) { try Self.fetchAndCommit(id, schema: schema, on: connection) }
+            return try Self.mappingUniqueViolation(user) {
+                try Self.fetchAndCommit(id, schema: schema, mappings: mappings, on: connection)
+            }
         }
     }
 
@@ -160,7 +169,7 @@ public struct UserStore: Sendable {
                 condition: condition, atMostOneRow: atMostOneRow,
                 sortExpression: { path in UserColumns.sortExpression(path, schema: schema, customFields: mappings) },
                 on: connection, decode: { row in
-                    let (user, metadata) = try UserColumns.decode(row)
+                    let (user, metadata) = try UserColumns.decode(row, mappings: mappings)
                     return StoredUser(user: user, metadata: metadata)
                 })
         }
@@ -183,13 +192,17 @@ public struct UserStore: Sendable {
         .notFound("User \(id.lowercasedString) not found.")
     }
 
-    static func fetch(_ id: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws -> StoredUser? {
-        try decode(connection.query(fetching(id, schema: schema)))
+    static func fetch(
+        _ id: UUID, schema: PostgresIdentifier, mappings: [CustomFieldMapping], on connection: PostgresConnection
+    ) throws -> StoredUser? {
+        try decode(connection.query(fetching(id, schema: schema)), mappings: mappings)
     }
 
     /// Reads back what a write stored and commits, in one round trip (the write's last statement).
-    static func fetchAndCommit(_ id: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws -> StoredUser {
-        guard let stored = try decode(connection.queryAndCommit(fetching(id, schema: schema))) else {
+    static func fetchAndCommit(
+        _ id: UUID, schema: PostgresIdentifier, mappings: [CustomFieldMapping], on connection: PostgresConnection
+    ) throws -> StoredUser {
+        guard let stored = try decode(connection.queryAndCommit(fetching(id, schema: schema)), mappings: mappings) else {
             throw PostgresError(code: .decoding, message: "the user just written was not found")
         }
         return stored
@@ -199,9 +212,9 @@ public struct UserStore: Sendable {
         "\(UserColumns.select(schema)) WHERE u.id = \(id) AND u.scim_managed"
     }
 
-    private static func decode(_ rows: PostgresRows) throws -> StoredUser? {
+    private static func decode(_ rows: PostgresRows, mappings: [CustomFieldMapping]) throws -> StoredUser? {
         try rows.first.map { row in
-            let (user, metadata) = try UserColumns.decode(row)
+            let (user, metadata) = try UserColumns.decode(row, mappings: mappings)
             return StoredUser(user: user, metadata: metadata)
         }
     }
