@@ -4,7 +4,7 @@ import Synchronization
 
 /// The I/O shell around `ConnectionPoolStateMachine`: queues callers' jobs, times them out, and
 /// hands each released connection to the next job, which the releasing pool thread then runs itself
-/// (`PostgresClient.start`).
+/// (`start`).
 final class ConnectionPool: Sendable {
     typealias Machine = ConnectionPoolStateMachine<PostgresConnection>
     typealias Grant = Machine.Grant
@@ -36,11 +36,14 @@ final class ConnectionPool: Sendable {
     }
 
     private let state: Mutex<State>
-    /// Only fires wait timeouts; no I/O runs on it.
+    /// Runs the jobs: every libpq call blocks its thread.
+    private let threadPool: NIOThreadPool
+    /// Only fires wait timeouts and redispatches; no I/O runs on it.
     private let timerLoop: any EventLoop
 
-    init(maximumConnections: Int) {
+    init(maximumConnections: Int, threadPool: NIOThreadPool) {
         self.state = Mutex(State(machine: Machine(maximumConnections: maximumConnections)))
+        self.threadPool = threadPool
         self.timerLoop = MultiThreadedEventLoopGroup.singleton.any()
     }
 
@@ -55,19 +58,20 @@ final class ConnectionPool: Sendable {
     /// first out, bar affinity: see `ConnectionPoolStateMachine`) and returns nil. A queued job runs
     /// when a connection is released to it (`release`), or fails with `PostgresError(.poolTimeout)`
     /// after `timeout`, with `CancellationError` (`cancel`), or with `.poolShutdown`.
-    func lease(_ id: WaiterID, _ job: Job, timeout: Duration, bucket: Int?) -> Grant? {
+    func lease(_ id: WaiterID, _ job: Job, timeout: Duration, bucket: Int?, key: Int?) -> Grant? {
         let outcome: Result<Grant, any Error>? = self.state.withLock { state in
             // Checked under the lock: a cancellation handler that ran before we queued finds no
             // waiter to remove, so this is where such a cancellation is honoured.
             if Task.isCancelled {
                 return .failure(CancellationError())
             }
-            switch state.machine.lease(id, bucket: bucket) {
+            switch state.machine.lease(id, bucket: bucket, key: key) {
             case .grant(let grant):
                 return .success(grant)
             case .shutdown:
                 return .failure(PostgresError(code: .poolShutdown, message: "the Postgres client is shut down"))
-            case .wait:
+            case .wait(let redispatchAfter):
+                self.scheduleRedispatch(after: redispatchAfter)
                 let timeout = self.timerLoop.scheduleTask(in: TimeAmount(timeout)) {
                     self.removeWaiter(id, error: PostgresError(
                         code: .poolTimeout,
@@ -133,9 +137,31 @@ final class ConnectionPool: Sendable {
         }
     }
 
+    /// Runs `job` on a pool thread, then, for as long as callers are queued, the job its connection is
+    /// released to, on the same thread. A queued caller's body thus starts without two thread
+    /// switches: to its task's event loop to take the connection, and from there back to a pool thread.
+    func start(_ job: Job, with grant: Grant) {
+        self.threadPool.submit { state in
+            var next: (job: Job, grant: Grant)? = (job, grant)
+            guard case .active = state else {
+                // The threads have stopped, which happens only after the pool itself has shut down:
+                // the connection given back is closed and no job is handed it.
+                while let (job, grant) = next {
+                    job.fail(PostgresError(code: .poolShutdown, message: "the Postgres client is shut down"))
+                    next = self.release(grant.unused)
+                }
+                return
+            }
+            while let (job, grant) = next {
+                next = self.release(job.run(grant))
+            }
+        }
+    }
+
     private func perform(_ transition: (inout Machine) -> Machine.ReleaseAction) -> (job: Job, grant: Grant)? {
         let (close, handOver) = self.state.withLock { state in
             let action = transition(&state.machine)
+            self.scheduleRedispatch(after: action.redispatchAfter)
             // The machine has dequeued the waiter, so a racing timeout or cancellation no longer finds it.
             let handOver = action.handOver.flatMap { id, grant in state.waiters.removeValue(forKey: id).map { ($0, grant) } }
             return (action.close, handOver)
@@ -144,6 +170,23 @@ final class ConnectionPool: Sendable {
         guard let (waiter, grant) = handOver else { return nil }
         waiter.timeout.cancel()
         return (waiter.job, grant)
+    }
+
+    /// Callers hold out for their home connections while another is idle: after `delay`, those
+    /// that no longer do (see `ConnectionPoolStateMachine`) get the idle ones.
+    private func scheduleRedispatch(after delay: Duration?) {
+        guard let delay else { return }
+        self.timerLoop.scheduleTask(in: TimeAmount(delay)) {
+            let handOvers = self.state.withLock { state in
+                let (handOvers, again) = state.machine.redispatch()
+                self.scheduleRedispatch(after: again)
+                return handOvers.compactMap { id, grant in state.waiters.removeValue(forKey: id).map { ($0, grant) } }
+            }
+            for (waiter, grant) in handOvers {
+                waiter.timeout.cancel()
+                self.start(waiter.job, with: grant)
+            }
+        }
     }
 
     private func removeWaiter(_ id: WaiterID, error: any Error) {

@@ -100,9 +100,9 @@ public final class PostgresClient: Sendable, Service {
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.pool = ConnectionPool(maximumConnections: configuration.maximumConnections)
         // One thread per connection: a leased connection never waits for a thread.
         self.threadPool = NIOThreadPool(numberOfThreads: configuration.maximumConnections)
+        self.pool = ConnectionPool(maximumConnections: configuration.maximumConnections, threadPool: self.threadPool)
         // Started here rather than in run(): callers racing the service group's start-up (migrations in
         // `beforeServerStarts`, tests) must not see a stopped pool.
         self.threadPool.start()
@@ -199,14 +199,19 @@ public final class PostgresClient: Sendable, Service {
 
     /// The pool bucket whose connection serves `affinity` when it can.
     func bucket(forAffinity affinity: String) -> Int {
-        Int(UInt(bitPattern: affinity.hashValue) % UInt(self.configuration.maximumConnections))
+        self.bucket(forKey: affinity.hashValue)
+    }
+
+    private func bucket(forKey key: Int) -> Int {
+        Int(UInt(bitPattern: key) % UInt(self.configuration.maximumConnections))
     }
 
     private func withConnection<R: Sendable>(
         waitTimeout: Duration,
         _ body: @Sendable (PostgresConnection) throws -> R
     ) async throws -> R {
-        let bucket = Self.affinity.map(self.bucket(forAffinity:))
+        let key = Self.affinity?.hashValue
+        let bucket = key.map(self.bucket(forKey:))
         return try await withoutActuallyEscaping(body) { body in
             let box = BodyBox(body)
             defer { box.empty() }
@@ -221,33 +226,12 @@ public final class PostgresClient: Sendable, Service {
                         },
                         fail: { continuation.resume(throwing: $0) }
                     )
-                    if let grant = self.pool.lease(id, job, timeout: waitTimeout, bucket: bucket) {
-                        self.start(job, with: grant)
+                    if let grant = self.pool.lease(id, job, timeout: waitTimeout, bucket: bucket, key: key) {
+                        self.pool.start(job, with: grant)
                     }
                 }
             } onCancel: {
                 self.pool.cancel(id)
-            }
-        }
-    }
-
-    /// Runs `job` on a pool thread, then, for as long as callers are queued, the job its connection is
-    /// released to, on the same thread. A queued caller's body thus starts without two thread
-    /// switches: to its task's event loop to take the connection, and from there back to a pool thread.
-    private func start(_ job: ConnectionPool.Job, with grant: ConnectionPool.Grant) {
-        self.threadPool.submit { state in
-            var next: (job: ConnectionPool.Job, grant: ConnectionPool.Grant)? = (job, grant)
-            guard case .active = state else {
-                // The threads have stopped, which happens only after the pool itself has shut down:
-                // the connection given back is closed and no job is handed it.
-                while let (job, grant) = next {
-                    job.fail(PostgresError(code: .poolShutdown, message: "the Postgres client is shut down"))
-                    next = self.pool.release(grant.unused)
-                }
-                return
-            }
-            while let (job, grant) = next {
-                next = self.pool.release(job.run(grant))
             }
         }
     }

@@ -165,6 +165,76 @@ struct PoolStateMachineTests {
         #expect(machine.lease(5, bucket: 0).openedBucket == 1, "1 is free again; 0 is still held")
     }
 
+    /// Two connections: `a` (home 0) serving tenant 10, and `b` (home 1) idle.
+    private func oneBusyOneIdle(at now: ContinuousClock.Instant) -> Machine {
+        var machine = Machine(maximumConnections: 2, homeWait: .milliseconds(2))
+        _ = machine.lease(1, bucket: 0, key: 10, now: now)
+        _ = machine.lease(2, bucket: 1, key: 20, now: now)
+        _ = machine.release("b", bucket: 1, reusable: true, now: now)
+        return machine
+    }
+
+    @Test("a tenant whose home serves another tenant holds out for it rather than visit an idle connection")
+    func holdsForHome() {
+        let now = ContinuousClock.now
+        var machine = oneBusyOneIdle(at: now)
+        #expect(machine.lease(3, bucket: 0, key: 30, now: now).redispatchAfter == .milliseconds(2), "b is idle: check again then")
+        #expect(machine.idle == ["b"])
+        #expect(machine.lease(4, bucket: 0, key: 31, now: now).redispatchAfter == nil, "one redispatch is already due")
+        #expect(machine.release("a", bucket: 0, reusable: true, now: now).handOver?.waiter == 3, "served by its home")
+        #expect(machine.lease(5, bucket: 0, key: 30, now: now).connection == "b", "its home serves it now: busy enough to visit")
+        #expect(machine.lease(6, bucket: 7, key: 70, now: now).isWait, "nothing idle: queued as usual")
+    }
+
+    @Test("a lease without a tenant on the home connection does not make a tenant hold out")
+    func noHoldBehindMaintenance() {
+        let now = ContinuousClock.now
+        var machine = Machine(maximumConnections: 2)
+        _ = machine.lease(1, now: now)
+        _ = machine.lease(2, bucket: 1, key: 20, now: now)
+        _ = machine.release("b", bucket: 1, reusable: true, now: now)
+        #expect(machine.lease(3, bucket: 1, key: 30, now: now).connection == "b")
+        _ = machine.release("b", bucket: 1, reusable: true, now: now)
+        // Connection a (opened without a bucket) has home 0 and serves no tenant.
+        #expect(machine.lease(4, bucket: 0, key: 40, now: now).connection == "b")
+    }
+
+    @Test("holding out lasts homeWait: a redispatch then hands over the idle connection")
+    func holdingIsBoundedInTime() {
+        let now = ContinuousClock.now
+        var machine = oneBusyOneIdle(at: now)
+        _ = machine.lease(3, bucket: 0, key: 30, now: now)
+        let early = machine.redispatch(now: now + .milliseconds(1))
+        #expect(early.handOvers.isEmpty && early.again == .milliseconds(2), "still holding out: again later")
+        let due = machine.redispatch(now: now + .milliseconds(2))
+        #expect(due.handOvers.map(\.waiter) == [3] && due.handOvers.first?.grant.connection == "b")
+        #expect(due.again == nil && machine.waiters.isEmpty && machine.idle.isEmpty)
+    }
+
+    @Test("holding out is bounded by releases too: the oldest waiter is passed over at most maximumConnections times")
+    func holdingIsBoundedByReleases() {
+        let now = ContinuousClock.now
+        var machine = oneBusyOneIdle(at: now)
+        #expect(machine.lease(3, bucket: 0, key: 30, now: now).isWait)
+        for passOver in 1...machine.maximumConnections {
+            #expect(machine.lease(100 + passOver, bucket: 1, key: 20, now: now).connection == "b")
+            #expect(machine.release("b", bucket: 1, reusable: true, now: now).handOver == nil, "pass-over \(passOver): b goes idle")
+        }
+        #expect(machine.lease(200, bucket: 1, key: 20, now: now).connection == "b")
+        #expect(machine.release("b", bucket: 1, reusable: true, now: now).handOver?.waiter == 3, "passed over enough: it visits")
+    }
+
+    @Test("a waiter that would visit is served before one holding out for its home")
+    func visitorsBeforeHolders() {
+        let now = ContinuousClock.now
+        var machine = oneBusyOneIdle(at: now)
+        #expect(machine.lease(3, bucket: 0, key: 30, now: now).isWait)
+        #expect(machine.lease(4, bucket: 1, key: 40, now: now).connection == "b")
+        #expect(machine.lease(5, bucket: 0, key: 10, now: now).isWait, "nothing idle")
+        #expect(machine.release("b", bucket: 1, reusable: true, now: now).handOver?.waiter == 5, "3 holds out for a")
+        #expect(machine.release("a", bucket: 0, reusable: true, now: now).handOver?.waiter == 3)
+    }
+
     @Test("shutdown hands back idle connections")
     func shutdownClosesIdle() {
         var machine = Machine(maximumConnections: 2)
@@ -184,6 +254,11 @@ extension ConnectionPoolStateMachine.LeaseAction {
     var isWait: Bool {
         if case .wait = self { return true }
         return false
+    }
+
+    var redispatchAfter: Duration? {
+        if case .wait(let after) = self { return after }
+        return nil
     }
 
     var isShutdown: Bool {

@@ -93,6 +93,36 @@ struct PoolTests {
         }
     }
 
+    @Test("a caller whose home connection serves another tenant holds out for it, then takes an idle one")
+    func holdsOutForHomeThenVisits() async throws {
+        try await withClient(configure: { $0.maximumConnections = 2; $0.waitTimeout = .seconds(30) }) { client in
+            let tenants = (0..<100).map { "tenant\($0)" }
+            let inBucket0 = tenants.filter { client.bucket(forAffinity: $0) == 0 }
+            let (other, caller) = (inBucket0[0], inBucket0[1])
+            let elsewhere = tenants.first { client.bucket(forAffinity: $0) == 1 }!
+            // The first connection (home 0) is kept busy with another tenant of the caller's bucket...
+            let release = DispatchSemaphore(value: 0)
+            let busy = Task {
+                try await PostgresClient.$affinity.withValue(other) {
+                    try await client.withConnection { _ in _ = release.wait(timeout: .now() + 20) }
+                }
+            }
+            #expect(try await eventually { client.metrics.inUse == 1 })
+            // ...and the second (home 1) is idle.
+            _ = try await PostgresClient.$affinity.withValue(elsewhere) { try await client.query("SELECT 1") }
+            #expect(try await eventually { client.metrics.idle == 1 })
+            let visitsBefore = client.metrics.visitedLeases
+            let served = Task {
+                try await PostgresClient.$affinity.withValue(caller) { try await client.query("SELECT 3 AS v")[0].decode("v", as: Int.self) }
+            }
+            // Served by the idle connection once the hold ends, long before the busy one is released.
+            #expect(try await eventually { client.metrics.visitedLeases == visitsBefore + 1 })
+            #expect(try await served.value == 3)
+            release.signal()
+            try await busy.value
+        }
+    }
+
     @Test("ping reports whether the database answers")
     func ping() async throws {
         try await withClient { client in
