@@ -197,3 +197,13 @@ final class ConnectionPool: Sendable {
         waiter?.job.fail(error)
     }
 }
+
+extension ConnectionPool.Grant where Connection == PostgresConnection {
+    /// What to give back for a grant no job used.
+    var unused: ConnectionPool.Returned {
+        switch self {
+        case .connection(let connection): .connection(connection)
+        case .openSlot(let bucket): .slot(bucket: bucket)
+        }
+    }
+}

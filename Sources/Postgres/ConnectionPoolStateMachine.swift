@@ -153,7 +153,7 @@ struct ConnectionPoolStateMachine<Connection> {
             let home = waiter.bucket.flatMap { bucket in self.idleEntries.lastIndex { $0.bucket == bucket } }
             handOvers.append((waiter.id, .connection(self.take(idle: home ?? self.idleEntries.count - 1, key: waiter.key))))
         }
-        let again = !self.idleEntries.isEmpty && !self.waiters.isEmpty && !self.isShutdown ? self.scheduleRedispatch() : nil
+        let again = !self.idleEntries.isEmpty && !self.waiters.isEmpty ? self.scheduleRedispatch() : nil
         return (handOvers, again)
     }
 
@@ -192,10 +192,10 @@ struct ConnectionPoolStateMachine<Connection> {
     /// The index of the waiter a connection of `bucket` should serve, if any: the first of its
     /// bucket among the next `affinityWindow`, else the first there that does not hold out for its
     /// home; the oldest once it has been passed over `maximumConnections` times.
-    private mutating func nextWaiter(for bucket: Int?, now: Instant) -> Int? {
+    private mutating func nextWaiter(for bucket: Int, now: Instant) -> Int? {
         guard !self.waiters.isEmpty else { return nil }
         var chosen: Int? = 0
-        if let bucket, self.oldestPassedOver < self.maximumConnections {
+        if self.oldestPassedOver < self.maximumConnections {
             let window = self.waiters.prefix(self.affinityWindow)
             chosen =
                 window.firstIndex { self.waiterDetails[$0]?.bucket == bucket }

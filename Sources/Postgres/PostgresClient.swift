@@ -273,16 +273,6 @@ public final class PostgresClient: Sendable, Service {
     }
 }
 
-extension ConnectionPool.Grant where Connection == PostgresConnection {
-    /// What to give back for a grant no job used.
-    var unused: ConnectionPool.Returned {
-        switch self {
-        case .connection(let connection): .connection(connection)
-        case .openSlot(let bucket): .slot(bucket: bucket)
-        }
-    }
-}
-
 /// What a client's connections record, shared by all of them.
 final class PoolInstruments: Sendable {
     let queryTimer = Metrics.Timer(label: "scim_db_query_duration_seconds")
