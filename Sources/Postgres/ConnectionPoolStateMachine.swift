@@ -86,7 +86,7 @@ struct ConnectionPoolStateMachine<Connection> {
 
     var idle: [Connection] { self.idleEntries.map(\.connection) }
 
-    init(maximumConnections: Int, homeWait: Duration = .milliseconds(2)) {
+    init(maximumConnections: Int, homeWait: Duration = .milliseconds(5)) {
         precondition(maximumConnections > 0, "the pool needs at least one connection")
         self.maximumConnections = maximumConnections
         self.homeWait = homeWait
