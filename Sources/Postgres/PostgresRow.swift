@@ -48,6 +48,17 @@ public struct PostgresRow: Sendable {
         return try self.decode(index, as: T.self)
     }
 
+    /// NULL as `nil`. Chosen over the generic overload for optional targets, so a nullable column costs
+    /// no dynamic cast to find out that `T` is optional.
+    /// - Throws: `PostgresError(.decoding)` if there is no such column or its text is not a valid `T`.
+    public func decode<T: PostgresDecodable>(_ column: String, as: T?.Type = T?.self) throws -> T? {
+        guard let index = self.columns.indexByName[column] else {
+            throw PostgresError(code: .decoding, message: "no column named \(column)")
+        }
+        guard self.values[index] != nil else { return nil }
+        return try self.decode(index, as: T.self)
+    }
+
     /// - Throws: `PostgresError(.decoding)` if the index is out of range, the value is NULL and `T` is
     ///   not optional, or its text is not a valid `T`.
     public func decode<T: PostgresDecodable>(_ index: Int, as: T.Type = T.self) throws -> T {

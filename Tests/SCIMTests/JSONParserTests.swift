@@ -285,6 +285,22 @@ struct JSONParserTests {
         #expect(outcome(String(repeating: "[{\"a\":", count: count)) == .failure(notJSON))
     }
 
+
+    @Test("serialises compactly with members sorted by key, escaping only what JSON requires")
+    func serialisedBytes() {
+        let controls = String(String.UnicodeScalarView((1..<0x20).map { Unicode.Scalar(UInt8($0)) }))
+        let value: JSONValue = [
+            "b": [true, false, .null, 1, -2.5],
+            "a": ["z": "quote \" backslash \\ slash / é 𝄞", "": "", "Y": .string(controls)],
+            "B": "upper sorts first",
+        ]
+        let expected =
+            #"{"B":"upper sorts first","a":{"":"","Y":""#
+            + #"\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\t\n\u000b\u000c\r\u000e\u000f"#
+            + #"\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f""#
+            + #","z":"quote \" backslash \\ slash / é 𝄞"},"b":[true,false,null,1,-2.5]}"#
+        #expect(String(decoding: value.serialized(), as: UTF8.self) == expected)
+    }
     @Test("random documents survive serialise → parse, and JSONDecoder agrees")
     func roundTrip() throws {
         var random = SeededRandom(seed: 0x5C1F_0004)

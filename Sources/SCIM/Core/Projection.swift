@@ -110,7 +110,8 @@ public struct AttributeProjection: Sendable {
         case .always: return .whole
         case .default, .request: break
         }
-        let qualified = schemaURN == resourceType.schema.id ? attribute.name : "\(schemaURN):\(attribute.name)"
+        // Only a selection needs the qualified name; building it for every member cost the default case too.
+        var qualified: String { schemaURN == resourceType.schema.id ? attribute.name : "\(schemaURN):\(attribute.name)" }
         switch mode {
         case .defaults:
             return attribute.returned == .request ? .drop : .whole

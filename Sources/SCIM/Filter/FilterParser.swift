@@ -139,9 +139,9 @@ enum FilterSyntax {
             default:
                 let start = index
                 while index < scalars.count, !isDelimiter(scalars[index]) { index += 1 }
-                var view = String.UnicodeScalarView()
-                view.append(contentsOf: scalars[start..<index])
-                tokens.append(Token(kind: .word(String(view)), start: start, end: index))
+                var word = UTF8Builder(capacity: index - start)
+                for scalar in scalars[start..<index] { word.append(scalar) }
+                tokens.append(Token(kind: .word(word.string), start: start, end: index))
             }
         }
         return tokens
@@ -158,7 +158,7 @@ enum FilterSyntax {
     private static func lexString(_ scalars: [Unicode.Scalar], index: inout Int) throws(Failure) -> String {
         let open = index
         index += 1
-        var result = String.UnicodeScalarView()
+        var result = UTF8Builder(capacity: 32)
         while true {
             guard index < scalars.count else {
                 throw Failure("The string starting at position \(open + 1) has no closing '\"'.")
@@ -167,7 +167,7 @@ enum FilterSyntax {
             switch scalar {
             case "\"":
                 index += 1
-                return String(result)
+                return result.string
             case "\\":
                 let escapeStart = index
                 index += 1
@@ -225,6 +225,24 @@ enum FilterSyntax {
                 index += 1
             }
         }
+    }
+
+    /// Collects scalars as UTF-8 for one `String` at the end: appending to a `String.UnicodeScalarView`
+    /// scalar by scalar cost more than the rest of parsing a lookup's filter.
+    private struct UTF8Builder {
+        private var bytes: [UInt8] = []
+
+        init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+        mutating func append(_ scalar: Unicode.Scalar) {
+            if scalar.isASCII {
+                bytes.append(UInt8(truncatingIfNeeded: scalar.value))
+            } else {
+                UTF8.encode(scalar) { bytes.append($0) }
+            }
+        }
+
+        var string: String { String(decoding: bytes, as: UTF8.self) }
     }
 
     private static func hex4(_ scalars: [Unicode.Scalar], index: inout Int, escapeStart: Int) throws(Failure) -> UInt32 {

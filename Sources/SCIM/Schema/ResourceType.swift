@@ -36,7 +36,8 @@ public struct ResourceType: Sendable, Hashable {
 
     /// The core schema or extension whose URN is `urn`, compared case-insensitively.
     public func schema(urn: String) -> ResourceSchema? {
-        allSchemas.first { $0.id.caseInsensitiveEquals(urn) }
+        // Without `allSchemas`, which builds an array: projection asks this for every member it writes.
+        schema.id.caseInsensitiveEquals(urn) ? schema : extensions.first { $0.id.caseInsensitiveEquals(urn) }
     }
 
     /// Resolves `[urn:]name[.sub]` to its definition; `nil` when this resource type has no such attribute.
