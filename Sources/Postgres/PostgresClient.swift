@@ -212,6 +212,7 @@ public final class PostgresClient: Sendable, Service {
     ) async throws -> R {
         let key = Self.affinity?.hashValue
         let bucket = key.map(self.bucket(forKey:))
+        let caller = MultiThreadedEventLoopGroup.currentEventLoop
         return try await withoutActuallyEscaping(body) { body in
             let box = BodyBox(body)
             defer { box.empty() }
@@ -221,10 +222,10 @@ public final class PostgresClient: Sendable, Service {
                     let job = ConnectionPool.Job(
                         run: { grant in
                             let (result, returned) = self.run(box, with: grant, bucket: bucket)
-                            continuation.resume(with: result)
+                            Self.resume(continuation, with: result, on: caller)
                             return returned
                         },
-                        fail: { continuation.resume(throwing: $0) }
+                        fail: { Self.resume(continuation, with: .failure($0), on: caller) }
                     )
                     if let grant = self.pool.lease(id, job, timeout: waitTimeout, bucket: bucket, key: key) {
                         self.pool.start(job, with: grant)
@@ -234,6 +235,16 @@ public final class PostgresClient: Sendable, Service {
                 self.pool.cancel(id)
             }
         }
+    }
+
+    /// Resumes a caller on the event loop it called from, if any. Swift concurrency's jobs run on the
+    /// NIO loops (see `scim-server`), and a task resumed from a pool thread would land on whichever
+    /// loop comes next, then hop back to its connection's loop to write the response.
+    private static func resume<R: Sendable>(
+        _ continuation: CheckedContinuation<R, any Error>, with result: sending Result<R, any Error>, on loop: (any EventLoop)?
+    ) {
+        guard let loop else { return continuation.resume(with: result) }
+        loop.execute { continuation.resume(with: result) }
     }
 
     /// The pool-thread half of `withConnection`: obtain a working connection and run the body; the

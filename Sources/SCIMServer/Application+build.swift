@@ -63,7 +63,6 @@ func buildRouter(
     coherence: CacheCoherence = CacheCoherence(), readiness: ReadinessGate = ReadinessGate()
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: EventLoopAffinityMiddleware())
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorResponseMiddleware())

@@ -22,13 +22,10 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var staff: StaffIdentity?
     /// The connected peer (the balancer's address behind one); nil in in-process tests.
     public let remoteAddress: SocketAddress?
-    /// The loop that owns the connection. See `EventLoopAffinityMiddleware`.
-    public let eventLoop: any EventLoop
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
-        eventLoop = source.channel.eventLoop
     }
 }
 
