@@ -81,6 +81,28 @@ struct ProjectionTests {
         }
     }
 
+    @Test("the default selection still drops unknown members and complex values left empty, and keeps the rest as it was")
+    func defaultsDropUnknownAndEmpty() throws {
+        let projection = try AttributeProjection(attributes: nil, excludedAttributes: nil, resourceType: PatchFixtures.userType)
+        guard case .object(var resource) = PatchFixtures.user else { Issue.record("the fixture is not an object"); return }
+        resource["nickname2"] = "unknown"
+        resource["name"] = [:]
+        resource["emails"] = []
+        resource["groups"] = [["value": "g-1"], [:]]
+        resource[SchemaURN.learnAmpUser] = ["notMapped": "x"]
+        guard case .object(var enterprise) = resource[ent] else { Issue.record("no enterprise extension"); return }
+        enterprise["costCentre"] = "misspelt"
+        resource[ent] = .object(enterprise)
+
+        let projected = try #require(projection.apply(to: .object(resource)).objectValue)
+        #expect(projected["nickname2"] == nil && projected["name"] == nil && projected["emails"] == nil)
+        #expect(projected["groups"] == [["value": "g-1"]])
+        #expect(projected[SchemaURN.learnAmpUser] == nil)
+        enterprise["costCentre"] = nil
+        #expect(projected[ent] == .object(enterprise))
+        #expect(projection.apply(to: PatchFixtures.user) == PatchFixtures.user)
+    }
+
     @Test(arguments: [
         (nil, nil, "members", true),
         (nil, "members", "members", false),

@@ -72,24 +72,53 @@ public struct AttributeProjection: Sendable {
     }
 
     /// Trims `resource` (canonical JSON) to the selected attributes.
+    ///
+    /// Members that pass unchanged are not copied: with the default selection nearly all do, and
+    /// rebuilding every object was most of the cost of projecting a response.
     public func apply(to resource: JSONValue) -> JSONValue {
         guard case .object(let object) = resource else { return resource }
-        var projected: [String: JSONValue] = [:]
-        for (key, value) in object {
-            if key == "schemas" {
-                projected[key] = value
-            } else if let schema = resourceType.schema(urn: key), schema.id != resourceType.schema.id {
-                var inner: [String: JSONValue] = [:]
-                for (name, member) in value.objectValue ?? [:] {
-                    guard let attribute = schema.attribute(named: name) else { continue }
-                    inner[name] = project(member, attribute, schemaURN: schema.id)
-                }
-                if !inner.isEmpty { projected[key] = .object(inner) }
+        var projected = object
+        for (key, value) in object where key != "schemas" {
+            let outcome: Outcome
+            if let schema = resourceType.schema(urn: key), schema.id != resourceType.schema.id {
+                outcome = projectExtension(value, schema)
             } else if let attribute = resourceType.schema.attribute(named: key) {
-                projected[key] = project(value, attribute, schemaURN: resourceType.schema.id)
+                outcome = project(value, attribute, schemaURN: resourceType.schema.id)
+            } else {
+                outcome = .drop
             }
+            outcome.update(key, in: &projected)
         }
         return .object(projected)
+    }
+
+    /// What projection does to one member.
+    private enum Outcome {
+        case keep
+        case drop
+        case replace(JSONValue)
+
+        func update(_ key: String, in object: inout [String: JSONValue]) {
+            switch self {
+            case .keep: break
+            case .drop: object[key] = nil
+            case .replace(let value): object[key] = value
+            }
+        }
+    }
+
+    private func projectExtension(_ value: JSONValue, _ schema: ResourceSchema) -> Outcome {
+        guard case .object(let members) = value else { return .drop }
+        var inner = members
+        var changed = false
+        for (name, member) in members {
+            let outcome = schema.attribute(named: name).map { project(member, $0, schemaURN: schema.id) } ?? .drop
+            if case .keep = outcome { continue }
+            outcome.update(name, in: &inner)
+            changed = true
+        }
+        if inner.isEmpty { return .drop }
+        return changed ? .replace(.object(inner)) : .keep
     }
 
     // MARK: - Decisions
@@ -130,21 +159,30 @@ public struct AttributeProjection: Sendable {
         }
     }
 
-    private func project(_ value: JSONValue, _ attribute: SchemaAttribute, schemaURN: String) -> JSONValue? {
+    private func project(_ value: JSONValue, _ attribute: SchemaAttribute, schemaURN: String) -> Outcome {
         let decision = decision(for: schemaURN, attribute)
-        guard decision != .drop else { return nil }
-        guard attribute.type == .complex else { return value }
+        guard decision != .drop else { return .drop }
+        guard attribute.type == .complex else { return .keep }
         if case .array(let elements) = value {
-            let trimmed = elements.compactMap { trim($0, attribute, decision) }
-            return trimmed.isEmpty ? JSONValue?.none : .array(trimmed)
+            var trimmed: [JSONValue] = []
+            var changed = false
+            for element in elements {
+                switch trim(element, attribute, decision) {
+                case .keep: trimmed.append(element)
+                case .drop: changed = true
+                case .replace(let kept): trimmed.append(kept); changed = true
+                }
+            }
+            if trimmed.isEmpty { return .drop }
+            return changed ? .replace(.array(trimmed)) : .keep
         }
         return trim(value, attribute, decision)
     }
 
     /// Keeps the sub-attributes of one complex value that the decision allows.
-    private func trim(_ value: JSONValue, _ attribute: SchemaAttribute, _ decision: Decision) -> JSONValue? {
-        guard case .object(let object) = value else { return value }
-        let kept = object.filter { key, _ in
+    private func trim(_ value: JSONValue, _ attribute: SchemaAttribute, _ decision: Decision) -> Outcome {
+        guard case .object(let object) = value else { return .keep }
+        func keeps(_ key: String) -> Bool {
             guard let sub = attribute.subAttribute(named: key) else { return true }
             switch (sub.returned, decision) {
             case (.never, _): return false
@@ -156,7 +194,10 @@ public struct AttributeProjection: Sendable {
             default: return true
             }
         }
-        return kept.isEmpty ? JSONValue?.none : .object(kept)
+        if object.isEmpty { return .drop }
+        if object.keys.allSatisfy(keeps) { return .keep }
+        let kept = object.filter { keeps($0.key) }
+        return kept.isEmpty ? .drop : .replace(.object(kept))
     }
 
     // MARK: - Parsing
