@@ -48,6 +48,7 @@ public enum SCIMDate {
     }
 
     /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    /// `PostgresTimestamp.civil(fromDays:)` is its twin in the database layer, which this target never imports.
     private static func civilDate(daysSinceEpoch: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let shifted = daysSinceEpoch + 719_468
         let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
