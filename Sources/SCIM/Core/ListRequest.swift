@@ -24,9 +24,7 @@ public struct ListRequest: Sendable, Equatable {
         // Names are case-insensitive; lower-cased once here rather than on every lookup.
         let lowered = Dictionary(parameters.map { ($0.key.lowercased(), $0.value) }) { first, _ in first }
         func value(_ name: String) -> String? { lowered[name.lowercased()] }
-        // Blank is what `trimmingCharacters(in: .whitespaces)` would empty (Zs and tab), tested without
-        // bridging to NSString on every list request.
-        if let text = value("filter"), !text.unicodeScalars.allSatisfy({ $0 == "\t" || $0.properties.generalCategory == .spaceSeparator }) {
+        if let text = value("filter"), !text.isBlank {
             filter = try Filter.parse(text, limits: filterLimits)
         }
         startIndex = max(1, try Self.integer(value("startIndex"), name: "startIndex") ?? 1)

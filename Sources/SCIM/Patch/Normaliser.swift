@@ -103,11 +103,11 @@ public struct Normaliser: Sendable {
                     throw .invalidValue("\(schema.id) must be an object.")
                 }
                 for innerKey in inner.keys.sorted() {
-                    guard case .attribute(let resolved) = resourceType.locate("\(schema.id):\(innerKey)") else {
+                    guard case .attribute(let resolved) = resourceType.locate(Substring(innerKey), in: schema) else {
                         report.unknown("\(schema.id):\(innerKey)")
                         continue
                     }
-                    if innerKey.contains(".") { report.count("dottedKey") }
+                    if innerKey.utf8.contains(UInt8(ascii: ".")) { report.count("dottedKey") }
                     if !Self.spelledCanonically(innerKey, resolved) { report.count("caseFolded") }
                     try place(resolved, inner[innerKey]!, into: &canonical, report: &report)
                 }
@@ -116,7 +116,7 @@ public struct Normaliser: Sendable {
                 if qualified {
                     report.count("urnKeyFlattened")
                 } else {
-                    if key.contains(".") { report.count("dottedKey") }
+                    if key.utf8.contains(UInt8(ascii: ".")) { report.count("dottedKey") }
                     if !resolved.isCore { report.count("extensionWithoutURN") }
                 }
                 let local = qualified ? String(key.dropFirst(resolved.schemaURN.count + 1)) : key

@@ -8,7 +8,7 @@ extension User {
     ///   field that does not match its mapping; `invalidValue` when `userName` is missing.
     public init(json: JSONValue, customFields: [CustomFieldDefinition]) throws(SCIMError) {
         guard case .object = json else { throw .invalidSyntax("A User must be a JSON object.") }
-        guard let userName = try Self.string(json, "userName"), !userName.trimmingCharacters(in: .whitespaces).isEmpty
+        guard let userName = try Self.string(json, "userName"), !userName.isBlank
         else {
             throw .invalidValue("userName is required.")
         }

@@ -72,7 +72,7 @@ public struct ResourceType: Sendable, Hashable {
     func locate(_ text: String) -> Target? {
         var rest = Substring(text)
         var owner: ResourceSchema?
-        if text.lowercased().hasPrefix("urn:") {
+        if text.utf8.count >= 4, String(text.prefix(4)).caseInsensitiveEquals("urn:") {
             let lowered = text.lowercased()
             // Longest URN first, so a core URN never shadows an extension that shares its prefix.
             for candidate in allSchemas.sorted(by: { $0.id.count > $1.id.count }) {
@@ -86,21 +86,34 @@ public struct ResourceType: Sendable, Hashable {
             }
             guard owner != nil else { return nil }
         }
-        let parts = rest.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        return locate(rest, in: owner)
+    }
+
+    /// An attribute path (`name[.sub]`) within `owner`, or without one in the core schema, then the
+    /// extensions. For a member of an extension's object, whose schema is already known.
+    func locate(_ path: Substring, in owner: ResourceSchema?) -> Target? {
+        let parts = path.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard let first = parts.first, !first.isEmpty else { return nil }
         let name = String(first)
-        let searched = owner.map { [$0] } ?? allSchemas
-        for candidate in searched {
-            guard let attribute = candidate.attribute(named: name) else { continue }
-            var sub: SchemaAttribute?
-            if parts.count == 2 {
-                guard let found = attribute.subAttribute(named: String(parts[1])) else { return nil }
-                sub = found
-            }
-            return .attribute(
-                ResolvedAttribute(schemaURN: candidate.id, isCore: candidate.id == schema.id, attribute: attribute, subAttribute: sub))
+        // The owner, else the core schema, else the first extension that has it; without `allSchemas`,
+        // which builds an array: the normaliser resolves every member of every body it reads.
+        let found: (schema: ResourceSchema, attribute: SchemaAttribute)?
+        if let owner {
+            found = owner.attribute(named: name).map { (owner, $0) }
+        } else if let attribute = schema.attribute(named: name) {
+            found = (schema, attribute)
+        } else {
+            found = extensions.lazy.compactMap { candidate in candidate.attribute(named: name).map { (candidate, $0) } }.first
         }
-        return nil
+        guard let found else { return nil }
+        var sub: SchemaAttribute?
+        if parts.count == 2 {
+            guard let named = found.attribute.subAttribute(named: String(parts[1])) else { return nil }
+            sub = named
+        }
+        return .attribute(
+            ResolvedAttribute(
+                schemaURN: found.schema.id, isCore: found.schema.id == schema.id, attribute: found.attribute, subAttribute: sub))
     }
 }
 

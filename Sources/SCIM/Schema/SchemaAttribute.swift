@@ -117,4 +117,11 @@ extension String {
         utf8.count == other.utf8.count
             && zip(utf8, other.utf8).allSatisfy { a, b in a == b || (a | 0x20 == b | 0x20 && (a | 0x20) &- 0x61 < 26) }
     }
+
+    /// Whether `trimmingCharacters(in: .whitespaces)` would leave nothing (tabs and Unicode space
+    /// separators only), without bridging to `NSString`, which showed in the profiles of list
+    /// requests and of every user written.
+    var isBlank: Bool {
+        unicodeScalars.allSatisfy { $0 == "\t" || $0.properties.generalCategory == .spaceSeparator }
+    }
 }
