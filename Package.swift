@@ -36,11 +36,18 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
 
+        // Gregorian day arithmetic for the date texts of both the database layer and SCIM.
+        .target(
+            name: "CivilCalendar",
+            swiftSettings: swiftSettings
+        ),
+
         // A small async PostgreSQL client over libpq. Knows nothing about SCIM.
         .target(
             name: "Postgres",
             dependencies: [
                 "CLibPQ",
+                "CivilCalendar",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -53,6 +60,7 @@ let package = Package(
         // Pure SCIM domain (RFC 7643/7644): resources, filters, PATCH, errors. Foundation only.
         .target(
             name: "SCIM",
+            dependencies: ["CivilCalendar"],
             swiftSettings: swiftSettings
         ),
 

@@ -1,9 +1,10 @@
+import CivilCalendar
 import Foundation
 
 /// Formats and parses `timestamptz` text with microsecond precision.
 ///
 /// Hand-written because Foundation's ISO 8601 styles stop at milliseconds and the server accepts
-/// and prints microseconds; the proleptic Gregorian arithmetic is Howard Hinnant's `days_from_civil`.
+/// and prints microseconds; the calendar arithmetic is `CivilCalendar`'s.
 enum PostgresTimestamp {
     static func twoDigits(_ value: Int) -> String {
         value < 10 ? "0\(value)" : String(value)
@@ -24,7 +25,7 @@ enum PostgresTimestamp {
             secondOfDay += 86_400
             days -= 1
         }
-        let (year, month, day) = self.civil(fromDays: days)
+        let (year, month, day) = CivilCalendar.date(fromDays: days)
         let fractionText = String(fractionPart)
         return PostgresDate(year: year, month: month, day: day).description + " "
             + self.twoDigits(secondOfDay / 3600) + ":" + self.twoDigits(secondOfDay / 60 % 60) + ":"
@@ -75,30 +76,9 @@ enum PostgresTimestamp {
         guard scanner.isAtEnd else {
             throw PostgresError(code: .decoding, message: "unexpected trailing text in timestamp")
         }
-        let days = Int64(self.days(fromYear: year, month: month, day: day))
+        let days = Int64(CivilCalendar.days(fromYear: year, month: month, day: day))
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
         return Date(timeIntervalSince1970: Double(seconds * 1_000_000 + micros) / 1_000_000)
-    }
-
-    static func days(fromYear year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
 

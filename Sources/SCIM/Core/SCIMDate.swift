@@ -1,3 +1,4 @@
+import CivilCalendar
 import Foundation
 
 /// RFC 3339 timestamps as SCIM `dateTime` values (`2026-01-01T00:00:00.123Z`).
@@ -13,11 +14,11 @@ public enum SCIMDate {
     public static func format(_ date: Date) -> String {
         let microseconds = (date.timeIntervalSince1970 * 1_000_000).rounded()
         guard microseconds.magnitude < 1e18 else { return withFraction.format(date) }
-        let (days, millisecondOfDay) = floorDivision(floorDivision(Int64(microseconds), 1000).quotient, 86_400_000)
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
+        let (days, millisecondOfDay) = floorDivision(floorDivision(Int(microseconds), 1000).quotient, 86_400_000)
+        let (year, month, day) = CivilCalendar.date(fromDays: days)
         guard (1...9999).contains(year) else { return withFraction.format(date) }
         var bytes = [UInt8](repeating: 0, count: 24)
-        func put(_ value: Int64, at offset: Int, digits: Int) {
+        func put(_ value: Int, at offset: Int, digits: Int) {
             var value = value
             for index in stride(from: offset + digits - 1, through: offset, by: -1) {
                 bytes[index] = UInt8(ascii: "0") + UInt8(value % 10)
@@ -42,22 +43,8 @@ public enum SCIMDate {
         (try? withFraction.parse(text)) ?? (try? withoutFraction.parse(text))
     }
 
-    private static func floorDivision(_ value: Int64, _ divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+    private static func floorDivision(_ value: Int, _ divisor: Int) -> (quotient: Int, remainder: Int) {
         let remainder = (value % divisor + divisor) % divisor
         return ((value - remainder) / divisor, remainder)
-    }
-
-    /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`).
-    /// `PostgresTimestamp.civil(fromDays:)` is its twin in the database layer, which this target never imports.
-    private static func civilDate(daysSinceEpoch: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let shifted = daysSinceEpoch + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
