@@ -128,19 +128,20 @@ struct PoolStateMachineTests {
         #expect(machine.waiters.isEmpty)
     }
 
-    @Test("affinity never starves the oldest waiter: it is passed over at most maximumConnections times")
+    @Test("affinity never starves the oldest waiter: it is passed over at most maximumPassOvers times")
     func affinityIsBounded() {
         var machine = Machine(maximumConnections: 2)
         _ = machine.lease(1, bucket: 0)
         _ = machine.lease(2, bucket: 0)
         _ = machine.lease(100, bucket: 9)  // no connection ever serves bucket 9
-        for waiter in 101...110 { _ = machine.lease(waiter, bucket: 0) }
+        let others = 101...(101 + machine.maximumPassOvers + 2)
+        for waiter in others { _ = machine.lease(waiter, bucket: 0) }
         var served: [Int] = []
         while let waiter = machine.release("a", bucket: 0, reusable: true).handOver?.waiter {
             served.append(waiter)
         }
-        #expect(served.firstIndex(of: 100) == 2, "\(served)")
-        #expect(Set(served) == Set([100] + Array(101...110)))
+        #expect(served.firstIndex(of: 100) == machine.maximumPassOvers, "\(served)")
+        #expect(Set(served) == Set([100] + Array(others)))
     }
 
     @Test("affinity looks only affinityWindow waiters down the queue")
@@ -211,12 +212,12 @@ struct PoolStateMachineTests {
         #expect(due.again == nil && machine.waiters.isEmpty && machine.idle.isEmpty)
     }
 
-    @Test("holding out is bounded by releases too: the oldest waiter is passed over at most maximumConnections times")
+    @Test("holding out is bounded by releases too: the oldest waiter is passed over at most maximumPassOvers times")
     func holdingIsBoundedByReleases() {
         let now = ContinuousClock.now
         var machine = oneBusyOneIdle(at: now)
         #expect(machine.lease(3, bucket: 0, key: 30, now: now).isWait)
-        for passOver in 1...machine.maximumConnections {
+        for passOver in 1...machine.maximumPassOvers {
             #expect(machine.lease(100 + passOver, bucket: 1, key: 20, now: now).connection == "b")
             #expect(machine.release("b", bucket: 1, reusable: true, now: now).handOver == nil, "pass-over \(passOver): b goes idle")
         }
