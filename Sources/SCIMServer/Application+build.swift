@@ -34,13 +34,23 @@ public func buildApplication(
     poolConfiguration.waitTimeout = configuration.databaseWaitTimeout
     poolConfiguration.statementTimeout = configuration.databaseStatementTimeout
     let client = PostgresClient(configuration: poolConfiguration, logger: logger)
+    // Background writes (the read events' flushes, the event purge) get connections of their own. On
+    // the request pool a flush held some organisations' home connection, so their requests went to
+    // sessions where their statements were cold: over 1,000 organisations, 12% of lookups were served
+    // away from home, and parsed and planned again.
+    // Their statements are per organisation and seldom repeat on a connection: none is prepared.
+    var backgroundConfiguration = poolConfiguration
+    backgroundConfiguration.maximumConnections = EventFlushService.parallelFlushes
+    backgroundConfiguration.preparedStatements = false
+    backgroundConfiguration.applicationName = "scim-server-background"
+    let backgroundClient = PostgresClient(configuration: backgroundConfiguration, logger: logger)
     let events = EventBuffer()
     let coherence = CacheCoherence()
     let router = buildRouter(
         configuration, client: client, migrations: migrations, metrics: metrics, events: events, coherence: coherence, readiness: readiness)
 
     let purger = EventPurger(
-        client: client, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
+        client: backgroundClient, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
         metrics: metrics, logger: logger)
 
     var app = Application(
@@ -48,7 +58,7 @@ public func buildApplication(
         server: try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1(),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [
-            client, purger, EventFlushService(buffer: events, client: client, logger: logger),
+            client, backgroundClient, purger, EventFlushService(buffer: events, client: backgroundClient, logger: logger),
             CacheCoherenceService(coherence: coherence, client: client, logger: logger),
         ],
         logger: logger)

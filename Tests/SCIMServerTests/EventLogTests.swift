@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
 import Postgres
 import SCIM
 import ServiceLifecycle
@@ -349,6 +350,38 @@ struct EventBufferTests {
             #expect(try counts[0].decode("late", as: Int.self) == 3)
             #expect(try counts[0].decode("distinct_ids", as: Int.self) == 3 * EventBuffer.flushLimit + 10, "none written twice")
         }
+    }
+
+    @Test(
+        "a running server writes due read events on its background connections, and the rest on graceful shutdown",
+        .timeLimit(.minutes(1)))
+    func liveServerWritesReadEvents() async throws {
+        let app = try await buildApplication(try TestDatabase.configuration(), logger: TestDatabase.logger)
+        let schema = try await withDatabase { database in
+            try await app.test(.live) { client in
+                let org = try await TestClient(client: client).organisation("live")
+                let schema = try PostgresIdentifier(
+                    try await database.query("SELECT schema_name FROM control.organisations WHERE slug = \(org.slug)")[0]
+                        .decode(0, as: String.self))
+                func reads() async throws -> Int {
+                    try await database.query("SELECT count(*) FROM \(schema).sync_events WHERE method = 'GET'")[0].decode(0, as: Int.self)
+                }
+                // Enough to be due at the next periodic flush, a second later.
+                for _ in 0..<EventBuffer.minimumBatch { #expect(try await org.scim(.get, "/Users?count=1").status == .ok) }
+                while try await reads() < EventBuffer.minimumBatch { try await Task.sleep(for: .milliseconds(50)) }
+                let writers = try await database.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'scim-server-background'")[0].decode(0, as: Int.self)
+                #expect(writers >= 1, "the flush opened a background connection")
+                // Too few to be due for 5 s: only the shutdown writes these.
+                for _ in 0..<3 { #expect(try await org.scim(.get, "/Groups").status == .ok) }
+                #expect(try await reads() == EventBuffer.minimumBatch)
+                return schema
+            }
+        }
+        let written = try await withDatabase { database in
+            try await database.query("SELECT count(*) FROM \(schema).sync_events WHERE method = 'GET'")[0].decode(0, as: Int.self)
+        }
+        #expect(written == EventBuffer.minimumBatch + 3, "the background pool outlives the flush service's last flush")
     }
 
     @Test("a periodic flush writes busy tenants now and lets a quiet tenant's few events gather")

@@ -52,6 +52,7 @@ struct EventFlushService: Service {
         }
     }
 
-    /// How many batches are written at once while the log is behind; each holds a pooled connection.
+    /// How many batches are written at once while the log is behind; each holds one of the background
+    /// pool's connections, which has this many (`buildApplication`).
     static let parallelFlushes = 2
 }
