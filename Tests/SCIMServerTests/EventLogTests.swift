@@ -372,9 +372,8 @@ struct EventBufferTests {
                 let writers = try await database.query(
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'scim-server-background'")[0].decode(0, as: Int.self)
                 #expect(writers >= 1, "the flush opened a background connection")
-                // Too few to be due for 5 s: only the shutdown writes these.
+                // Too few to be due for 5 s: the shutdown, right after, writes these.
                 for _ in 0..<3 { #expect(try await org.scim(.get, "/Groups").status == .ok) }
-                #expect(try await reads() == EventBuffer.minimumBatch)
                 return schema
             }
         }
