@@ -47,7 +47,7 @@ public func buildApplication(
     let events = EventBuffer()
     let coherence = CacheCoherence()
     let router = buildRouter(
-        configuration, client: client, migrations: migrations, metrics: metrics, events: events, coherence: coherence, readiness: readiness)
+        configuration, client: client, backgroundClient: backgroundClient, migrations: migrations, metrics: metrics, events: events, coherence: coherence, readiness: readiness)
 
     let purger = EventPurger(
         client: backgroundClient, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
@@ -69,7 +69,7 @@ public func buildApplication(
 }
 
 func buildRouter(
-    _ configuration: AppConfiguration, client: PostgresClient, migrations: MigrationSet, metrics: ServiceMetrics, events: EventBuffer,
+    _ configuration: AppConfiguration, client: PostgresClient, backgroundClient: PostgresClient, migrations: MigrationSet, metrics: ServiceMetrics, events: EventBuffer,
     coherence: CacheCoherence = CacheCoherence(), readiness: ReadinessGate = ReadinessGate()
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
@@ -87,7 +87,9 @@ func buildRouter(
             ? Response(status: .ok, body: .init(byteBuffer: .init(string: "ready\n")))
             : Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "database unavailable\n")))
     }
-    MetricsController(metrics: metrics, client: client, events: events, token: configuration.metricsToken).addRoutes(to: router)
+    MetricsController(
+        metrics: metrics, pools: [.request: client, .background: backgroundClient], events: events, token: configuration.metricsToken
+    ).addRoutes(to: router)
 
     let organisations = OrganisationStore(client: client, migrations: migrations)
     let tokens = TokenStore(client: client)

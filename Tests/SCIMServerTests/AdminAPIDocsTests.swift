@@ -42,7 +42,7 @@ import Testing
         // Never run: building the router only stores the client in the controllers.
         let client = PostgresClient(configuration: .init(connectionString: configuration.databaseURL), logger: TestDatabase.logger)
         let router = buildRouter(
-            configuration, client: client, migrations: try MigrationSet.load(from: configuration.sqlDirectory),
+            configuration, client: client, backgroundClient: client, migrations: try MigrationSet.load(from: configuration.sqlDirectory),
             metrics: ServiceMetrics(), events: EventBuffer())
         return Set(
             router.routes

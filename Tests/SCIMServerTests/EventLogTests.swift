@@ -369,6 +369,10 @@ struct EventBufferTests {
                 // Enough to be due at the next periodic flush, a second later.
                 for _ in 0..<EventBuffer.minimumBatch { #expect(try await org.scim(.get, "/Users?count=1").status == .ok) }
                 while try await reads() < EventBuffer.minimumBatch { try await Task.sleep(for: .milliseconds(50)) }
+                // The flush ran on the background pool, whose gauges say so, and prepared nothing there.
+                let metrics = try await TestClient(client: client).request(.get, "/metrics", bearer: nil).text
+                #expect((OperationsTests.value(in: metrics, #"scim_db_pool_connections_opened{pool="background"}"#) ?? 0) >= 1)
+                #expect(OperationsTests.value(in: metrics, #"scim_db_pool_statements_prepared{pool="background"}"#) == 0)
                 // Too few to be due for 5 s: the shutdown, right after, writes these.
                 for _ in 0..<3 { #expect(try await org.scim(.get, "/Groups").status == .ok) }
                 return schema

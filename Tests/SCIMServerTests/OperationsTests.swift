@@ -36,11 +36,16 @@ struct OperationsTests {
             #expect(Self.value(in: text, #"scim_http_requests_total{method="GET",route="NotFound",status_class="4xx"}"#) == 1)
             #expect(text.contains(#"scim_http_request_duration_seconds_bucket{method="GET",route="/scim/v2/Users/{id}",status_class="2xx",le="#))
             #expect(text.contains(#"route="/admin/v1/organisations/{slug}/tokens""#))
-            for gauge in ["scim_db_pool_connections_in_use", "scim_db_pool_connections_idle", "scim_db_pool_waiting", "scim_db_pool_visited_leases"] {
-                #expect(Self.value(in: text, gauge) != nil, "missing \(gauge)")
+            for gauge in [
+                "connections_in_use", "connections_idle", "waiting", "connections_opened", "statements_prepared", "visited_leases",
+            ] {
+                for pool in ["request", "background"] {
+                    #expect(Self.value(in: text, "scim_db_pool_\(gauge){pool=\"\(pool)\"}") != nil, "missing \(gauge) of the \(pool) pool")
+                }
             }
+            #expect((Self.value(in: text, #"scim_db_pool_connections_opened{pool="request"}"#) ?? 0) >= 1)
             // The second GET by id ran a statement seen before: prepared, unless prepared statements are off.
-            let prepared = Self.value(in: text, "scim_db_pool_statements_prepared")
+            let prepared = Self.value(in: text, #"scim_db_pool_statements_prepared{pool="request"}"#)
             #expect(PostgresClient.Configuration.preparedStatementsFromEnvironment() ? (prepared ?? 0) > 0 : prepared == 0)
             #expect(Self.value(in: text, "scim_events_purged_total") == 0)
             // Bounded labels: no ids, slugs or user names anywhere in the exposition.

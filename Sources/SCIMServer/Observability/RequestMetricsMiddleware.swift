@@ -34,21 +34,21 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// `GET /metrics`: the Prometheus text exposition, with the pool and event-buffer gauges sampled at scrape time.
+/// `GET /metrics`: the Prometheus text exposition, with the pools' and event buffer's gauges sampled at scrape time.
 ///
 /// > Warning: Without `METRICS_TOKEN` the endpoint is unauthenticated. It exposes no tenant data
 /// > (labels are bounded, see `ServiceMetrics`), but it should only be reachable from the private
 /// > network where Prometheus runs; block `/metrics` at the public load balancer.
 struct MetricsController {
     let metrics: ServiceMetrics
-    let client: PostgresClient
+    let pools: [ServiceMetrics.PoolRole: PostgresClient]
     let events: EventBuffer
     /// SHA-256 of `METRICS_TOKEN`, compared in constant time; nil when the endpoint is open.
     let tokenDigest: [UInt8]?
 
-    init(metrics: ServiceMetrics, client: PostgresClient, events: EventBuffer, token: String?) {
+    init(metrics: ServiceMetrics, pools: [ServiceMetrics.PoolRole: PostgresClient], events: EventBuffer, token: String?) {
         self.metrics = metrics
-        self.client = client
+        self.pools = pools
         self.events = events
         self.tokenDigest = token.map(Secrets.sha256)
     }
@@ -65,7 +65,9 @@ struct MetricsController {
                 return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"])
             }
         }
-        metrics.samplePool(client.metrics)
+        for (role, client) in pools {
+            metrics.samplePool(client.metrics, role: role)
+        }
         metrics.sampleEvents(events)
         return Response(
             status: .ok,

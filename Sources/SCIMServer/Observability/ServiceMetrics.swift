@@ -14,15 +14,16 @@ import Synchronization
 /// same registry, which is how the Postgres client's query `Timer` (`scim_db_query_duration_seconds`)
 /// reaches `/metrics` in production.
 public final class ServiceMetrics: Sendable {
+    /// Which connection pool a `scim_db_pool_*` gauge describes: the requests' (`DB_POOL_SIZE`), or the
+    /// background writers' (the event log's flushes and purge, 2 connections).
+    public enum PoolRole: String, CaseIterable, Sendable {
+        case request, background
+    }
+
     public let registry: PrometheusCollectorRegistry
 
     private let eventsPurged: Counter
-    private let poolInUse: Gauge
-    private let poolIdle: Gauge
-    private let poolWaiting: Gauge
-    private let poolOpened: Gauge
-    private let poolStatementsPrepared: Gauge
-    private let poolVisitedLeases: Gauge
+    private let pools: [PoolRole: PoolGauges]
     private let eventsPending: Gauge
     private let eventsDropped: Gauge
     private let requestSeries: Mutex<[RequestKey: RequestSeries]>
@@ -37,12 +38,7 @@ public final class ServiceMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         eventsPurged = registry.makeCounter(descriptor: Self.eventsPurgedName)
-        poolInUse = registry.makeGauge(descriptor: Self.poolInUseName)
-        poolIdle = registry.makeGauge(descriptor: Self.poolIdleName)
-        poolWaiting = registry.makeGauge(descriptor: Self.poolWaitingName)
-        poolOpened = registry.makeGauge(descriptor: Self.poolOpenedName)
-        poolStatementsPrepared = registry.makeGauge(descriptor: Self.poolStatementsPreparedName)
-        poolVisitedLeases = registry.makeGauge(descriptor: Self.poolVisitedLeasesName)
+        pools = Dictionary(uniqueKeysWithValues: PoolRole.allCases.map { ($0, PoolGauges(registry: registry, role: $0)) })
         eventsPending = registry.makeGauge(descriptor: Self.eventsPendingName)
         eventsDropped = registry.makeGauge(descriptor: Self.eventsDroppedName)
         requestSeries = Mutex([:])
@@ -85,14 +81,9 @@ public final class ServiceMetrics: Sendable {
         if count > 0 { eventsPurged.increment(by: Int64(count)) }
     }
 
-    /// Copies a snapshot of the connection pool into the pool gauges; called at scrape time.
-    func samplePool(_ pool: PostgresClient.PoolMetrics) {
-        poolInUse.set(to: Double(pool.inUse))
-        poolIdle.set(to: Double(pool.idle))
-        poolWaiting.set(to: Double(pool.waiting))
-        poolOpened.set(to: Double(pool.connectionsOpened))
-        poolStatementsPrepared.set(to: Double(pool.statementsPrepared))
-        poolVisitedLeases.set(to: Double(pool.visitedLeases))
+    /// Copies a snapshot of a connection pool into its `pool`-labelled gauges; called at scrape time.
+    func samplePool(_ pool: PostgresClient.PoolMetrics, role: PoolRole) {
+        pools[role]?.set(pool)
     }
 
     /// Copies the sync-event buffer's figures into their gauges; called at scrape time.
@@ -150,6 +141,30 @@ public final class ServiceMetrics: Sendable {
             namespace: "scim", metricName: "events_purged", unitName: "total",
             helpText: "Sync events deleted by the retention purger.")
     }
+    /// The gauges of one connection pool, labelled `pool="request"` or `pool="background"`.
+    private struct PoolGauges: Sendable {
+        let inUse, idle, waiting, opened, statementsPrepared, visitedLeases: Gauge
+
+        init(registry: PrometheusCollectorRegistry, role: PoolRole) {
+            let labels = [("pool", role.rawValue)]
+            inUse = registry.makeGauge(descriptor: ServiceMetrics.poolInUseName, labels: labels)
+            idle = registry.makeGauge(descriptor: ServiceMetrics.poolIdleName, labels: labels)
+            waiting = registry.makeGauge(descriptor: ServiceMetrics.poolWaitingName, labels: labels)
+            opened = registry.makeGauge(descriptor: ServiceMetrics.poolOpenedName, labels: labels)
+            statementsPrepared = registry.makeGauge(descriptor: ServiceMetrics.poolStatementsPreparedName, labels: labels)
+            visitedLeases = registry.makeGauge(descriptor: ServiceMetrics.poolVisitedLeasesName, labels: labels)
+        }
+
+        func set(_ pool: PostgresClient.PoolMetrics) {
+            inUse.set(to: Double(pool.inUse))
+            idle.set(to: Double(pool.idle))
+            waiting.set(to: Double(pool.waiting))
+            opened.set(to: Double(pool.connectionsOpened))
+            statementsPrepared.set(to: Double(pool.statementsPrepared))
+            visitedLeases.set(to: Double(pool.visitedLeases))
+        }
+    }
+
     static var poolInUseName: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "scim", subsystem: "db_pool", metricName: "connections_in_use", unitName: "",
