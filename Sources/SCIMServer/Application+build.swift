@@ -47,7 +47,8 @@ public func buildApplication(
     let events = EventBuffer()
     let coherence = CacheCoherence()
     let router = buildRouter(
-        configuration, client: client, backgroundClient: backgroundClient, migrations: migrations, metrics: metrics, events: events, coherence: coherence, readiness: readiness)
+        configuration, client: client, backgroundClient: backgroundClient, migrations: migrations, metrics: metrics, events: events,
+        coherence: coherence, readiness: readiness)
 
     let purger = EventPurger(
         client: backgroundClient, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
@@ -69,8 +70,8 @@ public func buildApplication(
 }
 
 func buildRouter(
-    _ configuration: AppConfiguration, client: PostgresClient, backgroundClient: PostgresClient, migrations: MigrationSet, metrics: ServiceMetrics, events: EventBuffer,
-    coherence: CacheCoherence = CacheCoherence(), readiness: ReadinessGate = ReadinessGate()
+    _ configuration: AppConfiguration, client: PostgresClient, backgroundClient: PostgresClient, migrations: MigrationSet,
+    metrics: ServiceMetrics, events: EventBuffer, coherence: CacheCoherence = CacheCoherence(), readiness: ReadinessGate = ReadinessGate()
 ) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
