@@ -16,7 +16,7 @@ import Synchronization
 public final class ServiceMetrics: Sendable {
     /// Which connection pool a `scim_db_pool_*` gauge describes: the requests' (`DB_POOL_SIZE`), or the
     /// background writers' (the event log's flushes and purge, 2 connections).
-    public enum PoolRole: String, CaseIterable, Sendable {
+    enum PoolRole: String, CaseIterable, Sendable {
         case request, background
     }
 
