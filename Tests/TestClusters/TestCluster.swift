@@ -43,10 +43,11 @@ public struct TestCluster: Sendable {
         try await spawnAndWait(script, arguments, environment: ["PG_FSYNC": "off"])
     }
 
-    /// A loopback port in 56000..<58000 that nothing listens on.
+    /// A loopback port in 27000..<29000 that nothing is bound to: below the kernel's ephemeral range
+    /// (32768-60999), so no outgoing connection can take it between this probe and Postgres's bind.
     private static func freePort() throws -> Int {
         for _ in 0..<50 {
-            let port = 56000 + Int.random(in: 0..<2000)
+            let port = 27000 + Int.random(in: 0..<2000)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(fd) }
             var address = sockaddr_in()
@@ -58,7 +59,7 @@ public struct TestCluster: Sendable {
             }
             if bound == 0 { return port }
         }
-        throw ClusterError(description: "no free port found in 56000..<58000")
+        throw ClusterError(description: "no free port found in 27000..<29000")
     }
 }
 
