@@ -89,6 +89,10 @@ public final class PostgresClient: Sendable, Service {
         /// Leases served by a connection whose home is another tenant bucket, since start: the
         /// visited session may have that tenant's statements cold.
         public var visitedLeases = 0
+        /// Prepared statements a server session had when the connection's cache said it had not, or
+        /// the reverse, since start: growing means a transaction pooler changes sessions under the
+        /// connections (each recovers, and stops preparing after a few).
+        public var statementMismatches = 0
     }
 
     public let configuration: Configuration
@@ -146,9 +150,10 @@ public final class PostgresClient: Sendable, Service {
     /// `BEGIN` travels with the body's first statement and `COMMIT` with the statements the body
     /// deferred (`deferUntilCommit`), so a transaction costs no round trips beyond its statements'.
     /// A transaction failing with 40001 or 40P01 (in the body or at commit) is run again, in a new
-    /// transaction, up to three more times; so is one failing because a cached prepared statement went
-    /// stale (a migration changed a table it reads), which has by then been dropped. A commit whose
-    /// answer was lost with the connection is never retried, as its outcome is unknown.
+    /// transaction, up to three more times; so is one failing because the server's prepared statements
+    /// were not what the connection's cache said (a migration changed a table one reads, or a
+    /// transaction pooler gave the transaction another session), then with every statement unnamed. A
+    /// commit whose answer was lost with the connection is never retried, as its outcome is unknown.
     /// - Throws: The body's error, the `COMMIT`'s error, or those of `withConnection(_:)`.
     public func withTransaction<R: Sendable>(
         isolation: IsolationLevel = .readCommitted,
@@ -156,8 +161,9 @@ public final class PostgresClient: Sendable, Service {
     ) async throws -> R {
         try await self.withConnection { connection in
             var retries = 0
+            var unnamedStatements = false
             while true {
-                connection.begin("BEGIN ISOLATION LEVEL \(isolation.sql)")
+                connection.begin("BEGIN ISOLATION LEVEL \(isolation.sql)", unnamedStatements: unnamedStatements)
                 let result: R
                 do {
                     result = try body(connection)
@@ -173,7 +179,9 @@ public final class PostgresClient: Sendable, Service {
                             || connection.staleStatementFailed
                     else { throw error }
                     retries += 1
-                    self.logger.debug("retrying transaction", metadata: ["postgres.sqlstate": "\(error.sqlState!)"])
+                    unnamedStatements = unnamedStatements || connection.staleStatementFailed
+                    self.logger.debug(
+                        "retrying transaction", metadata: ["postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")"])
                 }
             }
         }
@@ -194,6 +202,7 @@ public final class PostgresClient: Sendable, Service {
         var metrics = self.pool.metrics
         metrics.statementsPrepared = self.instruments.statementsPrepared.load(ordering: .relaxed)
         metrics.visitedLeases = self.instruments.visitedLeases.load(ordering: .relaxed)
+        metrics.statementMismatches = self.instruments.statementMismatches.load(ordering: .relaxed)
         return metrics
     }
 
@@ -288,6 +297,10 @@ public final class PostgresClient: Sendable, Service {
 final class PoolInstruments: Sendable {
     let queryTimer = Metrics.Timer(label: "scim_db_query_duration_seconds")
     let statementsPrepared = Atomic<Int>(0)
+    /// Prepared statements the server had when a connection's cache said it had not, or the reverse.
+    let statementMismatches = Atomic<Int>(0)
+    /// Whether a connection has logged that the server's sessions change under it (once per client).
+    let reportedPooler = Atomic<Bool>(false)
     let visitedLeases = Atomic<Int>(0)
 }
 

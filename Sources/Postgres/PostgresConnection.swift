@@ -21,12 +21,18 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Evicted statements still to `DEALLOCATE`: sent only outside a transaction, so a failing
     /// `DEALLOCATE` can never abort the caller's transaction, and never in a failed one; and in
     /// batches, so the server may hold up to `deallocationBatch - 1` more than the cache's capacity.
-    private var pendingDeallocations: [String] = []
+    private var pendingDeallocations: Set<String> = []
     /// How many `pendingDeallocations` go out together (`Configuration.deallocationBatch`).
     private let deallocationBatch: Int
     /// Set when a cached statement failed as stale (26000, or 0A000 after a table changed) and could
     /// not be retried because a transaction was open; `withTransaction` then reruns the transaction.
     private(set) var staleStatementFailed = false
+    /// True while the current transaction runs every statement unnamed (see `begin(_:unnamedStatements:)`),
+    /// or after it set its own `search_path`: a name stands for a text, and what an unqualified text
+    /// means then depends on the session's path.
+    private var namedStatementsPaused = false
+    /// How often the server's prepared statements were not what the cache said (`noteMismatch`).
+    private var statementMismatches = 0
     /// A transaction's `BEGIN` not sent yet: it travels with the transaction's first statement, so
     /// opening a transaction costs no round trip of its own.
     private var pendingBegin: String?
@@ -105,12 +111,18 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs one statement; binds travel separately from the SQL, results come back as text.
     ///
-    /// With prepared statements on, a text seen before on this connection is prepared once (named
-    /// `s1`, `s2`, …, the prepare sent in the same round trip as its first execution) and run by name
-    /// from then on; otherwise, and the first time a text is seen, it runs as an unnamed statement. A
-    /// cached statement the server no longer knows (26000) or whose result columns changed (0A000,
-    /// "cached plan must not change result type") is dropped and, outside a transaction, prepared
-    /// again and run once more.
+    /// With prepared statements on, a text seen before on this connection is prepared once (named by
+    /// its content's digest, the prepare sent in the same round trip as its first execution) and run
+    /// by name from then on; otherwise, and the first time a text is seen, it runs as an unnamed
+    /// statement.
+    ///
+    /// The server's statements can differ from what the cache says: a statement it no longer has
+    /// (26000, after `DISCARD ALL`, or on another session behind a transaction pooler), one it has
+    /// already (42P05: another client of the same session prepared the same text, so the same name),
+    /// or one whose result columns changed (0A000, "cached plan must not change result type").
+    /// Outside a transaction the statement is run again at once (prepared again, by name, and at
+    /// last unnamed); inside one the error has aborted the transaction, so `staleStatementFailed`
+    /// asks `withTransaction` to run it again, with every statement unnamed.
     /// - Throws: `PostgresError` with `.server` and the SQLSTATE, `.connectionFailure` if the connection
     ///   broke (the statement's outcome is then unknown), or `.tooManyParameters`.
     public func query(_ query: PostgresQuery) throws -> PostgresRows {
@@ -127,43 +139,99 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         let types = query.bindTypes
         let key = self.cacheKey(query, types)
-        let plan = key.map { self.plan(for: $0) } ?? .unnamed
-        do {
-            return try self.run(query, types, plan, handle)
-        } catch let error as PostgresError where error.code == .server {
-            guard let key else { throw error }
-            switch plan {
-            case .unnamed:
-                throw error
-            case .prepare(let name):
-                // Class 42 (syntax, an undefined table or column) is the prepare failing: the server
-                // has no such statement. Other errors come from running it, and it stays prepared.
-                if error.sqlState?.rawValue.hasPrefix("42") == true {
-                    self.statements!.remove(key)
-                    self.retire(name, handle)
-                }
-                throw error
-            case .prepared(let name):
-                guard Self.isStale(error) else { throw error }
-                self.statements!.remove(key)
-                if error.sqlState != .invalidSQLStatementName {
-                    // Still prepared on the server; only its cached plan is unusable.
-                    self.retire(name, handle)
-                }
-                // Retrying is safe only when the statement ran on its own: inside a transaction the
-                // error has aborted it, and only rerunning the whole transaction helps.
-                guard idle, PQtransactionStatus(handle) == PQTRANS_IDLE else {
-                    self.staleStatementFailed = true
+        var plan = key.map { self.plan(for: $0) } ?? .unnamed
+        // The first run, one more as the server's answer says, and a last one unnamed: behind a
+        // transaction pooler, each run may meet another session.
+        for attempt in 0..<3 {
+            do {
+                return try self.run(query, types, plan, handle)
+            } catch let error as PostgresError where error.code == .server {
+                guard let key, let retry = self.recovery(after: error, of: plan, key: key, idle: idle, handle) else {
                     throw error
                 }
-                self.logger.debug(
-                    "postgres prepared statement was stale; preparing it again",
-                    metadata: ["postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")"]
-                )
-                return try self.run(query, types, self.plan(for: key), handle)
+                plan = attempt == 0 ? retry : .unnamed
             }
         }
+        return try self.run(query, types, .unnamed, handle)
     }
+
+    /// After a statement failed: brings the cache in line with what the error says the server has,
+    /// and returns the plan to run the statement again with, or nil when the error is the caller's.
+    private func recovery(
+        after error: PostgresError, of plan: Plan, key: PreparedStatementCache.Key, idle: Bool, _ handle: OpaquePointer
+    ) -> Plan? {
+        switch plan {
+        case .unnamed:
+            return nil
+        case .prepare(let name):
+            if error.sqlState == .duplicatePreparedStatement {
+                // The session already has a statement of this name, so of this content: use it.
+                self.noteMismatch()
+                return self.mayRunAgain(idle: idle, handle) ? .prepared(name) : nil
+            }
+            // Class 42 (syntax, an undefined table or column) is the prepare failing: the server
+            // has no such statement. Other errors come from running it, and it stays prepared.
+            if error.sqlState?.rawValue.hasPrefix("42") == true {
+                self.statements?.remove(key)
+                self.retire(name, handle)
+            }
+            return nil
+        case .prepared(let name):
+            guard Self.isStale(error) else { return nil }
+            self.statements?.remove(key)
+            if error.sqlState == .invalidSQLStatementName {
+                self.noteMismatch()
+            } else {
+                // Still prepared on the server; only its cached plan is unusable.
+                self.retire(name, handle)
+            }
+            guard self.mayRunAgain(idle: idle, handle) else { return nil }
+            self.logger.debug(
+                "postgres prepared statement was stale; preparing it again",
+                metadata: ["postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")"]
+            )
+            // Its name is its content's, so the stale one must go before it is prepared again.
+            if self.pendingDeallocations.contains(name) {
+                self.deallocatePending(handle)
+            }
+            return self.plan(for: key)
+        }
+    }
+
+    /// Whether a failed statement may simply run again: only when it ran on its own. Inside a
+    /// transaction the error has aborted it, and only rerunning the whole transaction helps, which
+    /// `staleStatementFailed` asks `withTransaction` to do.
+    private func mayRunAgain(idle: Bool, _ handle: OpaquePointer) -> Bool {
+        guard idle, PQtransactionStatus(handle) == PQTRANS_IDLE else {
+            self.staleStatementFailed = true
+            return false
+        }
+        return true
+    }
+
+    /// Counts a prepared statement the server had when the cache said it had not, or the reverse.
+    /// A few are normal (a `DISCARD ALL`); more mean the server session changes under the connection
+    /// between transactions, as behind a transaction pooler without prepared-statement support
+    /// (PgBouncer before 1.21). There, named statements would cost a rerun in most transactions, so
+    /// this connection stops preparing.
+    private func noteMismatch() {
+        self.statementMismatches += 1
+        self.instruments.statementMismatches.add(1, ordering: .relaxed)
+        guard self.statementMismatches >= Self.mismatchesBeforeUnnamed, self.statements != nil else { return }
+        self.statements = nil
+        if self.instruments.reportedPooler.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+            self.logger.warning(
+                """
+                postgres prepared statements do not persist between transactions (a transaction-mode \
+                pooler without prepared-statement support?): connections stop preparing statements; set \
+                DB_PREPARED_STATEMENTS=false to start that way
+                """
+            )
+        }
+    }
+
+    /// Mismatches a connection tolerates before it stops preparing statements.
+    static let mismatchesBeforeUnnamed = 3
 
     /// How a statement goes to the server.
     private enum Plan {
@@ -179,22 +247,26 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// The statement's key in the cache; nil when it always runs unnamed (prepared statements off, or
-    /// a query not worth preparing).
+    /// The statement's key in the cache; nil when it runs unnamed (prepared statements off or paused,
+    /// or a query not worth preparing).
     private func cacheKey(_ query: PostgresQuery, _ types: [UInt32]) -> PreparedStatementCache.Key? {
-        guard self.statements != nil, query.isWorthPreparing else { return nil }
+        guard self.statements != nil, !self.namedStatementsPaused, query.isWorthPreparing else { return nil }
         return PreparedStatementCache.Key(sql: query.sql, types: types)
     }
 
     /// Looks the statement up in the cache, or decides whether to admit it (the cache then holds it,
-    /// and the statement it evicted waits for `DEALLOCATE`).
+    /// and the statement it evicted waits for `DEALLOCATE`). A statement whose name still waits for
+    /// its `DEALLOCATE` runs unnamed until that has gone: preparing it again first would fail, and
+    /// the `DEALLOCATE` would then drop the new one.
     private func plan(for key: PreparedStatementCache.Key) -> Plan {
-        if let name = self.statements!.lookUp(key) { return .prepared(name) }
-        guard self.statements!.shouldPrepare(key, forVisitor: self.isVisited) else { return .unnamed }
-        let name = self.statements!.makeName()
+        // Optional chaining mutates the cache in place; binding it to a variable would copy it.
+        if let name = self.statements?.lookUp(key) { return .prepared(name) }
+        guard self.statements?.shouldPrepare(key, forVisitor: self.isVisited) == true else { return .unnamed }
+        let name = key.statementName
+        guard !self.pendingDeallocations.contains(name) else { return .unnamed }
         self.instruments.statementsPrepared.add(1, ordering: .relaxed)
-        if let evicted = self.statements!.insert(key, name: name) {
-            self.pendingDeallocations.append(evicted)
+        if let evicted = self.statements?.insert(key, name: name) {
+            self.pendingDeallocations.insert(evicted)
         }
         return .prepare(name)
     }
@@ -215,12 +287,15 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         let begin = self.pendingBegin
         self.pendingBegin = nil
-        return try self.pipeline(handle) {
+        let results = try self.pipeline(handle) {
             if let begin {
                 guard Self.sendCommand(begin, handle) else { return nil }
             }
             return self.send(query, types, plan, handle).map { $0 + (begin == nil ? 0 : 1) }
-        }.last!
+        }
+        // `pipeline` returns as many results as were sent, and a statement always sends one.
+        guard let rows = results.last else { throw self.error(from: nil) }
+        return rows
     }
 
     /// Queues a statement without binds (`BEGIN`, `COMMIT`) in the open pipeline.
@@ -261,7 +336,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Queues a statement for `DEALLOCATE`, sent with the next batch outside a transaction.
     private func retire(_ name: String, _ handle: OpaquePointer) {
-        self.pendingDeallocations.append(name)
+        self.pendingDeallocations.insert(name)
         if PQtransactionStatus(handle) == PQTRANS_IDLE, self.pendingDeallocations.count >= self.deallocationBatch {
             self.deallocatePending(handle)
         }
@@ -286,7 +361,9 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs one or more statements with `PQexec`, as migration files need; no binds.
+    /// Runs one or more statements with `PQexec`, as migration files need; no binds. One that sets
+    /// `search_path` inside a transaction (`SET LOCAL`, as migrations do) runs the rest of the
+    /// transaction's statements unnamed.
     ///
     /// > Warning: `unsafeSQL` is sent verbatim; never build it from user input.
     /// - Throws: `PostgresError`, as for `query(_:)`.
@@ -294,6 +371,9 @@ public final class PostgresConnection: @unchecked Sendable {
         let handle = try self.openHandle()
         // A pending BEGIN goes first in the same multi-statement string: still one round trip.
         let text = self.pendingBegin.map { "\($0); \(sql)" } ?? sql
+        if self.inTransaction, sql.contains("search_path") {
+            self.namedStatementsPaused = true
+        }
         self.pendingBegin = nil
         let result = PQexec(handle, text)
         defer { PQclear(result) }
@@ -556,11 +636,14 @@ extension String {
 extension PostgresConnection {
     /// Opens a transaction lazily: `BEGIN` is sent with the first statement, and not at all if none
     /// follows. Only `PostgresClient.withTransaction` calls it, and it always ends with `commit()` or
-    /// `rollback()`.
-    func begin(_ sql: String) {
+    /// `rollback()`. With `unnamedStatements`, every statement of the transaction runs unnamed: the
+    /// attempt after one failed because the server's prepared statements were not what the cache
+    /// said, which must not fail the same way again.
+    func begin(_ sql: String, unnamedStatements: Bool = false) {
         self.pendingBegin = sql
         self.deferredUntilCommit.removeAll()
         self.committedEarly = false
+        self.namedStatementsPaused = unnamedStatements
     }
 
     /// Inside `withTransaction`, whether or not `BEGIN` has gone out yet.
@@ -602,6 +685,7 @@ extension PostgresConnection {
     @discardableResult
     func commit(returning final: PostgresQuery? = nil) throws -> PostgresRows? {
         self.staleStatementFailed = false
+        defer { self.namedStatementsPaused = false }
         if self.committedEarly {
             self.committedEarly = false
             return nil
@@ -648,11 +732,19 @@ extension PostgresConnection {
             // The server answered: a statement failed (and COMMIT was skipped), or COMMIT itself
             // failed. Either way nothing was committed, so the caller may run it all again.
             self.rollback()
-            if Self.isStale(error), let statements = self.statements {
-                // Which statement went stale is not known: start this connection's cache afresh.
-                self.pendingDeallocations += statements.namesByRecency
-                self.statements!.removeAll()
-                self.staleStatementFailed = true
+            if let statements = self.statements {
+                // Which statement failed is not known: start this connection's cache afresh. A
+                // statement whose plan is stale must be deallocated before it is prepared again; one
+                // the session lacked (26000) or had already (42P05) is a session out of step.
+                if error.sqlState == .featureNotSupported, Self.isStale(error) {
+                    self.pendingDeallocations.formUnion(statements.namesByRecency)
+                    self.statements?.removeAll()
+                    self.staleStatementFailed = true
+                } else if error.sqlState == .invalidSQLStatementName || error.sqlState == .duplicatePreparedStatement {
+                    self.statements?.removeAll()
+                    self.noteMismatch()
+                    self.staleStatementFailed = true
+                }
             }
             throw error
         }
@@ -662,6 +754,7 @@ extension PostgresConnection {
     /// A failed `ROLLBACK` means the connection broke; the pool discards it on release.
     func rollback() {
         self.deferredUntilCommit.removeAll()
+        self.namedStatementsPaused = false
         if self.pendingBegin != nil {
             self.pendingBegin = nil
             return

@@ -36,6 +36,7 @@ public struct SQLState: RawRepresentable, Sendable, Hashable, CustomStringConver
     public static let syntaxError = SQLState(rawValue: "42601")
     public static let lockNotAvailable = SQLState(rawValue: "55P03")
     public static let invalidSQLStatementName = SQLState(rawValue: "26000")
+    public static let duplicatePreparedStatement = SQLState(rawValue: "42P05")
     public static let featureNotSupported = SQLState(rawValue: "0A000")
 }
 

@@ -1,8 +1,13 @@
+import COpenSSL
+
 /// The prepared statements one connection holds, least recently used first out.
 ///
 /// A statement is keyed by its SQL text and its bind type OIDs: the server fixes parameter types at
 /// prepare time, so the same text bound once with an inferred type (OID 0, e.g. a NULL) and once with
-/// `int8` must not share a statement. Names (`s1`, `s2`, …) are never reused on a connection.
+/// `int8` must not share a statement. A statement's name is a digest of its key (`Key.statementName`),
+/// so a name means the same statement on every server session: behind a transaction pooler, where
+/// one connection's transactions land on sessions other connections prepared, the worst a stale
+/// cache can cause is an error the connection recovers from, never another statement's rows.
 ///
 /// Admission waits for a text's second use (a "doorkeeper" count of texts seen but not prepared): a
 /// statement run only once, such as DDL or a tenant touched once, costs one round trip unnamed, where
@@ -17,6 +22,28 @@ struct PreparedStatementCache {
     struct Key: Hashable {
         var sql: String
         var types: [UInt32]
+
+        /// `ps_` and the first 128 bits of the SHA-256 of the types and the text, in hex: 35
+        /// characters, inside PostgreSQL's 63. A tenant shapes some texts (a filter's structure), so
+        /// the digest is a cryptographic one: no tenant can craft a text whose name is another's.
+        var statementName: String {
+            var input = Array(self.types.map(String.init).joined(separator: ",").utf8)
+            input.append(0x0A)
+            input.append(contentsOf: self.sql.utf8)
+            var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+            input.withUnsafeBufferPointer { bytes in
+                digest.withUnsafeMutableBufferPointer { output in
+                    _ = SHA256(bytes.baseAddress, bytes.count, output.baseAddress)
+                }
+            }
+            let hex = Array("0123456789abcdef".utf8)
+            var name = Array("ps_".utf8)
+            for byte in digest.prefix(16) {
+                name.append(hex[Int(byte >> 4)])
+                name.append(hex[Int(byte & 0x0F)])
+            }
+            return String(decoding: name, as: UTF8.self)
+        }
     }
 
     private struct Node {
@@ -40,7 +67,6 @@ struct PreparedStatementCache {
     private var tail = -1
     /// Uses of texts not prepared yet; bounded like the cache.
     private var seen: [Key: Int] = [:]
-    private var nextNumber: UInt64 = 1
 
     init(capacity: Int, admitAfterUses: Int = 2) {
         precondition(capacity > 0, "a prepared statement cache needs room for at least one statement")
@@ -72,12 +98,6 @@ struct PreparedStatementCache {
         }
         self.seen[key] = uses
         return false
-    }
-
-    /// A name no statement on this connection has used.
-    mutating func makeName() -> String {
-        defer { self.nextNumber += 1 }
-        return "s\(self.nextNumber)"
     }
 
     /// Records a statement the server has prepared.

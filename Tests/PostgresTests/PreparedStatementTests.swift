@@ -3,9 +3,14 @@ import Foundation
 import Synchronization
 import Testing
 
-/// Whether tests may ask for prepared statements: not behind PgBouncer in transaction mode, where
-/// `scripts/test-pgbouncer` sets `DB_PREPARED_STATEMENTS=false`.
+/// Whether tests may ask for prepared statements: not when the environment sets
+/// `DB_PREPARED_STATEMENTS=false`.
 let preparedStatementsAllowed = PostgresClient.Configuration.preparedStatementsFromEnvironment()
+
+/// Whether a connection keeps one server session from one transaction to the next, so a test may
+/// inspect the statements prepared there: not behind a transaction pooler (`scripts/test-pgbouncer`
+/// sets `SCIM_TEST_POOLER`).
+let serverSessionIsStable = ProcessInfo.processInfo.environment["SCIM_TEST_POOLER"] == nil
 
 /// Both settings where the server allows them, else off only.
 let preparedStatementModes = preparedStatementsAllowed ? [true, false] : [false]
@@ -20,7 +25,10 @@ func preparing(_ prepared: Bool) -> (inout PostgresClient.Configuration) -> Void
 }
 
 /// Serialized, like the round-trip suite, to keep this run's share of the server's connections small.
-@Suite("Prepared statement cache", .serialized, .enabled(if: preparedStatementsAllowed, "DB_PREPARED_STATEMENTS=false (PgBouncer)"))
+@Suite(
+    "Prepared statement cache", .serialized,
+    .enabled(if: preparedStatementsAllowed && serverSessionIsStable, "prepared statements off, or behind a transaction pooler")
+)
 struct PreparedStatementTests {
     @Test("the same SQL run 1,000 times is prepared once and executed from that statement")
     func preparesOnce() async throws {

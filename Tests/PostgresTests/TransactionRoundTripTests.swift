@@ -133,7 +133,7 @@ struct TransactionRoundTripTests {
 
     @Test("a deferred prepared statement the server dropped (26000) makes the whole transaction run again")
     func staleDeferredStatementRetries() async throws {
-        guard preparedStatementsAllowed else { return }
+        guard preparedStatementsAllowed, serverSessionIsStable else { return }
         try await withClient(configure: { preparing(true)(&$0); $0.maximumConnections = 1 }) { client in
             try await withTestSchema(client) { schema in
                 _ = try await client.query("CREATE TABLE \(schema).t (v int PRIMARY KEY)")

@@ -143,7 +143,7 @@ public final class ServiceMetrics: Sendable {
     }
     /// The gauges of one connection pool, labelled `pool="request"` or `pool="background"`.
     private struct PoolGauges: Sendable {
-        let inUse, idle, waiting, opened, statementsPrepared, visitedLeases: Gauge
+        let inUse, idle, waiting, opened, statementsPrepared, visitedLeases, statementMismatches: Gauge
 
         init(registry: PrometheusCollectorRegistry, role: PoolRole) {
             let labels = [("pool", role.rawValue)]
@@ -153,6 +153,7 @@ public final class ServiceMetrics: Sendable {
             opened = registry.makeGauge(descriptor: ServiceMetrics.poolOpenedName, labels: labels)
             statementsPrepared = registry.makeGauge(descriptor: ServiceMetrics.poolStatementsPreparedName, labels: labels)
             visitedLeases = registry.makeGauge(descriptor: ServiceMetrics.poolVisitedLeasesName, labels: labels)
+            statementMismatches = registry.makeGauge(descriptor: ServiceMetrics.poolStatementMismatchesName, labels: labels)
         }
 
         func set(_ pool: PostgresClient.PoolMetrics) {
@@ -162,6 +163,7 @@ public final class ServiceMetrics: Sendable {
             opened.set(to: Double(pool.connectionsOpened))
             statementsPrepared.set(to: Double(pool.statementsPrepared))
             visitedLeases.set(to: Double(pool.visitedLeases))
+            statementMismatches.set(to: Double(pool.statementMismatches))
         }
     }
 
@@ -199,6 +201,11 @@ public final class ServiceMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "scim", subsystem: "db_pool", metricName: "statements_prepared", unitName: "",
             helpText: "Statements prepared since start, over all connections; climbing with steady traffic means DB_STATEMENT_CACHE_SIZE is too small.")
+    }
+    static var poolStatementMismatchesName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "db_pool", metricName: "prepared_statement_mismatches", unitName: "",
+            helpText: "Prepared statements a server session had when the connection expected not, or the reverse, since start.")
     }
     static var poolVisitedLeasesName: MetricNameDescriptor {
         MetricNameDescriptor(
