@@ -41,8 +41,8 @@ final class ConnectionPool: Sendable {
     /// Only fires wait timeouts and redispatches; no I/O runs on it.
     private let timerLoop: any EventLoop
 
-    init(maximumConnections: Int, threadPool: NIOThreadPool) {
-        self.state = Mutex(State(machine: Machine(maximumConnections: maximumConnections)))
+    init(maximumConnections: Int, tenantShare: Int? = nil, threadPool: NIOThreadPool) {
+        self.state = Mutex(State(machine: Machine(maximumConnections: maximumConnections, tenantShare: tenantShare)))
         self.threadPool = threadPool
         self.timerLoop = MultiThreadedEventLoopGroup.singleton.any()
     }

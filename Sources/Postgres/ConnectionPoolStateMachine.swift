@@ -22,6 +22,11 @@
 /// enough to be served everywhere, and visits at once. When a hold leaves a connection idle, the
 /// shell calls `redispatch` after `homeWait`, so no caller waits much longer than that while a
 /// connection is free.
+///
+/// Fair share: while callers of another tenant (or without one) wait, a tenant holding `tenantShare`
+/// connections is served only when no waiter of another tenant under its share can be. One
+/// tenant's burst of slow queries thus leaves the rest of the pool to everyone else, and a tenant
+/// alone still has every connection.
 struct ConnectionPoolStateMachine<Connection> {
     typealias WaiterID = Int
     typealias Instant = ContinuousClock.Instant
@@ -90,15 +95,22 @@ struct ConnectionPoolStateMachine<Connection> {
     /// Whether the shell has a `redispatch` scheduled.
     private var redispatchScheduled = false
     private(set) var isShutdown = false
+    /// The most connections one tenant holds while others wait (see the type).
+    let tenantShare: Int
+    /// Connections and open slots leased, by the tenant key they serve.
+    private var heldByKey: [Int: Int] = [:]
+    /// Waiters by tenant key (`nil` for those without one).
+    private var waitingByKey: [Int?: Int] = [:]
     /// Connections successfully opened since start, for metrics.
     private(set) var connectionsOpened = 0
 
     var idle: [Connection] { self.idleEntries.map(\.connection) }
 
-    init(maximumConnections: Int, homeWait: Duration = .milliseconds(5)) {
+    init(maximumConnections: Int, homeWait: Duration = .milliseconds(5), tenantShare: Int? = nil) {
         precondition(maximumConnections > 0, "the pool needs at least one connection")
         self.maximumConnections = maximumConnections
         self.homeWait = homeWait
+        self.tenantShare = min(maximumConnections, max(1, tenantShare ?? maximumConnections))
         self.unclaimedBuckets = Array((0..<maximumConnections).reversed())
     }
 
@@ -110,6 +122,11 @@ struct ConnectionPoolStateMachine<Connection> {
             return .shutdown
         }
         let details = Waiter(bucket: bucket, key: key, since: now)
+        if self.exceedsShare(key), !self.idleEntries.isEmpty || self.leased < self.maximumConnections {
+            // Free connections are kept for the other tenants' waiters, which hold out for their homes.
+            self.enqueue(waiter, details)
+            return .wait(redispatchAfter: self.scheduleRedispatch())
+        }
         if !self.idleEntries.isEmpty {
             if let bucket, let home = self.idleEntries.lastIndex(where: { $0.bucket == bucket }) {
                 return .grant(.connection(self.take(idle: home, key: key)))
@@ -124,7 +141,7 @@ struct ConnectionPoolStateMachine<Connection> {
             self.leased += 1
             let claimed = bucket.flatMap { bucket in self.unclaimedBuckets.firstIndex(of: bucket) } ?? self.unclaimedBuckets.count - 1
             let home = self.unclaimedBuckets.remove(at: claimed)
-            self.serving[home] = key
+            self.serve(home, key)
             return .grant(.openSlot(bucket: home))
         }
         self.enqueue(waiter, details)
@@ -137,10 +154,10 @@ struct ConnectionPoolStateMachine<Connection> {
         guard reusable, !self.isShutdown else {
             return ReleaseAction(close: connection, handOver: self.releaseSlot(bucket: bucket).handOver)
         }
-        self.serving[bucket] = nil
+        self.serve(bucket, nil)
         if let index = self.nextWaiter(for: bucket, now: now) {
             let waiter = self.dequeue(at: index)
-            self.serving[bucket] = waiter.key
+            self.serve(bucket, waiter.key)
             return ReleaseAction(handOver: (waiter.id, .connection(connection)))
         }
         self.leased -= 1
@@ -154,9 +171,7 @@ struct ConnectionPoolStateMachine<Connection> {
     mutating func redispatch(now: Instant = .now) -> (handOvers: [(waiter: WaiterID, grant: Grant)], again: Duration?) {
         self.redispatchScheduled = false
         var handOvers: [(waiter: WaiterID, grant: Grant)] = []
-        while !self.idleEntries.isEmpty,
-            let index = self.waiters.firstIndex(where: { !self.holdsOut(self.waiterDetails[$0]!, now: now) })
-        {
+        while !self.idleEntries.isEmpty, let index = self.nextReadyWaiter(now: now) {
             if index == 0 { self.oldestPassedOver = 0 }
             let waiter = self.dequeue(at: index)
             let home = waiter.bucket.flatMap { bucket in self.idleEntries.lastIndex { $0.bucket == bucket } }
@@ -180,47 +195,94 @@ struct ConnectionPoolStateMachine<Connection> {
         return self.homeWait
     }
 
+    /// The first waiter that no longer holds out for its home, preferring one within its tenant's share.
+    private func nextReadyWaiter(now: Instant) -> Int? {
+        var firstReady: Int?
+        for (index, waiter) in self.waiters.enumerated() {
+            guard let details = self.waiterDetails[waiter], !self.holdsOut(details, now: now) else { continue }
+            if !self.exceedsShare(details.key) { return index }
+            firstReady = firstReady ?? index
+        }
+        return firstReady
+    }
+
+    /// Whether serving a caller of tenant `key` now would give that tenant more than its share while
+    /// a caller of another tenant (or of none) waits.
+    private func exceedsShare(_ key: Int?) -> Bool {
+        guard let key, self.heldByKey[key, default: 0] >= self.tenantShare else { return false }
+        return self.waiters.count > self.waitingByKey[key, default: 0]
+    }
+
+    /// Records that the connection or slot of home `bucket` now serves tenant `key` (nil: nobody, or
+    /// a caller without a tenant).
+    private mutating func serve(_ bucket: Int, _ key: Int?) {
+        if case let previous?? = self.serving[bucket] {
+            self.heldByKey[previous, default: 1] -= 1
+            if self.heldByKey[previous] == 0 { self.heldByKey[previous] = nil }
+        }
+        self.serving[bucket] = key
+        if let key { self.heldByKey[key, default: 0] += 1 }
+    }
+
     private mutating func take(idle index: Int, key: Int?) -> Connection {
         let (connection, home) = self.idleEntries.remove(at: index)
         self.leased += 1
-        self.serving[home] = key
+        self.serve(home, key)
         return connection
     }
 
     private mutating func enqueue(_ waiter: WaiterID, _ details: Waiter) {
         self.waiters.append(waiter)
         self.waiterDetails[waiter] = details
+        self.waitingByKey[details.key, default: 0] += 1
     }
 
     private mutating func dequeue(at index: Int) -> (id: WaiterID, bucket: Int?, key: Int?) {
         let waiter = self.waiters.remove(at: index)
         let details = self.waiterDetails.removeValue(forKey: waiter)
+        if let details {
+            self.waitingByKey[details.key, default: 1] -= 1
+            if self.waitingByKey[details.key] == 0 { self.waitingByKey[details.key] = nil }
+        }
         return (waiter, details?.bucket, details?.key)
     }
 
     /// The index of the waiter a connection of `bucket` should serve, if any: the first of its
     /// bucket among the next `affinityWindow`, else the first there that does not hold out for its
-    /// home; the oldest once it has been passed over `maximumPassOvers` times.
+    /// home; the oldest once it has been passed over `maximumPassOvers` times. A waiter whose tenant
+    /// holds its share is passed over for the first waiter in the queue that is within its own.
     private mutating func nextWaiter(for bucket: Int, now: Instant) -> Int? {
         guard !self.waiters.isEmpty else { return nil }
+        let chosen = self.chooseWaiter(for: bucket, now: now)
+        self.oldestPassedOver = chosen == 0 ? 0 : self.oldestPassedOver + 1
+        return chosen
+    }
+
+    private func chooseWaiter(for bucket: Int, now: Instant) -> Int? {
+        guard !self.waiters.isEmpty else { return nil }
+        let withinShare = { (waiter: WaiterID) in !self.exceedsShare(self.waiterDetails[waiter]?.key) }
+        let ready = { (waiter: WaiterID) in self.waiterDetails[waiter].map { !self.holdsOut($0, now: now) } == true }
         var chosen: Int? = 0
         if self.oldestPassedOver < self.maximumPassOvers {
             let window = self.waiters.prefix(self.affinityWindow)
             chosen =
-                window.firstIndex { self.waiterDetails[$0]?.bucket == bucket }
-                ?? window.firstIndex { !self.holdsOut(self.waiterDetails[$0]!, now: now) }
+                window.firstIndex { self.waiterDetails[$0]?.bucket == bucket && withinShare($0) }
+                ?? window.firstIndex { ready($0) && withinShare($0) }
         }
-        self.oldestPassedOver = chosen == 0 ? 0 : self.oldestPassedOver + 1
-        return chosen
+        if let index = chosen, !withinShare(self.waiters[index]) {
+            return self.waiters.firstIndex(where: withinShare) ?? index
+        }
+        // Past the window: a waiter the window's over-share tenants kept back.
+        return chosen ?? self.waiters.firstIndex { ready($0) && withinShare($0) }
     }
 
     /// Returns a slot without a connection (opening failed, or it was never used), with its home
     /// `bucket`; the first waiter may then open one there.
     mutating func releaseSlot(bucket: Int) -> ReleaseAction {
-        self.serving[bucket] = nil
+        self.serve(bucket, nil)
         if !self.isShutdown, !self.waiters.isEmpty {
-            let waiter = self.dequeue(at: 0)
-            self.serving[bucket] = waiter.key
+            let waiter = self.dequeue(at: self.waiters.firstIndex { !self.exceedsShare(self.waiterDetails[$0]?.key) } ?? 0)
+            self.serve(bucket, waiter.key)
             self.oldestPassedOver = 0
             return ReleaseAction(handOver: (waiter.id, .openSlot(bucket: bucket)))
         }
@@ -250,6 +312,7 @@ struct ConnectionPoolStateMachine<Connection> {
             self.idleEntries = []
             self.waiters = []
             self.waiterDetails = [:]
+            self.waitingByKey = [:]
         }
         return (self.idle, self.waiters)
     }

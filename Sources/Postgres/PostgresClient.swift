@@ -16,6 +16,9 @@ public final class PostgresClient: Sendable, Service {
         /// `DATABASE_URL`.
         public var connectionString: String
         public var maximumConnections: Int = 10
+        /// The most connections callers of one `affinity` (one tenant) hold while callers of another
+        /// wait; alone, a tenant may use them all. Nil puts no limit on it.
+        public var tenantShare: Int?
         /// How long connecting may take; also sent to libpq as `connect_timeout` (whole seconds).
         public var connectionTimeout: Duration = .seconds(5)
         /// How long a caller waits for a free connection before `PostgresError(.poolTimeout)`.
@@ -106,7 +109,8 @@ public final class PostgresClient: Sendable, Service {
         self.logger = logger
         // One thread per connection: a leased connection never waits for a thread.
         self.threadPool = NIOThreadPool(numberOfThreads: configuration.maximumConnections)
-        self.pool = ConnectionPool(maximumConnections: configuration.maximumConnections, threadPool: self.threadPool)
+        self.pool = ConnectionPool(
+            maximumConnections: configuration.maximumConnections, tenantShare: configuration.tenantShare, threadPool: self.threadPool)
         // Started here rather than in run(): callers racing the service group's start-up (migrations in
         // `beforeServerStarts`, tests) must not see a stopped pool.
         self.threadPool.start()
@@ -155,15 +159,23 @@ public final class PostgresClient: Sendable, Service {
     /// transaction pooler gave the transaction another session), then with every statement unnamed. A
     /// commit whose answer was lost with the connection is never retried, as its outcome is unknown.
     /// - Throws: The body's error, the `COMMIT`'s error, or those of `withConnection(_:)`.
+    ///
+    /// With `statementTimeout`, the transaction's statements are cut off after that long rather than
+    /// the connection's `statement_timeout` (a `SET LOCAL` sent with `BEGIN`: it ends with the
+    /// transaction, so it also holds behind a transaction pooler).
     public func withTransaction<R: Sendable>(
         isolation: IsolationLevel = .readCommitted,
+        statementTimeout: Duration? = nil,
         _ body: @Sendable (PostgresConnection) throws -> R
     ) async throws -> R {
-        try await self.withConnection { connection in
+        let begin =
+            ["BEGIN ISOLATION LEVEL \(isolation.sql)"]
+            + (statementTimeout.map { ["SET LOCAL statement_timeout = \(max(1, $0.milliseconds))"] } ?? [])
+        return try await self.withConnection { connection in
             var retries = 0
             var unnamedStatements = false
             while true {
-                connection.begin("BEGIN ISOLATION LEVEL \(isolation.sql)", unnamedStatements: unnamedStatements)
+                connection.begin(begin, unnamedStatements: unnamedStatements)
                 let result: R
                 do {
                     result = try body(connection)
@@ -290,6 +302,14 @@ public final class PostgresClient: Sendable, Service {
             self.instruments.visitedLeases.add(1, ordering: .relaxed)
         }
         return (Result { try body(connection) }, .connection(connection))
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    var milliseconds: Int64 {
+        let components = self.components
+        return components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }
 

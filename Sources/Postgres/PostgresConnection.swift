@@ -33,9 +33,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private var namedStatementsPaused = false
     /// How often the server's prepared statements were not what the cache said (`noteMismatch`).
     private var statementMismatches = 0
-    /// A transaction's `BEGIN` not sent yet: it travels with the transaction's first statement, so
-    /// opening a transaction costs no round trip of its own.
-    private var pendingBegin: String?
+    /// A transaction's `BEGIN` (and its `SET LOCAL`s) not sent yet: they travel with the transaction's
+    /// first statement, so opening a transaction costs no round trip of its own.
+    private var pendingBegin: [String] = []
     /// Statements whose results nobody reads (the sync-event row of a write), sent together with
     /// `COMMIT` in one round trip.
     private var deferredUntilCommit: [PostgresQuery] = []
@@ -69,7 +69,7 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         var options = "-c TimeZone=UTC -c DateStyle=ISO"
         if let statementTimeout = configuration.statementTimeout {
-            options += " -c statement_timeout=\(Self.milliseconds(statementTimeout))"
+            options += " -c statement_timeout=\(statementTimeout.milliseconds)"
         }
         if let randomPageCost = configuration.randomPageCost {
             options += " -c random_page_cost=\(randomPageCost)"
@@ -133,7 +133,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let start = ContinuousClock.now
         defer { self.instruments.queryTimer.record(duration: ContinuousClock.now - start) }
         self.staleStatementFailed = false
-        let idle = PQtransactionStatus(handle) == PQTRANS_IDLE && self.pendingBegin == nil
+        let idle = PQtransactionStatus(handle) == PQTRANS_IDLE && self.pendingBegin.isEmpty
         if idle, self.pendingDeallocations.count >= self.deallocationBatch {
             self.deallocatePending(handle)
         }
@@ -274,7 +274,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs one statement and returns its rows: on its own when it can be, else in a pipeline (one round
     /// trip) with a pending `BEGIN` ahead of it and/or its prepare.
     private func run(_ query: PostgresQuery, _ types: [UInt32], _ plan: Plan, _ handle: OpaquePointer) throws -> PostgresRows {
-        if self.pendingBegin == nil, !plan.isPrepare {
+        if self.pendingBegin.isEmpty, !plan.isPrepare {
             guard self.send(query, types, plan, handle) == 1 else { throw self.error(from: nil) }
             // Every result up to the NULL that ends the statement is read; the last one counts, as with PQexec.
             var last: OpaquePointer?
@@ -286,12 +286,12 @@ public final class PostgresConnection: @unchecked Sendable {
             return try self.rows(from: last)
         }
         let begin = self.pendingBegin
-        self.pendingBegin = nil
+        self.pendingBegin = []
         let results = try self.pipeline(handle) {
-            if let begin {
-                guard Self.sendCommand(begin, handle) else { return nil }
+            for command in begin {
+                guard Self.sendCommand(command, handle) else { return nil }
             }
-            return self.send(query, types, plan, handle).map { $0 + (begin == nil ? 0 : 1) }
+            return self.send(query, types, plan, handle).map { $0 + begin.count }
         }
         // `pipeline` returns as many results as were sent, and a statement always sends one.
         guard let rows = results.last else { throw self.error(from: nil) }
@@ -370,11 +370,11 @@ public final class PostgresConnection: @unchecked Sendable {
     public func execute(unsafeSQL sql: String) throws {
         let handle = try self.openHandle()
         // A pending BEGIN goes first in the same multi-statement string: still one round trip.
-        let text = self.pendingBegin.map { "\($0); \(sql)" } ?? sql
+        let text = (self.pendingBegin + [sql]).joined(separator: "; ")
         if self.inTransaction, sql.contains("search_path") {
             self.namedStatementsPaused = true
         }
-        self.pendingBegin = nil
+        self.pendingBegin = []
         let result = PQexec(handle, text)
         defer { PQclear(result) }
         _ = try self.rows(from: result)
@@ -394,7 +394,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Whether the pool may hand this connection to the next caller: connected and outside any
     /// transaction, so no half-finished work or aborted transaction leaks between callers.
     var isReusable: Bool {
-        guard let handle = self.handle, self.pendingBegin == nil, self.deferredUntilCommit.isEmpty else { return false }
+        guard let handle = self.handle, self.pendingBegin.isEmpty, self.deferredUntilCommit.isEmpty else { return false }
         return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
@@ -556,11 +556,6 @@ public final class PostgresConnection: @unchecked Sendable {
         String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines()
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        let components = duration.components
-        return components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-
     /// Lays binds out as the parallel C arrays `PQexecParams` takes beside the types (`bindTypes`);
     /// text values are NUL-terminated (binary ones too, harmlessly), all carry a length. The buffers
     /// live only for the call.
@@ -634,13 +629,13 @@ extension String {
 }
 
 extension PostgresConnection {
-    /// Opens a transaction lazily: `BEGIN` is sent with the first statement, and not at all if none
-    /// follows. Only `PostgresClient.withTransaction` calls it, and it always ends with `commit()` or
+    /// Opens a transaction lazily: `commands` (`BEGIN`, then any `SET LOCAL`) are sent with the first
+    /// statement, in the same round trip, and not at all if none follows. Only `PostgresClient.withTransaction` calls it, and it always ends with `commit()` or
     /// `rollback()`. With `unnamedStatements`, every statement of the transaction runs unnamed: the
     /// attempt after one failed because the server's prepared statements were not what the cache
     /// said, which must not fail the same way again.
-    func begin(_ sql: String, unnamedStatements: Bool = false) {
-        self.pendingBegin = sql
+    func begin(_ commands: [String], unnamedStatements: Bool = false) {
+        self.pendingBegin = commands
         self.deferredUntilCommit.removeAll()
         self.committedEarly = false
         self.namedStatementsPaused = unnamedStatements
@@ -648,7 +643,7 @@ extension PostgresConnection {
 
     /// Inside `withTransaction`, whether or not `BEGIN` has gone out yet.
     private var inTransaction: Bool {
-        self.pendingBegin != nil || self.handle.map { PQtransactionStatus($0) != PQTRANS_IDLE } == true
+        !self.pendingBegin.isEmpty || self.handle.map { PQtransactionStatus($0) != PQTRANS_IDLE } == true
     }
 
     /// Runs `query` at the end of the current transaction, in the same round trip as its `COMMIT`; an
@@ -692,8 +687,8 @@ extension PostgresConnection {
         }
         let deferred = self.deferredUntilCommit
         self.deferredUntilCommit.removeAll()
-        if self.pendingBegin != nil, deferred.isEmpty, final == nil {
-            self.pendingBegin = nil
+        if !self.pendingBegin.isEmpty, deferred.isEmpty, final == nil {
+            self.pendingBegin = []
             return nil
         }
         if self.isInFailedTransaction {
@@ -710,12 +705,12 @@ extension PostgresConnection {
         }
         let handle = try self.openHandle()
         let begin = self.pendingBegin
-        self.pendingBegin = nil
+        self.pendingBegin = []
         do {
             let results = try self.pipeline(handle) {
                 var count = 0
-                if let begin {
-                    guard Self.sendCommand(begin, handle) else { return nil }
+                for command in begin {
+                    guard Self.sendCommand(command, handle) else { return nil }
                     count += 1
                 }
                 for query in deferred + (final.map { [$0] } ?? []) {
@@ -755,8 +750,8 @@ extension PostgresConnection {
     func rollback() {
         self.deferredUntilCommit.removeAll()
         self.namedStatementsPaused = false
-        if self.pendingBegin != nil {
-            self.pendingBegin = nil
+        if !self.pendingBegin.isEmpty {
+            self.pendingBegin = []
             return
         }
         if let handle = self.handle, PQtransactionStatus(handle) != PQTRANS_IDLE {

@@ -236,6 +236,60 @@ struct PoolStateMachineTests {
         #expect(machine.release("a", bucket: 0, reusable: true, now: now).handOver?.waiter == 3)
     }
 
+    @Test("a tenant alone may use every connection")
+    func tenantAloneUsesAll() {
+        var machine = Machine(maximumConnections: 4, tenantShare: 2)
+        for waiter in 1...4 {
+            #expect(machine.lease(waiter, bucket: 0, key: 10).isOpenSlot, "lease \(waiter)")
+        }
+        #expect(machine.lease(5, bucket: 0, key: 10).isWait)
+        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 5, "no one else waits: its own waiter")
+    }
+
+    @Test("while another tenant waits, a tenant over its share is served after it, however long it waited")
+    func fairShareWhileOthersWait() {
+        var machine = Machine(maximumConnections: 4, tenantShare: 2)
+        let buckets = (1...4).compactMap { machine.lease($0, bucket: 0, key: 10).openedBucket }
+        #expect(buckets.count == 4, "the noisy tenant holds the whole pool")
+        // Without buckets, no waiter holds out for a home connection: only the share decides.
+        #expect(machine.lease(5, key: 10).isWait)
+        #expect(machine.lease(6, key: 20).isWait)
+        #expect(machine.lease(7, key: 10).isWait)
+        #expect(machine.lease(8, key: 30).isWait)
+        // The noisy tenant holds 3 after each release, over its share of 2: the quiet ones go first.
+        #expect(machine.release("a", bucket: buckets[0], reusable: true).handOver?.waiter == 6)
+        #expect(machine.release("b", bucket: buckets[1], reusable: true).handOver?.waiter == 8)
+        // Now at 2 with no other tenant waiting: its own waiters, oldest first.
+        #expect(machine.release("c", bucket: buckets[2], reusable: true).handOver?.waiter == 5)
+        #expect(machine.release("d", bucket: buckets[3], reusable: true).handOver?.waiter == 7)
+        #expect(machine.waiters.isEmpty)
+    }
+
+    @Test("a tenant at its share does not take a free connection that another tenant holds out for")
+    func fairShareKeepsFreeConnections() {
+        let now = ContinuousClock.now
+        var machine = Machine(maximumConnections: 3, homeWait: .milliseconds(2), tenantShare: 1)
+        #expect(machine.lease(1, bucket: 0, key: 10, now: now).isOpenSlot)
+        #expect(machine.lease(2, bucket: 1, key: 20, now: now).isOpenSlot)
+        _ = machine.release("b", bucket: 1, reusable: true, now: now)
+        // Tenant 30's home (0) serves tenant 10, so it holds out rather than take b at once.
+        #expect(machine.lease(3, bucket: 0, key: 30, now: now).isWait)
+        #expect(machine.lease(4, bucket: 0, key: 10, now: now).isWait, "tenant 10 is at its share while 30 waits")
+        let due = machine.redispatch(now: now + .milliseconds(2))
+        #expect(due.handOvers.first?.waiter == 3, "the waiter within its share goes first")
+    }
+
+    @Test("a waiter whose slot failed to open is replaced by one within its share")
+    func fairShareOnFailedSlot() {
+        var machine = Machine(maximumConnections: 2, tenantShare: 1)
+        let first = machine.lease(1, bucket: 0, key: 10).openedBucket
+        let second = machine.lease(2, bucket: 1, key: 10).openedBucket
+        #expect(machine.lease(3, bucket: 0, key: 10).isWait)
+        #expect(machine.lease(4, bucket: 1, key: 20).isWait)
+        #expect(first != nil && second != nil)
+        #expect(machine.releaseSlot(bucket: second ?? 1).handOver?.waiter == 4)
+    }
+
     @Test("shutdown hands back idle connections")
     func shutdownClosesIdle() {
         var machine = Machine(maximumConnections: 2)
