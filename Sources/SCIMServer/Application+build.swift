@@ -106,7 +106,8 @@ func buildRouter(
     let admin = router.group("admin/v1")
         .add(
             middleware: FailedAuthLimitMiddleware(
-                limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, surface: .admin, credential: { adminAuth.presentedCredential($0) }))
+                limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, surface: .admin,
+                credential: { adminAuth.presentedCredential($0) }))
         .add(middleware: adminAuth)
         .add(middleware: AdminAuditMiddleware(log: AuditLog(client: client)))
         .add(middleware: CacheInvalidationMiddleware(coherence: coherence))

@@ -144,7 +144,8 @@ struct SCIMAuthMiddleware: RouterMiddleware {
                 SyncEvent(
                     origin: origin, outcome: .error, status: rejected.error.status, detail: rejected.error.detail),
                 schema: rejected.tenant.schema)
-            // Thrown whole, so `FailedAuthLimitMiddleware` counts it; `ErrorResponseMiddleware` answers `rejected.error`.
+            // Thrown whole, so `FailedAuthLimitMiddleware` counts it as a failure;
+            // `ErrorResponseMiddleware` answers with `rejected.error`.
             throw rejected
         }
         context.tenant = tenant
@@ -155,18 +156,16 @@ struct SCIMAuthMiddleware: RouterMiddleware {
     /// The token of an `Authorization: Bearer <token>` header, without the spaces around it; nil
     /// without such a header.
     static func bearer(in request: Request) -> String? {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
-            return nil
-        }
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer "
+        else { return nil }
         return trimmingSpaces(header.utf8.dropFirst(7))
     }
 
     /// How `FailedAuthLimitMiddleware` counts this request's failures: by the token's public prefix
     /// when it is shaped like a SCIM token (`lascim_<prefix>_<secret>`), else by client address alone.
     static func presentedCredential(_ request: Request) -> PresentedCredential {
-        guard let bearer = bearer(in: request), let prefix = IssuedSecret.prefix(of: bearer, kind: TokenStore.kind) else {
-            return .unshaped
-        }
+        guard let bearer = bearer(in: request), let prefix = IssuedSecret.prefix(of: bearer, kind: TokenStore.kind)
+        else { return .unshaped }
         return .key(prefix: prefix)
     }
 
@@ -221,9 +220,8 @@ struct AdminAuthMiddleware: RouterMiddleware {
     /// The text after `Authorization: Bearer `, as sent (the bootstrap token is compared untrimmed);
     /// nil without such a header.
     static func bearer(in request: Request) -> String? {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
-            return nil
-        }
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer "
+        else { return nil }
         return String(header.dropFirst(7))
     }
 

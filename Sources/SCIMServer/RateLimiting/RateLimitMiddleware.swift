@@ -33,8 +33,8 @@ public struct RateLimitSettings: Sendable, Equatable {
     public static let addressLimitFactor = 5
 
     public init(
-        requestsPerSecond: Int = 50, burst: Int = 100, failedAuthAttempts: Int = 20, failedAuthAddressAttempts: Int? = nil,
-        failedAuthWindow: Duration = .seconds(60), trustedProxy: Bool = false
+        requestsPerSecond: Int = 50, burst: Int = 100, failedAuthAttempts: Int = 20,
+        failedAuthAddressAttempts: Int? = nil, failedAuthWindow: Duration = .seconds(60), trustedProxy: Bool = false
     ) {
         self.requestsPerSecond = requestsPerSecond
         self.burst = burst
@@ -122,9 +122,11 @@ enum FailedAuthKey: Sendable, Hashable {
 /// The failed-authentication buckets SCIM and admin share, with their limits.
 ///
 /// Key buckets and address buckets live in separate limiters, so a flood of made-up prefixes can
-/// evict only other key buckets. Key buckets carry `CacheCoherence.generation`: after any control
-/// change (an organisation enabled again, a token issued) a limited prefix may try once more, so a
-/// credential that became valid is not refused for the rest of the window.
+/// evict only other key buckets. Of all failures only a disabled organisation's 403 can become a
+/// success (when staff enable it again); those are counted under `CacheCoherence.generation`, so
+/// after any control change such a limited prefix may try once more, and an organisation enabled
+/// again is not refused for the rest of the window. Unknown, malformed, revoked and expired
+/// credentials stay invalid whatever changes: their failures hold under every generation.
 struct FailedAuthLimiter: Sendable {
     let keyLimit: TokenBucket.Limit
     let addressLimit: TokenBucket.Limit
@@ -156,12 +158,14 @@ struct FailedAuthLimiter: Sendable {
     }
 
     /// Counts one failure; true when `key` is limited from now on.
+    /// - Parameter curableUntil: the generation read before authenticating, when a control change
+    ///   may cure this failure (a disabled organisation's 403); nil when nothing will.
     @discardableResult
-    func recordFailure(_ key: FailedAuthKey, generation: UInt64) -> Bool {
+    func recordFailure(_ key: FailedAuthKey, curableUntil generation: UInt64?) -> Bool {
         switch key {
         case .key:
             _ = byKey.take(key, limit: keyLimit, generation: generation)
-            return byKey.check(key, generation: generation) != .allowed
+            return byKey.check(key, generation: generation ?? coherence.generation) != .allowed
         case .address:
             _ = byAddress.take(key, limit: addressLimit)
             return byAddress.check(key) != .allowed
@@ -194,7 +198,8 @@ struct FailedAuthLimitMiddleware: RouterMiddleware {
     let credential: @Sendable (Request) -> PresentedCredential
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
-        let address = Self.addressKey(Self.clientAddress(request, remote: context.remoteAddress, trustedProxy: trustedProxy))
+        let client = Self.clientAddress(request, remote: context.remoteAddress, trustedProxy: trustedProxy)
+        let address = Self.addressKey(client)
         guard let key = FailedAuthKey(address: address, credential: credential(request)) else {
             return try await next(request, context)
         }
@@ -206,21 +211,22 @@ struct FailedAuthLimitMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch let error as SCIMError where error.status == 401 {
-            recordFailure(key, generation: generation, logger: context.logger)
+            recordFailure(key, curableUntil: nil, logger: context.logger)
             throw error
         } catch let error as RejectedCredential {
-            recordFailure(key, generation: generation, logger: context.logger)
+            // 401 revoked or expired: for good. 403 SCIM disabled: until staff enable the organisation.
+            recordFailure(key, curableUntil: error.error.status == 403 ? generation : nil, logger: context.logger)
             throw error
         } catch let error as AdminError where error.status == 401 {
-            recordFailure(key, generation: generation, logger: context.logger)
+            recordFailure(key, curableUntil: nil, logger: context.logger)
             throw error
         }
-        if response.status == .unauthorized { recordFailure(key, generation: generation, logger: context.logger) }
+        if response.status == .unauthorized { recordFailure(key, curableUntil: nil, logger: context.logger) }
         return response
     }
 
-    private func recordFailure(_ key: FailedAuthKey, generation: UInt64, logger: Logger) {
-        guard limiter.recordFailure(key, generation: generation) else { return }
+    private func recordFailure(_ key: FailedAuthKey, curableUntil generation: UInt64?, logger: Logger) {
+        guard limiter.recordFailure(key, curableUntil: generation) else { return }
         switch key {
         case .key(let address, let prefix):
             // The prefix is the public part of a key, shown in token listings: never the secret.
@@ -228,7 +234,9 @@ struct FailedAuthLimitMiddleware: RouterMiddleware {
                 "token prefix limited at a client address after repeated failed authentication",
                 metadata: ["scim.client": "\(address)", "scim.token.prefix": "\(prefix)"])
         case .address(let address):
-            logger.notice("client address limited after repeated unshaped credentials", metadata: ["scim.client": "\(address)"])
+            logger.notice(
+                "client address limited after repeated credentials without a key's shape",
+                metadata: ["scim.client": "\(address)"])
         }
     }
 
@@ -281,7 +289,8 @@ extension FailedAuthLimitMiddleware {
         let withoutZone = address.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)[0]
         guard let groups = ipv6Groups(withoutZone) else { return address }
         if groups[0..<5].allSatisfy({ $0 == 0 }), groups[5] == 0xffff {
-            return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].map(String.init).joined(separator: ".")
+            let octets = [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff]
+            return octets.map(String.init).joined(separator: ".")
         }
         return groups[0..<4].map { String($0, radix: 16) }.joined(separator: ":") + "::/64"
     }
@@ -302,13 +311,15 @@ extension FailedAuthLimitMiddleware {
                     guard octets.count == 4 else { return nil }
                     var bytes: [UInt16] = []
                     for octet in octets {
-                        guard (1...3).contains(octet.count), octet.allSatisfy({ $0.isASCII && $0.isNumber }), let value = UInt16(octet), value <= 255
+                        guard (1...3).contains(octet.count), octet.allSatisfy({ $0.isASCII && $0.isNumber }),
+                            let value = UInt16(octet), value <= 255
                         else { return nil }
                         bytes.append(value)
                     }
                     groups += [bytes[0] << 8 | bytes[1], bytes[2] << 8 | bytes[3]]
                 } else {
-                    guard (1...4).contains(field.count), field.allSatisfy(\.isHexDigit), let value = UInt16(field, radix: 16)
+                    guard (1...4).contains(field.count), field.allSatisfy(\.isHexDigit),
+                        let value = UInt16(field, radix: 16)
                     else { return nil }
                     groups.append(value)
                 }
@@ -319,7 +330,8 @@ extension FailedAuthLimitMiddleware {
             guard let groups = parse(halves[0], last: true), groups.count == 8 else { return nil }
             return groups
         }
-        guard let head = parse(halves[0], last: false), let tail = parse(halves[1], last: true), head.count + tail.count <= 7
+        guard let head = parse(halves[0], last: false), let tail = parse(halves[1], last: true),
+            head.count + tail.count <= 7
         else { return nil }
         return head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
     }

@@ -91,11 +91,11 @@ struct TokenBucket: Sendable, Equatable {
 /// address). A `Mutex` guards the dictionary; every decision is the bucket's, made under the lock
 /// in constant time, so the lock is never held across I/O or a suspension point.
 ///
-/// Each bucket remembers the `generation` its last token was taken under. `check` consults a bucket
-/// only under that same generation, so a caller that passes `CacheCoherence.generation` lets every
-/// limited key through once more after control data changed (an organisation enabled again): the
-/// next failure takes a token under the new generation and limits the key again. Callers that do
-/// not care pass nothing (generation 0).
+/// A token may be taken under a `generation`; `check` then consults the bucket only under that same
+/// generation. A caller that passes `CacheCoherence.generation` for a refusal that a control change
+/// can cure (an organisation with SCIM disabled) lets the key through once more after control data
+/// changed: if the organisation is still disabled, the next failure takes a token under the new
+/// generation and limits the key again. A token taken without a generation holds under every one.
 ///
 /// Memory is bounded: when a new key arrives and `capacity` buckets exist, full (idle) buckets are
 /// dropped (a full bucket is the same as a missing one); if none is idle, the least recently used
@@ -103,7 +103,8 @@ struct TokenBucket: Sendable, Equatable {
 final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     private struct Slot {
         var bucket: TokenBucket
-        var generation: UInt64
+        /// The generation of the last take; nil when it holds under every generation.
+        var generation: UInt64?
     }
 
     private let buckets: Mutex<[Key: Slot]>
@@ -122,7 +123,7 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
 
     /// Admits one request for `key` under `limit` (a changed limit applies from now on), and stamps
     /// the bucket with `generation`.
-    func take(_ key: Key, limit: TokenBucket.Limit, generation: UInt64 = 0) -> TokenBucket.Decision {
+    func take(_ key: Key, limit: TokenBucket.Limit, generation: UInt64? = nil) -> TokenBucket.Decision {
         let now = clock()
         return buckets.withLock { buckets in
             var slot: Slot
@@ -141,11 +142,13 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     }
 
     /// Whether `key` is currently limited, without spending a token. Unknown keys, and keys whose
-    /// bucket was last spent under another `generation`, are allowed; nothing is stored.
-    func check(_ key: Key, generation: UInt64 = 0) -> TokenBucket.Decision {
+    /// bucket was last spent under a generation other than `generation`, are allowed; nothing is stored.
+    func check(_ key: Key, generation: UInt64? = nil) -> TokenBucket.Decision {
         let now = clock()
         return buckets.withLock { buckets in
-            guard let slot = buckets[key], slot.generation == generation else { return .allowed }
+            guard let slot = buckets[key], slot.generation == nil || slot.generation == generation else {
+                return .allowed
+            }
             return slot.bucket.check(now: now)
         }
     }
@@ -156,7 +159,9 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     private static func makeRoom(in buckets: inout [Key: Slot], capacity: Int, now: Double) {
         guard buckets.count >= capacity else { return }
         buckets = buckets.filter { !$0.value.bucket.isIdle(now: now) }
-        if buckets.count >= capacity, let stalest = buckets.min(by: { $0.value.bucket.updatedAt < $1.value.bucket.updatedAt })?.key {
+        if buckets.count >= capacity,
+            let stalest = buckets.min(by: { $0.value.bucket.updatedAt < $1.value.bucket.updatedAt })?.key
+        {
             buckets[stalest] = nil
         }
     }
