@@ -255,6 +255,7 @@ struct FailedAuthLimitMiddleware: RouterMiddleware {
             return response
         }
     }
+
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 
     /// The key for a request's client: its socket's IP address, or, with `trustedProxy`, the
