@@ -100,11 +100,15 @@ func buildRouter(
     let settings = SCIMSettings(limits: configuration.limits, publicBaseURL: configuration.publicBaseURL)
 
     let rateLimits = configuration.rateLimits
-    let failedAuth = RateLimiter<String>()
+    let failedAuth = FailedAuthLimiter(rateLimits, coherence: coherence)
     let authenticator = CachedTokenAuthenticator(tokens: tokens, coherence: coherence)
+    let adminAuth = AdminAuthMiddleware(adminToken: configuration.adminToken, staffKeys: StaffKeyStore(client: client))
     let admin = router.group("admin/v1")
-        .add(middleware: FailedAuthLimitMiddleware(limiter: failedAuth, limit: rateLimits.failedAuthLimit, trustedProxy: rateLimits.trustedProxy, surface: .admin))
-        .add(middleware: AdminAuthMiddleware(adminToken: configuration.adminToken, staffKeys: StaffKeyStore(client: client)))
+        .add(
+            middleware: FailedAuthLimitMiddleware(
+                limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, surface: .admin,
+                credential: { adminAuth.presentedCredential($0) }))
+        .add(middleware: adminAuth)
         .add(middleware: AdminAuditMiddleware(log: AuditLog(client: client)))
         .add(middleware: CacheInvalidationMiddleware(coherence: coherence))
     AdminController(
@@ -117,7 +121,10 @@ func buildRouter(
     StaffKeysController(staffKeys: StaffKeyStore(client: client), auditLog: AuditLog(client: client), bodyLimit: configuration.limits.maxPayloadSize).addRoutes(to: admin)
 
     let scim = router.group("scim/v2")
-        .add(middleware: FailedAuthLimitMiddleware(limiter: failedAuth, limit: rateLimits.failedAuthLimit, trustedProxy: rateLimits.trustedProxy, surface: .scim))
+        .add(
+            middleware: FailedAuthLimitMiddleware(
+                limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, surface: .scim,
+                credential: { SCIMAuthMiddleware.presentedCredential($0) }))
         .add(middleware: SCIMAuthMiddleware(tokens: authenticator, events: events))
         .add(middleware: SyncEventMiddleware(buffer: events))
         .add(middleware: RateLimitMiddleware(limiter: RateLimiter<UUID>(), defaultLimit: rateLimits.defaultLimit))

@@ -55,7 +55,7 @@ public struct AppConfiguration: Sendable {
     /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `DB_PREPARED_STATEMENTS`, `DB_STATEMENT_CACHE_SIZE`, `LOG_LEVEL`,
     /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
     /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
-    /// `FAILED_AUTH_LIMIT`, `TRUSTED_PROXY`.
+    /// `FAILED_AUTH_LIMIT`, `FAILED_AUTH_ADDRESS_LIMIT`, `TRUSTED_PROXY`.
     /// See docs/deployment.md for `DB_CONNECT_TIMEOUT_SECONDS`, `DB_WAIT_TIMEOUT_SECONDS`,
     /// `DB_STATEMENT_TIMEOUT_SECONDS`, `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AppConfiguration {
@@ -121,6 +121,12 @@ public struct AppConfiguration: Sendable {
                 throw ConfigurationError("\(name) must be an integer from 1 to \(RateLimit.maximum).")
             }
             configuration.rateLimits[keyPath: keyPath] = value
+        }
+        if let text = environment["FAILED_AUTH_ADDRESS_LIMIT"], !text.isEmpty {
+            guard let value = Int(text), (1...RateLimit.maximum).contains(value) else {
+                throw ConfigurationError("FAILED_AUTH_ADDRESS_LIMIT must be an integer from 1 to \(RateLimit.maximum).")
+            }
+            configuration.rateLimits.failedAuthAddressAttempts = value
         }
         if let text = environment["TRUSTED_PROXY"], !text.isEmpty {
             guard let trusted = Bool(text.lowercased()) else { throw ConfigurationError("TRUSTED_PROXY must be true or false.") }

@@ -9,17 +9,18 @@ import Testing
 @testable import SCIMServer
 
 /// Builds the app with the production rate-limit defaults (50 rps, burst 100) but a failed-auth
-/// threshold of 5, instead of the generous limits the other suites run with.
+/// threshold of 5 per prefix (25 per address for unshaped credentials) over an hour, so no failure
+/// bucket refills while a test runs, instead of the generous limits the other suites run with.
 private func withRateLimitedApp(_ body: @Sendable (TestClient) async throws -> Void) async throws {
     var configuration = try TestDatabase.configuration()
-    configuration.rateLimits = RateLimitSettings(failedAuthAttempts: 5)
+    configuration.rateLimits = RateLimitSettings(failedAuthAttempts: 5, failedAuthWindow: .seconds(3600))
     let app = try await buildApplication(configuration, logger: TestDatabase.logger)
     try await app.test(.router) { client in
         try await body(TestClient(client: client))
     }
 }
 
-@Suite("Rate limits: per organisation (429 + Retry-After) and failed authentication per client address")
+@Suite("Rate limits: per organisation (429 + Retry-After) and failed authentication per client address and prefix")
 struct RateLimitTests {
     @Test("an organisation over its override gets a 429 SCIM error with Retry-After; another organisation is unaffected")
     func organisationOverride() async throws {
@@ -117,32 +118,32 @@ struct RateLimitTests {
         }
     }
 
-    @Test("repeated failed authentication from one address: later attempts get 429, even with a valid token")
+    @Test("repeated garbage tokens from one address: later ones get 429, but valid credentials from it still pass")
     func failedAuthentication() async throws {
         try await withRateLimitedApp { client in
             let org = try await client.organisation("brute")
             // In-process requests have no remote address: they all share the key "unknown".
             var statuses: [HTTPResponse.Status] = []
             var last: TestResult?
-            for index in 0..<25 {
+            for index in 0..<35 {
                 let result = try await client.request(.get, "/scim/v2/Users", bearer: "lascim_garbage\(index)_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
                 statuses.append(result.status)
                 last = result
             }
-            #expect(statuses.prefix(5).allSatisfy { $0 == .unauthorized }, "\(statuses.map(\.code))")
-            // The bucket refills one attempt every 12 s; on a loaded machine one may come back meanwhile.
-            #expect(statuses.filter { $0 == .unauthorized }.count <= 6, "\(statuses.map(\.code))")
+            // Not shaped like a token: counted per address, 5 × FAILED_AUTH_LIMIT.
+            #expect(statuses.prefix(25).allSatisfy { $0 == .unauthorized }, "\(statuses.map(\.code))")
             #expect(statuses.suffix(10).allSatisfy { $0 == .tooManyRequests }, "\(statuses.map(\.code))")
             let limited = try #require(last)
             expectSCIMError(limited, .tooManyRequests)
             #expect(limited.headers[.retryAfter].flatMap { Int($0) }.map { $0 >= 1 } == true, "Retry-After: \(limited.headers)")
 
-            // Once limited, the address is refused whatever it sends, SCIM or admin.
-            expectSCIMError(try await org.scim(.get, "/Users"), .tooManyRequests)
-            let admin = try await client.admin(.get, "/organisations")
+            // Garbage is refused, SCIM or admin; valid credentials from the same address are not.
+            let admin = try await client.request(.get, "/admin/v1/organisations", bearer: "wrong-token-0123456789")
             #expect(admin.status == .tooManyRequests)
             #expect(admin["error"]?.stringValue == "too_many_requests")
             #expect(admin.headers[.retryAfter] != nil)
+            #expect(try await org.scim(.get, "/Users").status == .ok)
+            #expect(try await client.admin(.get, "/organisations").status == .ok)
         }
     }
 
@@ -150,12 +151,22 @@ struct RateLimitTests {
     func failedAdminAuthentication() async throws {
         try await withRateLimitedApp { client in
             for _ in 0..<30 { #expect(try await client.admin(.get, "/organisations").status == .ok) }
+            // A staff key's prefix has a bucket of its own (FAILED_AUTH_LIMIT).
+            let key = "lastaff_\(String(repeating: "Z", count: 12))_\(String(repeating: "z", count: 43))"
             for _ in 0..<5 {
+                #expect(try await client.request(.get, "/admin/v1/organisations", bearer: key).status == .unauthorized)
+            }
+            let limitedKey = try await client.request(.get, "/admin/v1/organisations", bearer: key)
+            #expect(limitedKey.status == .tooManyRequests)
+            #expect(limitedKey.headers[.retryAfter] != nil)
+            // A wrong bootstrap token has no key shape: the address bucket (5 × FAILED_AUTH_LIMIT).
+            for _ in 0..<25 {
                 #expect(try await client.request(.get, "/admin/v1/organisations", bearer: "wrong-token-0123456789").status == .unauthorized)
             }
             let limited = try await client.request(.get, "/admin/v1/organisations", bearer: "wrong-token-0123456789")
             #expect(limited.status == .tooManyRequests)
             #expect(limited.headers[.retryAfter] != nil)
+            #expect(try await client.admin(.get, "/organisations").status == .ok, "the bootstrap token is not refused")
         }
     }
 
@@ -185,12 +196,26 @@ struct RateLimitTests {
         let base = ["DATABASE_URL": "postgresql://x@localhost/db", "ADMIN_API_TOKEN": "0123456789abcdef"]
         let defaults = try AppConfiguration.fromEnvironment(base).rateLimits
         #expect(defaults == RateLimitSettings(requestsPerSecond: 50, burst: 100, failedAuthAttempts: 20, trustedProxy: false))
+        #expect(defaults.failedAuthLimit.burst == 20)
+        #expect(defaults.failedAuthAddressLimit.burst == 100, "5 × FAILED_AUTH_LIMIT without FAILED_AUTH_ADDRESS_LIMIT")
         let set = try AppConfiguration.fromEnvironment(
-            base.merging(["RATE_LIMIT_RPS": "5", "RATE_LIMIT_BURST": "7", "FAILED_AUTH_LIMIT": "3", "TRUSTED_PROXY": "true"]) { $1 }
+            base.merging([
+                "RATE_LIMIT_RPS": "5", "RATE_LIMIT_BURST": "7", "FAILED_AUTH_LIMIT": "3",
+                "FAILED_AUTH_ADDRESS_LIMIT": "40", "TRUSTED_PROXY": "true",
+            ]) { $1 }
         ).rateLimits
-        #expect(set == RateLimitSettings(requestsPerSecond: 5, burst: 7, failedAuthAttempts: 3, trustedProxy: true))
+        #expect(
+            set
+                == RateLimitSettings(
+                    requestsPerSecond: 5, burst: 7, failedAuthAttempts: 3, failedAuthAddressAttempts: 40,
+                    trustedProxy: true))
+        #expect(set.failedAuthAddressLimit.burst == 40)
+        let derived = try AppConfiguration.fromEnvironment(base.merging(["FAILED_AUTH_LIMIT": "3"]) { $1 }).rateLimits
+        #expect(derived.failedAuthAddressLimit.burst == 15)
         for (name, value) in [
             ("RATE_LIMIT_RPS", "0"), ("RATE_LIMIT_RPS", "x"), ("RATE_LIMIT_BURST", "100001"), ("FAILED_AUTH_LIMIT", "-1"),
+            ("FAILED_AUTH_ADDRESS_LIMIT", "0"), ("FAILED_AUTH_ADDRESS_LIMIT", "100001"),
+            ("FAILED_AUTH_ADDRESS_LIMIT", "many"),
             ("TRUSTED_PROXY", "maybe"),
         ] {
             #expect(throws: ConfigurationError.self, "\(name)=\(value)") {

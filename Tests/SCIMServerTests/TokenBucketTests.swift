@@ -108,6 +108,22 @@ struct TokenBucketTests {
         #expect(limiter.check("10.0.0.1") == .allowed)
     }
 
+    @Test("a bucket taken under a generation limits only under it; one more failure limits it again")
+    func generations() {
+        let clock = ManualClock()
+        let limiter = RateLimiter<String>(clock: clock.read)
+        let fivePerMinute = TokenBucket.Limit(ratePerSecond: 5.0 / 60, burst: 5)
+        for _ in 0..<5 { _ = limiter.take("key", limit: fivePerMinute, generation: 1) }
+        #expect(limiter.check("key", generation: 1) == .limited(retryAfter: 12))
+        #expect(limiter.check("key", generation: 2) == .allowed, "control data changed: one more try")
+        #expect(limiter.take("key", limit: fivePerMinute, generation: 2) == .limited(retryAfter: 12), "same bucket")
+        #expect(limiter.check("key", generation: 2) == .limited(retryAfter: 12), "that try failed: limited again")
+        #expect(limiter.check("key") == .allowed, "no generation is not generation 2")
+        _ = limiter.take("key", limit: fivePerMinute)
+        #expect(limiter.check("key", generation: 3) == .limited(retryAfter: 12), "taken without one: holds under all")
+        #expect(limiter.check("key") == .limited(retryAfter: 12))
+    }
+
     @Test("the limiter is bounded: idle buckets go first, then the least recently used")
     func eviction() {
         let clock = ManualClock()

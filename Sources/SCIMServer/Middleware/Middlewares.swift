@@ -130,13 +130,13 @@ struct SCIMAuthMiddleware: RouterMiddleware {
     let events: EventBuffer
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+        guard let bearer = Self.bearer(in: request) else {
             throw SCIMError.unauthorized("Authorization: Bearer <token> is required.")
         }
         var context = context
         let tenant: Tenant
         do {
-            tenant = try await tokens.authenticate(bearer: Self.trimmingSpaces(header.utf8.dropFirst(7)))
+            tenant = try await tokens.authenticate(bearer: bearer)
         } catch let rejected as RejectedCredential {
             let origin = EventOrigin(
                 requestID: context.requestID, tokenID: rejected.tenant.tokenID, method: request.method.rawValue, path: request.uri.path)
@@ -144,11 +144,29 @@ struct SCIMAuthMiddleware: RouterMiddleware {
                 SyncEvent(
                     origin: origin, outcome: .error, status: rejected.error.status, detail: rejected.error.detail),
                 schema: rejected.tenant.schema)
-            throw rejected.error
+            // Thrown whole, so `FailedAuthLimitMiddleware` counts it as a failure;
+            // `ErrorResponseMiddleware` answers with `rejected.error`.
+            throw rejected
         }
         context.tenant = tenant
         context.logger[metadataKey: "scim.org"] = .string(tenant.slug)
         return try await PostgresClient.$affinity.withValue(tenant.schema.name) { try await next(request, context) }
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header, without the spaces around it; nil
+    /// without such a header.
+    static func bearer(in request: Request) -> String? {
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer "
+        else { return nil }
+        return trimmingSpaces(header.utf8.dropFirst(7))
+    }
+
+    /// How `FailedAuthLimitMiddleware` counts this request's failures: by the token's public prefix
+    /// when it is shaped like a SCIM token (`lascim_<prefix>_<secret>`), else by client address alone.
+    static func presentedCredential(_ request: Request) -> PresentedCredential {
+        guard let bearer = bearer(in: request), let prefix = IssuedSecret.prefix(of: bearer, kind: TokenStore.kind)
+        else { return .unshaped }
+        return .key(prefix: prefix)
     }
 
     /// Without the spaces and tabs around it. On bytes: Foundation's `trimmingCharacters` bridges
@@ -181,14 +199,13 @@ struct AdminAuthMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+        guard let bearer = Self.bearer(in: request) else {
             throw AdminError.unauthorized("A valid staff bearer token is required.")
         }
-        let bearer = String(header.dropFirst(7))
         let identity: StaffIdentity
         if bearer.hasPrefix("\(StaffKeyStore.kind)_") {
             identity = try await staffKeys.authenticate(bearer: bearer.trimmingCharacters(in: .whitespaces))
-        } else if Secrets.constantTimeEquals(Secrets.sha256(bearer), adminTokenDigest) {
+        } else if isBootstrap(bearer) {
             identity = .bootstrap
         } else {
             throw AdminError.unauthorized("A valid staff bearer token is required.")
@@ -198,6 +215,31 @@ struct AdminAuthMiddleware: RouterMiddleware {
         context.staff = identity
         context.logger[metadataKey: "scim.staff"] = .string(identity.name)
         return try await next(request, context)
+    }
+
+    /// The text after `Authorization: Bearer `, as sent (the bootstrap token is compared untrimmed);
+    /// nil without such a header.
+    static func bearer(in request: Request) -> String? {
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer "
+        else { return nil }
+        return String(header.dropFirst(7))
+    }
+
+    /// Whether `bearer` is the bootstrap token (constant time, of the digests).
+    func isBootstrap(_ bearer: String) -> Bool {
+        Secrets.constantTimeEquals(Secrets.sha256(bearer), adminTokenDigest)
+    }
+
+    /// How `FailedAuthLimitMiddleware` counts this request's failures, read as `handle` reads it: a
+    /// staff key by its public prefix; the correct bootstrap token as valid, so no limit ever refuses
+    /// it; anything else (no header, a wrong bootstrap token, a malformed key) by client address alone.
+    func presentedCredential(_ request: Request) -> PresentedCredential {
+        guard let bearer = Self.bearer(in: request) else { return .unshaped }
+        if bearer.hasPrefix("\(StaffKeyStore.kind)_") {
+            let prefix = IssuedSecret.prefix(of: bearer.trimmingCharacters(in: .whitespaces), kind: StaffKeyStore.kind)
+            return prefix.map { .key(prefix: $0) } ?? .unshaped
+        }
+        return isBootstrap(bearer) ? .bootstrap : .unshaped
     }
 
     /// The admin access policy.

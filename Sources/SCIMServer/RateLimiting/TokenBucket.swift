@@ -91,11 +91,23 @@ struct TokenBucket: Sendable, Equatable {
 /// address). A `Mutex` guards the dictionary; every decision is the bucket's, made under the lock
 /// in constant time, so the lock is never held across I/O or a suspension point.
 ///
+/// A token may be taken under a `generation`; `check` then consults the bucket only under that same
+/// generation. A caller that passes `CacheCoherence.generation` for a refusal that a control change
+/// can cure (an organisation with SCIM disabled) lets the key through once more after control data
+/// changed: if the organisation is still disabled, the next failure takes a token under the new
+/// generation and limits the key again. A token taken without a generation holds under every one.
+///
 /// Memory is bounded: when a new key arrives and `capacity` buckets exist, full (idle) buckets are
 /// dropped (a full bucket is the same as a missing one); if none is idle, the least recently used
 /// bucket goes.
 final class RateLimiter<Key: Hashable & Sendable>: Sendable {
-    private let buckets: Mutex<[Key: TokenBucket]>
+    private struct Slot {
+        var bucket: TokenBucket
+        /// The generation of the last take; nil when it holds under every generation.
+        var generation: UInt64?
+    }
+
+    private let buckets: Mutex<[Key: Slot]>
     private let capacity: Int
     private let clock: @Sendable () -> Double
 
@@ -109,34 +121,47 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
         self.clock = clock
     }
 
-    /// Admits one request for `key` under `limit` (a changed limit applies from now on).
-    func take(_ key: Key, limit: TokenBucket.Limit) -> TokenBucket.Decision {
+    /// Admits one request for `key` under `limit` (a changed limit applies from now on), and stamps
+    /// the bucket with `generation`.
+    func take(_ key: Key, limit: TokenBucket.Limit, generation: UInt64? = nil) -> TokenBucket.Decision {
         let now = clock()
         return buckets.withLock { buckets in
-            if buckets[key] == nil {
-                Self.makeRoom(in: &buckets, capacity: capacity, now: now)
-                buckets[key] = TokenBucket(limit: limit, now: now)
+            var slot: Slot
+            if let existing = buckets[key] {
+                slot = existing
+                slot.bucket.apply(limit, now: now)
+                slot.generation = generation
             } else {
-                buckets[key]!.apply(limit, now: now)
+                Self.makeRoom(in: &buckets, capacity: capacity, now: now)
+                slot = Slot(bucket: TokenBucket(limit: limit, now: now), generation: generation)
             }
-            return buckets[key]!.take(now: now)
+            let decision = slot.bucket.take(now: now)
+            buckets[key] = slot
+            return decision
         }
     }
 
-    /// Whether `key` is currently limited, without spending a token. Unknown keys are allowed and
-    /// not stored.
-    func check(_ key: Key) -> TokenBucket.Decision {
+    /// Whether `key` is currently limited, without spending a token. Unknown keys, and keys whose
+    /// bucket was last spent under a generation other than `generation`, are allowed; nothing is stored.
+    func check(_ key: Key, generation: UInt64? = nil) -> TokenBucket.Decision {
         let now = clock()
-        return buckets.withLock { $0[key]?.check(now: now) ?? .allowed }
+        return buckets.withLock { buckets in
+            guard let slot = buckets[key], slot.generation == nil || slot.generation == generation else {
+                return .allowed
+            }
+            return slot.bucket.check(now: now)
+        }
     }
 
     /// How many keys are tracked (for tests and metrics).
     var count: Int { buckets.withLock { $0.count } }
 
-    private static func makeRoom(in buckets: inout [Key: TokenBucket], capacity: Int, now: Double) {
+    private static func makeRoom(in buckets: inout [Key: Slot], capacity: Int, now: Double) {
         guard buckets.count >= capacity else { return }
-        buckets = buckets.filter { !$0.value.isIdle(now: now) }
-        if buckets.count >= capacity, let stalest = buckets.min(by: { $0.value.updatedAt < $1.value.updatedAt })?.key {
+        buckets = buckets.filter { !$0.value.bucket.isIdle(now: now) }
+        if buckets.count >= capacity,
+            let stalest = buckets.min(by: { $0.value.bucket.updatedAt < $1.value.bucket.updatedAt })?.key
+        {
             buckets[stalest] = nil
         }
     }

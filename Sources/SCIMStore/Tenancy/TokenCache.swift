@@ -1,33 +1,69 @@
 import Foundation
+import SCIM
 
 /// Remembers which organisation a SCIM token resolved to, so requests cost no token lookup.
 ///
-/// Keyed by the token's SHA-256 (never the token itself). Only successes are cached: a bad token is
-/// looked up every time (and rate-limited per client address). How long an entry is trusted is
-/// `CacheCoherence`'s call: a revoked token or a disabled organisation stops working on every replica
-/// within about a second; an expiring token stops at its expiry, cached or not.
+/// Keyed by the token's SHA-256 (never the token itself). Successes are cached, and so, for
+/// `refusalLifetime` at most, is the 403 of a genuine token whose organisation has SCIM disabled: an
+/// identity provider keeps retrying that token, and each retry would otherwise cost a lookup. Other
+/// bad tokens are looked up every time (and limited per client address and token prefix by
+/// `FailedAuthLimitMiddleware`). How long an entry is trusted is otherwise `CacheCoherence`'s call:
+/// a revoked token, a disabled organisation or one enabled again takes effect on every replica
+/// within about a second, on this replica at once after an admin write; an expiring token stops at
+/// its expiry, cached or not.
 public struct CachedTokenAuthenticator: Sendable {
-    private struct Entry {
-        var tenant: Tenant
-        var expiresAt: Date?
+    /// The longest a disabled organisation's 403 is served from the cache.
+    public static let refusalLifetime: Duration = .seconds(5)
+
+    /// A lookup's answer for one token.
+    private enum Entry {
+        case accepted(Tenant, expiresAt: Date?)
+        /// The organisation has SCIM disabled; served until `until`, then looked up again.
+        case disabled(RejectedCredential, until: ContinuousClock.Instant)
     }
 
-    let tokens: TokenStore
+    /// Resolves a token from the database: `TokenStore.authenticate(bearer:)`, or a test's wrapper.
+    typealias Lookup = @Sendable (String) async throws -> (tenant: Tenant, expiresAt: Date?)
+
+    private let lookup: Lookup
+    private let now: @Sendable () -> ContinuousClock.Instant
     private let cache: TTLCache<[UInt8], Entry>
 
     public init(tokens: TokenStore, coherence: CacheCoherence = CacheCoherence()) {
-        self.tokens = tokens
+        self.init(coherence: coherence, now: { .now }, lookup: { try await tokens.authenticate(bearer: $0) })
+    }
+
+    /// - Parameters:
+    ///   - now: the cache's clock; tests pass a manual one.
+    ///   - lookup: what a cache miss costs; tests count the calls.
+    init(coherence: CacheCoherence, now: @escaping @Sendable () -> ContinuousClock.Instant, lookup: @escaping Lookup) {
+        self.lookup = lookup
+        self.now = now
         self.cache = TTLCache(coherence: coherence, capacity: 10_000)
     }
 
     /// - Throws: as `TokenStore.authenticate(bearer:)`.
     public func authenticate(bearer token: String) async throws -> Tenant {
         let key = Secrets.sha256(token)
-        if let entry = cache.value(for: key), entry.expiresAt.map({ $0 > Date() }) ?? true { return entry.tenant }
-        // An expired entry is looked up again, which refuses it and logs the refusal to the organisation.
+        let start = now()
+        switch cache.value(for: key, now: start) {
+        case .accepted(let tenant, let expiresAt)? where expiresAt.map({ $0 > Date() }) ?? true:
+            return tenant
+        case .disabled(let refusal, let until)? where start < until:
+            throw refusal
+        default:
+            // An expired entry is looked up again, which refuses it and logs the refusal to the organisation.
+            break
+        }
         let generation = cache.coherence.generation
-        let (tenant, expiresAt) = try await tokens.authenticate(bearer: token)
-        cache.store(Entry(tenant: tenant, expiresAt: expiresAt), for: key, generation: generation)
-        return tenant
+        do {
+            let (tenant, expiresAt) = try await lookup(token)
+            cache.store(.accepted(tenant, expiresAt: expiresAt), for: key, generation: generation, now: start)
+            return tenant
+        } catch let refusal as RejectedCredential where refusal.error.status == 403 {
+            let entry = Entry.disabled(refusal, until: start + Self.refusalLifetime)
+            cache.store(entry, for: key, generation: generation, now: start)
+            throw refusal
+        }
     }
 }
