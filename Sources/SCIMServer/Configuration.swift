@@ -37,6 +37,13 @@ public struct AppConfiguration: Sendable {
     public var databaseWaitTimeout: Duration = .seconds(5)
     /// `statement_timeout` of every connection (`DB_STATEMENT_TIMEOUT_SECONDS`; 0 leaves the server's).
     public var databaseStatementTimeout: Duration? = .seconds(15)
+    /// The statement timeout of a SCIM list or search that may return many rows
+    /// (`DB_LIST_STATEMENT_TIMEOUT_SECONDS`): shorter than writes', so one organisation's expensive
+    /// filters cannot hold connections for long. Nil uses `databaseStatementTimeout`.
+    public var listStatementTimeout: Duration? = .seconds(5)
+    /// The share of the request pool one organisation may hold while others wait, in percent
+    /// (`DB_POOL_ORG_SHARE_PERCENT`); alone, an organisation may use every connection.
+    public var poolShareOfOrganisation = 50
     /// Serve HTTPS natively with this certificate chain and key (`TLS_CERT_PATH`/`TLS_KEY_PATH`, PEM);
     /// nil serves plain HTTP for a TLS-terminating proxy in front.
     public var tls: TLSFiles?
@@ -57,7 +64,8 @@ public struct AppConfiguration: Sendable {
     /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
     /// `FAILED_AUTH_LIMIT`, `FAILED_AUTH_ADDRESS_LIMIT`, `TRUSTED_PROXY`.
     /// See docs/deployment.md for `DB_CONNECT_TIMEOUT_SECONDS`, `DB_WAIT_TIMEOUT_SECONDS`,
-    /// `DB_STATEMENT_TIMEOUT_SECONDS`, `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
+    /// `DB_STATEMENT_TIMEOUT_SECONDS`, `DB_LIST_STATEMENT_TIMEOUT_SECONDS`, `DB_POOL_ORG_SHARE_PERCENT`,
+    /// `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AppConfiguration {
         guard let databaseURL = environment["DATABASE_URL"], !databaseURL.isEmpty else {
             throw ConfigurationError("DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db).")
@@ -145,6 +153,18 @@ public struct AppConfiguration: Sendable {
                 throw ConfigurationError("DB_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 keeps the server's setting).")
             }
             configuration.databaseStatementTimeout = seconds == 0 ? nil : .seconds(seconds)
+        }
+        if let text = environment["DB_LIST_STATEMENT_TIMEOUT_SECONDS"] {
+            guard let seconds = Int(text), (0...3600).contains(seconds) else {
+                throw ConfigurationError("DB_LIST_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 uses DB_STATEMENT_TIMEOUT_SECONDS).")
+            }
+            configuration.listStatementTimeout = seconds == 0 ? nil : .seconds(seconds)
+        }
+        if let text = environment["DB_POOL_ORG_SHARE_PERCENT"] {
+            guard let percent = Int(text), (1...100).contains(percent) else {
+                throw ConfigurationError("DB_POOL_ORG_SHARE_PERCENT must be 1-100.")
+            }
+            configuration.poolShareOfOrganisation = percent
         }
         if let text = environment["SHUTDOWN_DRAIN_SECONDS"] {
             guard let seconds = Int(text), (0...120).contains(seconds) else { throw ConfigurationError("SHUTDOWN_DRAIN_SECONDS must be 0-120.") }

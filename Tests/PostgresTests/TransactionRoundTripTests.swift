@@ -156,3 +156,22 @@ struct TransactionRoundTripTests {
         }
     }
 }
+
+extension TransactionRoundTripTests {
+    @Test("a transaction's own statement timeout travels with BEGIN, cuts its statements off, and ends with it")
+    func transactionStatementTimeout() async throws {
+        try await withClient(configure: { $0.maximumConnections = 1; $0.statementTimeout = .seconds(15) }) { client in
+            let inside = try await client.withTransaction(statementTimeout: .milliseconds(50)) { connection in
+                try connection.query("SHOW statement_timeout")[0].decode(0, as: String.self)
+            }
+            #expect(inside == "50ms")
+            await #expect {
+                try await client.withTransaction(statementTimeout: .milliseconds(50)) { connection in
+                    _ = try connection.query("SELECT pg_sleep(\(0.5))")
+                }
+            } throws: { ($0 as? PostgresError)?.sqlState == .queryCanceled }
+            let after = try await client.query("SHOW statement_timeout")[0].decode(0, as: String.self)
+            #expect(after == "15s", "SET LOCAL ended with its transaction")
+        }
+    }
+}

@@ -26,10 +26,15 @@ public struct StoredUser: Sendable, Equatable {
 public struct UserStore: Sendable {
     let client: PostgresClient
     let mappings: CustomFieldCache
+    /// The statement timeout of lists that may return many rows; nil keeps the connection's.
+    let listStatementTimeout: Duration?
 
-    public init(client: PostgresClient, mappings: CustomFieldCache = CustomFieldCache()) {
+    public init(
+        client: PostgresClient, mappings: CustomFieldCache = CustomFieldCache(), listStatementTimeout: Duration? = nil
+    ) {
         self.client = client
         self.mappings = mappings
+        self.listStatementTimeout = listStatementTimeout
     }
 
     /// Builds a user from the request body, given the organisation's custom-field mappings.
@@ -152,19 +157,22 @@ public struct UserStore: Sendable {
         }
     }
 
-    /// GET /Users and POST /Users/.search.
+    /// GET /Users and POST /Users/.search. A list that may return many rows runs with
+    /// `listStatementTimeout`; a lookup by a unique attribute (Okta's before every create) does not
+    /// need it, and costs no transaction.
     public func list(_ tenant: Tenant, request: ListRequest) async throws -> ListPage<StoredUser> {
         let schema = tenant.schema
-        return try await client.withConnection { connection in
-            let mappings = try self.mappings.mappings(schema, on: connection)
-            var condition: PostgresQuery = "u.scim_managed"
-            var atMostOneRow = false
-            if let filter = request.filter {
-                let compiler = FilterCompiler { UserColumns.attribute($0, schema: schema, customFields: mappings) }
-                condition = "u.scim_managed AND \(try compiler.compile(filter))"
-                atMostOneRow = compiler.matchesAtMostOneRow(filter, uniqueColumns: UserColumns.uniqueColumns)
-            }
-            return try ListPaging.page(
+        let mappings = try await self.mappingList(schema)
+        let (condition, atMostOneRow): (PostgresQuery, Bool) = try {
+            guard let filter = request.filter else { return ("u.scim_managed", false) }
+            let compiler = FilterCompiler { UserColumns.attribute($0, schema: schema, customFields: mappings) }
+            return (
+                "u.scim_managed AND \(try compiler.compile(filter))",
+                compiler.matchesAtMostOneRow(filter, uniqueColumns: UserColumns.uniqueColumns)
+            )
+        }()
+        let page = { @Sendable (connection: PostgresConnection) throws -> ListPage<StoredUser> in
+            try ListPaging.page(
                 request: request, columns: UserColumns.columns(schema), table: "\(schema).users", alias: "u",
                 condition: condition, atMostOneRow: atMostOneRow,
                 sortExpression: { path in UserColumns.sortExpression(path, schema: schema, customFields: mappings) },
@@ -173,17 +181,23 @@ public struct UserStore: Sendable {
                     return StoredUser(user: user, metadata: metadata)
                 })
         }
+        guard let timeout = self.listStatementTimeout, !atMostOneRow else {
+            return try await client.withConnection(page)
+        }
+        return try await client.withTransaction(statementTimeout: timeout, page)
+    }
+
+    /// The organisation's mappings, from the cache when it has them.
+    private func mappingList(_ schema: PostgresIdentifier) async throws -> [CustomFieldMapping] {
+        if let cached = mappings.cache.value(for: schema) { return cached }
+        let mappings = self.mappings
+        return try await client.withConnection { connection in try mappings.mappings(schema, on: connection) }
     }
 
     /// The organisation's custom fields as Learn Amp extension attributes: responses are projected
     /// against them, or `attributes`/`excludedAttributes` could not see (and would drop) mapped values.
     public func customFields(_ tenant: Tenant) async throws -> [CustomFieldDefinition] {
-        let schema = tenant.schema
-        if let cached = mappings.cache.value(for: schema) { return cached.map(\.definition) }
-        let mappings = self.mappings
-        return try await client.withConnection { connection in
-            try mappings.mappings(schema, on: connection).map(\.definition)
-        }
+        try await self.mappingList(tenant.schema).map(\.definition)
     }
 
     // MARK: - Inside a transaction
