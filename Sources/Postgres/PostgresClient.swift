@@ -23,6 +23,10 @@ public final class PostgresClient: Sendable, Service {
         public var connectionTimeout: Duration = .seconds(5)
         /// How long a caller waits for a free connection before `PostgresError(.poolTimeout)`.
         public var waitTimeout: Duration = .seconds(5)
+        /// How long a caller's work is tried again, on a fresh connection, while the database cannot
+        /// be reached (a restart, a failover), as long as nothing it sent could have been committed:
+        /// a short outage then costs the caller a wait, not an error. Zero turns it off.
+        public var outageRetry: Duration = .zero
         /// Sent as `options=-c statement_timeout=…` at connect time rather than as a `SET`, so it also
         /// holds behind transaction-pooling proxies. Nil leaves the server default.
         public var statementTimeout: Duration? = .seconds(15)
@@ -145,8 +149,23 @@ public final class PostgresClient: Sendable, Service {
     /// A connection left broken or inside a transaction is closed rather than reused.
     /// - Throws: The body's error; `PostgresError(.poolTimeout)`, `.poolShutdown` or
     ///   `.connectionFailure` if no connection could be had; `CancellationError`.
+    ///
+    /// When the connection cannot be had or breaks before anything the body sent could have been
+    /// committed (`PostgresConnection.mayHaveCommitted`), the body runs again on a fresh connection,
+    /// with growing pauses, for up to `Configuration.outageRetry`; then the connection failure is thrown.
     public func withConnection<R: Sendable>(_ body: @Sendable (PostgresConnection) throws -> R) async throws -> R {
-        try await self.withConnection(waitTimeout: self.configuration.waitTimeout, body)
+        let deadline = ContinuousClock.now + self.configuration.outageRetry
+        var pause = Duration.milliseconds(50)
+        while true {
+            do {
+                return try await self.withConnection(waitTimeout: self.configuration.waitTimeout, body)
+            } catch let failure as UncommittedConnectionFailure {
+                guard ContinuousClock.now + pause <= deadline else { throw failure.error }
+                self.logger.debug("database unreachable; trying again", metadata: ["postgres.retry_in": "\(pause)"])
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(500))
+            }
+        }
     }
 
     /// `BEGIN; body; COMMIT`, or `ROLLBACK` and rethrow the body's own error (never the rollback's).
@@ -281,7 +300,7 @@ public final class PostgresClient: Sendable, Service {
             do {
                 try connection.prepareForUse()
             } catch {
-                return (.failure(error), .connection(connection))
+                return (.failure(Self.uncommitted(error)), .connection(connection))
             }
         case .openSlot(let home):
             do {
@@ -292,7 +311,7 @@ public final class PostgresClient: Sendable, Service {
                 )
             } catch {
                 self.logger.debug("postgres connection failed", metadata: ["postgres.error": "\(error)"])
-                return (.failure(error), .slot(bucket: home))
+                return (.failure(Self.uncommitted(error)), .slot(bucket: home))
             }
             connection.poolBucket = home
             self.pool.connectionOpened()
@@ -301,7 +320,18 @@ public final class PostgresClient: Sendable, Service {
         if connection.isVisited {
             self.instruments.visitedLeases.add(1, ordering: .relaxed)
         }
-        return (Result { try body(connection) }, .connection(connection))
+        connection.beginLease()
+        let result = Result { try body(connection) }
+        if case .failure(let error) = result, !connection.mayHaveCommitted {
+            return (.failure(Self.uncommitted(error)), .connection(connection))
+        }
+        return (result, .connection(connection))
+    }
+
+    /// A connection failure wrapped as `UncommittedConnectionFailure`; any other error as it is.
+    private static func uncommitted(_ error: any Error) -> any Error {
+        guard let error = error as? PostgresError, error.code == .connectionFailure else { return error }
+        return UncommittedConnectionFailure(error: error)
     }
 }
 
@@ -311,6 +341,12 @@ extension Duration {
         let components = self.components
         return components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
+}
+
+/// A connection failure that left nothing committed: the caller's work may run again. Only
+/// `withConnection` sees it; callers get the `PostgresError` inside.
+private struct UncommittedConnectionFailure: Error {
+    var error: PostgresError
 }
 
 /// What a client's connections record, shared by all of them.

@@ -33,6 +33,10 @@ public final class PostgresConnection: @unchecked Sendable {
     private var namedStatementsPaused = false
     /// How often the server's prepared statements were not what the cache said (`noteMismatch`).
     private var statementMismatches = 0
+    /// Whether anything this lease sent could have been committed: a `COMMIT`, or a statement other
+    /// than a `SELECT` outside a transaction. Until then, a broken connection has cost nothing, and the
+    /// client may run the caller's work again on another connection (`PostgresClient`).
+    private(set) var mayHaveCommitted = false
     /// A transaction's `BEGIN` (and its `SET LOCAL`s) not sent yet: they travel with the transaction's
     /// first statement, so opening a transaction costs no round trip of its own.
     private var pendingBegin: [String] = []
@@ -134,6 +138,9 @@ public final class PostgresConnection: @unchecked Sendable {
         defer { self.instruments.queryTimer.record(duration: ContinuousClock.now - start) }
         self.staleStatementFailed = false
         let idle = PQtransactionStatus(handle) == PQTRANS_IDLE && self.pendingBegin.isEmpty
+        if idle, !query.isRead {
+            self.mayHaveCommitted = true
+        }
         if idle, self.pendingDeallocations.count >= self.deallocationBatch {
             self.deallocatePending(handle)
         }
@@ -374,6 +381,9 @@ public final class PostgresConnection: @unchecked Sendable {
         if self.inTransaction, sql.contains("search_path") {
             self.namedStatementsPaused = true
         }
+        if !self.inTransaction, sql != "ROLLBACK" {
+            self.mayHaveCommitted = true
+        }
         self.pendingBegin = []
         let result = PQexec(handle, text)
         defer { PQclear(result) }
@@ -389,6 +399,11 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         defer { PQfreemem(escaped) }
         return String(cString: escaped)
+    }
+
+    /// Starts a lease: nothing sent yet.
+    func beginLease() {
+        self.mayHaveCommitted = false
     }
 
     /// Whether the pool may hand this connection to the next caller: connected and outside any
@@ -700,12 +715,14 @@ extension PostgresConnection {
             )
         }
         guard !deferred.isEmpty || final != nil else {
+            self.mayHaveCommitted = true
             try self.execute(unsafeSQL: "COMMIT")
             return nil
         }
         let handle = try self.openHandle()
         let begin = self.pendingBegin
         self.pendingBegin = []
+        self.mayHaveCommitted = true
         do {
             let results = try self.pipeline(handle) {
                 var count = 0

@@ -14,6 +14,14 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, Express
     /// prepared-statement cache, where it would push out statements that are run again.
     public var isWorthPreparing = true
 
+    /// Whether the text is a `SELECT`, which commits nothing: run on its own, a broken connection
+    /// leaves it safe to run again. (A `SELECT` calling a function that writes would be misjudged;
+    /// the service has none.)
+    var isRead: Bool {
+        let text = self.sql.drop { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "(" }
+        return text.prefix(6).uppercased() == "SELECT"
+    }
+
     /// Wraps SQL written elsewhere (a migration file, a hand-numbered `$n` statement).
     ///
     /// > Warning: `unsafeSQL` is sent verbatim; never build it from user input.

@@ -33,6 +33,7 @@ public func buildApplication(
     poolConfiguration.connectionTimeout = configuration.databaseConnectTimeout
     poolConfiguration.waitTimeout = configuration.databaseWaitTimeout
     poolConfiguration.statementTimeout = configuration.databaseStatementTimeout
+    poolConfiguration.outageRetry = configuration.databaseOutageRetry
     // Rounded up: with 10 connections and 50%, an organisation keeps 5 while others wait.
     poolConfiguration.tenantShare = (configuration.poolSize * configuration.poolShareOfOrganisation + 99) / 100
     let client = PostgresClient(configuration: poolConfiguration, logger: logger)

@@ -41,6 +41,10 @@ public struct AppConfiguration: Sendable {
     /// (`DB_LIST_STATEMENT_TIMEOUT_SECONDS`): shorter than writes', so one organisation's expensive
     /// filters cannot hold connections for long. Nil uses `databaseStatementTimeout`.
     public var listStatementTimeout: Duration? = .seconds(5)
+    /// How long a request rides out a database outage (`DB_RETRY_SECONDS`): work whose connection
+    /// could not be had or broke before anything was committed runs again on a fresh connection.
+    /// Okta retries only 429s by itself, so a short restart or failover costs a wait, not a failed task.
+    public var databaseOutageRetry: Duration = .seconds(5)
     /// The share of the request pool one organisation may hold while others wait, in percent
     /// (`DB_POOL_ORG_SHARE_PERCENT`); alone, an organisation may use every connection.
     public var poolShareOfOrganisation = 50
@@ -64,7 +68,7 @@ public struct AppConfiguration: Sendable {
     /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
     /// `FAILED_AUTH_LIMIT`, `FAILED_AUTH_ADDRESS_LIMIT`, `TRUSTED_PROXY`.
     /// See docs/deployment.md for `DB_CONNECT_TIMEOUT_SECONDS`, `DB_WAIT_TIMEOUT_SECONDS`,
-    /// `DB_STATEMENT_TIMEOUT_SECONDS`, `DB_LIST_STATEMENT_TIMEOUT_SECONDS`, `DB_POOL_ORG_SHARE_PERCENT`,
+    /// `DB_STATEMENT_TIMEOUT_SECONDS`, `DB_LIST_STATEMENT_TIMEOUT_SECONDS`, `DB_RETRY_SECONDS`, `DB_POOL_ORG_SHARE_PERCENT`,
     /// `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AppConfiguration {
         guard let databaseURL = environment["DATABASE_URL"], !databaseURL.isEmpty else {
@@ -159,6 +163,12 @@ public struct AppConfiguration: Sendable {
                 throw ConfigurationError("DB_LIST_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 uses DB_STATEMENT_TIMEOUT_SECONDS).")
             }
             configuration.listStatementTimeout = seconds == 0 ? nil : .seconds(seconds)
+        }
+        if let text = environment["DB_RETRY_SECONDS"] {
+            guard let seconds = Int(text), (0...60).contains(seconds) else {
+                throw ConfigurationError("DB_RETRY_SECONDS must be 0-60 (0 turns retrying off).")
+            }
+            configuration.databaseOutageRetry = .seconds(seconds)
         }
         if let text = environment["DB_POOL_ORG_SHARE_PERCENT"] {
             guard let percent = Int(text), (1...100).contains(percent) else {

@@ -20,8 +20,12 @@ struct OutageTests {
             configuration.databaseConnectTimeout = .seconds(2)
             configuration.databaseWaitTimeout = .seconds(2)
             configuration.databaseStatementTimeout = .seconds(5)
-            // The slowest a 503 may be: waiting for a connection, then trying to open one.
-            let bound = configuration.databaseWaitTimeout + configuration.databaseConnectTimeout + .seconds(1)
+            // An outage longer than the requests ride out: they end in clean 503s.
+            configuration.databaseOutageRetry = .seconds(1)
+            // The slowest a 503 may be: riding out the outage, waiting for a connection, then trying to open one.
+            let bound =
+                configuration.databaseOutageRetry + configuration.databaseWaitTimeout + configuration.databaseConnectTimeout
+                + .seconds(1)
             let app = try await buildApplication(configuration, logger: TestDatabase.logger)
             try await app.test(.router) { client in
                 let api = TestClient(client: client)
@@ -82,6 +86,54 @@ struct OutageTests {
                 #expect(try await api.admin(.get, "/organisations/\(org.slug)").status == .ok)
                 // The POST refused during the outage left nothing behind.
                 #expect(try await org.matching("userName eq \"during@outage.com\"") == [])
+            }
+        }
+    }
+
+    @Test("a restart shorter than DB_RETRY_SECONDS is ridden out: every request succeeds, nothing twice", .timeLimit(.minutes(2)))
+    func shortOutageIsRiddenOut() async throws {
+        try await TestCluster.with("short-outage") { cluster in
+            var configuration = try cluster.appConfiguration()
+            configuration.poolSize = 4
+            configuration.databaseConnectTimeout = .seconds(2)
+            configuration.databaseWaitTimeout = .seconds(5)
+            configuration.databaseOutageRetry = .seconds(20)
+            let app = try await buildApplication(configuration, logger: TestDatabase.logger)
+            try await app.test(.router) { client in
+                let api = TestClient(client: client)
+                let org = try await api.organisation("short")
+                let id = try await org.createUser("before@short.com")
+
+                try await cluster.stop()
+                let results = try await withThrowingTaskGroup(of: (String, TestResult)?.self) { group in
+                    group.addTask {
+                        // Back well inside the window, after every request below has met the outage.
+                        try await Task.sleep(for: .seconds(1))
+                        try await cluster.start()
+                        return nil
+                    }
+                    let requests: [(String, HTTPRequest.Method, String, JSONValue?)] = [
+                        ("get", .get, "/Users/\(id)", nil),
+                        ("lookup", .get, "/Users?filter=\(Users.encode("userName eq \"before@short.com\""))", nil),
+                        ("post", .post, "/Users", Users.body("during@short.com")),
+                        ("patch", .patch, "/Users/\(id)", Users.patch(["op": "replace", "path": "title", "value": "Back"])),
+                        ("groups", .get, "/Groups", nil),
+                    ]
+                    for (label, method, path, body) in requests {
+                        group.addTask { (label, try await org.scim(method, path, json: body)) }
+                    }
+                    var results: [String: TestResult] = [:]
+                    for try await case let (label, result)? in group { results[label] = result }
+                    return results
+                }
+                let statuses = results.mapValues(\.status.code)
+                print("short outage: statuses \(statuses.sorted { $0.key < $1.key })")
+                #expect(results["get"]?.status == .ok)
+                #expect(results["lookup"]?["totalResults"] == 1)
+                #expect(results["post"]?.status == .created, "\(results["post"]?.text ?? "")")
+                #expect(results["patch"]?["title"]?.stringValue == "Back")
+                #expect(results["groups"]?.status == .ok)
+                #expect(try await org.matching("userName eq \"during@short.com\"").count == 1, "created once")
             }
         }
     }
