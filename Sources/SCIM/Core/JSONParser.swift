@@ -34,8 +34,8 @@ struct JSONParser {
         return Result { () throws(Failure) in try parser.document() }
     }
 
-    /// Parses a Groups body (`shape`), holding its member arrays as `MemberList`s rather than as
-    /// `JSONValue` trees, which cost about 400 bytes a member. An array that is not a plain member
+    /// Parses a Groups body (`shape`), holding its member array as a `MemberList` rather than as a
+    /// `JSONValue` tree, which costs about 400 bytes a member. An array that is not a plain member
     /// list (an element with a nested value, no `value`, a `type` other than User) is parsed as any
     /// other array, so the normaliser reports it exactly as before. A document that names the same
     /// member array twice is parsed again without extraction, for the same reason.
@@ -63,8 +63,6 @@ struct JSONParser {
     enum MemberArrays {
         /// POST or PUT /Groups: the top-level `members`.
         case resource
-        /// PATCH /Groups: each operation's `value` when it is an array, or its `value.members`.
-        case patch
     }
 
     private let bytes: UnsafeBufferPointer<UInt8>
@@ -95,7 +93,7 @@ struct JSONParser {
     private mutating func document() throws(Failure) -> JSONValue {
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
         skipWhitespace()
-        let value = try value(level: 0, context: shape.map { $0 == .resource ? .resourceRoot : .patchRoot } ?? .plain)
+        let value = try value(level: 0, context: shape == .resource ? .resourceRoot : .plain)
         skipWhitespace()
         guard index == bytes.count else { throw .syntax }
         if tooDeep { throw .tooDeep }
@@ -131,10 +129,6 @@ struct JSONParser {
         case plain
         /// The top-level object of a POST or PUT body.
         case resourceRoot
-        /// The top-level object of a PATCH body, its `Operations` array, operation `n`, and the
-        /// object `value` of operation `n`.
-        case patchRoot, operations
-        case operation(Int), operationValue(Int)
     }
 
     /// The value at `index` (whitespace already skipped), inside `level` containers.
@@ -146,7 +140,7 @@ struct JSONParser {
                 try skipContainer()
                 return .null
             }
-            if peek == UInt8(ascii: "[") { return try array(level: level + 1, context: context) }
+            if peek == UInt8(ascii: "[") { return try array(level: level + 1) }
             return try object(level: level + 1, context: context)
         default:
             return try scalar()
@@ -171,7 +165,7 @@ struct JSONParser {
     }
 
     /// The array at `index`, which is at nesting `level` (1 for a top-level array).
-    private mutating func array(level: Int, context: Context = .plain) throws(Failure) -> JSONValue {
+    private mutating func array(level: Int) throws(Failure) -> JSONValue {
         index += 1
         skipWhitespace()
         if peek == UInt8(ascii: "]") {
@@ -180,8 +174,7 @@ struct JSONParser {
         }
         let start = values.count
         while true {
-            let elementContext: Context = if case .operations = context { .operation(values.count - start) } else { .plain }
-            let element = try value(level: level, context: elementContext)
+            let element = try value(level: level)
             values.append(element)
             skipWhitespace()
             if peek == UInt8(ascii: ",") {
@@ -255,9 +248,6 @@ struct JSONParser {
     private static func route(_ name: String, in context: Context) -> (place: MemberArrayPlace?, inner: Context)? {
         switch context {
         case .resourceRoot where name.caseInsensitiveEquals("members"): (.resource, .plain)
-        case .patchRoot where name.caseInsensitiveEquals("Operations"): (nil, .operations)
-        case .operation(let n) where name.caseInsensitiveEquals("value"): (.operationValue(n), .operationValue(n))
-        case .operationValue(let n) where name.caseInsensitiveEquals("members"): (.operationValueMembers(n), .plain)
         default: nil
         }
     }

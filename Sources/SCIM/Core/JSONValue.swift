@@ -104,13 +104,6 @@ extension JSONValue {
         try parseGroup(bytes, extracting: .resource)
     }
 
-    /// Parses a PATCH /Groups body as `parse(_:)` does, except that each operation's plain member
-    /// array (`value`, or a path-less `value.members`) is returned as a `MemberList`.
-    /// - Throws: as `parse(_:)`.
-    public static func parseGroupPatch(_ bytes: some Collection<UInt8>) throws(SCIMError) -> GroupRequestBody {
-        try parseGroup(bytes, extracting: .patch)
-    }
-
     private static func parseGroup(
         _ bytes: some Collection<UInt8>, extracting shape: JSONParser.MemberArrays
     ) throws(SCIMError) -> GroupRequestBody {

@@ -48,10 +48,6 @@ extension MemberList: ExpressibleByArrayLiteral {
 public enum MemberArrayPlace: Sendable, Hashable {
     /// `members` of a POST or PUT body.
     case resource
-    /// The `value` of PATCH operation `n` (from 0), when it is an array.
-    case operationValue(Int)
-    /// `value.members` of PATCH operation `n`, for a path-less operation.
-    case operationValueMembers(Int)
 }
 
 /// A member array parsed into a `MemberList`, with the leniencies the normaliser would have counted
