@@ -64,7 +64,7 @@ public struct AppConfiguration: Sendable {
     }
 
     /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `DB_PREPARED_STATEMENTS`, `DB_STATEMENT_CACHE_SIZE`, `LOG_LEVEL`,
-    /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
+    /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `MAX_GROUP_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
     /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
     /// `FAILED_AUTH_LIMIT`, `FAILED_AUTH_ADDRESS_LIMIT`, `TRUSTED_PROXY`.
     /// See docs/deployment.md for `DB_CONNECT_TIMEOUT_SECONDS`, `DB_WAIT_TIMEOUT_SECONDS`,
@@ -105,6 +105,13 @@ public struct AppConfiguration: Sendable {
         if let text = environment["MAX_BODY_BYTES"] {
             guard let size = Int(text), size >= 1024 else { throw ConfigurationError("MAX_BODY_BYTES must be at least 1024.") }
             configuration.limits.maxPayloadSize = size
+        }
+        if let text = environment["MAX_GROUP_BODY_BYTES"] {
+            // A member costs the server about 16 bytes while a PUT is applied, but the body is held whole.
+            guard let size = Int(text), (1024...268_435_456).contains(size) else {
+                throw ConfigurationError("MAX_GROUP_BODY_BYTES must be 1024-268435456.")
+            }
+            configuration.limits.maxGroupPayloadSize = size
         }
         if let url = environment["PUBLIC_BASE_URL"], !url.isEmpty {
             configuration.publicBaseURL = url.hasSuffix("/") ? String(url.dropLast()) : url

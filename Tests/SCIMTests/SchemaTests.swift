@@ -86,7 +86,8 @@ struct SchemaTests {
         #expect(limits.maxResults == 1000)
         #expect(limits.defaultResults == 100)
         #expect(limits.maxFilterLength == 4096)
-        #expect(limits.maxMembersPerRequest == 1000)
+        #expect(limits.maxMembersPerRequest == 200_000)
+        #expect(limits.maxGroupPayloadSize == 16_777_216)
     }
 
     @Test func resourceTypesListExtensionsAsOptional() throws {

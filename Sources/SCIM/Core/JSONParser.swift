@@ -34,6 +34,37 @@ struct JSONParser {
         return Result { () throws(Failure) in try parser.document() }
     }
 
+    /// Parses a Groups body (`shape`), holding its member array as a `MemberList` rather than as a
+    /// `JSONValue` tree, which costs about 400 bytes a member. An array that is not a plain member
+    /// list (an element with a nested value, no `value`, a `type` other than User) is parsed as any
+    /// other array, so the normaliser reports it exactly as before. A document that names the same
+    /// member array twice is parsed again without extraction, for the same reason.
+    static func parse(
+        _ bytes: some Collection<UInt8>, maximumDepth: Int, extracting shape: MemberArrays
+    ) throws(Failure) -> (value: JSONValue, members: [MemberArrayPlace: ExtractedMembers]) {
+        func run(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<(JSONValue, [MemberArrayPlace: ExtractedMembers]), Failure> {
+            Result { () throws(Failure) in
+                var parser = JSONParser(bytes: buffer, maximumDepth: maximumDepth)
+                parser.shape = shape
+                let value = try parser.document()
+                guard !parser.repeatedMembers else {
+                    var plain = JSONParser(bytes: buffer, maximumDepth: maximumDepth)
+                    return (try plain.document(), [:])
+                }
+                return (value, parser.extracted)
+            }
+        }
+        let result = bytes.withContiguousStorageIfAvailable { run($0) } ?? Array(bytes).withUnsafeBufferPointer { run($0) }
+        let (value, members) = try result.get()
+        return (value, members)
+    }
+
+    /// Where member arrays are expected, by kind of body.
+    enum MemberArrays {
+        /// POST or PUT /Groups: the top-level `members`.
+        case resource
+    }
+
     private let bytes: UnsafeBufferPointer<UInt8>
     private let maximumDepth: Int
     private var index = 0
@@ -47,6 +78,12 @@ struct JSONParser {
     private var names: [String] = []
     /// The decoded bytes of a string with escapes, reused from string to string.
     private var scratch: [UInt8] = []
+    /// Which member arrays to extract; nil parses every array as a `JSONValue`.
+    private var shape: MemberArrays?
+    /// Member arrays extracted so far, left out of the tree.
+    private var extracted: [MemberArrayPlace: ExtractedMembers] = [:]
+    /// Set when an object names a member array twice (in any case): extraction is then abandoned.
+    private var repeatedMembers = false
 
     private init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
         self.bytes = bytes
@@ -56,7 +93,7 @@ struct JSONParser {
     private mutating func document() throws(Failure) -> JSONValue {
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
         skipWhitespace()
-        let value = try value(level: 0)
+        let value = try value(level: 0, context: shape == .resource ? .resourceRoot : .plain)
         skipWhitespace()
         guard index == bytes.count else { throw .syntax }
         if tooDeep { throw .tooDeep }
@@ -86,8 +123,16 @@ struct JSONParser {
 
     // MARK: Values
 
+    /// Where a container sits in a Groups body, so the parser knows which arrays are member lists.
+    /// Everything outside those bodies, and inside them away from member arrays, is `plain`.
+    private enum Context {
+        case plain
+        /// The top-level object of a POST or PUT body.
+        case resourceRoot
+    }
+
     /// The value at `index` (whitespace already skipped), inside `level` containers.
-    private mutating func value(level: Int) throws(Failure) -> JSONValue {
+    private mutating func value(level: Int, context: Context = .plain) throws(Failure) -> JSONValue {
         switch peek {
         case UInt8(ascii: "["), UInt8(ascii: "{"):
             guard level < maximumDepth else {
@@ -96,7 +141,7 @@ struct JSONParser {
                 return .null
             }
             if peek == UInt8(ascii: "[") { return try array(level: level + 1) }
-            return try object(level: level + 1)
+            return try object(level: level + 1, context: context)
         default:
             return try scalar()
         }
@@ -146,7 +191,7 @@ struct JSONParser {
     }
 
     /// The object at `index`, which is at nesting `level`. A repeated member name keeps its last value.
-    private mutating func object(level: Int) throws(Failure) -> JSONValue {
+    private mutating func object(level: Int, context: Context = .plain) throws(Failure) -> JSONValue {
         index += 1
         skipWhitespace()
         if peek == UInt8(ascii: "}") {
@@ -154,9 +199,31 @@ struct JSONParser {
             return .object([:])
         }
         let start = (names: names.count, values: values.count)
+        var routed = false
         while true {
             let name = try memberName()
-            let member = try value(level: level)
+            let member: JSONValue
+            if let route = Self.route(name, in: context) {
+                // Two spellings of one routed key would make the extracted list and the tree disagree.
+                if routed { repeatedMembers = true }
+                routed = true
+                if let place = route.place, peek == UInt8(ascii: "["), level + 2 <= maximumDepth,
+                    let members = try memberList()
+                {
+                    extracted[place] = members
+                    skipWhitespace()
+                    if peek == UInt8(ascii: ",") {
+                        index += 1
+                        skipWhitespace()
+                        continue
+                    }
+                    try expect(UInt8(ascii: "}"))
+                    break
+                }
+                member = try value(level: level, context: route.inner)
+            } else {
+                member = try value(level: level)
+            }
             names.append(name)
             values.append(member)
             skipWhitespace()
@@ -174,6 +241,115 @@ struct JSONParser {
         values.removeSubrange(start.values...)
         return .object(object)
     }
+
+    /// What a member named `name` is in `context`: a member array to extract (`place`), and the
+    /// context of its value; nil when the name is nothing special there. Names are matched
+    /// case-insensitively, as the normaliser and `PatchRequest` match them.
+    private static func route(_ name: String, in context: Context) -> (place: MemberArrayPlace?, inner: Context)? {
+        switch context {
+        case .resourceRoot where name.caseInsensitiveEquals("members"): (.resource, .plain)
+        default: nil
+        }
+    }
+
+    /// The member array at `index`, or nil with `index` unchanged when it is not a plain member list:
+    /// each element null (skipped), a non-empty id string, or an object of scalars with a non-empty
+    /// string `value` and, if any, a `type` of User. `display` and `$ref` are read and dropped.
+    /// Anything else is left for the normaliser, which knows the errors to report.
+    private mutating func memberList() throws(Failure) -> ExtractedMembers? {
+        let start = index
+        var members = ExtractedMembers()
+        index += 1
+        skipWhitespace()
+        if peek == UInt8(ascii: "]") {
+            index += 1
+            return members
+        }
+        while true {
+            switch peek {
+            case UInt8(ascii: "n"):
+                try literal("null")
+            case UInt8(ascii: "\""):
+                let id = try string()
+                guard !id.isEmpty else {
+                    index = start
+                    return nil
+                }
+                members.list.append(id)
+                members.rewrites["bareValue", default: 0] += 1
+            case UInt8(ascii: "{"):
+                guard try memberObject(into: &members) else {
+                    index = start
+                    return nil
+                }
+            default:
+                index = start
+                return nil
+            }
+            skipWhitespace()
+            if peek == UInt8(ascii: ",") {
+                index += 1
+                skipWhitespace()
+            } else {
+                try expect(UInt8(ascii: "]"))
+                return members
+            }
+        }
+    }
+
+    /// One member object of `memberList()`, appended to `members`; false when it is not plain.
+    private mutating func memberObject(into members: inout ExtractedMembers) throws(Failure) -> Bool {
+        index += 1
+        skipWhitespace()
+        var id: String?
+        var rewrites: [String: Int] = [:]
+        var unknown: [String] = []
+        if peek != UInt8(ascii: "}") {
+            while true {
+                let name = try memberName()
+                let value: JSONValue
+                switch peek {
+                case UInt8(ascii: "["), UInt8(ascii: "{"): return false
+                default: value = try scalar()
+                }
+                let canonical = Self.memberSubAttributes.first { $0.caseInsensitiveEquals(name) }
+                if let canonical, canonical != name { rewrites["caseFolded", default: 0] += 1 }
+                switch canonical {
+                case "value":
+                    guard case .string(let text) = value, !text.isEmpty else { return false }
+                    id = text
+                case "type":
+                    switch value {
+                    case .null: break
+                    case .string(let text) where text.caseInsensitiveEquals("User"):
+                        if text != "User" { rewrites["caseFolded", default: 0] += 1 }
+                    default: return false
+                    }
+                case "display", "$ref":
+                    guard value.isNull || value.stringValue != nil else { return false }
+                default:
+                    unknown.append("members.\(name)")
+                }
+                skipWhitespace()
+                if peek == UInt8(ascii: ",") {
+                    index += 1
+                    skipWhitespace()
+                } else {
+                    try expect(UInt8(ascii: "}"))
+                    break
+                }
+            }
+        } else {
+            index += 1
+        }
+        guard let id else { return false }
+        members.list.append(id)
+        members.rewrites.merge(rewrites, uniquingKeysWith: +)
+        members.unknownAttributes.formUnion(unknown)
+        return true
+    }
+
+    private static let memberSubAttributes = ["value", "display", "type", "$ref"]
 
     /// A member name and its colon, leaving `index` at the member's value.
     private mutating func memberName() throws(Failure) -> String {

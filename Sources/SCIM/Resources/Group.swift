@@ -5,18 +5,20 @@ public struct Group: Sendable, Equatable {
     public var displayName: String
     public var externalID: String?
     /// Member user ids as the client sent them (validated as users of the organisation by the store).
-    public var members: [String]
+    public var members: MemberList
 
-    public init(displayName: String, externalID: String? = nil, members: [String] = []) {
+    public init(displayName: String, externalID: String? = nil, members: MemberList = []) {
         self.displayName = displayName
         self.externalID = externalID
         self.members = members
     }
 
-    /// Builds a group from a POST/PUT body (after `Normaliser`).
+    /// Builds a group from a POST/PUT body (after `Normaliser`). `extractedMembers` are the members
+    /// `JSONValue.parseGroup` took out of the body, if it did; otherwise they are read from `json`.
     /// - Throws: `invalidValue` for a missing or empty displayName, a member without a value, or a
-    ///   member whose type is `Group` (nested groups are not supported).
-    public init(json: JSONValue, limits: ServiceLimits = .default) throws(SCIMError) {
+    ///   member whose type is `Group` (nested groups are not supported); `tooMany` beyond
+    ///   `limits.maxMembersPerRequest` members.
+    public init(json: JSONValue, extractedMembers: MemberList? = nil, limits: ServiceLimits = .default) throws(SCIMError) {
         guard case .object = json else { throw .invalidSyntax("A Group must be a JSON object.") }
         guard case .string(let name)? = json[caseInsensitive: "displayName"],
             !name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
@@ -34,22 +36,25 @@ public struct Group: Sendable, Equatable {
         default: throw .invalidValue("externalId must be a string.")
         }
         switch json[caseInsensitive: "members"] {
-        case nil, .null?: members = []
+        case nil, .null?: members = extractedMembers ?? []
         case .array(let elements)?:
-            guard elements.count <= limits.maxMembersPerRequest else {
-                throw .tooMany("A request may carry at most \(limits.maxMembersPerRequest) members.")
-            }
-            members = try elements.map { element throws(SCIMError) -> String in
+            guard elements.count <= limits.maxMembersPerRequest else { throw Self.tooMany(limits) }
+            for element in elements {
                 guard case .string(let value)? = element[caseInsensitive: "value"], !value.isEmpty else {
                     throw .invalidValue("Each member needs a value (a user id).")
                 }
                 if element[caseInsensitive: "type"]?.stringValue?.lowercased() == "group" {
                     throw .invalidValue("Nested groups are not supported: members must be users.")
                 }
-                return value
+                members.append(value)
             }
         default: throw .invalidValue("members must be an array.")
         }
+        guard members.count <= limits.maxMembersPerRequest else { throw Self.tooMany(limits) }
+    }
+
+    private static func tooMany(_ limits: ServiceLimits) -> SCIMError {
+        .tooMany("A request may carry at most \(limits.maxMembersPerRequest) members.")
     }
 }
 

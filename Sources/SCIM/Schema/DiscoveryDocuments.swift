@@ -3,27 +3,32 @@
 public struct ServiceLimits: Sendable, Hashable {
     /// PATCH operations accepted in one request.
     public var maxOperations: Int
-    /// Largest request body, in bytes.
+    /// Largest request body, in bytes, except on /Groups.
     public var maxPayloadSize: Int
+    /// Largest /Groups request body, in bytes: Okta pushes a group as one PUT of all its members.
+    public var maxGroupPayloadSize: Int
     /// Ceiling for `count` on list and search requests.
     public var maxResults: Int
     /// `count` when the client gives none.
     public var defaultResults: Int
     /// Longest `filter` accepted, in characters.
     public var maxFilterLength: Int
-    /// Members added, removed or replaced by one Groups request.
+    /// Members one Groups request may name (POST and PUT bodies, and the member values of all of a
+    /// PATCH's operations together). The group body limit bounds it too.
     public var maxMembersPerRequest: Int
 
     public init(
         maxOperations: Int = 1000,
         maxPayloadSize: Int = 1_048_576,
+        maxGroupPayloadSize: Int = 16_777_216,
         maxResults: Int = 1000,
         defaultResults: Int = 100,
         maxFilterLength: Int = 4096,
-        maxMembersPerRequest: Int = 1000
+        maxMembersPerRequest: Int = 200_000
     ) {
         self.maxOperations = maxOperations
         self.maxPayloadSize = maxPayloadSize
+        self.maxGroupPayloadSize = maxGroupPayloadSize
         self.maxResults = maxResults
         self.defaultResults = defaultResults
         self.maxFilterLength = maxFilterLength

@@ -54,7 +54,7 @@ struct GroupsController {
     @Sendable func patch(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try context.resourceID("Group")
         context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
-        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        let body = try await request.scimJSON(limit: settings.limits.maxGroupPayloadSize)
         let plan = try PatchEngine.memberChanges(
             try PatchRequest.decode(body, limits: settings.limits), groupID: id.lowercasedString, limits: settings.limits)
         metrics.recordRewrites(plan.rewrites)
@@ -83,7 +83,7 @@ struct GroupsController {
     }
 
     @Sendable func search(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
+        let body = try await request.scimJSON(limit: settings.limits.maxGroupPayloadSize)
         return try await respond(to: try ListRequest(searchBody: body), request: request, context: context)
     }
 
@@ -121,11 +121,16 @@ struct GroupsController {
         }
     }
 
+    /// The group a POST or PUT body describes. Its members are parsed straight into a `MemberList`
+    /// and the body's bytes are released before the store runs, so a 100,000-member push holds one
+    /// compact copy of its members (plus the statement's array bind) rather than a JSON tree.
     static func group(_ request: Request, settings: SCIMSettings, metrics: ServiceMetrics) async throws -> Group {
-        let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
-        let normalised = try Normaliser(resourceType: .group).normalise(resource: body)
+        let body = try JSONValue.parseGroup(try await request.scimBody(limit: settings.limits.maxGroupPayloadSize).readableBytesView)
+        let extracted = body.members[.resource]
+        var normalised = try Normaliser(resourceType: .group).normalise(resource: body.json)
+        if let extracted { normalised.rewrites.merge(extracted.rewrites, uniquingKeysWith: +) }
         metrics.recordRewrites(normalised.rewrites)
-        return try Group(json: normalised.value, limits: settings.limits)
+        return try Group(json: normalised.value, extractedMembers: extracted?.list, limits: settings.limits)
     }
 
     static func projection(_ parameters: [String: String]) throws -> AttributeProjection {

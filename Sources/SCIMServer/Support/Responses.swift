@@ -76,6 +76,13 @@ extension Request {
     /// The JSON body of a SCIM write. Accepts `application/scim+json` and `application/json`
     /// (and a missing content type, as some clients send none).
     func scimJSON(limit: Int) async throws -> JSONValue {
+        let buffer = try await scimBody(limit: limit)
+        return try JSONValue.parse(buffer.readableBytesView)
+    }
+
+    /// The bytes of a SCIM write's JSON body, checked as `scimJSON(limit:)` checks them, for a caller
+    /// that parses them its own way.
+    func scimBody(limit: Int) async throws -> ByteBuffer {
         if let contentType = headers[.contentType]?.lowercased(),
             !contentType.hasPrefix("application/scim+json"), !contentType.hasPrefix("application/json")
         {
@@ -83,7 +90,7 @@ extension Request {
         }
         let buffer = try await collectBody(limit: limit)
         guard buffer.readableBytes > 0 else { throw SCIMError.invalidSyntax("The request body is empty.") }
-        return try JSONValue.parse(buffer.readableBytesView)
+        return buffer
     }
 
     /// Query parameters as a dictionary (last value wins), decoded as HTML forms encode them: `+` is a

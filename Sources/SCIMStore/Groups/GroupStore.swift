@@ -44,7 +44,7 @@ public struct GroupStore: Sendable {
     public func create(_ tenant: Tenant, group: Group, includeMembers: Bool, origin: EventOrigin) async throws -> StoredGroup {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
-            let members = try Self.validateMembers(group.members, schema: schema, on: connection)
+            try Self.validateMembers(group.members, schema: schema, on: connection)
             let existing = try connection.query(
                 "SELECT id, is_group FROM \(schema).teams WHERE lower(display_name) = lower(\(group.displayName)::text) FOR UPDATE")
             let id: UUID
@@ -71,10 +71,10 @@ public struct GroupStore: Sendable {
                     throw SCIMError.uniqueness("A group named \(group.displayName) already exists.")
                 }
             }
-            try Self.addMembers(members, to: id, schema: schema, on: connection)
+            try Self.addMembers(group.members.ids, to: id, schema: schema, on: connection)
             try WriteEvents(origin: origin).record(
                 status: 201, resourceType: "Group", resourceID: id, userName: nil,
-                changes: ["displayName"] + (group.externalID == nil ? [] : ["externalId"]) + (members.isEmpty ? [] : ["members"]),
+                changes: ["displayName"] + (group.externalID == nil ? [] : ["externalId"]) + (group.members.isEmpty ? [] : ["members"]),
                 schema: schema, on: connection)
             return try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)!
         }
@@ -89,13 +89,26 @@ public struct GroupStore: Sendable {
         return group
     }
 
-    /// PUT /Groups/{id}: name, externalId and the whole pushed member list.
+    /// PUT /Groups/{id}: name, externalId and the whole pushed member list, in one transaction.
+    ///
+    /// Okta's App Integration Wizard apps push a group as a PUT of all its members. The new list is
+    /// applied as a set difference in SQL: members no longer listed lose their pushed membership,
+    /// listed users who are not members gain one, and every other membership row is left as it is.
     public func replace(
         _ tenant: Tenant, id: UUID, group: Group, ifMatch: String?, includeMembers: Bool, origin: EventOrigin
     ) async throws -> StoredGroup {
-        let plan = GroupPatchPlan(
-            displayName: .some(group.displayName), externalId: .some(group.externalID), replaceMembers: group.members)
-        return try await apply(plan, tenant: tenant, id: id, ifMatch: ifMatch, includeMembers: includeMembers, origin: origin)!
+        let schema = tenant.schema
+        return try await client.withTransaction { connection in
+            try Self.lock(id, ifMatch: ifMatch, schema: schema, on: connection)
+            try Self.rename(id, to: group.displayName, schema: schema, on: connection)
+            _ = try connection.query("UPDATE \(schema).teams SET external_id = \(group.externalID) WHERE id = \(id)")
+            try Self.validateMembers(group.members, schema: schema, on: connection)
+            try Self.removeMembers(except: group.members.ids, from: id, schema: schema, on: connection)
+            try Self.addMembers(group.members.ids, to: id, schema: schema, on: connection)
+            return try Self.finish(
+                id, changes: ["displayName", "externalId", "members"], unknownAttributes: [], render: true,
+                includeMembers: includeMembers, origin: origin, schema: schema, on: connection)!
+        }
     }
 
     /// PATCH /Groups/{id}, applied set-based and atomically.
@@ -107,47 +120,36 @@ public struct GroupStore: Sendable {
     ) async throws -> StoredGroup? {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
-            let rows = try connection.query("SELECT version FROM \(schema).teams WHERE id = \(id) FOR UPDATE")
-            guard let row = rows.first else { throw Self.notFound(id) }
-            if let ifMatch { try UserStore.check(ifMatch, version: try row.decode("version")) }
-
+            try Self.lock(id, ifMatch: ifMatch, schema: schema, on: connection)
             if case .some(let name) = plan.displayName {
-                guard let name = name?.trimmingCharacters(in: .whitespacesAndNewlines), !name.isEmpty, name.count <= 255 else {
-                    throw SCIMError.invalidValue("displayName must be 1-255 characters.")
-                }
-                do {
-                    _ = try connection.query("UPDATE \(schema).teams SET display_name = \(name) WHERE id = \(id)")
-                } catch let error as PostgresError where error.sqlState == .uniqueViolation {
-                    throw SCIMError.uniqueness("Another group is already named \(name).")
-                }
+                try Self.rename(id, to: name, schema: schema, on: connection)
             }
             if case .some(let externalID) = plan.externalId {
                 _ = try connection.query("UPDATE \(schema).teams SET external_id = \(externalID) WHERE id = \(id)")
             }
             if let replacement = plan.replaceMembers {
-                let members = try Self.validateMembers(replacement, schema: schema, on: connection)
-                try Self.removeMembers(except: members, from: id, schema: schema, on: connection)
-                try Self.addMembers(members, to: id, schema: schema, on: connection)
+                let members = MemberList(replacement)
+                try Self.validateMembers(members, schema: schema, on: connection)
+                try Self.removeMembers(except: members.ids, from: id, schema: schema, on: connection)
+                try Self.addMembers(members.ids, to: id, schema: schema, on: connection)
             } else {
                 if plan.removeAllMembers {
                     try Self.removeMembers(except: [], from: id, schema: schema, on: connection)
                 } else if !plan.removeMembers.isEmpty {
                     // Ids that are not UUIDs cannot be members; removing them is a no-op.
-                    try Self.removeMembers(plan.removeMembers.compactMap(UUID.init(uuidString:)), from: id, schema: schema, on: connection)
+                    try Self.removeMembers(MemberList(plan.removeMembers).ids, from: id, schema: schema, on: connection)
                 }
-                let added = try Self.validateMembers(plan.addMembers, schema: schema, on: connection)
-                try Self.addMembers(added, to: id, schema: schema, on: connection)
+                let added = MemberList(plan.addMembers)
+                try Self.validateMembers(added, schema: schema, on: connection)
+                try Self.addMembers(added.ids, to: id, schema: schema, on: connection)
             }
-            _ = try connection.query(
-                "UPDATE \(schema).teams SET is_group = true, updated_at = now(), version = version + 1 WHERE id = \(id)")
             var changes: [String] = []
             if plan.displayName != nil { changes.append("displayName") }
             if plan.externalId != nil { changes.append("externalId") }
             if plan.changesMembers { changes.append("members") }
-            try WriteEvents(origin: origin, unknownAttributes: plan.unknownAttributes).record(
-                status: render ? 200 : 204, resourceType: "Group", resourceID: id, userName: nil, changes: changes,
-                schema: schema, on: connection)
-            return render ? try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection) : nil
+            return try Self.finish(
+                id, changes: changes, unknownAttributes: plan.unknownAttributes, render: render,
+                includeMembers: includeMembers, origin: origin, schema: schema, on: connection)
         }
     }
 
@@ -217,6 +219,37 @@ public struct GroupStore: Sendable {
 
     // MARK: - Inside a transaction
 
+    /// Locks the team's row for the rest of the transaction and checks `If-Match` against it.
+    static func lock(_ id: UUID, ifMatch: String?, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+        let rows = try connection.query("SELECT version FROM \(schema).teams WHERE id = \(id) FOR UPDATE")
+        guard let row = rows.first else { throw Self.notFound(id) }
+        if let ifMatch { try UserStore.check(ifMatch, version: try row.decode("version")) }
+    }
+
+    static func rename(_ id: UUID, to name: String?, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+        guard let name = name?.trimmingCharacters(in: .whitespacesAndNewlines), !name.isEmpty, name.count <= 255 else {
+            throw SCIMError.invalidValue("displayName must be 1-255 characters.")
+        }
+        do {
+            _ = try connection.query("UPDATE \(schema).teams SET display_name = \(name) WHERE id = \(id)")
+        } catch let error as PostgresError where error.sqlState == .uniqueViolation {
+            throw SCIMError.uniqueness("Another group is already named \(name).")
+        }
+    }
+
+    /// Bumps the version, records the write's event and reads the group back if it is to be shown.
+    static func finish(
+        _ id: UUID, changes: [String], unknownAttributes: [String], render: Bool, includeMembers: Bool,
+        origin: EventOrigin, schema: PostgresIdentifier, on connection: PostgresConnection
+    ) throws -> StoredGroup? {
+        _ = try connection.query(
+            "UPDATE \(schema).teams SET is_group = true, updated_at = now(), version = version + 1 WHERE id = \(id)")
+        try WriteEvents(origin: origin, unknownAttributes: unknownAttributes).record(
+            status: render ? 200 : 204, resourceType: "Group", resourceID: id, userName: nil, changes: changes,
+            schema: schema, on: connection)
+        return render ? try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection) : nil
+    }
+
     static func notFound(_ id: UUID) -> SCIMError {
         .notFound("Group \(id.lowercasedString) not found.")
     }
@@ -258,30 +291,40 @@ public struct GroupStore: Sendable {
         return result
     }
 
-    /// Every id must name a SCIM-visible user of this organisation; otherwise nothing changes.
-    static func validateMembers(_ ids: [String], schema: PostgresIdentifier, on connection: PostgresConnection) throws -> [UUID] {
-        guard !ids.isEmpty else { return [] }
-        var uuids: [UUID] = []
-        var seen = Set<UUID>()
-        for text in ids {
-            guard let id = UUID(uuidString: text) else { throw SCIMError.invalidValue("Member \(text.prefix(64)) is not a user of this organisation.") }
-            if seen.insert(id).inserted { uuids.append(id) }
+    /// Every id must name a SCIM-visible user of this organisation; otherwise nothing changes. The
+    /// first id that does not, in the order sent, is named in the error. One anti-join in SQL, with
+    /// the ids bound as one `uuid[]`.
+    static func validateMembers(_ members: MemberList, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+        if let text = members.others.first {
+            throw SCIMError.invalidValue("Member \(text.prefix(64)) is not a user of this organisation.")
         }
-        let found = Set(
-            try connection.query("SELECT id FROM \(schema).users WHERE id = ANY(\(uuids)) AND scim_managed").map { try $0.decode(0, as: UUID.self) })
-        if let missing = uuids.first(where: { !found.contains($0) }) {
-            throw SCIMError.invalidValue("Member \(missing.lowercasedString) is not a user of this organisation.")
+        guard !members.ids.isEmpty else { return }
+        let missing = try connection.query(
+            """
+            SELECT w.id FROM unnest(\(members.ids)::uuid[]) WITH ORDINALITY AS w(id, n)
+            WHERE NOT EXISTS (SELECT 1 FROM \(schema).users u WHERE u.id = w.id AND u.scim_managed)
+            ORDER BY w.n LIMIT 1
+            """)
+        if let row = missing.first {
+            throw SCIMError.invalidValue("Member \(try row.decode(0, as: UUID.self).lowercasedString) is not a user of this organisation.")
         }
-        return uuids
     }
 
+    /// Gives `ids` a pushed membership. New members get a row; department members who were not
+    /// pushed gain `via_group`; pushed members' rows are not written at all. Duplicates are allowed.
     static func addMembers(_ ids: [UUID], to team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
         guard !ids.isEmpty else { return }
         _ = try connection.query(
             """
+            WITH wanted AS (SELECT DISTINCT w.id FROM unnest(\(ids)::uuid[]) AS w(id)),
+            promoted AS (
+                UPDATE \(schema).team_members m SET via_group = true FROM wanted w
+                WHERE m.team_id = \(team) AND m.user_id = w.id AND NOT m.via_group
+            )
             INSERT INTO \(schema).team_members (team_id, user_id, via_group)
-            SELECT \(team), unnest(\(ids)), true
-            ON CONFLICT (team_id, user_id) DO UPDATE SET via_group = true WHERE NOT \(schema).team_members.via_group
+            SELECT \(team), w.id, true FROM wanted w
+            WHERE NOT EXISTS (SELECT 1 FROM \(schema).team_members m WHERE m.team_id = \(team) AND m.user_id = w.id)
+            ON CONFLICT (team_id, user_id) DO NOTHING
             """)
     }
 
@@ -298,15 +341,19 @@ public struct GroupStore: Sendable {
             """)
     }
 
-    /// Takes the pushed membership away from everyone not in `keep`.
+    /// Takes the pushed membership away from everyone not in `keep`, as an anti-join (a `NOT ... = ANY`
+    /// would compare every member with every kept id).
     static func removeMembers(except keep: [UUID], from team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
         _ = try connection.query(
             """
-            WITH kept AS (
-                UPDATE \(schema).team_members SET via_group = false
-                WHERE team_id = \(team) AND via_group AND via_department AND NOT (user_id = ANY(\(keep)))
+            WITH keep AS (SELECT k.id FROM unnest(\(keep)::uuid[]) AS k(id)),
+            kept AS (
+                UPDATE \(schema).team_members m SET via_group = false
+                WHERE m.team_id = \(team) AND m.via_group AND m.via_department
+                  AND NOT EXISTS (SELECT 1 FROM keep WHERE keep.id = m.user_id)
             )
-            DELETE FROM \(schema).team_members WHERE team_id = \(team) AND NOT via_department AND NOT (user_id = ANY(\(keep)))
+            DELETE FROM \(schema).team_members m
+            WHERE m.team_id = \(team) AND NOT m.via_department AND NOT EXISTS (SELECT 1 FROM keep WHERE keep.id = m.user_id)
             """)
     }
 
