@@ -56,7 +56,7 @@ public func buildApplication(
 
     var app = Application(
         router: router,
-        server: try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1(),
+        server: .guarded(tls: try configuration.tls?.serverConfiguration(), settings: configuration.connections, metrics: metrics),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [
             client, backgroundClient, purger, EventFlushService(buffer: events, client: backgroundClient, logger: logger),
