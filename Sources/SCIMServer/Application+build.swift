@@ -77,6 +77,7 @@ func buildRouter(
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorResponseMiddleware())
+    router.add(middleware: HostHeaderMiddleware(publicBaseURL: configuration.publicBaseURL))
     router.add(middleware: QueryNULMiddleware())
 
     router.get("healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: .init(string: "ok\n"))) }
