@@ -114,9 +114,14 @@ struct SlowClientTests {
 
     /// Sends one request on a fresh connection with `Connection: close` and returns the response.
     static func request(port: Int, _ head: String, bound: Duration = .seconds(20)) async throws -> String {
+        try await exchange(port: port, "\(head)\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", bound: bound)
+    }
+
+    /// Sends `raw` on a fresh connection and reads until the server closes it (or `bound` passes).
+    static func exchange(port: Int, _ raw: String, bound: Duration = .seconds(20)) async throws -> String {
         let socket = try Socket.connect(port: port)
         defer { socket.close() }
-        socket.send("\(head)\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        socket.send(raw)
         var received: [UInt8] = []
         let clock = ContinuousClock()
         let start = clock.now
