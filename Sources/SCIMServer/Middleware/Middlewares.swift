@@ -23,7 +23,9 @@ struct RequestIDMiddleware: RouterMiddleware {
             context.clientRequestID = sent
             context.logger[metadataKey: "scim.request.client_id"] = .string(sent)
         }
-        var response = try await next(request, context)
+        var response = try await EventOrigin.$currentClientRequestID.withValue(context.clientRequestID) {
+            try await next(request, context)
+        }
         response.headers[.requestID] = context.requestID
         response.headers[.cacheControl] = "no-store"
         response.headers[.xContentTypeOptions] = "nosniff"

@@ -9,6 +9,10 @@ public struct EventOrigin: Sendable {
     public var requestID: String
     /// The client's `X-Request-Id`, when it sent a usable one.
     public var clientRequestID: String?
+
+    /// The client's `X-Request-Id` of the request being served, bound by the HTTP layer around the
+    /// request's handling, so that every origin made for it (an authentication refusal's too) keeps it.
+    @TaskLocal public static var currentClientRequestID: String?
     public var tokenID: UUID?
     public var method: String
     /// The path without its query string: filters may hold personal data.
@@ -16,7 +20,7 @@ public struct EventOrigin: Sendable {
     public var started: ContinuousClock.Instant
 
     public init(
-        requestID: String, clientRequestID: String? = nil, tokenID: UUID?, method: String, path: String,
+        requestID: String, clientRequestID: String? = EventOrigin.currentClientRequestID, tokenID: UUID?, method: String, path: String,
         started: ContinuousClock.Instant = .now
     ) {
         self.requestID = requestID
