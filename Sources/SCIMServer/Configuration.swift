@@ -200,7 +200,7 @@ public func openFileLimit() -> Int {
     let resource = RLIMIT_NOFILE
     #endif
     guard getrlimit(resource, &limit) == 0 else { return 1 << 20 }
-    return limit.rlim_cur == RLIM_INFINITY ? 1 << 20 : Int(clamping: limit.rlim_cur)
+    return min(Int(clamping: limit.rlim_cur), 1 << 20)  // unlimited is the largest value
 }
 
 /// The PEM files of a native HTTPS listener.

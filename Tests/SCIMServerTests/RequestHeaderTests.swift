@@ -108,11 +108,11 @@ struct RequestHeaderLiveTests {
             let org = try await TestClient(client: client).organisation("host")
             let scim = try await Self.send(port: port, "GET", "/scim/v2/Users", host: nil, headers: ["Authorization: Bearer \(org.token)"])
             #expect(scim.status == 400)
-            #expect(scim.body?["schemas"] == [.string(SchemaURN.error)], "SCIM error body")
-            #expect(scim.body?["detail"]?.stringValue?.contains("Host") == true)
+            #expect(scim.body?[caseInsensitive: "schemas"] == [.string(SchemaURN.error)], "SCIM error body")
+            #expect(scim.body?[caseInsensitive: "detail"]?.stringValue?.contains("Host") == true)
             let admin = try await Self.send(port: port, "GET", "/admin/v1/organisations", host: nil, headers: ["Authorization: Bearer \(TestDatabase.adminToken)"])
             #expect(admin.status == 400)
-            #expect(admin.body?["error"]?.stringValue == "bad_request" && admin.body?["requestId"] != nil, "admin error body")
+            #expect(admin.body?[caseInsensitive: "error"]?.stringValue == "bad_request" && admin.body?[caseInsensitive: "requestId"] != nil, "admin error body")
             let twice = try await Self.send(
                 port: port, "GET", "/scim/v2/Users", host: "a.example", headers: ["Host: b.example", "Authorization: Bearer \(org.token)"])
             #expect(twice.status == 400)
@@ -130,10 +130,10 @@ struct RequestHeaderLiveTests {
             for host in ["evil.com/phish?", "user@evil.com", "evil.com:99999", "[::1"] {
                 let result = try await Self.send(port: port, "GET", "/scim/v2/ServiceProviderConfig", host: host, headers: [auth])
                 #expect(result.status == 400, "Host: \(host)")
-                #expect(result.body?["schemas"] == [.string(SchemaURN.error)])
+                #expect(result.body?[caseInsensitive: "schemas"] == [.string(SchemaURN.error)])
                 let admin = try await Self.send(
                     port: port, "GET", "/admin/v1/organisations", host: host, headers: ["Authorization: Bearer \(TestDatabase.adminToken)"])
-                #expect(admin.status == 400 && admin.body?["error"]?.stringValue == "bad_request", "admin, Host: \(host)")
+                #expect(admin.status == 400 && admin.body?[caseInsensitive: "error"]?.stringValue == "bad_request", "admin, Host: \(host)")
             }
             for proto in ["javascript", "https://evil.com", "ftp"] {
                 let result = try await Self.send(
@@ -175,16 +175,16 @@ struct RequestHeaderLiveTests {
             #expect(failed["detail"]?.stringValue?.hasSuffix("(request \(serverID))") == true)
             for id in ["okta-7f3a9c", serverID] {
                 let found = try await client.admin(.get, "/organisations/\(org.slug)/events?requestId=\(id)")
-                let events = try #require(found["events"]?.arrayValue, found.text)
+                let events = try #require(found["events"]?.arrayValue, "\(found.text)")
                 #expect(events.count == 1, "search by \(id)")
-                #expect(events.first?["requestId"]?.stringValue == serverID)
-                #expect(events.first?["clientRequestId"]?.stringValue == "okta-7f3a9c")
+                #expect(events.first?[caseInsensitive: "requestId"]?.stringValue == serverID)
+                #expect(events.first?[caseInsensitive: "clientRequestId"]?.stringValue == "okta-7f3a9c")
             }
             // An unusable client id is not kept.
             let odd = try await org.scim(.get, "/Users/not-a-user", headers: [.init("X-Request-Id")!: "has space"])
             let oddID = try #require(odd.headers[.init("X-Request-Id")!])
             let found = try await client.admin(.get, "/organisations/\(org.slug)/events?requestId=\(oddID)")
-            #expect(found["events"]?.arrayValue?.first?["clientRequestId"] == .null)
+            #expect(found["events"]?.arrayValue?.first?[caseInsensitive: "clientRequestId"] == .null)
         }
     }
 }

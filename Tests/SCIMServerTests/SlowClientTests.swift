@@ -83,7 +83,7 @@ struct SlowClientTests {
             }
             guard result == 0 else {
                 let error = errno
-                close(fd)
+                _ = Glibc.close(fd)
                 throw POSIXError(.init(rawValue: error) ?? .EIO)
             }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)

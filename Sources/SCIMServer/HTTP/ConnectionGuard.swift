@@ -198,7 +198,7 @@ final class HTTPPhaseObserver: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        switch Self.unwrapInboundIn(data) {
         case .head: deadlines?.headReceived()
         case .end: deadlines?.endReceived()
         case .body: break
@@ -207,7 +207,7 @@ final class HTTPPhaseObserver: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { deadlines?.responseEnded() }
+        if case .end = Self.unwrapOutboundIn(data) { deadlines?.responseEnded() }
         context.write(data, promise: promise)
     }
 }
