@@ -56,7 +56,8 @@ public func buildApplication(
 
     var app = Application(
         router: router,
-        server: .guarded(tls: try configuration.tls?.serverConfiguration(), settings: configuration.connections, metrics: metrics),
+        server: .guarded(
+            tls: try configuration.tls?.serverConfiguration(), settings: configuration.connections, metrics: metrics),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [
             client, backgroundClient, purger, EventFlushService(buffer: events, client: backgroundClient, logger: logger),

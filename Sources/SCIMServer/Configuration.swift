@@ -169,12 +169,14 @@ public struct AppConfiguration: Sendable {
         if let text = environment["MAX_CONNECTIONS"] {
             guard let limit = Int(text), (1...available).contains(limit) else {
                 throw ConfigurationError(
-                    "MAX_CONNECTIONS must be 1-\(available): the process may open \(fileLimit) files and keeps \(reserved) "
-                        + "for the database pools and its own files (raise the limit with ulimit -n or compose's ulimits).")
+                    "MAX_CONNECTIONS must be 1-\(available): the process may open \(fileLimit) files and keeps "
+                        + "\(reserved) for the database pools and its own files (raise the limit with ulimit -n "
+                        + "or compose's ulimits).")
             }
             configuration.connections.maxConnections = limit
         } else {
-            configuration.connections.maxConnections = min(configuration.connections.maxConnections, max(1, fileLimit / 2))
+            configuration.connections.maxConnections = min(
+                configuration.connections.maxConnections, max(1, fileLimit / 2))
         }
         // TLS_CERT_PATH/TLS_KEY_PATH: both or neither.
         let certificate = environment["TLS_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }

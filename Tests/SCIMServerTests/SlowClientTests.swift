@@ -62,6 +62,35 @@ struct ConnectionDeadlinesTests {
     }
 }
 
+@Suite("Connection settings from the environment")
+struct ConnectionSettingsTests {
+    static let base = ["DATABASE_URL": "postgresql://scim@127.0.0.1:1/scim", "ADMIN_API_TOKEN": "test-admin-token-0123456789"]
+
+    @Test("defaults, explicit values, and MAX_CONNECTIONS within the open-files limit")
+    func environment() throws {
+        let defaults = try AppConfiguration.fromEnvironment(Self.base, fileLimit: 65_536).connections
+        #expect(defaults.idleTimeout == .seconds(60) && defaults.headerTimeout == .seconds(10) && defaults.bodyTimeout == .seconds(30))
+        #expect(defaults.maxConnections == 10_000)
+        #expect(try AppConfiguration.fromEnvironment(Self.base, fileLimit: 1_024).connections.maxConnections == 512, "half a small limit")
+        let set = try AppConfiguration.fromEnvironment(
+            Self.base.merging([
+                "HTTP_IDLE_TIMEOUT_SECONDS": "65", "HTTP_HEADER_TIMEOUT_SECONDS": "5", "HTTP_BODY_TIMEOUT_SECONDS": "120",
+                "MAX_CONNECTIONS": "20000",
+            ]) { $1 }, fileLimit: 65_536
+        ).connections
+        #expect(set.idleTimeout == .seconds(65) && set.headerTimeout == .seconds(5) && set.bodyTimeout == .seconds(120))
+        #expect(set.maxConnections == 20_000)
+        for (name, value) in [
+            ("HTTP_IDLE_TIMEOUT_SECONDS", "0"), ("HTTP_HEADER_TIMEOUT_SECONDS", "301"), ("HTTP_BODY_TIMEOUT_SECONDS", "x"),
+            ("MAX_CONNECTIONS", "0"), ("MAX_CONNECTIONS", "65500"),
+        ] {
+            #expect(throws: ConfigurationError.self, "\(name)=\(value)") {
+                try AppConfiguration.fromEnvironment(Self.base.merging([name: value]) { $1 }, fileLimit: 65_536)
+            }
+        }
+    }
+}
+
 /// Real listening servers, real sockets: idle, half-sent and surplus connections against the
 /// deadlines and the cap, with ordinary requests going through all along.
 @Suite("Slow and idle clients", .serialized)
@@ -70,10 +99,13 @@ struct SlowClientTests {
     struct Socket {
         let fd: Int32
 
-        /// Connects to 127.0.0.1:port (blocking), then switches to non-blocking reads.
-        static func connect(port: Int) throws -> Socket {
+        /// Connects to 127.0.0.1:port without blocking the thread: the test runs on Swift's cooperative
+        /// threads, which the server under test also needs to accept connections.
+        static func connect(port: Int, bound: Duration = .seconds(30)) async throws -> Socket {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+            let socket = Socket(fd: fd)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -81,13 +113,32 @@ struct SlowClientTests {
             let result = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
-            guard result == 0 else {
+            if result == 0 { return socket }
+            guard errno == EINPROGRESS else {
                 let error = errno
-                _ = Glibc.close(fd)
+                socket.close()
                 throw POSIXError(.init(rawValue: error) ?? .EIO)
             }
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            return Socket(fd: fd)
+            let clock = ContinuousClock()
+            let start = clock.now
+            while true {
+                var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                if poll(&descriptor, 1, 0) > 0 {
+                    var error: Int32 = 0
+                    var length = socklen_t(MemoryLayout<Int32>.size)
+                    _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+                    guard error == 0 else {
+                        socket.close()
+                        throw POSIXError(.init(rawValue: error) ?? .EIO)
+                    }
+                    return socket
+                }
+                guard clock.now - start < bound else {
+                    socket.close()
+                    throw POSIXError(.ETIMEDOUT)
+                }
+                try await Task.sleep(for: .milliseconds(1))
+            }
         }
 
         func send(_ text: String) {
@@ -119,7 +170,7 @@ struct SlowClientTests {
 
     /// Sends `raw` on a fresh connection and reads until the server closes it (or `bound` passes).
     static func exchange(port: Int, _ raw: String, bound: Duration = .seconds(20)) async throws -> String {
-        let socket = try Socket.connect(port: port)
+        let socket = try await Socket.connect(port: port)
         defer { socket.close() }
         socket.send(raw)
         var received: [UInt8] = []
@@ -181,19 +232,19 @@ struct SlowClientTests {
             defer { sockets.forEach { $0.close() } }
             // Idle from the accept: never a byte.
             for index in 0..<Self.idleCount {
-                sockets.append(try Socket.connect(port: port))
+                sockets.append(try await Socket.connect(port: port))
                 // Every 200, an ordinary request, which also waits for the accepts queued before it.
                 if index % 200 == 199 { try await normalRequest("GET /healthz HTTP/1.1") }
             }
             // Half a header.
             for _ in 0..<100 {
-                let socket = try Socket.connect(port: port)
+                let socket = try await Socket.connect(port: port)
                 socket.send("GET /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 sockets.append(socket)
             }
             // A whole header, half a body.
             for _ in 0..<100 {
-                let socket = try Socket.connect(port: port)
+                let socket = try await Socket.connect(port: port)
                 socket.send(
                     "POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(org.token)\r\n"
                         + "Content-Type: application/scim+json\r\nContent-Length: 200\r\n\r\n{\"userName\":")
@@ -201,7 +252,7 @@ struct SlowClientTests {
             }
             // One request answered, then idle on keep-alive.
             for _ in 0..<100 {
-                let socket = try Socket.connect(port: port)
+                let socket = try await Socket.connect(port: port)
                 socket.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 sockets.append(socket)
             }
@@ -234,7 +285,7 @@ struct SlowClientTests {
             // so which 20 are refused is not known: count the closed ones.
             var sockets: [Socket] = []
             defer { sockets.forEach { $0.close() } }
-            for _ in 0..<70 { sockets.append(try Socket.connect(port: port)) }
+            for _ in 0..<70 { sockets.append(try await Socket.connect(port: port)) }
             var closed: [Bool] = Array(repeating: false, count: sockets.count)
             func countClosed() -> Int {
                 for (index, socket) in sockets.enumerated() where !closed[index] {
@@ -279,9 +330,9 @@ struct SlowClientTests {
             let port = try #require(client.port)
             var sockets: [Socket] = []
             defer { sockets.forEach { $0.close() } }
-            for _ in 0..<200 { sockets.append(try Socket.connect(port: port)) }
+            for _ in 0..<200 { sockets.append(try await Socket.connect(port: port)) }
             for _ in 0..<50 {
-                let socket = try Socket.connect(port: port)
+                let socket = try await Socket.connect(port: port)
                 socket.send("\u{16}\u{03}\u{01}\u{02}")  // the start of a TLS record header, then nothing
                 sockets.append(socket)
             }

@@ -60,7 +60,8 @@ struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
             handler = ConnectionDeadlineHandler(settings: settings, metrics: metrics)
         } else {
             metrics.connectionRefused()
-            logger.debug("connection refused: MAX_CONNECTIONS reached", metadata: ["scim.connections.limit": "\(gate.limit)"])
+            logger.debug(
+                "connection refused: MAX_CONNECTIONS reached", metadata: ["scim.connections.limit": "\(gate.limit)"])
             handler = RefuseConnectionHandler()
         }
         do {
@@ -222,8 +223,8 @@ extension HTTPServerBuilder {
             let http1 = HTTP1Channel(
                 responder: responder, configuration: .init(additionalChannelHandlers: [HTTPPhaseObserver()]))
             if let tls {
-                return GuardedChildChannel(
-                    base: try TLSChannel(http1, tlsConfiguration: tls), settings: settings, gate: gate, metrics: metrics)
+                let base = try TLSChannel(http1, tlsConfiguration: tls)
+                return GuardedChildChannel(base: base, settings: settings, gate: gate, metrics: metrics)
             }
             return GuardedChildChannel(base: http1, settings: settings, gate: gate, metrics: metrics)
         }

@@ -37,7 +37,8 @@ struct RequestIDMiddleware: RouterMiddleware {
     static func isUsable(_ sent: String) -> Bool {
         (1...128).contains(sent.utf8.count)
             && sent.utf8.allSatisfy { byte in
-                (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) || "-_.:".utf8.contains(byte)
+                (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+                    || "-_.:".utf8.contains(byte)
             }
     }
 }
@@ -189,7 +190,7 @@ struct HostHeaderMiddleware: RouterMiddleware {
 
     private static func isNameByte(_ byte: UInt8) -> Bool {
         (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
-            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+            || "-._~".utf8.contains(byte)
     }
 }
 

@@ -20,8 +20,8 @@ public struct EventOrigin: Sendable {
     public var started: ContinuousClock.Instant
 
     public init(
-        requestID: String, clientRequestID: String? = EventOrigin.currentClientRequestID, tokenID: UUID?, method: String, path: String,
-        started: ContinuousClock.Instant = .now
+        requestID: String, clientRequestID: String? = EventOrigin.currentClientRequestID, tokenID: UUID?,
+        method: String, path: String, started: ContinuousClock.Instant = .now
     ) {
         self.requestID = requestID
         self.clientRequestID = clientRequestID
