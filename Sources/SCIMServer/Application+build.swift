@@ -59,7 +59,8 @@ public func buildApplication(
 
     var app = Application(
         router: router,
-        server: try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1(),
+        server: .guarded(
+            tls: try configuration.tls?.serverConfiguration(), settings: configuration.connections, metrics: metrics),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [
             client, backgroundClient, purger, EventFlushService(buffer: events, client: backgroundClient, logger: logger),
@@ -80,6 +81,7 @@ func buildRouter(
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorResponseMiddleware())
+    router.add(middleware: HostHeaderMiddleware(publicBaseURL: configuration.publicBaseURL))
     router.add(middleware: QueryNULMiddleware())
 
     router.get("healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: .init(string: "ok\n"))) }

@@ -56,6 +56,8 @@ public struct AppConfiguration: Sendable {
     public var shutdownDrain: Duration = .seconds(5)
     /// Per-organisation and failed-authentication rate limits (per replica).
     public var rateLimits = RateLimitSettings()
+    /// Client connection deadlines and cap (`HTTP_*_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`).
+    public var connections = HTTPConnectionSettings()
 
     public init(databaseURL: String, adminToken: String, sqlDirectory: URL = MigrationSet.defaultDirectory()) {
         self.databaseURL = databaseURL
@@ -66,11 +68,16 @@ public struct AppConfiguration: Sendable {
     /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `DB_PREPARED_STATEMENTS`, `DB_STATEMENT_CACHE_SIZE`, `LOG_LEVEL`,
     /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `MAX_GROUP_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
     /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
-    /// `FAILED_AUTH_LIMIT`, `FAILED_AUTH_ADDRESS_LIMIT`, `TRUSTED_PROXY`.
+    /// `FAILED_AUTH_LIMIT`, `FAILED_AUTH_ADDRESS_LIMIT`, `TRUSTED_PROXY`, `HTTP_IDLE_TIMEOUT_SECONDS`,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS`, `HTTP_BODY_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`.
     /// See docs/deployment.md for `DB_CONNECT_TIMEOUT_SECONDS`, `DB_WAIT_TIMEOUT_SECONDS`,
-    /// `DB_STATEMENT_TIMEOUT_SECONDS`, `DB_LIST_STATEMENT_TIMEOUT_SECONDS`, `DB_RETRY_SECONDS`, `DB_POOL_ORG_SHARE_PERCENT`,
-    /// `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AppConfiguration {
+    /// `DB_STATEMENT_TIMEOUT_SECONDS`, `DB_LIST_STATEMENT_TIMEOUT_SECONDS`, `DB_RETRY_SECONDS`,
+    /// `DB_POOL_ORG_SHARE_PERCENT`, `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
+    ///
+    /// `fileLimit` is the process's open-file limit (`RLIMIT_NOFILE`), which bounds `MAX_CONNECTIONS`.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment, fileLimit: Int = openFileLimit()
+    ) throws -> AppConfiguration {
         guard let databaseURL = environment["DATABASE_URL"], !databaseURL.isEmpty else {
             throw ConfigurationError("DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db).")
         }
@@ -187,6 +194,33 @@ public struct AppConfiguration: Sendable {
             guard let seconds = Int(text), (0...120).contains(seconds) else { throw ConfigurationError("SHUTDOWN_DRAIN_SECONDS must be 0-120.") }
             configuration.shutdownDrain = .seconds(seconds)
         }
+        for (name, keyPath, range) in [
+            ("HTTP_IDLE_TIMEOUT_SECONDS", \HTTPConnectionSettings.idleTimeout, 1...3600),
+            ("HTTP_HEADER_TIMEOUT_SECONDS", \.headerTimeout, 1...300),
+            ("HTTP_BODY_TIMEOUT_SECONDS", \.bodyTimeout, 1...3600),
+        ] {
+            guard let text = environment[name] else { continue }
+            guard let seconds = Int(text), range.contains(seconds) else {
+                throw ConfigurationError("\(name) must be \(range.lowerBound)-\(range.upperBound).")
+            }
+            configuration.connections[keyPath: keyPath] = .seconds(seconds)
+        }
+        // MAX_CONNECTIONS: each connection is a file descriptor, and so is each database connection,
+        // each open file and each socket of the pools; keep room for them under the file limit.
+        let reserved = configuration.poolSize + 2 + 100
+        let available = max(1, fileLimit - reserved)
+        if let text = environment["MAX_CONNECTIONS"] {
+            guard let limit = Int(text), (1...available).contains(limit) else {
+                throw ConfigurationError(
+                    "MAX_CONNECTIONS must be 1-\(available): the process may open \(fileLimit) files and keeps "
+                        + "\(reserved) for the database pools and its own files (raise the limit with ulimit -n "
+                        + "or compose's ulimits).")
+            }
+            configuration.connections.maxConnections = limit
+        } else {
+            configuration.connections.maxConnections = min(
+                configuration.connections.maxConnections, max(1, fileLimit / 2))
+        }
         // TLS_CERT_PATH/TLS_KEY_PATH: both or neither.
         let certificate = environment["TLS_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }
         let key = environment["TLS_KEY_PATH"].flatMap { $0.isEmpty ? nil : $0 }
@@ -200,6 +234,18 @@ public struct AppConfiguration: Sendable {
         }
         return configuration
     }
+}
+
+/// The process's soft limit on open files (`ulimit -n`); a large number when it cannot be read.
+public func openFileLimit() -> Int {
+    var limit = rlimit()
+    #if canImport(Glibc)
+    let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    #else
+    let resource = RLIMIT_NOFILE
+    #endif
+    guard getrlimit(resource, &limit) == 0 else { return 1 << 20 }
+    return min(Int(clamping: limit.rlim_cur), 1 << 20)  // unlimited is the largest value
 }
 
 /// The PEM files of a native HTTPS listener.

@@ -47,7 +47,8 @@ struct EventLogTests {
 
             let failure = try await client.admin(.get, "/organisations/\(org.slug)/events?outcome=error&userName=TZ@ev.com")
             let error = try #require(failure["events"]?.arrayValue?.first)
-            #expect(error[caseInsensitive: "requestId"] == "req-bad-tz")
+            #expect(error[caseInsensitive: "clientRequestId"] == "req-bad-tz")
+            #expect(error[caseInsensitive: "requestId"]?.stringValue == bad.headers[.init("X-Request-Id")!])
             #expect(error[caseInsensitive: "scimType"] == "invalidValue")
             #expect(error[caseInsensitive: "status"] == 400)
             #expect(failure["events"]?.arrayValue?.count == 1)

@@ -10,8 +10,12 @@ import Synchronization
 /// The context every request starts with: its id, and the identity middleware resolved, if any.
 public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// `X-Request-Id`: the client's, or one we generated; quoted in SCIM error details.
+    /// The server's own id of the request, always generated: the response's `X-Request-Id`, quoted in
+    /// error bodies, on every log line (`scim.request.id`) and in sync events.
     public var requestID: String = ""
+    /// The client's own `X-Request-Id` when it sent a usable one: kept beside `requestID` in the log
+    /// (`scim.request.client_id`) and in sync events, so support can search by either.
+    public var clientRequestID: String?
     /// Set by `SCIMAuthMiddleware` once a bearer token resolved an organisation.
     public var tenant: Tenant?
     /// Set by `SyncEventMiddleware` for SCIM requests.

@@ -147,11 +147,12 @@ struct SCIMSettings: Sendable {
     var limits: ServiceLimits
     var publicBaseURL: String?
 
-    /// `<public base>/scim/v2`, or built from the request's Host (and `X-Forwarded-Proto`).
+    /// `<public base>/scim/v2`, or built from the request's Host (and `X-Forwarded-Proto`), which
+    /// `HostHeaderMiddleware` has checked.
     func baseURL(for request: Request) -> String {
         if let publicBaseURL { return "\(publicBaseURL)/scim/v2" }
         let host = request.head.authority ?? "localhost"
-        let scheme = request.headers[.forwardedProto] == "https" ? "https" : "http"
+        let scheme = request.headers[.forwardedProto].flatMap(HostHeaderMiddleware.scheme(forwardedProto:)) ?? "http"
         return "\(scheme)://\(host)/scim/v2"
     }
 }

@@ -6,27 +6,40 @@ import Postgres
 import SCIM
 import SCIMStore
 
-/// Gives every request an id (the client's `X-Request-Id` when it is sane) and every response the id
-/// and the security headers a credential-bearing API should send.
+/// Gives every request an id of the server's own, and every response that id (`X-Request-Id`) and the
+/// security headers a credential-bearing API should send.
+///
+/// A client's own `X-Request-Id` cannot be trusted to be unique, so it never replaces the server's id:
+/// when it is sane (1-128 letters, digits, `-`, `_`, `.`, `:`) it is kept beside it, in the log
+/// (`scim.request.client_id`) and in sync events, where support can search by either id.
 struct RequestIDMiddleware: RouterMiddleware {
     let generator = RequestIDGenerator()
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         var context = context
-        let sent = request.headers[.requestID]
-        context.requestID =
-            if let sent, (1...128).contains(sent.count), sent.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) {
-                sent
-            } else {
-                generator.next()
-            }
+        context.requestID = generator.next()
         context.logger[metadataKey: "scim.request.id"] = .string(context.requestID)
-        var response = try await next(request, context)
+        if let sent = request.headers[.requestID], Self.isUsable(sent) {
+            context.clientRequestID = sent
+            context.logger[metadataKey: "scim.request.client_id"] = .string(sent)
+        }
+        var response = try await EventOrigin.$currentClientRequestID.withValue(context.clientRequestID) {
+            try await next(request, context)
+        }
         response.headers[.requestID] = context.requestID
         response.headers[.cacheControl] = "no-store"
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.strictTransportSecurity] = "max-age=63072000"
         return response
+    }
+
+    /// 1-128 ASCII letters, digits, `-`, `_`, `.` and `:`.
+    static func isUsable(_ sent: String) -> Bool {
+        (1...128).contains(sent.utf8.count)
+            && sent.utf8.allSatisfy { byte in
+                (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+                    || "-_.:".utf8.contains(byte)
+            }
     }
 }
 
@@ -85,6 +98,99 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             logger.error("unexpected admin error", metadata: ["error": "\(String(reflecting: error))"])
             return AdminError(status: 500, code: "internal", message: "Internal error.")
         }
+    }
+}
+
+/// Checks the headers that absolute URLs are built from, before anything else reads them.
+///
+/// An HTTP/1.1 request must carry exactly one `Host` (RFC 9112 §3.2); one without is 400. When
+/// `PUBLIC_BASE_URL` is unset, `Location`, `meta.location` and `$ref` are built from `Host` and
+/// `X-Forwarded-Proto`, so a `Host` that is not a plain authority (`host[:port]`, an IPv6 address in
+/// brackets; no user info, path or spaces) or a scheme other than `http`/`https` is 400 rather than
+/// echoed into them.
+///
+/// `/healthz` and `/readyz` are left alone: load balancers' probes may speak HTTP/1.0 without `Host`,
+/// and Hummingbird's request type does not carry the HTTP version.
+struct HostHeaderMiddleware: RouterMiddleware {
+    /// Set: URLs never come from the request, so only a missing or repeated `Host` is refused.
+    let publicBaseURL: String?
+
+    static let host = HTTPField.Name("Host")!
+
+    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if path == "/healthz" || path == "/readyz" { return try await next(request, context) }
+        guard let authority = request.head.authority else {
+            throw SCIMError.badRequest("The Host header is required (RFC 9112 section 3.2).")
+        }
+        // The HTTP/1 conversion keeps the first Host as the authority and any further ones as fields.
+        guard request.headers[Self.host] == nil else {
+            throw SCIMError.badRequest("A request may carry only one Host header (RFC 9112 section 3.2).")
+        }
+        if publicBaseURL == nil {
+            guard Self.isAuthority(authority) else {
+                throw SCIMError.badRequest("The Host header must be host or host:port (RFC 9110 section 7.2).")
+            }
+            if let proto = request.headers[.forwardedProto], Self.scheme(forwardedProto: proto) == nil {
+                throw SCIMError.badRequest("X-Forwarded-Proto must be http or https.")
+            }
+        }
+        return try await next(request, context)
+    }
+
+    /// Whether `text` is `host[:port]`: a registered name of letters, digits, `-`, `.`, `_` and `~`,
+    /// an IPv4 address, or an IPv6 address in brackets; a port of 1-5 digits up to 65535.
+    static func isAuthority(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty, bytes.count <= 261 else { return false }
+        var hostEnd = bytes.count
+        var portStart: Int?
+        if bytes[0] == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
+            let inner = bytes[1..<close]
+            guard inner.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }),
+                inner.contains(UInt8(ascii: ":"))
+            else { return false }
+            hostEnd = close + 1
+            if hostEnd < bytes.count {
+                guard bytes[hostEnd] == UInt8(ascii: ":") else { return false }
+                portStart = hostEnd + 1
+            }
+        } else {
+            if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) {
+                hostEnd = colon
+                portStart = colon + 1
+            }
+            let name = bytes[0..<hostEnd]
+            guard !name.isEmpty, name.count <= 253, name.allSatisfy(isNameByte) else { return false }
+        }
+        if let portStart {
+            let port = bytes[portStart...]
+            guard (1...5).contains(port.count), port.allSatisfy({ (48...57).contains($0) }),
+                let value = Int(String(decoding: port, as: UTF8.self)), value <= 65535
+            else { return false }
+        }
+        return true
+    }
+
+    /// The scheme an `X-Forwarded-Proto` names: `http` or `https`, case-insensitive. Behind chained
+    /// proxies it may be a list; the first entry is the scheme the client used, and every entry must
+    /// be one of the two. Nil for anything else.
+    static func scheme(forwardedProto: String) -> String? {
+        let entries = forwardedProto.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        guard let first = entries.first, entries.allSatisfy({ $0 == "http" || $0 == "https" }) else { return nil }
+        return first
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (65...70).contains(byte) || (97...102).contains(byte)
+    }
+
+    private static func isNameByte(_ byte: UInt8) -> Bool {
+        (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+            || "-._~".utf8.contains(byte)
     }
 }
 

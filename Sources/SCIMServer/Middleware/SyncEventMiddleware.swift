@@ -11,7 +11,8 @@ struct SyncEventMiddleware: RouterMiddleware {
         guard let tenant = context.tenant else { return try await next(request, context) }
         var context = context
         let origin = EventOrigin(
-            requestID: context.requestID, tokenID: tenant.tokenID, method: request.method.rawValue, path: request.uri.path)
+            requestID: context.requestID, clientRequestID: context.clientRequestID, tokenID: tenant.tokenID,
+            method: request.method.rawValue, path: request.uri.path)
         context.origin = origin
         do {
             let response = try await next(request, context)

@@ -28,6 +28,9 @@ public final class ServiceMetrics: Sendable {
     private let eventsDropped: Gauge
     private let requestSeries: Mutex<[RequestKey: RequestSeries]>
     private let rewriteCounters = Mutex<[String: Counter]>([:])
+    private let connectionsOpen: Gauge
+    private let connectionsRefused: Counter
+    private let connectionTimeouts: [ConnectionDeadlines.Phase: Counter]
 
     /// Request latency buckets, in seconds: 5 ms to 10 s.
     static let latencyBuckets: [Duration] = [
@@ -42,6 +45,32 @@ public final class ServiceMetrics: Sendable {
         eventsPending = registry.makeGauge(descriptor: Self.eventsPendingName)
         eventsDropped = registry.makeGauge(descriptor: Self.eventsDroppedName)
         requestSeries = Mutex([:])
+        connectionsOpen = registry.makeGauge(descriptor: Self.connectionsOpenName)
+        connectionsRefused = registry.makeCounter(descriptor: Self.connectionsRefusedName)
+        connectionTimeouts = Dictionary(
+            uniqueKeysWithValues: ConnectionDeadlines.Phase.allCases.filter { $0 != .responding }.map {
+                ($0, registry.makeCounter(descriptor: Self.connectionTimeoutsName, labels: [("phase", $0.rawValue)]))
+            })
+    }
+
+    /// `scim_http_connections_open`, up by one.
+    func connectionOpened() {
+        connectionsOpen.increment()
+    }
+
+    /// `scim_http_connections_open`, down by one.
+    func connectionClosed() {
+        connectionsOpen.decrement()
+    }
+
+    /// Adds to `scim_http_connections_refused_total`: a connection past `MAX_CONNECTIONS`.
+    func connectionRefused() {
+        connectionsRefused.increment()
+    }
+
+    /// Adds to `scim_http_connection_timeouts_total{phase}`: a connection closed by a deadline.
+    func connectionTimedOut(_ phase: ConnectionDeadlines.Phase) {
+        connectionTimeouts[phase]?.increment()
     }
 
     /// Counts one HTTP request and records its latency.
@@ -135,6 +164,21 @@ public final class ServiceMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "scim", metricName: "normalisation_rewrites", unitName: "total",
             helpText: "Lenient rewrites of client input (Okta/Entra quirks) by kind.")
+    }
+    static var connectionsOpenName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "http", metricName: "connections_open", unitName: "",
+            helpText: "Client connections open now (at most MAX_CONNECTIONS).")
+    }
+    static var connectionsRefusedName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "http", metricName: "connections_refused", unitName: "total",
+            helpText: "Client connections closed at once because MAX_CONNECTIONS were open.")
+    }
+    static var connectionTimeoutsName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "http", metricName: "connection_timeouts", unitName: "total",
+            helpText: "Client connections closed by a deadline: idle keep-alive, request headers or request body.")
     }
     static var eventsPurgedName: MetricNameDescriptor {
         MetricNameDescriptor(

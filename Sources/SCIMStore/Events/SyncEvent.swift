@@ -5,15 +5,26 @@ import Synchronization
 
 /// Where a SCIM request came from, captured once per request for its events.
 public struct EventOrigin: Sendable {
+    /// The server's own id of the request.
     public var requestID: String
+    /// The client's `X-Request-Id`, when it sent a usable one.
+    public var clientRequestID: String?
+
+    /// The client's `X-Request-Id` of the request being served, bound by the HTTP layer around the
+    /// request's handling, so that every origin made for it (an authentication refusal's too) keeps it.
+    @TaskLocal public static var currentClientRequestID: String?
     public var tokenID: UUID?
     public var method: String
     /// The path without its query string: filters may hold personal data.
     public var path: String
     public var started: ContinuousClock.Instant
 
-    public init(requestID: String, tokenID: UUID?, method: String, path: String, started: ContinuousClock.Instant = .now) {
+    public init(
+        requestID: String, clientRequestID: String? = EventOrigin.currentClientRequestID, tokenID: UUID?,
+        method: String, path: String, started: ContinuousClock.Instant = .now
+    ) {
         self.requestID = requestID
+        self.clientRequestID = clientRequestID
         self.tokenID = tokenID
         self.method = method
         self.path = path
@@ -43,6 +54,7 @@ public struct SyncEvent: Sendable, Equatable {
     public var outcome: Outcome
     public var kind: Kind?
     public var requestID: String
+    public var clientRequestID: String?
     public var tokenID: UUID?
     public var method: String
     public var path: String
@@ -63,6 +75,7 @@ public struct SyncEvent: Sendable, Equatable {
         self.outcome = outcome
         self.kind = kind
         self.requestID = origin.requestID
+        self.clientRequestID = origin.clientRequestID
         self.tokenID = origin.tokenID
         self.method = origin.method
         self.path = String(origin.path.prefix(512))
@@ -110,10 +123,10 @@ public struct SyncEvent: Sendable, Equatable {
         var query: PostgresQuery =
             """
             INSERT INTO \(schema).sync_events
-                (occurred_at, outcome, kind, request_id, token_id, method, path, resource_type, resource_id,
+                (occurred_at, outcome, kind, request_id, client_request_id, token_id, method, path, resource_type, resource_id,
                  user_name, status, scim_type, detail, duration_ms, changes)
-            SELECT e.occurred_at, e.outcome, e.kind, e.request_id, e.token_id, e.method, e.path, e.resource_type,
-                   e.resource_id, \(userName), e.status, e.scim_type, e.detail, e.duration_ms, e.changes::text[]
+            SELECT e.occurred_at, e.outcome, e.kind, e.request_id, e.client_request_id, e.token_id, e.method, e.path,
+                   e.resource_type, e.resource_id, \(userName), e.status, e.scim_type, e.detail, e.duration_ms, e.changes::text[]
             FROM\u{20}
             """
         if events.count <= Self.valuesRowLimit {
@@ -121,7 +134,7 @@ public struct SyncEvent: Sendable, Equatable {
                 query.append(
                     """
                     \(unsafeSQL: index == 0 ? "(VALUES " : ", ")(\(event.occurredAt)::timestamptz, \(event.outcome.rawValue)::text,
-                        \(event.kind?.rawValue)::text, \(event.requestID)::text, \(event.tokenID)::uuid, \(event.method)::text,
+                        \(event.kind?.rawValue)::text, \(event.requestID)::text, \(event.clientRequestID)::text, \(event.tokenID)::uuid, \(event.method)::text,
                         \(event.path)::text, \(event.resourceType)::text, \(event.resourceID)::uuid, \(event.userName)::text,
                         \(event.status)::integer, \(event.scimType)::text, \(event.detail)::text, \(event.durationMilliseconds)::integer,
                         \(event.changes)::text[])
@@ -136,7 +149,7 @@ public struct SyncEvent: Sendable, Equatable {
                 """
                 unnest(
                     \(column(\.occurredAt))::timestamptz[], \(column(\.outcome.rawValue))::text[], \(column(\.kind?.rawValue))::text[],
-                    \(column(\.requestID))::text[], \(column(\.tokenID))::uuid[], \(column(\.method))::text[], \(column(\.path))::text[],
+                    \(column(\.requestID))::text[], \(column(\.clientRequestID))::text[], \(column(\.tokenID))::uuid[], \(column(\.method))::text[], \(column(\.path))::text[],
                     \(column(\.resourceType))::text[], \(column(\.resourceID))::uuid[], \(column(\.userName))::text[],
                     \(column(\.status))::integer[], \(column(\.scimType))::text[], \(column(\.detail))::text[],
                     \(column(\.durationMilliseconds))::integer[], \(column(\.changes))::text[]
@@ -145,7 +158,7 @@ public struct SyncEvent: Sendable, Equatable {
         }
         query.append(
             """
-             AS e(occurred_at, outcome, kind, request_id, token_id, method, path, resource_type, resource_id,
+             AS e(occurred_at, outcome, kind, request_id, client_request_id, token_id, method, path, resource_type, resource_id,
                   user_name, status, scim_type, detail, duration_ms, changes)
             """)
         return query

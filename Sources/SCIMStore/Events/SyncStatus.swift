@@ -8,6 +8,8 @@ public struct EventRecord: Sendable, Encodable, Equatable {
     public var outcome: String
     public var kind: String?
     public var requestId: String
+    /// The client's own `X-Request-Id`, when it sent one.
+    public var clientRequestId: String?
     public var tokenId: String?
     public var method: String
     public var path: String
@@ -21,7 +23,7 @@ public struct EventRecord: Sendable, Encodable, Equatable {
     public var changes: [String]
 
     static let columns = """
-        id, occurred_at, outcome, kind, request_id, token_id::text AS token_id, method, path, resource_type,
+        id, occurred_at, outcome, kind, request_id, client_request_id, token_id::text AS token_id, method, path, resource_type,
         resource_id::text AS resource_id, user_name, status, scim_type, detail, duration_ms, changes
         """
 
@@ -31,6 +33,7 @@ public struct EventRecord: Sendable, Encodable, Equatable {
         outcome = try row.decode("outcome")
         kind = try row.decode("kind")
         requestId = try row.decode("request_id")
+        clientRequestId = try row.decode("client_request_id")
         tokenId = try row.decode("token_id")
         method = try row.decode("method")
         path = try row.decode("path")
@@ -45,7 +48,7 @@ public struct EventRecord: Sendable, Encodable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, occurredAt, outcome, kind, requestId, tokenId, method, path, resourceType, resourceId, userName, status,
+        case id, occurredAt, outcome, kind, requestId, clientRequestId, tokenId, method, path, resourceType, resourceId, userName, status,
             scimType, detail, durationMs, changes
     }
 
@@ -57,6 +60,7 @@ public struct EventRecord: Sendable, Encodable, Equatable {
         try c.encode(outcome, forKey: .outcome)
         try c.encode(kind, forKey: .kind)
         try c.encode(requestId, forKey: .requestId)
+        try c.encode(clientRequestId, forKey: .clientRequestId)
         try c.encode(tokenId, forKey: .tokenId)
         try c.encode(method, forKey: .method)
         try c.encode(path, forKey: .path)
@@ -361,7 +365,7 @@ public struct SyncStatusStore: Sendable {
     }
 
     /// Events newest first, keyset-paged on (occurred_at, id) with the last id as cursor; a request id
-    /// lookup uses its index.
+    /// lookup (the server's id or the client's own `X-Request-Id`) uses the two columns' indexes.
     public func events(_ tenant: Tenant, query: EventQuery) async throws -> (events: [EventRecord], nextCursor: String?) {
         let schema = tenant.schema
         var after: Int64?
@@ -377,7 +381,8 @@ public struct SyncStatusStore: Sendable {
               AND (\(query.since)::timestamptz IS NULL OR occurred_at >= \(query.since)::timestamptz)
               AND (\(query.until)::timestamptz IS NULL OR occurred_at < \(query.until)::timestamptz)
               AND (\(query.userName)::text IS NULL OR lower(user_name) = lower(\(query.userName)::text))
-              AND (\(query.requestID)::text IS NULL OR request_id = \(query.requestID)::text)
+              AND (\(query.requestID)::text IS NULL OR request_id = \(query.requestID)::text
+                   OR client_request_id = \(query.requestID)::text)
               AND (\(after)::bigint IS NULL
                    OR (occurred_at, id) < (SELECT occurred_at, id FROM \(schema).sync_events WHERE id = \(after)::bigint))
             ORDER BY occurred_at DESC, id DESC LIMIT \(limit + 1)
