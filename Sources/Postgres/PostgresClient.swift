@@ -164,6 +164,10 @@ public final class PostgresClient: Sendable, Service {
                 self.logger.debug("database unreachable; trying again", metadata: ["postgres.retry_in": "\(pause)"])
                 try await Task.sleep(for: pause)
                 pause = min(pause * 2, .milliseconds(500))
+            } catch let lost as LostCommit {
+                // Only a transaction the server reports aborted may run again.
+                guard try await self.wasAborted(lost.transactionID, until: deadline) else { throw lost.error }
+                self.logger.debug("a commit cut off with its connection was aborted; trying again")
             }
         }
     }
@@ -176,7 +180,10 @@ public final class PostgresClient: Sendable, Service {
     /// transaction, up to three more times; so is one failing because the server's prepared statements
     /// were not what the connection's cache said (a migration changed a table one reads, or a
     /// transaction pooler gave the transaction another session), then with every statement unnamed. A
-    /// commit whose answer was lost with the connection is never retried, as its outcome is unknown.
+    /// commit whose answer was lost with the connection is retried only once the server reports that
+    /// transaction aborted (`txid_status`), within `Configuration.outageRetry`; otherwise its
+    /// connection failure is thrown, as its outcome is unknown. `readOnly` transactions are
+    /// `BEGIN … READ ONLY`.
     /// - Throws: The body's error, the `COMMIT`'s error, or those of `withConnection(_:)`.
     ///
     /// With `statementTimeout`, the transaction's statements are cut off after that long rather than
@@ -184,17 +191,20 @@ public final class PostgresClient: Sendable, Service {
     /// transaction, so it also holds behind a transaction pooler).
     public func withTransaction<R: Sendable>(
         isolation: IsolationLevel = .readCommitted,
+        readOnly: Bool = false,
         statementTimeout: Duration? = nil,
         _ body: @Sendable (PostgresConnection) throws -> R
     ) async throws -> R {
         let begin =
-            ["BEGIN ISOLATION LEVEL \(isolation.sql)"]
+            ["BEGIN ISOLATION LEVEL \(isolation.sql)\(readOnly ? " READ ONLY" : "")"]
             + (statementTimeout.map { ["SET LOCAL statement_timeout = \(max(1, $0.milliseconds))"] } ?? [])
+        // A write transaction learns its id, so a commit lost with its connection can be looked up.
+        let tracksTransactionID = !readOnly && self.configuration.outageRetry > .zero
         return try await self.withConnection { connection in
             var retries = 0
             var unnamedStatements = false
             while true {
-                connection.begin(begin, unnamedStatements: unnamedStatements)
+                connection.begin(begin, unnamedStatements: unnamedStatements, tracksTransactionID: tracksTransactionID)
                 let result: R
                 do {
                     result = try body(connection)
@@ -322,10 +332,35 @@ public final class PostgresClient: Sendable, Service {
         }
         connection.beginLease()
         let result = Result { try body(connection) }
-        if case .failure(let error) = result, !connection.mayHaveCommitted {
-            return (.failure(Self.uncommitted(error)), .connection(connection))
+        if case .failure(let error) = result {
+            if !connection.mayHaveCommitted {
+                return (.failure(Self.uncommitted(error)), .connection(connection))
+            }
+            if let error = error as? PostgresError, error.code == .connectionFailure, let transactionID = connection.transactionID {
+                return (.failure(LostCommit(error: error, transactionID: transactionID)), .connection(connection))
+            }
         }
         return (result, .connection(connection))
+    }
+
+    /// Whether the server, once it can be reached again before `deadline`, reports the transaction
+    /// aborted (a restart aborts every transaction not yet committed). Committed, still running, or
+    /// unknown (the database stayed away) are all false: the caller's outcome stays unknown.
+    private func wasAborted(_ transactionID: Int64, until deadline: ContinuousClock.Instant) async throws -> Bool {
+        var pause = Duration.milliseconds(50)
+        while true {
+            do {
+                let status = try await self.withConnection(waitTimeout: self.configuration.waitTimeout) { connection in
+                    try connection.query("SELECT txid_status(\(transactionID)) AS status").first?
+                        .decode("status", as: String?.self)
+                }
+                return status == "aborted"
+            } catch is UncommittedConnectionFailure {
+                guard ContinuousClock.now + pause <= deadline else { return false }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(500))
+            }
+        }
     }
 
     /// A connection failure wrapped as `UncommittedConnectionFailure`; any other error as it is.
@@ -347,6 +382,13 @@ extension Duration {
 /// `withConnection` sees it; callers get the `PostgresError` inside.
 private struct UncommittedConnectionFailure: Error {
     var error: PostgresError
+}
+
+/// A connection that broke while its transaction's `COMMIT` was in flight. Only `withConnection` sees
+/// it: it asks the server what became of `transactionID`, and runs the work again only if it was aborted.
+private struct LostCommit: Error {
+    var error: PostgresError
+    var transactionID: Int64
 }
 
 /// What a client's connections record, shared by all of them.

@@ -37,6 +37,11 @@ public final class PostgresConnection: @unchecked Sendable {
     /// than a `SELECT` outside a transaction. Until then, a broken connection has cost nothing, and the
     /// client may run the caller's work again on another connection (`PostgresClient`).
     private(set) var mayHaveCommitted = false
+    /// Whether the current transaction learns its transaction id with its first statement, so that a
+    /// commit cut off with the connection can be looked up afterwards (`transactionID`).
+    private var tracksTransactionID = false
+    /// The current transaction's id, once its first statement has run (with `tracksTransactionID`).
+    private(set) var transactionID: Int64?
     /// A transaction's `BEGIN` (and its `SET LOCAL`s) not sent yet: they travel with the transaction's
     /// first statement, so opening a transaction costs no round trip of its own.
     private var pendingBegin: [String] = []
@@ -294,11 +299,17 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         let begin = self.pendingBegin
         self.pendingBegin = []
+        // The transaction's id travels with its first statement, in the same round trip.
+        let asksTransactionID = !begin.isEmpty && self.tracksTransactionID
+        let commands = begin + (asksTransactionID ? ["SELECT txid_current()"] : [])
         let results = try self.pipeline(handle) {
-            for command in begin {
+            for command in commands {
                 guard Self.sendCommand(command, handle) else { return nil }
             }
-            return self.send(query, types, plan, handle).map { $0 + begin.count }
+            return self.send(query, types, plan, handle).map { $0 + commands.count }
+        }
+        if asksTransactionID, results.count > begin.count {
+            self.transactionID = try? results[begin.count].first?.decode(0, as: Int64.self)
         }
         // `pipeline` returns as many results as were sent, and a statement always sends one.
         guard let rows = results.last else { throw self.error(from: nil) }
@@ -646,11 +657,14 @@ extension String {
 extension PostgresConnection {
     /// Opens a transaction lazily: `commands` (`BEGIN`, then any `SET LOCAL`) are sent with the first
     /// statement, in the same round trip, and not at all if none follows. Only `PostgresClient.withTransaction` calls it, and it always ends with `commit()` or
-    /// `rollback()`. With `unnamedStatements`, every statement of the transaction runs unnamed: the
+    /// `rollback()`. With `tracksTransactionID`, the first statement also asks for the transaction's
+    /// id (`transactionID`). With `unnamedStatements`, every statement of the transaction runs unnamed: the
     /// attempt after one failed because the server's prepared statements were not what the cache
     /// said, which must not fail the same way again.
-    func begin(_ commands: [String], unnamedStatements: Bool = false) {
+    func begin(_ commands: [String], unnamedStatements: Bool = false, tracksTransactionID: Bool = false) {
         self.pendingBegin = commands
+        self.tracksTransactionID = tracksTransactionID
+        self.transactionID = nil
         self.deferredUntilCommit.removeAll()
         self.committedEarly = false
         self.namedStatementsPaused = unnamedStatements

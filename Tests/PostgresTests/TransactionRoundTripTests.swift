@@ -175,3 +175,49 @@ extension TransactionRoundTripTests {
         }
     }
 }
+
+extension TransactionRoundTripTests {
+    @Test("a commit cut off with its connection runs again once the server reports it aborted; without outageRetry it fails")
+    func lostCommitThatWasAborted() async throws {
+        for retry in [Duration.seconds(10), .zero] {
+            try await withClient(configure: { $0.maximumConnections = 2; $0.outageRetry = retry }) { client in
+                try await withTestSchema(client) { schema in
+                    _ = try await client.query("CREATE TABLE \(schema).t (v int PRIMARY KEY)")
+                    let attempts = Attempts()
+                    let outcome = await Result(catching: {
+                        try await client.withTransaction { connection in
+                            attempts.increment()
+                            _ = try connection.query("INSERT INTO \(schema).t (v) VALUES (\(1))")
+                            if attempts.value == 1 {
+                                // Ends the session in the commit's own round trip: the transaction is
+                                // aborted, and the client only sees its connection break.
+                                try connection.deferUntilCommit("SELECT pg_terminate_backend(pg_backend_pid())")
+                            }
+                        }
+                    })
+                    let values = try await client.query("SELECT v FROM \(schema).t").map { try $0.decode("v", as: Int.self) }
+                    if retry > .zero {
+                        #expect(attempts.value == 2)
+                        #expect((try? outcome.get()) != nil, "\(outcome)")
+                        #expect(values == [1])
+                    } else {
+                        #expect(attempts.value == 1)
+                        #expect(throws: PostgresError.self) { try outcome.get() }
+                        #expect(values == [])
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    /// The outcome of an async throwing body.
+    init(catching body: () async throws -> Success) async {
+        do {
+            self = .success(try await body())
+        } catch {
+            self = .failure(error)
+        }
+    }
+}

@@ -184,7 +184,7 @@ public struct UserStore: Sendable {
         guard let timeout = self.listStatementTimeout, !atMostOneRow else {
             return try await client.withConnection(page)
         }
-        return try await client.withTransaction(statementTimeout: timeout, page)
+        return try await client.withTransaction(readOnly: true, statementTimeout: timeout, page)
     }
 
     /// The organisation's mappings, from the cache when it has them.
