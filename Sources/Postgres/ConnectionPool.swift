@@ -58,14 +58,14 @@ final class ConnectionPool: Sendable {
     /// first out, bar affinity: see `ConnectionPoolStateMachine`) and returns nil. A queued job runs
     /// when a connection is released to it (`release`), or fails with `PostgresError(.poolTimeout)`
     /// after `timeout`, with `CancellationError` (`cancel`), or with `.poolShutdown`.
-    func lease(_ id: WaiterID, _ job: Job, timeout: Duration, bucket: Int?, key: Int?) -> Grant? {
+    func lease(_ id: WaiterID, _ job: Job, timeout: Duration, bucket: Int?, key: Int?, weight: Int = 1) -> Grant? {
         let outcome: Result<Grant, any Error>? = self.state.withLock { state in
             // Checked under the lock: a cancellation handler that ran before we queued finds no
             // waiter to remove, so this is where such a cancellation is honoured.
             if Task.isCancelled {
                 return .failure(CancellationError())
             }
-            switch state.machine.lease(id, bucket: bucket, key: key) {
+            switch state.machine.lease(id, bucket: bucket, key: key, weight: weight) {
             case .grant(let grant):
                 return .success(grant)
             case .shutdown:

@@ -23,10 +23,12 @@
 /// shell calls `redispatch` after `homeWait`, so no caller waits much longer than that while a
 /// connection is free.
 ///
-/// Fair share: while callers of another tenant (or without one) wait, a tenant holding `tenantShare`
-/// connections is served only when no waiter of another tenant under its share can be. One
-/// tenant's burst of slow queries thus leaves the rest of the pool to everyone else, and a tenant
-/// alone still has every connection.
+/// Fair share: while callers of another tenant (or without one) wait, a tenant is served only within
+/// `tenantShare` connections, unless no waiter of another tenant within its share can be. A lease
+/// may weigh more than one connection towards its tenant's share (`weight`, at most the share): the
+/// client gives expensive lists a weight of 2, as each keeps a database core busy. One tenant's burst
+/// of slow queries thus leaves the rest of the pool to everyone else, and a tenant alone still has
+/// every connection.
 struct ConnectionPoolStateMachine<Connection> {
     typealias WaiterID = Int
     typealias Instant = ContinuousClock.Instant
@@ -58,6 +60,7 @@ struct ConnectionPoolStateMachine<Connection> {
     private struct Waiter {
         var bucket: Int?
         var key: Int?
+        var weight: Int
         var since: Instant
     }
 
@@ -97,8 +100,10 @@ struct ConnectionPoolStateMachine<Connection> {
     private(set) var isShutdown = false
     /// The most connections one tenant holds while others wait (see the type).
     let tenantShare: Int
-    /// Connections and open slots leased, by the tenant key they serve.
+    /// The weight of the leases of each tenant key (see the type).
     private var heldByKey: [Int: Int] = [:]
+    /// The weight of the lease each leased home bucket serves.
+    private var servingWeight: [Int: Int] = [:]
     /// Waiters by tenant key (`nil` for those without one).
     private var waitingByKey: [Int?: Int] = [:]
     /// Connections successfully opened since start, for metrics.
@@ -117,31 +122,33 @@ struct ConnectionPoolStateMachine<Connection> {
     /// - Parameters:
     ///   - bucket: the affinity bucket of the lease's tenant, if it has one.
     ///   - key: the tenant itself (any stable hash of it): see the type on holding out for the home.
-    mutating func lease(_ waiter: WaiterID, bucket: Int? = nil, key: Int? = nil, now: Instant = .now) -> LeaseAction {
+    mutating func lease(
+        _ waiter: WaiterID, bucket: Int? = nil, key: Int? = nil, weight: Int = 1, now: Instant = .now
+    ) -> LeaseAction {
         if self.isShutdown {
             return .shutdown
         }
-        let details = Waiter(bucket: bucket, key: key, since: now)
-        if self.exceedsShare(key), !self.idleEntries.isEmpty || self.leased < self.maximumConnections {
+        let details = Waiter(bucket: bucket, key: key, weight: min(max(1, weight), self.tenantShare), since: now)
+        if self.exceedsShare(details), !self.idleEntries.isEmpty || self.leased < self.maximumConnections {
             // Free connections are kept for the other tenants' waiters, which hold out for their homes.
             self.enqueue(waiter, details)
             return .wait(redispatchAfter: self.scheduleRedispatch())
         }
         if !self.idleEntries.isEmpty {
             if let bucket, let home = self.idleEntries.lastIndex(where: { $0.bucket == bucket }) {
-                return .grant(.connection(self.take(idle: home, key: key)))
+                return .grant(.connection(self.take(idle: home, details)))
             }
             if self.holdsOut(details, now: now) {
                 self.enqueue(waiter, details)
                 return .wait(redispatchAfter: self.scheduleRedispatch())
             }
-            return .grant(.connection(self.take(idle: self.idleEntries.count - 1, key: key)))
+            return .grant(.connection(self.take(idle: self.idleEntries.count - 1, details)))
         }
         if self.leased < self.maximumConnections {
             self.leased += 1
             let claimed = bucket.flatMap { bucket in self.unclaimedBuckets.firstIndex(of: bucket) } ?? self.unclaimedBuckets.count - 1
             let home = self.unclaimedBuckets.remove(at: claimed)
-            self.serve(home, key)
+            self.serve(home, details)
             return .grant(.openSlot(bucket: home))
         }
         self.enqueue(waiter, details)
@@ -157,7 +164,7 @@ struct ConnectionPoolStateMachine<Connection> {
         self.serve(bucket, nil)
         if let index = self.nextWaiter(for: bucket, now: now) {
             let waiter = self.dequeue(at: index)
-            self.serve(bucket, waiter.key)
+            self.serve(bucket, waiter.details)
             return ReleaseAction(handOver: (waiter.id, .connection(connection)))
         }
         self.leased -= 1
@@ -174,8 +181,8 @@ struct ConnectionPoolStateMachine<Connection> {
         while !self.idleEntries.isEmpty, let index = self.nextReadyWaiter(now: now) {
             if index == 0 { self.oldestPassedOver = 0 }
             let waiter = self.dequeue(at: index)
-            let home = waiter.bucket.flatMap { bucket in self.idleEntries.lastIndex { $0.bucket == bucket } }
-            handOvers.append((waiter.id, .connection(self.take(idle: home ?? self.idleEntries.count - 1, key: waiter.key))))
+            let home = waiter.details?.bucket.flatMap { bucket in self.idleEntries.lastIndex { $0.bucket == bucket } }
+            handOvers.append((waiter.id, .connection(self.take(idle: home ?? self.idleEntries.count - 1, waiter.details))))
         }
         let again = !self.idleEntries.isEmpty && !self.waiters.isEmpty ? self.scheduleRedispatch() : nil
         return (handOvers, again)
@@ -200,34 +207,36 @@ struct ConnectionPoolStateMachine<Connection> {
         var firstReady: Int?
         for (index, waiter) in self.waiters.enumerated() {
             guard let details = self.waiterDetails[waiter], !self.holdsOut(details, now: now) else { continue }
-            if !self.exceedsShare(details.key) { return index }
+            if !self.exceedsShare(details) { return index }
             firstReady = firstReady ?? index
         }
         return firstReady
     }
 
-    /// Whether serving a caller of tenant `key` now would give that tenant more than its share while
-    /// a caller of another tenant (or of none) waits.
-    private func exceedsShare(_ key: Int?) -> Bool {
-        guard let key, self.heldByKey[key, default: 0] >= self.tenantShare else { return false }
+    /// Whether serving this caller now would give its tenant more than its share while a caller of
+    /// another tenant (or of none) waits.
+    private func exceedsShare(_ waiter: Waiter?) -> Bool {
+        guard let waiter, let key = waiter.key, self.heldByKey[key, default: 0] + waiter.weight > self.tenantShare else {
+            return false
+        }
         return self.waiters.count > self.waitingByKey[key, default: 0]
     }
 
-    /// Records that the connection or slot of home `bucket` now serves tenant `key` (nil: nobody, or
-    /// a caller without a tenant).
-    private mutating func serve(_ bucket: Int, _ key: Int?) {
+    /// Records that the connection or slot of home `bucket` now serves `lease` (nil: nobody).
+    private mutating func serve(_ bucket: Int, _ lease: Waiter?) {
         if case let previous?? = self.serving[bucket] {
-            self.heldByKey[previous, default: 1] -= 1
-            if self.heldByKey[previous] == 0 { self.heldByKey[previous] = nil }
+            self.heldByKey[previous, default: 0] -= self.servingWeight[bucket] ?? 1
+            if self.heldByKey[previous, default: 0] <= 0 { self.heldByKey[previous] = nil }
         }
-        self.serving[bucket] = key
-        if let key { self.heldByKey[key, default: 0] += 1 }
+        self.serving[bucket] = lease?.key
+        self.servingWeight[bucket] = lease?.weight
+        if let key = lease?.key { self.heldByKey[key, default: 0] += lease?.weight ?? 1 }
     }
 
-    private mutating func take(idle index: Int, key: Int?) -> Connection {
+    private mutating func take(idle index: Int, _ lease: Waiter?) -> Connection {
         let (connection, home) = self.idleEntries.remove(at: index)
         self.leased += 1
-        self.serve(home, key)
+        self.serve(home, lease)
         return connection
     }
 
@@ -237,14 +246,14 @@ struct ConnectionPoolStateMachine<Connection> {
         self.waitingByKey[details.key, default: 0] += 1
     }
 
-    private mutating func dequeue(at index: Int) -> (id: WaiterID, bucket: Int?, key: Int?) {
+    private mutating func dequeue(at index: Int) -> (id: WaiterID, details: Waiter?) {
         let waiter = self.waiters.remove(at: index)
         let details = self.waiterDetails.removeValue(forKey: waiter)
         if let details {
             self.waitingByKey[details.key, default: 1] -= 1
             if self.waitingByKey[details.key] == 0 { self.waitingByKey[details.key] = nil }
         }
-        return (waiter, details?.bucket, details?.key)
+        return (waiter, details)
     }
 
     /// The index of the waiter a connection of `bucket` should serve, if any: the first of its
@@ -260,7 +269,7 @@ struct ConnectionPoolStateMachine<Connection> {
 
     private func chooseWaiter(for bucket: Int, now: Instant) -> Int? {
         guard !self.waiters.isEmpty else { return nil }
-        let withinShare = { (waiter: WaiterID) in !self.exceedsShare(self.waiterDetails[waiter]?.key) }
+        let withinShare = { (waiter: WaiterID) in !self.exceedsShare(self.waiterDetails[waiter]) }
         let ready = { (waiter: WaiterID) in self.waiterDetails[waiter].map { !self.holdsOut($0, now: now) } == true }
         var chosen: Int? = 0
         if self.oldestPassedOver < self.maximumPassOvers {
@@ -281,8 +290,8 @@ struct ConnectionPoolStateMachine<Connection> {
     mutating func releaseSlot(bucket: Int) -> ReleaseAction {
         self.serve(bucket, nil)
         if !self.isShutdown, !self.waiters.isEmpty {
-            let waiter = self.dequeue(at: self.waiters.firstIndex { !self.exceedsShare(self.waiterDetails[$0]?.key) } ?? 0)
-            self.serve(bucket, waiter.key)
+            let waiter = self.dequeue(at: self.waiters.firstIndex { !self.exceedsShare(self.waiterDetails[$0]) } ?? 0)
+            self.serve(bucket, waiter.details)
             self.oldestPassedOver = 0
             return ReleaseAction(handOver: (waiter.id, .openSlot(bucket: bucket)))
         }

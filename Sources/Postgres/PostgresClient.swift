@@ -153,12 +153,17 @@ public final class PostgresClient: Sendable, Service {
     /// When the connection cannot be had or breaks before anything the body sent could have been
     /// committed (`PostgresConnection.mayHaveCommitted`), the body runs again on a fresh connection,
     /// with growing pauses, for up to `Configuration.outageRetry`; then the connection failure is thrown.
-    public func withConnection<R: Sendable>(_ body: @Sendable (PostgresConnection) throws -> R) async throws -> R {
+    ///
+    /// `weight` is how much of its tenant's fair share of the pool the work counts for
+    /// (`Configuration.tenantShare`): more than 1 for work that keeps a database core busy.
+    public func withConnection<R: Sendable>(
+        weight: Int = 1, _ body: @Sendable (PostgresConnection) throws -> R
+    ) async throws -> R {
         let deadline = ContinuousClock.now + self.configuration.outageRetry
         var pause = Duration.milliseconds(50)
         while true {
             do {
-                return try await self.withConnection(waitTimeout: self.configuration.waitTimeout, body)
+                return try await self.withConnection(waitTimeout: self.configuration.waitTimeout, weight: weight, body)
             } catch let failure as UncommittedConnectionFailure {
                 guard ContinuousClock.now + pause <= deadline else { throw failure.error }
                 self.logger.debug("database unreachable; trying again", metadata: ["postgres.retry_in": "\(pause)"])
@@ -193,6 +198,7 @@ public final class PostgresClient: Sendable, Service {
         isolation: IsolationLevel = .readCommitted,
         readOnly: Bool = false,
         statementTimeout: Duration? = nil,
+        weight: Int = 1,
         _ body: @Sendable (PostgresConnection) throws -> R
     ) async throws -> R {
         let begin =
@@ -200,7 +206,7 @@ public final class PostgresClient: Sendable, Service {
             + (statementTimeout.map { ["SET LOCAL statement_timeout = \(max(1, $0.milliseconds))"] } ?? [])
         // A write transaction learns its id, so a commit lost with its connection can be looked up.
         let tracksTransactionID = !readOnly && self.configuration.outageRetry > .zero
-        return try await self.withConnection { connection in
+        return try await self.withConnection(weight: weight) { connection in
             var retries = 0
             var unnamedStatements = false
             while true {
@@ -258,6 +264,7 @@ public final class PostgresClient: Sendable, Service {
 
     private func withConnection<R: Sendable>(
         waitTimeout: Duration,
+        weight: Int = 1,
         _ body: @Sendable (PostgresConnection) throws -> R
     ) async throws -> R {
         let key = Self.affinity?.hashValue
@@ -277,7 +284,7 @@ public final class PostgresClient: Sendable, Service {
                         },
                         fail: { Self.resume(continuation, with: .failure($0), on: caller) }
                     )
-                    if let grant = self.pool.lease(id, job, timeout: waitTimeout, bucket: bucket, key: key) {
+                    if let grant = self.pool.lease(id, job, timeout: waitTimeout, bucket: bucket, key: key, weight: weight) {
                         self.pool.start(job, with: grant)
                     }
                 }

@@ -279,6 +279,24 @@ struct PoolStateMachineTests {
         #expect(due.handOvers.first?.waiter == 3, "the waiter within its share goes first")
     }
 
+    @Test("a heavy lease (weight 2) counts twice towards its tenant's share; alone, weights do not matter")
+    func weightedShare() {
+        var machine = Machine(maximumConnections: 4, tenantShare: 2)
+        #expect(machine.lease(1, key: 10, weight: 2).isOpenSlot)
+        #expect(machine.lease(2, key: 10, weight: 2).isOpenSlot, "no one else waits: the whole pool")
+        let bucket = machine.lease(3, key: 20).openedBucket
+        let other = machine.lease(4, key: 20).openedBucket
+        #expect(bucket != nil && other != nil)
+        #expect(machine.lease(5, key: 10, weight: 2).isWait)
+        #expect(machine.lease(6, key: 20).isWait)
+        // Tenant 10 holds weight 4, so its heavy waiter is over the share of 2 while 20 waits.
+        #expect(machine.release("c", bucket: bucket ?? 0, reusable: true).handOver?.waiter == 6)
+        #expect(machine.release("d", bucket: other ?? 1, reusable: true).handOver?.waiter == 5, "no one else waits")
+        // A weight above the share counts as the share, so a heavy lease is never shut out for good.
+        var small = Machine(maximumConnections: 2, tenantShare: 1)
+        #expect(small.lease(1, key: 10, weight: 2).isOpenSlot)
+    }
+
     @Test("a waiter whose slot failed to open is replaced by one within its share")
     func fairShareOnFailedSlot() {
         var machine = Machine(maximumConnections: 2, tenantShare: 1)

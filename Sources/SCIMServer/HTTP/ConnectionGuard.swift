@@ -21,10 +21,15 @@ final class ConnectionGate: Sendable {
 
     var openConnections: Int { count.load(ordering: .relaxed) }
 
-    /// Takes a slot; false when all `limit` are taken.
+    /// Takes a slot; false when all `limit` are taken. A refused connection never counts, even for a
+    /// moment: connections accepted on two event loops at once must not see each other's refusals.
     func admit() -> Bool {
-        if count.wrappingAdd(1, ordering: .relaxed).newValue <= limit { return true }
-        count.wrappingSubtract(1, ordering: .relaxed)
+        var current = count.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = count.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
         return false
     }
 

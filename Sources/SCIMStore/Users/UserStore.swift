@@ -184,7 +184,8 @@ public struct UserStore: Sendable {
         guard let timeout = self.listStatementTimeout, !atMostOneRow else {
             return try await client.withConnection(page)
         }
-        return try await client.withTransaction(readOnly: true, statementTimeout: timeout, page)
+        // A scan keeps a database core busy: it counts twice towards the organisation's share of the pool.
+        return try await client.withTransaction(readOnly: true, statementTimeout: timeout, weight: 2, page)
     }
 
     /// The organisation's mappings, from the cache when it has them.
