@@ -54,6 +54,25 @@ struct UsersCustomFieldPathsTests {
         }
     }
 
+    @Test("a Learn Amp mapping named like an enterprise attribute is stored with a warning naming the enterprise path")
+    func lookalikeWarning() async throws {
+        try await withApp { client in
+            let org = try await client.organisation("cfp")
+            let result = try await client.admin(
+                .put, "/organisations/\(org.slug)/custom-fields",
+                json: ["mappings": [["scimAttribute": "costCenter", "field": "cost_centre", "type": "string"]]])
+            #expect(result.status == .ok, "\(result.text)")
+            let warnings = try #require(result["warnings"]?.arrayValue, "\(result.text)")
+            #expect(warnings.count == 1)
+            #expect(warnings.first?.stringValue?.contains("\(Self.enterprise):costCenter") == true, "\(result.text)")
+
+            let fixed = try await client.admin(
+                .put, "/organisations/\(org.slug)/custom-fields",
+                json: ["mappings": [["scimAttribute": .string("\(Self.enterprise):costCenter"), "field": "cost_centre", "type": "string"]]])
+            #expect(fixed.status == .ok && fixed["warnings"] == nil, "\(fixed.text)")
+        }
+    }
+
     static let invalidPaths: [String] = [
         "urn:acme",
         "urn:ietf:params:scim:schemas:extension:acme:2.0:User:",

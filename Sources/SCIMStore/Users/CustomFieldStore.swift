@@ -138,6 +138,29 @@ public struct CustomFieldStore: Sendable {
         return "\(namespace):\(name)"
     }
 
+    /// Enterprise extension attributes, and the British spellings a mapping in the Learn Amp
+    /// extension might give them.
+    static let enterpriseLookalikes: [String: String] = [
+        "employeenumber": "employeeNumber", "costcenter": "costCenter", "costcentre": "costCenter",
+        "organization": "organization", "organisation": "organization", "division": "division",
+        "department": "department",
+    ]
+
+    /// Sentences for staff about valid mappings that are probably mistakes: a Learn Amp extension
+    /// attribute named like an enterprise one, which Okta and Entra send in the enterprise extension,
+    /// where it is stored as that attribute and never reaches the field (nothing shows as unmapped).
+    public static func warnings(for mappings: [CustomFieldMapping]) -> [String] {
+        mappings.compactMap { mapping in
+            guard mapping.schemaURN == SchemaURN.learnAmpUser,
+                let enterprise = enterpriseLookalikes[mapping.attributeName.lowercased()]
+            else { return nil }
+            let path = "\(SchemaURN.enterpriseUser):\(enterprise)"
+            guard !mappings.contains(where: { $0.scimAttribute == path }) else { return nil }
+            return "\(mapping.scimAttribute) is in the Learn Amp extension, but identity providers send \(enterprise) "
+                + "in the enterprise extension: if the customer's app attribute uses that namespace, map \(path) instead."
+        }
+    }
+
     /// Replaces the organisation's mappings as a whole (PUT semantics), atomically.
     public func replace(_ tenant: Tenant, with mappings: [CustomFieldMapping]) async throws -> [CustomFieldMapping] {
         let mappings = try Self.validate(mappings)
