@@ -83,6 +83,8 @@ struct UsersCustomFieldPathsTests {
         "urn:ietf:params:scim:schemas:extension:acme:2.0:User:badge.colour",
         "\(SchemaURN.enterpriseUser):manager",
         "\(SchemaURN.enterpriseUser):shoeSize",
+        "\(SchemaURN.enterpriseUser):manager:value",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
         "\(SchemaURN.user):password",
         "\(SchemaURN.user):emails",
         "\(SchemaURN.user):id",

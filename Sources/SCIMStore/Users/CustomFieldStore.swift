@@ -135,6 +135,12 @@ public struct CustomFieldStore: Sendable {
         guard !lowered.hasPrefix("urn:ietf:params:scim:schemas:core:"), !lowered.hasPrefix("urn:ietf:params:scim:api:") else {
             throw AdminError.badRequest("\(quoted) names a SCIM schema that is not a User attribute namespace.")
         }
+        // A namespace inside a known one, or around one, would make paths ambiguous
+        // (`…:enterprise:2.0:User:manager` is an attribute, not a schema).
+        for known in [SchemaURN.enterpriseUser, SchemaURN.learnAmpUser].map({ $0.lowercased() })
+        where lowered.hasPrefix(known + ":") || known.hasPrefix(lowered + ":") {
+            throw AdminError.badRequest("\(quoted): its namespace overlaps \(known); name that schema's attribute instead.")
+        }
         return "\(namespace):\(name)"
     }
 
