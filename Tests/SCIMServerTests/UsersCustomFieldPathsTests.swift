@@ -73,6 +73,22 @@ struct UsersCustomFieldPathsTests {
         }
     }
 
+    @Test("discovery describes a mapped customer extension and a mapped standard core attribute")
+    func discovery() async throws {
+        try await withApp { client in
+            let org = try await Self.mappedOrganisation(client)
+            let type = try await org.scim(.get, "/ResourceTypes/User")
+            let extensions = (type["schemaExtensions"]?.arrayValue ?? []).compactMap { $0[caseInsensitive: "schema"]?.stringValue }
+            #expect(extensions.contains(Self.acme), "\(type.text)")
+            let schema = try await org.scim(.get, "/Schemas/\(Self.acme)")
+            #expect(schema.status == .ok, "\(schema.text)")
+            let names = (schema["attributes"]?.arrayValue ?? []).compactMap { $0[caseInsensitive: "name"]?.stringValue }
+            #expect(names == ["badgeColour"])
+            let core = try await org.scim(.get, "/Schemas/\(SchemaURN.user)")
+            #expect(core["attributes"]?.arrayValue?.contains { $0[caseInsensitive: "name"] == "userType" } == true)
+        }
+    }
+
     static let invalidPaths: [String] = [
         "urn:acme",
         "urn:ietf:params:scim:schemas:extension:acme:2.0:User:",
