@@ -87,8 +87,10 @@ private let normaliserCases: [NormaliserCase] = [
     NormaliserCase(
         name: "An extension nobody mapped is reported attribute by attribute, by the path a mapping would name",
         body: #"""
-            {"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:acme:2.0:User"],
-             "userName":"a@b.com","urn:ietf:params:scim:schemas:extension:acme:2.0:User":{"badgeColour":"red","shoeSize":"9"}}
+            {"schemas":["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:ietf:params:scim:schemas:extension:acme:2.0:User"],
+             "userName":"a@b.com",
+             "urn:ietf:params:scim:schemas:extension:acme:2.0:User":{"badgeColour":"red","shoeSize":"9"}}
             """#,
         expected: [(["urn:ietf:params:scim:schemas:extension:acme:2.0:User"], nil)],
         rewrites: [:],

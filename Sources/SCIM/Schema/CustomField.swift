@@ -47,7 +47,8 @@ public struct CustomFieldDefinition: Sendable, Hashable {
 
     /// The schema attribute a client sees: typed so the normaliser rejects wrong values with `invalidValue`.
     var attribute: SchemaAttribute {
-        let owner = schemaURN == SchemaURN.learnAmpUser ? "Learn Amp custom field" : "Mapped to a Learn Amp custom field"
+        let owner =
+            schemaURN == SchemaURN.learnAmpUser ? "Learn Amp custom field" : "Mapped to a Learn Amp custom field"
         switch type {
         case .string:
             return SchemaAttribute(name, description: "\(owner) (text).")

@@ -48,7 +48,8 @@ public struct ResourceType: Sendable, Hashable {
                     customer.append(
                         ResourceSchema(
                             id: definition.schemaURN, name: "CustomerExtension",
-                            description: "The organisation's own extension, as far as it maps to Learn Amp custom fields.",
+                            description:
+                                "The organisation's own extension, as far as it maps to Learn Amp custom fields.",
                             attributes: [definition.attribute]))
                 }
             }

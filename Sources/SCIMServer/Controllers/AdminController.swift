@@ -115,7 +115,8 @@ struct AdminController {
                 type: try element.requiredString("type"), allowedValues: try element.stringArray("allowedValues"))
         }
         let stored = try await customFields.replace(tenant, with: mappings)
-        return try Responses.json(CustomFieldsReplaced(mappings: stored, warnings: CustomFieldStore.warnings(for: stored)))
+        let warnings = CustomFieldStore.warnings(for: stored)
+        return try Responses.json(CustomFieldsReplaced(mappings: stored, warnings: warnings))
     }
 
     /// The stored mappings, and `warnings` (left out when there are none) about likely mistakes.

@@ -54,9 +54,12 @@ struct DiscoveryController {
         return Responses.scim(found)
     }
 
-    private func resourceTypeDocuments(_ request: Request, _ context: TenantRequestContext) async throws -> [JSONValue] {
+    private func resourceTypeDocuments(
+        _ request: Request, _ context: TenantRequestContext
+    ) async throws -> [JSONValue] {
         let mappings = try await customFields.list(context.tenant)
-        return DiscoveryDocuments.resourceTypes(baseURL: settings.baseURL(for: request), customFields: mappings.map(\.definition))
+        return DiscoveryDocuments.resourceTypes(
+            baseURL: settings.baseURL(for: request), customFields: mappings.map(\.definition))
     }
 
     private func schemaDocuments(_ request: Request, _ context: TenantRequestContext) async throws -> [JSONValue] {

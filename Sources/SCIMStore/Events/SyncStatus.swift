@@ -328,7 +328,8 @@ public struct SyncStatusStore: Sendable {
             ).rows[0]
             let unmapped = try connection.query(
                 """
-                SELECT name, count(*) AS n, max(occurred_at) AS last_seen FROM \(schema).sync_events, unnest(changes) AS name
+                SELECT name, count(*) AS n, max(occurred_at) AS last_seen
+                FROM \(schema).sync_events, unnest(changes) AS name
                 WHERE kind = 'unmapped_attributes' AND occurred_at > now() - interval '24 hours'
                   AND NOT lower(regexp_replace(name, '^urn:ietf:params:scim:schemas:core:2\\.0:User:', '', 'i'))
                           = ANY(\(UnmappedAttributes.ignoredByDesign.sorted()))

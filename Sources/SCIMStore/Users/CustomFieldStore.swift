@@ -64,7 +64,9 @@ public struct CustomFieldStore: Sendable {
             } else if mapping.allowedValues != nil {
                 throw AdminError.badRequest("allowedValues is only for enum mappings.")
             }
-            guard seenAttributes.insert(mapping.scimAttribute.lowercased()).inserted, seenFields.insert(mapping.field).inserted else {
+            guard seenAttributes.insert(mapping.scimAttribute.lowercased()).inserted,
+                seenFields.insert(mapping.field).inserted
+            else {
                 throw AdminError.badRequest("Each scimAttribute and each field may be mapped only once.")
             }
             return mapping
@@ -86,7 +88,8 @@ public struct CustomFieldStore: Sendable {
         } else if !path.contains(":") {
             (namespace, name) = (SchemaURN.learnAmpUser, path)
         } else {
-            throw AdminError.badRequest("\(quoted) must be an attribute name (for the Learn Amp extension) or \(shape).")
+            throw AdminError.badRequest(
+                "\(quoted) must be an attribute name (for the Learn Amp extension) or \(shape).")
         }
         guard let first = name.first, first.isASCII, first.isLetter, name.count <= 64,
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
@@ -104,11 +107,13 @@ public struct CustomFieldStore: Sendable {
             })
         else {
             throw AdminError.badRequest(
-                "\(quoted) must be \(shape); the URN's parts are ASCII letters, digits, '.', '_' or '-' separated by colons.")
+                "\(quoted) must be \(shape); the URN's parts are ASCII letters, digits, '.', '_' or '-' "
+                    + "separated by colons.")
         }
         if namespace.caseInsensitiveEquals(SchemaURN.learnAmpUser) {
             guard !["hiredate", "primaryteam"].contains(name.lowercased()) else {
-                throw AdminError.badRequest("\(quoted): \(name) is a built-in Learn Amp attribute and cannot be mapped.")
+                throw AdminError.badRequest(
+                    "\(quoted): \(name) is a built-in Learn Amp attribute and cannot be mapped.")
             }
             return "\(SchemaURN.learnAmpUser):\(name)"
         }
@@ -116,7 +121,8 @@ public struct CustomFieldStore: Sendable {
             let mappable = ["employeeNumber", "costCenter", "organization", "division", "department"]
             guard let canonical = mappable.first(where: { $0.caseInsensitiveEquals(name) }) else {
                 throw AdminError.badRequest(
-                    "\(quoted): the enterprise extension attributes that can be mapped are \(mappable.joined(separator: ", ")).")
+                    "\(quoted): the enterprise extension attributes that can be mapped are "
+                        + "\(mappable.joined(separator: ", ")).")
             }
             return "\(SchemaURN.enterpriseUser):\(canonical)"
         }
@@ -124,22 +130,24 @@ public struct CustomFieldStore: Sendable {
             let kept = ResourceSchema.user.attributes.filter {
                 $0.type != .complex && !$0.multiValued && $0.mutability != .readOnly
             }.map(\.name)
-            guard let canonical = (kept + standardCoreAttributes).first(where: { $0.caseInsensitiveEquals(name) }) else {
+            let mappable = kept + standardCoreAttributes
+            guard let canonical = mappable.first(where: { $0.caseInsensitiveEquals(name) }) else {
                 throw AdminError.badRequest(
-                    "\(quoted): the core attributes that can be mapped are "
-                        + "\((kept + standardCoreAttributes).joined(separator: ", ")).")
+                    "\(quoted): the core attributes that can be mapped are \(mappable.joined(separator: ", ")).")
             }
             return "\(SchemaURN.user):\(canonical)"
         }
         let lowered = namespace.lowercased()
-        guard !lowered.hasPrefix("urn:ietf:params:scim:schemas:core:"), !lowered.hasPrefix("urn:ietf:params:scim:api:") else {
+        guard !lowered.hasPrefix("urn:ietf:params:scim:schemas:core:"), !lowered.hasPrefix("urn:ietf:params:scim:api:")
+        else {
             throw AdminError.badRequest("\(quoted) names a SCIM schema that is not a User attribute namespace.")
         }
         // A namespace inside a known one, or around one, would make paths ambiguous
         // (`…:enterprise:2.0:User:manager` is an attribute, not a schema).
         for known in [SchemaURN.enterpriseUser, SchemaURN.learnAmpUser].map({ $0.lowercased() })
         where lowered.hasPrefix(known + ":") || known.hasPrefix(lowered + ":") {
-            throw AdminError.badRequest("\(quoted): its namespace overlaps \(known); name that schema's attribute instead.")
+            throw AdminError.badRequest(
+                "\(quoted): its namespace overlaps \(known); name that schema's attribute instead.")
         }
         return "\(namespace):\(name)"
     }
@@ -162,8 +170,9 @@ public struct CustomFieldStore: Sendable {
             else { return nil }
             let path = "\(SchemaURN.enterpriseUser):\(enterprise)"
             guard !mappings.contains(where: { $0.scimAttribute == path }) else { return nil }
-            return "\(mapping.scimAttribute) is in the Learn Amp extension, but identity providers send \(enterprise) "
-                + "in the enterprise extension: if the customer's app attribute uses that namespace, map \(path) instead."
+            return "\(mapping.scimAttribute) is in the Learn Amp extension, but identity providers send "
+                + "\(enterprise) in the enterprise extension: if the customer's app attribute uses that namespace, "
+                + "map \(path) instead."
         }
     }
 
@@ -180,7 +189,8 @@ public struct CustomFieldStore: Sendable {
                 _ = try connection.query(
                     """
                     INSERT INTO \(schema).custom_field_mappings (scim_attribute, attribute_name, field, type, allowed_values)
-                    VALUES (\(mapping.scimAttribute), \(mapping.key), \(mapping.field), \(mapping.type), \(mapping.allowedValues))
+                    VALUES (\(mapping.scimAttribute), \(mapping.key), \(mapping.field), \(mapping.type),
+                            \(mapping.allowedValues))
                     """)
             }
             return try Self.load(schema, on: connection)

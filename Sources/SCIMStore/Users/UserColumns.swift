@@ -26,7 +26,8 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
 
     /// The attribute name inside its schema.
     public var attributeName: String {
-        scimAttribute.lastIndex(of: ":").map { String(scimAttribute[scimAttribute.index(after: $0)...]) } ?? scimAttribute
+        guard let colon = scimAttribute.lastIndex(of: ":") else { return scimAttribute }
+        return String(scimAttribute[scimAttribute.index(after: colon)...])
     }
 
     /// Where a user's value is kept in `User.customFields`, and the `attribute_name` column: see
@@ -150,7 +151,8 @@ enum UserColumns {
             return core(key, schema: schema) ?? mapped(key, in: SchemaURN.user, customFields) ?? enterprise(key)
                 ?? learnAmp(key, customFields: customFields)
                 ?? customFields.lazy.compactMap { mapped(key, in: $0.schemaURN, customFields) }.first
-        case SchemaURN.user.lowercased(): return core(key, schema: schema) ?? mapped(key, in: SchemaURN.user, customFields)
+        case SchemaURN.user.lowercased():
+            return core(key, schema: schema) ?? mapped(key, in: SchemaURN.user, customFields)
         case SchemaURN.enterpriseUser.lowercased(): return enterprise(key)
         case SchemaURN.learnAmpUser.lowercased(): return learnAmp(key, customFields: customFields)
         case let urn?: return mapped(key, in: urn, customFields)
@@ -216,7 +218,9 @@ enum UserColumns {
 
     /// A custom field mapped from an attribute the users table has no column of its own for: the
     /// Learn Amp extension, a standard core attribute this server does not keep, a customer extension.
-    private static func mapped(_ key: String, in schemaURN: String, _ customFields: [CustomFieldMapping]) -> SQLAttribute? {
+    private static func mapped(
+        _ key: String, in schemaURN: String, _ customFields: [CustomFieldMapping]
+    ) -> SQLAttribute? {
         // Field names are validated (`^[a-z][a-z0-9_]*$`) when staff map them, so quoting them as
         // SQL literals here is safe; the client's value still travels as a bind.
         guard
