@@ -85,6 +85,20 @@ private let normaliserCases: [NormaliserCase] = [
         rewrites: [:],
         unknown: ["urn:okta:custom", "emails.label", "nickName", "\(ent):shoeSize"]),
     NormaliserCase(
+        name: "An extension nobody mapped is reported attribute by attribute, by the path a mapping would name",
+        body: #"""
+            {"schemas":["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:ietf:params:scim:schemas:extension:acme:2.0:User"],
+             "userName":"a@b.com",
+             "urn:ietf:params:scim:schemas:extension:acme:2.0:User":{"badgeColour":"red","shoeSize":"9"}}
+            """#,
+        expected: [(["urn:ietf:params:scim:schemas:extension:acme:2.0:User"], nil)],
+        rewrites: [:],
+        unknown: [
+            "urn:ietf:params:scim:schemas:extension:acme:2.0:User:badgeColour",
+            "urn:ietf:params:scim:schemas:extension:acme:2.0:User:shoeSize",
+        ]),
+    NormaliserCase(
         name: "Bare extension attribute names are found in the extensions",
         body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","department":"Ops","hireDate":"2020-01-31"}"#,
         expected: [([ent, "department"], "Ops"), ([learn, "hireDate"], "2020-01-31")],

@@ -44,7 +44,8 @@ public struct Normaliser: Sendable {
         }
         var declared: [String] = []
         if let key = body.matchingKey("schemas") {
-            declared = try declaredSchemas(object[key]!, report: &report)
+            let carried = Set(object.keys.map { $0.lowercased() })
+            declared = try declaredSchemas(object[key]!, carried: carried, report: &report)
         }
         var canonical = try attributes(of: object, report: &report).compactingNulls()
 
@@ -123,7 +124,15 @@ public struct Normaliser: Sendable {
                 if !Self.spelledCanonically(local, resolved) { report.count("caseFolded") }
                 try place(resolved, value, into: &canonical, report: &report)
             case nil:
-                report.unknown(key)
+                // An extension the catalog does not know (a customer's own namespace with nothing
+                // mapped): each of its attributes by full path, which is what a mapping would name.
+                if case .object(let inner) = value, key.utf8.count > 4,
+                    String(key.prefix(4)).caseInsensitiveEquals("urn:")
+                {
+                    for innerKey in inner.keys.sorted() { report.unknown("\(key):\(innerKey)") }
+                } else {
+                    report.unknown(key)
+                }
             }
         }
         return canonical
@@ -180,7 +189,11 @@ public struct Normaliser: Sendable {
         return written == canonical
     }
 
-    private func declaredSchemas(_ value: JSONValue, report: inout Report) throws(SCIMError) -> [String] {
+    /// The known schemas a body declares. An unknown one is reported unless the body carries its
+    /// object (listed in `carried`, lowercased), whose attributes are then reported one by one.
+    private func declaredSchemas(
+        _ value: JSONValue, carried: Set<String>, report: inout Report
+    ) throws(SCIMError) -> [String] {
         let items: [JSONValue]
         switch value {
         case .array(let array): items = array
@@ -193,7 +206,7 @@ public struct Normaliser: Sendable {
             if let schema = resourceType.schema(urn: urn) {
                 if schema.id != urn { report.count("caseFolded") }
                 declared.append(schema.id)
-            } else {
+            } else if !carried.contains(urn.lowercased()) {
                 report.unknown(urn)
             }
         }

@@ -63,14 +63,15 @@ extension User {
             if let hireDate, !Self.isCalendarDate(hireDate) {
                 throw .invalidValue("hireDate must be a date in the form YYYY-MM-DD.")
             }
-            for definition in customFields {
-                guard let key = attributes.keys.first(where: { $0.lowercased() == definition.name.lowercased() }) else {
-                    continue
-                }
-                let value = attributes[key]!
-                if value.isNull { continue }
-                self.customFields[definition.name] = try definition.validatedValue(value)
-            }
+        }
+        for definition in customFields {
+            // Core attributes sit at the top level; every other namespace is an object under its URN.
+            let container = definition.schemaURN == SchemaURN.user ? json : json[caseInsensitive: definition.schemaURN]
+            guard case .object(let attributes)? = container,
+                let value = attributes.first(where: { $0.key.caseInsensitiveEquals(definition.name) })?.value,
+                !value.isNull
+            else { continue }
+            self.customFields[definition.key] = try definition.validatedValue(value)
         }
     }
 
@@ -189,7 +190,25 @@ extension User {
             schemas.append(.string(SchemaURN.enterpriseUser))
         }
 
-        var learnAmp: [String: JSONValue] = customFields
+        // Custom fields keyed by a full path belong to another namespace. One the server keeps in its
+        // own column (enterprise `costCenter`) is rendered from that column above.
+        var learnAmp: [String: JSONValue] = [:]
+        var customer: [String: [String: JSONValue]] = [:]
+        for (key, value) in customFields {
+            guard let colon = key.lastIndex(of: ":") else {
+                learnAmp[key] = value
+                continue
+            }
+            let urn = String(key[..<colon]), name = String(key[key.index(after: colon)...])
+            switch urn {
+            case SchemaURN.enterpriseUser:
+                continue
+            case SchemaURN.user:
+                if ResourceSchema.user.attribute(named: name) == nil { object[name] = value }
+            default:
+                customer[urn, default: [:]][name] = value
+            }
+        }
         learnAmp["hireDate"] = hireDate.map(JSONValue.string)
         if let team = metadata.primaryTeam {
             var reference: [String: JSONValue] = [
@@ -202,6 +221,10 @@ extension User {
         if !learnAmp.isEmpty {
             object[SchemaURN.learnAmpUser] = .object(learnAmp)
             schemas.append(.string(SchemaURN.learnAmpUser))
+        }
+        for urn in customer.keys.sorted() {
+            object[urn] = customer[urn].map(JSONValue.object)
+            schemas.append(.string(urn))
         }
 
         object["schemas"] = .array(schemas)

@@ -49,7 +49,8 @@ public struct User: Sendable, Equatable {
     public var managerReference: String?
     /// `YYYY-MM-DD`.
     public var hireDate: String?
-    /// Mapped custom fields, keyed by the attribute name inside the Learn Amp extension.
+    /// Mapped custom fields, keyed by `CustomFieldDefinition.key`: the attribute name inside the Learn
+    /// Amp extension, or the attribute's full path in any other namespace.
     public var customFields: [String: JSONValue]
 
     public init(userName: String) {

@@ -73,8 +73,10 @@ public enum DiscoveryDocuments {
     }
 
     /// `GET /ResourceTypes` resources (the caller wraps them in a ListResponse).
-    public static func resourceTypes(baseURL: String) -> [JSONValue] {
-        [ResourceType.user(), .group].map { resourceType($0, baseURL: baseURL) }
+    /// - Parameter customFields: the organisation's mappings; a customer extension they name is one
+    ///   of the User's `schemaExtensions`.
+    public static func resourceTypes(baseURL: String, customFields: [CustomFieldDefinition] = []) -> [JSONValue] {
+        [ResourceType.user(customFields: customFields), .group].map { resourceType($0, baseURL: baseURL) }
     }
 
     /// One resource type's representation (`GET /ResourceTypes/User`).

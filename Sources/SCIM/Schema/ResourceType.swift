@@ -20,11 +20,43 @@ public struct ResourceType: Sendable, Hashable {
         self.extensions = extensions
     }
 
-    /// Users, with the organisation's custom fields in the Learn Amp extension.
+    /// Users, with the organisation's custom fields: the Learn Amp extension's in that extension, a
+    /// mapped standard attribute this server does not keep in the core schema, and a customer
+    /// extension's in an extension of its own (one per namespace, in the order first mapped).
+    /// Mappings of attributes the catalog already has (enterprise `costCenter`) change nothing here.
     public static func user(customFields: [CustomFieldDefinition] = []) -> ResourceType {
-        ResourceType(
-            id: "User", endpoint: "/Users", description: "Learn Amp users.", schema: .user,
-            extensions: [.enterpriseUser, .learnAmpUser(customFields: customFields)])
+        guard !customFields.isEmpty else {
+            return ResourceType(
+                id: "User", endpoint: "/Users", description: "Learn Amp users.", schema: .user,
+                extensions: [.enterpriseUser, .learnAmpUser(customFields: [])])
+        }
+        var core = ResourceSchema.user
+        var learnAmp: [CustomFieldDefinition] = []
+        var customer: [ResourceSchema] = []
+        for definition in customFields {
+            switch definition.schemaURN {
+            case SchemaURN.learnAmpUser:
+                learnAmp.append(definition)
+            case SchemaURN.user:
+                if core.attribute(named: definition.name) == nil { core.attributes.append(definition.attribute) }
+            case SchemaURN.enterpriseUser:
+                break
+            default:
+                if let index = customer.firstIndex(where: { $0.id == definition.schemaURN }) {
+                    customer[index].attributes.append(definition.attribute)
+                } else {
+                    customer.append(
+                        ResourceSchema(
+                            id: definition.schemaURN, name: "CustomerExtension",
+                            description:
+                                "The organisation's own extension, as far as it maps to Learn Amp custom fields.",
+                            attributes: [definition.attribute]))
+                }
+            }
+        }
+        return ResourceType(
+            id: "User", endpoint: "/Users", description: "Learn Amp users.", schema: core,
+            extensions: [.enterpriseUser, .learnAmpUser(customFields: learnAmp)] + customer)
     }
 
     /// Groups, which Learn Amp stores as teams.

@@ -113,7 +113,7 @@ extension String {
     /// ASCII-insensitive comparison, the rule RFC 7643 §2.1 sets for attribute names and URNs. Byte by
     /// byte with ASCII letters folded, never building lowercased copies: it runs for every attribute of
     /// every resource a response projects.
-    func caseInsensitiveEquals(_ other: String) -> Bool {
+    public func caseInsensitiveEquals(_ other: String) -> Bool {
         utf8.count == other.utf8.count
             && zip(utf8, other.utf8).allSatisfy { a, b in a == b || (a | 0x20 == b | 0x20 && (a | 0x20) &- 0x61 < 26) }
     }

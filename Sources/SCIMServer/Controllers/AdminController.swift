@@ -114,7 +114,23 @@ struct AdminController {
                 scimAttribute: try element.requiredString("scimAttribute"), field: try element.requiredString("field"),
                 type: try element.requiredString("type"), allowedValues: try element.stringArray("allowedValues"))
         }
-        return try Responses.json(["mappings": try await customFields.replace(tenant, with: mappings)])
+        let stored = try await customFields.replace(tenant, with: mappings)
+        let warnings = CustomFieldStore.warnings(for: stored)
+        return try Responses.json(CustomFieldsReplaced(mappings: stored, warnings: warnings))
+    }
+
+    /// The stored mappings, and `warnings` (left out when there are none) about likely mistakes.
+    struct CustomFieldsReplaced: Encodable {
+        var mappings: [CustomFieldMapping]
+        var warnings: [String]
+
+        enum CodingKeys: String, CodingKey { case mappings, warnings }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(mappings, forKey: .mappings)
+            if !warnings.isEmpty { try c.encode(warnings, forKey: .warnings) }
+        }
     }
 
     @Sendable func listCustomFields(_ request: Request, context: AppRequestContext) async throws -> Response {

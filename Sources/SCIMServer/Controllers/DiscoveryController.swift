@@ -29,13 +29,13 @@ struct DiscoveryController {
     }
 
     @Sendable func resourceTypes(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        let all = DiscoveryDocuments.resourceTypes(baseURL: settings.baseURL(for: request))
+        let all = try await resourceTypeDocuments(request, context)
         return Responses.scim(ListPage(totalResults: all.count, startIndex: 1, items: all, nextCursor: nil).listResponse(all, cursorPaging: false))
     }
 
     @Sendable func resourceType(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = context.parameters.get("id") ?? ""
-        guard let found = DiscoveryDocuments.resourceTypes(baseURL: settings.baseURL(for: request))
+        guard let found = try await resourceTypeDocuments(request, context)
             .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })
         else { throw SCIMError.notFound("No resource type \(id.prefix(64)).") }
         return Responses.scim(found)
@@ -52,6 +52,14 @@ struct DiscoveryController {
             .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })
         else { throw SCIMError.notFound("No schema \(id.prefix(120)).") }
         return Responses.scim(found)
+    }
+
+    private func resourceTypeDocuments(
+        _ request: Request, _ context: TenantRequestContext
+    ) async throws -> [JSONValue] {
+        let mappings = try await customFields.list(context.tenant)
+        return DiscoveryDocuments.resourceTypes(
+            baseURL: settings.baseURL(for: request), customFields: mappings.map(\.definition))
     }
 
     private func schemaDocuments(_ request: Request, _ context: TenantRequestContext) async throws -> [JSONValue] {

@@ -165,15 +165,45 @@ public struct SyncEvent: Sendable, Equatable {
     }
 }
 
+/// Which of the attributes a write ignored are worth a warning.
+public enum UnmappedAttributes {
+    /// Standard core User attributes identity providers send by default that Learn Amp ignores on
+    /// purpose, lowercased: Okta's default user (and Entra's) carries `password` (people sign in to
+    /// Learn Amp through single sign-on, so a password is never stored) and `locale` /
+    /// `preferredLanguage` (each person picks Learn Amp's language in the app). They are not recorded
+    /// as unmapped and never degrade the health verdict; a mapping that names one makes it mapped.
+    public static let ignoredByDesign: Set<String> = ["password", "locale", "preferredlanguage"]
+
+    /// At most this many names per event, each at most `maximumNameLength` characters: the names come
+    /// from the client's body.
+    static let maximumNames = 50
+    static let maximumNameLength = 200
+
+    /// The names worth recording: without the ignored-by-design ones, bounded in number and length.
+    public static func worthRecording(_ names: [String]) -> [String] {
+        let corePrefix = SchemaURN.user.lowercased() + ":"
+        var kept: [String] = []
+        for name in names where kept.count < maximumNames {
+            var bare = name.lowercased()
+            if bare.hasPrefix(corePrefix) { bare.removeFirst(corePrefix.count) }
+            guard !ignoredByDesign.contains(bare) else { continue }
+            let bounded = String(name.prefix(maximumNameLength))
+            if !kept.contains(bounded) { kept.append(bounded) }
+        }
+        return kept
+    }
+}
+
 /// The events of one write, recorded in its transaction: the success event plus any warnings.
 public struct WriteEvents: Sendable {
     public var origin: EventOrigin
-    /// Attributes the client sent that this organisation does not map (names only).
+    /// Attributes the client sent that this organisation does not map (names only), without the
+    /// ones ignored by design (`UnmappedAttributes.ignoredByDesign`).
     public var unknownAttributes: [String]
 
     public init(origin: EventOrigin, unknownAttributes: [String] = []) {
         self.origin = origin
-        self.unknownAttributes = unknownAttributes
+        self.unknownAttributes = UnmappedAttributes.worthRecording(unknownAttributes)
     }
 
     func record(

@@ -205,9 +205,12 @@ public struct OrganisationStatus: Sendable, Encodable {
         public var userNames: [String]
     }
 
+    /// An attribute the identity provider keeps sending that no mapping names: how many writes
+    /// ignored it in the window, and when the last did.
     public struct AttributeCount: Sendable, Encodable {
         public var name: String
         public var count: Int
+        public var lastSeenAt: Date
     }
 
     public struct RecentError: Sendable, Encodable {
@@ -325,11 +328,17 @@ public struct SyncStatusStore: Sendable {
             ).rows[0]
             let unmapped = try connection.query(
                 """
-                SELECT name, count(*) AS n FROM \(schema).sync_events, unnest(changes) AS name
+                SELECT name, count(*) AS n, max(occurred_at) AS last_seen
+                FROM \(schema).sync_events, unnest(changes) AS name
                 WHERE kind = 'unmapped_attributes' AND occurred_at > now() - interval '24 hours'
+                  AND NOT lower(regexp_replace(name, '^urn:ietf:params:scim:schemas:core:2\\.0:User:', '', 'i'))
+                          = ANY(\(UnmappedAttributes.ignoredByDesign.sorted()))
                 GROUP BY name ORDER BY n DESC, name LIMIT 50
                 """
-            ).map { OrganisationStatus.AttributeCount(name: try $0.decode("name"), count: try $0.decode("n")) }
+            ).map {
+                OrganisationStatus.AttributeCount(
+                    name: try $0.decode("name"), count: try $0.decode("n"), lastSeenAt: try $0.decode("last_seen"))
+            }
             let errors = try connection.query(
                 """
                 SELECT occurred_at, request_id, method, path, status, scim_type, user_name, detail FROM \(schema).sync_events

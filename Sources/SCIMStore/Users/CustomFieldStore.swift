@@ -17,6 +17,9 @@ public final class CustomFieldCache: Sendable {
 }
 
 /// Per-organisation mappings of SCIM attributes to Learn Amp custom fields.
+///
+/// `custom_field_mappings.attribute_name` holds `CustomFieldMapping.key`: the bare name for the
+/// Learn Amp extension, the full path for any other namespace, so it stays unique across namespaces.
 public struct CustomFieldStore: Sendable {
     static let types: Set<String> = ["string", "number", "boolean", "date", "enum"]
     let client: PostgresClient
@@ -37,24 +40,17 @@ public struct CustomFieldStore: Sendable {
         }
     }
 
-    /// Validates every mapping, naming the first rule a mapping breaks.
+    /// Core User attributes (RFC 7643 §4.1) that are single-valued text this server does not keep; a
+    /// mapping may name them, which adds them to the organisation's core schema.
+    static let standardCoreAttributes = ["nickName", "profileUrl", "userType", "preferredLanguage", "locale"]
+
+    /// Validates every mapping, naming the first rule a mapping breaks, and returns them with the
+    /// attribute path spelled canonically (a bare name is in the Learn Amp extension).
     public static func validate(_ mappings: [CustomFieldMapping]) throws -> [CustomFieldMapping] {
-        let prefix = SchemaURN.learnAmpUser + ":"
-        let reserved: Set<String> = ["hiredate", "primaryteam"]
         var seenAttributes = Set<String>(), seenFields = Set<String>()
         return try mappings.map { mapping in
-            guard mapping.scimAttribute.hasPrefix(prefix) else {
-                throw AdminError.badRequest("scimAttribute must start with \(prefix) (got \"\(mapping.scimAttribute.prefix(120))\").")
-            }
-            let name = mapping.attributeName
-            guard let first = name.first, first.isLetter, name.count <= 64,
-                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
-            else {
-                throw AdminError.badRequest("The attribute name after \(prefix) must be 1-64 ASCII letters, digits, '_' or '-', starting with a letter.")
-            }
-            guard !reserved.contains(name.lowercased()) else {
-                throw AdminError.badRequest("\(name) is a built-in Learn Amp attribute and cannot be mapped.")
-            }
+            var mapping = mapping
+            mapping.scimAttribute = try canonicalPath(mapping.scimAttribute)
             guard isValidFieldName(mapping.field) else {
                 throw AdminError.badRequest("field must be 1-63 lowercase letters, digits or '_', starting with a letter (got \"\(mapping.field.prefix(64))\").")
             }
@@ -68,10 +64,115 @@ public struct CustomFieldStore: Sendable {
             } else if mapping.allowedValues != nil {
                 throw AdminError.badRequest("allowedValues is only for enum mappings.")
             }
-            guard seenAttributes.insert(name.lowercased()).inserted, seenFields.insert(mapping.field).inserted else {
+            guard seenAttributes.insert(mapping.scimAttribute.lowercased()).inserted,
+                seenFields.insert(mapping.field).inserted
+            else {
                 throw AdminError.badRequest("Each scimAttribute and each field may be mapped only once.")
             }
             return mapping
+        }
+    }
+
+    /// Checks one `scimAttribute` and spells it canonically: the known schemas' URNs and attribute
+    /// names as the catalog writes them, a bare name (`costCentre`) inside the Learn Amp extension.
+    /// - Throws: `AdminError.badRequest` quoting the path and saying what is wrong with it.
+    static func canonicalPath(_ path: String) throws -> String {
+        let quoted = "scimAttribute \"\(path.prefix(120))\""
+        let shape = "a schema URN such as \(SchemaURN.enterpriseUser), a colon, then the attribute name"
+        guard path.utf8.count <= 300 else { throw AdminError.badRequest("\(quoted)… is longer than 300 characters.") }
+        let isURN = path.utf8.count >= 4 && path.prefix(4).lowercased() == "urn:"
+        let namespace: String, name: String
+        if isURN, let colon = path.lastIndex(of: ":") {
+            namespace = String(path[..<colon])
+            name = String(path[path.index(after: colon)...])
+        } else if !path.contains(":") {
+            (namespace, name) = (SchemaURN.learnAmpUser, path)
+        } else {
+            throw AdminError.badRequest(
+                "\(quoted) must be an attribute name (for the Learn Amp extension) or \(shape).")
+        }
+        guard let first = name.first, first.isASCII, first.isLetter, name.count <= 64,
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+        else {
+            throw AdminError.badRequest(
+                "\(quoted): the attribute name after the last colon must be 1-64 ASCII letters, digits, '_' or '-', "
+                    + "starting with a letter.")
+        }
+        // RFC 8141's shape, narrowed: `urn`, a namespace id, then at least one more part, each part
+        // ASCII letters, digits, '.', '_' or '-'.
+        let parts = namespace.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 3,
+            parts.allSatisfy({ part in
+                !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+            })
+        else {
+            throw AdminError.badRequest(
+                "\(quoted) must be \(shape); the URN's parts are ASCII letters, digits, '.', '_' or '-' "
+                    + "separated by colons.")
+        }
+        if namespace.caseInsensitiveEquals(SchemaURN.learnAmpUser) {
+            guard !["hiredate", "primaryteam"].contains(name.lowercased()) else {
+                throw AdminError.badRequest(
+                    "\(quoted): \(name) is a built-in Learn Amp attribute and cannot be mapped.")
+            }
+            return "\(SchemaURN.learnAmpUser):\(name)"
+        }
+        if namespace.caseInsensitiveEquals(SchemaURN.enterpriseUser) {
+            let mappable = ["employeeNumber", "costCenter", "organization", "division", "department"]
+            guard let canonical = mappable.first(where: { $0.caseInsensitiveEquals(name) }) else {
+                throw AdminError.badRequest(
+                    "\(quoted): the enterprise extension attributes that can be mapped are "
+                        + "\(mappable.joined(separator: ", ")).")
+            }
+            return "\(SchemaURN.enterpriseUser):\(canonical)"
+        }
+        if namespace.caseInsensitiveEquals(SchemaURN.user) {
+            let kept = ResourceSchema.user.attributes.filter {
+                $0.type != .complex && !$0.multiValued && $0.mutability != .readOnly
+            }.map(\.name)
+            let mappable = kept + standardCoreAttributes
+            guard let canonical = mappable.first(where: { $0.caseInsensitiveEquals(name) }) else {
+                throw AdminError.badRequest(
+                    "\(quoted): the core attributes that can be mapped are \(mappable.joined(separator: ", ")).")
+            }
+            return "\(SchemaURN.user):\(canonical)"
+        }
+        let lowered = namespace.lowercased()
+        guard !lowered.hasPrefix("urn:ietf:params:scim:schemas:core:"), !lowered.hasPrefix("urn:ietf:params:scim:api:")
+        else {
+            throw AdminError.badRequest("\(quoted) names a SCIM schema that is not a User attribute namespace.")
+        }
+        // A namespace inside a known one, or around one, would make paths ambiguous
+        // (`…:enterprise:2.0:User:manager` is an attribute, not a schema).
+        for known in [SchemaURN.enterpriseUser, SchemaURN.learnAmpUser].map({ $0.lowercased() })
+        where lowered.hasPrefix(known + ":") || known.hasPrefix(lowered + ":") {
+            throw AdminError.badRequest(
+                "\(quoted): its namespace overlaps \(known); name that schema's attribute instead.")
+        }
+        return "\(namespace):\(name)"
+    }
+
+    /// Enterprise extension attributes, and the British spellings a mapping in the Learn Amp
+    /// extension might give them.
+    static let enterpriseLookalikes: [String: String] = [
+        "employeenumber": "employeeNumber", "costcenter": "costCenter", "costcentre": "costCenter",
+        "organization": "organization", "organisation": "organization", "division": "division",
+        "department": "department",
+    ]
+
+    /// Sentences for staff about valid mappings that are probably mistakes: a Learn Amp extension
+    /// attribute named like an enterprise one, which Okta and Entra send in the enterprise extension,
+    /// where it is stored as that attribute and never reaches the field (nothing shows as unmapped).
+    public static func warnings(for mappings: [CustomFieldMapping]) -> [String] {
+        mappings.compactMap { mapping in
+            guard mapping.schemaURN == SchemaURN.learnAmpUser,
+                let enterprise = enterpriseLookalikes[mapping.attributeName.lowercased()]
+            else { return nil }
+            let path = "\(SchemaURN.enterpriseUser):\(enterprise)"
+            guard !mappings.contains(where: { $0.scimAttribute == path }) else { return nil }
+            return "\(mapping.scimAttribute) is in the Learn Amp extension, but identity providers send "
+                + "\(enterprise) in the enterprise extension: if the customer's app attribute uses that namespace, "
+                + "map \(path) instead."
         }
     }
 
@@ -88,7 +189,8 @@ public struct CustomFieldStore: Sendable {
                 _ = try connection.query(
                     """
                     INSERT INTO \(schema).custom_field_mappings (scim_attribute, attribute_name, field, type, allowed_values)
-                    VALUES (\(mapping.scimAttribute), \(mapping.attributeName), \(mapping.field), \(mapping.type), \(mapping.allowedValues))
+                    VALUES (\(mapping.scimAttribute), \(mapping.key), \(mapping.field), \(mapping.type),
+                            \(mapping.allowedValues))
                     """)
             }
             return try Self.load(schema, on: connection)

@@ -4,7 +4,8 @@ import SCIM
 
 /// A custom-field mapping as stored in a tenant schema.
 public struct CustomFieldMapping: Sendable, Codable, Equatable {
-    /// Full attribute URN, e.g. `urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:costCentre`.
+    /// Full attribute path: a schema URN, a colon, the attribute name, e.g.
+    /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter`.
     public var scimAttribute: String
     /// Learn Amp custom field name (`^[a-z][a-z0-9_]{0,62}$`).
     public var field: String
@@ -18,8 +19,20 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
         self.allowedValues = allowedValues
     }
 
-    /// The attribute name inside the Learn Amp extension.
-    public var attributeName: String { String(scimAttribute.dropFirst(SchemaURN.learnAmpUser.count + 1)) }
+    /// The URN of the attribute's schema: everything before the last colon (names have none).
+    public var schemaURN: String {
+        scimAttribute.lastIndex(of: ":").map { String(scimAttribute[..<$0]) } ?? SchemaURN.learnAmpUser
+    }
+
+    /// The attribute name inside its schema.
+    public var attributeName: String {
+        guard let colon = scimAttribute.lastIndex(of: ":") else { return scimAttribute }
+        return String(scimAttribute[scimAttribute.index(after: colon)...])
+    }
+
+    /// Where a user's value is kept in `User.customFields`, and the `attribute_name` column: see
+    /// `CustomFieldDefinition.key`.
+    public var key: String { definition.key }
 
     public var definition: CustomFieldDefinition {
         let fieldType: CustomFieldType =
@@ -30,7 +43,7 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
             case "enum": .enum(allowed: allowedValues ?? [])
             default: .string
             }
-        return CustomFieldDefinition(name: attributeName, type: fieldType)
+        return CustomFieldDefinition(name: attributeName, type: fieldType, schemaURN: schemaURN)
     }
 }
 
@@ -103,7 +116,7 @@ enum UserColumns {
         }
         if case .object(let stored)? = try json(row, "custom_fields") {
             for mapping in mappings {
-                if let value = stored[mapping.field], !value.isNull { user.customFields[mapping.attributeName] = value }
+                if let value = stored[mapping.field], !value.isNull { user.customFields[mapping.key] = value }
             }
         }
         var groups: [User.Reference] = []
@@ -135,11 +148,14 @@ enum UserColumns {
         let key = path.key
         switch path.schema?.lowercased() {
         case nil:
-            return core(key, schema: schema) ?? enterprise(key) ?? learnAmp(key, customFields: customFields)
-        case SchemaURN.user.lowercased(): return core(key, schema: schema)
+            return core(key, schema: schema) ?? mapped(key, in: SchemaURN.user, customFields) ?? enterprise(key)
+                ?? learnAmp(key, customFields: customFields)
+                ?? customFields.lazy.compactMap { mapped(key, in: $0.schemaURN, customFields) }.first
+        case SchemaURN.user.lowercased():
+            return core(key, schema: schema) ?? mapped(key, in: SchemaURN.user, customFields)
         case SchemaURN.enterpriseUser.lowercased(): return enterprise(key)
         case SchemaURN.learnAmpUser.lowercased(): return learnAmp(key, customFields: customFields)
-        default: return nil
+        case let urn?: return mapped(key, in: urn, customFields)
         }
     }
 
@@ -196,18 +212,30 @@ enum UserColumns {
         case "hiredate": return .date("u.hire_date")
         case "primaryteam", "primaryteam.value": return .uuid("u.primary_team_id")
         default:
-            // Field names are validated (`^[a-z][a-z0-9_]*$`) when staff map them, so quoting them as
-            // SQL literals here is safe; the client's value still travels as a bind.
-            guard let mapping = customFields.first(where: { $0.attributeName.lowercased() == key }),
-                CustomFieldStore.isValidFieldName(mapping.field)
-            else { return nil }
-            let text = "(u.custom_fields->>'\(mapping.field)')"
-            switch mapping.type {
-            case "number": return .number(text)
-            case "boolean": return .bool("\(text)::boolean")
-            case "date": return .date("\(text)::date")
-            default: return .text(text)
-            }
+            return mapped(key, in: SchemaURN.learnAmpUser, customFields)
+        }
+    }
+
+    /// A custom field mapped from an attribute the users table has no column of its own for: the
+    /// Learn Amp extension, a standard core attribute this server does not keep, a customer extension.
+    private static func mapped(
+        _ key: String, in schemaURN: String, _ customFields: [CustomFieldMapping]
+    ) -> SQLAttribute? {
+        // Field names are validated (`^[a-z][a-z0-9_]*$`) when staff map them, so quoting them as
+        // SQL literals here is safe; the client's value still travels as a bind.
+        guard
+            let mapping = customFields.first(where: {
+                $0.attributeName.lowercased() == key && $0.schemaURN.lowercased() == schemaURN.lowercased()
+                    && !$0.definition.isBuiltIn
+            }),
+            CustomFieldStore.isValidFieldName(mapping.field)
+        else { return nil }
+        let text = "(u.custom_fields->>'\(mapping.field)')"
+        switch mapping.type {
+        case "number": return .number(text)
+        case "boolean": return .bool("\(text)::boolean")
+        case "date": return .date("\(text)::date")
+        default: return .text(text)
         }
     }
 

@@ -267,7 +267,7 @@ public struct UserStore: Sendable {
         let (managerID, pendingManager) = try resolveManager(user, id: id, schema: schema, on: connection)
         var custom: [String: JSONValue] = [:]
         for mapping in mappings {
-            if let value = user.customFields[mapping.attributeName] { custom[mapping.field] = value }
+            if let value = user.customFields[mapping.key] { custom[mapping.field] = value }
         }
         let customJSON = PostgresJSONB(String(decoding: JSONValue.object(custom).serialized(), as: UTF8.self))
         let emailsJSON = PostgresJSONB(
