@@ -104,6 +104,13 @@ enum Hostile {
         return .json(.object(body))
     }
 
+    /// A `SearchRequest` body with its schema and `members`.
+    static func search(_ members: [String: JSONValue]) -> BadInput.Body {
+        var body = members
+        body["schemas"] = [.string(SchemaURN.searchRequest)]
+        return .json(.object(body))
+    }
+
     static func patch(_ operations: JSONValue) -> BadInput.Body {
         .json(["schemas": patchOp, "Operations": operations])
     }
@@ -129,7 +136,7 @@ enum Hostile {
 
 extension BadInput {
     /// The table: every row is a request a client could send by mistake or malice.
-    static let rows: [BadInput] = scimUsers + scimFilters + scimGroups + scimOther + adminRows
+    static let rows: [BadInput] = scimUsers + scimSchemas + scimFilters + scimGroups + scimOther + adminRows
 
     static let scimUsers: [BadInput] = [
         // Broken JSON and wrong shapes
@@ -244,6 +251,52 @@ extension BadInput {
               expect: 400, "invalidSyntax"),
     ]
 
+
+    /// RFC 7643 §3, RFC 7644 §3.4.3 and §3.5.2: every body names its schema. Missing, a bare string,
+    /// an empty list or a list without the core schema is refused before anything is written.
+    static let scimSchemas: [BadInput] = {
+        let user: [String: JSONValue] = ["userName": "schemaless@acme.com", "active": true]
+        let group: [String: JSONValue] = ["displayName": "Schemaless"]
+        let shapes: [(String, JSONValue?)] = [
+            ("without schemas", nil), ("schemas a string", .string(SchemaURN.user)), ("schemas empty", []),
+            ("schemas only an extension", [.string(SchemaURN.enterpriseUser)]),
+        ]
+        var rows: [BadInput] = []
+        for (label, schemas) in shapes {
+            func body(_ members: [String: JSONValue], core: String) -> BadInput.Body {
+                var members = members
+                // The string shape names the resource's own core schema, so only its type is wrong.
+                if case .string = schemas { members["schemas"] = .string(core) } else { members["schemas"] = schemas }
+                return .json(.object(members))
+            }
+            let userBody = body(user, core: SchemaURN.user)
+            let putUser = body(["userName": .string(BadInputTests.userName), "title": "Changed"], core: SchemaURN.user)
+            let groupBody = body(group, core: SchemaURN.group)
+            let putGroup = body(["displayName": .string(BadInputTests.groupName), "members": []], core: SchemaURN.group)
+            rows += [
+                .scim("POST Users \(label)", .post, "/Users", userBody, expect: 400, "invalidValue"),
+                .scim("PUT Users \(label)", .put, "/Users/{user}", putUser, expect: 400, "invalidValue"),
+                .scim("POST Groups \(label)", .post, "/Groups", groupBody, expect: 400, "invalidValue"),
+                .scim("PUT Groups \(label)", .put, "/Groups/{group}", putGroup, expect: 400, "invalidValue"),
+            ]
+        }
+        rows += [
+            .scim(".search without schemas", .post, "/Users/.search", .json(["filter": "userName pr"]), expect: 400, "invalidValue"),
+            .scim(".search schemas a string", .post, "/Users/.search",
+                  .json(["schemas": .string(SchemaURN.searchRequest), "filter": "userName pr"]), expect: 400, "invalidValue"),
+            .scim(".search schemas empty", .post, "/Groups/.search", .json(["schemas": [], "filter": "displayName pr"]),
+                  expect: 400, "invalidValue"),
+            .scim(".search names the User schema", .post, "/Users/.search", .json(["schemas": Hostile.userSchemas]),
+                  expect: 400, "invalidValue"),
+            .scim("PATCH schemas a string", .patch, "/Users/{user}",
+                  .json(["schemas": .string(SchemaURN.patchOp), "Operations": [["op": "replace", "path": "title", "value": "x"]]]),
+                  expect: 400, "invalidSyntax"),
+            .scim("PATCH schemas empty", .patch, "/Groups/{group}",
+                  .json(["schemas": [], "Operations": [["op": "replace", "path": "displayName", "value": "x"]]]), expect: 400, "invalidSyntax"),
+        ]
+        return rows
+    }()
+
     static let deepJSONUser = "{\"schemas\":[\"\(SchemaURN.user)\"],\"userName\":\"deep@acme.com\",\"x\":\(Hostile.deepJSON)}"
 
     static let scimFilters: [BadInput] = [
@@ -277,20 +330,20 @@ extension BadInput {
         .scim("Groups count=abc", .get, "/Groups?count=abc", expect: 400),
         .scim("Groups sortOrder=sideways", .get, "/Groups?sortOrder=sideways", expect: 400),
         .scim(".search body is an array", .post, "/Users/.search", .raw("[]"), expect: 400, "invalidSyntax"),
-        .scim(".search filter is a number", .post, "/Users/.search", .json(["filter": 5]), expect: 400, "invalidFilter"),
-        .scim(".search broken filter", .post, "/Users/.search", .json(["filter": "userName eq"]), expect: 400, "invalidFilter"),
-        .scim(".search count is a word", .post, "/Users/.search", .json(["count": "abc"]), expect: 400),
-        .scim(".search attributes are numbers", .post, "/Users/.search", .json(["attributes": [1, 2]]), expect: 400, "invalidValue"),
+        .scim(".search filter is a number", .post, "/Users/.search", Hostile.search(["filter": 5]), expect: 400, "invalidFilter"),
+        .scim(".search broken filter", .post, "/Users/.search", Hostile.search(["filter": "userName eq"]), expect: 400, "invalidFilter"),
+        .scim(".search count is a word", .post, "/Users/.search", Hostile.search(["count": "abc"]), expect: 400),
+        .scim(".search attributes are numbers", .post, "/Users/.search", Hostile.search(["attributes": [1, 2]]), expect: 400, "invalidValue"),
         .scim(".search broken JSON", .post, "/Users/.search", .raw("{\"filter\":"), expect: 400, "invalidSyntax"),
-        .scim(".search text/plain", .post, "/Users/.search", .json(["filter": "userName pr"]), contentType: "text/plain", expect: 415),
+        .scim(".search text/plain", .post, "/Users/.search", Hostile.search(["filter": "userName pr"]), contentType: "text/plain", expect: 415),
         .scim(".search 2 MB", .post, "/Users/.search", .raw(Hostile.twoMB), expect: 413),
-        .scim("Groups .search broken filter", .post, "/Groups/.search", .json(["filter": "displayName eq"]), expect: 400, "invalidFilter"),
+        .scim("Groups .search broken filter", .post, "/Groups/.search", Hostile.search(["filter": "displayName eq"]), expect: 400, "invalidFilter"),
         // SQL-looking values are data: valid filters that match nothing.
         .noMatches("SQL quote trick", "/Users?" + Hostile.filter("userName eq \"x' OR '1'='1\"")),
         .noMatches("SQL drop table", "/Users?" + Hostile.filter("userName eq \"; DROP TABLE users; --\"")),
         .noMatches("SQL comment in co", "/Users?" + Hostile.filter("userName co \"'--\" and displayName sw \"\\\\\"")),
         .noMatches("LIKE wildcards", "/Users?" + Hostile.filter("userName sw \"%\" and userName ew \"_x\"")),
-        .noMatches("SQL in .search", "/Users/.search", .json(["filter": "externalId eq \"1; SELECT pg_sleep(10)\""])),
+        .noMatches("SQL in .search", "/Users/.search", Hostile.search(["filter": "externalId eq \"1; SELECT pg_sleep(10)\""])),
         .noMatches("SQL on Groups", "/Groups?" + Hostile.filter("displayName eq \"x\\\" OR 1=1 --\"")),
     ]
 

@@ -48,6 +48,11 @@ public struct ListRequest: Sendable, Equatable {
     /// Reads a `SearchRequest` body (RFC 7644 §3.4.3): same members as the query string, JSON-typed.
     public init(searchBody body: JSONValue, filterLimits: FilterLimits = .default) throws(SCIMError) {
         guard case .object(let object) = body else { throw .invalidSyntax("A search request must be a JSON object.") }
+        guard let schemas = body[caseInsensitive: "schemas"]?.arrayValue,
+            schemas.contains(where: { $0.stringValue?.caseInsensitiveEquals(SchemaURN.searchRequest) == true })
+        else {
+            throw .invalidValue("A search request must list \(SchemaURN.searchRequest) in schemas.")
+        }
         var parameters: [String: String] = [:]
         for (key, value) in object where key.lowercased() != "schemas" {
             switch value {
