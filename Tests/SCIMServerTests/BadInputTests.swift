@@ -119,10 +119,9 @@ enum Hostile {
         .array((0..<count).map { _ in ["op": "replace", "path": "title", "value": "T"] })
     }
 
-    /// Members as bare ids (which the server accepts, as Entra sends `manager`): a cheap body over the
-    /// per-request member limit.
-    static func bareMembers(_ count: Int) -> JSONValue {
-        .array(Array(repeating: "0", count: count))
+    /// Members naming one short id: a cheap body over the per-request member limit.
+    static func manyMembers(_ count: Int) -> JSONValue {
+        .array(Array(repeating: ["value": "0"], count: count))
     }
 
     static func encoded(_ text: String) -> String {
@@ -166,7 +165,26 @@ extension BadInput {
         .scim("userName of 100 KB", .post, "/Users", Hostile.user(.string(Hostile.hundredKB + "@acme.com")), expect: 400, "invalidValue"),
         .scim("userName with NUL", .post, "/Users", Hostile.user("nul\u{0}@acme.com"), expect: 400, "invalidValue"),
         .scim("active is a word", .post, "/Users", Hostile.user("w1@acme.com", extra: ["active": "maybe"]), expect: 400, "invalidValue"),
-        .scim("emails is a string", .post, "/Users", Hostile.user("w2@acme.com", extra: ["emails": 7]), expect: 400, "invalidValue"),
+        .scim("emails is a number", .post, "/Users", Hostile.user("w2@acme.com", extra: ["emails": 7]), expect: 400, "invalidValue"),
+        // RFC 7643 §2.3: a value of the wrong type is an error, never coerced.
+        .scim("emails is a string", .post, "/Users", Hostile.user("t1@acme.com", extra: ["emails": "t1@acme.com"]),
+              expect: 400, "invalidValue"),
+        .scim("PUT emails is a string", .put, "/Users/{user}",
+              Hostile.user(.string(BadInputTests.userName), extra: ["emails": .string(BadInputTests.userName)]), expect: 400, "invalidValue"),
+        .scim("an email is a string", .post, "/Users", Hostile.user("t2@acme.com", extra: ["emails": ["t2@acme.com"]]),
+              expect: 400, "invalidValue"),
+        .scim("title is a number", .post, "/Users", Hostile.user("t3@acme.com", extra: ["title": 7]), expect: 400, "invalidValue"),
+        .scim("title is an object", .post, "/Users", Hostile.user("t4@acme.com", extra: ["title": ["value": "Boss"]]),
+              expect: 400, "invalidValue"),
+        .scim("givenName is an array", .post, "/Users", Hostile.user("t5@acme.com", extra: ["name": ["givenName": ["Ada"]]]),
+              expect: 400, "invalidValue"),
+        .scim("externalId is a number", .post, "/Users", Hostile.user("t6@acme.com", extra: ["externalId": 42]), expect: 400, "invalidValue"),
+        .scim("PATCH emails to a string", .patch, "/Users/{user}",
+              Hostile.patch([["op": "replace", "path": "emails", "value": "x@acme.com"]]), expect: 400, "invalidValue"),
+        .scim("PATCH path-less emails a string", .patch, "/Users/{user}",
+              Hostile.patch([["op": "replace", "value": ["emails": "x@acme.com"]]]), expect: 400, "invalidValue"),
+        .scim("PATCH title to a number", .patch, "/Users/{user}", Hostile.patch([["op": "replace", "path": "title", "value": 5]]),
+              expect: 400, "invalidValue"),
         .scim("name is a number", .post, "/Users", Hostile.user("w3@acme.com", extra: ["name": 5]), expect: 400, "invalidValue"),
         .scim("two primary emails", .post, "/Users",
               Hostile.user("w4@acme.com", extra: ["emails": [["value": "a@x.com", "primary": true], ["value": "b@x.com", "primary": true]]]),
@@ -358,10 +376,19 @@ extension BadInput {
               .json(["schemas": Hostile.groupSchemas, "displayName": "G1", "members": "everyone"]), expect: 400, "invalidValue"),
         .scim("Groups member without value", .post, "/Groups",
               .json(["schemas": Hostile.groupSchemas, "displayName": "G2", "members": [["display": "x"]]]), expect: 400, "invalidValue"),
+        .scim("Groups members are bare ids", .post, "/Groups",
+              .json(["schemas": Hostile.groupSchemas, "displayName": "G8", "members": ["{group}"]]), expect: 400, "invalidValue"),
+        .scim("Groups PUT members are bare ids", .put, "/Groups/{group}",
+              .json(["schemas": Hostile.groupSchemas, "displayName": .string(BadInputTests.groupName), "members": ["{group}"]]),
+              expect: 400, "invalidValue"),
+        .scim("Groups PATCH members are bare ids", .patch, "/Groups/{group}",
+              Hostile.patch([["op": "add", "path": "members", "value": ["{group}"]]]), expect: 400, "invalidValue"),
+        .scim("Groups externalId is a number", .post, "/Groups",
+              .json(["schemas": Hostile.groupSchemas, "displayName": "G9", "externalId": 9]), expect: 400, "invalidValue"),
         .scim("Groups member value a number", .post, "/Groups",
               .json(["schemas": Hostile.groupSchemas, "displayName": "G3", "members": [["value": 5]]]), expect: 400, "invalidValue"),
         .scim("Groups 200,001 members", .post, "/Groups",
-              .json(["schemas": Hostile.groupSchemas, "displayName": "G4", "members": Hostile.bareMembers(200_001)]), expect: 400, "tooMany"),
+              .json(["schemas": Hostile.groupSchemas, "displayName": "G4", "members": Hostile.manyMembers(200_001)]), expect: 400, "tooMany"),
         .scim("Groups nested group member", .post, "/Groups",
               .json(["schemas": Hostile.groupSchemas, "displayName": "G5", "members": [["value": "{group}", "type": "Group"]]]),
               expect: 400, "invalidValue"),
@@ -384,7 +411,7 @@ extension BadInput {
               expect: 404),
         .scim("Groups PUT without displayName", .put, "/Groups/{group}", .json(["schemas": Hostile.groupSchemas]), expect: 400, "invalidValue"),
         .scim("Groups PUT 200,001 members", .put, "/Groups/{group}",
-              .json(["schemas": Hostile.groupSchemas, "displayName": .string(BadInputTests.groupName), "members": Hostile.bareMembers(200_001)]),
+              .json(["schemas": Hostile.groupSchemas, "displayName": .string(BadInputTests.groupName), "members": Hostile.manyMembers(200_001)]),
               expect: 400, "tooMany"),
         .scim("Groups PUT stale If-Match", .put, "/Groups/{group}",
               .json(["schemas": Hostile.groupSchemas, "displayName": .string(BadInputTests.groupName)]), headers: ["If-Match": "W/\"999\""],
@@ -392,7 +419,7 @@ extension BadInput {
         .scim("Groups DELETE non-UUID", .delete, "/Groups/1", expect: 404),
         .scim("Groups DELETE stale If-Match", .delete, "/Groups/{group}", headers: ["If-Match": "W/\"999\""], expect: 412),
         .scim("Groups PATCH add 200,001 members", .patch, "/Groups/{group}",
-              Hostile.patch([["op": "add", "path": "members", "value": Hostile.bareMembers(200_001)]]), expect: 400, "tooMany"),
+              Hostile.patch([["op": "add", "path": "members", "value": Hostile.manyMembers(200_001)]]), expect: 400, "tooMany"),
         .scim("Groups PATCH 2,000 operations", .patch, "/Groups/{group}", Hostile.patch(Hostile.operations(2_000)), expect: 400, "tooMany"),
         .scim("Groups PATCH member filter on display", .patch, "/Groups/{group}",
               Hostile.patch([["op": "remove", "path": "members[display eq \"x\"]"]]), expect: 400, "invalidFilter"),

@@ -253,8 +253,9 @@ struct JSONParser {
     }
 
     /// The member array at `index`, or nil with `index` unchanged when it is not a plain member list:
-    /// each element null (skipped), a non-empty id string, or an object of scalars with a non-empty
-    /// string `value` and, if any, a `type` of User. `display` and `$ref` are read and dropped.
+    /// each element null (skipped) or an object of scalars with a non-empty string `value` and, if
+    /// any, a `type` of User. `display` and `$ref` are read and dropped. A bare id string is left to
+    /// the normaliser, which refuses it (a member is a complex value).
     /// Anything else is left for the normaliser, which knows the errors to report.
     private mutating func memberList() throws(Failure) -> ExtractedMembers? {
         let start = index
@@ -269,14 +270,6 @@ struct JSONParser {
             switch peek {
             case UInt8(ascii: "n"):
                 try literal("null")
-            case UInt8(ascii: "\""):
-                let id = try string()
-                guard !id.isEmpty else {
-                    index = start
-                    return nil
-                }
-                members.list.append(id)
-                members.rewrites["bareValue", default: 0] += 1
             case UInt8(ascii: "{"):
                 guard try memberObject(into: &members) else {
                     index = start

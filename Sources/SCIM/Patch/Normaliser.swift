@@ -208,10 +208,12 @@ public struct Normaliser: Sendable {
         switch value {
         case .null: return .null
         case .array(let array): elements = array
-        case .object, .string:
+        case .object:
+            // One complex value where a list belongs is unambiguous, so it is taken as a list of one.
             report.count("singleValueWrapped")
             elements = [value]
         default:
+            // A string (`"emails":"a@example.com"`) or a number is a type error, never coerced.
             throw .invalidValue("\(attribute.name) must be an array.")
         }
         var normalised: [JSONValue] = []
@@ -230,9 +232,10 @@ public struct Normaliser: Sendable {
         switch value {
         case .null:
             return .null
-        case .string(let bare) where attribute.subAttribute(named: "value") != nil:
+        case .string(let bare) where attribute.name == "manager":
             // Entra sends `manager` as the manager's id; a complex value with `value` is what it means.
-            report.count(attribute.name == "manager" ? "managerString" : "bareValue")
+            // Any other string where a complex value belongs is a type error.
+            report.count("managerString")
             return ["value": .string(bare)]
         case .object(let object):
             var canonical: [String: JSONValue] = [:]
