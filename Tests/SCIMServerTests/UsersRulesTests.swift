@@ -40,6 +40,22 @@ struct UsersRulesTests {
         }
     }
 
+    @Test("the login email: the primary email, else the userName when it is an address; neither is 400 saying so")
+    func loginEmail() async throws {
+        try await withApp { client in
+            let org = try await client.organisation()
+            let email = Users.email("login")
+            var body = Users.body(email).objectValue!
+            body["emails"] = nil
+            let created = try await org.scim(.post, "/Users", json: .object(body))
+            #expect(created.status == .created, "a userName that is an address is the login email: \(created.text)")
+            body["userName"] = "not-an-address"
+            let refused = try await org.scim(.post, "/Users", json: .object(body))
+            expectSCIMError(refused, .badRequest, "invalidValue")
+            #expect(refused["detail"]?.stringValue?.contains("login email") == true, "\(refused.text)")
+        }
+    }
+
     @Test("a POST whose primary email (not userName) matches a manual user adopts that user")
     func adoptsByPrimaryEmail() async throws {
         try await withApp { client in
