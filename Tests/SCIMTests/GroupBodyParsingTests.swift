@@ -56,6 +56,19 @@ struct GroupBodyParsingTests {
         #expect(extracted == tree)
     }
 
+    @Test("a name repeated in the body or in a member object is invalidSyntax, extracted or not", arguments: [
+        #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)"}],"members":[{"value":"\#(b)"}]}"#,
+        #"{"schemas":["\#(group)"],"displayName":"T","displayName":"U","members":[{"value":"\#(a)"}]}"#,
+        #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","value":"\#(b)"}]}"#,
+        #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","display":"A","display":"B"}]}"#,
+    ])
+    func duplicateNames(text: String) {
+        let extracted = Result { () throws(SCIMError) in try JSONValue.parseGroup(Array(text.utf8)).json }
+        #expect(throws: SCIMError.self) { try extracted.get() }
+        if case .failure(let error) = extracted { #expect(error.scimType == .invalidSyntax, "\(error)") }
+        #expect(extracted.map { _ in 0 } == Result { () throws(SCIMError) in try JSONValue.parse(Array(text.utf8)) }.map { _ in 0 })
+    }
+
     @Test("malformed documents fail as parse(_:) fails", arguments: [
         #"{"displayName":"T","members":[{"value":"\#(a)"}"#,
         #"{"displayName":"T","members":[{"value":"\#(a)"},]}"#,
