@@ -177,6 +177,11 @@ struct UsersPagingTests {
             #expect(negative.status == .ok)
             #expect(Users.ids(negative).isEmpty)
             #expect(negative["totalResults"] == 3)
+            // The largest startIndex accepted is echoed as a JSON integer, not as 9.007199254740991e+15.
+            let far = try await org.scim(.get, "/Users?startIndex=9007199254740991")
+            #expect(far.status == .ok, "\(far.text)")
+            #expect(far.text.contains("\"startIndex\":9007199254740991"), "\(far.text)")
+            #expect(Users.ids(far).isEmpty)
             let defaults = try await org.scim(.get, "/Users")
             #expect(defaults["startIndex"] == 1)
             #expect(Users.ids(defaults).count == 3)
