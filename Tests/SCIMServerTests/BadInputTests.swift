@@ -495,6 +495,19 @@ extension BadInput {
         .scim("unknown endpoint", .get, "/Widgets", expect: 404),
         .scim("POST to ServiceProviderConfig", .post, "/ServiceProviderConfig", .json([:]), expect: 405),
         .scim("DELETE the Users collection", .delete, "/Users", expect: 404),
+        // RFC 7644 §3.12: a defined operation this service does not support is 501, not 404.
+        .scim("root .search", .post, "/.search", Hostile.search(["filter": "userName pr"]), expect: 501),
+        .scim("Bulk", .post, "/Bulk",
+              .json(["schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+                  ["method": "POST", "path": "/Users", "bulkId": "b1", "data": ["schemas": Hostile.userSchemas, "userName": "bulk@acme.com"]],
+              ]]), expect: 501),
+        .scim("GET /Me", .get, "/Me", expect: 501),
+        .scim("PUT /Me", .put, "/Me", Hostile.user("me@acme.com"), expect: 501),
+        // RFC 7644 §4: discovery cannot be filtered; 403 rather than an unfiltered answer.
+        .scim("filter on ServiceProviderConfig", .get, "/ServiceProviderConfig?" + Hostile.filter("patch.supported eq true"), expect: 403),
+        .scim("filter on ResourceTypes", .get, "/ResourceTypes?" + Hostile.filter("name eq \"User\""), expect: 403),
+        .scim("filter on Schemas", .get, "/Schemas?FILTER=" + Hostile.encoded("id pr"), expect: 403),
+        .scim("filter on one schema", .get, "/Schemas/\(SchemaURN.user)?" + Hostile.filter("id pr"), expect: 403),
     ]
 
     static let adminRows: [BadInput] = [
