@@ -59,11 +59,11 @@ struct BadInput: Sendable, CustomStringConvertible {
     }
 
     static func admin(
-        _ name: String, _ method: HTTPRequest.Method, _ path: String, _ body: Body = .none, auth: Auth = .staff, expect status: Int,
-        _ code: String? = nil
+        _ name: String, _ method: HTTPRequest.Method, _ path: String, _ body: Body = .none, contentType: String? = "application/json",
+        auth: Auth = .staff, expect status: Int, _ code: String? = nil
     ) -> BadInput {
         BadInput(
-            name: name, method: method, path: "/admin/v1" + path, body: body, contentType: "application/json", auth: auth,
+            name: name, method: method, path: "/admin/v1" + path, body: body, contentType: contentType, auth: auth,
             expected: .admin(status, code))
     }
 }
@@ -525,6 +525,21 @@ extension BadInput {
                expect: 400, "bad_request"),
         .admin("organisation: name missing", .post, "/organisations", .json(["slug": "never-created-x"]), expect: 400, "bad_request"),
         .admin("organisation: 2 MB", .post, "/organisations", .raw(Hostile.twoMB), expect: 413, "payload_too_large"),
+        // The admin API speaks JSON only: a body labelled otherwise is 415, never parsed.
+        .admin("organisation: text/plain", .post, "/organisations", .json(["slug": "plain-text-org", "name": "X"]), contentType: "text/plain",
+               expect: 415, "unsupported_media_type"),
+        .admin("organisation: no content type", .post, "/organisations", .json(["slug": "untyped-org", "name": "X"]), contentType: nil,
+               expect: 415, "unsupported_media_type"),
+        .admin("update: form encoded", .patch, "/organisations/{slug}", .raw("scimEnabled=false"),
+               contentType: "application/x-www-form-urlencoded", expect: 415, "unsupported_media_type"),
+        .admin("tokens: scim+json", .post, "/organisations/{slug}/tokens", .json(["label": "x"]), contentType: "application/scim+json",
+               expect: 415, "unsupported_media_type"),
+        .admin("custom fields: text/plain", .put, "/organisations/{slug}/custom-fields", .json(["mappings": []]), contentType: "text/plain",
+               expect: 415, "unsupported_media_type"),
+        .admin("users: text/plain", .post, "/organisations/{slug}/users", .json(["email": "plain@acme.com"]), contentType: "text/plain",
+               expect: 415, "unsupported_media_type"),
+        .admin("staff keys: text/plain", .post, "/staff-keys", .json(["name": "X", "role": "readonly"]), contentType: "text/plain",
+               expect: 415, "unsupported_media_type"),
         .admin("organisation: unknown slug", .get, "/organisations/no-such-org-zz", expect: 404, "not_found"),
         .admin("organisation: SQL slug in path", .get, "/organisations/" + Hostile.encoded("x' OR '1'='1"), expect: 404, "not_found"),
         .admin("organisation: 5,000-char slug in path", .get, "/organisations/" + String(repeating: "a", count: 5_000), expect: 404, "not_found"),
