@@ -237,6 +237,9 @@ extension BadInput {
         .scim("duplicate userName", .post, "/Users", Hostile.user(.string(BadInputTests.userName)), expect: 409, "uniqueness"),
         .scim("duplicate userName, other case", .post, "/Users", Hostile.user(.string(BadInputTests.userName.uppercased())),
               expect: 409, "uniqueness"),
+        .scim("email of another user", .post, "/Users",
+              Hostile.user("fresh-login@acme.com", extra: ["emails": [["value": .string(BadInputTests.userName), "primary": true]]]),
+              expect: 409, "uniqueness"),
         // Content types and sizes
         .scim("text/plain", .post, "/Users", Hostile.user("ct1@acme.com"), contentType: "text/plain", expect: 415),
         .scim("application/xml", .post, "/Users", .raw("<user/>"), contentType: "application/xml", expect: 415),

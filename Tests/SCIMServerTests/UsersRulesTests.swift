@@ -71,6 +71,31 @@ struct UsersRulesTests {
         }
     }
 
+    @Test("a 409 names the attribute that clashed: the userName, the email, or both")
+    func clashNamesTheAttribute() async throws {
+        try await withApp { client in
+            let org = try await client.organisation()
+            let email = Users.email("clash")
+            _ = try await org.createUser(email)
+            let sameUserName = try await org.scim(.post, "/Users", json: Users.body(email.uppercased()))
+            expectSCIMError(sameUserName, .conflict, "uniqueness")
+            let userNameDetail = sameUserName["detail"]?.stringValue ?? ""
+            #expect(userNameDetail.contains("userName \(email.uppercased())") && !userNameDetail.contains("email"), "\(userNameDetail)")
+
+            var sameEmail = Users.body(Users.email("fresh")).objectValue!
+            sameEmail["emails"] = [["value": .string(email), "type": "work", "primary": true]]
+            let emailClash = try await org.scim(.post, "/Users", json: .object(sameEmail))
+            expectSCIMError(emailClash, .conflict, "uniqueness")
+            let emailDetail = emailClash["detail"]?.stringValue ?? ""
+            #expect(emailDetail.contains("email \(email)") && !emailDetail.contains("userName"), "\(emailDetail)")
+
+            var both = Users.body(email).objectValue!
+            both["emails"] = [["value": .string(email.uppercased()), "type": "work", "primary": true]]
+            let bothClash = try await org.scim(.post, "/Users", json: .object(both))
+            #expect(bothClash["detail"]?.stringValue?.contains("userName \(email) and the email") == true, "\(bothClash.text)")
+        }
+    }
+
     @Test("a POST matching a SCIM-managed user is 409 uniqueness, whatever the case")
     func uniqueness() async throws {
         try await withApp { client in

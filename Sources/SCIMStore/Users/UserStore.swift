@@ -52,16 +52,15 @@ public struct UserStore: Sendable {
             let email = user.primaryEmail
             let matches = try connection.query(
                 """
-                SELECT id, scim_managed, primary_team_id,
+                SELECT id, scim_managed, primary_team_id, user_name, email,
                        (SELECT pt.display_name FROM \(schema).teams pt WHERE pt.id = primary_team_id) AS primary_team_name
                 FROM \(schema).users
                 WHERE lower(user_name) IN (lower(\(user.userName)::text), lower(\(email)::text))
                    OR lower(email) IN (lower(\(user.userName)::text), lower(\(email)::text))
                 FOR UPDATE
                 """)
-            if try matches.contains(where: { try $0.decode("scim_managed", as: Bool.self) }) {
-                throw SCIMError.uniqueness("A user with userName or email \(user.userName) is already provisioned.")
-            }
+            let managed = try matches.filter { try $0.decode("scim_managed", as: Bool.self) }
+            if !managed.isEmpty { throw try Self.clash(user, email: email, with: managed) }
             guard matches.count <= 1 else {
                 throw SCIMError.uniqueness("\(user.userName) and \(email) belong to two different existing users.")
             }
@@ -313,6 +312,21 @@ public struct UserStore: Sendable {
             try TeamMembership.assignDepartment(user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
         }
         return pendingManager
+    }
+
+    /// The 409 for a POST whose userName or login email is a SCIM-managed user's userName or email,
+    /// naming the request's attribute that clashed (both, when both did).
+    static func clash(_ user: User, email: String, with managed: [PostgresRow]) throws -> SCIMError {
+        var taken: Set<String> = []
+        for row in managed {
+            taken.insert(try row.decode("user_name", as: String.self).lowercased())
+            if let existing = try row.decode("email", as: String?.self) { taken.insert(existing.lowercased()) }
+        }
+        var clashes: [String] = []
+        if taken.contains(user.userName.lowercased()) { clashes.append("userName \(user.userName)") }
+        if email.lowercased() != user.userName.lowercased(), taken.contains(email.lowercased()) { clashes.append("email \(email)") }
+        if clashes.isEmpty { clashes.append("userName \(user.userName)") }
+        return SCIMError.uniqueness("A provisioned user already has the \(clashes.joined(separator: " and the ")).")
     }
 
     /// Runs `body`, answering a unique violation on the users table with 409 `uniqueness`. `save`'s
