@@ -237,8 +237,13 @@ public struct UserStore: Sendable {
         if let ifMatch { try check(ifMatch, version: metadata.version) }
     }
 
+    /// - Throws: 400 for a header that is neither `*` nor a list of entity tags (RFC 9110 §13.1.1),
+    ///   412 for well-formed tags none of which is the current version.
     static func check(_ ifMatch: String, version: Int64) throws {
-        let tags = ifMatch.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let tags = ifMatch.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard tags == ["*"] || tags.allSatisfy(isEntityTag) else {
+            throw SCIMError.badRequest("If-Match must be * or a list of entity tags such as W/\"3\" (RFC 9110 section 13.1.1).")
+        }
         let accepted = tags.contains("*") || tags.contains { tag in
             let bare = tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag
             return bare == "\"\(version)\""
@@ -246,6 +251,13 @@ public struct UserStore: Sendable {
         guard accepted else {
             throw SCIMError.preconditionFailed("The resource has changed (If-Match does not match version W/\"\(version)\").")
         }
+    }
+
+    /// `"…"` or `W/"…"` with RFC 9110 `etagc` characters inside the quotes.
+    static func isEntityTag(_ tag: String) -> Bool {
+        let opaque = tag.hasPrefix("W/") ? tag.utf8.dropFirst(2) : tag.utf8[...]
+        guard opaque.count >= 2, opaque.first == UInt8(ascii: "\""), opaque.last == UInt8(ascii: "\"") else { return false }
+        return opaque.dropFirst().dropLast().allSatisfy { $0 == 0x21 || (0x23...0x7E).contains($0) || $0 >= 0x80 }
     }
 
     static func warnings(pendingManager: String?) -> [(SyncEvent.Kind, String, [String])] {
