@@ -47,7 +47,7 @@ struct DiscoveryController {
 
     @Sendable func serviceProviderConfig(_ request: Request, context: TenantRequestContext) async throws -> Response {
         try Self.refuseFilter(request)
-        Responses.scim(DiscoveryDocuments.serviceProviderConfig(baseURL: settings.baseURL(for: request), limits: settings.limits))
+        return Responses.scim(DiscoveryDocuments.serviceProviderConfig(baseURL: settings.baseURL(for: request), limits: settings.limits))
     }
 
     @Sendable func resourceTypes(_ request: Request, context: TenantRequestContext) async throws -> Response {
