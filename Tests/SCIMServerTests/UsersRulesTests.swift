@@ -89,10 +89,14 @@ struct UsersRulesTests {
             let emailDetail = emailClash["detail"]?.stringValue ?? ""
             #expect(emailDetail.contains("email \(email)") && !emailDetail.contains("userName"), "\(emailDetail)")
 
+            let otherEmail = Users.email("clash-other")
+            _ = try await org.createUser(otherEmail)
             var both = Users.body(email).objectValue!
-            both["emails"] = [["value": .string(email.uppercased()), "type": "work", "primary": true]]
+            both["emails"] = [["value": .string(otherEmail), "type": "work", "primary": true]]
             let bothClash = try await org.scim(.post, "/Users", json: .object(both))
-            #expect(bothClash["detail"]?.stringValue?.contains("userName \(email) and the email") == true, "\(bothClash.text)")
+            expectSCIMError(bothClash, .conflict, "uniqueness")
+            #expect(
+                bothClash["detail"]?.stringValue?.contains("the userName \(email) and the email \(otherEmail)") == true, "\(bothClash.text)")
         }
     }
 
