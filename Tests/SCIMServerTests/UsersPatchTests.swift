@@ -123,7 +123,7 @@ struct UsersPatchTests {
         }
     }
 
-    @Test("Entra: a path-less replace with dotted keys, URN keys, PascalCase names and a stray id")
+    @Test("Entra: a path-less replace with dotted keys, URN keys, PascalCase names and an echo of the user's id")
     func entraPathlessReplace() async throws {
         try await withApp { client in
             let org = try await client.organisation("entra")
@@ -133,7 +133,7 @@ struct UsersPatchTests {
                 [
                     "op": "Replace",
                     "value": [
-                        "id": .string(UUID().uuidString), "name.givenName": "Augusta", "Name.FamilyName": "King",
+                        "id": .string(id.uppercased()), "name.givenName": "Augusta", "Name.FamilyName": "King",
                         "\(ent):department": "Research", "DisplayName": "Augusta King", "TITLE": "Countess",
                         "urn:ietf:params:scim:schemas:core:2.0:User:externalId": "core-urn",
                         "\(ent.uppercased()):EmployeeNumber": "7",
