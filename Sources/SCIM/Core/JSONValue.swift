@@ -120,7 +120,8 @@ extension JSONValue {
         case .syntax: .invalidSyntax("The request body is not valid JSON.")
         case .tooDeep: .invalidSyntax("The request body nests deeper than \(maximumDepth) levels.")
         case .nul: .invalidValue("Strings may not contain the NUL character (U+0000).")
-        case .duplicateName(let name): .invalidSyntax("The request body names the member \"\(name)\" twice in one object.")
+        case .duplicateName(let name):
+            .invalidSyntax("The request body names the member \"\(name)\" twice in one object.")
         }
     }
 

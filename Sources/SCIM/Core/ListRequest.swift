@@ -65,7 +65,8 @@ public struct ListRequest: Sendable, Equatable {
         for (key, value) in object where key.lowercased() != "schemas" {
             if ["startindex", "count"].contains(key.lowercased()) {
                 // RFC 7644 §3.4.3: integers in a SearchRequest, not strings or fractions.
-                guard case .number(let number) = value, number.rounded() == number, abs(number) <= 9.007_199_254_740_991e15
+                guard case .number(let number) = value, number.rounded() == number,
+                    abs(number) <= Double(Self.maximumStartIndex)
                 else {
                     if value.isNull { continue }
                     throw .invalidValue("\(key) must be an integer.")

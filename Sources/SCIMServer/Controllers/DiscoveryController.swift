@@ -28,11 +28,13 @@ struct DiscoveryController {
                 "Searching across resource types is not supported; POST to /Users/.search or /Groups/.search.")
         }
         group.post("Bulk") { _, _ -> Response in
-            throw SCIMError.notImplemented("Bulk operations are not supported (ServiceProviderConfig bulk.supported is false).")
+            throw SCIMError.notImplemented(
+                "Bulk operations are not supported (ServiceProviderConfig bulk.supported is false).")
         }
         for method: HTTPRequest.Method in [.get, .post, .put, .patch, .delete] {
             group.on("Me", method: method) { _, _ -> Response in
-                throw SCIMError.notImplemented("/Me is not supported: a SCIM token acts for an organisation, not a user.")
+                throw SCIMError.notImplemented(
+                    "/Me is not supported: a SCIM token acts for an organisation, not a user.")
             }
         }
     }
@@ -47,7 +49,8 @@ struct DiscoveryController {
 
     @Sendable func serviceProviderConfig(_ request: Request, context: TenantRequestContext) async throws -> Response {
         try Self.refuseFilter(request)
-        return Responses.scim(DiscoveryDocuments.serviceProviderConfig(baseURL: settings.baseURL(for: request), limits: settings.limits))
+        return Responses.scim(
+            DiscoveryDocuments.serviceProviderConfig(baseURL: settings.baseURL(for: request), limits: settings.limits))
     }
 
     @Sendable func resourceTypes(_ request: Request, context: TenantRequestContext) async throws -> Response {

@@ -240,9 +240,11 @@ public struct UserStore: Sendable {
     /// - Throws: 400 for a header that is neither `*` nor a list of entity tags (RFC 9110 §13.1.1),
     ///   412 for well-formed tags none of which is the current version.
     static func check(_ ifMatch: String, version: Int64) throws {
-        let tags = ifMatch.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let tags = ifMatch.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
         guard tags == ["*"] || tags.allSatisfy(isEntityTag) else {
-            throw SCIMError.badRequest("If-Match must be * or a list of entity tags such as W/\"3\" (RFC 9110 section 13.1.1).")
+            throw SCIMError.badRequest(
+                "If-Match must be * or a list of entity tags such as W/\"3\" (RFC 9110 section 13.1.1).")
         }
         let accepted = tags.contains("*") || tags.contains { tag in
             let bare = tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag
@@ -256,7 +258,9 @@ public struct UserStore: Sendable {
     /// `"…"` or `W/"…"` with RFC 9110 `etagc` characters inside the quotes.
     static func isEntityTag(_ tag: String) -> Bool {
         let opaque = tag.hasPrefix("W/") ? tag.utf8.dropFirst(2) : tag.utf8[...]
-        guard opaque.count >= 2, opaque.first == UInt8(ascii: "\""), opaque.last == UInt8(ascii: "\"") else { return false }
+        guard opaque.count >= 2, opaque.first == UInt8(ascii: "\""), opaque.last == UInt8(ascii: "\"") else {
+            return false
+        }
         return opaque.dropFirst().dropLast().allSatisfy { $0 == 0x21 || (0x23...0x7E).contains($0) || $0 >= 0x80 }
     }
 
@@ -336,7 +340,9 @@ public struct UserStore: Sendable {
         }
         var clashes: [String] = []
         if taken.contains(user.userName.lowercased()) { clashes.append("userName \(user.userName)") }
-        if email.lowercased() != user.userName.lowercased(), taken.contains(email.lowercased()) { clashes.append("email \(email)") }
+        if email.lowercased() != user.userName.lowercased(), taken.contains(email.lowercased()) {
+            clashes.append("email \(email)")
+        }
         if clashes.isEmpty { clashes.append("userName \(user.userName)") }
         return SCIMError.uniqueness("A provisioned user already has the \(clashes.joined(separator: " and the ")).")
     }
