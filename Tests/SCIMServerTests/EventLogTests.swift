@@ -22,14 +22,14 @@ struct EventLogTests {
                 json: ["mappings": [["scimAttribute": .string("\(SchemaURN.learnAmpUser):grade"), "field": "grade", "type": "string"]]])
             let created = try await org.scim(
                 .post, "/Users",
-                json: [
+                json: ["schemas": [.string(SchemaURN.user)],
                     "userName": "eve@ev.com", "title": "Secret Title", "nickName": "unmapped",
                     SchemaURN.enterpriseUser: ["manager": ["value": "boss@ev.com"]],
                 ],
                 headers: [.init("X-Request-Id")!: "req-create-eve"])
             #expect(created.status == .created)
             let bad = try await org.scim(
-                .post, "/Users", json: ["userName": "tz@ev.com", "timezone": "Mars/Olympus"], headers: [.init("X-Request-Id")!: "req-bad-tz"])
+                .post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "tz@ev.com", "timezone": "Mars/Olympus"], headers: [.init("X-Request-Id")!: "req-bad-tz"])
             expectSCIMError(bad, .badRequest, "invalidValue")
             let lookup = try await org.scim(.get, "/Users?filter=userName%20eq%20%22eve@ev.com%22")
             #expect(lookup["totalResults"] == 1)
@@ -153,7 +153,7 @@ struct EventLogTests {
             #expect(degraded.json?.at("last24Hours", "errors") == 0)
             #expect(degraded["lastSuccessAt"]?.stringValue != nil)
 
-            for _ in 0..<6 { _ = try await org.scim(.post, "/Users", json: ["userName": "x@st.com", "timezone": "Nowhere"]) }
+            for _ in 0..<6 { _ = try await org.scim(.post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "x@st.com", "timezone": "Nowhere"]) }
             let failing = try await client.admin(.get, "/organisations/\(org.slug)/status")
             #expect(failing.json?.at("health", "verdict") == "failing")
             #expect(failing.json?.at("last24Hours", "byScimType", "invalidValue") == 6)

@@ -93,7 +93,7 @@ struct GroupPushTests {
             let (org, schema, users) = try await Self.seeded(client, count: 1_001)
             let created = try await org.scim(
                 .post, "/Groups",
-                json: ["displayName": "Steady", "members": .array(users.prefix(10).map { ["value": .string($0.lowercasedString)] })])
+                json: ["schemas": [.string(SchemaURN.group)], "displayName": "Steady", "members": .array(users.prefix(10).map { ["value": .string($0.lowercasedString)] })])
             let id = try #require(created["id"]?.stringValue)
             let stranger = UUID()
             let put = try await org.scim(
@@ -136,7 +136,7 @@ struct GroupPushTests {
     func patchAddHundredThousand() async throws {
         try await withApp { client in
             let (org, schema, users) = try await Self.seeded(client, count: 100_000)
-            let created = try await org.scim(.post, "/Groups", json: ["displayName": "Everyone"])
+            let created = try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Everyone"])
             let id = try #require(created["id"]?.stringValue)
             var body = #"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":["#
             body += users.map { #"{"value":""# + $0.lowercasedString + #""}"# }.joined(separator: ",")

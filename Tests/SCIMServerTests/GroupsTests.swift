@@ -116,9 +116,9 @@ struct GroupsTests {
         try await withApp { client in
             let org = try await client.organisation("gv")
             let a = try await org.createUser("a@gv.com")
-            let created = try await org.scim(.post, "/Groups", json: ["displayName": "Team", "members": [["value": .string(a)]]])
+            let created = try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Team", "members": [["value": .string(a)]]])
             let id = try #require(created["id"]?.stringValue)
-            expectSCIMError(try await org.scim(.post, "/Groups", json: ["displayName": "TEAM"]), .conflict, "uniqueness")
+            expectSCIMError(try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "TEAM"]), .conflict, "uniqueness")
 
             let stranger = UUID().uuidString
             expectSCIMError(
@@ -133,9 +133,9 @@ struct GroupsTests {
                 .badRequest, "invalidValue")
             #expect(memberIDs(try await org.scim(.get, "/Groups/\(id)")) == [a], "a failed PATCH changes nothing")
             expectSCIMError(
-                try await org.scim(.post, "/Groups", json: ["displayName": "Nested", "members": [["value": .string(id), "type": "Group"]]]),
+                try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Nested", "members": [["value": .string(id), "type": "Group"]]]),
                 .badRequest, "invalidValue")
-            expectSCIMError(try await org.scim(.post, "/Groups", json: ["members": []]), .badRequest, "invalidValue")
+            expectSCIMError(try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "members": []]), .badRequest, "invalidValue")
             expectSCIMError(
                 try await org.scim(.patch, "/Groups/\(id)", json: patch(["op": "replace", "value": ["id": "other", "displayName": "X"]])),
                 .badRequest, "mutability")
@@ -185,7 +185,7 @@ struct GroupsTests {
             let org = try await client.organisation("gm")
             let gone = try await org.createUser("gone@gm.com")
             let paused = try await org.createUser("paused@gm.com")
-            let created = try await org.scim(.post, "/Groups", json: ["displayName": "G", "members": [["value": .string(gone)], ["value": .string(paused)]]])
+            let created = try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "G", "members": [["value": .string(gone)], ["value": .string(paused)]]])
             let id = try #require(created["id"]?.stringValue)
             _ = try await org.scim(.patch, "/Users/\(paused)", json: patch(["op": "replace", "value": ["active": false]]))
             #expect(try await org.scim(.delete, "/Users/\(gone)").status == .noContent)
@@ -200,10 +200,10 @@ struct GroupsTests {
             let a = try await org.createUser("a@gl.com")
             var ids: [String] = []
             for index in 0..<7 {
-                let created = try await org.scim(.post, "/Groups", json: ["displayName": .string("Group \(index)"), "members": [["value": .string(a)]]])
+                let created = try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": .string("Group \(index)"), "members": [["value": .string(a)]]])
                 ids.append(try #require(created["id"]?.stringValue))
             }
-            let put = try await org.scim(.put, "/Groups/\(ids[0])", json: ["displayName": "Renamed", "members": []])
+            let put = try await org.scim(.put, "/Groups/\(ids[0])", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Renamed", "members": []])
             #expect(put.status == .ok)
             #expect(put["displayName"]?.stringValue == "Renamed")
             #expect(memberIDs(put).isEmpty)
@@ -246,15 +246,15 @@ struct GroupsTests {
             let a = try await client.organisation("ga")
             let b = try await client.organisation("gb")
             let member = try await a.createUser("m@a.com")
-            let created = try await a.scim(.post, "/Groups", json: ["displayName": "Private", "members": [["value": .string(member)]]])
+            let created = try await a.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Private", "members": [["value": .string(member)]]])
             let id = try #require(created["id"]?.stringValue)
             expectSCIMError(try await b.scim(.get, "/Groups/\(id)"), .notFound)
-            expectSCIMError(try await b.scim(.put, "/Groups/\(id)", json: ["displayName": "Hijack"]), .notFound)
+            expectSCIMError(try await b.scim(.put, "/Groups/\(id)", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Hijack"]), .notFound)
             expectSCIMError(try await b.scim(.patch, "/Groups/\(id)", json: patch(["op": "replace", "path": "displayName", "value": "X"])), .notFound)
             expectSCIMError(try await b.scim(.delete, "/Groups/\(id)"), .notFound)
             #expect(try await b.scim(.get, "/Groups?filter=displayName%20eq%20%22Private%22")["totalResults"] == 0)
             // B cannot add A's user to its own group either.
-            let own = try await b.scim(.post, "/Groups", json: ["displayName": "Mine"])
+            let own = try await b.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Mine"])
             let ownID = try #require(own["id"]?.stringValue)
             expectSCIMError(
                 try await b.scim(.patch, "/Groups/\(ownID)", json: patch(["op": "add", "path": "members", "value": [["value": .string(member)]]])),

@@ -103,6 +103,35 @@ struct RequestHeaderLiveTests {
         return try await buildApplication(configuration, logger: TestDatabase.logger)
     }
 
+    @Test("malformed framing and a malformed If-Match are 400 with an error body, never a bare status or a 500")
+    func malformedFraming() async throws {
+        try await Self.app().test(.live) { client in
+            let port = try #require(client.port)
+            let org = try await TestClient(client: client).organisation("framing")
+            let group = try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Framed"])
+            let id = try #require(group["id"]?.stringValue)
+            let patch = #"{"schemas":["\#(SchemaURN.patchOp)"],"Operations":[{"op":"replace","path":"displayName","value":"X"}]}"#
+            let ifMatch = try await Self.send(
+                port: port, "PATCH", "/scim/v2/Groups/\(id)", host: "127.0.0.1",
+                headers: ["Authorization: Bearer \(org.token)", "If-Match: garbage"], body: patch)
+            #expect(ifMatch.status == 400)
+            #expect(ifMatch.body?[caseInsensitive: "schemas"] == [.string(SchemaURN.error)], "SCIM error body")
+
+            // A chunk size that is not hex: the body cannot be framed.
+            let user = #"{"schemas":["\#(SchemaURN.user)"],"userName":"chunked@example.com"}"#
+            for chunks in ["zz\r\n\(user)\r\n0\r\n\r\n", "\(String(user.utf8.count, radix: 16))\r\n\(user)XX\r\n0\r\n\r\n"] {
+                let raw = try await SlowClientTests.exchange(
+                    port: port,
+                    "POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(org.token)\r\n"
+                        + "Content-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks)
+                #expect(raw.hasPrefix("HTTP/1.1 400"), "\(raw.prefix(300))")
+                let payload = raw.partition("\r\n\r\n").2
+                #expect((try? JSONValue.parse(Array(payload.utf8)))?[caseInsensitive: "schemas"] == [.string(SchemaURN.error)], "\(raw.prefix(400))")
+            }
+            #expect(try await org.scim(.get, "/Users?filter=userName%20eq%20%22chunked@example.com%22")["totalResults"] == 0)
+        }
+    }
+
     @Test("an HTTP/1.1 request without Host, or with two, is 400 in its API's error shape; probes need none")
     func missingHost() async throws {
         try await Self.app().test(.live) { client in

@@ -25,6 +25,8 @@ struct UsersDiscoveryTests {
             #expect(config.json?.at("pagination", "cursor") == true)
             #expect(config.json?.at("pagination", "defaultPageSize") == 100)
             #expect(config.json?.at("pagination", "maxPageSize") == 1000)
+            // RFC 9865: a positive number of seconds. Cursors are keyset positions and never expire.
+            #expect(config.text.contains("\"cursorTimeout\":2147483647"), "\(config.text)")
             #expect(config["authenticationSchemes"]?.arrayValue?.first?[caseInsensitive: "type"] == "oauthbearertoken")
             #expect(config.text.contains("\"maxResults\":1000"))
             #expect(config.text.contains("\"maxPayloadSize\":1048576"))

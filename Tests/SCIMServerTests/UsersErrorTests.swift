@@ -42,11 +42,11 @@ struct UsersErrorTests {
             expectSCIMError(try await org.scim(.patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": "x"]), .badRequest, "invalidSyntax")
             expectSCIMError(try await org.scim(.patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": [5]]), .badRequest, "invalidSyntax")
             // A userName given twice with different values (two spellings) is ambiguous.
-            let twice = try await org.scim(.post, "/Users", json: ["userName": "a@example.com", "USERNAME": "b@example.com"])
+            let twice = try await org.scim(.post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "a@example.com", "USERNAME": "b@example.com"])
             expectSCIMError(twice, .badRequest)
             var deep: JSONValue = "x"
             for _ in 0..<100 { deep = ["a": deep] }
-            let nested = try await org.scim(.post, "/Users", json: ["userName": "deep@example.com", "title": deep])
+            let nested = try await org.scim(.post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "deep@example.com", "title": deep])
             expectSCIMError(nested, .badRequest)
         }
     }

@@ -143,7 +143,7 @@ struct UsersFilterTests {
             let matched = try await org.matching(testCase.filter)
             #expect(matched == testCase.expected, "filter \(testCase.filter)")
             // The same filter through POST /Users/.search.
-            let searched = try await org.scim(.post, "/Users/.search", json: ["filter": .string(testCase.filter), "count": 1000])
+            let searched = try await org.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "filter": .string(testCase.filter), "count": 1000])
             #expect(searched.status == .ok, "\(searched.text)")
             #expect(Users.userNames(searched).sorted() == testCase.expected)
             #expect(searched["totalResults"] == .number(Double(testCase.expected.count)))
@@ -197,7 +197,7 @@ struct UsersFilterTests {
             let org = try await SharedOrganisations.shared.organisation("badfilter", client: client)
             let listed = try await org.filter(filter)
             expectSCIMError(listed, .badRequest, "invalidFilter")
-            let searched = try await org.scim(.post, "/Users/.search", json: ["filter": .string(filter)])
+            let searched = try await org.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "filter": .string(filter)])
             expectSCIMError(searched, .badRequest, "invalidFilter")
         }
     }

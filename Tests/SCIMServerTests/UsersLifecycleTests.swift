@@ -227,7 +227,7 @@ struct UsersLifecycleTests {
             }
             let all = try await b.scim(.get, "/Users")
             #expect(all["totalResults"] == 0)
-            let searched = try await b.scim(.post, "/Users/.search", json: ["filter": .string("userName eq \"\(email)\"")])
+            let searched = try await b.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "filter": .string("userName eq \"\(email)\"")])
             #expect(searched["totalResults"] == 0)
 
             // B can create a user with the same userName: uniqueness is per organisation.

@@ -92,11 +92,11 @@ struct UsersPagingTests {
             #expect(Set(cursorSeen) == everyone, "no gaps")
 
             // The same through POST /Users/.search.
-            let searchPage = try await org.scim(.post, "/Users/.search", json: ["cursor": "", "count": 1000])
+            let searchPage = try await org.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "cursor": "", "count": 1000])
             #expect(searchPage.status == .ok, "\(searchPage.text.prefix(300))")
             #expect(Users.ids(searchPage).count == 1000)
             let last = try await org.scim(
-                .post, "/Users/.search", json: ["cursor": try #require(searchPage["nextCursor"]), "count": 1000])
+                .post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "cursor": try #require(searchPage["nextCursor"]), "count": 1000])
             #expect(Users.ids(last).count == Self.directorySize - 1000)
             #expect(last["nextCursor"] == nil)
             #expect(Set(Users.ids(searchPage) + Users.ids(last)) == everyone)
@@ -152,7 +152,7 @@ struct UsersPagingTests {
             #expect(byDisplayName == ["dave@example.com", "carol@example.com", "bob@example.com", "alice@example.com"])
             let byCreated = Users.userNames(try await org.scim(.get, "/Users?sortBy=meta.created"))
             #expect(byCreated == people.map(\.0))
-            let searched = try await org.scim(.post, "/Users/.search", json: ["sortBy": "userName", "sortOrder": "descending"])
+            let searched = try await org.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "sortBy": "userName", "sortOrder": "descending"])
             #expect(Users.userNames(searched) == byUserNameDescending)
 
             expectSCIMError(try await org.scim(.get, "/Users?sortBy=emails"), .badRequest)
@@ -177,6 +177,11 @@ struct UsersPagingTests {
             #expect(negative.status == .ok)
             #expect(Users.ids(negative).isEmpty)
             #expect(negative["totalResults"] == 3)
+            // The largest startIndex accepted is echoed as a JSON integer, not as 9.007199254740991e+15.
+            let far = try await org.scim(.get, "/Users?startIndex=9007199254740991")
+            #expect(far.status == .ok, "\(far.text)")
+            #expect(far.text.contains("\"startIndex\":9007199254740991"), "\(far.text)")
+            #expect(Users.ids(far).isEmpty)
             let defaults = try await org.scim(.get, "/Users")
             #expect(defaults["startIndex"] == 1)
             #expect(Users.ids(defaults).count == 3)

@@ -53,6 +53,22 @@ struct UsersPatchTests {
         }
     }
 
+    @Test("a path-less replace may echo the user's own id (any case) and meta; another id is 400 mutability")
+    func pathlessEchoedID() async throws {
+        try await withApp { client in
+            let org = try await client.organisation()
+            let id = try await org.createUser(Users.email("echo"))
+            let echoed = try await org.patchUser(
+                id, ["op": "replace", "value": ["id": .string(id.uppercased()), "meta": ["version": "W/\"99\""], "title": "Echoed"]])
+            #expect(echoed.status == .ok, "\(echoed.text)")
+            #expect(echoed["title"] == "Echoed")
+            #expect(echoed["id"]?.stringValue == id)
+            let other = try await org.patchUser(id, ["op": "replace", "value": ["id": .string(UUID().uuidString), "title": "Other"]])
+            expectSCIMError(other, .badRequest, "mutability")
+            #expect(try await org.scim(.get, "/Users/\(id)")["title"] == "Echoed")
+        }
+    }
+
     @Test("Entra: manager sent as a bare string id, then as an email")
     func entraManagerString() async throws {
         try await withApp { client in
@@ -107,7 +123,7 @@ struct UsersPatchTests {
         }
     }
 
-    @Test("Entra: a path-less replace with dotted keys, URN keys, PascalCase names and a stray id")
+    @Test("Entra: a path-less replace with dotted keys, URN keys, PascalCase names and an echo of the user's id")
     func entraPathlessReplace() async throws {
         try await withApp { client in
             let org = try await client.organisation("entra")
@@ -117,7 +133,7 @@ struct UsersPatchTests {
                 [
                     "op": "Replace",
                     "value": [
-                        "id": .string(UUID().uuidString), "name.givenName": "Augusta", "Name.FamilyName": "King",
+                        "id": .string(id.uppercased()), "name.givenName": "Augusta", "Name.FamilyName": "King",
                         "\(ent):department": "Research", "DisplayName": "Augusta King", "TITLE": "Countess",
                         "urn:ietf:params:scim:schemas:core:2.0:User:externalId": "core-urn",
                         "\(ent.uppercased()):EmployeeNumber": "7",

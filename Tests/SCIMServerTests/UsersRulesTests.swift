@@ -40,6 +40,22 @@ struct UsersRulesTests {
         }
     }
 
+    @Test("the login email: the primary email, else the userName when it is an address; neither is 400 saying so")
+    func loginEmail() async throws {
+        try await withApp { client in
+            let org = try await client.organisation()
+            let email = Users.email("login")
+            var body = Users.body(email).objectValue!
+            body["emails"] = nil
+            let created = try await org.scim(.post, "/Users", json: .object(body))
+            #expect(created.status == .created, "a userName that is an address is the login email: \(created.text)")
+            body["userName"] = "not-an-address"
+            let refused = try await org.scim(.post, "/Users", json: .object(body))
+            expectSCIMError(refused, .badRequest, "invalidValue")
+            #expect(refused["detail"]?.stringValue?.contains("login email") == true, "\(refused.text)")
+        }
+    }
+
     @Test("a POST whose primary email (not userName) matches a manual user adopts that user")
     func adoptsByPrimaryEmail() async throws {
         try await withApp { client in
@@ -52,6 +68,35 @@ struct UsersRulesTests {
             let adopted = try await org.scim(.post, "/Users", json: body)
             #expect(adopted.status == .created, "\(adopted.text)")
             #expect(adopted["id"]?.stringValue == manualID)
+        }
+    }
+
+    @Test("a 409 names the attribute that clashed: the userName, the email, or both")
+    func clashNamesTheAttribute() async throws {
+        try await withApp { client in
+            let org = try await client.organisation()
+            let email = Users.email("clash")
+            _ = try await org.createUser(email)
+            let sameUserName = try await org.scim(.post, "/Users", json: Users.body(email.uppercased()))
+            expectSCIMError(sameUserName, .conflict, "uniqueness")
+            let userNameDetail = sameUserName["detail"]?.stringValue ?? ""
+            #expect(userNameDetail.contains("userName \(email.uppercased())") && !userNameDetail.contains("email"), "\(userNameDetail)")
+
+            var sameEmail = Users.body(Users.email("fresh")).objectValue!
+            sameEmail["emails"] = [["value": .string(email), "type": "work", "primary": true]]
+            let emailClash = try await org.scim(.post, "/Users", json: .object(sameEmail))
+            expectSCIMError(emailClash, .conflict, "uniqueness")
+            let emailDetail = emailClash["detail"]?.stringValue ?? ""
+            #expect(emailDetail.contains("email \(email)") && !emailDetail.contains("userName"), "\(emailDetail)")
+
+            let otherEmail = Users.email("clash-other")
+            _ = try await org.createUser(otherEmail)
+            var both = Users.body(email).objectValue!
+            both["emails"] = [["value": .string(otherEmail), "type": "work", "primary": true]]
+            let bothClash = try await org.scim(.post, "/Users", json: .object(both))
+            expectSCIMError(bothClash, .conflict, "uniqueness")
+            #expect(
+                bothClash["detail"]?.stringValue?.contains("the userName \(email) and the email \(otherEmail)") == true, "\(bothClash.text)")
         }
     }
 

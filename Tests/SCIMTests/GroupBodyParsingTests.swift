@@ -8,6 +8,7 @@ import Testing
 struct GroupBodyParsingTests {
     static let a = "2819c223-7f76-453a-919d-413861904646"
     static let b = "902c246b-6245-4190-8e05-00816be7344a"
+    static let group = SchemaURN.group
 
     /// What POST and PUT do with a body.
     static func group(_ text: String) throws(SCIMError) -> Group {
@@ -37,22 +38,35 @@ struct GroupBodyParsingTests {
     @Test(
         "bodies the extractor leaves to the tree give the same group or the same error",
         arguments: [
-            #"{"displayName":"T","members":[]}"#,
-            #"{"displayName":"T","Members":[{"Value":"\#(a)","TYPE":"user"},null,"\#(b)"]}"#,
-            #"{"displayName":"T","members":[{"value":"okta-1"}]}"#,
-            #"{"displayName":"T","members":[{"display":"no value"}]}"#,
-            #"{"displayName":"T","members":[{"value":5}]}"#,
-            #"{"displayName":"T","members":[{"value":""}]}"#,
-            #"{"displayName":"T","members":[{"value":"\#(a)","type":"Group"}]}"#,
-            #"{"displayName":"T","members":[{"value":"\#(a)","extra":{"nested":true}}]}"#,
-            #"{"displayName":"T","members":"everyone"}"#,
-            #"{"displayName":"T","members":[{"value":"\#(a)"}],"members":[{"value":"\#(b)"}]}"#,
-            #"{"displayName":"T","members":[{"value":"\#(a)"}],"MEMBERS":[{"value":"\#(b)"}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","Members":[{"Value":"\#(a)","TYPE":"user"},null,"\#(b)"]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"okta-1"}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"display":"no value"}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":5}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":""}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","type":"Group"}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","extra":{"nested":true}}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":"everyone"}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)"}],"members":[{"value":"\#(b)"}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)"}],"MEMBERS":[{"value":"\#(b)"}]}"#,
         ])
     func sameAsTree(text: String) {
         let extracted = Result { () throws(SCIMError) in try Self.group(text) }
         let tree = Result { () throws(SCIMError) in try Self.groupFromTree(text) }
         #expect(extracted == tree)
+    }
+
+    @Test("a name repeated in the body or in a member object is invalidSyntax, extracted or not", arguments: [
+        #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)"}],"members":[{"value":"\#(b)"}]}"#,
+        #"{"schemas":["\#(group)"],"displayName":"T","displayName":"U","members":[{"value":"\#(a)"}]}"#,
+        #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","value":"\#(b)"}]}"#,
+        #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","display":"A","display":"B"}]}"#,
+    ])
+    func duplicateNames(text: String) {
+        let extracted = Result { () throws(SCIMError) in try JSONValue.parseGroup(Array(text.utf8)).json }
+        #expect(throws: SCIMError.self) { try extracted.get() }
+        if case .failure(let error) = extracted { #expect(error.scimType == .invalidSyntax, "\(error)") }
+        #expect(extracted.map { _ in 0 } == Result { () throws(SCIMError) in try JSONValue.parse(Array(text.utf8)) }.map { _ in 0 })
     }
 
     @Test("malformed documents fail as parse(_:) fails", arguments: [

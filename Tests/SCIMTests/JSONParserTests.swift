@@ -78,7 +78,6 @@ private let validCases: [ValidJSONCase] = [
     .init(" [ 1 , \"a\" , null , [ ] , { } ] ", [1, "a", nil, [], [:]]),
     .init(#"{"a":{"b":[true,{"c":"d"}]},"":0}"#, ["a": ["b": [true, ["c": "d"]]], "": 0]),
     .init(#"{"a\nb":1,"\u00e9":2}"#, ["a\nb": 1, "é": 2]),
-    .init(#"{"a":1,"b":2,"a":3}"#, ["a": 3, "b": 2]),
     // A leading UTF-8 byte order mark is ignored (RFC 8259 §8.1), as JSONDecoder did.
     .init("\u{FEFF}{\"a\":1}", ["a": 1]),
     .init("\u{FEFF} null", nil),
@@ -96,6 +95,10 @@ private let invalidCases: [InvalidJSONCase] = [
     .init("capitalised literal", "True"),
     .init("trailing comma in an array", "[1,]"),
     .init("trailing comma in an object", #"{"a":1,}"#),
+    // RFC 8259 §4: which of two values for one name wins is undefined, so neither does.
+    .init("duplicate member name", #"{"a":1,"b":2,"a":3}"#, .invalidSyntax(#"The request body names the member "a" twice in one object."#)),
+    .init("duplicate member name, nested", #"{"x":[{"v":1,"v":1}]}"#, .invalidSyntax(#"The request body names the member "v" twice in one object."#)),
+    .init("duplicate member name before a syntax error", #"{"a":1,"a":2} x"#),
     .init("leading comma", "[,1]"),
     .init("missing comma", "[1 2]"),
     .init("missing colon", #"{"a" 1}"#),

@@ -49,14 +49,17 @@ private let normaliserCases: [NormaliserCase] = [
         rewrites: ["urnKeyFlattened": 3, "missingExtensionSchema": 1]),
     NormaliserCase(
         name: "Dotted keys expand and merge with their object",
-        body: #"{"userName":"a@b.com","name.givenName":"A","name":{"familyName":"B"}}"#,
+        body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","name.givenName":"A","name":{"familyName":"B"}}"#,
         expected: [(["name"], ["givenName": "A", "familyName": "B"])],
-        rewrites: ["dottedKey": 1, "missingCoreSchema": 1]),
+        rewrites: ["dottedKey": 1]),
     NormaliserCase(
         name: "Manager as a bare string",
-        body: #"{"userName":"a@b.com","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":"boss@b.com"}}"#,
+        body: #"""
+            {"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com",
+             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":"boss@b.com"}}
+            """#,
         expected: [([ent, "manager"], ["value": "boss@b.com"])],
-        rewrites: ["managerString": 1, "missingExtensionSchema": 1, "missingCoreSchema": 1]),
+        rewrites: ["managerString": 1, "missingExtensionSchema": 1]),
     NormaliserCase(
         name: "Extension URN keys match case-insensitively",
         body: #"""
@@ -130,14 +133,14 @@ struct NormaliserTests {
     }
 
     @Test(arguments: [
-        #"{"userName":"a@b.com","active":"yes"}"#,
-        #"{"userName":"a@b.com","emails":5}"#,
-        #"{"userName":"a@b.com","name":"Ada"}"#,
-        #"{"userName":"a@b.com","timezone":"Europe/Atlantis"}"#,
-        #"{"userName":"a@b.com","urn:ietf:params:scim:schemas:extension:learnamp:2.0:User":{"hireDate":"31/01/2020"}}"#,
-        #"{"userName":"a@b.com","urn:ietf:params:scim:schemas:extension:learnamp:2.0:User":{"mentor":"sometimes"}}"#,
-        #"{"userName":"a@b.com","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":"Sales"}"#,
-        #"{"userName":"a@b.com","emails":[{"value":"a@b.com","primary":true},{"value":"c@b.com","primary":true}]}"#,
+        #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","active":"yes"}"#,
+        #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","emails":5}"#,
+        #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","name":"Ada"}"#,
+        #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","timezone":"Europe/Atlantis"}"#,
+        #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","urn:ietf:params:scim:schemas:extension:learnamp:2.0:User":{"hireDate":"31/01/2020"}}"#,
+        #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","urn:ietf:params:scim:schemas:extension:learnamp:2.0:User":{"mentor":"sometimes"}}"#,
+        #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":"Sales"}"#,
+        #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","emails":[{"value":"a@b.com","primary":true},{"value":"c@b.com","primary":true}]}"#,
     ])
     func rejectsWrongTypes(_ body: String) {
         #expect(throws: SCIMError.self) { try normaliser.normalise(resource: PatchFixtures.json(body)) }
@@ -145,14 +148,39 @@ struct NormaliserTests {
 
     @Test func conflictingSpellingsAreAmbiguous() {
         #expect {
-            try normaliser.normalise(resource: PatchFixtures.json(#"{"userName":"a@b.com","name.givenName":"A","name":{"givenName":"B"}}"#))
+            try normaliser.normalise(resource: PatchFixtures.json(
+                #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","name.givenName":"A","name":{"givenName":"B"}}"#))
         } throws: { ($0 as? SCIMError)?.scimType == .invalidSyntax }
     }
 
     @Test func groupMembersOfTypeGroupAreRejected() {
         let groups = Normaliser(resourceType: .group)
         #expect {
-            try groups.normalise(resource: PatchFixtures.json(#"{"displayName":"T","members":[{"value":"g-2","type":"Group"}]}"#))
+            try groups.normalise(resource: PatchFixtures.json(
+                #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"T","members":[{"value":"g-2","type":"Group"}]}"#))
         } throws: { ($0 as? SCIMError)?.scimType == .invalidValue }
+    }
+
+    /// RFC 7643 §3: `schemas` is required and lists the core schema; unknown extension URNs are ignored.
+    @Test(arguments: [
+        #"{"userName":"a@b.com"}"#,
+        #"{"schemas":"urn:ietf:params:scim:schemas:core:2.0:User","userName":"a@b.com"}"#,
+        #"{"schemas":[],"userName":"a@b.com"}"#,
+        #"{"schemas":["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"userName":"a@b.com"}"#,
+        #"{"schemas":["urn:okta:custom"],"userName":"a@b.com"}"#,
+        #"{"schemas":[5],"userName":"a@b.com"}"#,
+        #"{"schemas":null,"userName":"a@b.com"}"#,
+    ])
+    func schemasMustListTheCoreSchema(_ body: String) {
+        #expect {
+            try normaliser.normalise(resource: PatchFixtures.json(body))
+        } throws: { ($0 as? SCIMError)?.scimType == .invalidValue }
+    }
+
+    @Test func unknownExtensionURNsAreIgnored() throws {
+        let result = try normaliser.normalise(
+            resource: PatchFixtures.json(#"{"schemas":["urn:okta:custom","urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com"}"#))
+        #expect(result.value[caseInsensitive: "schemas"] == [.string(SchemaURN.user)])
+        #expect(result.unknownAttributes == ["urn:okta:custom"])
     }
 }

@@ -96,6 +96,15 @@ private let badCases: [BadPatchCase] = [
     BadPatchCase(
         name: "the same attribute twice with different values",
         body: #"[{"op":"replace","value":{"title":"A","Title":"B"}}]"#, scimType: .invalidSyntax),
+    BadPatchCase(
+        name: "path-less value with another user's id", body: #"[{"op":"replace","value":{"id":"u-2","title":"X"}}]"#,
+        scimType: .mutability),
+    BadPatchCase(
+        name: "path-less value with an id that is not a string", body: #"[{"op":"replace","value":{"id":1,"title":"X"}}]"#,
+        scimType: .mutability),
+    BadPatchCase(
+        name: "path-less add with another id and meta", body: #"[{"op":"add","value":{"ID":"u-2","meta":{"version":"x"}}}]"#,
+        scimType: .mutability),
     // Groups.
     BadPatchCase(
         name: "path-less rename with another group's id",

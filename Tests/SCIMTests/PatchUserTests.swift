@@ -92,8 +92,8 @@ private let cases: [UserPatchCase] = [
         operations: #"[{"op":"replace","path":"Name.FamilyName","value":"Byron"}]"#,
         expected: [(["name", "familyName"], "Byron")], changed: ["name"]),
     UserPatchCase(
-        name: "Okta stray id is ignored and counted",
-        operations: #"[{"op":"replace","value":{"id":"something-else","active":false,"schemas":["x"]}}]"#,
+        name: "Okta's echo of the user's own id is ignored and counted",
+        operations: #"[{"op":"replace","value":{"id":"U-1","active":false,"schemas":["x"],"meta":{"version":"W/\"9\""}}}]"#,
         expected: [(["id"], "u-1"), (["active"], false)], changed: ["active"], rewrites: ["strayId": 1]),
     UserPatchCase(
         name: "Read-only attributes in a path-less value are ignored",

@@ -71,7 +71,7 @@ struct SchemaTests {
         #expect(PatchFixtures.value(config, ["etag", "supported"]) == true)
         #expect(PatchFixtures.value(config, ["pagination"]) == [
             "cursor": true, "index": true, "defaultPaginationMethod": "index", "defaultPageSize": 25,
-            "maxPageSize": 500, "cursorTimeout": 0,
+            "maxPageSize": 500, "cursorTimeout": 2_147_483_647,
         ])
         let scheme = config.objectValue?["authenticationSchemes"]?.arrayValue?.first
         #expect(scheme?.objectValue?["type"] == "oauthbearertoken")

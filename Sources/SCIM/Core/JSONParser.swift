@@ -16,6 +16,9 @@ struct JSONParser {
         case tooDeep
         /// Well-formed and shallow enough, but a string or member name holds U+0000.
         case nul
+        /// Well-formed, but an object names the same member twice (the name, at most 64 characters).
+        /// RFC 8259 §4 says names SHOULD be unique; which value wins is undefined, so none does.
+        case duplicateName(String)
     }
 
     /// Parses one complete document (surrounding whitespace allowed; a leading UTF-8 byte order
@@ -72,6 +75,10 @@ struct JSONParser {
     private var tooDeep = false
     /// Set when a `\u0000` escape was decoded; reported last, as the old post-parse check did.
     private var sawNUL = false
+    /// The first member name an object repeated; reported once the rest is known to be well-formed.
+    private var duplicateName: String?
+    /// Member names of the member object being read by `memberObject`, reused from member to member.
+    private var memberObjectNames: [String] = []
     /// Elements and member values of the containers being parsed, innermost last.
     private var values: [JSONValue] = []
     /// Member names of the objects being parsed, innermost last.
@@ -96,6 +103,7 @@ struct JSONParser {
         let value = try value(level: 0, context: shape == .resource ? .resourceRoot : .plain)
         skipWhitespace()
         guard index == bytes.count else { throw .syntax }
+        if let duplicateName { throw .duplicateName(duplicateName) }
         if tooDeep { throw .tooDeep }
         if sawNUL { throw .nul }
         return value
@@ -190,7 +198,8 @@ struct JSONParser {
         return .array(array)
     }
 
-    /// The object at `index`, which is at nesting `level`. A repeated member name keeps its last value.
+    /// The object at `index`, which is at nesting `level`. A repeated member name is recorded in
+    /// `duplicateName`, and the document refused once it is known to be otherwise well-formed.
     private mutating func object(level: Int, context: Context = .plain) throws(Failure) -> JSONValue {
         index += 1
         skipWhitespace()
@@ -236,7 +245,10 @@ struct JSONParser {
             }
         }
         var object = [String: JSONValue](minimumCapacity: names.count - start.names)
-        for (name, value) in zip(names[start.names...], values[start.values...]) { object[name] = value }
+        for (name, value) in zip(names[start.names...], values[start.values...])
+        where object.updateValue(value, forKey: name) != nil && duplicateName == nil {
+            duplicateName = String(name.prefix(64))
+        }
         names.removeSubrange(start.names...)
         values.removeSubrange(start.values...)
         return .object(object)
@@ -253,8 +265,9 @@ struct JSONParser {
     }
 
     /// The member array at `index`, or nil with `index` unchanged when it is not a plain member list:
-    /// each element null (skipped), a non-empty id string, or an object of scalars with a non-empty
-    /// string `value` and, if any, a `type` of User. `display` and `$ref` are read and dropped.
+    /// each element null (skipped) or an object of scalars with a non-empty string `value` and, if
+    /// any, a `type` of User. `display` and `$ref` are read and dropped. A bare id string is left to
+    /// the normaliser, which refuses it (a member is a complex value).
     /// Anything else is left for the normaliser, which knows the errors to report.
     private mutating func memberList() throws(Failure) -> ExtractedMembers? {
         let start = index
@@ -269,14 +282,6 @@ struct JSONParser {
             switch peek {
             case UInt8(ascii: "n"):
                 try literal("null")
-            case UInt8(ascii: "\""):
-                let id = try string()
-                guard !id.isEmpty else {
-                    index = start
-                    return nil
-                }
-                members.list.append(id)
-                members.rewrites["bareValue", default: 0] += 1
             case UInt8(ascii: "{"):
                 guard try memberObject(into: &members) else {
                     index = start
@@ -304,9 +309,12 @@ struct JSONParser {
         var id: String?
         var rewrites: [String: Int] = [:]
         var unknown: [String] = []
+        memberObjectNames.removeAll(keepingCapacity: true)
         if peek != UInt8(ascii: "}") {
             while true {
                 let name = try memberName()
+                if memberObjectNames.contains(name), duplicateName == nil { duplicateName = String(name.prefix(64)) }
+                memberObjectNames.append(name)
                 let value: JSONValue
                 switch peek {
                 case UInt8(ascii: "["), UInt8(ascii: "{"): return false

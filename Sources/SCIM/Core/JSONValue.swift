@@ -72,7 +72,7 @@ extension JSONValue: Codable {
         case .null: try container.encodeNil()
         case .bool(let b): try container.encode(b)
         case .number(let n):
-            if n.rounded() == n, abs(n) < 1e15 { try container.encode(Int64(n)) } else { try container.encode(n) }
+            if let integer = Int64(exactly: n) { try container.encode(integer) } else { try container.encode(n) }
         case .string(let s): try container.encode(s)
         case .array(let a): try container.encode(a)
         case .object(let o): try container.encode(o)
@@ -120,6 +120,8 @@ extension JSONValue {
         case .syntax: .invalidSyntax("The request body is not valid JSON.")
         case .tooDeep: .invalidSyntax("The request body nests deeper than \(maximumDepth) levels.")
         case .nul: .invalidValue("Strings may not contain the NUL character (U+0000).")
+        case .duplicateName(let name):
+            .invalidSyntax("The request body names the member \"\(name)\" twice in one object.")
         }
     }
 
@@ -145,8 +147,9 @@ extension JSONValue {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .number(let n):
-            if n.isFinite, n.rounded() == n, abs(n) < 1e15 {
-                out.append(contentsOf: String(Int64(n)).utf8)
+            // Every integral value a 64-bit integer holds is written as a JSON integer, never `9.2e+18`.
+            if let integer = Int64(exactly: n) {
+                out.append(contentsOf: String(integer).utf8)
             } else if n.isFinite {
                 out.append(contentsOf: "\(n)".utf8)
             } else {

@@ -202,9 +202,7 @@ private struct GroupPlanFolder {
         guard operation.op != .remove else { throw .noTarget("remove needs a path.") }
         let raw = operation.value ?? .null
         // UUIDs are compared case-insensitively: a client may echo the id in another case.
-        if let id = raw[caseInsensitive: "id"], id.stringValue?.caseInsensitiveEquals(groupID) != true {
-            throw .mutability("id cannot be changed.")
-        }
+        try operation.checkEchoedID(ownID: groupID)
         let normalised = try normaliser.normalise(patchValue: raw)
         report.absorb(normalised)
         for (key, value) in (normalised.value.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {

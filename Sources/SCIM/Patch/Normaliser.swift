@@ -34,23 +34,28 @@ public struct Normaliser: Sendable {
     }
 
     /// Normalises a POST or PUT body. Read-only attributes and nulls are dropped, and `schemas` lists
-    /// the core URN plus every extension present.
+    /// the core URN plus every extension present. Extension URNs the catalog does not know are ignored.
     /// - Throws: `invalidSyntax` if the body is not an object or names an attribute twice;
-    ///   `invalidValue` if a value has the wrong type.
+    ///   `invalidValue` if a value has the wrong type, or `schemas` is missing, not an array of
+    ///   strings, or does not list the resource's core schema.
     public func normalise(resource body: JSONValue) throws(SCIMError) -> Normalisation {
         var report = Report()
         guard case .object(let object) = body else {
             throw .invalidSyntax("The request body must be a JSON object.")
         }
-        var declared: [String] = []
-        if let key = body.matchingKey("schemas") {
-            let carried = Set(object.keys.map { $0.lowercased() })
-            declared = try declaredSchemas(object[key]!, carried: carried, report: &report)
+        // RFC 7643 §3: `schemas` is required and lists the resource's core schema. Okta and Entra
+        // always send it; a body without it is not a resource of this type.
+        guard let key = body.matchingKey("schemas") else {
+            throw .invalidValue("schemas is required and must list \(resourceType.schema.id).")
+        }
+        let carried = Set(object.keys.map { $0.lowercased() })
+        let declared = try declaredSchemas(object[key]!, carried: carried, report: &report)
+        guard declared.contains(resourceType.schema.id) else {
+            throw .invalidValue("schemas must list \(resourceType.schema.id).")
         }
         var canonical = try attributes(of: object, report: &report).compactingNulls()
 
         var schemas = [resourceType.schema.id]
-        if !declared.contains(resourceType.schema.id) { report.count("missingCoreSchema") }
         for schema in resourceType.extensions {
             if canonical[schema.id]?.objectValue?.isEmpty == true { canonical[schema.id] = nil }
             if canonical[schema.id] != nil {
@@ -194,15 +199,10 @@ public struct Normaliser: Sendable {
     private func declaredSchemas(
         _ value: JSONValue, carried: Set<String>, report: inout Report
     ) throws(SCIMError) -> [String] {
-        let items: [JSONValue]
-        switch value {
-        case .array(let array): items = array
-        case .string: items = [value]
-        default: throw .invalidSyntax("schemas must be an array of URNs.")
-        }
+        guard case .array(let items) = value else { throw .invalidValue("schemas must be an array of URNs.") }
         var declared: [String] = []
         for item in items {
-            guard let urn = item.stringValue else { throw .invalidSyntax("schemas must be an array of URNs.") }
+            guard let urn = item.stringValue else { throw .invalidValue("schemas must be an array of URNs.") }
             if let schema = resourceType.schema(urn: urn) {
                 if schema.id != urn { report.count("caseFolded") }
                 declared.append(schema.id)
@@ -221,10 +221,12 @@ public struct Normaliser: Sendable {
         switch value {
         case .null: return .null
         case .array(let array): elements = array
-        case .object, .string:
+        case .object:
+            // One complex value where a list belongs is unambiguous, so it is taken as a list of one.
             report.count("singleValueWrapped")
             elements = [value]
         default:
+            // A string (`"emails":"a@example.com"`) or a number is a type error, never coerced.
             throw .invalidValue("\(attribute.name) must be an array.")
         }
         var normalised: [JSONValue] = []
@@ -243,9 +245,10 @@ public struct Normaliser: Sendable {
         switch value {
         case .null:
             return .null
-        case .string(let bare) where attribute.subAttribute(named: "value") != nil:
+        case .string(let bare) where attribute.name == "manager":
             // Entra sends `manager` as the manager's id; a complex value with `value` is what it means.
-            report.count(attribute.name == "manager" ? "managerString" : "bareValue")
+            // Any other string where a complex value belongs is a type error.
+            report.count("managerString")
             return ["value": .string(bare)]
         case .object(let object):
             var canonical: [String: JSONValue] = [:]

@@ -69,6 +69,7 @@ public struct PatchEngine: Sendable {
     private func apply(_ operation: PatchOperation, to document: inout [String: JSONValue], report: inout Report) throws(SCIMError) {
         guard let path = operation.path else {
             guard operation.op != .remove else { throw .noTarget("remove needs a path.") }
+            try operation.checkEchoedID(ownID: document["id"]?.stringValue ?? "")
             let normalised = try normaliser.normalise(patchValue: operation.value ?? .null)
             report.absorb(normalised)
             try applyAttributes(normalised.value, operation.op, to: &document)

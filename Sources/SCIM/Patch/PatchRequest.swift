@@ -17,6 +17,20 @@ public struct PatchOperation: Sendable, Hashable {
     }
 }
 
+extension PatchOperation {
+    /// Checks the `id` a path-less value may echo back (Okta sends the resource's own `id` with a
+    /// path-less replace). An `id` equal to `ownID` (in any case) is ignored, as `meta` always is
+    /// (RFC 7643 §3.1: clients' `meta` SHALL be ignored); an `id` naming anything else would change
+    /// what the server owns.
+    /// - Throws: `mutability` naming `id`.
+    func checkEchoedID(ownID: String) throws(SCIMError) {
+        guard path == nil, let value, let id = value[caseInsensitive: "id"] else { return }
+        guard case .string(let text) = id, text.caseInsensitiveEquals(ownID) else {
+            throw .mutability("id cannot be changed: a path-less value may only repeat the resource's own id.")
+        }
+    }
+}
+
 /// A decoded PATCH body (`urn:ietf:params:scim:api:messages:2.0:PatchOp`).
 public struct PatchRequest: Sendable, Hashable {
     public var operations: [PatchOperation]

@@ -51,7 +51,7 @@ public enum MemberArrayPlace: Sendable, Hashable {
 }
 
 /// A member array parsed into a `MemberList`, with the leniencies the normaliser would have counted
-/// had it seen the array (`caseFolded`, `bareValue`) and the sub-attributes it would have dropped.
+/// had it seen the array (`caseFolded`) and the sub-attributes it would have dropped.
 public struct ExtractedMembers: Sendable, Hashable {
     public var list = MemberList()
     public var rewrites: [String: Int] = [:]

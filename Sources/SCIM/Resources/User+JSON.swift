@@ -32,6 +32,11 @@ extension User {
         default: throw .invalidValue("active must be a boolean.")
         }
         emails = try Self.emails(json[caseInsensitive: "emails"])
+        // The login email (`primaryEmail`) is an email, or the userName when no email is sent.
+        if emails.isEmpty, !Self.isEmailAddress(userName) {
+            throw .invalidValue(
+                "A user needs a login email: send emails with a primary email, or a userName that is an email address.")
+        }
 
         if let enterprise = json[caseInsensitive: SchemaURN.enterpriseUser], !enterprise.isNull {
             guard case .object = enterprise else { throw .invalidValue("The enterprise extension must be an object.") }
@@ -101,6 +106,11 @@ extension User {
             guard let address = try string(element, "value", in: "emails"), !address.isEmpty else {
                 throw .invalidValue("Each email needs a value.")
             }
+            guard isEmailAddress(address) else {
+                throw .invalidValue(
+                    "emails.value must be an email address (one @, a local part and a domain, no spaces, at most "
+                        + "\(maximumEmailLength) characters).")
+            }
             let primary: Bool
             switch element[caseInsensitive: "primary"] {
             case nil, .null?: primary = false
@@ -116,6 +126,21 @@ extension User {
             throw .invalidValue("At most one email may be primary.")
         }
         return emails
+    }
+
+    /// Longest email address accepted: RFC 5321's 256-octet path less its angle brackets.
+    public static let maximumEmailLength = 254
+
+    /// Whether `text` is syntactically an email address, as far as provisioning needs: exactly one
+    /// `@` with a non-empty local part and domain, no whitespace or control characters, at most
+    /// `maximumEmailLength` characters. Deliverability is the identity provider's business.
+    public static func isEmailAddress(_ text: String) -> Bool {
+        guard text.count <= maximumEmailLength else { return false }
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
+        return !text.unicodeScalars.contains { scalar in
+            scalar.properties.isWhitespace || scalar.properties.generalCategory == .control
+        }
     }
 
     /// `YYYY-MM-DD` naming a real calendar day.

@@ -36,6 +36,12 @@ public struct ServiceLimits: Sendable, Hashable {
     }
 
     public static let `default` = ServiceLimits()
+
+    /// RFC 9865 `cursorTimeout`: the least number of seconds a cursor stays valid between pages, a
+    /// positive integer. A cursor here is the last id of its page (a keyset position, see `ListPaging`),
+    /// not server state, so it never expires: the largest 32-bit integer (about 68 years) says so
+    /// without overflowing a client that reads the value into an `Int32`.
+    public static let cursorTimeoutSeconds = 2_147_483_647
 }
 
 /// The discovery endpoints' bodies (RFC 7643 §5, §6, §7), built from the same catalog the server
@@ -66,7 +72,7 @@ public enum DiscoveryDocuments {
                 "defaultPaginationMethod": "index",
                 "defaultPageSize": .number(Double(limits.defaultResults)),
                 "maxPageSize": .number(Double(limits.maxResults)),
-                "cursorTimeout": 0,
+                "cursorTimeout": .number(Double(ServiceLimits.cursorTimeoutSeconds)),
             ],
             "meta": meta(resourceType: "ServiceProviderConfig", location: "\(baseURL)/ServiceProviderConfig"),
         ]

@@ -200,7 +200,15 @@ struct AdminBody {
     let object: [String: JSONValue]
     let context: String
 
+    /// - Throws: `AdminError` 415 unless the body is sent as `application/json` (parameters such as
+    ///   `charset` allowed): the admin API speaks JSON only, and a body labelled otherwise was not meant
+    ///   for it. 413 over `limit`; 400 for anything but a JSON object.
     init(_ request: Request, limit: Int) async throws {
+        let mediaType = request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard mediaType == "application/json" else {
+            throw AdminError.unsupportedMediaType("Send the body as Content-Type: application/json.")
+        }
         let buffer = try await request.collectBody(limit: limit)
         let value: JSONValue
         do {

@@ -22,18 +22,45 @@ struct DiscoveryController {
                 }
             }
         }
+        // RFC 7644 §3.12: what the protocol defines but this service does not do is 501, not 404.
+        group.post(".search") { _, _ -> Response in
+            throw SCIMError.notImplemented(
+                "Searching across resource types is not supported; POST to /Users/.search or /Groups/.search.")
+        }
+        group.post("Bulk") { _, _ -> Response in
+            throw SCIMError.notImplemented(
+                "Bulk operations are not supported (ServiceProviderConfig bulk.supported is false).")
+        }
+        for method: HTTPRequest.Method in [.get, .post, .put, .patch, .delete] {
+            group.on("Me", method: method) { _, _ -> Response in
+                throw SCIMError.notImplemented(
+                    "/Me is not supported: a SCIM token acts for an organisation, not a user.")
+            }
+        }
+    }
+
+    /// RFC 7644 §4: a filter on a discovery endpoint is 403, so a client cannot take the unfiltered
+    /// answer for a filtered one.
+    private static func refuseFilter(_ request: Request) throws {
+        if request.uri.queryParameters.contains(where: { $0.key.lowercased() == "filter" }) {
+            throw SCIMError.forbidden("Discovery endpoints cannot be filtered (RFC 7644 section 4).")
+        }
     }
 
     @Sendable func serviceProviderConfig(_ request: Request, context: TenantRequestContext) async throws -> Response {
-        Responses.scim(DiscoveryDocuments.serviceProviderConfig(baseURL: settings.baseURL(for: request), limits: settings.limits))
+        try Self.refuseFilter(request)
+        return Responses.scim(
+            DiscoveryDocuments.serviceProviderConfig(baseURL: settings.baseURL(for: request), limits: settings.limits))
     }
 
     @Sendable func resourceTypes(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        try Self.refuseFilter(request)
         let all = try await resourceTypeDocuments(request, context)
         return Responses.scim(ListPage(totalResults: all.count, startIndex: 1, items: all, nextCursor: nil).listResponse(all, cursorPaging: false))
     }
 
     @Sendable func resourceType(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        try Self.refuseFilter(request)
         let id = context.parameters.get("id") ?? ""
         guard let found = try await resourceTypeDocuments(request, context)
             .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })
@@ -42,11 +69,13 @@ struct DiscoveryController {
     }
 
     @Sendable func schemas(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        try Self.refuseFilter(request)
         let all = try await schemaDocuments(request, context)
         return Responses.scim(ListPage(totalResults: all.count, startIndex: 1, items: all, nextCursor: nil).listResponse(all, cursorPaging: false))
     }
 
     @Sendable func schema(_ request: Request, context: TenantRequestContext) async throws -> Response {
+        try Self.refuseFilter(request)
         let id = context.parameters.get("id") ?? ""
         guard let found = try await schemaDocuments(request, context)
             .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import SCIM
 import SCIMStore
 
@@ -70,6 +71,10 @@ extension Request {
         } catch is NIOTooManyBytesError {
             // A streamed body (no Content-Length, or a lying one) overflows here instead.
             throw SCIMError.payloadTooLarge("The request body is larger than \(limit) bytes.")
+        } catch is HTTPParserError {
+            // The body's framing is broken (a chunk size that is not hex, a chunk longer than it said):
+            // the client's fault, and the connection cannot be reused.
+            throw SCIMError.invalidSyntax("The request body is not correctly framed (RFC 9112 section 7.1).")
         }
     }
 

@@ -52,16 +52,15 @@ public struct UserStore: Sendable {
             let email = user.primaryEmail
             let matches = try connection.query(
                 """
-                SELECT id, scim_managed, primary_team_id,
+                SELECT id, scim_managed, primary_team_id, user_name, email,
                        (SELECT pt.display_name FROM \(schema).teams pt WHERE pt.id = primary_team_id) AS primary_team_name
                 FROM \(schema).users
                 WHERE lower(user_name) IN (lower(\(user.userName)::text), lower(\(email)::text))
                    OR lower(email) IN (lower(\(user.userName)::text), lower(\(email)::text))
                 FOR UPDATE
                 """)
-            if try matches.contains(where: { try $0.decode("scim_managed", as: Bool.self) }) {
-                throw SCIMError.uniqueness("A user with userName or email \(user.userName) is already provisioned.")
-            }
+            let managed = try matches.filter { try $0.decode("scim_managed", as: Bool.self) }
+            if !managed.isEmpty { throw try Self.clash(user, email: email, with: managed) }
             guard matches.count <= 1 else {
                 throw SCIMError.uniqueness("\(user.userName) and \(email) belong to two different existing users.")
             }
@@ -239,8 +238,15 @@ public struct UserStore: Sendable {
         if let ifMatch { try check(ifMatch, version: metadata.version) }
     }
 
+    /// - Throws: 400 for a header that is neither `*` nor a list of entity tags (RFC 9110 §13.1.1),
+    ///   412 for well-formed tags none of which is the current version.
     static func check(_ ifMatch: String, version: Int64) throws {
-        let tags = ifMatch.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let tags = ifMatch.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard tags == ["*"] || tags.allSatisfy(isEntityTag) else {
+            throw SCIMError.badRequest(
+                "If-Match must be * or a list of entity tags such as W/\"3\" (RFC 9110 section 13.1.1).")
+        }
         let accepted = tags.contains("*") || tags.contains { tag in
             let bare = tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag
             return bare == "\"\(version)\""
@@ -248,6 +254,15 @@ public struct UserStore: Sendable {
         guard accepted else {
             throw SCIMError.preconditionFailed("The resource has changed (If-Match does not match version W/\"\(version)\").")
         }
+    }
+
+    /// `"…"` or `W/"…"` with RFC 9110 `etagc` characters inside the quotes.
+    static func isEntityTag(_ tag: String) -> Bool {
+        let opaque = tag.hasPrefix("W/") ? tag.utf8.dropFirst(2) : tag.utf8[...]
+        guard opaque.count >= 2, opaque.first == UInt8(ascii: "\""), opaque.last == UInt8(ascii: "\"") else {
+            return false
+        }
+        return opaque.dropFirst().dropLast().allSatisfy { $0 == 0x21 || (0x23...0x7E).contains($0) || $0 >= 0x80 }
     }
 
     static func warnings(pendingManager: String?) -> [(SyncEvent.Kind, String, [String])] {
@@ -314,6 +329,23 @@ public struct UserStore: Sendable {
             try TeamMembership.assignDepartment(user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
         }
         return pendingManager
+    }
+
+    /// The 409 for a POST whose userName or login email is a SCIM-managed user's userName or email,
+    /// naming the request's attribute that clashed (both, when both did).
+    static func clash(_ user: User, email: String, with managed: [PostgresRow]) throws -> SCIMError {
+        var taken: Set<String> = []
+        for row in managed {
+            taken.insert(try row.decode("user_name", as: String.self).lowercased())
+            if let existing = try row.decode("email", as: String?.self) { taken.insert(existing.lowercased()) }
+        }
+        var clashes: [String] = []
+        if taken.contains(user.userName.lowercased()) { clashes.append("userName \(user.userName)") }
+        if email.lowercased() != user.userName.lowercased(), taken.contains(email.lowercased()) {
+            clashes.append("email \(email)")
+        }
+        if clashes.isEmpty { clashes.append("userName \(user.userName)") }
+        return SCIMError.uniqueness("A provisioned user already has the \(clashes.joined(separator: " and the ")).")
     }
 
     /// Runs `body`, answering a unique violation on the users table with 409 `uniqueness`. `save`'s
