@@ -332,7 +332,9 @@ struct SlowClientTests {
             print(
                 "SlowClientTests.connectionCap: cap 50, 70 connections opened, \(refused) refused at once, "
                     + "\(70 - refused) held open, request after freeing \(freed) slots: \(served ? "200" : "failed")")
-            #expect(refused == 20)
+            // The test harness keeps a keep-alive connection of its own to the live server, opened
+            // when it chooses: when it took a slot first, 21 of these 70 are over the cap.
+            #expect((20...21).contains(refused), "refused \(refused) of 70 with a cap of 50")
             #expect(served)
         }
     }
