@@ -175,7 +175,7 @@ extension JSONValue {
 
     /// Copies runs that need no escaping in one go: most strings have none, and appending byte by
     /// byte was the largest part of writing a response.
-    private static func writeString(_ s: String, into out: inout [UInt8]) {
+    static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { bytes in

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import SCIM
 import SCIMStore
 
@@ -103,7 +104,24 @@ struct GroupsController {
         let baseURL = settings.baseURL(for: request)
         var headers: HTTPFields = [.eTag: stored.metadata.etag]
         if location { headers[.location] = "\(baseURL)/Groups/\(stored.metadata.id.lowercasedString)" }
-        return Responses.scim(projection.apply(to: Self.json(stored, baseURL: baseURL)), status: status, headers: headers)
+        headers[.contentType] = Responses.scimContentType
+        let body = Group.responseBody(
+            displayName: stored.displayName, externalID: stored.externalID, members: stored.members, metadata: stored.metadata,
+            baseURL: baseURL, projection: projection)
+        return Response(status: status, headers: headers, body: Self.chunked(body))
+    }
+
+    /// The bytes in slices of 256 KiB, each copied into a buffer only as it is written, so a large
+    /// member list is not held twice (as the array and as one buffer) while it goes out.
+    static func chunked(_ bytes: [UInt8]) -> ResponseBody {
+        let size = 256 * 1024
+        guard bytes.count > size else { return ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)) }
+        return ResponseBody(contentLength: bytes.count) { writer in
+            for start in stride(from: 0, to: bytes.count, by: size) {
+                try await writer.write(ByteBuffer(bytes: bytes[start..<min(start + size, bytes.count)]))
+            }
+            try await writer.finish(nil)
+        }
     }
 
     static func json(_ stored: StoredGroup, baseURL: String) -> JSONValue {
