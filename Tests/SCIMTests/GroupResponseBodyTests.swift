@@ -57,3 +57,27 @@ struct GroupResponseBodyTests {
         #expect(Self.streamed(members, externalID: nil, projection: projection) == Self.tree(members, externalID: nil, projection: projection))
     }
 }
+
+/// `MemberList` reads member values as Foundation's `UUID(uuidString:)` does, by a faster path.
+@Suite("Member lists: ids read as UUID(uuidString:) reads them")
+struct MemberListIDTests {
+    @Test(
+        "the same ids and the same non-ids",
+        arguments: [
+            "2819c223-7f76-453a-919d-413861904646", "2819C223-7F76-453A-919D-413861904646", "2819c223-7F76-453a-919D-413861904646",
+            "2819c223-7f76-453a-919d-41386190464", "2819c223-7f76-453a-919d-4138619046466", "2819c2237f76-453a-919d-413861904646-",
+            "2819c223-7f76-453a-919d_413861904646", "2819c223-7f76-453a-919d-41386190464g", "{2819c223-7f76-453a-919d-413861904646}",
+            " 2819c223-7f76-453a-919d-41386190464", "okta-123", "", "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff", "2819c223-7f76-453a-919d-4138619046é",
+        ])
+    func sameAsFoundation(text: String) {
+        let list = MemberList([text])
+        if let id = UUID(uuidString: text) {
+            #expect(list.ids == [id])
+            #expect(list.others.isEmpty)
+        } else {
+            #expect(list.ids.isEmpty)
+            #expect(list.others == [text])
+        }
+    }
+}
