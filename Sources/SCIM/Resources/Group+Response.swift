@@ -72,40 +72,47 @@ private struct MemberWriter {
 
     func write(_ members: [User.Reference], into out: inout [UInt8]) {
         out.append(UInt8(ascii: "["))
-        for (index, member) in members.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(UInt8(ascii: "{"))
-            var first = true
-            func key(_ name: StaticString) {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                out.append(UInt8(ascii: "\""))
-                out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-                out.append(contentsOf: "\":".utf8)
+        // Through the buffer, so a member is read in place rather than copied (and its name retained).
+        members.withUnsafeBufferPointer { members in
+            for index in members.indices {
+                write(members[index], first: index == 0, into: &out)
             }
-            if ref {
-                key("$ref")
-                out.append(contentsOf: refPrefix)
-                Self.writeID(member.id, into: &out)
-                out.append(UInt8(ascii: "\""))
-            }
-            if display, let name = member.display {
-                key("display")
-                JSONValue.writeString(name, into: &out)
-            }
-            if type {
-                key("type")
-                out.append(contentsOf: "\"User\"".utf8)
-            }
-            if value {
-                key("value")
-                out.append(UInt8(ascii: "\""))
-                Self.writeID(member.id, into: &out)
-                out.append(UInt8(ascii: "\""))
-            }
-            out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "]"))
+    }
+
+    private func write(_ member: borrowing User.Reference, first isFirst: Bool, into out: inout [UInt8]) {
+        if !isFirst { out.append(UInt8(ascii: ",")) }
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        func key(_ name: StaticString) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: "\":".utf8)
+        }
+        if ref {
+            key("$ref")
+            out.append(contentsOf: refPrefix)
+            Self.writeID(member.id, into: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+        if display, let name = member.display {
+            key("display")
+            JSONValue.writeString(name, into: &out)
+        }
+        if type {
+            key("type")
+            out.append(contentsOf: "\"User\"".utf8)
+        }
+        if value {
+            key("value")
+            out.append(UInt8(ascii: "\""))
+            Self.writeID(member.id, into: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     /// The id as `UUID.lowercasedString` spells it, without making a string.

@@ -359,7 +359,10 @@ public struct GroupStore: Sendable {
     /// applied: a listed id missing from them is not a user of this organisation (`setMembers` adds
     /// only such users), and the first, in the order sent, is named as `validateMembers` names it.
     static func checkListed(_ ids: [UUID], against members: [User.Reference]) throws {
-        let present = Set(members.lazy.map(\.id))
+        var present = Set<UUID>(minimumCapacity: members.count)
+        members.withUnsafeBufferPointer { members in
+            for index in members.indices { present.insert(members[index].id) }
+        }
         if let missing = ids.first(where: { !present.contains($0) }) {
             throw SCIMError.invalidValue("Member \(missing.lowercasedString) is not a user of this organisation.")
         }
