@@ -13,6 +13,8 @@ struct GroupResponseBodyTests {
         User.Reference(id: UUID(uuidString: "00000000-0000-0000-0000-00000000000a")!, display: "Ada \"the\" Lovelace\\\n\u{1}é"),
         User.Reference(id: UUID(uuidString: "902c246b-6245-4190-8e05-00816be7344a")!, display: nil),
         User.Reference(id: UUID(uuidString: "ffffffff-0000-4000-8000-000000000001")!, display: "Bob"),
+        User.Reference(id: UUID(uuidString: "ffffffff-0000-4000-8000-000000000002")!, display: "\t\r\u{1f}\u{7f}😀"),
+        User.Reference(id: UUID(uuidString: "ffffffff-0000-4000-8000-000000000003")!, display: ""),
     ]
 
     static func tree(_ members: [User.Reference]?, externalID: String?, projection: AttributeProjection) -> [UInt8] {
@@ -23,10 +25,22 @@ struct GroupResponseBodyTests {
         ).serialized()
     }
 
+    /// The body as the server sends it: prefix, members in slices of two, suffix; checked against `count`.
     static func streamed(_ members: [User.Reference]?, externalID: String?, projection: AttributeProjection) -> [UInt8] {
-        Group.responseBody(
+        let body = GroupResponseBody(
             displayName: "Sales \"EU\"", externalID: externalID, members: members, metadata: metadata,
             baseURL: "https://scim.example/scim/v2", projection: projection)
+        var out = body.prefix
+        for start in stride(from: 0, to: body.memberCount, by: 2) {
+            body.writeMembers(start..<min(start + 2, body.memberCount), into: &out)
+        }
+        out.append(contentsOf: body.suffix)
+        #expect(out.count == body.count, "count is the length of the body")
+        #expect(
+            out == Group.responseBody(
+                displayName: "Sales \"EU\"", externalID: externalID, members: members, metadata: metadata,
+                baseURL: "https://scim.example/scim/v2", projection: projection))
+        return out
     }
 
     @Test(

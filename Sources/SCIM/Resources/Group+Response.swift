@@ -1,55 +1,131 @@
 import Foundation
 
 extension Group {
-    /// The body of a group response: the bytes `projection.apply(to: json(…)).serialized()` gives,
-    /// with the member array written straight from `members` rather than built as a JSON tree.
-    ///
-    /// A pushed group can have 100,000 members; as a tree each member was a dictionary of four
-    /// strings, about 60 MiB for the whole response. The projection works key by key, so which
-    /// sub-attributes of a member it keeps is learnt once, from one probe member, and applied to
-    /// every member as it is written.
+    /// The body of a group response: the bytes `projection.apply(to: json(…)).serialized()` gives.
     public static func responseBody(
         displayName: String, externalID: String?, members: [User.Reference]?, metadata: GroupMetadata, baseURL: String,
         projection: AttributeProjection
     ) -> [UInt8] {
+        let body = GroupResponseBody(
+            displayName: displayName, externalID: externalID, members: members, metadata: metadata, baseURL: baseURL,
+            projection: projection)
+        var out = body.prefix
+        out.reserveCapacity(body.count)
+        body.writeMembers(0..<body.memberCount, into: &out)
+        out.append(contentsOf: body.suffix)
+        return out
+    }
+}
+
+/// A group response body whose member array is written straight from the member list, piece by
+/// piece, rather than built as a JSON tree: `prefix`, then members `0..<memberCount` (in any slices,
+/// in order, through `writeMembers`), then `suffix` make the bytes that
+/// `projection.apply(to: Group.json(…)).serialized()` gives, and `count` is their number.
+///
+/// A pushed group can have 100,000 members; as a tree each member was a dictionary of four
+/// strings, about 60 MiB for the whole response, and even as one array of bytes it is 18 MB. The
+/// projection works key by key, so which sub-attributes of a member it keeps is learnt once, from
+/// one probe member, and applied to every member as it is written.
+public struct GroupResponseBody: Sendable {
+    /// Everything before the first member (the whole body when there are no members to write).
+    public let prefix: [UInt8]
+    /// Everything after the last member.
+    public let suffix: [UInt8]
+    /// The length of the whole body.
+    public let count: Int
+    private let members: [User.Reference]
+    private let writer: MemberWriter?
+
+    public var memberCount: Int { writer == nil ? 0 : members.count }
+
+    public init(
+        displayName: String, externalID: String?, members: [User.Reference]?, metadata: GroupMetadata, baseURL: String,
+        projection: AttributeProjection
+    ) {
         func tree(_ members: [User.Reference]?) -> JSONValue {
             projection.apply(
-                to: json(displayName: displayName, externalID: externalID, members: members, metadata: metadata, baseURL: baseURL))
+                to: Group.json(displayName: displayName, externalID: externalID, members: members, metadata: metadata, baseURL: baseURL))
         }
-        guard let members, !members.isEmpty else { return tree(members).serialized() }
+        func whole(_ value: JSONValue) -> Self {
+            let bytes = value.serialized()
+            return Self(prefix: bytes, suffix: [], count: bytes.count, members: [], writer: nil)
+        }
+        guard let members, !members.isEmpty else {
+            self = whole(tree(members))
+            return
+        }
         guard case .object(let object) = tree(nil), case .object(let probed) = tree([User.Reference(id: metadata.id, display: "")])
-        else { return tree(members).serialized() }
+        else {
+            self = whole(tree(members))
+            return
+        }
         guard case .array(let probeMembers)? = probed["members"] else {
             // The projection leaves members out altogether.
-            return JSONValue.object(object).serialized()
+            self = whole(.object(object))
+            return
         }
         guard probeMembers.count == 1, case .object(let kept)? = probeMembers.first, kept["value"] != nil else {
-            return tree(members).serialized()
+            self = whole(tree(members))
+            return
         }
         let writer = MemberWriter(baseURL: baseURL, keys: Set(kept.keys))
-        var out: [UInt8] = []
-        out.reserveCapacity(4096 + members.count * writer.estimatedBytesPerMember)
-        out.append(UInt8(ascii: "{"))
+        var prefix: [UInt8] = [UInt8(ascii: "{")]
+        var suffix: [UInt8] = []
+        var afterMembers = false
         var entries = Array(object)
         entries.append(("members", .null))
         for (index, entry) in entries.sorted(by: { $0.key < $1.key }).enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            JSONValue.writeString(entry.key, into: &out)
-            out.append(UInt8(ascii: ":"))
             if entry.key == "members" {
-                writer.write(members, into: &out)
+                if index > 0 { prefix.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(entry.key, into: &prefix)
+                prefix.append(contentsOf: ":[".utf8)
+                suffix.append(UInt8(ascii: "]"))
+                afterMembers = true
+                continue
+            }
+            if afterMembers {
+                suffix.append(UInt8(ascii: ","))
+                JSONValue.writeString(entry.key, into: &suffix)
+                suffix.append(UInt8(ascii: ":"))
+                suffix.append(contentsOf: entry.value.serialized())
             } else {
-                out.append(contentsOf: entry.value.serialized())
+                if index > 0 { prefix.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(entry.key, into: &prefix)
+                prefix.append(UInt8(ascii: ":"))
+                prefix.append(contentsOf: entry.value.serialized())
             }
         }
-        out.append(UInt8(ascii: "}"))
-        return out
+        suffix.append(UInt8(ascii: "}"))
+        var count = prefix.count + suffix.count + members.count - 1  // the commas between members
+        members.withUnsafeBufferPointer { members in
+            for index in members.indices { count += writer.byteCount(members[index]) }
+        }
+        self.init(prefix: prefix, suffix: suffix, count: count, members: members, writer: writer)
+    }
+
+    private init(prefix: [UInt8], suffix: [UInt8], count: Int, members: [User.Reference], writer: MemberWriter?) {
+        self.prefix = prefix
+        self.suffix = suffix
+        self.count = count
+        self.members = members
+        self.writer = writer
+    }
+
+    /// Appends the members in `range` (of `0..<memberCount`), each after a comma but the first.
+    public func writeMembers(_ range: Range<Int>, into out: inout [UInt8]) {
+        guard let writer else { return }
+        members.withUnsafeBufferPointer { members in
+            for index in range {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                writer.write(members[index], into: &out)
+            }
+        }
     }
 }
 
 /// Writes member objects with the sub-attributes a projection keeps, keys in sorted order
 /// (`$ref`, `display`, `type`, `value`) as `JSONValue.serialized()` orders them.
-private struct MemberWriter {
+private struct MemberWriter: Sendable {
     let refPrefix: [UInt8]
     let ref: Bool
     let display: Bool
@@ -67,22 +143,30 @@ private struct MemberWriter {
         value = keys.contains("value")
     }
 
-    /// Enough for most members, so the output is seldom reallocated.
-    var estimatedBytesPerMember: Int { refPrefix.count + 140 }
-
-    func write(_ members: [User.Reference], into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "["))
-        // Through the buffer, so a member is read in place rather than copied (and its name retained).
-        members.withUnsafeBufferPointer { members in
-            for index in members.indices {
-                write(members[index], first: index == 0, into: &out)
-            }
+    /// The bytes `write(_:into:)` appends for `member`.
+    func byteCount(_ member: borrowing User.Reference) -> Int {
+        var count = 2  // the braces
+        var keys = 0
+        if ref {
+            count += 8 + refPrefix.count + 36  // "$ref": and the closing quote
+            keys += 1
         }
-        out.append(UInt8(ascii: "]"))
+        if display, let name = member.display {
+            count += 10 + JSONValue.escapedByteCount(name)
+            keys += 1
+        }
+        if type {
+            count += 7 + 6
+            keys += 1
+        }
+        if value {
+            count += 8 + 38
+            keys += 1
+        }
+        return count + max(keys - 1, 0)
     }
 
-    private func write(_ member: borrowing User.Reference, first isFirst: Bool, into out: inout [UInt8]) {
-        if !isFirst { out.append(UInt8(ascii: ",")) }
+    func write(_ member: borrowing User.Reference, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
         var first = true
         func key(_ name: StaticString) {

@@ -105,21 +105,26 @@ struct GroupsController {
         var headers: HTTPFields = [.eTag: stored.metadata.etag]
         if location { headers[.location] = "\(baseURL)/Groups/\(stored.metadata.id.lowercasedString)" }
         headers[.contentType] = Responses.scimContentType
-        let body = Group.responseBody(
+        let body = GroupResponseBody(
             displayName: stored.displayName, externalID: stored.externalID, members: stored.members, metadata: stored.metadata,
             baseURL: baseURL, projection: projection)
-        return Response(status: status, headers: headers, body: Self.chunked(body))
+        return Response(status: status, headers: headers, body: Self.responseBody(body))
     }
 
-    /// The bytes in slices of 256 KiB, each copied into a buffer only as it is written, so a large
-    /// member list is not held twice (as the array and as one buffer) while it goes out.
-    static func chunked(_ bytes: [UInt8]) -> ResponseBody {
-        let size = 256 * 1024
-        guard bytes.count > size else { return ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)) }
-        return ResponseBody(contentLength: bytes.count) { writer in
-            for start in stride(from: 0, to: bytes.count, by: size) {
-                try await writer.write(ByteBuffer(bytes: bytes[start..<min(start + size, bytes.count)]))
+    /// Members written 2,000 at a time (about 360 KB) into one reused array as the body goes out,
+    /// so a 100,000-member response is never held whole (18 MB).
+    static func responseBody(_ body: GroupResponseBody) -> ResponseBody {
+        guard body.memberCount > 0 else { return ResponseBody(byteBuffer: ByteBuffer(bytes: body.prefix)) }
+        return ResponseBody(contentLength: body.count) { writer in
+            var piece = body.prefix
+            let step = 2_000
+            for start in stride(from: 0, to: body.memberCount, by: step) {
+                body.writeMembers(start..<min(start + step, body.memberCount), into: &piece)
+                try await writer.write(ByteBuffer(bytes: piece))
+                piece.removeAll(keepingCapacity: true)
             }
+            piece.append(contentsOf: body.suffix)
+            try await writer.write(ByteBuffer(bytes: piece))
             try await writer.finish(nil)
         }
     }
