@@ -122,7 +122,8 @@ struct ValueRoundTripTests {
             let more = try await client.query(
                 """
                 SELECT \(many) AS vs, cardinality(\(none)) AS empty, array_lower(\(many), 1) AS lower,
-                       (SELECT string_agg(id::text, ',' ORDER BY n) FROM unnest(\(many)) WITH ORDINALITY AS t(id, n)) AS texts
+                       (SELECT string_agg(id::text, ',' ORDER BY n)
+                        FROM unnest(\(many)) WITH ORDINALITY AS t(id, n)) AS texts
                 """)
             #expect(try more[0].decode("vs", as: [UUID].self) == many)
             #expect(try more[0].decode("empty") == 0)

@@ -118,7 +118,8 @@ struct GroupPushTests {
     func putKeepsDepartmentMembers(query: String) async throws {
         try await withApp { client in
             let (org, schema, u) = try await Self.seeded(client, count: 6)
-            let created = try await org.scim(.post, "/Groups", raw: Self.oktaPut(id: "", name: "Mixed", members: [u[0], u[1]]))
+            let created = try await org.scim(
+                .post, "/Groups", raw: Self.oktaPut(id: "", name: "Mixed", members: [u[0], u[1]]))
             let id = try #require(created["id"]?.stringValue)
             let team = try #require(UUID(uuidString: id))
             try await withDatabase { db in
@@ -130,17 +131,22 @@ struct GroupPushTests {
             }
             // u1 leaves, u3 is no longer pushed but stays through its department, u2 gains the push, u4 joins.
             let put = try await org.scim(
-                .put, "/Groups/\(id)\(query)", raw: Self.oktaPut(id: id, name: "Mixed", members: [u[4], u[0], u[2], u[4], u[0]]))
+                .put, "/Groups/\(id)\(query)",
+                raw: Self.oktaPut(id: id, name: "Mixed", members: [u[4], u[0], u[2], u[4], u[0]]))
             try #require(put.status == .ok, "\(put.text.prefix(300))")
             if query.isEmpty {
                 let shown = put["members"]?.arrayValue?.compactMap { $0[caseInsensitive: "value"]?.stringValue } ?? []
-                #expect(shown == [u[0], u[2], u[3], u[4]].map(\.lowercasedString).sorted(), "every member, department ones included")
+                let expected = [u[0], u[2], u[3], u[4]].map(\.lowercasedString).sorted()
+                #expect(shown == expected, "every member, department ones included")
             } else {
                 #expect(put["members"] == nil)
             }
             let rows = try await withDatabase { db in
                 try await db.query(
-                    "SELECT user_id, via_group, via_department FROM \(schema).team_members WHERE team_id = \(team) ORDER BY user_id")
+                    """
+                    SELECT user_id, via_group, via_department FROM \(schema).team_members
+                    WHERE team_id = \(team) ORDER BY user_id
+                    """)
             }
             var state: [UUID: [Bool]] = [:]
             for row in rows {
@@ -156,14 +162,16 @@ struct GroupPushTests {
     func putRefusesReleasedUser(query: String) async throws {
         try await withApp { client in
             let (org, schema, u) = try await Self.seeded(client, count: 4)
-            let created = try await org.scim(.post, "/Groups", raw: Self.oktaPut(id: "", name: "Keep", members: [u[0], u[1]]))
+            let created = try await org.scim(
+                .post, "/Groups", raw: Self.oktaPut(id: "", name: "Keep", members: [u[0], u[1]]))
             let id = try #require(created["id"]?.stringValue)
             try await withDatabase { db in
                 _ = try await db.query("UPDATE \(schema).users SET scim_managed = false WHERE id = \(u[1])")
             }
             let stranger = UUID()
             for (list, named) in [([u[2], u[1], stranger], u[1]), ([u[3], stranger, u[1]], stranger)] {
-                let put = try await org.scim(.put, "/Groups/\(id)\(query)", raw: Self.oktaPut(id: id, name: "Gone", members: list))
+                let put = try await org.scim(
+                    .put, "/Groups/\(id)\(query)", raw: Self.oktaPut(id: id, name: "Gone", members: list))
                 expectSCIMError(put, .badRequest, "invalidValue")
                 #expect(put["detail"]?.stringValue?.contains(named.lowercasedString) == true, "\(put.text)")
             }

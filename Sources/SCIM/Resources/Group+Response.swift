@@ -44,7 +44,9 @@ public struct GroupResponseBody: Sendable {
     ) {
         func tree(_ members: [User.Reference]?) -> JSONValue {
             projection.apply(
-                to: Group.json(displayName: displayName, externalID: externalID, members: members, metadata: metadata, baseURL: baseURL))
+                to: Group.json(
+                    displayName: displayName, externalID: externalID, members: members, metadata: metadata,
+                    baseURL: baseURL))
         }
         func whole(_ value: JSONValue) -> Self {
             let bytes = value.serialized()
@@ -54,8 +56,8 @@ public struct GroupResponseBody: Sendable {
             self = whole(tree(members))
             return
         }
-        guard case .object(let object) = tree(nil), case .object(let probed) = tree([User.Reference(id: metadata.id, display: "")])
-        else {
+        let probe = [User.Reference(id: metadata.id, display: "")]
+        guard case .object(let object) = tree(nil), case .object(let probed) = tree(probe) else {
             self = whole(tree(members))
             return
         }

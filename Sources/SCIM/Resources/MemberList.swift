@@ -44,7 +44,9 @@ public struct MemberList: Sendable, Hashable {
                         guard bytes[position] == UInt8(ascii: "-") else { return false }
                         position += 1
                     }
-                    guard let high = hexValue(bytes[position]), let low = hexValue(bytes[position + 1]) else { return false }
+                    guard let high = hexValue(bytes[position]), let low = hexValue(bytes[position + 1]) else {
+                        return false
+                    }
                     output[index] = high << 4 | low
                     position += 2
                 }

@@ -106,8 +106,8 @@ struct GroupsController {
         if location { headers[.location] = "\(baseURL)/Groups/\(stored.metadata.id.lowercasedString)" }
         headers[.contentType] = Responses.scimContentType
         let body = GroupResponseBody(
-            displayName: stored.displayName, externalID: stored.externalID, members: stored.members, metadata: stored.metadata,
-            baseURL: baseURL, projection: projection)
+            displayName: stored.displayName, externalID: stored.externalID, members: stored.members,
+            metadata: stored.metadata, baseURL: baseURL, projection: projection)
         return Response(status: status, headers: headers, body: Self.responseBody(body))
     }
 

@@ -288,19 +288,23 @@ public struct GroupStore: Sendable {
     ///
     /// Sorted here rather than by `ORDER BY`: PostgreSQL sorted 50,000 rows on disk (past `work_mem`)
     /// in about 30 ms. Both orders compare the id's 16 bytes as unsigned bytes, as `uuid_cmp` does.
-    static func members(of team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws -> [User.Reference] {
+    static func members(
+        of team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection
+    ) throws -> [User.Reference] {
         var members: [User.Reference] = []
         do {
             let rows = try connection.query(
                 """
                 SELECT m.user_id,
-                       COALESCE(u.display_name, NULLIF(concat_ws(' ', u.given_name, u.family_name), ''), u.user_name) AS display
+                       COALESCE(u.display_name, NULLIF(concat_ws(' ', u.given_name, u.family_name), ''), u.user_name)
+                         AS display
                 FROM \(schema).team_members m JOIN \(schema).users u ON u.id = m.user_id AND u.scim_managed
                 WHERE m.team_id = \(team)
                 """)
             members.reserveCapacity(rows.count)
             for row in rows {
-                members.append(User.Reference(id: try row.decode(0, as: UUID.self), display: try row.decode(1, as: String?.self)))
+                members.append(
+                    User.Reference(id: try row.decode(0, as: UUID.self), display: try row.decode(1, as: String?.self)))
             }
         }
         members.sort { Self.orderKey($0.id) < Self.orderKey($1.id) }
@@ -376,11 +380,16 @@ public struct GroupStore: Sendable {
     /// validate the list before (`validateMembers`) or after (`checkListed`). Duplicates are allowed and
     /// not removed first (a hash aggregate of 50,000 ids cost a third of the statement): a duplicated
     /// new member is inserted once (`ON CONFLICT DO NOTHING`), a duplicated promotion updates its row once.
-    static func setMembers(_ ids: [UUID], of team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+    static func setMembers(
+        _ ids: [UUID], of team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection
+    ) throws {
         _ = try connection.query(
             """
             WITH listed AS (SELECT l.id FROM unnest(\(ids)::uuid[]) AS l(id)),
-            current AS (SELECT m.user_id, m.via_group, m.via_department FROM \(schema).team_members m WHERE m.team_id = \(team)),
+            current AS (
+                SELECT m.user_id, m.via_group, m.via_department FROM \(schema).team_members m
+                WHERE m.team_id = \(team)
+            ),
             changes AS MATERIALIZED (
                 SELECT l.id AS listed_id, c.user_id, c.via_group, c.via_department
                 FROM listed l FULL JOIN current c ON c.user_id = l.id
@@ -392,7 +401,8 @@ public struct GroupStore: Sendable {
             ),
             demoted AS (
                 UPDATE \(schema).team_members m SET via_group = false FROM changes c
-                WHERE c.listed_id IS NULL AND c.via_department AND c.via_group AND m.team_id = \(team) AND m.user_id = c.user_id
+                WHERE c.listed_id IS NULL AND c.via_department AND c.via_group
+                  AND m.team_id = \(team) AND m.user_id = c.user_id
             ),
             promoted AS (
                 UPDATE \(schema).team_members m SET via_group = true FROM changes c
@@ -400,7 +410,8 @@ public struct GroupStore: Sendable {
                   AND m.team_id = \(team) AND m.user_id = c.user_id
             )
             INSERT INTO \(schema).team_members (team_id, user_id, via_group)
-            SELECT \(team), c.listed_id, true FROM changes c JOIN \(schema).users u ON u.id = c.listed_id AND u.scim_managed
+            SELECT \(team), c.listed_id, true
+            FROM changes c JOIN \(schema).users u ON u.id = c.listed_id AND u.scim_managed
             WHERE c.user_id IS NULL
             ON CONFLICT (team_id, user_id) DO NOTHING
             """)
