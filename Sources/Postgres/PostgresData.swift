@@ -176,35 +176,27 @@ extension String: PostgresArrayElement {
 }
 
 extension UUID: PostgresArrayElement {
-    /// `{…,…}` written straight from the bytes: a group push binds 100,000 ids, and going through
-    /// `uuidString` made a string per id before the literal. UUIDs need no quoting.
+    /// Binary `uuid[]` (`array_recv`): a header, then each id as a length and its 16 bytes. A group
+    /// push binds 50,000-100,000 ids; as a text literal PostgreSQL spent about 30 ms parsing 50,000
+    /// of them at bind time, where the binary form is copied.
     public static func postgresData(for array: [UUID]) -> PostgresData {
-        let hex = Array("0123456789abcdef".utf8)
-        let text = String(unsafeUninitializedCapacity: 2 + array.count * 37) { output in
-            var position = 0
-            output[position] = UInt8(ascii: "{")
-            position += 1
-            for (index, id) in array.enumerated() {
-                if index > 0 {
-                    output[position] = UInt8(ascii: ",")
-                    position += 1
-                }
-                withUnsafeBytes(of: id.uuid) { bytes in
-                    for (offset, byte) in bytes.enumerated() {
-                        if offset == 4 || offset == 6 || offset == 8 || offset == 10 {
-                            output[position] = UInt8(ascii: "-")
-                            position += 1
-                        }
-                        output[position] = hex[Int(byte >> 4)]
-                        output[position + 1] = hex[Int(byte & 0x0F)]
-                        position += 2
-                    }
-                }
-            }
-            output[position] = UInt8(ascii: "}")
-            return position + 1
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20 + array.count * 20)
+        func append(_ value: Int32) {
+            withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
         }
-        return .text(text, oid: PostgresOID.uuidArray)
+        append(array.isEmpty ? 0 : 1)  // dimensions; an empty array has none
+        append(0)  // flags: no NULLs
+        append(Int32(bitPattern: PostgresOID.uuid))
+        if !array.isEmpty {
+            append(Int32(array.count))  // length of the one dimension
+            append(1)  // its lower bound
+        }
+        for id in array {
+            append(16)
+            withUnsafeBytes(of: id.uuid) { bytes.append(contentsOf: $0) }
+        }
+        return .binary(bytes, oid: PostgresOID.uuidArray)
     }
 
     public static func decodeArray(postgresText: String) throws -> [UUID] {

@@ -117,6 +117,18 @@ struct ValueRoundTripTests {
             #expect(try rows[0].decode("v") == ids[0])
             #expect(try rows[0].decode("vs", as: [UUID].self) == ids)
             #expect(try rows[0].decode("found") == true)
+            let many = (0..<1_000).map { _ in UUID() }
+            let none: [UUID] = []
+            let more = try await client.query(
+                """
+                SELECT \(many) AS vs, cardinality(\(none)) AS empty, array_lower(\(many), 1) AS lower,
+                       (SELECT string_agg(id::text, ',' ORDER BY n)
+                        FROM unnest(\(many)) WITH ORDINALITY AS t(id, n)) AS texts
+                """)
+            #expect(try more[0].decode("vs", as: [UUID].self) == many)
+            #expect(try more[0].decode("empty") == 0)
+            #expect(try more[0].decode("lower") == 1)
+            #expect(try more[0].decode("texts") == many.map { $0.uuidString.lowercased() }.joined(separator: ","))
         }
     }
 

@@ -112,6 +112,76 @@ struct GroupPushTests {
         }
     }
 
+    @Test(
+        "PUT with department members and duplicates: listed department members gain the push, unlisted ones stay",
+        arguments: ["", "?excludedAttributes=members"])
+    func putKeepsDepartmentMembers(query: String) async throws {
+        try await withApp { client in
+            let (org, schema, u) = try await Self.seeded(client, count: 6)
+            let created = try await org.scim(
+                .post, "/Groups", raw: Self.oktaPut(id: "", name: "Mixed", members: [u[0], u[1]]))
+            let id = try #require(created["id"]?.stringValue)
+            let team = try #require(UUID(uuidString: id))
+            try await withDatabase { db in
+                _ = try await db.query(
+                    """
+                    INSERT INTO \(schema).team_members (team_id, user_id, via_group, via_department)
+                    VALUES (\(team), \(u[2]), false, true), (\(team), \(u[3]), true, true)
+                    """)
+            }
+            // u1 leaves, u3 is no longer pushed but stays through its department, u2 gains the push, u4 joins.
+            let put = try await org.scim(
+                .put, "/Groups/\(id)\(query)",
+                raw: Self.oktaPut(id: id, name: "Mixed", members: [u[4], u[0], u[2], u[4], u[0]]))
+            try #require(put.status == .ok, "\(put.text.prefix(300))")
+            if query.isEmpty {
+                let shown = put["members"]?.arrayValue?.compactMap { $0[caseInsensitive: "value"]?.stringValue } ?? []
+                let expected = [u[0], u[2], u[3], u[4]].map(\.lowercasedString).sorted()
+                #expect(shown == expected, "every member, department ones included")
+            } else {
+                #expect(put["members"] == nil)
+            }
+            let rows = try await withDatabase { db in
+                try await db.query(
+                    """
+                    SELECT user_id, via_group, via_department FROM \(schema).team_members
+                    WHERE team_id = \(team) ORDER BY user_id
+                    """)
+            }
+            var state: [UUID: [Bool]] = [:]
+            for row in rows {
+                state[try row.decode("user_id")] = [try row.decode("via_group"), try row.decode("via_department")]
+            }
+            #expect(state == [u[0]: [true, false], u[2]: [true, true], u[3]: [false, true], u[4]: [true, false]])
+        }
+    }
+
+    @Test(
+        "a released user in a PUT is refused by name, the first bad id in the order sent, and nothing changes",
+        arguments: ["", "?excludedAttributes=members"])
+    func putRefusesReleasedUser(query: String) async throws {
+        try await withApp { client in
+            let (org, schema, u) = try await Self.seeded(client, count: 4)
+            let created = try await org.scim(
+                .post, "/Groups", raw: Self.oktaPut(id: "", name: "Keep", members: [u[0], u[1]]))
+            let id = try #require(created["id"]?.stringValue)
+            try await withDatabase { db in
+                _ = try await db.query("UPDATE \(schema).users SET scim_managed = false WHERE id = \(u[1])")
+            }
+            let stranger = UUID()
+            for (list, named) in [([u[2], u[1], stranger], u[1]), ([u[3], stranger, u[1]], stranger)] {
+                let put = try await org.scim(
+                    .put, "/Groups/\(id)\(query)", raw: Self.oktaPut(id: id, name: "Gone", members: list))
+                expectSCIMError(put, .badRequest, "invalidValue")
+                #expect(put["detail"]?.stringValue?.contains(named.lowercasedString) == true, "\(put.text)")
+            }
+            #expect(try await Self.membership(schema, team: id).ids == [u[0], u[1]])
+            let fetched = try await org.scim(.get, "/Groups/\(id)?excludedAttributes=members")
+            #expect(fetched["displayName"]?.stringValue == "Keep")
+            #expect(fetched.headers[.eTag] == created.headers[.eTag], "the version did not move")
+        }
+    }
+
     @Test("a user PUT (Okta's full user) leaves the user's pushed memberships as they are")
     func userPutKeepsMemberships() async throws {
         try await withApp { client in

@@ -176,9 +176,22 @@ extension JSONValue {
         }
     }
 
+    /// The bytes `writeString(_:into:)` appends for `s`, quotes included.
+    static func escapedByteCount(_ s: String) -> Int {
+        var count = 2
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x0A, 0x0D, 0x09: count += 2
+            case ..<0x20: count += 6
+            default: count += 1
+            }
+        }
+        return count
+    }
+
     /// Copies runs that need no escaping in one go: most strings have none, and appending byte by
     /// byte was the largest part of writing a response.
-    private static func writeString(_ s: String, into out: inout [UInt8]) {
+    static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { bytes in

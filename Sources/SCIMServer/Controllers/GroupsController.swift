@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import SCIM
 import SCIMStore
 
@@ -103,7 +104,29 @@ struct GroupsController {
         let baseURL = settings.baseURL(for: request)
         var headers: HTTPFields = [.eTag: stored.metadata.etag]
         if location { headers[.location] = "\(baseURL)/Groups/\(stored.metadata.id.lowercasedString)" }
-        return Responses.scim(projection.apply(to: Self.json(stored, baseURL: baseURL)), status: status, headers: headers)
+        headers[.contentType] = Responses.scimContentType
+        let body = GroupResponseBody(
+            displayName: stored.displayName, externalID: stored.externalID, members: stored.members,
+            metadata: stored.metadata, baseURL: baseURL, projection: projection)
+        return Response(status: status, headers: headers, body: Self.responseBody(body))
+    }
+
+    /// Members written 2,000 at a time (about 360 KB) into one reused array as the body goes out,
+    /// so a 100,000-member response is never held whole (18 MB).
+    static func responseBody(_ body: GroupResponseBody) -> ResponseBody {
+        guard body.memberCount > 0 else { return ResponseBody(byteBuffer: ByteBuffer(bytes: body.prefix)) }
+        return ResponseBody(contentLength: body.count) { writer in
+            var piece = body.prefix
+            let step = 2_000
+            for start in stride(from: 0, to: body.memberCount, by: step) {
+                body.writeMembers(start..<min(start + step, body.memberCount), into: &piece)
+                try await writer.write(ByteBuffer(bytes: piece))
+                piece.removeAll(keepingCapacity: true)
+            }
+            piece.append(contentsOf: body.suffix)
+            try await writer.write(ByteBuffer(bytes: piece))
+            try await writer.finish(nil)
+        }
     }
 
     static func json(_ stored: StoredGroup, baseURL: String) -> JSONValue {
