@@ -12,73 +12,53 @@ import Testing
 struct ChaosTests {
     @Test("a restart inside DB_RETRY_SECONDS: no client-visible failure, nothing lost, nothing twice", .timeLimit(.minutes(2)))
     func restartUnderLoad() async throws {
-        try await TestCluster.with("chaos") { cluster in
-            var configuration = try cluster.appConfiguration()
-            configuration.poolSize = 8
-            configuration.databaseConnectTimeout = .seconds(2)
-            configuration.databaseWaitTimeout = .seconds(3)
-            configuration.databaseStatementTimeout = .seconds(5)
-            // Longer than any restart here takes, even on a loaded machine: the requests ride it out.
-            configuration.databaseOutageRetry = .seconds(20)
-            // The stream is faster than a tenant's default budget; a 429 here would hide what is tested.
-            configuration.rateLimits.requestsPerSecond = 100_000
-            configuration.rateLimits.burst = 100_000
-            let app = try await buildApplication(configuration, logger: TestDatabase.logger)
-            try await app.test(.router) { client in
-                let api = TestClient(client: client)
-                let org = try await api.organisation("chaos")
-                let run = ChaosRun(organisation: org, workers: 8, duration: .seconds(12))
-
-                let users = try await withThrowingTaskGroup(of: [ChaosRun.TrackedUser]?.self) { group in
-                    group.addTask {
-                        try await Task.sleep(for: .seconds(4))
-                        try await cluster.restart()
-                        return nil
-                    }
-                    for worker in 0..<run.workers {
-                        group.addTask { try await run.work(worker) }
-                    }
-                    var users: [ChaosRun.TrackedUser] = []
-                    for try await batch in group { users += batch ?? [] }
-                    return users
-                }
-                #expect(try await run.waitUntilReady(api), "/readyz never recovered")
-                let figures = try await run.retryAndVerify(users)
-                print("chaos: \(figures)")
-
-                #expect(figures.sent > 0 && figures.acknowledged > 0)
-                #expect(figures.unavailable == 0, "503s while the restart was ridden out")
-                #expect(figures.unexpected.isEmpty, "statuses other than 2xx/503: \(figures.unexpected.prefix(5))")
-                #expect(figures.retryFailures.isEmpty, "503s whose retry failed: \(figures.retryFailures.prefix(5))")
-                #expect(figures.lost.isEmpty, "acknowledged writes missing or different: \(figures.lost.prefix(5))")
-                #expect(figures.duplicates.isEmpty, "userNames held by more than one user: \(figures.duplicates.prefix(5))")
-            }
+        // Longer than any restart here takes, even on a loaded machine: the requests ride it out.
+        let figures = try await Self.run("chaos", outageRetry: .seconds(20)) { cluster in
+            try await Task.sleep(for: .seconds(4))
+            try await cluster.restart()
         }
+        print("chaos: \(figures)")
+        #expect(figures.unavailable == 0, "503s while the restart was ridden out")
+        Self.expectNothingLost(figures)
     }
 
     @Test("an outage longer than DB_RETRY_SECONDS: clean 503s, each retried afterwards; nothing lost, nothing twice", .timeLimit(.minutes(2)))
     func outageLongerThanTheRetry() async throws {
-        try await TestCluster.with("chaos-long") { cluster in
+        let figures = try await Self.run("chaos-long", outageRetry: .seconds(1)) { cluster in
+            try await Task.sleep(for: .seconds(3))
+            try await cluster.stop()
+            // Three times the retry window: the requests meeting it give up with 503.
+            try await Task.sleep(for: .seconds(3))
+            try await cluster.start()
+        }
+        print("chaos, outage longer than the retry: \(figures)")
+        #expect(figures.unavailable > 0, "the outage outlasted the retry window")
+        Self.expectNothingLost(figures)
+    }
+
+    /// Eight workers' writes for 12 seconds against a private cluster, while `disturb` acts on it; then
+    /// every 503 is retried and every user checked.
+    static func run(
+        _ name: String, outageRetry: Duration, disturb: @escaping @Sendable (TestCluster) async throws -> Void
+    ) async throws -> ChaosRun.Figures {
+        try await TestCluster.with(name) { cluster in
             var configuration = try cluster.appConfiguration()
             configuration.poolSize = 8
             configuration.databaseConnectTimeout = .seconds(2)
             configuration.databaseWaitTimeout = .seconds(3)
             configuration.databaseStatementTimeout = .seconds(5)
-            configuration.databaseOutageRetry = .seconds(1)
+            configuration.databaseOutageRetry = outageRetry
+            // The stream is faster than a tenant's default budget; a 429 here would hide what is tested.
             configuration.rateLimits.requestsPerSecond = 100_000
             configuration.rateLimits.burst = 100_000
             let app = try await buildApplication(configuration, logger: TestDatabase.logger)
-            try await app.test(.router) { client in
+            return try await app.test(.router) { client in
                 let api = TestClient(client: client)
-                let org = try await api.organisation("chaos-long")
+                let org = try await api.organisation(name)
                 let run = ChaosRun(organisation: org, workers: 8, duration: .seconds(12))
                 let users = try await withThrowingTaskGroup(of: [ChaosRun.TrackedUser]?.self) { group in
                     group.addTask {
-                        try await Task.sleep(for: .seconds(3))
-                        try await cluster.stop()
-                        // Three times the retry window: the requests meeting it give up with 503.
-                        try await Task.sleep(for: .seconds(3))
-                        try await cluster.start()
+                        try await disturb(cluster)
                         return nil
                     }
                     for worker in 0..<run.workers {
@@ -89,15 +69,19 @@ struct ChaosTests {
                     return users
                 }
                 #expect(try await run.waitUntilReady(api), "/readyz never recovered")
-                let figures = try await run.retryAndVerify(users)
-                print("chaos, outage longer than the retry: \(figures)")
-                #expect(figures.unavailable > 0, "the outage outlasted the retry window")
-                #expect(figures.unexpected.isEmpty, "statuses other than 2xx/503: \(figures.unexpected.prefix(5))")
-                #expect(figures.retryFailures.isEmpty, "503s whose retry failed: \(figures.retryFailures.prefix(5))")
-                #expect(figures.lost.isEmpty, "acknowledged writes missing or different: \(figures.lost.prefix(5))")
-                #expect(figures.duplicates.isEmpty, "userNames held by more than one user: \(figures.duplicates.prefix(5))")
+                return try await run.retryAndVerify(users)
             }
         }
+    }
+
+    static func expectNothingLost(_ figures: ChaosRun.Figures, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(figures.sent > 0 && figures.acknowledged > 0, sourceLocation: sourceLocation)
+        #expect(figures.unexpected.isEmpty, "statuses other than 2xx/503: \(figures.unexpected.prefix(5))", sourceLocation: sourceLocation)
+        #expect(figures.retryFailures.isEmpty, "503s whose retry failed: \(figures.retryFailures.prefix(5))", sourceLocation: sourceLocation)
+        #expect(figures.lost.isEmpty, "acknowledged writes missing or different: \(figures.lost.prefix(5))", sourceLocation: sourceLocation)
+        #expect(
+            figures.duplicates.isEmpty, "userNames held by more than one user: \(figures.duplicates.prefix(5))",
+            sourceLocation: sourceLocation)
     }
 }
 
