@@ -182,7 +182,8 @@ struct ConnectionPoolStateMachine<Connection> {
             if index == 0 { self.oldestPassedOver = 0 }
             let waiter = self.dequeue(at: index)
             let home = waiter.details?.bucket.flatMap { bucket in self.idleEntries.lastIndex { $0.bucket == bucket } }
-            handOvers.append((waiter.id, .connection(self.take(idle: home ?? self.idleEntries.count - 1, waiter.details))))
+            let connection = self.take(idle: home ?? self.idleEntries.count - 1, waiter.details)
+            handOvers.append((waiter.id, .connection(connection)))
         }
         let again = !self.idleEntries.isEmpty && !self.waiters.isEmpty ? self.scheduleRedispatch() : nil
         return (handOvers, again)

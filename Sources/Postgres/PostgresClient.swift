@@ -114,7 +114,8 @@ public final class PostgresClient: Sendable, Service {
         // One thread per connection: a leased connection never waits for a thread.
         self.threadPool = NIOThreadPool(numberOfThreads: configuration.maximumConnections)
         self.pool = ConnectionPool(
-            maximumConnections: configuration.maximumConnections, tenantShare: configuration.tenantShare, threadPool: self.threadPool)
+            maximumConnections: configuration.maximumConnections, tenantShare: configuration.tenantShare,
+            threadPool: self.threadPool)
         // Started here rather than in run(): callers racing the service group's start-up (migrations in
         // `beforeServerStarts`, tests) must not see a stopped pool.
         self.threadPool.start()
@@ -284,7 +285,8 @@ public final class PostgresClient: Sendable, Service {
                         },
                         fail: { Self.resume(continuation, with: .failure($0), on: caller) }
                     )
-                    if let grant = self.pool.lease(id, job, timeout: waitTimeout, bucket: bucket, key: key, weight: weight) {
+                    let grant = self.pool.lease(id, job, timeout: waitTimeout, bucket: bucket, key: key, weight: weight)
+                    if let grant {
                         self.pool.start(job, with: grant)
                     }
                 }
@@ -343,7 +345,9 @@ public final class PostgresClient: Sendable, Service {
             if !connection.mayHaveCommitted {
                 return (.failure(Self.uncommitted(error)), .connection(connection))
             }
-            if let error = error as? PostgresError, error.code == .connectionFailure, let transactionID = connection.transactionID {
+            if let error = error as? PostgresError, error.code == .connectionFailure,
+                let transactionID = connection.transactionID
+            {
                 return (.failure(LostCommit(error: error, transactionID: transactionID)), .connection(connection))
             }
         }

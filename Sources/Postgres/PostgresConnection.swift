@@ -231,7 +231,8 @@ public final class PostgresConnection: @unchecked Sendable {
         self.instruments.statementMismatches.add(1, ordering: .relaxed)
         guard self.statementMismatches >= Self.mismatchesBeforeUnnamed, self.statements != nil else { return }
         self.statements = nil
-        if self.instruments.reportedPooler.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+        let first = self.instruments.reportedPooler.compareExchange(expected: false, desired: true, ordering: .relaxed)
+        if first.exchanged {
             self.logger.warning(
                 """
                 postgres prepared statements do not persist between transactions (a transaction-mode \
@@ -656,10 +657,11 @@ extension String {
 
 extension PostgresConnection {
     /// Opens a transaction lazily: `commands` (`BEGIN`, then any `SET LOCAL`) are sent with the first
-    /// statement, in the same round trip, and not at all if none follows. Only `PostgresClient.withTransaction` calls it, and it always ends with `commit()` or
-    /// `rollback()`. With `tracksTransactionID`, the first statement also asks for the transaction's
-    /// id (`transactionID`). With `unnamedStatements`, every statement of the transaction runs unnamed: the
-    /// attempt after one failed because the server's prepared statements were not what the cache
+    /// statement, in the same round trip, and not at all if none follows. Only
+    /// `PostgresClient.withTransaction` calls it, and it always ends with `commit()` or `rollback()`.
+    /// With `tracksTransactionID`, the first statement also asks for the transaction's id
+    /// (`transactionID`). With `unnamedStatements`, every statement of the transaction runs unnamed:
+    /// the attempt after one failed because the server's prepared statements were not what the cache
     /// said, which must not fail the same way again.
     func begin(_ commands: [String], unnamedStatements: Bool = false, tracksTransactionID: Bool = false) {
         self.pendingBegin = commands

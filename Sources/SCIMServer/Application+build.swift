@@ -134,7 +134,8 @@ func buildRouter(
         .add(middleware: SyncEventMiddleware(buffer: events))
         .add(middleware: RateLimitMiddleware(limiter: RateLimiter<UUID>(), defaultLimit: rateLimits.defaultLimit))
         .group(context: TenantRequestContext.self)
-    let users = UserStore(client: client, mappings: mappingCache, listStatementTimeout: configuration.listStatementTimeout)
+    let users = UserStore(
+        client: client, mappings: mappingCache, listStatementTimeout: configuration.listStatementTimeout)
     UsersController(users: users, settings: settings, metrics: metrics).addRoutes(to: scim)
     GroupsController(groups: groups, settings: settings, metrics: metrics).addRoutes(to: scim)
     DiscoveryController(customFields: customFields, settings: settings).addRoutes(to: scim)

@@ -174,7 +174,8 @@ public struct AppConfiguration: Sendable {
         }
         if let text = environment["DB_LIST_STATEMENT_TIMEOUT_SECONDS"] {
             guard let seconds = Int(text), (0...3600).contains(seconds) else {
-                throw ConfigurationError("DB_LIST_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 uses DB_STATEMENT_TIMEOUT_SECONDS).")
+                throw ConfigurationError(
+                    "DB_LIST_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 uses DB_STATEMENT_TIMEOUT_SECONDS).")
             }
             configuration.listStatementTimeout = seconds == 0 ? nil : .seconds(seconds)
         }
