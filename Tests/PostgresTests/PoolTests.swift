@@ -50,16 +50,17 @@ struct PoolTests {
     @Test("a cancelled waiter leaves the queue at once")
     func cancelledWaiter() async throws {
         try await withClient(configure: { $0.maximumConnections = 1; $0.waitTimeout = .seconds(30) }) { client in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { _ = try await client.query("SELECT pg_sleep(1)") }
-                #expect(try await eventually { client.metrics.inUse == 1 })
-                let waiter = Task { try await client.query("SELECT 1") }
-                #expect(try await eventually { client.metrics.waiting == 1 })
-                waiter.cancel()
-                await #expect(throws: CancellationError.self) { try await waiter.value }
-                #expect(client.metrics.waiting == 0)
-                try await group.waitForAll()
-            }
+            // The only connection stays busy until the waiter has been cancelled, however slow the machine.
+            let release = DispatchSemaphore(value: 0)
+            let holder = Task { try await client.withConnection { _ in release.wait() } }
+            #expect(try await eventually { client.metrics.inUse == 1 })
+            let waiter = Task { try await client.query("SELECT 1") }
+            #expect(try await eventually { client.metrics.waiting == 1 })
+            waiter.cancel()
+            await #expect(throws: CancellationError.self) { try await waiter.value }
+            #expect(client.metrics.waiting == 0)
+            release.signal()
+            try await holder.value
         }
     }
 

@@ -89,6 +89,43 @@ struct UsersDiscoveryTests {
         }
     }
 
+    @Test("Schemas declare what a user is written with: primaryTeam's sub-attributes, IANA zones; id and meta left out")
+    func schemasDescribeWhatIsWritten() async throws {
+        try await withApp { client in
+            let org = try await client.organisation()
+            let id = try await org.createUser(
+                "zoned@example.com",
+                extra: [
+                    "timezone": "Europe/London",
+                    SchemaURN.enterpriseUser: ["department": "Research"],
+                ])
+            let user = try await org.scim(.get, "/Users/\(id)")
+            let team = try #require(user.json?.at(SchemaURN.learnAmpUser, "primaryTeam")?.objectValue, "\(user.text)")
+
+            let core = try await org.scim(.get, "/Schemas/\(SchemaURN.user)")
+            let coreAttributes = core["attributes"]?.arrayValue ?? []
+            func named(_ name: String, in attributes: [JSONValue]) -> JSONValue? {
+                attributes.first { $0[caseInsensitive: "name"]?.stringValue == name }
+            }
+            #expect(named("id", in: coreAttributes) == nil, "a common attribute, not the resource schema's (RFC 7643 §8.7.1)")
+            #expect(named("meta", in: coreAttributes) == nil)
+            let zones = named("timezone", in: coreAttributes)?[caseInsensitive: "canonicalValues"]?.arrayValue ?? []
+            #expect(zones.contains("Europe/London") && zones.contains("America/New_York"))
+            #expect(zones.allSatisfy { $0.stringValue.map { $0.contains("/") || $0 == "UTC" } == true })
+
+            let learnAmp = try await org.scim(.get, "/Schemas/\(SchemaURN.learnAmpUser)")
+            let primaryTeam = try #require(named("primaryTeam", in: learnAmp["attributes"]?.arrayValue ?? []))
+            let declared = primaryTeam[caseInsensitive: "subAttributes"]?.arrayValue ?? []
+            for (name, value) in team {
+                let attribute = try #require(named(name, in: declared), "primaryTeam.\(name) is written but not declared")
+                #expect(attribute[caseInsensitive: "mutability"] == "readOnly", "primaryTeam.\(name) is computed by the server")
+                let type = attribute[caseInsensitive: "type"]?.stringValue
+                #expect(value.stringValue != nil && (type == "string" || type == "reference"), "primaryTeam.\(name): \(type ?? "")")
+            }
+            #expect(Set(team.keys) == ["value", "display", "$ref"])
+        }
+    }
+
     @Test("discovery endpoints are read-only: writes are 405", arguments: ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas", "/Schemas/\(SchemaURN.user)", "/ResourceTypes/User"])
     func readOnly(_ path: String) async throws {
         try await withApp { client in

@@ -116,7 +116,9 @@ public enum DiscoveryDocuments {
             "id": .string(schema.id),
             "name": .string(schema.name),
             "description": .string(schema.description),
-            "attributes": .array(schema.attributes.map(\.json)),
+            // `id` and `meta` are common attributes of every resource (RFC 7643 §3.1), left out of the
+            // resource schemas as RFC 7643 §8.7.1 does.
+            "attributes": .array(schema.attributes.filter { $0.name != "id" && $0.name != "meta" }.map(\.json)),
             "meta": meta(resourceType: "Schema", location: "\(baseURL)/Schemas/\(schema.id)"),
         ]
     }

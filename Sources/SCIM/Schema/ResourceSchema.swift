@@ -1,3 +1,5 @@
+import Foundation
+
 /// A schema (RFC 7643 §7): a URN and the attributes it defines.
 public struct ResourceSchema: Sendable, Hashable {
     /// The schema URN, e.g. `SchemaURN.user`.
@@ -42,6 +44,10 @@ extension SchemaAttribute {
         "id", caseExact: true, mutability: .readOnly, returned: .always, uniqueness: .server,
         description: "Server-assigned identifier (a UUID).")
 
+    /// The IANA zone names `timezone` accepts, for a generic client to pick from.
+    static let timeZoneNames: [String] = TimeZone.knownTimeZoneIdentifiers
+        .filter { $0.contains("/") || $0 == "UTC" }.sorted()
+
     static let externalId = SchemaAttribute(
         "externalId", caseExact: true, description: "The identity provider's identifier for this resource.")
 }
@@ -76,7 +82,8 @@ extension ResourceSchema {
                 description: "Email addresses; the primary (or work) one is the user's email in Learn Amp."),
             SchemaAttribute("title", description: "Job title."),
             SchemaAttribute(
-                "timezone", description: "IANA time zone name, e.g. Europe/London.", format: .timeZone),
+                "timezone", canonicalValues: SchemaAttribute.timeZoneNames,
+                description: "IANA time zone name, e.g. Europe/London.", format: .timeZone),
             SchemaAttribute("active", type: .boolean, description: "False deactivates the user; true reactivates."),
             SchemaAttribute(
                 "groups", type: .complex, multiValued: true, mutability: .readOnly,
@@ -126,6 +133,9 @@ extension ResourceSchema {
                     "primaryTeam", type: .complex, mutability: .readOnly,
                     subAttributes: [
                         SchemaAttribute("value", caseExact: true, mutability: .readOnly, description: "Team id."),
+                        SchemaAttribute(
+                            "$ref", type: .reference, caseExact: true, mutability: .readOnly, referenceTypes: ["Group"],
+                            description: "URI of the team."),
                         SchemaAttribute("display", mutability: .readOnly, description: "Team name."),
                     ],
                     description: "The team set from the enterprise department."),
