@@ -129,6 +129,19 @@ struct JSONParser {
         index += 1
     }
 
+    /// After an array element or object member: consumes a comma (and the whitespace around it) and
+    /// returns true, or consumes `close` and returns false; anything else is a syntax error.
+    private mutating func moreElements(before close: UInt8) throws(Failure) -> Bool {
+        skipWhitespace()
+        if peek == UInt8(ascii: ",") {
+            index += 1
+            skipWhitespace()
+            return true
+        }
+        try expect(close)
+        return false
+    }
+
     // MARK: Values
 
     /// Where a container sits in a Groups body, so the parser knows which arrays are member lists.
@@ -184,14 +197,7 @@ struct JSONParser {
         while true {
             let element = try value(level: level)
             values.append(element)
-            skipWhitespace()
-            if peek == UInt8(ascii: ",") {
-                index += 1
-                skipWhitespace()
-            } else {
-                try expect(UInt8(ascii: "]"))
-                break
-            }
+            guard try moreElements(before: UInt8(ascii: "]")) else { break }
         }
         let array = Array(values[start...])
         values.removeSubrange(start...)
@@ -220,13 +226,7 @@ struct JSONParser {
                     let members = try memberList()
                 {
                     extracted[place] = members
-                    skipWhitespace()
-                    if peek == UInt8(ascii: ",") {
-                        index += 1
-                        skipWhitespace()
-                        continue
-                    }
-                    try expect(UInt8(ascii: "}"))
+                    if try moreElements(before: UInt8(ascii: "}")) { continue }
                     break
                 }
                 member = try value(level: level, context: route.inner)
@@ -235,14 +235,7 @@ struct JSONParser {
             }
             names.append(name)
             values.append(member)
-            skipWhitespace()
-            if peek == UInt8(ascii: ",") {
-                index += 1
-                skipWhitespace()
-            } else {
-                try expect(UInt8(ascii: "}"))
-                break
-            }
+            guard try moreElements(before: UInt8(ascii: "}")) else { break }
         }
         var object = [String: JSONValue](minimumCapacity: names.count - start.names)
         for (name, value) in zip(names[start.names...], values[start.values...])
@@ -291,14 +284,7 @@ struct JSONParser {
                 index = start
                 return nil
             }
-            skipWhitespace()
-            if peek == UInt8(ascii: ",") {
-                index += 1
-                skipWhitespace()
-            } else {
-                try expect(UInt8(ascii: "]"))
-                return members
-            }
+            guard try moreElements(before: UInt8(ascii: "]")) else { return members }
         }
     }
 
@@ -338,14 +324,7 @@ struct JSONParser {
                 default:
                     unknown.append("members.\(name)")
                 }
-                skipWhitespace()
-                if peek == UInt8(ascii: ",") {
-                    index += 1
-                    skipWhitespace()
-                } else {
-                    try expect(UInt8(ascii: "}"))
-                    break
-                }
+                guard try moreElements(before: UInt8(ascii: "}")) else { break }
             }
         } else {
             index += 1

@@ -44,7 +44,9 @@ public struct MemberList: Sendable, Hashable {
                         guard bytes[position] == UInt8(ascii: "-") else { return false }
                         position += 1
                     }
-                    guard let high = hexValue(bytes[position]), let low = hexValue(bytes[position + 1]) else {
+                    guard let high = ASCIIHex.value(of: bytes[position]),
+                        let low = ASCIIHex.value(of: bytes[position + 1])
+                    else {
                         return false
                     }
                     output[index] = high << 4 | low
@@ -53,15 +55,6 @@ public struct MemberList: Sendable, Hashable {
                 return true
             }
             return parsed ? UUID(uuid: value) : nil
-        }
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 

@@ -124,8 +124,8 @@ extension Request {
             case UInt8(ascii: "+"):
                 bytes.append(UInt8(ascii: " "))
             case UInt8(ascii: "%"):
-                guard index != text.endIndex, let high = Self.hexValue(text[index]),
-                    text.index(after: index) != text.endIndex, let low = Self.hexValue(text[text.index(after: index)])
+                guard index != text.endIndex, let high = ASCIIHex.value(of: text[index]),
+                    text.index(after: index) != text.endIndex, let low = ASCIIHex.value(of: text[text.index(after: index)])
                 else { return spacedOnly() }
                 bytes.append(high << 4 | low)
                 text.formIndex(&index, offsetBy: 2)
@@ -136,12 +136,4 @@ extension Request {
         return String(validating: bytes, as: UTF8.self) ?? spacedOnly()
     }
 
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
