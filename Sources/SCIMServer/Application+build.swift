@@ -20,10 +20,12 @@ import ServiceLifecycle
 ///
 /// `readiness` is what `/readyz` consults before the database: `scim-server serve` closes it through
 /// `ShutdownDrain` when SIGTERM arrives, so the load balancer stops routing here before the listener closes.
+///
+/// `coherence` decides how long cached control data is trusted; tests pass one on a clock they move.
 /// - Throws: `ConfigurationError` when the TLS certificate or key cannot be loaded.
 public func buildApplication(
     _ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics(),
-    readiness: ReadinessGate = ReadinessGate()
+    readiness: ReadinessGate = ReadinessGate(), coherence: CacheCoherence = CacheCoherence()
 ) async throws -> some ApplicationProtocol {
     let migrations = try MigrationSet.load(from: configuration.sqlDirectory)
     var poolConfiguration = PostgresClient.Configuration(connectionString: configuration.databaseURL)
@@ -48,7 +50,6 @@ public func buildApplication(
     backgroundConfiguration.applicationName = "scim-server-background"
     let backgroundClient = PostgresClient(configuration: backgroundConfiguration, logger: logger)
     let events = EventBuffer()
-    let coherence = CacheCoherence()
     let router = buildRouter(
         configuration, client: client, backgroundClient: backgroundClient, migrations: migrations, metrics: metrics, events: events,
         coherence: coherence, readiness: readiness)

@@ -5,6 +5,7 @@ import Postgres
 import SCIM
 import SCIMServer
 import SCIMStore
+import Synchronization
 import Testing
 
 /// How long cached control data is trusted: the rules alone, on explicit instants.
@@ -71,80 +72,109 @@ struct CacheCoherenceRuleTests {
     }
 }
 
-/// The same rules between real replicas on one database.
+/// A clock a test moves by hand: real time plus an offset, so the services' own pauses still pass.
+final class TestClock: Sendable {
+    private let offset = Mutex<Duration>(.zero)
+
+    @Sendable func now() -> ContinuousClock.Instant { .now + offset.withLock { $0 } }
+
+    func advance(by duration: Duration) { offset.withLock { $0 += duration } }
+}
+
+/// The same rules between real replicas on one database, each on a clock the test moves: no test
+/// waits for wall time to pass, only for a replica's next epoch read.
 @Suite("Cache coherence between replicas")
 struct CacheCoherenceReplicaTests {
+    struct Replica: Sendable {
+        var client: TestClient
+        var clock: TestClock
+        var coherence: CacheCoherence
+
+        /// Moves this replica's clock past the one-second fallback, then waits for an epoch read that
+        /// started afterwards: an entry it holds now lives only because epoch reads confirm it.
+        func outliveFallback() async throws {
+            clock.advance(by: CacheCoherence.lifetime + .milliseconds(500))
+            try await nextEpochRead()
+        }
+
+        /// Waits until an epoch read that started now has completed (reads run twice a second).
+        func nextEpochRead() async throws {
+            let after = clock.now()
+            for _ in 0..<400 {
+                if let read = coherence.lastConfirmedRead, read >= after { return }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            Issue.record("no epoch read completed on this replica")
+        }
+    }
+
     /// Two applications on the test database, as two replicas behind a load balancer.
-    func withReplicas(_ body: @Sendable (TestClient, TestClient) async throws -> Void) async throws {
-        let first = try await buildApplication(try TestDatabase.configuration(), logger: TestDatabase.logger)
-        let second = try await buildApplication(try TestDatabase.configuration(), logger: TestDatabase.logger)
+    func withReplicas(_ body: @Sendable (Replica, Replica) async throws -> Void) async throws {
+        let (firstClock, secondClock) = (TestClock(), TestClock())
+        let firstCoherence = CacheCoherence(now: firstClock.now)
+        let secondCoherence = CacheCoherence(now: secondClock.now)
+        let configuration = try TestDatabase.configuration()
+        let first = try await buildApplication(configuration, logger: TestDatabase.logger, coherence: firstCoherence)
+        let second = try await buildApplication(configuration, logger: TestDatabase.logger, coherence: secondCoherence)
         try await first.test(.router) { a in
             try await second.test(.router) { b in
-                try await body(TestClient(client: a), TestClient(client: b))
+                try await body(
+                    Replica(client: TestClient(client: a), clock: firstClock, coherence: firstCoherence),
+                    Replica(client: TestClient(client: b), clock: secondClock, coherence: secondCoherence))
             }
         }
     }
 
-    /// Seconds until `condition` holds, polling every 50 ms for at most `limit` seconds.
-    func secondsUntil(limit: Double = 10, _ condition: () async throws -> Bool) async throws -> Double {
-        let start = ContinuousClock.now
-        while try await !condition() {
-            let elapsed = ContinuousClock.now - start
-            if elapsed > .seconds(limit) { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
-
-    @Test("a token revoked on one replica stops working on the other within about a second")
+    @Test("a token revoked on one replica stops working on the other at its next epoch read")
     func revocationReachesOtherReplica() async throws {
         try await withReplicas { a, b in
-            let org = try await a.organisation()
-            let onB = TestOrganisation(slug: org.slug, token: org.token, client: b)
+            let org = try await a.client.organisation()
+            let onB = TestOrganisation(slug: org.slug, token: org.token, client: b.client)
             #expect(try await onB.scim(.get, "/Users").status == .ok)
-            try await Task.sleep(for: .seconds(1.5))  // past the one-second fallback: B now trusts its entry on epoch reads
-            #expect(try await onB.scim(.get, "/Users").status == .ok)
+            try await b.outliveFallback()
+            #expect(try await onB.scim(.get, "/Users").status == .ok, "B trusts its entry on epoch reads")
 
-            let tokens = try await a.admin(.get, "/organisations/\(org.slug)/tokens")
+            let tokens = try await a.client.admin(.get, "/organisations/\(org.slug)/tokens")
             let id = try #require(tokens["tokens"]?.arrayValue?.first?[caseInsensitive: "id"]?.stringValue)
-            #expect(try await a.admin(.delete, "/organisations/\(org.slug)/tokens/\(id)").status == .noContent)
-            let seconds = try await secondsUntil { try await onB.scim(.get, "/Users").status == .unauthorized }
-            // One second plus slack for two shared cores running the whole suite.
-            #expect(seconds < 3, "replica B served a revoked token for \(seconds) s")
+            #expect(try await a.client.admin(.delete, "/organisations/\(org.slug)/tokens/\(id)").status == .noContent)
+            try await b.nextEpochRead()
+            #expect(try await onB.scim(.get, "/Users").status == .unauthorized, "replica B served a revoked token")
         }
     }
 
-    @Test("SCIM disabled by hand in psql reaches a replica within about a second")
+    @Test("SCIM disabled by hand in psql reaches a replica at its next epoch read")
     func changeBySQL() async throws {
-        try await withApp { client in
-            let org = try await client.organisation()
+        try await withReplicas { replica, _ in
+            let org = try await replica.client.organisation()
             #expect(try await org.scim(.get, "/Users").status == .ok)
-            try await Task.sleep(for: .seconds(1.5))
+            try await replica.outliveFallback()
             #expect(try await org.scim(.get, "/Users").status == .ok)
             try await withDatabase { database in
                 _ = try await database.query("UPDATE control.organisations SET scim_enabled = false WHERE slug = \(org.slug)")
             }
-            let seconds = try await secondsUntil { try await org.scim(.get, "/Users").status == .forbidden }
-            #expect(seconds < 3, "a disabled organisation was served for \(seconds) s")
+            try await replica.nextEpochRead()
+            #expect(try await org.scim(.get, "/Users").status == .forbidden, "a disabled organisation was served")
         }
     }
 
-    @Test("custom-field mappings replaced on one replica reach the other within about a second")
+    @Test("custom-field mappings replaced on one replica reach the other at its next epoch read")
     func mappingsReachOtherReplica() async throws {
         try await withReplicas { a, b in
-            let org = try await a.organisation()
-            let onB = TestOrganisation(slug: org.slug, token: org.token, client: b)
+            let org = try await a.client.organisation()
+            let onB = TestOrganisation(slug: org.slug, token: org.token, client: b.client)
             let learn = SchemaURN.learnAmpUser
             func mappedOnB() async throws -> Bool {
                 let schema = try await onB.scim(.get, "/Schemas/\(learn)")
                 return schema["attributes"]?.arrayValue?.contains { $0[caseInsensitive: "name"] == "costCentre" } == true
             }
             #expect(try await !mappedOnB())
-            try await Task.sleep(for: .seconds(1.5))
-            try await org.mapCustomFields([["scimAttribute": .string("\(learn):costCentre"), "field": "cost_centre", "type": "string"]])
-            let seconds = try await secondsUntil { try await mappedOnB() }
-            #expect(seconds < 3, "replica B served the old mappings for \(seconds) s")
+            try await b.outliveFallback()
+            #expect(try await !mappedOnB())
+            try await org.mapCustomFields([
+                ["scimAttribute": .string("\(learn):costCentre"), "field": "cost_centre", "type": "string"]
+            ])
+            try await b.nextEpochRead()
+            #expect(try await mappedOnB(), "replica B served the old mappings")
         }
     }
 }

@@ -102,24 +102,35 @@ struct MigrationTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await client.run() }
                 defer { group.cancelAll() }
+                // The migrator holds its lock until the test ends it (pg_cancel_backend below).
                 let migratorHolds = Task {
                     try await migratorClient.withTransaction { connection in
                         _ = try connection.query("SELECT pg_advisory_xact_lock(\(Migrator.lockKey))")
-                        try connection.execute(unsafeSQL: "SELECT pg_sleep(1)")
+                        try connection.execute(unsafeSQL: "SELECT pg_sleep(120)")
                     }
                 }
-                // Wait until the exclusive lock is really held (the machine may be loaded).
-                while try await migratorClient.query(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock' AND granted"
-                ).first!.decode(0, as: Int.self) == 0 {
-                    try await Task.sleep(for: .milliseconds(20))
+                let migratorsLock: PostgresQuery = """
+                    l.locktype = 'advisory' AND l.classid::bigint = \(Migrator.lockKey >> 32)
+                    AND l.objid::bigint = \(Migrator.lockKey & 0xFFFF_FFFF) AND l.objsubid = 1
+                    """
+                try await waitUntil(migratorClient, """
+                    SELECT count(*) FROM pg_locks l WHERE \(migratorsLock) AND l.mode = 'ExclusiveLock' AND l.granted
+                    """)
+                let creation = Task {
+                    try await OrganisationStore(client: client, migrations: migrations)
+                        .create(slug: TestDatabase.uniqueSlug("w"), name: "Waited")
                 }
-                let started = ContinuousClock.now
-                let organisation = try await OrganisationStore(client: client, migrations: migrations)
-                    .create(slug: TestDatabase.uniqueSlug("w"), name: "Waited")
-                #expect(ContinuousClock.now - started > .milliseconds(200), "it did wait for the migrator")
-                #expect(organisation.schemaName.hasPrefix("org_"))
-                try await migratorHolds.value
+                // The creation waits on the migrator's lock for twice its statement timeout, by the server's clock.
+                try await waitUntil(migratorClient, """
+                    SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                    WHERE \(migratorsLock) AND l.mode = 'ShareLock' AND NOT l.granted
+                      AND clock_timestamp() - a.query_start > interval '400 milliseconds'
+                    """)
+                _ = try await migratorClient.query(
+                    "SELECT pg_cancel_backend(l.pid) FROM pg_locks l WHERE \(migratorsLock) AND l.mode = 'ExclusiveLock'")
+                #expect(await migratorHolds.result.isFailure, "the migrator's transaction was cancelled")
+                let organisation = try await creation.value
+                #expect(organisation.schemaName.hasPrefix("org_"), "the creation outlived its statement timeout")
             }
         }
     }
@@ -156,5 +167,21 @@ struct MigrationTests {
         try await client.query(
             "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = \("\(schema.quoted).sync_events")::regclass"
         ).first!.decode(0, as: String?.self)
+    }
+}
+
+/// Polls `query` (a count) every 20 ms until it is positive; records an issue after 30 s.
+private func waitUntil(_ client: PostgresClient, _ query: PostgresQuery) async throws {
+    for _ in 0..<1500 {
+        if try await client.query(query).first?.decode(0, as: Int.self) ?? 0 > 0 { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("never true: \(query.sql)")
+}
+
+extension Result {
+    fileprivate var isFailure: Bool {
+        if case .failure = self { return true }
+        return false
     }
 }

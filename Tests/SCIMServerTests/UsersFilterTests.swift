@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Postgres
 import SCIM
 import Testing
 
@@ -163,10 +164,13 @@ struct UsersFilterTests {
             #expect(try await org.matching("id ne \"\(adaID)\"").count == 4)
             #expect(try await org.matching("id eq \"not-a-uuid\"") == [])
 
-            try await Task.sleep(for: .milliseconds(1100))
-            let formatter = ISO8601DateFormatter()
-            let boundary = formatter.string(from: Date())
-            try await Task.sleep(for: .milliseconds(1100))
+            // The directory was written on 1 June 2020; Linus changes now, after the boundary.
+            let schema = try PostgresIdentifier("org_" + org.slug.replacingOccurrences(of: "-", with: "_"))
+            try await withDatabase { database in
+                _ = try await database.query(
+                    "UPDATE \(schema).users SET created_at = '2020-06-01T00:00:00Z', updated_at = '2020-06-01T00:00:00Z'")
+            }
+            let boundary = "2021-01-01T00:00:00Z"
             let linusID = try #require(ids[D.linus])
             #expect(try await org.patchUser(linusID, ["op": "replace", "path": "title", "value": "Kernel"]).status == .ok)
             #expect(try await org.matching("meta.lastModified gt \"\(boundary)\"") == [D.linus])

@@ -28,7 +28,12 @@ public final class CacheCoherence: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    /// The clock every trust decision reads; tests inject one they can move.
+    public let now: @Sendable () -> ContinuousClock.Instant
+
+    public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+        self.now = now
+    }
 
     /// The generation a load must capture before it reads the database (see `TTLCache.store`).
     public var generation: UInt64 { state.withLock { $0.generation } }
@@ -37,6 +42,9 @@ public final class CacheCoherence: Sendable {
     public func invalidate() {
         state.withLock { $0.generation &+= 1 }
     }
+
+    /// When the latest successful epoch read started: everything committed before it is known here.
+    public var lastConfirmedRead: ContinuousClock.Instant? { state.withLock { $0.confirmedAt } }
 
     /// Records an epoch read that started at `start`: everything committed before `start` is now known.
     ///
@@ -63,7 +71,7 @@ public final class CacheCoherence: Sendable {
 
     /// Reads `control.cache_epoch` and reports it; the caller repeats this well within `confirmationWindow`.
     public func refresh(_ client: PostgresClient) async throws {
-        let start = ContinuousClock.now
+        let start = now()
         let rows = try await client.query("SELECT epoch FROM control.cache_epoch")
         guard let row = rows.first else { throw PostgresError(code: .decoding, message: "control.cache_epoch has no row") }
         confirm(epoch: try row.decode("epoch"), readStartedAt: start)

@@ -18,8 +18,10 @@ public final class TTLCache<Key: Hashable & Sendable, Value: Sendable>: Sendable
         self.capacity = capacity
     }
 
-    public func value(for key: Key, now: ContinuousClock.Instant = .now) -> Value? {
-        entries.withLock { entries in
+    /// The entry for `key` if `CacheCoherence` still trusts it at `now` (by default, the coherence's clock).
+    public func value(for key: Key, now: ContinuousClock.Instant? = nil) -> Value? {
+        let now = now ?? coherence.now()
+        return entries.withLock { entries in
             guard let entry = entries[key] else { return nil }
             guard coherence.trusts(loadedAt: entry.loadedAt, generation: entry.generation, now: now) else {
                 entries[key] = nil
@@ -31,8 +33,9 @@ public final class TTLCache<Key: Hashable & Sendable, Value: Sendable>: Sendable
 
     /// Stores what a load read, unless the caches were invalidated since `generation` was captured
     /// (before the load began): the value may then predate the change.
-    public func store(_ value: Value, for key: Key, generation: UInt64, now: ContinuousClock.Instant = .now) {
+    public func store(_ value: Value, for key: Key, generation: UInt64, now: ContinuousClock.Instant? = nil) {
         guard generation == coherence.generation else { return }
+        let now = now ?? coherence.now()
         entries.withLock { entries in
             if entries.count >= capacity {
                 // Drop what is no longer trusted; if everything is, start afresh rather than grow.
