@@ -115,22 +115,21 @@ struct OperationsTests {
         }
     }
 
-    @Test("the purger stops on graceful shutdown without waiting out its delay")
+    @Test("the purger stops on graceful shutdown without waiting out its delay", .timeLimit(.minutes(1)))
     func purgerStopsOnShutdown() async throws {
         try await withDatabase { client in
             let purger = EventPurger(
                 client: client, retentionDays: 30, interval: .seconds(3600), initialDelay: .seconds(3600), metrics: ServiceMetrics(),
                 logger: TestDatabase.logger)
             let group = ServiceGroup(services: [purger], logger: TestDatabase.logger)
-            let started = ContinuousClock.now
+            // Finishing at all is the check: the purger's first run is an hour away, and the suite's time
+            // limit ends the test long before that.
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 try await Task.sleep(for: .milliseconds(100))
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }
-            // Generous for a loaded test machine; what matters is that it did not sleep out the hour.
-            #expect(ContinuousClock.now - started < .seconds(60))
         }
     }
 
