@@ -65,21 +65,20 @@ struct ConnectionPoolStateMachine<Connection> {
     }
 
     let maximumConnections: Int
-    /// The longest a caller holds out for its home connection while another is idle. Over 1,000
-    /// organisations, 2 ms left 0.15 visits per lookup, 5 ms 0.11, and one organisation's p99 did
-    /// not move; a caller waits at most about that long, and only for another tenant's work.
+    /// The longest a caller holds out for its home connection while another is idle: long enough that
+    /// most lookups find their warm session, short enough not to show in one organisation's p99. A
+    /// caller waits at most about that long, and only for another tenant's work.
     let homeWait: Duration
     /// How far down the queue a released connection looks for a waiter of its bucket. A miss sends
     /// it to another bucket's tenant, which its session serves cold (statements parsed and planned
-    /// again). Simulating 64 clients on 4 connections, 2 × the pool missed on about 10% of hand-overs
-    /// and 8 × on about 2.5%; lookups over 1,000 organisations gained about 7%.
+    /// again); a window of 8 × the pool makes such misses rare (docs/performance-history.md has the
+    /// figures).
     var affinityWindow: Int { 8 * self.maximumConnections }
     /// How many releases in a row may pass the oldest waiter over for waiters of their own bucket.
     /// With every bucket equally busy, the oldest waiter's home comes free about once in
-    /// `maximumConnections` releases, so a bound of `maximumConnections` sent it to another bucket's
-    /// connection about a third of the time (simulating 64 clients on 4 connections: 9.5% of
-    /// hand-overs visited; 4 × the pool: 4.9%). Each pass-over costs the oldest one release, a
-    /// fraction of a millisecond under load.
+    /// `maximumConnections` releases; a bound of `maximumConnections` would send it to another bucket's
+    /// connection about a third of the time, and 4 × halves the visits again. Each pass-over costs
+    /// the oldest one release, a fraction of a millisecond under load.
     var maximumPassOvers: Int { 4 * self.maximumConnections }
     /// Connections and open slots currently held by callers.
     private(set) var leased = 0

@@ -39,10 +39,9 @@ public func buildApplication(
     // Rounded up: with 10 connections and 50%, an organisation keeps 5 while others wait.
     poolConfiguration.tenantShare = (configuration.poolSize * configuration.poolShareOfOrganisation + 99) / 100
     let client = PostgresClient(configuration: poolConfiguration, logger: logger)
-    // Background writes (the read events' flushes, the event purge) get connections of their own. On
-    // the request pool a flush held some organisations' home connection, so their requests went to
-    // sessions where their statements were cold: over 1,000 organisations, 12% of lookups were served
-    // away from home, and parsed and planned again.
+    // Background writes (the read events' flushes, the event purge) get connections of their own: on
+    // the request pool a flush would hold some organisations' home connection, and their requests
+    // would go to sessions where their statements are cold, parsed and planned again.
     // Their statements are per organisation and seldom repeat on a connection: none is prepared.
     var backgroundConfiguration = poolConfiguration
     backgroundConfiguration.maximumConnections = EventFlushService.parallelFlushes

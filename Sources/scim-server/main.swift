@@ -29,8 +29,7 @@ struct SCIMServerCommand: AsyncParsableCommand {
     static func main() async {
         // A fixed threshold: glibc otherwise raises it to the size of the largest block freed, so the
         // megabyte-sized buffers of event flushes and big list pages end up in the heap and leave it
-        // fragmented; RSS then grew steadily under load (68 to 154 MiB in a five-minute soak) and
-        // stays flat with it fixed.
+        // fragmented, and RSS grows steadily under load; with it fixed RSS stays flat.
         _ = cmalloc_set_mmap_threshold(128 * 1024)
         // Two malloc arenas instead of glibc's 8 per core: every thread that allocates under
         // contention gets an arena of its own (the event loops, each pooled connection's libpq

@@ -79,7 +79,7 @@ struct PoolTests {
             }
             #expect(try await eventually { client.metrics.waiting == 1 })
             // Block the queued caller's executor, then let the holder go, and wait for the body to start:
-            // had the hand-over gone through the caller's task, as it used to, it could not start in time.
+            // had the hand-over gone through the caller's task, it could not start in time.
             let started = await withCheckedContinuation { continuation in
                 executor.queue.async {
                     release.signal()

@@ -1,7 +1,7 @@
 /// A strict RFC 8259 parser from UTF-8 bytes straight to `JSONValue`, for `JSONValue.parse`.
 ///
-/// Hand-written because `JSONDecoder` through `JSONValue`'s `Decodable` conformance cost 6-10% of the
-/// server's CPU per request (it parses every request body and every jsonb column read back). One
+/// Hand-written because `JSONDecoder` through `JSONValue`'s `Decodable` conformance is a large share of
+/// the server's CPU per request (it parses every request body and every jsonb column read back). One
 /// pass, no intermediate tree, no Foundation: strings without escapes are made straight from the
 /// input bytes, and containers are collected on scratch stacks so each array and dictionary is
 /// allocated once at its final size.

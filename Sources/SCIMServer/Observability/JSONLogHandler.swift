@@ -18,7 +18,7 @@ import Darwin
 /// A metadata key that collides with one of the fixed fields is written as `metadata.<key>`.
 ///
 /// The handler writes what it is given: keeping tokens, passwords and request bodies out of log
-/// metadata is the caller's job (see STYLE.md point 10).
+/// metadata is the caller's job.
 public struct JSONLogHandler: LogHandler {
     /// Where finished lines go. Each call receives one complete line, newline included.
     public struct Output: Sendable {

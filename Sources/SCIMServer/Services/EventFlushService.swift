@@ -18,8 +18,8 @@ struct EventFlushService: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             if !Task.isShuttingDownGracefully { await flush(everything: false) }
         }
-        // Also when the shutdown came in the middle of a periodic flush, which used to end the loop
-        // with the rest still buffered.
+        // Also when the shutdown came in the middle of a periodic flush: that flush may have left
+        // events buffered.
         if !Task.isCancelled { await flush(everything: true) }
     }
 
@@ -46,8 +46,8 @@ struct EventFlushService: Service {
             let full = taken.contains(EventBuffer.flushLimit)
             guard everything ? taken.contains(where: { $0 != 0 }) : full else { return }
             // Full batches mean the log is behind. Under a load that saturates the machine one INSERT
-            // at a time gets one backend's share of the CPU, too little to catch up (the backlog
-            // reached its cap in a 5-minute soak at 3,200 req/s): write `parallelFlushes` at once.
+            // at a time gets one backend's share of the CPU, too little to catch up before the buffer
+            // reaches its cap: write `parallelFlushes` at once.
             width = full ? Self.parallelFlushes : 1
         }
     }
