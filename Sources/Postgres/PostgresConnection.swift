@@ -6,10 +6,14 @@ import Synchronization
 
 /// One libpq connection. Every method blocks, so it is only ever called on the client's thread pool.
 ///
-/// `@unchecked Sendable` because a `PGconn`, and the mutable prepared-statement state kept beside it, are
-/// not thread-safe: the pool hands a connection to exactly one lease holder at a time, the holder uses
-/// it only inside a single work item on one pool thread, and hand-overs between holders go through the
-/// pool's `Mutex`, which orders the memory accesses.
+/// What to send, in which round trip and under which name, and what the server's answers mean for the
+/// transaction and the prepared statements, is decided by its `ConnectionStateMachine`; the connection
+/// reports events to it with the server's transaction status and performs the I/O it asks for.
+///
+/// `@unchecked Sendable` because a `PGconn`, and the state machine kept beside it, are not thread-safe:
+/// the pool hands a connection to exactly one lease holder at a time, the holder uses it only inside a
+/// single work item on one pool thread, and hand-overs between holders go through the pool's `Mutex`,
+/// which orders the memory accesses.
 public final class PostgresConnection: @unchecked Sendable {
     /// Nil once closed, so `close()` and `deinit` never finish the same `PGconn` twice.
     private var handle: OpaquePointer?
