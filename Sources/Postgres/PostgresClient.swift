@@ -152,7 +152,7 @@ public final class PostgresClient: Sendable, Service {
     ///   `.connectionFailure` if no connection could be had; `CancellationError`.
     ///
     /// When the connection cannot be had or breaks before anything the body sent could have been
-    /// committed (`PostgresConnection.mayHaveCommitted`), the body runs again on a fresh connection,
+    /// committed (`ConnectionStateMachine.leaseFailed(with:)`), the body runs again on a fresh connection,
     /// with growing pauses, for up to `Configuration.outageRetry`; then the connection failure is thrown.
     ///
     /// `weight` is how much of its tenant's fair share of the pool the work counts for
@@ -202,34 +202,29 @@ public final class PostgresClient: Sendable, Service {
         weight: Int = 1,
         _ body: @Sendable (PostgresConnection) throws -> R
     ) async throws -> R {
-        let begin =
-            ["BEGIN ISOLATION LEVEL \(isolation.sql)\(readOnly ? " READ ONLY" : "")"]
-            + (statementTimeout.map { ["SET LOCAL statement_timeout = \(max(1, $0.milliseconds))"] } ?? [])
-        // A write transaction learns its id, so a commit lost with its connection can be looked up.
-        let tracksTransactionID = !readOnly && self.configuration.outageRetry > .zero
+        let start = ConnectionStateMachine.TransactionStart(
+            isolation: isolation, readOnly: readOnly, statementTimeout: statementTimeout,
+            outageRetry: self.configuration.outageRetry)
         return try await self.withConnection(weight: weight) { connection in
             var retries = 0
             var unnamedStatements = false
             while true {
-                connection.begin(begin, unnamedStatements: unnamedStatements, tracksTransactionID: tracksTransactionID)
+                connection.begin(start, unnamedStatements: unnamedStatements)
                 let result: R
                 do {
                     result = try body(connection)
                     try connection.commit()
                     return result
                 } catch {
-                    let committed = connection.committedEarly
-                    connection.rollback()
                     // Only server errors are retried: then nothing was committed. A commit whose answer
                     // was lost (connection failure) has an unknown outcome and is never run again.
-                    guard !committed, retries < 3, let error = error as? PostgresError, error.code == .server,
-                        error.sqlState == .serializationFailure || error.sqlState == .deadlockDetected
-                            || connection.staleStatementFailed
-                    else { throw error }
+                    guard case .retry(let unnamed) = connection.rollback(after: error, retries: retries) else {
+                        throw error
+                    }
                     retries += 1
-                    unnamedStatements = unnamedStatements || connection.staleStatementFailed
-                    self.logger.debug(
-                        "retrying transaction", metadata: ["postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")"])
+                    unnamedStatements = unnamedStatements || unnamed
+                    let sqlState = (error as? PostgresError)?.sqlState?.rawValue ?? ""
+                    self.logger.debug("retrying transaction", metadata: ["postgres.sqlstate": "\(sqlState)"])
                 }
             }
         }
@@ -342,13 +337,15 @@ public final class PostgresClient: Sendable, Service {
         connection.beginLease()
         let result = Result { try body(connection) }
         if case .failure(let error) = result {
-            if !connection.mayHaveCommitted {
+            switch connection.leaseFailed(with: error) {
+            case .uncommitted:
                 return (.failure(Self.uncommitted(error)), .connection(connection))
-            }
-            if let error = error as? PostgresError, error.code == .connectionFailure,
-                let transactionID = connection.transactionID
-            {
-                return (.failure(LostCommit(error: error, transactionID: transactionID)), .connection(connection))
+            case .lostCommit(let transactionID):
+                if let error = error as? PostgresError {
+                    return (.failure(LostCommit(error: error, transactionID: transactionID)), .connection(connection))
+                }
+            case .mayHaveCommitted:
+                break
             }
         }
         return (result, .connection(connection))
@@ -426,9 +423,13 @@ private final class BodyBox<R: Sendable>: Sendable {
         self.body = Mutex(body)
     }
 
-    /// - Precondition: Called before `empty()`; `withConnection` guarantees it.
+    /// Called before `empty()`, as `withConnection` guarantees; after it, the caller is gone.
+    /// - Throws: The body's error, or `CancellationError` once emptied.
     func callAsFunction(_ connection: PostgresConnection) throws -> R {
-        try self.body.withLock { body in try body!(connection) }
+        try self.body.withLock { body in
+            guard let body else { throw CancellationError() }
+            return try body(connection)
+        }
     }
 
     func empty() {

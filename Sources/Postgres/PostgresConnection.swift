@@ -6,51 +6,21 @@ import Synchronization
 
 /// One libpq connection. Every method blocks, so it is only ever called on the client's thread pool.
 ///
-/// `@unchecked Sendable` because a `PGconn`, and the mutable prepared-statement state kept beside it, are
-/// not thread-safe: the pool hands a connection to exactly one lease holder at a time, the holder uses
-/// it only inside a single work item on one pool thread, and hand-overs between holders go through the
-/// pool's `Mutex`, which orders the memory accesses.
+/// What to send, in which round trip and under which name, and what the server's answers mean for the
+/// transaction and the prepared statements, is decided by its `ConnectionStateMachine`; the connection
+/// reports events to it with the server's transaction status and performs the I/O it asks for.
+///
+/// `@unchecked Sendable` because a `PGconn`, and the state machine kept beside it, are not thread-safe:
+/// the pool hands a connection to exactly one lease holder at a time, the holder uses it only inside a
+/// single work item on one pool thread, and hand-overs between holders go through the pool's `Mutex`,
+/// which orders the memory accesses.
 public final class PostgresConnection: @unchecked Sendable {
     /// Nil once closed, so `close()` and `deinit` never finish the same `PGconn` twice.
     private var handle: OpaquePointer?
     private let logger: Logger
     private let instruments: PoolInstruments
-    /// Nil when prepared statements are off. Valid only for the current server session: cleared on
-    /// reconnect.
-    private var statements: PreparedStatementCache?
-    /// Evicted statements still to `DEALLOCATE`: sent only outside a transaction, so a failing
-    /// `DEALLOCATE` can never abort the caller's transaction, and never in a failed one; and in
-    /// batches, so the server may hold up to `deallocationBatch - 1` more than the cache's capacity.
-    private var pendingDeallocations: Set<String> = []
-    /// How many `pendingDeallocations` go out together (`Configuration.deallocationBatch`).
-    private let deallocationBatch: Int
-    /// Set when a cached statement failed as stale (26000, or 0A000 after a table changed) and could
-    /// not be retried because a transaction was open; `withTransaction` then reruns the transaction.
-    private(set) var staleStatementFailed = false
-    /// True while the current transaction runs every statement unnamed (see `begin(_:unnamedStatements:)`),
-    /// or after it set its own `search_path`: a name stands for a text, and what an unqualified text
-    /// means then depends on the session's path.
-    private var namedStatementsPaused = false
-    /// How often the server's prepared statements were not what the cache said (`noteMismatch`).
-    private var statementMismatches = 0
-    /// Whether anything this lease sent could have been committed: a `COMMIT`, or a statement other
-    /// than a `SELECT` outside a transaction. Until then, a broken connection has cost nothing, and the
-    /// client may run the caller's work again on another connection (`PostgresClient`).
-    private(set) var mayHaveCommitted = false
-    /// Whether the current transaction learns its transaction id with its first statement, so that a
-    /// commit cut off with the connection can be looked up afterwards (`transactionID`).
-    private var tracksTransactionID = false
-    /// The current transaction's id, once its first statement has run (with `tracksTransactionID`).
-    private(set) var transactionID: Int64?
-    /// A transaction's `BEGIN` (and its `SET LOCAL`s) not sent yet: they travel with the transaction's
-    /// first statement, so opening a transaction costs no round trip of its own.
-    private var pendingBegin: [String] = []
-    /// Statements whose results nobody reads (the sync-event row of a write), sent together with
-    /// `COMMIT` in one round trip.
-    private var deferredUntilCommit: [PostgresQuery] = []
-    /// Set by `queryAndCommit(_:)`: the transaction is committed, `commit()` has nothing left to do,
-    /// and a body failing after it must not be run again.
-    private(set) var committedEarly = false
+    /// The statement and transaction protocol: what to send, and what the server's answers mean.
+    private var machine: ConnectionStateMachine
     /// The column sets of recent results, most recent first: a connection runs the same few
     /// statements over and over, and building the names and their index for every result cost
     /// more than copying its values.
@@ -61,7 +31,10 @@ public final class PostgresConnection: @unchecked Sendable {
     /// True while the connection serves a caller of another bucket (set by the pool's client per
     /// lease), whose texts need more uses to be prepared here (`PreparedStatementCache`): with lookups
     /// spread over 1,000 tenants, about one in four runs on a visited connection.
-    var isVisited = false
+    var isVisited: Bool {
+        get { self.machine.isVisited }
+        set { self.machine.isVisited = newValue }
+    }
 
     /// Connects with `PQconnectdbParams`, session settings going in `options` rather than `SET`
     /// statements so they survive transaction-pooling proxies such as PgBouncer.
@@ -69,13 +42,14 @@ public final class PostgresConnection: @unchecked Sendable {
     init(configuration: PostgresClient.Configuration, logger: Logger, instruments: PoolInstruments) throws {
         self.logger = logger
         self.instruments = instruments
-        self.deallocationBatch = max(1, configuration.deallocationBatch)
-        if configuration.preparedStatements {
-            self.statements = PreparedStatementCache(
+        let statements =
+            configuration.preparedStatements
+            ? PreparedStatementCache(
                 capacity: max(1, configuration.preparedStatementCacheSize),
                 admitAfterUses: configuration.prepareAfterUses
-            )
-        }
+            ) : nil
+        self.machine = ConnectionStateMachine(
+            statements: statements, deallocationBatch: configuration.deallocationBatch)
         var options = "-c TimeZone=UTC -c DateStyle=ISO"
         if let statementTimeout = configuration.statementTimeout {
             options += " -c statement_timeout=\(statementTimeout.milliseconds)"
@@ -130,8 +104,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// already (42P05: another client of the same session prepared the same text, so the same name),
     /// or one whose result columns changed (0A000, "cached plan must not change result type").
     /// Outside a transaction the statement is run again at once (prepared again, by name, and at
-    /// last unnamed); inside one the error has aborted the transaction, so `staleStatementFailed`
-    /// asks `withTransaction` to run it again, with every statement unnamed.
+    /// last unnamed); inside one the error has aborted the transaction, so `withTransaction` runs the
+    /// transaction again, with every statement unnamed (`ConnectionStateMachine`).
     /// - Throws: `PostgresError` with `.server` and the SQLSTATE, `.connectionFailure` if the connection
     ///   broke (the statement's outcome is then unknown), or `.tooManyParameters`.
     public func query(_ query: PostgresQuery) throws -> PostgresRows {
@@ -141,153 +115,84 @@ public final class PostgresConnection: @unchecked Sendable {
         let handle = try self.openHandle()
         let start = ContinuousClock.now
         defer { self.instruments.queryTimer.record(duration: ContinuousClock.now - start) }
-        self.staleStatementFailed = false
-        let idle = PQtransactionStatus(handle) == PQTRANS_IDLE && self.pendingBegin.isEmpty
-        if idle, !query.isRead {
-            self.mayHaveCommitted = true
-        }
-        if idle, self.pendingDeallocations.count >= self.deallocationBatch {
-            self.deallocatePending(handle)
-        }
         let types = query.bindTypes
-        let key = self.cacheKey(query, types)
-        var plan = key.map { self.plan(for: $0) } ?? .unnamed
+        let statement = self.machine.startStatement(query, types: types, server: Self.status(handle))
+        self.perform(statement.actions, handle)
+        var plan = statement.plan
         // The first run, one more as the server's answer says, and a last one unnamed: behind a
         // transaction pooler, each run may meet another session.
         for attempt in 0..<3 {
             do {
                 return try self.run(query, types, plan, handle)
             } catch let error as PostgresError where error.code == .server {
-                guard let key, let retry = self.recovery(after: error, of: plan, key: key, idle: idle, handle) else {
-                    throw error
-                }
-                plan = attempt == 0 ? retry : .unnamed
+                let recovery = self.machine.statementFailed(
+                    error, plan: plan, of: statement, attempt: attempt, server: Self.status(handle))
+                self.perform(recovery.actions, handle)
+                guard let retry = recovery.retry else { throw error }
+                plan = retry
             }
         }
         return try self.run(query, types, .unnamed, handle)
     }
 
-    /// After a statement failed: brings the cache in line with what the error says the server has,
-    /// and returns the plan to run the statement again with, or nil when the error is the caller's.
-    private func recovery(
-        after error: PostgresError, of plan: Plan, key: PreparedStatementCache.Key, idle: Bool, _ handle: OpaquePointer
-    ) -> Plan? {
-        switch plan {
-        case .unnamed:
-            return nil
-        case .prepare(let name):
-            if error.sqlState == .duplicatePreparedStatement {
-                // The session already has a statement of this name, so of this content: use it.
-                self.noteMismatch()
-                return self.mayRunAgain(idle: idle, handle) ? .prepared(name) : nil
+    /// Carries out what the state machine asked for besides sending statements.
+    private func perform(_ actions: [ConnectionStateMachine.Action], _ handle: OpaquePointer) {
+        for action in actions {
+            switch action {
+            case .deallocate(let names):
+                self.deallocate(names, handle)
+            case .countPrepared:
+                self.instruments.statementsPrepared.add(1, ordering: .relaxed)
+            case .countMismatch(let stopsPreparing):
+                self.instruments.statementMismatches.add(1, ordering: .relaxed)
+                if stopsPreparing {
+                    self.reportPooler()
+                }
+            case .logStaleRetry(let sqlState):
+                self.logger.debug(
+                    "postgres prepared statement was stale; preparing it again",
+                    metadata: ["postgres.sqlstate": "\(sqlState?.rawValue ?? "")"]
+                )
             }
-            // Class 42 (syntax, an undefined table or column) is the prepare failing: the server
-            // has no such statement. Other errors come from running it, and it stays prepared.
-            if error.sqlState?.rawValue.hasPrefix("42") == true {
-                self.statements?.remove(key)
-                self.retire(name, handle)
-            }
-            return nil
-        case .prepared(let name):
-            guard Self.isStale(error) else { return nil }
-            self.statements?.remove(key)
-            if error.sqlState == .invalidSQLStatementName {
-                self.noteMismatch()
-            } else {
-                // Still prepared on the server; only its cached plan is unusable.
-                self.retire(name, handle)
-            }
-            guard self.mayRunAgain(idle: idle, handle) else { return nil }
-            self.logger.debug(
-                "postgres prepared statement was stale; preparing it again",
-                metadata: ["postgres.sqlstate": "\(error.sqlState?.rawValue ?? "")"]
-            )
-            // Its name is its content's, so the stale one must go before it is prepared again.
-            if self.pendingDeallocations.contains(name) {
-                self.deallocatePending(handle)
-            }
-            return self.plan(for: key)
         }
     }
 
-    /// Whether a failed statement may simply run again: only when it ran on its own. Inside a
-    /// transaction the error has aborted it, and only rerunning the whole transaction helps, which
-    /// `staleStatementFailed` asks `withTransaction` to do.
-    private func mayRunAgain(idle: Bool, _ handle: OpaquePointer) -> Bool {
-        guard idle, PQtransactionStatus(handle) == PQTRANS_IDLE else {
-            self.staleStatementFailed = true
-            return false
-        }
-        return true
-    }
-
-    /// Counts a prepared statement the server had when the cache said it had not, or the reverse.
-    /// A few are normal (a `DISCARD ALL`); more mean the server session changes under the connection
-    /// between transactions, as behind a transaction pooler without prepared-statement support
-    /// (PgBouncer before 1.21). There, named statements would cost a rerun in most transactions, so
-    /// this connection stops preparing.
-    private func noteMismatch() {
-        self.statementMismatches += 1
-        self.instruments.statementMismatches.add(1, ordering: .relaxed)
-        guard self.statementMismatches >= Self.mismatchesBeforeUnnamed, self.statements != nil else { return }
-        self.statements = nil
+    /// Logs, once per client, that this connection stopped preparing statements.
+    private func reportPooler() {
         let first = self.instruments.reportedPooler.compareExchange(expected: false, desired: true, ordering: .relaxed)
-        if first.exchanged {
-            self.logger.warning(
-                """
-                postgres prepared statements do not persist between transactions (a transaction-mode \
-                pooler without prepared-statement support?): connections stop preparing statements; set \
-                DB_PREPARED_STATEMENTS=false to start that way
-                """
-            )
-        }
+        guard first.exchanged else { return }
+        self.logger.warning(
+            """
+            postgres prepared statements do not persist between transactions (a transaction-mode \
+            pooler without prepared-statement support?): connections stop preparing statements; set \
+            DB_PREPARED_STATEMENTS=false to start that way
+            """
+        )
     }
 
     /// Mismatches a connection tolerates before it stops preparing statements.
-    static let mismatchesBeforeUnnamed = 3
+    static var mismatchesBeforeUnnamed: Int { ConnectionStateMachine.mismatchesBeforeUnnamed }
 
-    /// How a statement goes to the server.
-    private enum Plan {
-        /// Parsed and planned for this one execution.
-        case unnamed
-        /// Prepared on this connection before.
-        case prepared(String)
-        /// To be prepared under this name, in the same round trip as its execution.
-        case prepare(String)
-
-        var isPrepare: Bool {
-            if case .prepare = self { true } else { false }
+    /// What `PQtransactionStatus` says, as the state machine reads it.
+    private static func status(_ handle: OpaquePointer) -> ConnectionStateMachine.ServerStatus {
+        switch PQtransactionStatus(handle) {
+        case PQTRANS_IDLE: .idle
+        case PQTRANS_INERROR: .failedTransaction
+        default: .inTransaction
         }
     }
 
-    /// The statement's key in the cache; nil when it runs unnamed (prepared statements off or paused,
-    /// or a query not worth preparing).
-    private func cacheKey(_ query: PostgresQuery, _ types: [UInt32]) -> PreparedStatementCache.Key? {
-        guard self.statements != nil, !self.namedStatementsPaused, query.isWorthPreparing else { return nil }
-        return PreparedStatementCache.Key(sql: query.sql, types: types)
-    }
-
-    /// Looks the statement up in the cache, or decides whether to admit it (the cache then holds it,
-    /// and the statement it evicted waits for `DEALLOCATE`). A statement whose name still waits for
-    /// its `DEALLOCATE` runs unnamed until that has gone: preparing it again first would fail, and
-    /// the `DEALLOCATE` would then drop the new one.
-    private func plan(for key: PreparedStatementCache.Key) -> Plan {
-        // Optional chaining mutates the cache in place; binding it to a variable would copy it.
-        if let name = self.statements?.lookUp(key) { return .prepared(name) }
-        guard self.statements?.shouldPrepare(key, forVisitor: self.isVisited) == true else { return .unnamed }
-        let name = key.statementName
-        guard !self.pendingDeallocations.contains(name) else { return .unnamed }
-        self.instruments.statementsPrepared.add(1, ordering: .relaxed)
-        if let evicted = self.statements?.insert(key, name: name) {
-            self.pendingDeallocations.insert(evicted)
-        }
-        return .prepare(name)
+    private var serverStatus: ConnectionStateMachine.ServerStatus {
+        self.handle.map(Self.status) ?? .closed
     }
 
     /// Runs one statement and returns its rows: on its own when it can be, else in a pipeline (one round
     /// trip) with a pending `BEGIN` ahead of it and/or its prepare.
-    private func run(_ query: PostgresQuery, _ types: [UInt32], _ plan: Plan, _ handle: OpaquePointer) throws -> PostgresRows {
-        if self.pendingBegin.isEmpty, !plan.isPrepare {
+    private func run(
+        _ query: PostgresQuery, _ types: [UInt32], _ plan: ConnectionStateMachine.Plan, _ handle: OpaquePointer
+    ) throws -> PostgresRows {
+        switch self.machine.dispatch(plan) {
+        case .alone:
             guard self.send(query, types, plan, handle) == 1 else { throw self.error(from: nil) }
             // Every result up to the NULL that ends the statement is read; the last one counts, as with PQexec.
             var last: OpaquePointer?
@@ -297,24 +202,21 @@ public final class PostgresConnection: @unchecked Sendable {
                 last = result
             }
             return try self.rows(from: last)
-        }
-        let begin = self.pendingBegin
-        self.pendingBegin = []
-        // The transaction's id travels with its first statement, in the same round trip.
-        let asksTransactionID = !begin.isEmpty && self.tracksTransactionID
-        let commands = begin + (asksTransactionID ? ["SELECT txid_current()"] : [])
-        let results = try self.pipeline(handle) {
-            for command in commands {
-                guard Self.sendCommand(command, handle) else { return nil }
+        case .pipeline(let commands, let transactionIDAt):
+            let results = try self.pipeline(handle) {
+                for command in commands {
+                    guard Self.sendCommand(command, handle) else { return nil }
+                }
+                return self.send(query, types, plan, handle).map { $0 + commands.count }
             }
-            return self.send(query, types, plan, handle).map { $0 + commands.count }
+            // The transaction's id travelled with its first statement, in the same round trip.
+            if let transactionIDAt, results.count > transactionIDAt {
+                self.machine.transactionIDReceived(try? results[transactionIDAt].first?.decode(0, as: Int64.self))
+            }
+            // `pipeline` returns as many results as were sent, and a statement always sends one.
+            guard let rows = results.last else { throw self.error(from: nil) }
+            return rows
         }
-        if asksTransactionID, results.count > begin.count {
-            self.transactionID = try? results[begin.count].first?.decode(0, as: Int64.self)
-        }
-        // `pipeline` returns as many results as were sent, and a statement always sends one.
-        guard let rows = results.last else { throw self.error(from: nil) }
-        return rows
     }
 
     /// Queues a statement without binds (`BEGIN`, `COMMIT`) in the open pipeline.
@@ -325,7 +227,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Queues a statement as `plan` says; `types` are its binds' (`bindTypes`, computed once per
     /// statement for the cache key too). Returns how many results it will produce, or nil if libpq
     /// could not queue it.
-    private func send(_ query: PostgresQuery, _ types: [UInt32], _ plan: Plan, _ handle: OpaquePointer) -> Int? {
+    private func send(
+        _ query: PostgresQuery, _ types: [UInt32], _ plan: ConnectionStateMachine.Plan, _ handle: OpaquePointer
+    ) -> Int? {
         Self.withParameters(query.binds) { values, lengths, formats in
             let count = Int32(query.binds.count)
             switch plan {
@@ -343,29 +247,11 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// How many statements this connection has prepared and not yet deallocated; for tests.
-    var preparedStatementNames: [String] { self.statements?.namesByRecency ?? [] }
+    var preparedStatementNames: [String] { self.machine.statements?.namesByRecency ?? [] }
 
-    /// 26000 is what the server says about a prepared statement it does not have (after `DISCARD ALL`
-    /// or `DEALLOCATE ALL`); 0A000 with this message means a table the statement reads changed shape.
-    private static func isStale(_ error: PostgresError) -> Bool {
-        guard error.code == .server else { return false }
-        return error.sqlState == .invalidSQLStatementName
-            || (error.sqlState == .featureNotSupported && error.message == "cached plan must not change result type")
-    }
-
-    /// Queues a statement for `DEALLOCATE`, sent with the next batch outside a transaction.
-    private func retire(_ name: String, _ handle: OpaquePointer) {
-        self.pendingDeallocations.insert(name)
-        if PQtransactionStatus(handle) == PQTRANS_IDLE, self.pendingDeallocations.count >= self.deallocationBatch {
-            self.deallocatePending(handle)
-        }
-    }
-
-    /// Sends the pending `DEALLOCATE`s in one round trip. Failures are only logged: a statement the
+    /// Sends `DEALLOCATE` for `names` in one round trip. Failures are only logged: a statement the
     /// server no longer has needs no deallocating, and a broken connection is discarded by the pool.
-    private func deallocatePending(_ handle: OpaquePointer) {
-        let names = self.pendingDeallocations
-        self.pendingDeallocations.removeAll()
+    private func deallocate(_ names: Set<String>, _ handle: OpaquePointer) {
         let result = PQexec(handle, names.map { "DEALLOCATE \($0)" }.joined(separator: "; "))
         defer { PQclear(result) }
         let status = result.map(PQresultStatus)
@@ -389,14 +275,7 @@ public final class PostgresConnection: @unchecked Sendable {
     public func execute(unsafeSQL sql: String) throws {
         let handle = try self.openHandle()
         // A pending BEGIN goes first in the same multi-statement string: still one round trip.
-        let text = (self.pendingBegin + [sql]).joined(separator: "; ")
-        if self.inTransaction, sql.contains("search_path") {
-            self.namedStatementsPaused = true
-        }
-        if !self.inTransaction, sql != "ROLLBACK" {
-            self.mayHaveCommitted = true
-        }
-        self.pendingBegin = []
+        let text = self.machine.execute(sql, server: Self.status(handle))
         let result = PQexec(handle, text)
         defer { PQclear(result) }
         _ = try self.rows(from: result)
@@ -415,18 +294,14 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Starts a lease: nothing sent yet.
     func beginLease() {
-        self.mayHaveCommitted = false
+        self.machine.leaseStarted()
     }
 
     /// Whether the pool may hand this connection to the next caller: connected and outside any
     /// transaction, so no half-finished work or aborted transaction leaks between callers.
     var isReusable: Bool {
-        guard let handle = self.handle, self.pendingBegin.isEmpty, self.deferredUntilCommit.isEmpty else { return false }
-        return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
-    }
-
-    var isInFailedTransaction: Bool {
-        self.handle.map { PQtransactionStatus($0) == PQTRANS_INERROR } ?? false
+        guard let handle = self.handle, PQstatus(handle) == CONNECTION_OK else { return false }
+        return self.machine.isReusable(server: Self.status(handle))
     }
 
     /// Notices a connection the server dropped while it sat idle (a restart sends a FATAL 57P01 and
@@ -444,8 +319,7 @@ public final class PostgresConnection: @unchecked Sendable {
         guard PQstatus(handle) != CONNECTION_OK else { return }
         self.logger.debug("postgres connection was dropped while idle; reconnecting")
         // The old session's prepared statements died with it.
-        self.statements?.removeAll()
-        self.pendingDeallocations.removeAll()
+        self.machine.sessionReset()
         PQreset(handle)
         guard PQstatus(handle) == CONNECTION_OK else {
             throw PostgresError(code: .connectionFailure, message: Self.errorMessage(handle))
@@ -595,7 +469,7 @@ public final class PostgresConnection: @unchecked Sendable {
         var formats: [Int32] = []
         var buffers: [UnsafeMutableBufferPointer<CChar>] = []
         defer { buffers.forEach { $0.deallocate() } }
-        func store(_ bytes: some Collection<UInt8>) -> UnsafePointer<CChar> {
+        func store(_ bytes: some Collection<UInt8>) -> UnsafePointer<CChar>? {
             let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: bytes.count + 1)
             buffers.append(buffer)
             var index = 0
@@ -604,7 +478,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 index += 1
             }
             buffer[index] = 0
-            return UnsafePointer(buffer.baseAddress!)
+            return UnsafePointer(buffer.baseAddress)
         }
         for bind in binds {
             switch bind {
@@ -656,36 +530,25 @@ extension String {
 }
 
 extension PostgresConnection {
-    /// Opens a transaction lazily: `commands` (`BEGIN`, then any `SET LOCAL`) are sent with the first
+    /// Opens a transaction lazily: its commands (`BEGIN`, then any `SET LOCAL`) are sent with the first
     /// statement, in the same round trip, and not at all if none follows. Only
     /// `PostgresClient.withTransaction` calls it, and it always ends with `commit()` or `rollback()`.
-    /// With `tracksTransactionID`, the first statement also asks for the transaction's id
-    /// (`transactionID`). With `unnamedStatements`, every statement of the transaction runs unnamed:
-    /// the attempt after one failed because the server's prepared statements were not what the cache
-    /// said, which must not fail the same way again.
-    func begin(_ commands: [String], unnamedStatements: Bool = false, tracksTransactionID: Bool = false) {
-        self.pendingBegin = commands
-        self.tracksTransactionID = tracksTransactionID
-        self.transactionID = nil
-        self.deferredUntilCommit.removeAll()
-        self.committedEarly = false
-        self.namedStatementsPaused = unnamedStatements
-    }
-
-    /// Inside `withTransaction`, whether or not `BEGIN` has gone out yet.
-    private var inTransaction: Bool {
-        !self.pendingBegin.isEmpty || self.handle.map { PQtransactionStatus($0) != PQTRANS_IDLE } == true
+    /// With `tracksTransactionID`, the first statement also asks for the transaction's id. With
+    /// `unnamedStatements`, every statement of the transaction runs unnamed.
+    func begin(_ start: ConnectionStateMachine.TransactionStart, unnamedStatements: Bool = false) {
+        self.machine.begin(start, unnamedStatements: unnamedStatements)
     }
 
     /// Runs `query` at the end of the current transaction, in the same round trip as its `COMMIT`; an
     /// error from it fails the commit and rolls everything back. For writes whose result nobody reads,
     /// such as an audit row. Outside a transaction it runs at once.
     public func deferUntilCommit(_ query: PostgresQuery) throws {
-        guard self.inTransaction else {
+        switch self.machine.deferUntilCommit(query, server: self.serverStatus) {
+        case .runNow:
             _ = try self.query(query)
-            return
+        case .deferred:
+            break
         }
-        self.deferredUntilCommit.append(query)
     }
 
     /// Runs `query` as the transaction's last statement and commits, together with the deferred
@@ -693,11 +556,14 @@ extension PostgresConnection {
     /// The body must send nothing after it. Errors are those of `commit()`, and nothing is committed
     /// when `query` fails. Outside a transaction it is `query(_:)`.
     public func queryAndCommit(_ query: PostgresQuery) throws -> PostgresRows {
-        guard self.inTransaction else {
+        guard self.machine.isInTransaction(server: self.serverStatus) else {
             return try self.query(query)
         }
-        let rows = try self.commit(returning: query)!
-        self.committedEarly = true
+        guard let rows = try self.commit(returning: query) else {
+            throw PostgresError(
+                code: .server, sqlState: SQLState(rawValue: "25000"), message: "the transaction is committed already")
+        }
+        self.machine.committedEarly()
         return rows
     }
 
@@ -710,85 +576,77 @@ extension PostgresConnection {
     ///   transaction is then rolled back), or the `COMMIT`'s own error.
     @discardableResult
     func commit(returning final: PostgresQuery? = nil) throws -> PostgresRows? {
-        self.staleStatementFailed = false
-        defer { self.namedStatementsPaused = false }
-        if self.committedEarly {
-            self.committedEarly = false
+        let action = self.machine.commit(hasFinal: final != nil, server: self.serverStatus)
+        defer { self.machine.commitFinished() }
+        switch action {
+        case .nothing:
             return nil
-        }
-        let deferred = self.deferredUntilCommit
-        self.deferredUntilCommit.removeAll()
-        if !self.pendingBegin.isEmpty, deferred.isEmpty, final == nil {
-            self.pendingBegin = []
-            return nil
-        }
-        if self.isInFailedTransaction {
+        case .refuse:
             self.rollback()
             throw PostgresError(
                 code: .server,
                 sqlState: SQLState(rawValue: "25P02"),
                 message: "the transaction was aborted by an earlier error and has been rolled back"
             )
-        }
-        guard !deferred.isEmpty || final != nil else {
-            self.mayHaveCommitted = true
+        case .commit:
             try self.execute(unsafeSQL: "COMMIT")
             return nil
-        }
-        let handle = try self.openHandle()
-        let begin = self.pendingBegin
-        self.pendingBegin = []
-        self.mayHaveCommitted = true
-        do {
-            let results = try self.pipeline(handle) {
-                var count = 0
-                for command in begin {
-                    guard Self.sendCommand(command, handle) else { return nil }
-                    count += 1
-                }
-                for query in deferred + (final.map { [$0] } ?? []) {
-                    let types = query.bindTypes
-                    let plan = self.cacheKey(query, types).map { self.plan(for: $0) } ?? .unnamed
-                    guard let sent = self.send(query, types, plan, handle) else { return nil }
-                    count += sent
-                }
-                guard Self.sendCommand("COMMIT", handle) else { return nil }
-                return count + 1
+        case .closed:
+            throw PostgresError(code: .connectionFailure, message: "connection is closed")
+        case .pipeline(let begin, let deferred):
+            let handle = try self.openHandle()
+            let statements = deferred + (final.map { [$0] } ?? [])
+            do {
+                let results = try self.pipeline(handle) { self.sendCommit(begin, statements, handle) }
+                guard final != nil, results.count >= 2 else { return nil }
+                return results[results.count - 2]
+            } catch let error as PostgresError where error.code == .server {
+                // The server answered: a statement failed (and COMMIT was skipped), or COMMIT itself
+                // failed. Either way nothing was committed, so the caller may run it all again.
+                self.rollback()
+                self.perform(self.machine.commitFailed(error), handle)
+                throw error
             }
-            return final == nil ? nil : results[results.count - 2]
-        } catch let error as PostgresError where error.code == .server {
-            // The server answered: a statement failed (and COMMIT was skipped), or COMMIT itself
-            // failed. Either way nothing was committed, so the caller may run it all again.
-            self.rollback()
-            if let statements = self.statements {
-                // Which statement failed is not known: start this connection's cache afresh. A
-                // statement whose plan is stale must be deallocated before it is prepared again; one
-                // the session lacked (26000) or had already (42P05) is a session out of step.
-                if error.sqlState == .featureNotSupported, Self.isStale(error) {
-                    self.pendingDeallocations.formUnion(statements.namesByRecency)
-                    self.statements?.removeAll()
-                    self.staleStatementFailed = true
-                } else if error.sqlState == .invalidSQLStatementName || error.sqlState == .duplicatePreparedStatement {
-                    self.statements?.removeAll()
-                    self.noteMismatch()
-                    self.staleStatementFailed = true
-                }
-            }
-            throw error
         }
+    }
+
+    /// Queues `begin`, `statements` and `COMMIT` in the open pipeline; returns how many results to
+    /// expect, or nil if libpq could not queue one.
+    private func sendCommit(_ begin: [String], _ statements: [PostgresQuery], _ handle: OpaquePointer) -> Int? {
+        var count = 0
+        for command in begin {
+            guard Self.sendCommand(command, handle) else { return nil }
+            count += 1
+        }
+        for query in statements {
+            let types = query.bindTypes
+            let statement = self.machine.admit(query, types: types)
+            self.perform(statement.actions, handle)
+            guard let sent = self.send(query, types, statement.plan, handle) else { return nil }
+            count += sent
+        }
+        guard Self.sendCommand("COMMIT", handle) else { return nil }
+        return count + 1
     }
 
     /// Ends the current transaction without committing; nothing is sent if it never began on the server.
     /// A failed `ROLLBACK` means the connection broke; the pool discards it on release.
     func rollback() {
-        self.deferredUntilCommit.removeAll()
-        self.namedStatementsPaused = false
-        if !self.pendingBegin.isEmpty {
-            self.pendingBegin = []
-            return
-        }
-        if let handle = self.handle, PQtransactionStatus(handle) != PQTRANS_IDLE {
+        if self.machine.rollback(server: self.serverStatus) {
             try? self.execute(unsafeSQL: "ROLLBACK")
         }
+    }
+
+    /// After the transaction's body or commit failed with `error`: whether it runs again (decided
+    /// before the rollback), then rolls it back.
+    func rollback(after error: any Error, retries: Int) -> ConnectionStateMachine.AfterFailure {
+        let next = self.machine.afterFailure(of: error, retries: retries)
+        self.rollback()
+        return next
+    }
+
+    /// What a lease that failed with `error` may have left committed.
+    func leaseFailed(with error: any Error) -> ConnectionStateMachine.LeaseFailure {
+        self.machine.leaseFailed(with: error)
     }
 }

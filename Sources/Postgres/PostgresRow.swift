@@ -67,9 +67,9 @@ public struct PostgresRow: Sendable {
         }
         let name = self.columns.names[index]
         guard let text = self.values[index] else {
-            if let nullable = T.self as? any PostgresNullable.Type {
-                // Safe: `T` is the Optional type whose `postgresNull` we just read.
-                return nullable.postgresNull as! T
+            // `T` is an Optional: its `postgresNull` is a `T`.
+            if let nullable = T.self as? any PostgresNullable.Type, let null = nullable.postgresNull as? T {
+                return null
             }
             throw PostgresError(code: .decoding, message: "column \(name) is NULL but \(T.self) is not optional")
         }
