@@ -11,8 +11,8 @@
 /// connection whose home is the lease's bucket is preferred, and a released connection goes to the
 /// first waiter of its home bucket among the next `affinityWindow`, so a tenant keeps landing on the
 /// same server session, where its statements are prepared and its tables' catalog entries cached.
-/// (A connection labelled with whatever it served last let buckets drift over every connection, and
-/// each session ended up warming every tenant.) The oldest waiter is passed over at most
+/// The home is fixed rather than whatever the connection served last, which would let buckets drift
+/// over every connection until each session warms every tenant. The oldest waiter is passed over at most
 /// `maximumPassOvers` times in a row, which bounds its wait to that many more releases.
 ///
 /// A lease also names its tenant (`key`). While its home connection serves another tenant, it holds
