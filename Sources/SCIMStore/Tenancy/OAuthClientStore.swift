@@ -415,7 +415,7 @@ public struct OAuthClientStore: Sendable {
                 DELETE FROM control.oauth_access_tokens a USING control.oauth_client_secrets s
                 WHERE s.id = a.secret_id AND s.client_id = \(clientUUID) AND a.expires_at < \(now.addingTimeInterval(-86_400))
                 """)
-            let seconds = Int(expiresAt.timeIntervalSince(now).rounded(.down))
+            let seconds = Int(expiresAt.timeIntervalSince(now).rounded())
             return .success(IssuedAccessToken(accessToken: token.token, expiresIn: max(1, seconds), tenant: tenant))
         }
         return try outcome.get()
