@@ -214,7 +214,8 @@ public struct AppConfiguration: Sendable {
         if let text = environment["OAUTH_ACCESS_TOKEN_TTL_SECONDS"] {
             let range = OAuthClientStore.accessTokenLifetimes
             guard let seconds = Int(text), range.contains(seconds) else {
-                throw ConfigurationError("OAUTH_ACCESS_TOKEN_TTL_SECONDS must be \(range.lowerBound)-\(range.upperBound).")
+                throw ConfigurationError(
+                    "OAUTH_ACCESS_TOKEN_TTL_SECONDS must be \(range.lowerBound)-\(range.upperBound).")
             }
             configuration.oauthAccessTokenLifetime = seconds
         }

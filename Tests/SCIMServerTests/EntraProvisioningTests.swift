@@ -27,7 +27,9 @@ struct EntraProvisioningTests {
         Set((result["members"]?.arrayValue ?? []).compactMap { $0[caseInsensitive: "value"]?.stringValue })
     }
 
-    @Test("Test Connection, create, update, group membership, manager, deactivate and delete; string booleans without the flag")
+    @Test(
+        "Test Connection, create, update, group membership, manager, deactivate, delete; string booleans, no flag"
+    )
     func withoutFlag() async throws {
         try await withOAuthApp { client in
             let (_, entra) = try await entraOrganisation(client)
@@ -75,7 +77,13 @@ struct EntraProvisioningTests {
 
             // A path-less replace with dotted keys.
             let pathless = try await entra.patchUser(
-                id, ["op": "Replace", "value": ["name.givenName": "Adele J", "name.familyName": "Vance-Smith", "\(ent):department": "Sales"]])
+                id,
+                [
+                    "op": "Replace",
+                    "value": [
+                        "name.givenName": "Adele J", "name.familyName": "Vance-Smith", "\(ent):department": "Sales",
+                    ],
+                ])
             #expect(pathless.status == .ok, "\(pathless.text)")
             let fetched = try #require(try await entra.scim(.get, "/Users/\(id)").json)
             #expect(fetched.at("name", "givenName") == "Adele J")
@@ -86,33 +94,46 @@ struct EntraProvisioningTests {
 
             // Groups: matched by displayName, created, members added and removed both ways Entra removes them.
             let third = try await entra.createUser(Users.email("third", domain: "contoso.com"))
-            #expect(try await entra.scim(.get, "/Groups?filter=\(Users.encode("displayName eq \"Store Managers\""))")["totalResults"] == 0)
+            #expect(
+                try await entra.scim(.get, "/Groups?filter=\(Users.encode("displayName eq \"Store Managers\""))")[
+                    "totalResults"] == 0)
             let group = try await entra.scim(
-                .post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Store Managers", "externalId": "grp-1", "members": []])
+                .post, "/Groups",
+                json: [
+                    "schemas": [.string(SchemaURN.group)], "displayName": "Store Managers", "externalId": "grp-1",
+                    "members": [],
+                ])
             #expect(group.status == .created, "\(group.text)")
             let groupID = try #require(group["id"]?.stringValue)
             let added = try await entra.scim(
                 .patch, "/Groups/\(groupID)",
                 json: Users.patch(
-                    ["op": "Add", "path": "members", "value": [["value": .string(id)], ["value": .string(bossID)], ["value": .string(third)]]]))
+                    [
+                        "op": "Add", "path": "members",
+                        "value": [["value": .string(id)], ["value": .string(bossID)], ["value": .string(third)]],
+                    ]))
             #expect(added.status.code < 300, "\(added.text)")
             let removedByValue = try await entra.scim(
-                .patch, "/Groups/\(groupID)", json: Users.patch(["op": "Remove", "path": "members", "value": [["value": .string(bossID)]]]))
+                .patch, "/Groups/\(groupID)",
+                json: Users.patch(["op": "Remove", "path": "members", "value": [["value": .string(bossID)]]]))
             #expect(removedByValue.status.code < 300, "\(removedByValue.text)")
             let removedByFilter = try await entra.scim(
-                .patch, "/Groups/\(groupID)", json: Users.patch(["op": "Remove", "path": .string("members[value eq \"\(third)\"]")]))
+                .patch, "/Groups/\(groupID)",
+                json: Users.patch(["op": "Remove", "path": .string("members[value eq \"\(third)\"]")]))
             #expect(removedByFilter.status.code < 300, "\(removedByFilter.text)")
             #expect(memberIDs(try await entra.scim(.get, "/Groups/\(groupID)")) == [id])
             let listed = try await entra.scim(.get, "/Groups?excludedAttributes=members")
             #expect(listed.status == .ok)
-            let listedGroup = try #require(listed["Resources"]?.arrayValue?.first { $0[caseInsensitive: "id"]?.stringValue == groupID })
+            let listedGroup = try #require(
+                listed["Resources"]?.arrayValue?.first { $0[caseInsensitive: "id"]?.stringValue == groupID })
             #expect(listedGroup[caseInsensitive: "members"] == nil, "excludedAttributes=members leaves members out")
             #expect(listedGroup[caseInsensitive: "displayName"] == "Store Managers")
             let single = try await entra.scim(.get, "/Groups/\(groupID)?excludedAttributes=members")
             #expect(single.status == .ok && single["members"] == nil)
 
             // Deprovision: soft delete, then delete.
-            #expect(try await entra.patchUser(id, ["op": "Replace", "path": "active", "value": "False"])["active"] == false)
+            #expect(
+                try await entra.patchUser(id, ["op": "Replace", "path": "active", "value": "False"])["active"] == false)
             #expect(try await entra.scim(.delete, "/Users/\(id)").status == .noContent)
             expectSCIMError(try await entra.scim(.get, "/Users/\(id)"), .notFound)
             #expect(try await entra.scim(.delete, "/Groups/\(groupID)").status == .noContent)
@@ -131,7 +152,8 @@ struct EntraProvisioningTests {
 
             let bossID = try await entra.createUser(Users.email("boss", domain: "contoso.com"))
             let userName = Users.email("megan", domain: "contoso.com")
-            let created = try await entra.scim(.post, "/Users?\(flag)", json: Users.body(userName, given: "Megan", family: "Bowen"))
+            let created = try await entra.scim(
+                .post, "/Users?\(flag)", json: Users.body(userName, given: "Megan", family: "Bowen"))
             #expect(created.status == .created, "\(created.text)")
             let id = try #require(created["id"]?.stringValue)
             let updated = try await entra.scim(
@@ -146,19 +168,26 @@ struct EntraProvisioningTests {
             #expect(updated["displayName"] == "Megan Bowen")
             #expect(updated.json?.at("name", "givenName") == "Megan B")
             #expect(updated.json?.at(ent, "manager", "value")?.stringValue == bossID)
-            #expect(try await entra.scim(.patch, "/Users/\(id)?\(flag)", json: Users.patch(["op": "Replace", "path": "active", "value": true]))["active"] == true)
+            #expect(
+                try await entra.scim(
+                    .patch, "/Users/\(id)?\(flag)",
+                    json: Users.patch(["op": "Replace", "path": "active", "value": true]))["active"] == true)
 
             let group = try await entra.scim(
                 .post, "/Groups?\(flag)",
-                json: ["schemas": [.string(SchemaURN.group)], "displayName": "Sales", "members": [["value": .string(id)], ["value": .string(bossID)]]])
+                json: [
+                    "schemas": [.string(SchemaURN.group)], "displayName": "Sales",
+                    "members": [["value": .string(id)], ["value": .string(bossID)]],
+                ])
             let groupID = try #require(group["id"]?.stringValue, "\(group.text)")
             let removed = try await entra.scim(
                 .patch, "/Groups/\(groupID)?\(flag)",
                 json: Users.patch(["op": "Remove", "path": "members", "value": [["value": .string(bossID)]]]))
             #expect(removed.status.code < 300, "\(removed.text)")
             #expect(memberIDs(try await entra.scim(.get, "/Groups/\(groupID)")) == [id])
-            #expect(try await entra.scim(.get, "/Groups?\(flag)&excludedAttributes=members")["Resources"]?.arrayValue?
-                .allSatisfy { $0[caseInsensitive: "members"] == nil } == true)
+            #expect(
+                try await entra.scim(.get, "/Groups?\(flag)&excludedAttributes=members")["Resources"]?.arrayValue?
+                    .allSatisfy { $0[caseInsensitive: "members"] == nil } == true)
 
             // The organisation's own SCIM token sees the same data: one organisation, two credentials.
             #expect(try await org.scim(.get, "/Users/\(id)")["displayName"] == "Megan Bowen")

@@ -32,20 +32,25 @@ struct TestOAuthClient: Sendable {
 
 extension TestClient {
     /// Creates an OAuth client for `slug`, failing the test unless the admin API answers 201.
-    func oauthClient(_ slug: String, label: String = "entra", secretExpiresAt: Date? = nil) async throws -> TestOAuthClient {
+    func oauthClient(
+        _ slug: String, label: String = "entra", secretExpiresAt: Date? = nil
+    ) async throws -> TestOAuthClient {
         var body: [String: JSONValue] = ["label": .string(label)]
         body["secretExpiresAt"] = secretExpiresAt.map { .string(SCIMDate.format($0)) }
         let created = try await admin(.post, "/organisations/\(slug)/oauth-clients", json: .object(body))
         try #require(created.status == .created, "creating an OAuth client: \(created.text)")
         return TestOAuthClient(
-            slug: slug, id: try #require(created["id"]?.stringValue), clientID: try #require(created["clientId"]?.stringValue),
-            secret: try #require(created["clientSecret"]?.stringValue), secretID: try #require(created["secretId"]?.stringValue))
+            slug: slug, id: try #require(created["id"]?.stringValue),
+            clientID: try #require(created["clientId"]?.stringValue),
+            secret: try #require(created["clientSecret"]?.stringValue),
+            secretID: try #require(created["secretId"]?.stringValue))
     }
 
     /// `POST /oauth/token` with a raw form body and, optionally, HTTP Basic credentials.
     @discardableResult
     func tokenRequest(
-        _ form: String, basic: (id: String, secret: String)? = nil, contentType: String? = "application/x-www-form-urlencoded",
+        _ form: String, basic: (id: String, secret: String)? = nil,
+        contentType: String? = "application/x-www-form-urlencoded",
         headers extra: HTTPFields = [:]
     ) async throws -> TestResult {
         var headers = extra
@@ -53,7 +58,8 @@ extension TestClient {
             let joined = "\(OAuthForm.encode(basic.id)):\(OAuthForm.encode(basic.secret))"
             headers[.authorization] = "Basic \(Data(joined.utf8).base64EncodedString())"
         }
-        return try await request(.post, "/oauth/token", bearer: nil, raw: form, headers: headers, contentType: contentType)
+        return try await request(
+            .post, "/oauth/token", bearer: nil, raw: form, headers: headers, contentType: contentType)
     }
 
     /// An access token for `client` by client_secret_post, failing the test unless it is issued.
@@ -90,7 +96,8 @@ func withOAuthApp(
 
 /// Asserts an RFC 6749 section 5.2 error: status, `error` code, a description, JSON, never cached.
 func expectOAuthError(
-    _ result: TestResult, _ status: HTTPResponse.Status, _ code: String, sourceLocation: SourceLocation = #_sourceLocation
+    _ result: TestResult, _ status: HTTPResponse.Status, _ code: String,
+    sourceLocation: SourceLocation = #_sourceLocation
 ) {
     #expect(result.status == status, "status \(result.status) body \(result.text)", sourceLocation: sourceLocation)
     #expect(result["error"]?.stringValue == code, "body \(result.text)", sourceLocation: sourceLocation)
@@ -98,7 +105,9 @@ func expectOAuthError(
     #expect(result.headers[.contentType]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
     #expect(result.headers[.cacheControl] == "no-store", sourceLocation: sourceLocation)
     if code == "invalid_client" {
-        #expect(result.headers[.wwwAuthenticate]?.hasPrefix("Basic ") == true, "\(result.headers)", sourceLocation: sourceLocation)
+        #expect(
+            result.headers[.wwwAuthenticate]?.hasPrefix("Basic ") == true, "\(result.headers)",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -109,9 +118,11 @@ struct OAuthTests {
         let clock = ManualDate()
         try await withOAuthApp(clock: clock) { client in
             let org = try await client.organisation("oauth")
-            let created = try await client.admin(.post, "/organisations/\(org.slug)/oauth-clients", json: ["label": "Entra"])
+            let created = try await client.admin(
+                .post, "/organisations/\(org.slug)/oauth-clients", json: ["label": "Entra"])
             #expect(created.status == .created, "\(created.text)")
-            #expect(created.keys == ["id", "label", "clientId", "clientSecret", "secretId", "secretExpiresAt", "createdAt"])
+            #expect(
+                created.keys == ["id", "label", "clientId", "clientSecret", "secretId", "secretExpiresAt", "createdAt"])
             let secret = try #require(created["clientSecret"]?.stringValue)
             let clientID = try #require(created["clientId"]?.stringValue)
             #expect(secret.hasPrefix("lasecret_") && secret.count == 9 + 12 + 1 + 43)
@@ -125,24 +136,32 @@ struct OAuthTests {
             #expect(listed.keys == ["oauthClients"])
             #expect(!listed.text.contains(secret), "the secret is never listed")
             let entry = try #require(listed["oauthClients"]?.arrayValue?.first)
-            #expect(entry.objectValue.map { Set($0.keys) } == ["id", "label", "clientId", "createdAt", "lastUsedAt", "revokedAt", "secrets"])
+            #expect(
+                entry.objectValue.map { Set($0.keys) } == [
+                    "id", "label", "clientId", "createdAt", "lastUsedAt", "revokedAt", "secrets",
+                ])
             #expect(entry[caseInsensitive: "clientId"]?.stringValue == clientID)
             #expect(entry[caseInsensitive: "lastUsedAt"] == .null && entry[caseInsensitive: "revokedAt"] == .null)
             let secretEntry = try #require(entry[caseInsensitive: "secrets"]?.arrayValue?.first)
-            #expect(secretEntry.objectValue.map { Set($0.keys) } == ["secretId", "createdAt", "lastUsedAt", "expiresAt", "revokedAt"])
+            #expect(
+                secretEntry.objectValue.map { Set($0.keys) } == [
+                    "secretId", "createdAt", "lastUsedAt", "expiresAt", "revokedAt",
+                ])
             #expect(secretEntry[caseInsensitive: "secretId"] == created["secretId"])
 
             try await withDatabase { database in
                 let rows = try await database.query(
                     """
-                    SELECT s.secret_hash FROM control.oauth_client_secrets s JOIN control.oauth_clients c ON c.id = s.client_id
+                    SELECT s.secret_hash FROM control.oauth_client_secrets s
+                    JOIN control.oauth_clients c ON c.id = s.client_id
                     WHERE c.client_id = \(clientID)
                     """)
                 #expect(try rows.first?.decode("secret_hash", as: [UInt8].self) == Secrets.sha256(secret))
             }
 
             // The token's lastUsedAt is written with each issue.
-            _ = try await client.accessToken(TestOAuthClient(slug: org.slug, id: "", clientID: clientID, secret: secret, secretID: ""))
+            _ = try await client.accessToken(
+                TestOAuthClient(slug: org.slug, id: "", clientID: clientID, secret: secret, secretID: ""))
             let used = try await client.admin(.get, "/organisations/\(org.slug)/oauth-clients")
             #expect(used["oauthClients"]?.arrayValue?.first?[caseInsensitive: "lastUsedAt"]?.stringValue != nil)
         }
@@ -157,7 +176,10 @@ struct OAuthTests {
             for body: JSONValue in [
                 [:], ["label": ""], ["label": 7], ["label": "x", "scope": "all"],
                 ["label": "x", "secretExpiresAt": .string(SCIMDate.format(clock.now.addingTimeInterval(-60)))],
-                ["label": "x", "secretExpiresAt": .string(SCIMDate.format(clock.now.addingTimeInterval(731 * 86_400)))],
+                [
+                    "label": "x",
+                    "secretExpiresAt": .string(SCIMDate.format(clock.now.addingTimeInterval(731 * 86_400))),
+                ],
                 ["label": "x", "secretExpiresAt": "tomorrow"],
             ] {
                 let result = try await client.admin(.post, base, json: body)
@@ -170,8 +192,11 @@ struct OAuthTests {
             #expect(try await client.admin(.delete, "\(base)/\(unknown)").status == .notFound)
             let oauth = try await client.oauthClient(org.slug)
             #expect(try await client.admin(.delete, "\(base)/\(oauth.id)/secrets/\(unknown)").status == .notFound)
-            #expect(try await client.admin(.get, "/organisations/nope-\(unknown.prefix(8))/oauth-clients").status == .notFound)
-            let noBody = try await client.request(.post, "/admin/v1\(base)/\(oauth.id)/secrets", bearer: TestDatabase.adminToken)
+            #expect(
+                try await client.admin(.get, "/organisations/nope-\(unknown.prefix(8))/oauth-clients").status
+                    == .notFound)
+            let noBody = try await client.request(
+                .post, "/admin/v1\(base)/\(oauth.id)/secrets", bearer: TestDatabase.adminToken)
             #expect(noBody.status == .created, "an empty body is {}: \(noBody.text)")
         }
     }
@@ -181,7 +206,8 @@ struct OAuthTests {
         try await withOAuthApp { client in
             let org = try await client.organisation("oauth")
             let oauth = try await client.oauthClient(org.slug)
-            let basic = try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            let basic = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
             let post = try await client.tokenRequest(
                 "grant_type=client_credentials&scope=scim&client_id=\(oauth.clientID)&client_secret=\(oauth.secret)")
             let basicWithID = try await client.tokenRequest(
@@ -203,12 +229,15 @@ struct OAuthTests {
             try await withDatabase { database in
                 let token = try #require(post["access_token"]?.stringValue)
                 let prefix = String(token.prefix(8 + 12))
-                let rows = try await database.query("SELECT token_hash FROM control.oauth_access_tokens WHERE prefix = \(prefix)")
-                #expect(try rows.first?.decode("token_hash", as: [UInt8].self) == Secrets.sha256(token), "stored hashed")
+                let rows = try await database.query(
+                    "SELECT token_hash FROM control.oauth_access_tokens WHERE prefix = \(prefix)")
+                #expect(
+                    try rows.first?.decode("token_hash", as: [UInt8].self) == Secrets.sha256(token), "stored hashed")
             }
 
             // The same user is visible through the SCIM token and the access token: one organisation.
-            let viaOAuth = TestOrganisation(slug: org.slug, token: try #require(post["access_token"]?.stringValue), client: client)
+            let viaOAuth = TestOrganisation(
+                slug: org.slug, token: try #require(post["access_token"]?.stringValue), client: client)
             let id = try await viaOAuth.createUser(Users.email("oauth"))
             #expect(try await org.scim(.get, "/Users/\(id)").status == .ok)
         }
@@ -223,30 +252,69 @@ struct OAuthTests {
             let credentials = "client_id=\(oauth.clientID)&client_secret=\(oauth.secret)"
             let wrongSecret = String(oauth.secret.dropLast()) + (oauth.secret.hasSuffix("a") ? "b" : "a")
             let cases: [(String, TestResult, HTTPResponse.Status, String)] = [
-                ("JSON body", try await client.tokenRequest(
-                    "{\"grant_type\":\"client_credentials\"}", contentType: "application/json"), .badRequest, "invalid_request"),
+                (
+                    "JSON body",
+                    try await client.tokenRequest(
+                        "{\"grant_type\":\"client_credentials\"}", contentType: "application/json"), .badRequest,
+                    "invalid_request"
+                ),
                 ("no grant_type", try await client.tokenRequest(credentials), .badRequest, "invalid_request"),
-                ("password grant", try await client.tokenRequest("grant_type=password&\(credentials)"), .badRequest, "unsupported_grant_type"),
-                ("other scope", try await client.tokenRequest("grant_type=client_credentials&scope=admin&\(credentials)"),
-                 .badRequest, "invalid_scope"),
-                ("repeated parameter", try await client.tokenRequest(
-                    "grant_type=client_credentials&grant_type=client_credentials&\(credentials)"), .badRequest, "invalid_request"),
-                ("secret in both places", try await client.tokenRequest(
-                    "grant_type=client_credentials&client_secret=\(oauth.secret)", basic: (oauth.clientID, oauth.secret)),
-                 .badRequest, "invalid_request"),
-                ("no credentials", try await client.tokenRequest("grant_type=client_credentials"), .unauthorized, "invalid_client"),
-                ("wrong secret", try await client.tokenRequest(
-                    "grant_type=client_credentials", basic: (oauth.clientID, wrongSecret)), .unauthorized, "invalid_client"),
-                ("another client's secret", try await client.tokenRequest(
-                    "grant_type=client_credentials&client_id=\(oauth.clientID)&client_secret=\(other.secret)"),
-                 .unauthorized, "invalid_client"),
-                ("unknown client", try await client.tokenRequest(
-                    "grant_type=client_credentials", basic: ("laclient_nobody", oauth.secret)), .unauthorized, "invalid_client"),
-                ("bearer instead of basic", try await client.tokenRequest(
-                    "grant_type=client_credentials", headers: [.authorization: "Bearer \(org.token)"]), .unauthorized, "invalid_client"),
-                ("SCIM token as secret", try await client.tokenRequest(
-                    "grant_type=client_credentials&client_id=\(oauth.clientID)&client_secret=\(org.token)"),
-                 .unauthorized, "invalid_client"),
+                (
+                    "password grant", try await client.tokenRequest("grant_type=password&\(credentials)"), .badRequest,
+                    "unsupported_grant_type"
+                ),
+                (
+                    "other scope",
+                    try await client.tokenRequest("grant_type=client_credentials&scope=admin&\(credentials)"),
+                    .badRequest, "invalid_scope"
+                ),
+                (
+                    "repeated parameter",
+                    try await client.tokenRequest(
+                        "grant_type=client_credentials&grant_type=client_credentials&\(credentials)"), .badRequest,
+                    "invalid_request"
+                ),
+                (
+                    "secret in both places",
+                    try await client.tokenRequest(
+                        "grant_type=client_credentials&client_secret=\(oauth.secret)",
+                        basic: (oauth.clientID, oauth.secret)),
+                    .badRequest, "invalid_request"
+                ),
+                (
+                    "no credentials", try await client.tokenRequest("grant_type=client_credentials"), .unauthorized,
+                    "invalid_client"
+                ),
+                (
+                    "wrong secret",
+                    try await client.tokenRequest(
+                        "grant_type=client_credentials", basic: (oauth.clientID, wrongSecret)), .unauthorized,
+                    "invalid_client"
+                ),
+                (
+                    "another client's secret",
+                    try await client.tokenRequest(
+                        "grant_type=client_credentials&client_id=\(oauth.clientID)&client_secret=\(other.secret)"),
+                    .unauthorized, "invalid_client"
+                ),
+                (
+                    "unknown client",
+                    try await client.tokenRequest(
+                        "grant_type=client_credentials", basic: ("laclient_nobody", oauth.secret)), .unauthorized,
+                    "invalid_client"
+                ),
+                (
+                    "bearer instead of basic",
+                    try await client.tokenRequest(
+                        "grant_type=client_credentials", headers: [.authorization: "Bearer \(org.token)"]),
+                    .unauthorized, "invalid_client"
+                ),
+                (
+                    "SCIM token as secret",
+                    try await client.tokenRequest(
+                        "grant_type=client_credentials&client_id=\(oauth.clientID)&client_secret=\(org.token)"),
+                    .unauthorized, "invalid_client"
+                ),
             ]
             for (name, result, status, code) in cases {
                 #expect(result.status == status, "\(name): \(result.text)")
@@ -255,7 +323,9 @@ struct OAuthTests {
             let get = try await client.request(.get, "/oauth/token", bearer: nil)
             #expect(get["error"]?.stringValue != nil && get.status.code >= 400, "GET: \(get.status) \(get.text)")
             // A client's secret is not a SCIM token, and an access token is not a client secret.
-            expectSCIMError(try await TestOrganisation(slug: org.slug, token: oauth.secret, client: client).scim(.get, "/Users"), .unauthorized)
+            expectSCIMError(
+                try await TestOrganisation(slug: org.slug, token: oauth.secret, client: client).scim(.get, "/Users"),
+                .unauthorized)
         }
     }
 
@@ -268,7 +338,8 @@ struct OAuthTests {
             let viaOAuth = TestOrganisation(slug: org.slug, token: try await client.accessToken(oauth), client: client)
             #expect(try await viaOAuth.scim(.get, "/Users").status == .ok)
             clock.advance(by: 3590)
-            #expect(try await viaOAuth.scim(.get, "/Users").status == .ok, "still inside its hour, served from the cache")
+            #expect(
+                try await viaOAuth.scim(.get, "/Users").status == .ok, "still inside its hour, served from the cache")
             clock.advance(by: 20)
             let expired = try await viaOAuth.scim(.get, "/Users")
             expectSCIMError(expired, .unauthorized)
@@ -278,13 +349,16 @@ struct OAuthTests {
             let fresh = TestOrganisation(slug: org.slug, token: try await client.accessToken(oauth), client: client)
             #expect(try await fresh.scim(.get, "/Users").status == .ok)
             clock.advance(by: 86_400)
-            let refused = try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            let refused = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
             expectOAuthError(refused, .unauthorized, "invalid_client")
             #expect(refused["error_description"]?.stringValue?.contains("expired") == true, "\(refused.text)")
 
             // A secret with half an hour left issues a token for half an hour, not an hour.
-            let short = try await client.oauthClient(org.slug, label: "short", secretExpiresAt: clock.now.addingTimeInterval(1800))
-            let capped = try await client.tokenRequest("grant_type=client_credentials", basic: (short.clientID, short.secret))
+            let short = try await client.oauthClient(
+                org.slug, label: "short", secretExpiresAt: clock.now.addingTimeInterval(1800))
+            let capped = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (short.clientID, short.secret))
             #expect(capped["expires_in"]?.numberValue == 1800, "\(capped.text)")
         }
     }
@@ -295,9 +369,11 @@ struct OAuthTests {
         try await withOAuthApp(clock: clock, configure: { $0.oauthAccessTokenLifetime = 7200 }) { client in
             let org = try await client.organisation("oauth")
             let oauth = try await client.oauthClient(org.slug)
-            let result = try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            let result = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
             #expect(result["expires_in"]?.numberValue == 7200)
-            let viaOAuth = TestOrganisation(slug: org.slug, token: try #require(result["access_token"]?.stringValue), client: client)
+            let viaOAuth = TestOrganisation(
+                slug: org.slug, token: try #require(result["access_token"]?.stringValue), client: client)
             clock.advance(by: 7100)
             #expect(try await viaOAuth.scim(.get, "/Users").status == .ok)
             clock.advance(by: 200)
@@ -306,8 +382,9 @@ struct OAuthTests {
         let base = ["DATABASE_URL": "postgresql://localhost/x", "ADMIN_API_TOKEN": String(repeating: "a", count: 20)]
         #expect(try AppConfiguration.fromEnvironment(base).oauthAccessTokenLifetime == 3600)
         for good in ["3600", "21600"] {
-            #expect(try AppConfiguration.fromEnvironment(base.merging(["OAUTH_ACCESS_TOKEN_TTL_SECONDS": good]) { $1 })
-                .oauthAccessTokenLifetime == Int(good))
+            #expect(
+                try AppConfiguration.fromEnvironment(base.merging(["OAUTH_ACCESS_TOKEN_TTL_SECONDS": good]) { $1 })
+                    .oauthAccessTokenLifetime == Int(good))
         }
         for bad in ["3599", "21601", "hour", ""] {
             #expect(throws: ConfigurationError.self, "\(bad)") {
@@ -329,33 +406,49 @@ struct OAuthTests {
             let soon = clock.now.addingTimeInterval(600)
             let third = try await client.admin(.post, path, json: ["expiresAt": .string(SCIMDate.format(soon))])
             #expect(third.status == .created, "\(third.text)")
-            #expect(third["expiresAt"]?.stringValue.flatMap(SCIMDate.parse).map { abs($0.timeIntervalSince(soon)) < 1 } == true)
+            #expect(
+                third["expiresAt"]?.stringValue.flatMap(SCIMDate.parse).map { abs($0.timeIntervalSince(soon)) < 1 }
+                    == true)
             let fourth = try await client.admin(.post, path, json: [:])
             #expect(fourth.status == .conflict, "\(fourth.text)")
             #expect(fourth["error"] == "conflict")
 
             // Each secret works on its own: rotation without downtime.
             let newSecret = try #require(second["clientSecret"]?.stringValue)
-            #expect(try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, newSecret)).status == .ok)
-            #expect(try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, oauth.secret)).status == .ok)
+            #expect(
+                try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, newSecret))
+                    .status == .ok)
+            #expect(
+                try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+                    .status == .ok)
 
             #expect(try await client.admin(.delete, "\(path)/\(oauth.secretID)").status == .noContent)
-            #expect(try await client.admin(.delete, "\(path)/\(oauth.secretID)").status == .noContent, "revoking twice is harmless")
-            let old = try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            #expect(
+                try await client.admin(.delete, "\(path)/\(oauth.secretID)").status == .noContent,
+                "revoking twice is harmless")
+            let old = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
             expectOAuthError(old, .unauthorized, "invalid_client")
             #expect(try await client.admin(.post, path, json: [:]).status == .created, "a revoked secret frees a place")
             #expect(try await client.admin(.post, path, json: [:]).status == .conflict)
             clock.advance(by: 601)
-            #expect(try await client.admin(.post, path, json: [:]).status == .created, "an expired secret frees a place")
+            #expect(
+                try await client.admin(.post, path, json: [:]).status == .created, "an expired secret frees a place")
 
             let listed = try await client.admin(.get, "/organisations/\(org.slug)/oauth-clients")
-            let secrets = try #require(listed["oauthClients"]?.arrayValue?.first?[caseInsensitive: "secrets"]?.arrayValue)
+            let secrets = try #require(
+                listed["oauthClients"]?.arrayValue?.first?[caseInsensitive: "secrets"]?.arrayValue)
             #expect(secrets.count == 5)
             #expect(secrets.filter { $0[caseInsensitive: "revokedAt"] != .null }.count == 1)
 
-            #expect(try await client.admin(.delete, "/organisations/\(org.slug)/oauth-clients/\(oauth.id)").status == .noContent)
-            #expect(try await client.admin(.post, path, json: [:]).status == .conflict, "a revoked client gets no new secret")
-            let revoked = try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, newSecret))
+            #expect(
+                try await client.admin(.delete, "/organisations/\(org.slug)/oauth-clients/\(oauth.id)").status
+                    == .noContent)
+            #expect(
+                try await client.admin(.post, path, json: [:]).status == .conflict,
+                "a revoked client gets no new secret")
+            let revoked = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, newSecret))
             expectOAuthError(revoked, .unauthorized, "invalid_client")
         }
     }
@@ -371,12 +464,14 @@ struct OAuthTests {
                 let org = try await a.organisation("oauth")
                 let oauth = try await a.oauthClient(org.slug)
                 let bySecret = TestOrganisation(slug: org.slug, token: try await a.accessToken(oauth), client: b)
-                let second = try await a.admin(.post, "/organisations/\(org.slug)/oauth-clients/\(oauth.id)/secrets", json: [:])
+                let second = try await a.admin(
+                    .post, "/organisations/\(org.slug)/oauth-clients/\(oauth.id)/secrets", json: [:])
                 let otherSecret = try #require(second["clientSecret"]?.stringValue)
                 let byClient = TestOrganisation(
                     slug: org.slug,
                     token: try await a.accessToken(
-                        TestOAuthClient(slug: org.slug, id: oauth.id, clientID: oauth.clientID, secret: otherSecret, secretID: "")),
+                        TestOAuthClient(
+                            slug: org.slug, id: oauth.id, clientID: oauth.clientID, secret: otherSecret, secretID: "")),
                     client: b)
                 #expect(try await bySecret.scim(.get, "/Users").status == .ok)
                 #expect(try await byClient.scim(.get, "/Users").status == .ok)
@@ -386,11 +481,17 @@ struct OAuthTests {
 
                 let path = "/organisations/\(org.slug)/oauth-clients/\(oauth.id)"
                 #expect(try await a.admin(.delete, "\(path)/secrets/\(oauth.secretID)").status == .noContent)
-                #expect(try await refusedWithin(seconds: 10) { try await bySecret.scim(.get, "/Users").status == .unauthorized })
+                #expect(
+                    try await refusedWithin(seconds: 10) {
+                        try await bySecret.scim(.get, "/Users").status == .unauthorized
+                    })
                 #expect(try await byClient.scim(.get, "/Users").status == .ok, "the other secret's token still works")
 
                 #expect(try await a.admin(.delete, path).status == .noContent)
-                #expect(try await refusedWithin(seconds: 10) { try await byClient.scim(.get, "/Users").status == .unauthorized })
+                #expect(
+                    try await refusedWithin(seconds: 10) {
+                        try await byClient.scim(.get, "/Users").status == .unauthorized
+                    })
                 let detail = try await byClient.scim(.get, "/Users")["detail"]?.stringValue
                 #expect(detail?.contains("revoked") == true, "\(detail ?? "")")
             }
@@ -438,12 +539,16 @@ struct OAuthTests {
             let org = try await client.organisation("oauth")
             let oauth = try await client.oauthClient(org.slug)
             let viaOAuth = TestOrganisation(slug: org.slug, token: try await client.accessToken(oauth), client: client)
-            #expect(try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": false]).status == .ok)
-            let refused = try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            #expect(
+                try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": false]).status == .ok
+            )
+            let refused = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
             expectOAuthError(refused, .unauthorized, "invalid_client")
             expectSCIMError(try await viaOAuth.scim(.get, "/Users"), .forbidden)
             expectSCIMError(try await org.scim(.get, "/Users"), .forbidden)
-            #expect(try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": true]).status == .ok)
+            #expect(
+                try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": true]).status == .ok)
             #expect(try await viaOAuth.scim(.get, "/Users").status == .ok)
         }
     }
@@ -459,17 +564,20 @@ struct OAuthTests {
             let wrong = String(oauth.secret.dropLast()) + (oauth.secret.hasSuffix("a") ? "b" : "a")
             for _ in 0..<3 {
                 expectOAuthError(
-                    try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, wrong)), .unauthorized,
+                    try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, wrong)),
+                    .unauthorized,
                     "invalid_client")
             }
             let limited = try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, wrong))
             #expect(limited.status == .tooManyRequests, "\(limited.text)")
             #expect(limited.headers[.retryAfter].flatMap(Int.init).map { $0 >= 1 } == true)
             #expect(limited["error"]?.stringValue != nil)
-            let post = try await client.tokenRequest("grant_type=client_credentials&client_id=\(oauth.clientID)&client_secret=\(wrong)")
+            let post = try await client.tokenRequest(
+                "grant_type=client_credentials&client_id=\(oauth.clientID)&client_secret=\(wrong)")
             #expect(post.status == .tooManyRequests, "client_secret_post is counted under the same client id")
             #expect(
-                try await client.tokenRequest("grant_type=client_credentials", basic: (other.clientID, other.secret)).status == .ok,
+                try await client.tokenRequest("grant_type=client_credentials", basic: (other.clientID, other.secret))
+                    .status == .ok,
                 "another client from the same address is not affected")
         }
     }
@@ -491,7 +599,8 @@ struct OAuthTests {
             #expect(try await bound.admin(.get, path).status == .notFound)
             #expect(try await bound.admin(.post, path, json: ["label": "x"]).status == .notFound)
             #expect(try await bound.admin(.delete, "\(path)/\(oauth.id)").status == .notFound)
-            let own = try await bound.admin(.post, "/organisations/\(elsewhere.slug)/oauth-clients", json: ["label": "own"])
+            let own = try await bound.admin(
+                .post, "/organisations/\(elsewhere.slug)/oauth-clients", json: ["label": "own"])
             #expect(own.status == .created, "\(own.text)")
 
             let support = try await client.staffKey(role: "support")
@@ -500,7 +609,9 @@ struct OAuthTests {
             let entries = try await client.auditEntries(by: support.name)
             #expect(entries.first?[caseInsensitive: "route"] == "/admin/v1/organisations/{slug}/oauth-clients")
             #expect(entries.first?[caseInsensitive: "target"] == created["id"])
-            #expect(!(try await client.admin(.get, "/audit?limit=1000")).text.contains(try #require(created["clientSecret"]?.stringValue)))
+            #expect(
+                !(try await client.admin(.get, "/audit?limit=1000")).text.contains(
+                    try #require(created["clientSecret"]?.stringValue)))
         }
     }
 
@@ -509,17 +620,23 @@ struct OAuthTests {
         let clock = ManualDate()
         try await withOAuthApp(clock: clock) { client in
             let org = try await client.organisation("oauth")
-            let oauth = try await client.oauthClient(org.slug, label: "Entra prod", secretExpiresAt: clock.now.addingTimeInterval(7200))
+            let oauth = try await client.oauthClient(
+                org.slug, label: "Entra prod", secretExpiresAt: clock.now.addingTimeInterval(7200))
             let viaOAuth = TestOrganisation(slug: org.slug, token: try await client.accessToken(oauth), client: client)
             let userName = Users.email("evented")
             _ = try await viaOAuth.createUser(userName)
             #expect(try await org.scim(.get, "/Users").status == .ok)
 
-            let listed = try await client.admin(.get, "/organisations/\(org.slug)/events?userName=\(Users.encode(userName))")
+            let listed = try await client.admin(
+                .get, "/organisations/\(org.slug)/events?userName=\(Users.encode(userName))")
             let created = try #require(listed["events"]?.arrayValue?.first, "\(listed.text)")
-            #expect(created[caseInsensitive: "oauthClient"] == ["id": .string(oauth.id), "label": "Entra prod", "clientId": .string(oauth.clientID)])
+            #expect(
+                created[caseInsensitive: "oauthClient"] == [
+                    "id": .string(oauth.id), "label": "Entra prod", "clientId": .string(oauth.clientID),
+                ])
             #expect(created[caseInsensitive: "tokenId"] == .null)
-            let all = try #require(try await client.admin(.get, "/organisations/\(org.slug)/events")["events"]?.arrayValue)
+            let all = try #require(
+                try await client.admin(.get, "/organisations/\(org.slug)/events")["events"]?.arrayValue)
             let bySCIMToken = try #require(all.first { $0[caseInsensitive: "method"] == "GET" })
             #expect(bySCIMToken[caseInsensitive: "oauthClient"] == .null)
             #expect(bySCIMToken[caseInsensitive: "tokenId"]?.stringValue != nil)
@@ -540,11 +657,14 @@ struct OAuthTests {
         let clock = ManualDate()
         try await withOAuthApp(clock: clock) { client in
             let org = try await client.organisation("oauth")
-            let soon = try await client.oauthClient(org.slug, label: "soon", secretExpiresAt: clock.now.addingTimeInterval(10 * 86_400))
-            _ = try await client.oauthClient(org.slug, label: "later", secretExpiresAt: clock.now.addingTimeInterval(60 * 86_400))
+            let soon = try await client.oauthClient(
+                org.slug, label: "soon", secretExpiresAt: clock.now.addingTimeInterval(10 * 86_400))
+            _ = try await client.oauthClient(
+                org.slug, label: "later", secretExpiresAt: clock.now.addingTimeInterval(60 * 86_400))
             let tokens = try await client.admin(.get, "/organisations/\(org.slug)/tokens")
             let tokenID = try #require(tokens["tokens"]?.arrayValue?.first?[caseInsensitive: "id"]?.stringValue)
-            #expect(try await client.admin(.delete, "/organisations/\(org.slug)/tokens/\(tokenID)").status == .noContent)
+            #expect(
+                try await client.admin(.delete, "/organisations/\(org.slug)/tokens/\(tokenID)").status == .noContent)
 
             let status = try await client.admin(.get, "/organisations/\(org.slug)/status")
             #expect(status.status == .ok, "\(status.text)")
@@ -556,7 +676,8 @@ struct OAuthTests {
             #expect(status["oauthClients"]?.arrayValue?.count == 2)
             #expect(status["tokens"] == [])
             let reasons = status.json?.at("health", "reasons")?.arrayValue?.compactMap(\.stringValue) ?? []
-            #expect(!reasons.contains { $0.contains("no active") }, "an OAuth client is a usable credential: \(reasons)")
+            #expect(
+                !reasons.contains { $0.contains("no active") }, "an OAuth client is a usable credential: \(reasons)")
             #expect(reasons.contains { $0.contains("expire within 30 days") }, "\(reasons)")
 
             clock.advance(by: 40 * 86_400)
@@ -579,11 +700,15 @@ struct OAuthTests {
 
     @Test("an access token shares its organisation's rate limit with the SCIM token")
     func sharedRateLimit() async throws {
-        try await withOAuthApp(configure: { $0.rateLimits = RateLimitSettings(failedAuthAttempts: 100_000) }) { client in
+        try await withOAuthApp(configure: { $0.rateLimits = RateLimitSettings(failedAuthAttempts: 100_000) }) {
+            client in
             let org = try await client.organisation("oauth")
-            let viaOAuth = TestOrganisation(slug: org.slug, token: try await client.accessToken(try await client.oauthClient(org.slug)), client: client)
+            let viaOAuth = TestOrganisation(
+                slug: org.slug, token: try await client.accessToken(try await client.oauthClient(org.slug)),
+                client: client)
             #expect(try await viaOAuth.scim(.get, "/Users").status == .ok)
-            try await client.admin(.patch, "/organisations/\(org.slug)", json: ["rateLimit": ["requestsPerSecond": 1, "burst": 3]])
+            try await client.admin(
+                .patch, "/organisations/\(org.slug)", json: ["rateLimit": ["requestsPerSecond": 1, "burst": 3]])
             // Concurrently, so the bucket cannot refill much; separate buckets would pass at least six.
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for index in 0..<8 {

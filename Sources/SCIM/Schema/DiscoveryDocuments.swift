@@ -69,8 +69,8 @@ public enum DiscoveryDocuments {
                     "type": "oauth2",
                     "name": "OAuth 2.0 client credentials",
                     "description": .string(
-                        "An access token from POST /oauth/token on this host (grant_type=client_credentials, scope scim), "
-                            + "sent as Authorization: Bearer."),
+                        "An access token from POST /oauth/token on this host "
+                            + "(grant_type=client_credentials, scope scim), sent as Authorization: Bearer."),
                     "specUri": "https://www.rfc-editor.org/rfc/rfc6749#section-4.4",
                     "primary": false,
                 ],

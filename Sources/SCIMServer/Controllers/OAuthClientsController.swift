@@ -27,7 +27,8 @@ struct OAuthClientsController {
         try body.allowOnly(["label", "secretExpiresAt"])
         let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
         let issued = try await oauth.create(
-            organisationID: organisation.id, label: try body.requiredString("label"), secretExpiresAt: try body.date("secretExpiresAt"))
+            organisationID: organisation.id, label: try body.requiredString("label"),
+            secretExpiresAt: try body.date("secretExpiresAt"))
         return try Responses.json(issued, status: .created)
             .located("/admin/v1/organisations/\(organisation.slug)/oauth-clients/\(issued.id.lowercasedString)")
     }
@@ -51,9 +52,8 @@ struct OAuthClientsController {
             expiresAt = try body.date("expiresAt")
         }
         let issued = try await oauth.addSecret(organisationID: organisation.id, clientID: id, expiresAt: expiresAt)
-        return try Responses.json(issued, status: .created)
-            .located(
-                "/admin/v1/organisations/\(organisation.slug)/oauth-clients/\(id.lowercasedString)/secrets/\(issued.secretID.lowercasedString)")
+        let location = "/admin/v1/organisations/\(organisation.slug)/oauth-clients/\(id.lowercasedString)/secrets/"
+        return try Responses.json(issued, status: .created).located(location + issued.secretID.lowercasedString)
     }
 
     @Sendable func revokeSecret(_ request: Request, context: AppRequestContext) async throws -> Response {

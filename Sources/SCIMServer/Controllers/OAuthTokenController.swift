@@ -42,7 +42,8 @@ struct OAuthTokenController {
         let mediaType = request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard mediaType == "application/x-www-form-urlencoded" else {
-            throw OAuthError.invalidRequest("Send the request as Content-Type: application/x-www-form-urlencoded (RFC 6749 section 4.4.2).")
+            throw OAuthError.invalidRequest(
+                "Send the request as Content-Type: application/x-www-form-urlencoded (RFC 6749 section 4.4.2).")
         }
         let body = try await request.collectBody(limit: Self.bodyLimit)
         let form = try Self.form(String(buffer: body))
@@ -70,10 +71,12 @@ struct OAuthTokenController {
         do {
             let credentials = try Self.credentials(form: form, basic: basic)
             try Self.checkGrant(form)
-            let issued = try await oauth.issueAccessToken(clientID: credentials.clientID, clientSecret: credentials.clientSecret)
+            let issued = try await oauth.issueAccessToken(
+                clientID: credentials.clientID, clientSecret: credentials.clientSecret)
             context.logger.info("access token issued", metadata: ["scim.org": "\(issued.tenant.slug)"])
             let answer: JSONValue = [
-                "access_token": .string(issued.accessToken), "token_type": "Bearer", "expires_in": .number(Double(issued.expiresIn)),
+                "access_token": .string(issued.accessToken), "token_type": "Bearer",
+                "expires_in": .number(Double(issued.expiresIn)),
             ]
             return Response(
                 status: .ok, headers: [.contentType: Responses.jsonContentType, .pragma: "no-cache"],
@@ -82,8 +85,11 @@ struct OAuthTokenController {
             limiter.recordFailure(key, curableUntil: nil)
             if let tenant = error.tenant {
                 let origin = EventOrigin(
-                    requestID: context.requestID, tokenID: tenant.tokenID, method: request.method.rawValue, path: request.uri.path)
-                events.append(SyncEvent(origin: origin, outcome: .error, status: 401, detail: "invalid_client: \(error.detail)"), schema: tenant.schema)
+                    requestID: context.requestID, tokenID: tenant.tokenID, method: request.method.rawValue,
+                    path: request.uri.path)
+                events.append(
+                    SyncEvent(origin: origin, outcome: .error, status: 401, detail: "invalid_client: \(error.detail)"),
+                    schema: tenant.schema)
             }
             throw error
         }
@@ -98,7 +104,9 @@ struct OAuthTokenController {
             let name = Request.formDecoded(parts[0])
             let value = parts.count > 1 ? Request.formDecoded(parts[1]) : ""
             guard !value.isEmpty else { continue }
-            guard parameters[name] == nil else { throw OAuthError.invalidRequest("The parameter \(name.prefix(32)) is repeated.") }
+            guard parameters[name] == nil else {
+                throw OAuthError.invalidRequest("The parameter \(name.prefix(32)) is repeated.")
+            }
             parameters[name] = value
         }
         return parameters
@@ -125,7 +133,8 @@ struct OAuthTokenController {
     static func credentials(form: [String: String], basic: ClientCredentials?) throws -> ClientCredentials {
         if let basic {
             guard form["client_secret"] == nil else {
-                throw OAuthError.invalidRequest("Send the client secret either in Authorization: Basic or in the body, not both.")
+                throw OAuthError.invalidRequest(
+                    "Send the client secret either in Authorization: Basic or in the body, not both.")
             }
             if let id = form["client_id"], id != basic.clientID {
                 throw OAuthError.invalidRequest("client_id in the body differs from the one in Authorization: Basic.")
@@ -141,7 +150,9 @@ struct OAuthTokenController {
 
     /// `grant_type=client_credentials`, and a `scope` that is absent or `scim`.
     static func checkGrant(_ form: [String: String]) throws {
-        guard let grant = form["grant_type"] else { throw OAuthError.invalidRequest("grant_type is required (client_credentials).") }
+        guard let grant = form["grant_type"] else {
+            throw OAuthError.invalidRequest("grant_type is required (client_credentials).")
+        }
         guard grant == "client_credentials" else {
             throw OAuthError.unsupportedGrantType("Only grant_type=client_credentials is supported.")
         }

@@ -60,7 +60,8 @@ struct ErrorResponseMiddleware: RouterMiddleware {
                 return Responses.adminError(Self.adminError(for: error, logger: context.logger), requestID: context.requestID)
             }
             if request.uri.path.hasPrefix("/oauth/") {
-                return Responses.oauthError(Self.oauthError(for: error, logger: context.logger), requestID: context.requestID)
+                let oauthError = Self.oauthError(for: error, logger: context.logger)
+                return Responses.oauthError(oauthError, requestID: context.requestID)
             }
             throw error
         }
@@ -95,10 +96,12 @@ struct ErrorResponseMiddleware: RouterMiddleware {
         case let error as SCIMError where (400..<500).contains(error.status):
             return .invalidRequest(error.detail)
         case let error as HTTPError where (400..<500).contains(error.status.code):
-            return .invalidRequest(error.status == .notFound ? "No such OAuth endpoint: use POST /oauth/token." : error.status.reasonPhrase)
+            guard error.status == .notFound else { return .invalidRequest(error.status.reasonPhrase) }
+            return .invalidRequest("No such OAuth endpoint: use POST /oauth/token.")
         default:
             logger.error("unexpected OAuth error", metadata: ["error": "\(String(reflecting: error))"])
-            return OAuthError(code: "server_error", detail: "Internal error. Contact Learn Amp support with the request id.")
+            return OAuthError(
+                code: "server_error", detail: "Internal error. Contact Learn Amp support with the request id.")
         }
     }
 

@@ -31,7 +31,8 @@ public struct EventRecord: Sendable, Encodable, Equatable {
     static let columns = """
         id, occurred_at, outcome, kind, request_id, client_request_id, token_id::text AS token_id, method, path, resource_type,
         resource_id::text AS resource_id, user_name, status, scim_type, detail, duration_ms, changes,
-        (SELECT jsonb_build_array(c.label, c.client_id)::text FROM control.oauth_clients c WHERE c.id = token_id) AS oauth_client
+        (SELECT jsonb_build_array(c.label, c.client_id)::text FROM control.oauth_clients c WHERE c.id = token_id)
+            AS oauth_client
         """
 
     init(row: PostgresRow) throws {
@@ -59,7 +60,8 @@ public struct EventRecord: Sendable, Encodable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, occurredAt, outcome, kind, requestId, clientRequestId, tokenId, oauthClient, method, path, resourceType, resourceId, userName, status,
+        case id, occurredAt, outcome, kind, requestId, clientRequestId, tokenId, oauthClient, method, path,
+            resourceType, resourceId, userName, status,
             scimType, detail, durationMs, changes
     }
 
@@ -165,7 +167,8 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
         var degraded: [String] = []
         if !facts.scimEnabled { failing.append("SCIM provisioning is disabled for this organisation.") }
         if facts.activeTokens == 0 {
-            failing.append("There is no active SCIM token or OAuth client secret: the identity provider cannot connect.")
+            failing.append(
+                "There is no active SCIM token or OAuth client secret: the identity provider cannot connect.")
         }
         if facts.requests24h > 0 {
             if facts.errors24h * 2 >= facts.requests24h {
@@ -183,7 +186,8 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
             degraded.append("Attributes sent but not mapped: \(facts.unmappedAttributes.prefix(5).joined(separator: ", ")).")
         }
         if facts.expiringSecrets > 0 {
-            degraded.append("\(facts.expiringSecrets) OAuth client secret(s) expire within 30 days: add a new secret and rotate.")
+            degraded.append(
+                "\(facts.expiringSecrets) OAuth client secret(s) expire within 30 days: add a new secret and rotate.")
         }
         if !failing.isEmpty {
             self.init(verdict: .failing, reasons: failing + degraded)
@@ -317,7 +321,8 @@ public struct OrganisationStatus: Sendable, Encodable {
     public var health: HealthVerdict
 
     enum CodingKeys: String, CodingKey {
-        case organisation, scimEnabled, tokens, oauthClients, expiringSecrets, lastRequestAt, lastSuccessAt, lastErrorAt, users, teams, last24Hours,
+        case organisation, scimEnabled, tokens, oauthClients, expiringSecrets, lastRequestAt, lastSuccessAt,
+            lastErrorAt, users, teams, last24Hours,
             unresolvedManagers, unmappedAttributes, recentErrors, health
     }
 
@@ -363,7 +368,9 @@ public struct SyncStatusStore: Sendable {
         let liveClients = oauthClients.compactMap { client -> OrganisationStatus.OAuthClientSummary? in
             let live = client.secrets.filter { $0.isLive(at: now) }.count
             guard client.revokedAt == nil, live > 0 else { return nil }
-            return .init(id: client.id, label: client.label, clientID: client.clientID, lastUsedAt: client.lastUsedAt, liveSecrets: live)
+            return .init(
+                id: client.id, label: client.label, clientID: client.clientID, lastUsedAt: client.lastUsedAt,
+                liveSecrets: live)
         }
         return try await client.withConnection { connection in
             let last = try connection.query(
@@ -433,7 +440,8 @@ public struct SyncStatusStore: Sendable {
             let health = HealthVerdict(
                 .init(
                     scimEnabled: organisation.scimEnabled, activeTokens: activeTokens.count + liveClients.count,
-                    requests24h: window.requests, errors24h: window.errors, lastSuccessAt: lastSuccess, lastErrorAt: lastError,
+                    requests24h: window.requests, errors24h: window.errors, lastSuccessAt: lastSuccess,
+                    lastErrorAt: lastError,
                     unresolvedManagers: unresolved.count, unmappedAttributes: unmapped.map(\.name),
                     expiringSecrets: expiringSecrets.count))
             return OrganisationStatus(

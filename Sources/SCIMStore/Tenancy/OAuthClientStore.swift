@@ -160,7 +160,9 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func invalidClient(_ detail: String, tenant: Tenant? = nil) -> OAuthError {
         .init(code: "invalid_client", detail: detail, tenant: tenant)
     }
-    public static func unsupportedGrantType(_ detail: String) -> OAuthError { .init(code: "unsupported_grant_type", detail: detail) }
+    public static func unsupportedGrantType(_ detail: String) -> OAuthError {
+        .init(code: "unsupported_grant_type", detail: detail)
+    }
     public static func invalidScope(_ detail: String) -> OAuthError { .init(code: "invalid_scope", detail: detail) }
 }
 
@@ -197,7 +199,9 @@ public struct OAuthClientStore: Sendable {
     /// - Parameters:
     ///   - accessTokenLifetime: seconds an access token lives (`OAUTH_ACCESS_TOKEN_TTL_SECONDS`).
     ///   - now: the wall clock expiry is measured by; tests pass a manual one.
-    public init(client: PostgresClient, accessTokenLifetime: Int = 3600, now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        client: PostgresClient, accessTokenLifetime: Int = 3600, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.client = client
         self.accessTokenLifetime = accessTokenLifetime
         self.now = now
@@ -213,7 +217,9 @@ public struct OAuthClientStore: Sendable {
     /// - Throws: `AdminError` 400 for an empty or long label or an expiry in the past or too far ahead.
     public func create(organisationID: UUID, label: String, secretExpiresAt: Date?) async throws -> IssuedOAuthClient {
         let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !label.isEmpty, label.count <= 100 else { throw AdminError.badRequest("label is required (at most 100 characters).") }
+        guard !label.isEmpty, label.count <= 100 else {
+            throw AdminError.badRequest("label is required (at most 100 characters).")
+        }
         let now = now()
         let expiresAt = try Self.secretExpiry(secretExpiresAt, now: now, field: "secretExpiresAt")
         let id = UUID()
@@ -234,7 +240,8 @@ public struct OAuthClientStore: Sendable {
             return try rows.rows[0].decode("created_at")
         }
         return IssuedOAuthClient(
-            id: id, label: label, clientID: clientID, clientSecret: secret.token, secretID: secretID, secretExpiresAt: expiresAt,
+            id: id, label: label, clientID: clientID, clientSecret: secret.token, secretID: secretID,
+            secretExpiresAt: expiresAt,
             createdAt: createdAt)
     }
 
@@ -253,7 +260,9 @@ public struct OAuthClientStore: Sendable {
                 WHERE c.organisation_id = \(organisationID) ORDER BY s.created_at DESC, s.id
                 """)
             var byClient: [UUID: [OAuthSecretInfo]] = [:]
-            for row in secrets { byClient[try row.decode("client_id"), default: []].append(try OAuthSecretInfo(row: row)) }
+            for row in secrets {
+                byClient[try row.decode("client_id"), default: []].append(try OAuthSecretInfo(row: row))
+            }
             return try clients.map { try OAuthClientInfo(row: $0, secrets: byClient[try $0.decode("id")] ?? []) }
         }
     }
@@ -277,7 +286,8 @@ public struct OAuthClientStore: Sendable {
                 ).first
             else { return AdminError.notFound("No OAuth client \(id.lowercasedString) in this organisation.") }
             if try row.decode("revoked", as: Bool.self) {
-                return AdminError.conflict("OAuth client \(id.lowercasedString) is revoked: create a new client instead.")
+                return AdminError.conflict(
+                    "OAuth client \(id.lowercasedString) is revoked: create a new client instead.")
             }
             let live = try connection.query(
                 """
@@ -287,7 +297,8 @@ public struct OAuthClientStore: Sendable {
             ).rows[0].decode("n", as: Int.self)
             guard live < Self.maximumLiveSecrets else {
                 return AdminError.conflict(
-                    "OAuth client \(id.lowercasedString) already has \(Self.maximumLiveSecrets) live secrets: revoke one first.")
+                    "OAuth client \(id.lowercasedString) already has \(Self.maximumLiveSecrets) live secrets: "
+                        + "revoke one first.")
             }
             _ = try connection.query(
                 """
@@ -308,10 +319,12 @@ public struct OAuthClientStore: Sendable {
             """
             UPDATE control.oauth_client_secrets s SET revoked_at = COALESCE(s.revoked_at, \(now()))
             FROM control.oauth_clients c
-            WHERE s.id = \(secretID) AND s.client_id = \(id) AND c.id = s.client_id AND c.organisation_id = \(organisationID)
+            WHERE s.id = \(secretID) AND s.client_id = \(id) AND c.id = s.client_id
+              AND c.organisation_id = \(organisationID)
             """)
         guard rows.affectedRows == 1 else {
-            throw AdminError.notFound("No secret \(secretID.lowercasedString) of OAuth client \(id.lowercasedString) in this organisation.")
+            throw AdminError.notFound(
+                "No secret \(secretID.lowercasedString) of OAuth client \(id.lowercasedString) in this organisation.")
         }
     }
 
@@ -323,7 +336,9 @@ public struct OAuthClientStore: Sendable {
             UPDATE control.oauth_clients SET revoked_at = COALESCE(revoked_at, \(now()))
             WHERE id = \(id) AND organisation_id = \(organisationID)
             """)
-        guard rows.affectedRows == 1 else { throw AdminError.notFound("No OAuth client \(id.lowercasedString) in this organisation.") }
+        guard rows.affectedRows == 1 else {
+            throw AdminError.notFound("No OAuth client \(id.lowercasedString) in this organisation.")
+        }
     }
 
     /// Live secrets of live clients that expire within `expiryWarning`, soonest first.
@@ -375,7 +390,8 @@ public struct OAuthClientStore: Sendable {
                     """
                     SELECT s.id AS secret_id, s.secret_hash, s.expires_at, s.revoked_at IS NOT NULL AS secret_revoked,
                            c.id AS client_uuid, c.client_id, c.revoked_at IS NOT NULL AS client_revoked,
-                           o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled, o.rate_limit_rps, o.rate_limit_burst
+                           o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled,
+                           o.rate_limit_rps, o.rate_limit_burst
                     FROM control.oauth_client_secrets s
                     JOIN control.oauth_clients c ON c.id = s.client_id
                     JOIN control.organisations o ON o.id = c.organisation_id
@@ -395,10 +411,14 @@ public struct OAuthClientStore: Sendable {
                 return .failure(.invalidClient("The client secret has been revoked.", tenant: tenant))
             }
             let secretExpiresAt: Date = try row.decode("expires_at")
-            guard secretExpiresAt > now else { return .failure(.invalidClient("The client secret has expired.", tenant: tenant)) }
+            guard secretExpiresAt > now else {
+                return .failure(.invalidClient("The client secret has expired.", tenant: tenant))
+            }
             guard try row.decode("scim_enabled", as: Bool.self) else {
                 return .failure(
-                    .invalidClient("SCIM provisioning is disabled for this organisation. Contact Learn Amp support.", tenant: tenant))
+                    .invalidClient(
+                        "SCIM provisioning is disabled for this organisation. Contact Learn Amp support.",
+                        tenant: tenant))
             }
             let expiresAt = min(now.addingTimeInterval(TimeInterval(lifetime)), secretExpiresAt)
             let secretID: UUID = try row.decode("secret_id")
@@ -407,13 +427,15 @@ public struct OAuthClientStore: Sendable {
                 INSERT INTO control.oauth_access_tokens (id, secret_id, prefix, token_hash, issued_at, expires_at)
                 VALUES (\(UUID()), \(secretID), \(token.prefix), \(token.digest), \(now), \(expiresAt))
                 """)
-            _ = try connection.query("UPDATE control.oauth_client_secrets SET last_used_at = \(now) WHERE id = \(secretID)")
+            _ = try connection.query(
+                "UPDATE control.oauth_client_secrets SET last_used_at = \(now) WHERE id = \(secretID)")
             _ = try connection.query("UPDATE control.oauth_clients SET last_used_at = \(now) WHERE id = \(clientUUID)")
             // Tokens that expired a day ago can serve nobody: each issue sweeps its own client's.
             _ = try connection.query(
                 """
                 DELETE FROM control.oauth_access_tokens a USING control.oauth_client_secrets s
-                WHERE s.id = a.secret_id AND s.client_id = \(clientUUID) AND a.expires_at < \(now.addingTimeInterval(-86_400))
+                WHERE s.id = a.secret_id AND s.client_id = \(clientUUID)
+                  AND a.expires_at < \(now.addingTimeInterval(-86_400))
                 """)
             let seconds = Int(expiresAt.timeIntervalSince(now).rounded())
             return .success(IssuedAccessToken(accessToken: token.token, expiresIn: max(1, seconds), tenant: tenant))
@@ -456,15 +478,18 @@ public struct OAuthClientStore: Sendable {
         }
         let tenant = try Self.tenant(row, credential: try row.decode("client_uuid"))
         if try row.decode("revoked", as: Bool.self) {
-            throw RejectedCredential(error: .unauthorized("The access token's OAuth client or secret has been revoked."), tenant: tenant)
+            throw RejectedCredential(
+                error: .unauthorized("The access token's OAuth client or secret has been revoked."), tenant: tenant)
         }
         let expiresAt: Date = try row.decode("expires_at")
         guard expiresAt > now() else {
-            throw RejectedCredential(error: .unauthorized("The access token has expired: request a new one."), tenant: tenant)
+            throw RejectedCredential(
+                error: .unauthorized("The access token has expired: request a new one."), tenant: tenant)
         }
         guard try row.decode("scim_enabled", as: Bool.self) else {
             throw RejectedCredential(
-                error: .forbidden("SCIM provisioning is disabled for this organisation. Contact Learn Amp support."), tenant: tenant)
+                error: .forbidden("SCIM provisioning is disabled for this organisation. Contact Learn Amp support."),
+                tenant: tenant)
         }
         return (tenant, expiresAt)
     }
@@ -473,6 +498,7 @@ public struct OAuthClientStore: Sendable {
         Tenant(
             organisationID: try row.decode("organisation_id"), slug: try row.decode("slug"),
             schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)), tokenID: credential,
-            rateLimit: RateLimit(requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst")))
+            rateLimit: RateLimit(
+                requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst")))
     }
 }

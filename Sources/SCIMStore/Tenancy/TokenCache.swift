@@ -40,7 +40,9 @@ public struct CachedTokenAuthenticator: Sendable {
         date: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.init(coherence: coherence, now: { .now }, date: date) { bearer in
-            if let oauth, OAuthClientStore.isAccessToken(bearer) { return try await oauth.authenticate(accessToken: bearer) }
+            if let oauth, OAuthClientStore.isAccessToken(bearer) {
+                return try await oauth.authenticate(accessToken: bearer)
+            }
             return try await tokens.authenticate(bearer: bearer)
         }
     }
