@@ -722,3 +722,63 @@ struct OAuthTests {
         }
     }
 }
+
+/// The token endpoint's request parsing, without a server: form bodies, HTTP Basic, the grant.
+@Suite("OAuth token request parsing")
+struct OAuthTokenRequestParsingTests {
+    @Test(
+        "form bodies: +, percent-encoding, empty values omitted",
+        arguments: [
+            ("grant_type=client_credentials&scope=scim", ["grant_type": "client_credentials", "scope": "scim"]),
+            ("client_secret=a%2Bb%3Dc&x=y+z", ["client_secret": "a+b=c", "x": "y z"]),
+            ("scope=&grant_type=client_credentials&", ["grant_type": "client_credentials"]),
+            ("", [:]),
+        ])
+    func form(body: String, expected: [String: String]) throws {
+        #expect(try OAuthTokenController.form(body) == expected)
+    }
+
+    @Test("a repeated parameter is invalid_request")
+    func repeated() {
+        #expect(throws: OAuthError.invalidRequest("The parameter scope is repeated.")) {
+            try OAuthTokenController.form("scope=scim&scope=scim")
+        }
+    }
+
+    @Test("HTTP Basic: base64 of form-encoded id and secret; anything else is invalid_client")
+    func basic() throws {
+        let encoded = Data("laclient_abc:sec%3Aret%2B".utf8).base64EncodedString()
+        #expect(
+            try OAuthTokenController.basicCredentials("Basic \(encoded)")
+                == .init(clientID: "laclient_abc", clientSecret: "sec:ret+"))
+        #expect(try OAuthTokenController.basicCredentials("basic  \(encoded) ")?.clientID == "laclient_abc")
+        #expect(try OAuthTokenController.basicCredentials(nil) == nil)
+        for bad in ["Bearer x", "Basic", "Basic !!!", "Basic \(Data("no-colon".utf8).base64EncodedString())",
+            "Basic \(Data(":secret".utf8).base64EncodedString())"]
+        {
+            #expect(throws: OAuthError.self, "\(bad)") { try OAuthTokenController.basicCredentials(bad) }
+        }
+    }
+
+    @Test(
+        "the grant: client_credentials, scope absent or scim",
+        arguments: [
+            (["grant_type": "client_credentials"], nil),
+            (["grant_type": "client_credentials", "scope": "scim"], nil),
+            (["grant_type": "client_credentials", "scope": "scim scim"], nil),
+            ([:], "invalid_request"),
+            (["grant_type": "authorization_code"], "unsupported_grant_type"),
+            (["grant_type": "client_credentials", "scope": "scim admin"], "invalid_scope"),
+            (["grant_type": "client_credentials", "scope": " "], "invalid_scope"),
+        ] as [([String: String], String?)])
+    func grant(form: [String: String], code: String?) {
+        do {
+            try OAuthTokenController.checkGrant(form)
+            #expect(code == nil)
+        } catch let error as OAuthError {
+            #expect(error.code == code)
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+}
