@@ -106,7 +106,10 @@ func buildRouter(
 
     let rateLimits = configuration.rateLimits
     let failedAuth = FailedAuthLimiter(rateLimits, coherence: coherence)
-    let authenticator = CachedTokenAuthenticator(tokens: tokens, coherence: coherence)
+    let oauth = OAuthClientStore(
+        client: client, accessTokenLifetime: configuration.oauthAccessTokenLifetime, now: configuration.clock)
+    let authenticator = CachedTokenAuthenticator(
+        tokens: tokens, oauth: oauth, coherence: coherence, date: configuration.clock)
     let adminAuth = AdminAuthMiddleware(adminToken: configuration.adminToken, staffKeys: StaffKeyStore(client: client))
     let admin = router.group("admin/v1")
         .add(
@@ -120,10 +123,18 @@ func buildRouter(
         organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client), groups: groups,
         bodyLimit: configuration.limits.maxPayloadSize
     ).addRoutes(to: admin)
+    OAuthClientsController(
+        organisations: organisations, oauth: oauth, bodyLimit: configuration.limits.maxPayloadSize
+    ).addRoutes(to: admin)
     StatusController(
-        organisations: organisations, tokens: tokens, status: SyncStatusStore(client: client), events: events, client: client
+        organisations: organisations, tokens: tokens, oauth: oauth, status: SyncStatusStore(client: client),
+        events: events, client: client
     ).addRoutes(to: admin)
     StaffKeysController(staffKeys: StaffKeyStore(client: client), auditLog: AuditLog(client: client), bodyLimit: configuration.limits.maxPayloadSize).addRoutes(to: admin)
+
+    OAuthTokenController(
+        oauth: oauth, limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, events: events
+    ).addRoutes(to: router)
 
     let scim = router.group("scim/v2")
         .add(

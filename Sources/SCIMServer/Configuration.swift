@@ -58,6 +58,11 @@ public struct AppConfiguration: Sendable {
     public var rateLimits = RateLimitSettings()
     /// Client connection deadlines and cap (`HTTP_*_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`).
     public var connections = HTTPConnectionSettings()
+    /// Seconds an OAuth access token from `POST /oauth/token` lives (`OAUTH_ACCESS_TOKEN_TTL_SECONDS`).
+    public var oauthAccessTokenLifetime = 3600
+    /// The wall clock OAuth secrets and access tokens expire by. Always the system clock in service;
+    /// tests inject a manual one to expire credentials without waiting.
+    public var clock: @Sendable () -> Date = { Date() }
 
     public init(databaseURL: String, adminToken: String, sqlDirectory: URL = MigrationSet.defaultDirectory()) {
         self.databaseURL = databaseURL
@@ -69,7 +74,7 @@ public struct AppConfiguration: Sendable {
     /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `MAX_GROUP_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
     /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
     /// `FAILED_AUTH_LIMIT`, `FAILED_AUTH_ADDRESS_LIMIT`, `TRUSTED_PROXY`, `HTTP_IDLE_TIMEOUT_SECONDS`,
-    /// `HTTP_HEADER_TIMEOUT_SECONDS`, `HTTP_BODY_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`.
+    /// `HTTP_HEADER_TIMEOUT_SECONDS`, `HTTP_BODY_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`, `OAUTH_ACCESS_TOKEN_TTL_SECONDS`.
     /// See docs/deployment.md for `DB_CONNECT_TIMEOUT_SECONDS`, `DB_WAIT_TIMEOUT_SECONDS`,
     /// `DB_STATEMENT_TIMEOUT_SECONDS`, `DB_LIST_STATEMENT_TIMEOUT_SECONDS`, `DB_RETRY_SECONDS`,
     /// `DB_POOL_ORG_SHARE_PERCENT`, `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
@@ -205,6 +210,14 @@ public struct AppConfiguration: Sendable {
                 throw ConfigurationError("\(name) must be \(range.lowerBound)-\(range.upperBound).")
             }
             configuration.connections[keyPath: keyPath] = .seconds(seconds)
+        }
+        if let text = environment["OAUTH_ACCESS_TOKEN_TTL_SECONDS"] {
+            let range = OAuthClientStore.accessTokenLifetimes
+            guard let seconds = Int(text), range.contains(seconds) else {
+                throw ConfigurationError(
+                    "OAUTH_ACCESS_TOKEN_TTL_SECONDS must be \(range.lowerBound)-\(range.upperBound).")
+            }
+            configuration.oauthAccessTokenLifetime = seconds
         }
         // MAX_CONNECTIONS: each connection is a file descriptor, and so is each database connection,
         // each open file and each socket of the pools; keep room for them under the file limit.

@@ -64,7 +64,16 @@ public enum DiscoveryDocuments {
                     "name": "OAuth Bearer Token",
                     "description": "Authentication with the organisation's SCIM bearer token.",
                     "primary": true,
-                ]
+                ],
+                [
+                    "type": "oauth2",
+                    "name": "OAuth 2.0 client credentials",
+                    "description": .string(
+                        "An access token from POST /oauth/token on this host "
+                            + "(grant_type=client_credentials, scope scim), sent as Authorization: Bearer."),
+                    "specUri": "https://www.rfc-editor.org/rfc/rfc6749#section-4.4",
+                    "primary": false,
+                ],
             ],
             "pagination": [
                 "cursor": true,

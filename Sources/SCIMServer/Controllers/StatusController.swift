@@ -9,6 +9,7 @@ import SCIMStore
 struct StatusController {
     let organisations: OrganisationStore
     let tokens: TokenStore
+    let oauth: OAuthClientStore
     let status: SyncStatusStore
     let events: EventBuffer
     let client: PostgresClient
@@ -23,7 +24,12 @@ struct StatusController {
         let tenant = try await organisations.tenant(slug: organisation.slug)
         try await flush(tenant)
         let tokenList = try await tokens.list(organisationID: organisation.id)
-        return try Responses.json(try await status.status(tenant, organisation: organisation, tokens: tokenList))
+        let clients = try await oauth.list(organisationID: organisation.id)
+        let expiring = try await oauth.expiringSecrets(organisationID: organisation.id)
+        return try Responses.json(
+            try await status.status(
+                tenant, organisation: organisation, tokens: tokenList, oauthClients: clients, expiringSecrets: expiring,
+                now: oauth.currentDate))
     }
 
     struct EventList: Encodable {

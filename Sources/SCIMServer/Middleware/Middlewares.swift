@@ -59,6 +59,10 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             if request.uri.path.hasPrefix("/admin/") {
                 return Responses.adminError(Self.adminError(for: error, logger: context.logger), requestID: context.requestID)
             }
+            if request.uri.path.hasPrefix("/oauth/") {
+                let oauthError = Self.oauthError(for: error, logger: context.logger)
+                return Responses.oauthError(oauthError, requestID: context.requestID)
+            }
             throw error
         }
     }
@@ -77,6 +81,27 @@ struct ErrorResponseMiddleware: RouterMiddleware {
         default:
             logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             return SCIMError(status: 500, detail: "Internal error. Contact Learn Amp support with the request id.")
+        }
+    }
+
+    /// RFC 6749 section 5.2 errors on the token endpoint; what is not an `OAuthError` is the request's
+    /// fault (`invalid_request`) or the server's (`server_error`, `temporarily_unavailable`).
+    static func oauthError(for error: any Error, logger: Logger) -> OAuthError {
+        switch error {
+        case let error as OAuthError:
+            return error
+        case let error as PostgresError where error.isTransient:
+            logger.warning("database unavailable", metadata: ["postgres.error": "\(error.code)"])
+            return OAuthError(code: "temporarily_unavailable", detail: "The database is unavailable; retry shortly.")
+        case let error as SCIMError where (400..<500).contains(error.status):
+            return .invalidRequest(error.detail)
+        case let error as HTTPError where (400..<500).contains(error.status.code):
+            guard error.status == .notFound else { return .invalidRequest(error.status.reasonPhrase) }
+            return .invalidRequest("No such OAuth endpoint: use POST /oauth/token.")
+        default:
+            logger.error("unexpected OAuth error", metadata: ["error": "\(String(reflecting: error))"])
+            return OAuthError(
+                code: "server_error", detail: "Internal error. Contact Learn Amp support with the request id.")
         }
     }
 
@@ -268,10 +293,12 @@ struct SCIMAuthMiddleware: RouterMiddleware {
     }
 
     /// How `FailedAuthLimitMiddleware` counts this request's failures: by the token's public prefix
-    /// when it is shaped like a SCIM token (`lascim_<prefix>_<secret>`), else by client address alone.
+    /// when it is shaped like a SCIM token (`lascim_<prefix>_<secret>`) or an OAuth access token
+    /// (`laoauth_<prefix>_<secret>`), else by client address alone.
     static func presentedCredential(_ request: Request) -> PresentedCredential {
-        guard let bearer = bearer(in: request), let prefix = IssuedSecret.prefix(of: bearer, kind: TokenStore.kind)
-        else { return .unshaped }
+        guard let bearer = bearer(in: request) else { return .unshaped }
+        let kind = OAuthClientStore.isAccessToken(bearer) ? OAuthClientStore.accessTokenKind : TokenStore.kind
+        guard let prefix = IssuedSecret.prefix(of: bearer, kind: kind) else { return .unshaped }
         return .key(prefix: prefix)
     }
 

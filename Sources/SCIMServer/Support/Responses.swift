@@ -9,6 +9,7 @@ import SCIMStore
 extension HTTPField.Name {
     static let requestID = Self("X-Request-Id")!
     static let forwardedProto = Self("X-Forwarded-Proto")!
+    static let pragma = Self("Pragma")!
 }
 
 /// Response builders: SCIM bodies are `application/scim+json`, admin bodies `application/json`.
@@ -46,6 +47,25 @@ enum Responses {
         if error.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"Learn Amp SCIM\"" }
         if let retryAfter = error.retryAfter { headers[.retryAfter] = String(retryAfter) }
         return scim(.object(body), status: .init(code: error.status), headers: headers)
+    }
+
+    /// RFC 6749 section 5.2: `{"error","error_description"}`. `invalid_client` is 401 with
+    /// `WWW-Authenticate: Basic` (the scheme clients authenticate with here), a database outage 503,
+    /// an unexpected failure 500, anything else 400.
+    static func oauthError(_ error: OAuthError, requestID: String) -> Response {
+        let status: HTTPResponse.Status =
+            switch error.code {
+            case "invalid_client": .unauthorized
+            case "temporarily_unavailable": .serviceUnavailable
+            case "server_error": .internalServerError
+            default: .badRequest
+            }
+        let description = requestID.isEmpty ? error.detail : "\(error.detail) (request \(requestID))"
+        let body: JSONValue = ["error": .string(error.code), "error_description": .string(description)]
+        var headers: HTTPFields = [.contentType: jsonContentType, .pragma: "no-cache"]
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Basic realm=\"Learn Amp OAuth\", charset=\"UTF-8\"" }
+        if status == .serviceUnavailable { headers[.retryAfter] = "5" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
     }
 
     static func adminError(_ error: AdminError, requestID: String) -> Response {

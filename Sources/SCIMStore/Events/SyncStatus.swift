@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import SCIM
 
 /// An event as the admin API returns it.
 public struct EventRecord: Sendable, Encodable, Equatable {
@@ -10,7 +11,10 @@ public struct EventRecord: Sendable, Encodable, Equatable {
     public var requestId: String
     /// The client's own `X-Request-Id`, when it sent one.
     public var clientRequestId: String?
+    /// The SCIM token of the request; nil when an OAuth access token made it (see `oauthClient`).
     public var tokenId: String?
+    /// The OAuth client whose access token made the request (or whose secret was refused), when one did.
+    public var oauthClient: OAuthClientReference?
     public var method: String
     public var path: String
     public var resourceType: String?
@@ -22,9 +26,13 @@ public struct EventRecord: Sendable, Encodable, Equatable {
     public var durationMs: Int?
     public var changes: [String]
 
+    /// `token_id` holds the id of whichever credential made the request: a SCIM token's, or an OAuth
+    /// client's (ids are random UUIDs, so the two never collide); the client is looked up by it.
     static let columns = """
         id, occurred_at, outcome, kind, request_id, client_request_id, token_id::text AS token_id, method, path, resource_type,
-        resource_id::text AS resource_id, user_name, status, scim_type, detail, duration_ms, changes
+        resource_id::text AS resource_id, user_name, status, scim_type, detail, duration_ms, changes,
+        (SELECT jsonb_build_array(c.label, c.client_id)::text FROM control.oauth_clients c WHERE c.id = token_id)
+            AS oauth_client
         """
 
     init(row: PostgresRow) throws {
@@ -35,6 +43,10 @@ public struct EventRecord: Sendable, Encodable, Equatable {
         requestId = try row.decode("request_id")
         clientRequestId = try row.decode("client_request_id")
         tokenId = try row.decode("token_id")
+        if let id = tokenId, let client = OAuthClientReference(id: id, json: try row.decode("oauth_client")) {
+            oauthClient = client
+            tokenId = nil
+        }
         method = try row.decode("method")
         path = try row.decode("path")
         resourceType = try row.decode("resource_type")
@@ -48,7 +60,8 @@ public struct EventRecord: Sendable, Encodable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, occurredAt, outcome, kind, requestId, clientRequestId, tokenId, method, path, resourceType, resourceId, userName, status,
+        case id, occurredAt, outcome, kind, requestId, clientRequestId, tokenId, oauthClient, method, path,
+            resourceType, resourceId, userName, status,
             scimType, detail, durationMs, changes
     }
 
@@ -62,6 +75,7 @@ public struct EventRecord: Sendable, Encodable, Equatable {
         try c.encode(requestId, forKey: .requestId)
         try c.encode(clientRequestId, forKey: .clientRequestId)
         try c.encode(tokenId, forKey: .tokenId)
+        try c.encode(oauthClient, forKey: .oauthClient)
         try c.encode(method, forKey: .method)
         try c.encode(path, forKey: .path)
         try c.encode(resourceType, forKey: .resourceType)
@@ -72,6 +86,23 @@ public struct EventRecord: Sendable, Encodable, Equatable {
         try c.encode(detail, forKey: .detail)
         try c.encode(durationMs, forKey: .durationMs)
         try c.encode(changes, forKey: .changes)
+    }
+}
+
+/// The OAuth client named by an event: `{"id","label","clientId"}`.
+public struct OAuthClientReference: Sendable, Encodable, Equatable {
+    public var id: String
+    public var label: String
+    public var clientId: String
+
+    /// From the `[label, client_id]` JSON array the event query reads; nil when there is none.
+    init?(id: String, json: String?) {
+        guard let json, case .array(let parts)? = try? JSONValue.parse(Array(json.utf8)), parts.count == 2,
+            let label = parts[0].stringValue, let clientId = parts[1].stringValue
+        else { return nil }
+        self.id = id
+        self.label = label
+        self.clientId = clientId
     }
 }
 
@@ -104,11 +135,16 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
         public var lastErrorAt: Date?
         public var unresolvedManagers: Int
         public var unmappedAttributes: [String]
+        /// Live OAuth client secrets that expire within `OAuthClientStore.expiryWarning`.
+        public var expiringSecrets: Int
 
+        /// - Parameter activeTokens: usable credentials: SCIM tokens neither revoked nor expired, and
+        ///   OAuth clients with a live secret.
         public init(
             scimEnabled: Bool, activeTokens: Int, requests24h: Int, errors24h: Int, lastSuccessAt: Date?, lastErrorAt: Date?,
-            unresolvedManagers: Int, unmappedAttributes: [String]
+            unresolvedManagers: Int, unmappedAttributes: [String], expiringSecrets: Int = 0
         ) {
+            self.expiringSecrets = expiringSecrets
             self.scimEnabled = scimEnabled
             self.activeTokens = activeTokens
             self.requests24h = requests24h
@@ -123,13 +159,17 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
     /// - failing: SCIM disabled, no usable token, or at least half of the last day's requests failed, or
     ///   the latest requests fail with no success since;
     /// - idle: nothing in the last 24 hours;
-    /// - degraded: some failures, managers waiting for someone not provisioned, or unmapped attributes;
+    /// - degraded: some failures, managers waiting for someone not provisioned, unmapped attributes, or
+    ///   OAuth client secrets expiring within 30 days;
     /// - healthy otherwise.
     public init(_ facts: Facts) {
         var failing: [String] = []
         var degraded: [String] = []
         if !facts.scimEnabled { failing.append("SCIM provisioning is disabled for this organisation.") }
-        if facts.activeTokens == 0 { failing.append("There is no active SCIM token: the identity provider cannot connect.") }
+        if facts.activeTokens == 0 {
+            failing.append(
+                "There is no active SCIM token or OAuth client secret: the identity provider cannot connect.")
+        }
         if facts.requests24h > 0 {
             if facts.errors24h * 2 >= facts.requests24h {
                 failing.append("\(facts.errors24h) of \(facts.requests24h) requests failed in the last 24 hours.")
@@ -144,6 +184,10 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
         }
         if !facts.unmappedAttributes.isEmpty {
             degraded.append("Attributes sent but not mapped: \(facts.unmappedAttributes.prefix(5).joined(separator: ", ")).")
+        }
+        if facts.expiringSecrets > 0 {
+            degraded.append(
+                "\(facts.expiringSecrets) OAuth client secret(s) expire within 30 days: add a new secret and rotate.")
         }
         if !failing.isEmpty {
             self.init(verdict: .failing, reasons: failing + degraded)
@@ -239,9 +283,32 @@ public struct OrganisationStatus: Sendable, Encodable {
         }
     }
 
+    /// An OAuth client that can still obtain access tokens (it has a live secret).
+    public struct OAuthClientSummary: Sendable, Encodable {
+        public var id: UUID
+        public var label: String
+        public var clientID: String
+        public var lastUsedAt: Date?
+        public var liveSecrets: Int
+
+        enum CodingKeys: String, CodingKey { case id, label, clientId, lastUsedAt, liveSecrets }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id.lowercasedString, forKey: .id)
+            try c.encode(label, forKey: .label)
+            try c.encode(clientID, forKey: .clientId)
+            try c.encode(lastUsedAt, forKey: .lastUsedAt)
+            try c.encode(liveSecrets, forKey: .liveSecrets)
+        }
+    }
+
     public var organisation: String
     public var scimEnabled: Bool
     public var tokens: [TokenSummary]
+    public var oauthClients: [OAuthClientSummary]
+    /// Live secrets of live OAuth clients that expire within 30 days, soonest first.
+    public var expiringSecrets: [ExpiringOAuthSecret]
     public var lastRequestAt: Date?
     public var lastSuccessAt: Date?
     public var lastErrorAt: Date?
@@ -254,7 +321,8 @@ public struct OrganisationStatus: Sendable, Encodable {
     public var health: HealthVerdict
 
     enum CodingKeys: String, CodingKey {
-        case organisation, scimEnabled, tokens, lastRequestAt, lastSuccessAt, lastErrorAt, users, teams, last24Hours,
+        case organisation, scimEnabled, tokens, oauthClients, expiringSecrets, lastRequestAt, lastSuccessAt,
+            lastErrorAt, users, teams, last24Hours,
             unresolvedManagers, unmappedAttributes, recentErrors, health
     }
 
@@ -263,6 +331,8 @@ public struct OrganisationStatus: Sendable, Encodable {
         try c.encode(organisation, forKey: .organisation)
         try c.encode(scimEnabled, forKey: .scimEnabled)
         try c.encode(tokens, forKey: .tokens)
+        try c.encode(oauthClients, forKey: .oauthClients)
+        try c.encode(expiringSecrets, forKey: .expiringSecrets)
         try c.encode(lastRequestAt, forKey: .lastRequestAt)
         try c.encode(lastSuccessAt, forKey: .lastSuccessAt)
         try c.encode(lastErrorAt, forKey: .lastErrorAt)
@@ -285,10 +355,23 @@ public struct SyncStatusStore: Sendable {
     }
 
     /// One connection, a handful of indexed aggregate queries over this organisation's schema.
-    public func status(_ tenant: Tenant, organisation: Organisation, tokens: [TokenInfo]) async throws -> OrganisationStatus {
+    /// - Parameters:
+    ///   - oauthClients: the organisation's OAuth clients (`OAuthClientStore.list`).
+    ///   - expiringSecrets: `OAuthClientStore.expiringSecrets`.
+    ///   - now: the wall clock credentials expire by.
+    public func status(
+        _ tenant: Tenant, organisation: Organisation, tokens: [TokenInfo], oauthClients: [OAuthClientInfo] = [],
+        expiringSecrets: [ExpiringOAuthSecret] = [], now: Date = Date()
+    ) async throws -> OrganisationStatus {
         let schema = tenant.schema
-        let now = Date()
         let activeTokens = tokens.filter { $0.revokedAt == nil && ($0.expiresAt.map { $0 > now } ?? true) }
+        let liveClients = oauthClients.compactMap { client -> OrganisationStatus.OAuthClientSummary? in
+            let live = client.secrets.filter { $0.isLive(at: now) }.count
+            guard client.revokedAt == nil, live > 0 else { return nil }
+            return .init(
+                id: client.id, label: client.label, clientID: client.clientID, lastUsedAt: client.lastUsedAt,
+                liveSecrets: live)
+        }
         return try await client.withConnection { connection in
             let last = try connection.query(
                 """
@@ -356,14 +439,17 @@ public struct SyncStatusStore: Sendable {
             let lastError: Date? = try last.decode("last_error")
             let health = HealthVerdict(
                 .init(
-                    scimEnabled: organisation.scimEnabled, activeTokens: activeTokens.count, requests24h: window.requests,
-                    errors24h: window.errors, lastSuccessAt: lastSuccess, lastErrorAt: lastError,
-                    unresolvedManagers: unresolved.count, unmappedAttributes: unmapped.map(\.name)))
+                    scimEnabled: organisation.scimEnabled, activeTokens: activeTokens.count + liveClients.count,
+                    requests24h: window.requests, errors24h: window.errors, lastSuccessAt: lastSuccess,
+                    lastErrorAt: lastError,
+                    unresolvedManagers: unresolved.count, unmappedAttributes: unmapped.map(\.name),
+                    expiringSecrets: expiringSecrets.count))
             return OrganisationStatus(
                 organisation: organisation.slug, scimEnabled: organisation.scimEnabled,
                 tokens: activeTokens.map {
                     .init(label: $0.label, prefix: $0.prefix, createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, expiresAt: $0.expiresAt)
                 },
+                oauthClients: liveClients, expiringSecrets: expiringSecrets,
                 lastRequestAt: try last.decode("last_request"), lastSuccessAt: lastSuccess, lastErrorAt: lastError,
                 users: .init(
                     total: try users.decode("total"), scimManaged: try users.decode("managed"), manual: try users.decode("manual"),

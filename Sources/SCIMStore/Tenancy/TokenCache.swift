@@ -1,7 +1,8 @@
 import Foundation
 import SCIM
 
-/// Remembers which organisation a SCIM token resolved to, so requests cost no token lookup.
+/// Remembers which organisation a SCIM token or an OAuth access token resolved to, so requests cost
+/// no token lookup.
 ///
 /// Keyed by the token's SHA-256 (never the token itself). Successes are cached, and so, for
 /// `refusalLifetime` at most, is the 403 of a genuine token whose organisation has SCIM disabled: an
@@ -27,18 +28,35 @@ public struct CachedTokenAuthenticator: Sendable {
 
     private let lookup: Lookup
     private let now: @Sendable () -> ContinuousClock.Instant
+    /// The wall clock a token's expiry is compared with.
+    private let date: @Sendable () -> Date
     private let cache: TTLCache<[UInt8], Entry>
 
-    public init(tokens: TokenStore, coherence: CacheCoherence = CacheCoherence()) {
-        self.init(coherence: coherence, now: { .now }, lookup: { try await tokens.authenticate(bearer: $0) })
+    /// - Parameters:
+    ///   - oauth: resolves OAuth access tokens (`laoauth_…`); other bearers go to `tokens`.
+    ///   - date: the wall clock expiries are measured by; tests pass a manual one.
+    public init(
+        tokens: TokenStore, oauth: OAuthClientStore? = nil, coherence: CacheCoherence = CacheCoherence(),
+        date: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.init(coherence: coherence, now: { .now }, date: date) { bearer in
+            if let oauth, OAuthClientStore.isAccessToken(bearer) {
+                return try await oauth.authenticate(accessToken: bearer)
+            }
+            return try await tokens.authenticate(bearer: bearer)
+        }
     }
 
     /// - Parameters:
     ///   - now: the cache's clock; tests pass a manual one.
     ///   - lookup: what a cache miss costs; tests count the calls.
-    init(coherence: CacheCoherence, now: @escaping @Sendable () -> ContinuousClock.Instant, lookup: @escaping Lookup) {
+    init(
+        coherence: CacheCoherence, now: @escaping @Sendable () -> ContinuousClock.Instant,
+        date: @escaping @Sendable () -> Date = { Date() }, lookup: @escaping Lookup
+    ) {
         self.lookup = lookup
         self.now = now
+        self.date = date
         self.cache = TTLCache(coherence: coherence, capacity: 10_000)
     }
 
@@ -47,7 +65,7 @@ public struct CachedTokenAuthenticator: Sendable {
         let key = Secrets.sha256(token)
         let start = now()
         switch cache.value(for: key, now: start) {
-        case .accepted(let tenant, let expiresAt)? where expiresAt.map({ $0 > Date() }) ?? true:
+        case .accepted(let tenant, let expiresAt)? where expiresAt.map({ $0 > date() }) ?? true:
             return tenant
         case .disabled(let refusal, let until)? where start < until:
             throw refusal
