@@ -158,7 +158,10 @@ extension ResourceSchema {
                     SchemaAttribute(
                         "$ref", type: .reference, caseExact: true, mutability: .immutable, referenceTypes: ["User"],
                         description: "URI of the user."),
-                    SchemaAttribute("display", mutability: .immutable, description: "The user's display name."),
+                    SchemaAttribute(
+                        "display", mutability: .readOnly,
+                        description: "The user's display name, computed by the server; a value sent is ignored.",
+                        echoedByClients: true),
                     SchemaAttribute(
                         "type", mutability: .immutable, canonicalValues: ["User"],
                         description: "Always User: nested groups are not supported.", format: .canonicalValuesOnly),
