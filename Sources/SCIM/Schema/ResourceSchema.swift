@@ -53,9 +53,10 @@ extension SchemaAttribute {
 }
 
 extension ResourceSchema {
-    /// Core User (RFC 7643 §4.1), restricted to the attributes Learn Amp stores.
+    /// Core User (RFC 7643 §4.1), restricted to the attributes Learn Amp stores. Described as RFC 7643 §8.7.1
+    /// describes it ("User Account"), which clients built on Microsoft's reference code look for.
     public static let user = ResourceSchema(
-        id: SchemaURN.user, name: "User", description: "A Learn Amp user account.",
+        id: SchemaURN.user, name: "User", description: "User Account",
         attributes: [
             .id,
             .externalId,
