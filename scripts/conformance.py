@@ -157,8 +157,11 @@ class Tally:
         extra = "".join(f", {count} {name}" for name, count in sorted(self.other.items()))
         print(f"{self.tool}: {self.passed} passed, {len(self.failed) + len(self.documented)} failed"
               f" ({len(self.documented)} documented Learn Amp rules){extra}")
+        rules: dict[str, list[str]] = {}
         for title, rule in self.documented:
-            print(f"  documented  {title}: {rule}")
+            rules.setdefault(rule, []).append(title)
+        for rule, titles in rules.items():
+            print(f"  documented  {'; '.join(titles)}\n      why: {rule}")
         for title, reason in self.failed:
             print(f"  FAILED      {title}: {reason[:600]}")
         return not self.failed
