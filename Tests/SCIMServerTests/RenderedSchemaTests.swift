@@ -86,7 +86,8 @@ struct RenderedSchemaTests {
             }
             #expect(catalog.declaredPaths.subtracting(seen).sorted() == [], "declared but never written")
             let members = read["members"]?.arrayValue ?? []
-            #expect(members.first { $0[caseInsensitive: "value"]?.stringValue == ada }?[caseInsensitive: "display"] == "Ada")
+            let first = members.first { $0[caseInsensitive: "value"]?.stringValue == ada }
+            #expect(first?[caseInsensitive: "display"] == "Ada", "the server's display, not the one sent")
 
             let original = try #require(read.json)
             let tampered = catalog.tampered(original)
@@ -117,7 +118,9 @@ struct RenderedSchemaTests {
                 "employeeNumber": "E-1", "costCenter": "CC-9", "organization": "Acme", "division": "Engines",
                 "department": "Engines", "manager": ["value": .string(manager)],
             ],
-            .init(stringLiteral: learn): ["hireDate": "2020-01-31", "grade": "B", "startedOn": "2020-02-01", "mentor": true],
+            .init(stringLiteral: learn): [
+                "hireDate": "2020-01-31", "grade": "B", "startedOn": "2020-02-01", "mentor": true,
+            ],
             .init(stringLiteral: customer): ["badgeNumber": 42.5, "badgeColour": "green"],
         ]
     }
@@ -134,7 +137,8 @@ private struct Catalog {
         let type = try await org.scim(.get, "/ResourceTypes/\(resourceType)")
         try #require(type.status == .ok)
         core = try #require(type["schema"]?.stringValue)
-        extensions = type["schemaExtensions"]?.arrayValue?.compactMap { $0[caseInsensitive: "schema"]?.stringValue } ?? []
+        extensions =
+            type["schemaExtensions"]?.arrayValue?.compactMap { $0[caseInsensitive: "schema"]?.stringValue } ?? []
         var attributes: [String: [JSONValue]] = [:]
         for urn in [core] + extensions {
             let schema = try await org.scim(.get, "/Schemas/\(urn)")
