@@ -1,5 +1,5 @@
 # Shortcuts for the scripts in scripts/ (each works on its own; see README.md).
-.PHONY: run test test-pgbouncer bench bench-quick
+.PHONY: run test test-pgbouncer conformance bench bench-quick
 
 run:
 	scripts/run
@@ -9,6 +9,9 @@ test:
 
 test-pgbouncer:
 	scripts/test-pgbouncer
+
+conformance:
+	scripts/conformance
 
 bench:
 	scripts/install-bench-deps

@@ -58,6 +58,27 @@ struct SchemaTests {
         #expect(ResourceSchema.group.attribute(named: "displayName")?.uniqueness == .server)
     }
 
+    /// The server computes a member's `display`, so /Schemas says `readOnly`; Okta sends one with each
+    /// member, which input handling still checks and keeps (the group layer ignores it).
+    @Test func memberDisplayIsReadOnlyYetOktasValueIsKept() throws {
+        let display = try #require(ResourceSchema.group.attribute(named: "members")?.subAttribute(named: "display"))
+        #expect(display.mutability == .readOnly)
+        #expect(display.json.objectValue?["mutability"] == "readOnly")
+        #expect(!display.isReadOnly)
+        let body: JSONValue = [
+            "schemas": [.string(SchemaURN.group)], "displayName": "G",
+            "members": [["value": "u-1", "display": "Ada"]],
+        ]
+        let normalised = try Normaliser(resourceType: .group).normalise(resource: body)
+        let member = normalised.value.objectValue?["members"]?.arrayValue?.first
+        #expect(member?.objectValue?["display"] == "Ada")
+        #expect(normalised.rewrites["readOnlyIgnored"] == nil)
+        let wrongType: JSONValue = [
+            "schemas": [.string(SchemaURN.group)], "displayName": "G", "members": [["value": "u-1", "display": 5]],
+        ]
+        #expect(throws: SCIMError.self) { try Normaliser(resourceType: .group).normalise(resource: wrongType) }
+    }
+
     @Test func serviceProviderConfigAdvertisesTheLimits() {
         let limits = ServiceLimits(maxOperations: 50, maxPayloadSize: 2048, maxResults: 500, defaultResults: 25)
         let config = DiscoveryDocuments.serviceProviderConfig(baseURL: "https://scim.example/scim/v2", limits: limits)

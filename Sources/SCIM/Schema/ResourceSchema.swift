@@ -53,9 +53,10 @@ extension SchemaAttribute {
 }
 
 extension ResourceSchema {
-    /// Core User (RFC 7643 §4.1), restricted to the attributes Learn Amp stores.
+    /// Core User (RFC 7643 §4.1), restricted to the attributes Learn Amp stores. Described as RFC 7643 §8.7.1
+    /// describes it ("User Account"), which clients built on Microsoft's reference code look for.
     public static let user = ResourceSchema(
-        id: SchemaURN.user, name: "User", description: "A Learn Amp user account.",
+        id: SchemaURN.user, name: "User", description: "User Account",
         attributes: [
             .id,
             .externalId,
@@ -158,7 +159,10 @@ extension ResourceSchema {
                     SchemaAttribute(
                         "$ref", type: .reference, caseExact: true, mutability: .immutable, referenceTypes: ["User"],
                         description: "URI of the user."),
-                    SchemaAttribute("display", mutability: .immutable, description: "The user's display name."),
+                    SchemaAttribute(
+                        "display", mutability: .readOnly,
+                        description: "The user's display name, computed by the server; a value sent is ignored.",
+                        echoedByClients: true),
                     SchemaAttribute(
                         "type", mutability: .immutable, canonicalValues: ["User"],
                         description: "Always User: nested groups are not supported.", format: .canonicalValuesOnly),

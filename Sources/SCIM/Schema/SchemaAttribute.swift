@@ -48,6 +48,10 @@ public struct SchemaAttribute: Sendable, Hashable {
     public var referenceTypes: [String]
     public var description: String
     public var format: Format?
+    /// Whether clients send this server-computed value back with what they write (Okta sends each
+    /// group member's `display`). Such a value is declared `readOnly` yet checked and kept as input
+    /// like a writable one; whatever consumes the input ignores it.
+    public var echoedByClients: Bool
 
     public init(
         _ name: String,
@@ -62,7 +66,8 @@ public struct SchemaAttribute: Sendable, Hashable {
         canonicalValues: [String] = [],
         referenceTypes: [String] = [],
         description: String,
-        format: Format? = nil
+        format: Format? = nil,
+        echoedByClients: Bool = false
     ) {
         self.name = name
         self.type = type
@@ -77,6 +82,7 @@ public struct SchemaAttribute: Sendable, Hashable {
         self.referenceTypes = referenceTypes
         self.description = description
         self.format = format
+        self.echoedByClients = echoedByClients
     }
 
     /// The sub-attribute called `name`, compared case-insensitively (RFC 7643 §2.1).
@@ -84,8 +90,9 @@ public struct SchemaAttribute: Sendable, Hashable {
         subAttributes.first { $0.name.caseInsensitiveEquals(name) }
     }
 
-    /// Whether a client may never write this attribute: `readOnly` values are server-owned.
-    public var isReadOnly: Bool { mutability == .readOnly }
+    /// Whether input for this attribute is dropped or refused: `readOnly` values are server-owned, except
+    /// those `echoedByClients`, which input handling treats as writable.
+    public var isReadOnly: Bool { mutability == .readOnly && !echoedByClients }
 
     /// The RFC 7643 §7 representation used by `/Schemas`.
     public var json: JSONValue {
