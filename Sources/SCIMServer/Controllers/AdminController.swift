@@ -110,7 +110,7 @@ struct AdminController {
         }
         let mappings = try items.map { item in
             let element = try AdminBody(item, context: "mappings[]")
-            return CustomFieldMapping(
+            return CustomFieldMapping.Draft(
                 scimAttribute: try element.requiredString("scimAttribute"), field: try element.requiredString("field"),
                 type: try element.requiredString("type"), allowedValues: try element.stringArray("allowedValues"))
         }

@@ -21,7 +21,6 @@ public final class CustomFieldCache: Sendable {
 /// `custom_field_mappings.attribute_name` holds `CustomFieldMapping.key`: the bare name for the
 /// Learn Amp extension, the full path for any other namespace, so it stays unique across namespaces.
 public struct CustomFieldStore: Sendable {
-    static let types: Set<String> = ["string", "number", "boolean", "date", "enum"]
     let client: PostgresClient
     let cache: CustomFieldCache
 
@@ -46,18 +45,19 @@ public struct CustomFieldStore: Sendable {
 
     /// Validates every mapping, naming the first rule a mapping breaks, and returns them with the
     /// attribute path spelled canonically (a bare name is in the Learn Amp extension).
-    public static func validate(_ mappings: [CustomFieldMapping]) throws -> [CustomFieldMapping] {
+    public static func validate(_ drafts: [CustomFieldMapping.Draft]) throws -> [CustomFieldMapping] {
         var seenAttributes = Set<String>(), seenFields = Set<String>()
-        return try mappings.map { mapping in
-            var mapping = mapping
-            mapping.scimAttribute = try canonicalPath(mapping.scimAttribute)
-            guard isValidFieldName(mapping.field) else {
-                throw AdminError.badRequest("field must be 1-63 lowercase letters, digits or '_', starting with a letter (got \"\(mapping.field.prefix(64))\").")
+        return try drafts.map { draft in
+            let scimAttribute = try canonicalPath(draft.scimAttribute)
+            guard isValidFieldName(draft.field) else {
+                throw AdminError.badRequest("field must be 1-63 lowercase letters, digits or '_', starting with a letter (got \"\(draft.field.prefix(64))\").")
             }
-            guard types.contains(mapping.type) else {
-                throw AdminError.badRequest("type must be one of string, number, boolean, date, enum (got \"\(mapping.type.prefix(32))\").")
+            guard let type = CustomFieldMapping.FieldType(rawValue: draft.type) else {
+                throw AdminError.badRequest("type must be one of string, number, boolean, date, enum (got \"\(draft.type.prefix(32))\").")
             }
-            if mapping.type == "enum" {
+            let mapping = CustomFieldMapping(
+                scimAttribute: scimAttribute, field: draft.field, type: type, allowedValues: draft.allowedValues)
+            if mapping.type == .enum {
                 guard let allowed = mapping.allowedValues, !allowed.isEmpty, allowed.allSatisfy({ !$0.isEmpty }) else {
                     throw AdminError.badRequest("An enum mapping needs a non-empty allowedValues list.")
                 }
@@ -177,8 +177,8 @@ public struct CustomFieldStore: Sendable {
     }
 
     /// Replaces the organisation's mappings as a whole (PUT semantics), atomically.
-    public func replace(_ tenant: Tenant, with mappings: [CustomFieldMapping]) async throws -> [CustomFieldMapping] {
-        let mappings = try Self.validate(mappings)
+    public func replace(_ tenant: Tenant, with drafts: [CustomFieldMapping.Draft]) async throws -> [CustomFieldMapping] {
+        let mappings = try Self.validate(drafts)
         let schema = tenant.schema
         // Every replica's mapping caches go, this one's at once (no trigger sees tenant schemas).
         defer { cache.cache.coherence.invalidate() }
@@ -189,7 +189,7 @@ public struct CustomFieldStore: Sendable {
                 _ = try connection.query(
                     """
                     INSERT INTO \(schema).custom_field_mappings (scim_attribute, attribute_name, field, type, allowed_values)
-                    VALUES (\(mapping.scimAttribute), \(mapping.key), \(mapping.field), \(mapping.type),
+                    VALUES (\(mapping.scimAttribute), \(mapping.key), \(mapping.field), \(mapping.type.rawValue),
                             \(mapping.allowedValues))
                     """)
             }
@@ -207,8 +207,13 @@ public struct CustomFieldStore: Sendable {
         try connection.query(
             "SELECT scim_attribute, field, type, allowed_values FROM \(schema).custom_field_mappings ORDER BY scim_attribute"
         ).map { row in
-            CustomFieldMapping(
-                scimAttribute: try row.decode("scim_attribute"), field: try row.decode("field"), type: try row.decode("type"),
+            // The column's CHECK constraint admits only `FieldType`'s spellings.
+            let typeText: String = try row.decode("type")
+            guard let type = CustomFieldMapping.FieldType(rawValue: typeText) else {
+                throw PostgresError(code: .decoding, message: "custom_field_mappings.type holds an unknown type")
+            }
+            return CustomFieldMapping(
+                scimAttribute: try row.decode("scim_attribute"), field: try row.decode("field"), type: type,
                 allowedValues: try row.decode("allowed_values"))
         }
     }

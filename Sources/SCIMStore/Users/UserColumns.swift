@@ -9,10 +9,30 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
     public var scimAttribute: String
     /// Learn Amp custom field name (`^[a-z][a-z0-9_]{0,62}$`).
     public var field: String
-    public var type: String
+    public var type: FieldType
     public var allowedValues: [String]?
 
-    public init(scimAttribute: String, field: String, type: String, allowedValues: [String]? = nil) {
+    /// What a custom field holds; the raw value is the admin API's and the `type` column's spelling.
+    public enum FieldType: String, Sendable, Codable, CaseIterable {
+        case string, number, boolean, date, `enum`
+    }
+
+    /// A mapping as staff sent it, before `CustomFieldStore.validate` checks it: the type still as text.
+    public struct Draft: Sendable {
+        public var scimAttribute: String
+        public var field: String
+        public var type: String
+        public var allowedValues: [String]?
+
+        public init(scimAttribute: String, field: String, type: String, allowedValues: [String]? = nil) {
+            self.scimAttribute = scimAttribute
+            self.field = field
+            self.type = type
+            self.allowedValues = allowedValues
+        }
+    }
+
+    public init(scimAttribute: String, field: String, type: FieldType, allowedValues: [String]? = nil) {
         self.scimAttribute = scimAttribute
         self.field = field
         self.type = type
@@ -37,11 +57,11 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
     public var definition: CustomFieldDefinition {
         let fieldType: CustomFieldType =
             switch type {
-            case "number": .number
-            case "boolean": .boolean
-            case "date": .date
-            case "enum": .enum(allowed: allowedValues ?? [])
-            default: .string
+            case .string: .string
+            case .number: .number
+            case .boolean: .boolean
+            case .date: .date
+            case .enum: .enum(allowed: allowedValues ?? [])
             }
         return CustomFieldDefinition(name: attributeName, type: fieldType, schemaURN: schemaURN)
     }
@@ -232,10 +252,10 @@ enum UserColumns {
         else { return nil }
         let text = "(u.custom_fields->>'\(mapping.field)')"
         switch mapping.type {
-        case "number": return .number(text)
-        case "boolean": return .bool("\(text)::boolean")
-        case "date": return .date("\(text)::date")
-        default: return .text(text)
+        case .number: return .number(text)
+        case .boolean: return .bool("\(text)::boolean")
+        case .date: return .date("\(text)::date")
+        case .string, .enum: return .text(text)
         }
     }
 
