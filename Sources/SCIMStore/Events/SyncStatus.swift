@@ -22,7 +22,7 @@ public struct EventRecord: Sendable, Encodable, Equatable {
     public var durationMs: Int?
     public var changes: [String]
 
-    static let columns = """
+    static let columns: PostgresQuery = """
         id, occurred_at, outcome, kind, request_id, client_request_id, token_id::text AS token_id, method, path, resource_type,
         resource_id::text AS resource_id, user_name, status, scim_type, detail, duration_ms, changes
         """
@@ -385,7 +385,7 @@ public struct SyncStatusStore: Sendable {
         let limit = query.limit
         let rows = try await client.query(
             """
-            SELECT \(unsafeSQL: EventRecord.columns) FROM \(schema).sync_events
+            SELECT \(EventRecord.columns) FROM \(schema).sync_events
             WHERE (\(query.outcome)::text IS NULL OR outcome = \(query.outcome)::text)
               AND (\(query.since)::timestamptz IS NULL OR occurred_at >= \(query.since)::timestamptz)
               AND (\(query.until)::timestamptz IS NULL OR occurred_at < \(query.until)::timestamptz)

@@ -185,15 +185,16 @@ public struct GroupStore: Sendable {
             if let filter = request.filter {
                 let compiler = FilterCompiler { Self.attribute($0, schema: schema) }
                 condition = try compiler.compile(filter)
-                atMostOneRow = compiler.matchesAtMostOneRow(filter, uniqueColumns: Self.uniqueColumns)
+                atMostOneRow = compiler.matchesAtMostOneRow(filter)
             }
             var page = try ListPaging.page(
-                request: request, columns: Self.columns, table: "\(schema).teams", alias: "t", condition: condition,
-                atMostOneRow: atMostOneRow,
-                sortExpression: { path in
+                request: request, columns: Self.columns, table: "\(schema).teams", alias: Self.alias, key: Self.id,
+                condition: condition, atMostOneRow: atMostOneRow,
+                sortKey: { path in
+                    // Groups sort every text attribute ignoring case, externalId too.
                     switch Self.attribute(path, schema: schema) {
-                    case .text(let e, _)?: "lower(\(e))"
-                    case .uuid(let e)?, .timestamp(let e)?: e
+                    case .text(let e, _)?: e.lowercased.sql
+                    case .uuid(let e)?, .timestamp(let e)?: e.sql
                     default: nil
                     }
                 },
@@ -448,17 +449,22 @@ public struct GroupStore: Sendable {
             """)
     }
 
-    /// Columns under a unique index, as `attribute(_:schema:)` names them.
-    static let uniqueColumns: Set<String> = ["t.id", "t.display_name"]
+    /// The teams table's alias in every group list.
+    static let alias = SQLName("t")
+    static let id = alias.column("id", unique: true)
+    static let displayName = alias.column("display_name", unique: true)
+    /// A member's display name, as `decode` renders it.
+    static let memberDisplay = SQLColumn(
+        expression: "COALESCE(gu.display_name, NULLIF(concat_ws(' ', gu.given_name, gu.family_name), ''), gu.user_name)")
 
     static func attribute(_ path: AttributePath, schema: PostgresIdentifier) -> SQLAttribute? {
         if let urn = path.schema, urn.lowercased() != SchemaURN.group.lowercased() { return nil }
         switch path.key {
-        case "id": return .uuid("t.id")
-        case "displayname": return .text("t.display_name")
-        case "externalid": return .text("t.external_id", caseExact: true)
-        case "meta.created": return .timestamp("t.created_at")
-        case "meta.lastmodified": return .timestamp("t.updated_at")
+        case "id": return .uuid(id)
+        case "displayname": return .text(displayName)
+        case "externalid": return .text(alias.column("external_id"), caseExact: true)
+        case "meta.created": return .timestamp(alias.column("created_at"))
+        case "meta.lastmodified": return .timestamp(alias.column("updated_at"))
         case "members":
             return .collection(
                 exists: { condition in
@@ -468,8 +474,8 @@ public struct GroupStore: Sendable {
                     """
                 },
                 elements: [
-                    "value": .uuid("gm.user_id"),
-                    "display": .text("COALESCE(gu.display_name, NULLIF(concat_ws(' ', gu.given_name, gu.family_name), ''), gu.user_name)"),
+                    "value": .uuid(SQLName("gm").column("user_id")),
+                    "display": .text(memberDisplay),
                 ],
                 defaultElement: "value")
         default: return nil

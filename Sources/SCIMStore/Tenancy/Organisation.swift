@@ -43,7 +43,7 @@ public struct Organisation: Sendable, Encodable, Equatable {
         updatedAt = try row.decode("updated_at")
     }
 
-    static let columns = "id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at"
+    static let columns: PostgresQuery = "id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at"
 
     enum CodingKeys: String, CodingKey { case id, slug, name, schemaName, scimEnabled, rateLimit, createdAt, updatedAt }
 

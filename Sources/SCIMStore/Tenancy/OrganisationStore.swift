@@ -27,7 +27,7 @@ public struct OrganisationStore: Sendable {
                     """
                     INSERT INTO control.organisations (id, slug, name, schema_name)
                     VALUES (\(UUID()), \(slug), \(name), \(schema.name))
-                    RETURNING \(unsafeSQL: Organisation.columns)
+                    RETURNING \(Organisation.columns)
                     """)
                 try Migrator.migrateTenant(schema, migrations: tenantMigrations, on: connection)
                 return try Organisation(row: rows.rows[0])
@@ -38,14 +38,14 @@ public struct OrganisationStore: Sendable {
     }
 
     public func list() async throws -> [Organisation] {
-        try await client.query("SELECT \(unsafeSQL: Organisation.columns) FROM control.organisations ORDER BY slug")
+        try await client.query("SELECT \(Organisation.columns) FROM control.organisations ORDER BY slug")
             .map(Organisation.init(row:))
     }
 
     /// - Throws: `AdminError` 404 when no organisation has this slug.
     public func find(slug: String) async throws -> Organisation {
         let rows = try await client.query(
-            "SELECT \(unsafeSQL: Organisation.columns) FROM control.organisations WHERE slug = \(slug)")
+            "SELECT \(Organisation.columns) FROM control.organisations WHERE slug = \(slug)")
         guard let row = rows.first else { throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".") }
         return try Organisation(row: row)
     }
@@ -72,7 +72,7 @@ public struct OrganisationStore: Sendable {
                 rate_limit_burst = CASE WHEN \(changeLimit) THEN \(override?.burst)::integer ELSE rate_limit_burst END,
                 updated_at = now()
             WHERE slug = \(slug)
-            RETURNING \(unsafeSQL: Organisation.columns)
+            RETURNING \(Organisation.columns)
             """)
         guard let row = rows.first else { throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".") }
         return try Organisation(row: row)

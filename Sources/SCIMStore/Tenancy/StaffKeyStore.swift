@@ -70,7 +70,7 @@ public struct StaffKeyInfo: Sendable, Encodable, Equatable {
         revokedAt = try row.decode("revoked_at")
     }
 
-    static let columns = """
+    static let columns: PostgresQuery = """
         k.id, k.name, k.role, o.slug AS organisation_slug, k.prefix, k.created_at, k.last_used_at, k.revoked_at
         """
 
@@ -133,7 +133,7 @@ public struct StaffKeyStore: Sendable {
     public func list() async throws -> [StaffKeyInfo] {
         try await client.query(
             """
-            SELECT \(unsafeSQL: StaffKeyInfo.columns)
+            SELECT \(StaffKeyInfo.columns)
             FROM control.staff_keys k LEFT JOIN control.organisations o ON o.id = k.organisation_id
             ORDER BY k.created_at DESC, k.id
             """
@@ -185,7 +185,7 @@ public struct StaffKeyStore: Sendable {
     private static func find(_ id: UUID, on connection: PostgresConnection) throws -> StaffKeyInfo {
         let rows = try connection.query(
             """
-            SELECT \(unsafeSQL: StaffKeyInfo.columns)
+            SELECT \(StaffKeyInfo.columns)
             FROM control.staff_keys k LEFT JOIN control.organisations o ON o.id = k.organisation_id
             WHERE k.id = \(id)
             """)
@@ -219,7 +219,7 @@ public struct AuditEntry: Sendable, Encodable, Equatable {
         status = try row.decode("status")
     }
 
-    static let columns = "id, occurred_at, actor_kind, actor_id, actor_name, method, route, organisation_slug, target, status"
+    static let columns: PostgresQuery = "id, occurred_at, actor_kind, actor_id, actor_name, method, route, organisation_slug, target, status"
 
     enum CodingKeys: String, CodingKey { case occurredAt, actor, method, route, organisation, target, status }
     enum ActorKeys: String, CodingKey { case kind, id, name }
@@ -273,7 +273,7 @@ public struct AuditLog: Sendable {
     public func list(limit: Int, cursor: Int64?) async throws -> (entries: [AuditEntry], nextCursor: Int64?) {
         let rows = try await client.query(
             """
-            SELECT \(unsafeSQL: AuditEntry.columns) FROM control.audit_log
+            SELECT \(AuditEntry.columns) FROM control.audit_log
             WHERE id < \(cursor ?? Int64.max)
             ORDER BY id DESC LIMIT \(limit + 1)
             """)

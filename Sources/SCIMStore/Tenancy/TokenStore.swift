@@ -22,7 +22,7 @@ public struct TokenInfo: Sendable, Encodable, Equatable {
         revokedAt = try row.decode("revoked_at")
     }
 
-    static let columns = "id, label, prefix, created_at, expires_at, last_used_at, revoked_at"
+    static let columns: PostgresQuery = "id, label, prefix, created_at, expires_at, last_used_at, revoked_at"
 
     enum CodingKeys: String, CodingKey { case id, label, prefix, createdAt, expiresAt, lastUsedAt, revokedAt }
 
@@ -58,7 +58,7 @@ public struct TokenStore: Sendable {
             """
             INSERT INTO control.scim_tokens (id, organisation_id, label, prefix, secret_hash, expires_at)
             VALUES (\(UUID()), \(organisationID), \(label), \(secret.prefix), \(secret.digest), \(expiresAt))
-            RETURNING \(unsafeSQL: TokenInfo.columns)
+            RETURNING \(TokenInfo.columns)
             """)
         return (try TokenInfo(row: rows.rows[0]), secret.token)
     }
@@ -67,7 +67,7 @@ public struct TokenStore: Sendable {
     public func list(organisationID: UUID) async throws -> [TokenInfo] {
         try await client.query(
             """
-            SELECT \(unsafeSQL: TokenInfo.columns) FROM control.scim_tokens
+            SELECT \(TokenInfo.columns) FROM control.scim_tokens
             WHERE organisation_id = \(organisationID) ORDER BY created_at DESC, id
             """
         ).map(TokenInfo.init(row:))

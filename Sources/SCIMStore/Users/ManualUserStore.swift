@@ -41,7 +41,7 @@ public struct AdminUser: Sendable, Encodable, Equatable {
         try container.encode(updatedAt, forKey: .updatedAt)
     }
 
-    static let columns =
+    static let columns: PostgresQuery =
         "id, COALESCE(email, user_name) AS email, user_name, given_name, family_name, active, role, scim_managed, department, created_at, updated_at"
 
     init(row: PostgresRow) throws {
@@ -80,7 +80,7 @@ public struct ManualUserStore: Sendable {
                         INSERT INTO \(schema).users (id, user_name, email, given_name, family_name, role, scim_managed, emails)
                         VALUES (\(UUID()), \(email), \(email), \(firstName), \(lastName), \(role.rawValue), false,
                                 jsonb_build_array(jsonb_build_object('value', \(email)::text, 'type', 'work', 'primary', true)))
-                        RETURNING \(unsafeSQL: AdminUser.columns)
+                        RETURNING \(AdminUser.columns)
                         """
                     ).rows[0])
                 try UserStore.linkWaitingReports(to: user.id, names: [email], schema: schema, on: connection)
@@ -96,7 +96,7 @@ public struct ManualUserStore: Sendable {
         let schema = tenant.schema
         let rows = try await client.query(
             """
-            SELECT \(unsafeSQL: AdminUser.columns) FROM \(schema).users
+            SELECT \(AdminUser.columns) FROM \(schema).users
             WHERE (\(email)::text IS NULL OR lower(user_name) = lower(\(email)::text) OR lower(email) = lower(\(email)::text))
               AND (\(active)::boolean IS NULL OR active = \(active)::boolean)
               AND (\(cursor)::uuid IS NULL OR id > \(cursor)::uuid)
@@ -118,7 +118,7 @@ public struct ManualUserStore: Sendable {
                    given_name = COALESCE(\(firstName)::text, given_name), family_name = COALESCE(\(lastName)::text, family_name),
                    active = COALESCE(\(active)::boolean, active), updated_at = now(), version = version + 1
             WHERE id = \(id)
-            RETURNING \(unsafeSQL: AdminUser.columns)
+            RETURNING \(AdminUser.columns)
             """)
         guard let row = rows.first else { throw AdminError.notFound("No user \(id) in this organisation.") }
         return try AdminUser(row: row)

@@ -69,8 +69,12 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
 
 /// The users table as SCIM sees it: the SELECT list every read shares, and the filterable attributes.
 enum UserColumns {
-    /// Columns under a unique index, as `attribute(_:schema:customFields:)` names them.
-    static let uniqueColumns: Set<String> = ["u.id", "u.user_name"]
+    /// The users table's alias in every user read.
+    static let alias = SQLName("u")
+    static let id = alias.column("id", unique: true)
+    static let userName = alias.column("user_name", unique: true)
+    /// The alias of one element of `emails` in a filter's EXISTS subquery.
+    static let email = SQLName("e")
 
     /// Everything needed to render a user, in one statement: manager, primary team and team
     /// memberships come from correlated subqueries, not extra round trips. Subqueries rather than
@@ -181,24 +185,25 @@ enum UserColumns {
 
     private static func core(_ key: String, schema: PostgresIdentifier) -> SQLAttribute? {
         switch key {
-        case "id": .uuid("u.id")
-        case "externalid": .text("u.external_id", caseExact: true)
-        case "username": .text("u.user_name")
-        case "name.givenname": .text("u.given_name")
-        case "name.familyname": .text("u.family_name")
-        case "name.formatted": .text("u.formatted_name")
-        case "displayname": .text("u.display_name")
-        case "title": .text("u.title")
-        case "timezone": .text("u.timezone")
-        case "active": .bool("u.active")
-        case "meta.created": .timestamp("u.created_at")
-        case "meta.lastmodified": .timestamp("u.updated_at")
+        case "id": .uuid(id)
+        case "externalid": .text(alias.column("external_id"), caseExact: true)
+        case "username": .text(userName)
+        case "name.givenname": .text(alias.column("given_name"))
+        case "name.familyname": .text(alias.column("family_name"))
+        case "name.formatted": .text(alias.column("formatted_name"))
+        case "displayname": .text(alias.column("display_name"))
+        case "title": .text(alias.column("title"))
+        case "timezone": .text(alias.column("timezone"))
+        case "active": .bool(alias.column("active"))
+        case "meta.created": .timestamp(alias.column("created_at"))
+        case "meta.lastmodified": .timestamp(alias.column("updated_at"))
         case "emails":
             .collection(
                 exists: { condition in "EXISTS (SELECT 1 FROM jsonb_array_elements(u.emails) e WHERE \(condition))" },
                 elements: [
-                    "value": .text("(e->>'value')"), "type": .text("(e->>'type')"),
-                    "primary": .bool("(e->>'primary')::boolean"), "display": .text("(e->>'display')"),
+                    "value": .text(.member("value", of: email)), "type": .text(.member("type", of: email)),
+                    "primary": .bool(SQLColumn.member("primary", of: email).cast("boolean")),
+                    "display": .text(.member("display", of: email)),
                 ],
                 defaultElement: "value")
         case "groups":
@@ -209,7 +214,9 @@ enum UserColumns {
                             WHERE g.user_id = u.id AND \(condition))
                     """
                 },
-                elements: ["value": .uuid("g.team_id"), "display": .text("gt.display_name")],
+                elements: [
+                    "value": .uuid(SQLName("g").column("team_id")), "display": .text(SQLName("gt").column("display_name")),
+                ],
                 defaultElement: "value")
         default: nil
         }
@@ -217,20 +224,20 @@ enum UserColumns {
 
     private static func enterprise(_ key: String) -> SQLAttribute? {
         switch key {
-        case "employeenumber": .text("u.employee_number")
-        case "costcenter": .text("u.cost_center")
-        case "organization": .text("u.organization")
-        case "division": .text("u.division")
-        case "department": .text("u.department")
-        case "manager", "manager.value": .uuid("u.manager_id")
+        case "employeenumber": .text(alias.column("employee_number"))
+        case "costcenter": .text(alias.column("cost_center"))
+        case "organization": .text(alias.column("organization"))
+        case "division": .text(alias.column("division"))
+        case "department": .text(alias.column("department"))
+        case "manager", "manager.value": .uuid(alias.column("manager_id"))
         default: nil
         }
     }
 
     private static func learnAmp(_ key: String, customFields: [CustomFieldMapping]) -> SQLAttribute? {
         switch key {
-        case "hiredate": return .date("u.hire_date")
-        case "primaryteam", "primaryteam.value": return .uuid("u.primary_team_id")
+        case "hiredate": return .date(alias.column("hire_date"))
+        case "primaryteam", "primaryteam.value": return .uuid(alias.column("primary_team_id"))
         default:
             return mapped(key, in: SchemaURN.learnAmpUser, customFields)
         }
@@ -241,31 +248,20 @@ enum UserColumns {
     private static func mapped(
         _ key: String, in schemaURN: String, _ customFields: [CustomFieldMapping]
     ) -> SQLAttribute? {
-        // Field names are validated (`^[a-z][a-z0-9_]*$`) when staff map them, so quoting them as
-        // SQL literals here is safe; the client's value still travels as a bind.
+        // The client's value travels as a bind; the field name was validated when staff mapped it.
         guard
             let mapping = customFields.first(where: {
                 $0.attributeName.lowercased() == key && $0.schemaURN.lowercased() == schemaURN.lowercased()
                     && !$0.definition.isBuiltIn
             }),
-            CustomFieldStore.isValidFieldName(mapping.field)
+            let text = SQLColumn.customField(mapping.field, in: alias.column("custom_fields"))
         else { return nil }
-        let text = "(u.custom_fields->>'\(mapping.field)')"
         switch mapping.type {
         case .number: return .number(text)
-        case .boolean: return .bool("\(text)::boolean")
-        case .date: return .date("\(text)::date")
+        case .boolean: return .bool(text.cast("boolean"))
+        case .date: return .date(text.cast("date"))
         case .string, .enum: return .text(text)
         }
     }
 
-    /// Attributes `sortBy` accepts: the scalar ones.
-    static func sortExpression(_ path: AttributePath, schema: PostgresIdentifier, customFields: [CustomFieldMapping]) -> String? {
-        switch attribute(path, schema: schema, customFields: customFields) {
-        case .text(let e, let caseExact)?: caseExact ? e : "lower(\(e))"
-        case .uuid(let e)?, .bool(let e)?, .timestamp(let e)?, .date(let e)?: e
-        case .number(let e)?: "(\(e))::numeric"
-        case .collection?, nil: nil
-        }
-    }
 }

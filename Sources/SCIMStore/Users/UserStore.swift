@@ -163,18 +163,18 @@ public struct UserStore: Sendable {
         let schema = tenant.schema
         let mappings = try await self.mappingList(schema)
         let (condition, atMostOneRow): (PostgresQuery, Bool) = try {
-            guard let filter = request.filter else { return ("u.scim_managed", false) }
+            guard let filter = request.filter else { return ("\(UserColumns.alias).scim_managed", false) }
             let compiler = FilterCompiler { UserColumns.attribute($0, schema: schema, customFields: mappings) }
             return (
-                "u.scim_managed AND \(try compiler.compile(filter))",
-                compiler.matchesAtMostOneRow(filter, uniqueColumns: UserColumns.uniqueColumns)
+                "\(UserColumns.alias).scim_managed AND \(try compiler.compile(filter))",
+                compiler.matchesAtMostOneRow(filter)
             )
         }()
         let page = { @Sendable (connection: PostgresConnection) throws -> ListPage<StoredUser> in
             try ListPaging.page(
-                request: request, columns: UserColumns.columns(schema), table: "\(schema).users", alias: "u",
-                condition: condition, atMostOneRow: atMostOneRow,
-                sortExpression: { path in UserColumns.sortExpression(path, schema: schema, customFields: mappings) },
+                request: request, columns: UserColumns.columns(schema), table: "\(schema).users", alias: UserColumns.alias,
+                key: UserColumns.id, condition: condition, atMostOneRow: atMostOneRow,
+                sortKey: { path in UserColumns.attribute(path, schema: schema, customFields: mappings)?.sortKey },
                 on: connection, decode: { row in
                     let (user, metadata) = try UserColumns.decode(row, mappings: mappings)
                     return StoredUser(user: user, metadata: metadata)
