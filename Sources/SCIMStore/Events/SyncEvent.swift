@@ -255,12 +255,12 @@ public struct WriteEvents: Sendable {
     }
 
     func record(
-        status: Int, resourceType: String, resourceID: UUID, userName: String?, changes: [String],
+        result: SCIMWriteResult, resourceType: String, resourceID: UUID, userName: String?, changes: [String],
         warnings: [(SyncEvent.Kind, String, [String])] = [], schema: PostgresIdentifier, on connection: PostgresConnection
     ) throws {
         var events = [
             SyncEvent(
-                origin: origin, outcome: .success, status: status, resourceType: resourceType, resourceID: resourceID,
+                origin: origin, outcome: .success, status: result.status, resourceType: resourceType, resourceID: resourceID,
                 userName: userName, changes: changes)
         ]
         var warnings = warnings
@@ -270,7 +270,7 @@ public struct WriteEvents: Sendable {
         for (kind, detail, names) in warnings {
             events.append(
                 SyncEvent(
-                    origin: origin, outcome: .warning, kind: kind, status: status, resourceType: resourceType,
+                    origin: origin, outcome: .warning, kind: kind, status: result.status, resourceType: resourceType,
                     resourceID: resourceID, userName: userName, detail: detail, changes: names))
         }
         // Written with the COMMIT, in its round trip: nothing in the request reads it back.

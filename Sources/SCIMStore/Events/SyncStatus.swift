@@ -2,7 +2,7 @@ import Foundation
 import Postgres
 
 /// An event as the admin API returns it.
-public struct EventRecord: Sendable, Encodable, Equatable {
+public struct EventRecord: Sendable, Equatable {
     public var id: Int64
     public var occurredAt: Date
     public var outcome: String
@@ -45,33 +45,6 @@ public struct EventRecord: Sendable, Encodable, Equatable {
         detail = try row.decode("detail")
         durationMs = try row.decode("duration_ms")
         changes = try row.decode("changes")
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, occurredAt, outcome, kind, requestId, clientRequestId, tokenId, method, path, resourceType, resourceId, userName, status,
-            scimType, detail, durationMs, changes
-    }
-
-    /// Every key present (null when empty), so clients can rely on the shape.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(occurredAt, forKey: .occurredAt)
-        try c.encode(outcome, forKey: .outcome)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(requestId, forKey: .requestId)
-        try c.encode(clientRequestId, forKey: .clientRequestId)
-        try c.encode(tokenId, forKey: .tokenId)
-        try c.encode(method, forKey: .method)
-        try c.encode(path, forKey: .path)
-        try c.encode(resourceType, forKey: .resourceType)
-        try c.encode(resourceId, forKey: .resourceId)
-        try c.encode(userName, forKey: .userName)
-        try c.encode(status, forKey: .status)
-        try c.encode(scimType, forKey: .scimType)
-        try c.encode(detail, forKey: .detail)
-        try c.encode(durationMs, forKey: .durationMs)
-        try c.encode(changes, forKey: .changes)
     }
 }
 
@@ -165,24 +138,13 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
 }
 
 /// Everything support needs to answer "is SCIM working for this organisation, and if not, why?".
-public struct OrganisationStatus: Sendable, Encodable {
-    public struct TokenSummary: Sendable, Encodable {
+public struct OrganisationStatus: Sendable {
+    public struct TokenSummary: Sendable {
         public var label: String
         public var prefix: String
         public var createdAt: Date
         public var lastUsedAt: Date?
         public var expiresAt: Date?
-
-        enum CodingKeys: String, CodingKey { case label, prefix, createdAt, lastUsedAt, expiresAt }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(label, forKey: .label)
-            try c.encode(prefix, forKey: .prefix)
-            try c.encode(createdAt, forKey: .createdAt)
-            try c.encode(lastUsedAt, forKey: .lastUsedAt)
-            try c.encode(expiresAt, forKey: .expiresAt)
-        }
     }
 
     public struct UserCounts: Sendable, Encodable {
@@ -213,7 +175,7 @@ public struct OrganisationStatus: Sendable, Encodable {
         public var lastSeenAt: Date
     }
 
-    public struct RecentError: Sendable, Encodable {
+    public struct RecentError: Sendable {
         public var occurredAt: Date
         public var requestId: String
         public var method: String
@@ -222,21 +184,6 @@ public struct OrganisationStatus: Sendable, Encodable {
         public var scimType: String?
         public var userName: String?
         public var detail: String?
-
-        enum CodingKeys: String, CodingKey { case occurredAt, requestId, method, path, status, scimType, userName, detail }
-
-        /// Null keys are written, as in events, so the Learn Amp app sees one shape.
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(occurredAt, forKey: .occurredAt)
-            try c.encode(requestId, forKey: .requestId)
-            try c.encode(method, forKey: .method)
-            try c.encode(path, forKey: .path)
-            try c.encode(status, forKey: .status)
-            try c.encode(scimType, forKey: .scimType)
-            try c.encode(userName, forKey: .userName)
-            try c.encode(detail, forKey: .detail)
-        }
     }
 
     public var organisation: String
@@ -252,28 +199,6 @@ public struct OrganisationStatus: Sendable, Encodable {
     public var unmappedAttributes: [AttributeCount]
     public var recentErrors: [RecentError]
     public var health: HealthVerdict
-
-    enum CodingKeys: String, CodingKey {
-        case organisation, scimEnabled, tokens, lastRequestAt, lastSuccessAt, lastErrorAt, users, teams, last24Hours,
-            unresolvedManagers, unmappedAttributes, recentErrors, health
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(organisation, forKey: .organisation)
-        try c.encode(scimEnabled, forKey: .scimEnabled)
-        try c.encode(tokens, forKey: .tokens)
-        try c.encode(lastRequestAt, forKey: .lastRequestAt)
-        try c.encode(lastSuccessAt, forKey: .lastSuccessAt)
-        try c.encode(lastErrorAt, forKey: .lastErrorAt)
-        try c.encode(users, forKey: .users)
-        try c.encode(teams, forKey: .teams)
-        try c.encode(last24Hours, forKey: .last24Hours)
-        try c.encode(unresolvedManagers, forKey: .unresolvedManagers)
-        try c.encode(unmappedAttributes, forKey: .unmappedAttributes)
-        try c.encode(recentErrors, forKey: .recentErrors)
-        try c.encode(health, forKey: .health)
-    }
 }
 
 /// Reads an organisation's event log for the status page and the event search.
@@ -379,7 +304,9 @@ public struct SyncStatusStore: Sendable {
         let schema = tenant.schema
         var after: Int64?
         if let cursor = query.cursor, !cursor.isEmpty {
-            guard let id = Int64(cursor) else { throw AdminError.badRequest("cursor is not one this server issued.") }
+            guard let id = Int64(cursor) else {
+                throw StoreError.invalid("cursor", "cursor is not one this server issued.")
+            }
             after = id
         }
         let limit = query.limit

@@ -11,23 +11,13 @@ public struct StoredGroup: Sendable, Equatable {
 }
 
 /// A team as staff see it in the admin API.
-public struct TeamSummary: Sendable, Encodable, Equatable {
+public struct TeamSummary: Sendable, Equatable {
     public var id: UUID
     public var name: String
     /// Members SCIM lists (users released by `DELETE /Users` are not counted, as SCIM does not list them).
     public var memberCount: Int
     /// `group` (pushed by the identity provider), `department` (from users' departments) or `both`.
     public var source: String
-
-    enum CodingKeys: String, CodingKey { case id, name, memberCount, source }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id.lowercasedString, forKey: .id)
-        try c.encode(name, forKey: .name)
-        try c.encode(memberCount, forKey: .memberCount)
-        try c.encode(source, forKey: .source)
-    }
 }
 
 /// SCIM Groups as Learn Amp teams. Membership changes are set-based statements (one per kind of change,
@@ -73,7 +63,7 @@ public struct GroupStore: Sendable {
             }
             try Self.addMembers(group.members.ids, to: id, schema: schema, on: connection)
             try WriteEvents(origin: origin).record(
-                status: 201, resourceType: "Group", resourceID: id, userName: nil,
+                result: .created, resourceType: "Group", resourceID: id, userName: nil,
                 changes: ["displayName"] + (group.externalID == nil ? [] : ["externalId"]) + (group.members.isEmpty ? [] : ["members"]),
                 schema: schema, on: connection)
             return try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)!
@@ -171,7 +161,7 @@ public struct GroupStore: Sendable {
             if let ifMatch { try UserStore.check(ifMatch, version: try row.decode("version")) }
             _ = try connection.query("DELETE FROM \(schema).teams WHERE id = \(id)")
             try WriteEvents(origin: origin).record(
-                status: 204, resourceType: "Group", resourceID: id, userName: nil, changes: ["members"], schema: schema,
+                result: .noContent, resourceType: "Group", resourceID: id, userName: nil, changes: ["members"], schema: schema,
                 on: connection)
         }
     }
@@ -255,7 +245,7 @@ public struct GroupStore: Sendable {
         _ = try connection.query(
             "UPDATE \(schema).teams SET is_group = true, updated_at = now(), version = version + 1 WHERE id = \(id)")
         try WriteEvents(origin: origin, unknownAttributes: unknownAttributes).record(
-            status: render ? 200 : 204, resourceType: "Group", resourceID: id, userName: nil, changes: changes,
+            result: render ? .returned : .noContent, resourceType: "Group", resourceID: id, userName: nil, changes: changes,
             schema: schema, on: connection)
         return render ? try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection) : nil
     }

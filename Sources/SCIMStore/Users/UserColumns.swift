@@ -3,7 +3,7 @@ import Postgres
 import SCIM
 
 /// A custom-field mapping as stored in a tenant schema.
-public struct CustomFieldMapping: Sendable, Codable, Equatable {
+public struct CustomFieldMapping: Sendable, Equatable {
     /// Full attribute path: a schema URN, a colon, the attribute name, e.g.
     /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter`.
     public var scimAttribute: String
@@ -13,7 +13,7 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
     public var allowedValues: [String]?
 
     /// What a custom field holds; the raw value is the admin API's and the `type` column's spelling.
-    public enum FieldType: String, Sendable, Codable, CaseIterable {
+    public enum FieldType: String, Sendable, CaseIterable {
         case string, number, boolean, date, `enum`
     }
 
@@ -215,7 +215,8 @@ enum UserColumns {
                     """
                 },
                 elements: [
-                    "value": .uuid(SQLName("g").column("team_id")), "display": .text(SQLName("gt").column("display_name")),
+                    "value": .uuid(SQLName("g").column("team_id")),
+                    "display": .text(SQLName("gt").column("display_name")),
                 ],
                 defaultElement: "value")
         default: nil
