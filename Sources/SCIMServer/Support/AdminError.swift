@@ -18,6 +18,7 @@ public struct AdminError: Error, Sendable, Equatable, CustomStringConvertible {
         switch error.kind {
         case .notFound: self = .notFound(error.message)
         case .conflict: self = .conflict(error.message)
+        case .invalid: self = .badRequest(error.message)
         default: self = .badRequest(error.message)
         }
     }

@@ -443,18 +443,26 @@ public struct GroupStore: Sendable {
     static let alias = SQLName("t")
     static let id = alias.column("id", unique: true)
     static let displayName = alias.column("display_name", unique: true)
-    /// A member's display name, as `decode` renders it.
-    static let memberDisplay = SQLColumn(
-        expression: "COALESCE(gu.display_name, NULLIF(concat_ws(' ', gu.given_name, gu.family_name), ''), gu.user_name)")
+    /// The scalar attributes, by lowercased key: built once.
+    private static let scalarColumns: [String: SQLAttribute] = [
+        "id": .uuid(id),
+        "displayname": .text(displayName),
+        "externalid": .text(alias.column("external_id"), caseExact: true),
+        "meta.created": .timestamp(alias.column("created_at")),
+        "meta.lastmodified": .timestamp(alias.column("updated_at")),
+    ]
+
+    /// A member's columns in the `members` filter's EXISTS subquery; `display` as `decode` renders it.
+    private static let memberElements: [String: SQLAttribute] = [
+        "value": .uuid(SQLName("gm").column("user_id")),
+        "display": .text(
+            SQLColumn(
+                expression: "COALESCE(gu.display_name, NULLIF(concat_ws(' ', gu.given_name, gu.family_name), ''), gu.user_name)")),
+    ]
 
     static func attribute(_ path: AttributePath, schema: PostgresIdentifier) -> SQLAttribute? {
         if let urn = path.schema, urn.lowercased() != SchemaURN.group.lowercased() { return nil }
         switch path.key {
-        case "id": return .uuid(id)
-        case "displayname": return .text(displayName)
-        case "externalid": return .text(alias.column("external_id"), caseExact: true)
-        case "meta.created": return .timestamp(alias.column("created_at"))
-        case "meta.lastmodified": return .timestamp(alias.column("updated_at"))
         case "members":
             return .collection(
                 exists: { condition in
@@ -463,12 +471,8 @@ public struct GroupStore: Sendable {
                             WHERE gm.team_id = t.id AND \(condition))
                     """
                 },
-                elements: [
-                    "value": .uuid(SQLName("gm").column("user_id")),
-                    "display": .text(memberDisplay),
-                ],
-                defaultElement: "value")
-        default: return nil
+                elements: memberElements, defaultElement: "value")
+        default: return scalarColumns[path.key]
         }
     }
 }

@@ -183,65 +183,72 @@ enum UserColumns {
         }
     }
 
+    /// Core attributes kept in the users table, by lowercased key: built once.
+    private static let coreColumns: [String: SQLAttribute] = [
+        "id": .uuid(id),
+        "externalid": .text(alias.column("external_id"), caseExact: true),
+        "username": .text(userName),
+        "name.givenname": .text(alias.column("given_name")),
+        "name.familyname": .text(alias.column("family_name")),
+        "name.formatted": .text(alias.column("formatted_name")),
+        "displayname": .text(alias.column("display_name")),
+        "title": .text(alias.column("title")),
+        "timezone": .text(alias.column("timezone")),
+        "active": .bool(alias.column("active")),
+        "meta.created": .timestamp(alias.column("created_at")),
+        "meta.lastmodified": .timestamp(alias.column("updated_at")),
+        "emails": .collection(
+            exists: { condition in "EXISTS (SELECT 1 FROM jsonb_array_elements(u.emails) e WHERE \(condition))" },
+            elements: [
+                "value": .text(.member("value", of: email)), "type": .text(.member("type", of: email)),
+                "primary": .bool(SQLColumn.member("primary", of: email).cast("boolean")),
+                "display": .text(.member("display", of: email)),
+            ],
+            defaultElement: "value"),
+    ]
+
+    /// A group membership's columns in the `groups` filter's EXISTS subquery.
+    private static let groupElements: [String: SQLAttribute] = [
+        "value": .uuid(SQLName("g").column("team_id")), "display": .text(SQLName("gt").column("display_name")),
+    ]
+
     private static func core(_ key: String, schema: PostgresIdentifier) -> SQLAttribute? {
-        switch key {
-        case "id": .uuid(id)
-        case "externalid": .text(alias.column("external_id"), caseExact: true)
-        case "username": .text(userName)
-        case "name.givenname": .text(alias.column("given_name"))
-        case "name.familyname": .text(alias.column("family_name"))
-        case "name.formatted": .text(alias.column("formatted_name"))
-        case "displayname": .text(alias.column("display_name"))
-        case "title": .text(alias.column("title"))
-        case "timezone": .text(alias.column("timezone"))
-        case "active": .bool(alias.column("active"))
-        case "meta.created": .timestamp(alias.column("created_at"))
-        case "meta.lastmodified": .timestamp(alias.column("updated_at"))
-        case "emails":
-            .collection(
-                exists: { condition in "EXISTS (SELECT 1 FROM jsonb_array_elements(u.emails) e WHERE \(condition))" },
-                elements: [
-                    "value": .text(.member("value", of: email)), "type": .text(.member("type", of: email)),
-                    "primary": .bool(SQLColumn.member("primary", of: email).cast("boolean")),
-                    "display": .text(.member("display", of: email)),
-                ],
-                defaultElement: "value")
-        case "groups":
-            .collection(
-                exists: { condition in
-                    """
-                    EXISTS (SELECT 1 FROM \(schema).team_members g JOIN \(schema).teams gt ON gt.id = g.team_id
-                            WHERE g.user_id = u.id AND \(condition))
-                    """
-                },
-                elements: [
-                    "value": .uuid(SQLName("g").column("team_id")),
-                    "display": .text(SQLName("gt").column("display_name")),
-                ],
-                defaultElement: "value")
-        default: nil
-        }
+        guard key == "groups" else { return coreColumns[key] }
+        return .collection(
+            exists: { condition in
+                """
+                EXISTS (SELECT 1 FROM \(schema).team_members g JOIN \(schema).teams gt ON gt.id = g.team_id
+                        WHERE g.user_id = u.id AND \(condition))
+                """
+            },
+            elements: groupElements, defaultElement: "value")
     }
 
-    private static func enterprise(_ key: String) -> SQLAttribute? {
-        switch key {
-        case "employeenumber": .text(alias.column("employee_number"))
-        case "costcenter": .text(alias.column("cost_center"))
-        case "organization": .text(alias.column("organization"))
-        case "division": .text(alias.column("division"))
-        case "department": .text(alias.column("department"))
-        case "manager", "manager.value": .uuid(alias.column("manager_id"))
-        default: nil
-        }
-    }
+    /// The enterprise extension's attributes kept in the users table, by lowercased key.
+    private static let enterpriseColumns: [String: SQLAttribute] = [
+        "employeenumber": .text(alias.column("employee_number")),
+        "costcenter": .text(alias.column("cost_center")),
+        "organization": .text(alias.column("organization")),
+        "division": .text(alias.column("division")),
+        "department": .text(alias.column("department")),
+        "manager": .uuid(alias.column("manager_id")),
+        "manager.value": .uuid(alias.column("manager_id")),
+    ]
+
+    private static func enterprise(_ key: String) -> SQLAttribute? { enterpriseColumns[key] }
+
+    /// The Learn Amp extension's attributes kept in their own columns, by lowercased key.
+    private static let learnAmpColumns: [String: SQLAttribute] = [
+        "hiredate": .date(alias.column("hire_date")),
+        "primaryteam": .uuid(alias.column("primary_team_id")),
+        "primaryteam.value": .uuid(alias.column("primary_team_id")),
+    ]
+
+    /// The column of every custom field's value.
+    private static let customFieldsColumn = alias.column("custom_fields")
 
     private static func learnAmp(_ key: String, customFields: [CustomFieldMapping]) -> SQLAttribute? {
-        switch key {
-        case "hiredate": return .date(alias.column("hire_date"))
-        case "primaryteam", "primaryteam.value": return .uuid(alias.column("primary_team_id"))
-        default:
-            return mapped(key, in: SchemaURN.learnAmpUser, customFields)
-        }
+        learnAmpColumns[key] ?? mapped(key, in: SchemaURN.learnAmpUser, customFields)
     }
 
     /// A custom field mapped from an attribute the users table has no column of its own for: the
@@ -255,7 +262,7 @@ enum UserColumns {
                 $0.attributeName.lowercased() == key && $0.schemaURN.lowercased() == schemaURN.lowercased()
                     && !$0.definition.isBuiltIn
             }),
-            let text = SQLColumn.customField(mapping.field, in: alias.column("custom_fields"))
+            let text = SQLColumn.customField(mapping.field, in: customFieldsColumn)
         else { return nil }
         switch mapping.type {
         case .number: return .number(text)
