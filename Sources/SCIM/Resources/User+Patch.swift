@@ -7,7 +7,9 @@ extension User {
     /// - A manager not provisioned yet is not rendered, so it is absent from the patched document:
     ///   `current`'s is kept unless this PATCH changed the manager.
     /// - Throws: `SCIMError` when the patched document is not a valid user.
-    public init(patched result: PatchResult, current: User, customFields definitions: [CustomFieldDefinition]) throws(SCIMError) {
+    public init(
+        patched result: PatchResult, current: User, customFields definitions: [CustomFieldDefinition]
+    ) throws(SCIMError) {
         let changed = Set(result.changedAttributes.map { $0.lowercased() })
         let touched = definitions.filter { changed.contains($0.qualifiedName.lowercased()) }
         self = try User(json: result.resource, customFields: touched)
@@ -19,6 +21,7 @@ extension User {
         }
     }
 
-    /// Whether a changed attribute's name (`manager`, or the enterprise extension's full path) is the manager.
+    /// Whether a changed attribute's lowercased name (`manager`, or the enterprise extension's full
+    /// path) is the manager.
     static func namesManager(_ lowercasedName: String) -> Bool { lowercasedName.hasSuffix("manager") }
 }

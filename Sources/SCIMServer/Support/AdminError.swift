@@ -25,11 +25,26 @@ public struct AdminError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "AdminError(\(status) \(code)): \(message)" }
 
-    public static func badRequest(_ message: String) -> AdminError { .init(status: 400, code: "bad_request", message: message) }
-    public static func notFound(_ message: String) -> AdminError { .init(status: 404, code: "not_found", message: message) }
-    public static func conflict(_ message: String) -> AdminError { .init(status: 409, code: "conflict", message: message) }
-    public static func unauthorized(_ message: String) -> AdminError { .init(status: 401, code: "unauthorized", message: message) }
-    public static func forbidden(_ message: String) -> AdminError { .init(status: 403, code: "forbidden", message: message) }
+    public static func badRequest(_ message: String) -> AdminError {
+        .init(status: 400, code: "bad_request", message: message)
+    }
+
+    public static func notFound(_ message: String) -> AdminError {
+        .init(status: 404, code: "not_found", message: message)
+    }
+
+    public static func conflict(_ message: String) -> AdminError {
+        .init(status: 409, code: "conflict", message: message)
+    }
+
+    public static func unauthorized(_ message: String) -> AdminError {
+        .init(status: 401, code: "unauthorized", message: message)
+    }
+
+    public static func forbidden(_ message: String) -> AdminError {
+        .init(status: 403, code: "forbidden", message: message)
+    }
+
     public static func unsupportedMediaType(_ message: String) -> AdminError {
         .init(status: 415, code: "unsupported_media_type", message: message)
     }

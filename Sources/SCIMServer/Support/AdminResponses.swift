@@ -328,7 +328,9 @@ struct OrganisationStatusResponse: Encodable, Sendable {
         organisation = status.organisation
         scimEnabled = status.scimEnabled
         tokens = status.tokens.map {
-            Token(label: $0.label, prefix: $0.prefix, createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, expiresAt: $0.expiresAt)
+            Token(
+                label: $0.label, prefix: $0.prefix, createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt,
+                expiresAt: $0.expiresAt)
         }
         lastRequestAt = status.lastRequestAt
         lastSuccessAt = status.lastSuccessAt

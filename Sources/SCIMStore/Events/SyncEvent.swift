@@ -260,7 +260,8 @@ public struct WriteEvents: Sendable {
     ) throws {
         var events = [
             SyncEvent(
-                origin: origin, outcome: .success, status: result.status, resourceType: resourceType, resourceID: resourceID,
+                origin: origin, outcome: .success, status: result.status, resourceType: resourceType,
+                resourceID: resourceID,
                 userName: userName, changes: changes)
         ]
         var warnings = warnings
