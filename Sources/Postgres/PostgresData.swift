@@ -30,6 +30,11 @@ enum PostgresOID {
     static let jsonb: UInt32 = 3802
 }
 
+/// A value already in its bound form binds as itself.
+extension PostgresData: PostgresEncodable {
+    public var postgresData: PostgresData { self }
+}
+
 extension String: PostgresEncodable {
     public var postgresData: PostgresData { .text(self, oid: PostgresOID.unknown) }
 }

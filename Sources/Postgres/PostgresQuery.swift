@@ -6,9 +6,21 @@
 /// ```swift
 /// let q: PostgresQuery = "SELECT id FROM \(schema).users WHERE user_name = \(userName)"
 /// ```
+///
+/// A query keeps the text between its placeholders (`fragments`) as well as the rendered `sql`, so
+/// composing queries (`append`, or interpolating one query into another) numbers the placeholders of
+/// the added part after the binds already there, without reading SQL text back: a literal, a comment
+/// or a dollar-quoted body that happens to contain `$1` is never touched.
 public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, ExpressibleByStringLiteral {
-    public var sql: String
-    public var binds: [PostgresData]
+    /// The text as sent, placeholders numbered `$1`…`$n` in bind order.
+    public private(set) var sql: String
+    public private(set) var binds: [PostgresData]
+    /// The text around the placeholders: `fragments[i]` comes before bind `i + 1`, and the last one
+    /// after the last bind.
+    private var fragments: [String]
+    /// Placeholders numbered by hand (`init(unsafeSQL:binds:)` with binds), not known as positions:
+    /// such a query can begin a composed query but not be added after another query's binds.
+    private var isNumberedByHand: Bool
     /// False for a text one connection will rarely run again soon, such as one of a thousand tenants'
     /// event flushes: it then always runs unnamed, and takes no slot in the connection's
     /// prepared-statement cache, where it would push out statements that are run again.
@@ -24,10 +36,13 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, Express
 
     /// Wraps SQL written elsewhere (a migration file, a hand-numbered `$n` statement).
     ///
-    /// > Warning: `unsafeSQL` is sent verbatim; never build it from user input.
+    /// > Warning: `unsafeSQL` is sent verbatim; never build it from user input. With `binds`, its
+    /// > placeholders are numbered by hand, so it may begin a composed query but not follow binds.
     public init(unsafeSQL: String, binds: [PostgresData] = []) {
         self.sql = unsafeSQL
         self.binds = binds
+        self.fragments = [unsafeSQL]
+        self.isNumberedByHand = !binds.isEmpty
     }
 
     public init(stringLiteral value: String) {
@@ -35,112 +50,81 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, Express
     }
 
     public init(stringInterpolation: StringInterpolation) {
-        self.init(unsafeSQL: stringInterpolation.sql, binds: stringInterpolation.binds)
+        self.sql = stringInterpolation.query.sql
+        self.binds = stringInterpolation.query.binds
+        self.fragments = stringInterpolation.query.fragments
+        self.isNumberedByHand = stringInterpolation.query.isNumberedByHand
     }
 
-    /// Appends `other`, renumbering its `$n` placeholders after this query's binds.
+    /// Appends `other`; its placeholders are numbered after this query's binds.
     public mutating func append(_ other: PostgresQuery) {
-        self.sql += Self.renumber(other.sql, by: self.binds.count)
-        self.binds += other.binds
+        if other.isNumberedByHand {
+            // Its own numbers hold only where no bind comes before it.
+            precondition(self.binds.isEmpty, "a query numbered by hand cannot follow another query's binds")
+            self.sql += other.sql
+            self.binds = other.binds
+            self.isNumberedByHand = true
+            return
+        }
+        self.appendText(other.fragments[0])
+        for (bind, text) in zip(other.binds, other.fragments.dropFirst()) {
+            self.appendBind(bind)
+            self.appendText(text)
+        }
+    }
+
+    /// Appends text with no placeholder.
+    mutating func appendText(_ text: String) {
+        self.sql += text
+        self.fragments[self.fragments.count - 1] += text
+    }
+
+    /// Binds `data` as the next `$n`.
+    mutating func appendBind(_ data: PostgresData) {
+        self.binds.append(data)
+        self.sql += "$\(self.binds.count)"
+        self.fragments.append("")
     }
 
     public struct StringInterpolation: StringInterpolationProtocol {
-        var sql: String
-        var binds: [PostgresData]
+        var query: PostgresQuery
 
         public init(literalCapacity: Int, interpolationCount: Int) {
-            self.sql = ""
-            self.sql.reserveCapacity(literalCapacity + 4 * interpolationCount)
-            self.binds = []
-            self.binds.reserveCapacity(interpolationCount)
+            self.query = PostgresQuery(unsafeSQL: "")
+            self.query.sql.reserveCapacity(literalCapacity + 4 * interpolationCount)
+            self.query.binds.reserveCapacity(interpolationCount)
         }
 
         public mutating func appendLiteral(_ literal: String) {
-            self.sql += literal
+            self.query.appendText(literal)
         }
 
         /// Binds `value` as the next `$n`.
         public mutating func appendInterpolation<T: PostgresEncodable>(_ value: T) {
-            self.binds.append(value.postgresData)
-            self.sql += "$\(self.binds.count)"
+            self.query.appendBind(value.postgresData)
         }
 
         /// Binds `value` as the next `$n`, or NULL when it is `nil`.
         public mutating func appendInterpolation<T: PostgresEncodable>(_ value: T?) {
-            self.binds.append(value?.postgresData ?? .null)
-            self.sql += "$\(self.binds.count)"
+            self.query.appendBind(value?.postgresData ?? .null)
         }
 
         /// Appends a validated identifier, double-quoted.
         public mutating func appendInterpolation(_ identifier: PostgresIdentifier) {
-            self.sql += identifier.quoted
+            self.query.appendText(identifier.quoted)
         }
 
-        /// Splices in another query (e.g. a compiled filter), renumbering its placeholders.
+        /// Splices in another query (e.g. a compiled filter), its placeholders numbered after these.
         public mutating func appendInterpolation(_ query: PostgresQuery) {
-            self.sql += PostgresQuery.renumber(query.sql, by: self.binds.count)
-            self.binds += query.binds
+            self.query.append(query)
         }
 
-        /// Appends a raw SQL fragment built by code, such as a column list.
+        /// Appends a raw SQL fragment built by code.
         ///
         /// > Warning: Never pass user input: it is not escaped.
         public mutating func appendInterpolation(unsafeSQL fragment: String) {
-            self.sql += fragment
+            self.query.appendText(fragment)
         }
-    }
-
-    /// Adds `offset` to every `$n` placeholder outside string literals, quoted identifiers and comments.
-    ///
-    /// > Warning: Placeholders inside dollar-quoted bodies would also be shifted; composed queries
-    /// > never contain those (function bodies live in migration files, which are not composed).
-    static func renumber(_ sql: String, by offset: Int) -> String {
-        guard offset > 0, sql.contains("$") else { return sql }
-        let scalars = Array(sql.unicodeScalars)
-        var output = String.UnicodeScalarView()
-        var index = 0
-        func copy(until terminator: String) {
-            let end = Array(terminator.unicodeScalars)
-            while index < scalars.count {
-                if scalars[index...].starts(with: end) {
-                    output.append(contentsOf: end)
-                    index += end.count
-                    return
-                }
-                output.append(scalars[index])
-                index += 1
-            }
-        }
-        while index < scalars.count {
-            let scalar = scalars[index]
-            let next = index + 1 < scalars.count ? scalars[index + 1] : nil
-            switch scalar {
-            case "'", "\"":
-                output.append(scalar)
-                index += 1
-                // A doubled quote inside is read as a close immediately followed by a reopen.
-                copy(until: String(scalar))
-            case "-" where next == "-":
-                copy(until: "\n")
-            case "/" where next == "*":
-                output.append(contentsOf: "/*".unicodeScalars)
-                index += 2
-                copy(until: "*/")
-            case "$" where next.map { ("0"..."9").contains($0) } ?? false:
-                var end = index + 1
-                var number = 0
-                while end < scalars.count, ("0"..."9").contains(scalars[end]) {
-                    number = number * 10 + Int(scalars[end].value - 48)
-                    end += 1
-                }
-                output.append(contentsOf: "$\(number + offset)".unicodeScalars)
-                index = end
-            default:
-                output.append(scalar)
-                index += 1
-            }
-        }
-        return String(output)
     }
 }
 

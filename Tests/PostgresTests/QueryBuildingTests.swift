@@ -28,10 +28,21 @@ struct QueryBuildingTests {
         #expect(raw.sql == "SELECT id, name FROM t" && raw.binds.isEmpty)
     }
 
-    @Test("renumbering leaves literals, quoted identifiers and comments alone")
-    func renumberingSkipsLiterals() {
-        let sql = "SELECT '$1', \"$1\", $1 -- $1\n, $2 /* $1 */, $10"
-        #expect(PostgresQuery.renumber(sql, by: 5) == "SELECT '$1', \"$1\", $6 -- $1\n, $7 /* $1 */, $15")
+    @Test("splicing numbers binds only: literals, quoted identifiers, comments and dollar quotes keep their text")
+    func splicingLeavesLiteralsAlone() {
+        let spliced: PostgresQuery = "SELECT '$1', \"$1\", \(1) -- $1\n, \(2) /* $1 */, $$ $1 $$, $body$ $2 $body$"
+        var query: PostgresQuery = "WITH w AS (SELECT \(0), \(0), \(0), \(0), \(0)) "
+        query.append(spliced)
+        #expect(query.sql == "WITH w AS (SELECT $1, $2, $3, $4, $5) SELECT '$1', \"$1\", $6 -- $1\n, $7 /* $1 */, $$ $1 $$, $body$ $2 $body$")
+        #expect(query.binds.count == 7)
+        let nested: PostgresQuery = "SELECT \(0) WHERE \(query)"
+        #expect(nested.sql.hasSuffix("SELECT '$1', \"$1\", $7 -- $1\n, $8 /* $1 */, $$ $1 $$, $body$ $2 $body$"))
+        #expect(nested.binds.count == 8)
+        let byHand = PostgresQuery(unsafeSQL: "SELECT $1::int", binds: [.null])
+        var started: PostgresQuery = "/* no binds */ "
+        started.append(byHand)
+        started.append(" WHERE \(3) > 0")
+        #expect(started.sql == "/* no binds */ SELECT $1::int WHERE $2 > 0" && started.binds.count == 2)
     }
 
     @Test(

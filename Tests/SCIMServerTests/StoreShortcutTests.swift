@@ -12,7 +12,7 @@ struct FilterUniquenessTests {
 
     private static func users(_ text: String) throws -> Bool {
         let compiler = FilterCompiler { UserColumns.attribute($0, schema: schema, customFields: []) }
-        return compiler.matchesAtMostOneRow(try Filter.parse(text), uniqueColumns: UserColumns.uniqueColumns)
+        return compiler.matchesAtMostOneRow(try Filter.parse(text))
     }
 
     @Test(
@@ -53,7 +53,7 @@ struct FilterUniquenessTests {
     func groups() throws {
         func pins(_ text: String) throws -> Bool {
             let compiler = FilterCompiler { GroupStore.attribute($0, schema: Self.schema) }
-            return compiler.matchesAtMostOneRow(try Filter.parse(text), uniqueColumns: GroupStore.uniqueColumns)
+            return compiler.matchesAtMostOneRow(try Filter.parse(text))
         }
         #expect(try pins(#"displayName eq "Engineering""#))
         #expect(try pins(#"id eq "2819c223-7f76-453a-919d-413861904646""#))

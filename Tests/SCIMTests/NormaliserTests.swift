@@ -6,7 +6,7 @@ struct NormaliserCase: Sendable, CustomTestStringConvertible {
     var name: String
     var body: String
     var expected: [([String], JSONValue?)]
-    var rewrites: [String: Int]
+    var rewrites: [RewriteKind: Int]
     var unknown: [String] = []
     var testDescription: String { name }
 }
@@ -36,7 +36,7 @@ private let normaliserCases: [NormaliserCase] = [
             (["emails"], [["primary": true, "type": "work", "value": "a@b.com"]]),
             ([ent, "department"], "Sales"), (["schemas"], [.string(SchemaURN.user), .string(ent)]),
         ],
-        rewrites: ["caseFolded": 7, "stringBoolean": 2, "missingExtensionSchema": 1]),
+        rewrites: [.caseFolded: 7, .stringBoolean: 2, .missingExtensionSchema: 1]),
     NormaliserCase(
         name: "URN-qualified top-level keys move into the extension",
         body: #"""
@@ -46,12 +46,12 @@ private let normaliserCases: [NormaliserCase] = [
              "urn:ietf:params:scim:schemas:core:2.0:User:title":"Rep"}
             """#,
         expected: [([ent, "department"], "Sales"), ([ent, "manager"], ["value": "m-1"]), (["title"], "Rep")],
-        rewrites: ["urnKeyFlattened": 3, "missingExtensionSchema": 1]),
+        rewrites: [.urnKeyFlattened: 3, .missingExtensionSchema: 1]),
     NormaliserCase(
         name: "Dotted keys expand and merge with their object",
         body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","name.givenName":"A","name":{"familyName":"B"}}"#,
         expected: [(["name"], ["givenName": "A", "familyName": "B"])],
-        rewrites: ["dottedKey": 1]),
+        rewrites: [.dottedKey: 1]),
     NormaliserCase(
         name: "Manager as a bare string",
         body: #"""
@@ -59,7 +59,7 @@ private let normaliserCases: [NormaliserCase] = [
              "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":"boss@b.com"}}
             """#,
         expected: [([ent, "manager"], ["value": "boss@b.com"])],
-        rewrites: ["managerString": 1, "missingExtensionSchema": 1]),
+        rewrites: [.managerString: 1, .missingExtensionSchema: 1]),
     NormaliserCase(
         name: "Extension URN keys match case-insensitively",
         body: #"""
@@ -67,7 +67,7 @@ private let normaliserCases: [NormaliserCase] = [
              "userName":"a@b.com","URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER":{"division":"D"}}
             """#,
         expected: [([ent, "division"], "D"), (["schemas"], [.string(SchemaURN.user), .string(ent)])],
-        rewrites: ["caseFolded": 2]),
+        rewrites: [.caseFolded: 2]),
     NormaliserCase(
         name: "Read-only attributes are dropped, a stray id counted",
         body: #"""
@@ -76,7 +76,7 @@ private let normaliserCases: [NormaliserCase] = [
              "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":{"value":"m","displayName":"M"}}}
             """#,
         expected: [(["id"], nil), (["meta"], nil), (["groups"], nil), ([ent, "manager"], ["value": "m"])],
-        rewrites: ["strayId": 1, "readOnlyIgnored": 3, "missingExtensionSchema": 1]),
+        rewrites: [.strayId: 1, .readOnlyIgnored: 3, .missingExtensionSchema: 1]),
     NormaliserCase(
         name: "Unknown attributes are removed and listed",
         body: #"""
@@ -105,7 +105,7 @@ private let normaliserCases: [NormaliserCase] = [
         name: "Bare extension attribute names are found in the extensions",
         body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","department":"Ops","hireDate":"2020-01-31"}"#,
         expected: [([ent, "department"], "Ops"), ([learn, "hireDate"], "2020-01-31")],
-        rewrites: ["extensionWithoutURN": 2, "missingExtensionSchema": 2]),
+        rewrites: [.extensionWithoutURN: 2, .missingExtensionSchema: 2]),
     NormaliserCase(
         name: "Nulls mean unassigned",
         body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","title":null,"name":{"givenName":null}}"#,
@@ -115,7 +115,7 @@ private let normaliserCases: [NormaliserCase] = [
         name: "A single email object is wrapped in a list",
         body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","emails":{"value":"a@b.com"}}"#,
         expected: [(["emails"], [["value": "a@b.com"]])],
-        rewrites: ["singleValueWrapped": 1]),
+        rewrites: [.singleValueWrapped: 1]),
 ]
 
 @Suite("Normaliser")

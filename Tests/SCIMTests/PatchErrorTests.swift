@@ -161,6 +161,6 @@ struct PatchErrorTests {
             #"{"Schemas":["URN:ietf:params:scim:api:messages:2.0:PatchOp"],"operations":[{"OP":"REMOVE","Path":"title"}]}"#)
         let request = try PatchRequest.decode(body, limits: .default)
         #expect(request.operations.map(\.op) == [.remove])
-        #expect(request.rewrites["caseFolded"] == 1)
+        #expect(request.rewrites[.caseFolded] == 1)
     }
 }

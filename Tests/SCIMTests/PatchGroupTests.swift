@@ -25,11 +25,11 @@ private let planCases: [GroupPlanCase] = [
     GroupPlanCase(
         name: "Entra Remove with a value list removes only those",
         operations: #"[{"op":"Remove","path":"members","value":[{"value":"u-1"}]}]"#,
-        plan: GroupPatchPlan(removeMembers: ["u-1"], rewrites: ["caseFolded": 1])),
+        plan: GroupPatchPlan(removeMembers: ["u-1"], rewrites: [.caseFolded: 1])),
     GroupPlanCase(
         name: "Entra capitalised Add",
         operations: #"[{"op":"Add","path":"members","value":[{"value":"u-3"}]}]"#,
-        plan: GroupPatchPlan(addMembers: ["u-3"], rewrites: ["caseFolded": 1])),
+        plan: GroupPatchPlan(addMembers: ["u-3"], rewrites: [.caseFolded: 1])),
     GroupPlanCase(
         name: "Replace the whole member list",
         operations: #"[{"op":"replace","path":"members","value":[{"value":"u-1"},{"value":"u-2"},{"value":"u-1"}]}]"#,
@@ -45,11 +45,11 @@ private let planCases: [GroupPlanCase] = [
     GroupPlanCase(
         name: "Okta path-less rename carrying the group's own id",
         operations: #"[{"op":"replace","value":{"id":"g-1","displayName":"Platform"}}]"#,
-        plan: GroupPatchPlan(displayName: "Platform", rewrites: ["strayId": 1])),
+        plan: GroupPatchPlan(displayName: "Platform", rewrites: [.strayId: 1])),
     GroupPlanCase(
         name: "Rename with a path",
         operations: #"[{"op":"Replace","path":"displayName","value":"Platform"}]"#,
-        plan: GroupPatchPlan(displayName: "Platform", rewrites: ["caseFolded": 1])),
+        plan: GroupPatchPlan(displayName: "Platform", rewrites: [.caseFolded: 1])),
     GroupPlanCase(
         name: "Rename with a URN path",
         operations: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:Group:displayName","value":"P"}]"#,
@@ -66,7 +66,7 @@ private let planCases: [GroupPlanCase] = [
              {"op":"remove","path":"members[value eq \"u-1\"]"}]
             """#,
         plan: GroupPatchPlan(
-            displayName: "Engineering", addMembers: ["u-2"], removeMembers: ["u-1"], rewrites: ["strayId": 1])),
+            displayName: "Engineering", addMembers: ["u-2"], removeMembers: ["u-1"], rewrites: [.strayId: 1])),
     GroupPlanCase(
         name: "Remove then add the same member keeps them",
         operations: #"[{"op":"remove","path":"members","value":[{"value":"u-1"}]},{"op":"add","path":"members","value":[{"value":"u-1"}]}]"#,
@@ -90,7 +90,7 @@ private let planCases: [GroupPlanCase] = [
     GroupPlanCase(
         name: "Path-less add with members and a type",
         operations: #"[{"op":"add","value":{"members":[{"value":"u-5","type":"user"}]}}]"#,
-        plan: GroupPatchPlan(addMembers: ["u-5"], rewrites: ["caseFolded": 1])),
+        plan: GroupPatchPlan(addMembers: ["u-5"], rewrites: [.caseFolded: 1])),
     GroupPlanCase(
         name: "Path-less replace with members replaces the list",
         operations: #"[{"op":"replace","value":{"displayName":"T","members":[{"value":"u-5"}]}}]"#,
@@ -103,7 +103,7 @@ private let planCases: [GroupPlanCase] = [
              {"op":"Remove","path":"members","value":[{"value":"u-8"}]}]
             """#,
         plan: GroupPatchPlan(
-            displayName: "New name", addMembers: ["u-7"], removeMembers: ["u-8"], rewrites: ["caseFolded": 3])),
+            displayName: "New name", addMembers: ["u-7"], removeMembers: ["u-8"], rewrites: [.caseFolded: 3])),
 ]
 
 @Suite("PATCH on Groups")

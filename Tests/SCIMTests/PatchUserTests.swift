@@ -9,7 +9,7 @@ struct UserPatchCase: Sendable, CustomTestStringConvertible {
     var expected: [([String], JSONValue?)]
     var changed: Set<String>
     /// Rewrite counts that must be present (others may be too).
-    var rewrites: [String: Int] = [:]
+    var rewrites: [RewriteKind: Int] = [:]
     var testDescription: String { name }
 }
 
@@ -28,7 +28,7 @@ private let cases: [UserPatchCase] = [
     UserPatchCase(
         name: "Entra capitalised Replace with string boolean",
         operations: #"[{"op":"Replace","path":"active","value":"False"}]"#,
-        expected: [(["active"], false)], changed: ["active"], rewrites: ["stringBoolean": 1, "caseFolded": 1]),
+        expected: [(["active"], false)], changed: ["active"], rewrites: [.stringBoolean: 1, .caseFolded: 1]),
     UserPatchCase(
         name: "Entra one operation per attribute",
         operations: #"""
@@ -41,12 +41,12 @@ private let cases: [UserPatchCase] = [
             (["displayName"], "Augusta King"), (["title"], "Countess"), (["name", "givenName"], "Augusta"),
             (["name", "familyName"], "Lovelace"), (["externalId"], "entra-9"),
         ],
-        changed: ["displayName", "title", "name", "externalId"], rewrites: ["caseFolded": 4]),
+        changed: ["displayName", "title", "name", "externalId"], rewrites: [.caseFolded: 4]),
     UserPatchCase(
         name: "Entra manager as a bare string",
         operations: #"[{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":"m-2"}]"#,
         expected: [([ent, "manager"], ["value": "m-2"]), ([ent, "department"], "Engineering")],
-        changed: ["\(ent):manager"], rewrites: ["managerString": 1]),
+        changed: ["\(ent):manager"], rewrites: [.managerString: 1]),
     UserPatchCase(
         name: "Entra manager as an object with the same id changes nothing",
         operations: #"[{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":{"value":"m-1"}}]"#,
@@ -81,12 +81,12 @@ private let cases: [UserPatchCase] = [
             (["name", "givenName"], "Augusta"), (["name", "familyName"], "Lovelace"),
             ([ent, "department"], "Research"), ([ent, "manager", "value"], "m-1"), (["displayName"], "Augusta King"),
         ],
-        changed: ["name", "displayName", "\(ent):department"], rewrites: ["dottedKey": 1, "urnKeyFlattened": 1]),
+        changed: ["name", "displayName", "\(ent):department"], rewrites: [.dottedKey: 1, .urnKeyFlattened: 1]),
     UserPatchCase(
         name: "PascalCase names in a path-less value",
         operations: #"[{"op":"Replace","value":{"DisplayName":"X","Name":{"GivenName":"Y"},"Active":"True"}}]"#,
         expected: [(["displayName"], "X"), (["name", "givenName"], "Y"), (["active"], true)],
-        changed: ["displayName", "name"], rewrites: ["caseFolded": 5, "stringBoolean": 1]),
+        changed: ["displayName", "name"], rewrites: [.caseFolded: 5, .stringBoolean: 1]),
     UserPatchCase(
         name: "PascalCase path",
         operations: #"[{"op":"replace","path":"Name.FamilyName","value":"Byron"}]"#,
@@ -94,7 +94,7 @@ private let cases: [UserPatchCase] = [
     UserPatchCase(
         name: "Okta's echo of the user's own id is ignored and counted",
         operations: #"[{"op":"replace","value":{"id":"U-1","active":false,"schemas":["x"],"meta":{"version":"W/\"9\""}}}]"#,
-        expected: [(["id"], "u-1"), (["active"], false)], changed: ["active"], rewrites: ["strayId": 1]),
+        expected: [(["id"], "u-1"), (["active"], false)], changed: ["active"], rewrites: [.strayId: 1]),
     UserPatchCase(
         name: "Read-only attributes in a path-less value are ignored",
         operations: #"[{"op":"replace","value":{"meta":{"version":"x"},"groups":[],"title":"T"}}]"#,
@@ -111,7 +111,7 @@ private let cases: [UserPatchCase] = [
     UserPatchCase(
         name: "Extension attribute sent without any URN",
         operations: #"[{"op":"replace","value":{"department":"Sales"}}]"#,
-        expected: [([ent, "department"], "Sales")], changed: ["\(ent):department"], rewrites: ["extensionWithoutURN": 1]),
+        expected: [([ent, "department"], "Sales")], changed: ["\(ent):department"], rewrites: [.extensionWithoutURN: 1]),
     UserPatchCase(
         name: "URN-qualified core path",
         operations: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:userName","value":"ada@new.com"}]"#,
@@ -142,7 +142,7 @@ private let cases: [UserPatchCase] = [
                 ["value": "ada@home.com", "type": "home", "primary": true],
             ])
         ],
-        changed: ["emails"], rewrites: ["stringBoolean": 1]),
+        changed: ["emails"], rewrites: [.stringBoolean: 1]),
     UserPatchCase(
         name: "Adding an email that is already there merges",
         operations: #"[{"op":"add","value":{"emails":[{"value":"ADA@acme.com","type":"work","display":"Ada"}]}}]"#,
@@ -167,7 +167,7 @@ private let cases: [UserPatchCase] = [
     UserPatchCase(
         name: "Time zone names are case-folded to the IANA spelling",
         operations: #"[{"op":"replace","path":"timezone","value":"europe/london"}]"#,
-        expected: [(["timezone"], "Europe/London")], changed: ["timezone"], rewrites: ["caseFolded": 1]),
+        expected: [(["timezone"], "Europe/London")], changed: ["timezone"], rewrites: [.caseFolded: 1]),
     UserPatchCase(
         name: "Custom fields are typed",
         operations: #"""
@@ -181,7 +181,7 @@ private let cases: [UserPatchCase] = [
             ([learn, "probationEnds"], "2026-06-30"),
         ],
         changed: ["\(learn):level", "\(learn):mentor", "\(learn):band", "\(learn):probationEnds"],
-        rewrites: ["stringNumber": 1, "stringBoolean": 1, "caseFolded": 1, "dateTruncated": 1]),
+        rewrites: [.stringNumber: 1, .stringBoolean: 1, .caseFolded: 1, .dateTruncated: 1]),
     UserPatchCase(
         name: "Later operations see earlier ones",
         operations: #"""
@@ -192,7 +192,7 @@ private let cases: [UserPatchCase] = [
     UserPatchCase(
         name: "Empty path is treated as path-less",
         operations: #"[{"op":"replace","path":"","value":{"title":"T"}}]"#,
-        expected: [(["title"], "T")], changed: ["title"], rewrites: ["emptyPath": 1]),
+        expected: [(["title"], "T")], changed: ["title"], rewrites: [.emptyPath: 1]),
 ]
 
 @Suite("PATCH on Users")

@@ -72,7 +72,7 @@ struct SchemaTests {
         let normalised = try Normaliser(resourceType: .group).normalise(resource: body)
         let member = normalised.value.objectValue?["members"]?.arrayValue?.first
         #expect(member?.objectValue?["display"] == "Ada")
-        #expect(normalised.rewrites["readOnlyIgnored"] == nil)
+        #expect(normalised.rewrites[.readOnlyIgnored] == nil)
         let wrongType: JSONValue = [
             "schemas": [.string(SchemaURN.group)], "displayName": "G", "members": [["value": "u-1", "display": 5]],
         ]

@@ -293,7 +293,7 @@ struct JSONParser {
         index += 1
         skipWhitespace()
         var id: String?
-        var rewrites: [String: Int] = [:]
+        var rewrites: [RewriteKind: Int] = [:]
         var unknown: [String] = []
         memberObjectNames.removeAll(keepingCapacity: true)
         if peek != UInt8(ascii: "}") {
@@ -307,7 +307,7 @@ struct JSONParser {
                 default: value = try scalar()
                 }
                 let canonical = Self.memberSubAttributes.first { $0.caseInsensitiveEquals(name) }
-                if let canonical, canonical != name { rewrites["caseFolded", default: 0] += 1 }
+                if let canonical, canonical != name { rewrites[.caseFolded, default: 0] += 1 }
                 switch canonical {
                 case "value":
                     guard case .string(let text) = value, !text.isEmpty else { return false }
@@ -316,7 +316,7 @@ struct JSONParser {
                     switch value {
                     case .null: break
                     case .string(let text) where text.caseInsensitiveEquals("User"):
-                        if text != "User" { rewrites["caseFolded", default: 0] += 1 }
+                        if text != "User" { rewrites[.caseFolded, default: 0] += 1 }
                     default: return false
                     }
                 case "display", "$ref":

@@ -17,13 +17,13 @@ public struct GroupPatchPlan: Sendable, Equatable {
     public var replaceMembers: [String]?
     public var removeAllMembers: Bool
     /// Leniencies applied (see `Normalisation.rewrites`).
-    public var rewrites: [String: Int]
+    public var rewrites: [RewriteKind: Int]
     /// Attributes in path-less values that were ignored.
     public var unknownAttributes: [String]
 
     public init(
         displayName: String?? = nil, externalId: String?? = nil, addMembers: [String] = [], removeMembers: [String] = [],
-        replaceMembers: [String]? = nil, removeAllMembers: Bool = false, rewrites: [String: Int] = [:],
+        replaceMembers: [String]? = nil, removeAllMembers: Bool = false, rewrites: [RewriteKind: Int] = [:],
         unknownAttributes: [String] = []
     ) {
         self.displayName = displayName

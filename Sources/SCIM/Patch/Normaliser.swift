@@ -8,17 +8,47 @@ public struct Normalisation: Sendable, Equatable {
     /// Canonical JSON: catalog spellings, core attributes at the top level, extension attributes inside
     /// their extension object under the canonical URN.
     public var value: JSONValue
-    /// Rewrite kind → count, e.g. `caseFolded`, `dottedKey`, `urnKeyFlattened`, `stringBoolean`,
-    /// `managerString`, `strayId`, `missingExtensionSchema`.
-    public var rewrites: [String: Int]
+    /// Rewrite kind → count.
+    public var rewrites: [RewriteKind: Int]
     /// Names of attributes that were dropped because the catalog does not know them (for warnings).
     public var unknownAttributes: [String]
 
-    public init(value: JSONValue, rewrites: [String: Int] = [:], unknownAttributes: [String] = []) {
+    public init(value: JSONValue, rewrites: [RewriteKind: Int] = [:], unknownAttributes: [String] = []) {
         self.value = value
         self.rewrites = rewrites
         self.unknownAttributes = unknownAttributes
     }
+}
+
+/// A leniency the normaliser, the PATCH decoder or the member-list parser applied to a client's input.
+/// The raw value is the `kind` label of the `scim_normalisation_rewrites_total` metric.
+public enum RewriteKind: String, Sendable, Hashable, CaseIterable {
+    /// A name, URN, operation or canonical value spelled in another case (`DisplayName`, `"Add"`).
+    case caseFolded
+    /// A dotted key (`name.givenName`) in a body.
+    case dottedKey
+    /// A core attribute sent under the core schema's URN as a key.
+    case urnKeyFlattened
+    /// An extension attribute sent at the top level, without its URN.
+    case extensionWithoutURN
+    /// An extension object whose URN `schemas` does not list.
+    case missingExtensionSchema
+    /// A single value where the attribute is multi-valued.
+    case singleValueWrapped
+    /// A manager sent as a bare id rather than `{"value": id}`.
+    case managerString
+    /// A read-only attribute in a write, ignored.
+    case readOnlyIgnored
+    /// An `id` in a write body, ignored.
+    case strayId
+    /// `"True"`/`"false"` as strings for a boolean.
+    case stringBoolean
+    /// A number sent as a string.
+    case stringNumber
+    /// A date-time sent where a calendar date is kept, truncated to the date.
+    case dateTruncated
+    /// A PATCH operation with an empty `path`, read as no path.
+    case emptyPath
 }
 
 /// The one place where what real SCIM clients send becomes canonical JSON.
@@ -59,7 +89,7 @@ public struct Normaliser: Sendable {
         for schema in resourceType.extensions {
             if canonical[schema.id]?.objectValue?.isEmpty == true { canonical[schema.id] = nil }
             if canonical[schema.id] != nil {
-                if !declared.contains(schema.id) { report.count("missingExtensionSchema") }
+                if !declared.contains(schema.id) { report.count(.missingExtensionSchema) }
                 schemas.append(schema.id)
             } else if declared.contains(schema.id) {
                 schemas.append(schema.id)
@@ -102,8 +132,8 @@ public struct Normaliser: Sendable {
             let value = object[key]!
             switch resourceType.locate(key) {
             case .schema(let schema):
-                if key != schema.id { report.count("caseFolded") }
-                if schema.id == resourceType.schema.id { report.count("urnKeyFlattened") }
+                if key != schema.id { report.count(.caseFolded) }
+                if schema.id == resourceType.schema.id { report.count(.urnKeyFlattened) }
                 if value.isNull { continue }
                 guard case .object(let inner) = value else {
                     throw .invalidValue("\(schema.id) must be an object.")
@@ -113,20 +143,20 @@ public struct Normaliser: Sendable {
                         report.unknown("\(schema.id):\(innerKey)")
                         continue
                     }
-                    if innerKey.utf8.contains(UInt8(ascii: ".")) { report.count("dottedKey") }
-                    if !Self.spelledCanonically(innerKey, resolved) { report.count("caseFolded") }
+                    if innerKey.utf8.contains(UInt8(ascii: ".")) { report.count(.dottedKey) }
+                    if !Self.spelledCanonically(innerKey, resolved) { report.count(.caseFolded) }
                     try place(resolved, inner[innerKey]!, into: &canonical, report: &report)
                 }
             case .attribute(let resolved):
                 let qualified = key.lowercased().hasPrefix("urn:")
                 if qualified {
-                    report.count("urnKeyFlattened")
+                    report.count(.urnKeyFlattened)
                 } else {
-                    if key.utf8.contains(UInt8(ascii: ".")) { report.count("dottedKey") }
-                    if !resolved.isCore { report.count("extensionWithoutURN") }
+                    if key.utf8.contains(UInt8(ascii: ".")) { report.count(.dottedKey) }
+                    if !resolved.isCore { report.count(.extensionWithoutURN) }
                 }
                 let local = qualified ? String(key.dropFirst(resolved.schemaURN.count + 1)) : key
-                if !Self.spelledCanonically(local, resolved) { report.count("caseFolded") }
+                if !Self.spelledCanonically(local, resolved) { report.count(.caseFolded) }
                 try place(resolved, value, into: &canonical, report: &report)
             case nil:
                 // An extension the catalog does not know (a customer's own namespace with nothing
@@ -150,7 +180,7 @@ public struct Normaliser: Sendable {
     ) throws(SCIMError) {
         if resolved.isReadOnly {
             // Clients echo server-owned values back (Okta sends `id`); ignoring them is the RFC's advice.
-            report.count(resolved.attribute.name == "id" ? "strayId" : "readOnlyIgnored")
+            report.count(resolved.attribute.name == "id" ? .strayId : .readOnlyIgnored)
             return
         }
         let attribute = resolved.attribute
@@ -204,7 +234,7 @@ public struct Normaliser: Sendable {
         for item in items {
             guard let urn = item.stringValue else { throw .invalidValue("schemas must be an array of URNs.") }
             if let schema = resourceType.schema(urn: urn) {
-                if schema.id != urn { report.count("caseFolded") }
+                if schema.id != urn { report.count(.caseFolded) }
                 declared.append(schema.id)
             } else if !carried.contains(urn.lowercased()) {
                 report.unknown(urn)
@@ -223,7 +253,7 @@ public struct Normaliser: Sendable {
         case .array(let array): elements = array
         case .object:
             // One complex value where a list belongs is unambiguous, so it is taken as a list of one.
-            report.count("singleValueWrapped")
+            report.count(.singleValueWrapped)
             elements = [value]
         default:
             // A string (`"emails":"a@example.com"`) or a number is a type error, never coerced.
@@ -248,7 +278,7 @@ public struct Normaliser: Sendable {
         case .string(let bare) where attribute.name == "manager":
             // Entra sends `manager` as the manager's id; a complex value with `value` is what it means.
             // Any other string where a complex value belongs is a type error.
-            report.count("managerString")
+            report.count(.managerString)
             return ["value": .string(bare)]
         case .object(let object):
             var canonical: [String: JSONValue] = [:]
@@ -257,9 +287,9 @@ public struct Normaliser: Sendable {
                     report.unknown("\(attribute.name).\(key)")
                     continue
                 }
-                if key != sub.name { report.count("caseFolded") }
+                if key != sub.name { report.count(.caseFolded) }
                 if sub.isReadOnly && !attribute.isReadOnly {
-                    report.count("readOnlyIgnored")
+                    report.count(.readOnlyIgnored)
                     continue
                 }
                 canonical[sub.name] = try Self.merge(
@@ -281,7 +311,7 @@ public struct Normaliser: Sendable {
         case (.boolean, .bool):
             return value
         case (.boolean, .string(let text)) where ["true", "false"].contains(text.lowercased()):
-            report.count("stringBoolean")
+            report.count(.stringBoolean)
             return .bool(text.lowercased() == "true")
         case (.integer, .number(let number)) where number.rounded() == number,
             (.decimal, .number(let number)):
@@ -290,7 +320,7 @@ public struct Normaliser: Sendable {
             guard let number = Double(text.trimmingCharacters(in: .whitespaces)), number.isFinite,
                 attribute.type == .decimal || number.rounded() == number
             else { throw .invalidValue("\(attribute.name) must be a number.") }
-            report.count("stringNumber")
+            report.count(.stringNumber)
             return .number(number)
         case (.string, .string(let text)), (.reference, .string(let text)), (.dateTime, .string(let text)),
             (.binary, .string(let text)):
@@ -311,20 +341,20 @@ public struct Normaliser: Sendable {
             guard Self.isCalendarDate(date) else {
                 throw .invalidValue("\(attribute.name) must be a date in the form YYYY-MM-DD.")
             }
-            if date != text { report.count("dateTruncated") }
+            if date != text { report.count(.dateTruncated) }
             return .string(date)
         case .timeZone:
             guard let canonical = Self.timeZones[text.lowercased()] else {
                 throw .invalidValue("\(attribute.name) must be an IANA time zone name such as Europe/London.")
             }
-            if canonical != text { report.count("caseFolded") }
+            if canonical != text { report.count(.caseFolded) }
             return .string(canonical)
         case .canonicalValuesOnly:
             guard let canonical = attribute.canonicalValues.first(where: { $0.caseInsensitiveEquals(text) }) else {
                 throw .invalidValue(
                     "\(attribute.name) must be one of: \(attribute.canonicalValues.joined(separator: ", ")).")
             }
-            if canonical != text { report.count("caseFolded") }
+            if canonical != text { report.count(.caseFolded) }
             return .string(canonical)
         }
     }
@@ -351,10 +381,10 @@ public struct Normaliser: Sendable {
 
 /// Accumulates rewrite counts and unknown names across one normalisation or one PATCH request.
 struct Report {
-    var rewrites: [String: Int] = [:]
+    var rewrites: [RewriteKind: Int] = [:]
     var unknownAttributes: [String] = []
 
-    mutating func count(_ kind: String, by amount: Int = 1) {
+    mutating func count(_ kind: RewriteKind, by amount: Int = 1) {
         rewrites[kind, default: 0] += amount
     }
 

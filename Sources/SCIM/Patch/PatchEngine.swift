@@ -6,7 +6,7 @@ public struct PatchResult: Sendable, Equatable {
     /// Empty when every operation was a no-op, so the store can skip the write and keep the ETag.
     public var changedAttributes: Set<String>
     /// Leniencies applied (see `Normalisation.rewrites`).
-    public var rewrites: [String: Int]
+    public var rewrites: [RewriteKind: Int]
     /// Attributes inside path-less values that were ignored because the catalog does not know them.
     public var unknownAttributes: [String]
 }

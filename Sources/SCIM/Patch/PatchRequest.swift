@@ -35,9 +35,9 @@ extension PatchOperation {
 public struct PatchRequest: Sendable, Hashable {
     public var operations: [PatchOperation]
     /// Leniencies applied while decoding (capitalised op names, empty paths), merged into the result.
-    public var rewrites: [String: Int]
+    public var rewrites: [RewriteKind: Int]
 
-    public init(operations: [PatchOperation], rewrites: [String: Int] = [:]) {
+    public init(operations: [PatchOperation], rewrites: [RewriteKind: Int] = [:]) {
         self.operations = operations
         self.rewrites = rewrites
     }
@@ -68,7 +68,7 @@ public struct PatchRequest: Sendable, Hashable {
     }
 
     private static func decodeOperation(
-        _ operation: JSONValue, index: Int, rewrites: inout [String: Int]
+        _ operation: JSONValue, index: Int, rewrites: inout [RewriteKind: Int]
     ) throws(SCIMError) -> PatchOperation {
         guard case .object = operation else {
             throw .invalidSyntax("Operation \(index + 1) must be an object.")
@@ -77,14 +77,14 @@ public struct PatchRequest: Sendable, Hashable {
         else {
             throw .invalidSyntax("Operation \(index + 1) needs an op of add, replace or remove.")
         }
-        if name != op.rawValue { rewrites["caseFolded", default: 0] += 1 }
+        if name != op.rawValue { rewrites[.caseFolded, default: 0] += 1 }
 
         var path: PatchPath?
         switch operation[caseInsensitive: "path"] {
         case nil, .null:
             break
         case .string(let text) where text.allSatisfy(\.isWhitespace):
-            rewrites["emptyPath", default: 0] += 1
+            rewrites[.emptyPath, default: 0] += 1
         case .string(let text):
             do {
                 path = try PatchPath.parse(text)

@@ -83,10 +83,10 @@ public enum MemberArrayPlace: Sendable, Hashable {
 /// had it seen the array (`caseFolded`) and the sub-attributes it would have dropped.
 public struct ExtractedMembers: Sendable, Hashable {
     public var list = MemberList()
-    public var rewrites: [String: Int] = [:]
+    public var rewrites: [RewriteKind: Int] = [:]
     public var unknownAttributes: Set<String> = []
 
-    public init(list: MemberList = MemberList(), rewrites: [String: Int] = [:], unknownAttributes: Set<String> = []) {
+    public init(list: MemberList = MemberList(), rewrites: [RewriteKind: Int] = [:], unknownAttributes: Set<String> = []) {
         self.list = list
         self.rewrites = rewrites
         self.unknownAttributes = unknownAttributes

@@ -32,18 +32,20 @@ struct AdminController {
     @Sendable func createOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await AdminBody(request, limit: bodyLimit)
         let organisation = try await organisations.create(slug: try body.requiredString("slug"), name: try body.requiredString("name"))
-        return try Responses.json(organisation, status: .created).located("/admin/v1/organisations/\(organisation.slug)")
+        return try Responses.json(OrganisationResponse(organisation), status: .created)
+            .located("/admin/v1/organisations/\(organisation.slug)")
     }
 
     @Sendable func listOrganisations(_ request: Request, context: AppRequestContext) async throws -> Response {
         var visible = try await organisations.list()
         // A staff key bound to one organisation lists only that one; AdminAuthMiddleware guards the rest.
         if let bound = context.staff?.organisationID { visible = visible.filter { $0.id == bound } }
-        return try Responses.json(["organisations": visible])
+        return try Responses.json(["organisations": visible.map(OrganisationResponse.init)])
     }
 
     @Sendable func getOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
-        try Responses.json(try await organisations.find(slug: try context.parameters.require("slug")))
+        let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
+        return try Responses.json(OrganisationResponse(organisation))
     }
 
     @Sendable func updateOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -52,29 +54,7 @@ struct AdminController {
         let organisation = try await organisations.update(
             slug: try context.parameters.require("slug"), name: try body.string("name"), scimEnabled: try body.bool("scimEnabled"),
             rateLimit: try body.rateLimitChange())
-        return try Responses.json(organisation)
-    }
-
-    struct IssuedToken: Encodable {
-        var id: UUID
-        var label: String
-        var prefix: String
-        var token: String
-        var createdAt: Date
-        var expiresAt: Date?
-
-        enum CodingKeys: String, CodingKey { case id, label, prefix, token, createdAt, expiresAt }
-
-        /// `expiresAt` is always present (null when the token does not expire): the shape is a contract.
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(id.lowercasedString, forKey: .id)
-            try container.encode(label, forKey: .label)
-            try container.encode(prefix, forKey: .prefix)
-            try container.encode(token, forKey: .token)
-            try container.encode(createdAt, forKey: .createdAt)
-            try container.encode(expiresAt, forKey: .expiresAt)
-        }
+        return try Responses.json(OrganisationResponse(organisation))
     }
 
     @Sendable func issueToken(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -82,15 +62,14 @@ struct AdminController {
         let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
         let (info, token) = try await tokens.issue(
             organisationID: organisation.id, label: try body.requiredString("label"), expiresAt: try body.date("expiresAt"))
-        return try Responses.json(
-            IssuedToken(id: info.id, label: info.label, prefix: info.prefix, token: token, createdAt: info.createdAt, expiresAt: info.expiresAt),
-            status: .created
-        ).located("/admin/v1/organisations/\(organisation.slug)/tokens/\(info.id.lowercasedString)")
+        return try Responses.json(IssuedTokenResponse(info, token: token), status: .created)
+            .located("/admin/v1/organisations/\(organisation.slug)/tokens/\(info.id.lowercasedString)")
     }
 
     @Sendable func listTokens(_ request: Request, context: AppRequestContext) async throws -> Response {
         let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
-        return try Responses.json(["tokens": try await tokens.list(organisationID: organisation.id)])
+        let list = try await tokens.list(organisationID: organisation.id)
+        return try Responses.json(["tokens": list.map(TokenResponse.init)])
     }
 
     @Sendable func revokeToken(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -110,32 +89,21 @@ struct AdminController {
         }
         let mappings = try items.map { item in
             let element = try AdminBody(item, context: "mappings[]")
-            return CustomFieldMapping(
+            return CustomFieldMapping.Draft(
                 scimAttribute: try element.requiredString("scimAttribute"), field: try element.requiredString("field"),
                 type: try element.requiredString("type"), allowedValues: try element.stringArray("allowedValues"))
         }
         let stored = try await customFields.replace(tenant, with: mappings)
         let warnings = CustomFieldStore.warnings(for: stored)
-        return try Responses.json(CustomFieldsReplaced(mappings: stored, warnings: warnings))
-    }
-
-    /// The stored mappings, and `warnings` (left out when there are none) about likely mistakes.
-    struct CustomFieldsReplaced: Encodable {
-        var mappings: [CustomFieldMapping]
-        var warnings: [String]
-
-        enum CodingKeys: String, CodingKey { case mappings, warnings }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(mappings, forKey: .mappings)
-            if !warnings.isEmpty { try c.encode(warnings, forKey: .warnings) }
-        }
+        return try Responses.json(
+            CustomFieldsReplacedResponse(
+                mappings: stored.map(CustomFieldMappingResponse.init), warnings: warnings.isEmpty ? nil : warnings))
     }
 
     @Sendable func listCustomFields(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenant = try await organisations.tenant(slug: try context.parameters.require("slug"))
-        return try Responses.json(["mappings": try await customFields.list(tenant)])
+        let mappings = try await customFields.list(tenant)
+        return try Responses.json(["mappings": mappings.map(CustomFieldMappingResponse.init)])
     }
 
     @Sendable func createUser(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -144,12 +112,8 @@ struct AdminController {
         let user = try await manualUsers.create(
             tenant, email: try body.requiredString("email"), firstName: try body.string("firstName"),
             lastName: try body.string("lastName"), role: try body.role() ?? .viewer)
-        return try Responses.json(user, status: .created).located("/admin/v1/organisations/\(tenant.slug)/users/\(user.id.lowercasedString)")
-    }
-
-    struct UserList: Encodable {
-        var users: [AdminUser]
-        var nextCursor: String?
+        return try Responses.json(AdminUserResponse(user), status: .created)
+            .located("/admin/v1/organisations/\(tenant.slug)/users/\(user.id.lowercasedString)")
     }
 
     @Sendable func listUsers(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -171,7 +135,8 @@ struct AdminController {
             cursor = id
         }
         let (users, next) = try await manualUsers.list(tenant, email: query["email"], active: active, limit: limit, cursor: cursor)
-        return try Responses.json(UserList(users: users, nextCursor: next?.lowercasedString))
+        return try Responses.json(
+            AdminUserListResponse(users: users.map(AdminUserResponse.init), nextCursor: next?.lowercasedString))
     }
 
     @Sendable func updateUser(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -184,14 +149,14 @@ struct AdminController {
         let user = try await manualUsers.update(
             tenant, id: id, role: try body.role(), firstName: try body.string("firstName"), lastName: try body.string("lastName"),
             active: try body.bool("active"))
-        return try Responses.json(user)
+        return try Responses.json(AdminUserResponse(user))
     }
 }
 
 extension AdminController {
     @Sendable func listTeams(_ request: Request, context: AppRequestContext) async throws -> Response {
         let tenant = try await organisations.tenant(slug: try context.parameters.require("slug"))
-        return try Responses.json(["teams": try await groups.teams(tenant)])
+        return try Responses.json(["teams": try await groups.teams(tenant).map(TeamResponse.init)])
     }
 }
 

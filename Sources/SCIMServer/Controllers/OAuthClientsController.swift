@@ -29,13 +29,14 @@ struct OAuthClientsController {
         let issued = try await oauth.create(
             organisationID: organisation.id, label: try body.requiredString("label"),
             secretExpiresAt: try body.date("secretExpiresAt"))
-        return try Responses.json(issued, status: .created)
+        return try Responses.json(IssuedOAuthClientResponse(issued), status: .created)
             .located("/admin/v1/organisations/\(organisation.slug)/oauth-clients/\(issued.id.lowercasedString)")
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
         let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
-        return try Responses.json(["oauthClients": try await oauth.list(organisationID: organisation.id)])
+        let clients = try await oauth.list(organisationID: organisation.id)
+        return try Responses.json(OAuthClientListResponse(oauthClients: clients.map(OAuthClientResponse.init)))
     }
 
     /// `{"expiresAt"?}` (an empty body is `{}`) → 201 with the new secret (shown this once).
@@ -53,7 +54,7 @@ struct OAuthClientsController {
         }
         let issued = try await oauth.addSecret(organisationID: organisation.id, clientID: id, expiresAt: expiresAt)
         let location = "/admin/v1/organisations/\(organisation.slug)/oauth-clients/\(id.lowercasedString)/secrets/"
-        return try Responses.json(issued, status: .created).located(location + issued.secretID.lowercasedString)
+        return try Responses.json(IssuedOAuthSecretResponse(issued), status: .created).located(location + issued.secretID.lowercasedString)
     }
 
     @Sendable func revokeSecret(_ request: Request, context: AppRequestContext) async throws -> Response {

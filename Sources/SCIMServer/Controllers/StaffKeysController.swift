@@ -19,36 +19,18 @@ struct StaffKeysController {
         group.get("audit", use: audit)
     }
 
-    struct IssuedKey: Encodable {
-        var info: StaffKeyInfo
-        var key: String
-
-        enum CodingKeys: String, CodingKey { case id, name, role, organisation, prefix, key, createdAt }
-
-        /// `organisation` is always present (null for an unbound key): the shape is a contract.
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(info.id.lowercasedString, forKey: .id)
-            try container.encode(info.name, forKey: .name)
-            try container.encode(info.role.rawValue, forKey: .role)
-            try container.encode(info.organisation, forKey: .organisation)
-            try container.encode(info.prefix, forKey: .prefix)
-            try container.encode(key, forKey: .key)
-            try container.encode(info.createdAt, forKey: .createdAt)
-        }
-    }
-
     /// Issues a key; the secret is in this response only.
     @Sendable func issue(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await AdminBody(request, limit: bodyLimit)
         try body.allowOnly(["name", "role", "organisation"])
         let (info, key) = try await staffKeys.issue(
             name: try body.requiredString("name"), role: try body.requiredString("role"), organisationSlug: try body.string("organisation"))
-        return try Responses.json(IssuedKey(info: info, key: key), status: .created).located("/admin/v1/staff-keys/\(info.id.lowercasedString)")
+        return try Responses.json(IssuedKeyResponse(info, key: key), status: .created)
+            .located("/admin/v1/staff-keys/\(info.id.lowercasedString)")
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        try Responses.json(["staffKeys": try await staffKeys.list()])
+        try Responses.json(["staffKeys": try await staffKeys.list().map(StaffKeyResponse.init)])
     }
 
     @Sendable func revoke(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -57,20 +39,6 @@ struct StaffKeysController {
         }
         try await staffKeys.revoke(id: id)
         return Response(status: .noContent)
-    }
-
-    struct AuditPage: Encodable {
-        var entries: [AuditEntry]
-        var nextCursor: String?
-
-        enum CodingKeys: String, CodingKey { case entries, nextCursor }
-
-        /// `nextCursor` is always present, null on the last page.
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(entries, forKey: .entries)
-            try container.encode(nextCursor, forKey: .nextCursor)
-        }
     }
 
     /// Admin writes, newest first: `?limit=1-1000` (default 100) and `?cursor=` from the previous page.
@@ -87,7 +55,8 @@ struct StaffKeysController {
             cursor = number
         }
         let (entries, next) = try await auditLog.list(limit: limit, cursor: cursor)
-        return try Responses.json(AuditPage(entries: entries, nextCursor: next.map(String.init)))
+        return try Responses.json(
+            AuditPageResponse(entries: entries.map(AuditEntryResponse.init), nextCursor: next.map(String.init)))
     }
 }
 

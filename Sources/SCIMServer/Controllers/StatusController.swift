@@ -26,23 +26,10 @@ struct StatusController {
         let tokenList = try await tokens.list(organisationID: organisation.id)
         let clients = try await oauth.list(organisationID: organisation.id)
         let expiring = try await oauth.expiringSecrets(organisationID: organisation.id)
-        return try Responses.json(
-            try await status.status(
-                tenant, organisation: organisation, tokens: tokenList, oauthClients: clients, expiringSecrets: expiring,
-                now: oauth.currentDate))
-    }
-
-    struct EventList: Encodable {
-        var events: [EventRecord]
-        var nextCursor: String?
-
-        enum CodingKeys: String, CodingKey { case events, nextCursor }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(events, forKey: .events)
-            try c.encode(nextCursor, forKey: .nextCursor)
-        }
+        let current = try await status.status(
+            tenant, organisation: organisation, tokens: tokenList, oauthClients: clients, expiringSecrets: expiring,
+            now: oauth.currentDate)
+        return try Responses.json(OrganisationStatusResponse(current))
     }
 
     @Sendable func listEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -66,7 +53,7 @@ struct StatusController {
         query.cursor = parameters["cursor"]
         try await flush(tenant)
         let (events, next) = try await status.events(tenant, query: query)
-        return try Responses.json(EventList(events: events, nextCursor: next))
+        return try Responses.json(EventListResponse(events: events.map(EventResponse.init), nextCursor: next))
     }
 
     /// Events of reads and failures wait in this replica's buffer for up to a second; write them first

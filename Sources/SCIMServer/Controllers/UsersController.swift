@@ -69,19 +69,7 @@ struct UsersController {
             let engine = PatchEngine(resourceType: .user(customFields: definitions))
             let result = try engine.apply(patchRequest, to: current.user.json(metadata: current.metadata, baseURL: baseURL))
             metrics.recordRewrites(result.rewrites)
-            // A custom field is read again only when this PATCH changed its attribute: one copied from
-            // an attribute stored before it was mapped (enterprise costCenter) may not fit its type,
-            // and that must not stop an unrelated PATCH such as a deactivation.
-            let changed = Set(result.changedAttributes.map { $0.lowercased() })
-            let touched = definitions.filter { changed.contains($0.qualifiedName.lowercased()) }
-            var user = try User(json: result.resource, customFields: touched)
-            for definition in definitions where !touched.contains(definition) {
-                user.customFields[definition.key] = current.user.customFields[definition.key]
-            }
-            // A manager not provisioned yet is not rendered, so keep it unless this PATCH changed the manager.
-            if user.managerReference == nil, !result.changedAttributes.contains(where: { $0.lowercased().hasSuffix("manager") }) {
-                user.managerReference = current.user.managerReference
-            }
+            let user = try User(patched: result, current: current.user, customFields: definitions)
             return UserInput(user: user, unknownAttributes: result.unknownAttributes)
         }
         Self.recorded(stored, context)

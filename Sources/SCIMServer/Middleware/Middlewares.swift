@@ -109,6 +109,8 @@ struct ErrorResponseMiddleware: RouterMiddleware {
         switch error {
         case let error as AdminError:
             return error
+        case let error as StoreError:
+            return AdminError(error)
         case let error as SCIMError where error.status == 413:
             return AdminError(status: 413, code: "payload_too_large", message: error.detail)
         case let error as SCIMError:
@@ -337,7 +339,11 @@ struct AdminAuthMiddleware: RouterMiddleware {
         }
         let identity: StaffIdentity
         if bearer.hasPrefix("\(StaffKeyStore.kind)_") {
-            identity = try await staffKeys.authenticate(bearer: bearer.trimmingCharacters(in: .whitespaces))
+            // One message for a malformed, unknown or revoked key, so a guesser learns nothing.
+            guard let key = try await staffKeys.authenticate(bearer: bearer.trimmingCharacters(in: .whitespaces)) else {
+                throw AdminError.unauthorized("The staff key is not valid.")
+            }
+            identity = key
         } else if isBootstrap(bearer) {
             identity = .bootstrap
         } else {

@@ -1,5 +1,6 @@
 import Postgres
 import Prometheus
+import SCIM
 import SCIMStore
 import Synchronization
 
@@ -27,7 +28,7 @@ public final class ServiceMetrics: Sendable {
     private let eventsPending: Gauge
     private let eventsDropped: Gauge
     private let requestSeries: Mutex<[RequestKey: RequestSeries]>
-    private let rewriteCounters = Mutex<[String: Counter]>([:])
+    private let rewriteCounters = Mutex<[RewriteKind: Counter]>([:])
     private let connectionsOpen: Gauge
     private let connectionsRefused: Counter
     private let connectionTimeouts: [ConnectionDeadlines.Phase: Counter]
@@ -92,12 +93,12 @@ public final class ServiceMetrics: Sendable {
     }
 
     /// Counts the identity-provider quirks the normaliser and PATCH engine had to fix, by kind
-    /// (`stringBoolean`, `caseFolded`, `dottedKey`, …): a fixed, code-defined set, so labels stay bounded.
-    func recordRewrites(_ rewrites: [String: Int]) {
+    /// (`RewriteKind`): a fixed, code-defined set, so labels stay bounded.
+    func recordRewrites(_ rewrites: [RewriteKind: Int]) {
         for (kind, count) in rewrites where count > 0 {
             let counter = rewriteCounters.withLock { counters in
                 if let counter = counters[kind] { return counter }
-                let counter = registry.makeCounter(descriptor: Self.rewritesName, labels: [("kind", kind)])
+                let counter = registry.makeCounter(descriptor: Self.rewritesName, labels: [("kind", kind.rawValue)])
                 counters[kind] = counter
                 return counter
             }

@@ -24,15 +24,20 @@ enum Responses {
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(
+            status: status, headers: [.contentType: jsonContentType],
+            body: .init(byteBuffer: ByteBuffer(bytes: try jsonBody(value))))
+    }
+
+    /// An admin body's bytes: keys sorted, dates as RFC 3339.
+    static func jsonBody(_ value: some Encodable) throws -> Data {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(SCIMDate.format(date))
         }
         encoder.outputFormatting = [.sortedKeys]
-        return Response(
-            status: status, headers: [.contentType: jsonContentType],
-            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return try encoder.encode(value)
     }
 
     /// RFC 7644 §3.12 error body; `detail` ends with the request id so customers can quote it to support.

@@ -113,56 +113,104 @@ public struct SyncEvent: Sendable, Equatable {
     /// server parses every value once and the SQL text stays the same however many there are. The
     /// userName is looked up only when an event about a user does not carry it (a failed write).
     static func insertion(of events: [SyncEvent], schema: PostgresIdentifier) -> PostgresQuery {
-        let userName: PostgresQuery =
-            events.contains { $0.userName == nil && $0.resourceID != nil }
-            ? """
-            COALESCE(e.user_name, CASE WHEN e.resource_id IS NOT NULL
-                THEN (SELECT u.user_name FROM \(schema).users u WHERE u.id = e.resource_id) END)
-            """
-            : "e.user_name"
-        var query: PostgresQuery =
-            """
-            INSERT INTO \(schema).sync_events
-                (occurred_at, outcome, kind, request_id, client_request_id, token_id, method, path, resource_type, resource_id,
-                 user_name, status, scim_type, detail, duration_ms, changes)
-            SELECT e.occurred_at, e.outcome, e.kind, e.request_id, e.client_request_id, e.token_id, e.method, e.path,
-                   e.resource_type, e.resource_id, \(userName), e.status, e.scim_type, e.detail, e.duration_ms, e.changes::text[]
-            FROM\u{20}
-            """
+        let columns = Self.columns
+        let lookUp = events.contains { $0.userName == nil && $0.resourceID != nil }
+        var query: PostgresQuery = "INSERT INTO \(schema).sync_events (\(Self.names)) SELECT "
+        query.append(lookUp ? Self.selectList(lookingUpUserNamesIn: schema) : Self.plainSelectList)
+        query.append(" FROM ")
         if events.count <= Self.valuesRowLimit {
             for (index, event) in events.enumerated() {
-                query.append(
-                    """
-                    \(unsafeSQL: index == 0 ? "(VALUES " : ", ")(\(event.occurredAt)::timestamptz, \(event.outcome.rawValue)::text,
-                        \(event.kind?.rawValue)::text, \(event.requestID)::text, \(event.clientRequestID)::text, \(event.tokenID)::uuid, \(event.method)::text,
-                        \(event.path)::text, \(event.resourceType)::text, \(event.resourceID)::uuid, \(event.userName)::text,
-                        \(event.status)::integer, \(event.scimType)::text, \(event.detail)::text, \(event.durationMilliseconds)::integer,
-                        \(event.changes)::text[])
-                    """)
+                query.append(index == 0 ? "(VALUES (" : ", (")
+                for (position, column) in columns.enumerated() {
+                    if position > 0 { query.append(", ") }
+                    query.append("\(column.value(event))::\(column.type)")
+                }
+                query.append(")")
             }
             query.append(")")
         } else {
-            func column<Value: PostgresEncodable>(_ value: (SyncEvent) -> Value?) -> PostgresArrayText {
-                PostgresArrayText(events.map(value))
+            query.append("unnest(")
+            for (position, column) in columns.enumerated() {
+                if position > 0 { query.append(", ") }
+                query.append("\(column.array(events))::\(column.type)[]")
             }
-            query.append(
-                """
-                unnest(
-                    \(column(\.occurredAt))::timestamptz[], \(column(\.outcome.rawValue))::text[], \(column(\.kind?.rawValue))::text[],
-                    \(column(\.requestID))::text[], \(column(\.clientRequestID))::text[], \(column(\.tokenID))::uuid[], \(column(\.method))::text[], \(column(\.path))::text[],
-                    \(column(\.resourceType))::text[], \(column(\.resourceID))::uuid[], \(column(\.userName))::text[],
-                    \(column(\.status))::integer[], \(column(\.scimType))::text[], \(column(\.detail))::text[],
-                    \(column(\.durationMilliseconds))::integer[], \(column(\.changes))::text[]
-                )
-                """)
+            query.append(")")
         }
-        query.append(
-            """
-             AS e(occurred_at, outcome, kind, request_id, client_request_id, token_id, method, path, resource_type, resource_id,
-                  user_name, status, scim_type, detail, duration_ms, changes)
-            """)
+        query.append(" AS e(\(Self.names))")
         return query
     }
+
+    /// The columns' names, comma-separated: the INSERT's column list and the row source's.
+    private static let names = list(columns.map { "\($0.name)" })
+
+    /// The SELECT list when every event carries its userName, or concerns no user.
+    private static let plainSelectList = selectList(lookingUpUserNamesIn: nil)
+
+    /// The SELECT list, looking up in `schema`'s users the userName an event about a user left out.
+    private static func selectList(lookingUpUserNamesIn schema: PostgresIdentifier?) -> PostgresQuery {
+        list(
+            columns.map { column in
+                guard column.isUserName, let schema else { return "e.\(column.name)\(column.selectCast)" }
+                return """
+                    COALESCE(e.user_name, CASE WHEN e.resource_id IS NOT NULL
+                        THEN (SELECT u.user_name FROM \(schema).users u WHERE u.id = e.resource_id) END)
+                    """
+            })
+    }
+
+    private static func list(_ items: [PostgresQuery]) -> PostgresQuery {
+        var joined: PostgresQuery = ""
+        for (index, item) in items.enumerated() {
+            if index > 0 { joined.append(", ") }
+            joined.append(item)
+        }
+        return joined
+    }
+
+    /// One column of `sync_events` as `insertion` writes it: its name, its type, and how an event's
+    /// value is bound (alone in a `VALUES` row, or as one array for `unnest`).
+    private struct Column: Sendable {
+        let name: SQLName
+        let type: PostgresQuery
+        /// What the SELECT list adds after `e.name` (`changes` arrives as text and is read as `text[]`).
+        let selectCast: PostgresQuery
+        /// The userName, which a failed write's event may leave for `insertion` to look up.
+        let isUserName: Bool
+        let value: @Sendable (SyncEvent) -> PostgresData
+        let array: @Sendable ([SyncEvent]) -> PostgresArrayText
+
+        init<Value: PostgresEncodable>(
+            _ name: StaticString, _ type: PostgresQuery, selectCast: PostgresQuery = "", isUserName: Bool = false,
+            _ value: @escaping @Sendable (SyncEvent) -> Value?
+        ) {
+            self.name = SQLName(name)
+            self.isUserName = isUserName
+            self.type = type
+            self.selectCast = selectCast
+            self.value = { value($0)?.postgresData ?? .null }
+            self.array = { events in PostgresArrayText(events.map(value)) }
+        }
+    }
+
+    /// Every column `insertion` writes, in order, once.
+    private static let columns: [Column] = [
+        Column("occurred_at", "timestamptz") { $0.occurredAt },
+        Column("outcome", "text") { $0.outcome.rawValue },
+        Column("kind", "text") { $0.kind?.rawValue },
+        Column("request_id", "text") { $0.requestID },
+        Column("client_request_id", "text") { $0.clientRequestID },
+        Column("token_id", "uuid") { $0.tokenID },
+        Column("method", "text") { $0.method },
+        Column("path", "text") { $0.path },
+        Column("resource_type", "text") { $0.resourceType },
+        Column("resource_id", "uuid") { $0.resourceID },
+        Column("user_name", "text", isUserName: true) { $0.userName },
+        Column("status", "integer") { $0.status },
+        Column("scim_type", "text") { $0.scimType },
+        Column("detail", "text") { $0.detail },
+        Column("duration_ms", "integer") { $0.durationMilliseconds },
+        Column("changes", "text", selectCast: "::text[]") { $0.changes },
+    ]
 }
 
 /// Which of the attributes a write ignored are worth a warning.
@@ -207,12 +255,13 @@ public struct WriteEvents: Sendable {
     }
 
     func record(
-        status: Int, resourceType: String, resourceID: UUID, userName: String?, changes: [String],
+        result: SCIMWriteResult, resourceType: String, resourceID: UUID, userName: String?, changes: [String],
         warnings: [(SyncEvent.Kind, String, [String])] = [], schema: PostgresIdentifier, on connection: PostgresConnection
     ) throws {
         var events = [
             SyncEvent(
-                origin: origin, outcome: .success, status: status, resourceType: resourceType, resourceID: resourceID,
+                origin: origin, outcome: .success, status: result.status, resourceType: resourceType,
+                resourceID: resourceID,
                 userName: userName, changes: changes)
         ]
         var warnings = warnings
@@ -222,7 +271,7 @@ public struct WriteEvents: Sendable {
         for (kind, detail, names) in warnings {
             events.append(
                 SyncEvent(
-                    origin: origin, outcome: .warning, kind: kind, status: status, resourceType: resourceType,
+                    origin: origin, outcome: .warning, kind: kind, status: result.status, resourceType: resourceType,
                     resourceID: resourceID, userName: userName, detail: detail, changes: names))
         }
         // Written with the COMMIT, in its round trip: nothing in the request reads it back.

@@ -3,7 +3,7 @@ import Postgres
 import SCIM
 
 /// An event as the admin API returns it.
-public struct EventRecord: Sendable, Encodable, Equatable {
+public struct EventRecord: Sendable, Equatable {
     public var id: Int64
     public var occurredAt: Date
     public var outcome: String
@@ -28,7 +28,7 @@ public struct EventRecord: Sendable, Encodable, Equatable {
 
     /// `token_id` holds the id of whichever credential made the request: a SCIM token's, or an OAuth
     /// client's (ids are random UUIDs, so the two never collide); the client is looked up by it.
-    static let columns = """
+    static let columns: PostgresQuery = """
         id, occurred_at, outcome, kind, request_id, client_request_id, token_id::text AS token_id, method, path, resource_type,
         resource_id::text AS resource_id, user_name, status, scim_type, detail, duration_ms, changes,
         (SELECT jsonb_build_array(c.label, c.client_id)::text FROM control.oauth_clients c WHERE c.id = token_id)
@@ -58,39 +58,10 @@ public struct EventRecord: Sendable, Encodable, Equatable {
         durationMs = try row.decode("duration_ms")
         changes = try row.decode("changes")
     }
-
-    enum CodingKeys: String, CodingKey {
-        case id, occurredAt, outcome, kind, requestId, clientRequestId, tokenId, oauthClient, method, path,
-            resourceType, resourceId, userName, status,
-            scimType, detail, durationMs, changes
-    }
-
-    /// Every key present (null when empty), so clients can rely on the shape.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(occurredAt, forKey: .occurredAt)
-        try c.encode(outcome, forKey: .outcome)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(requestId, forKey: .requestId)
-        try c.encode(clientRequestId, forKey: .clientRequestId)
-        try c.encode(tokenId, forKey: .tokenId)
-        try c.encode(oauthClient, forKey: .oauthClient)
-        try c.encode(method, forKey: .method)
-        try c.encode(path, forKey: .path)
-        try c.encode(resourceType, forKey: .resourceType)
-        try c.encode(resourceId, forKey: .resourceId)
-        try c.encode(userName, forKey: .userName)
-        try c.encode(status, forKey: .status)
-        try c.encode(scimType, forKey: .scimType)
-        try c.encode(detail, forKey: .detail)
-        try c.encode(durationMs, forKey: .durationMs)
-        try c.encode(changes, forKey: .changes)
-    }
 }
 
 /// The OAuth client named by an event: `{"id","label","clientId"}`.
-public struct OAuthClientReference: Sendable, Encodable, Equatable {
+public struct OAuthClientReference: Sendable, Equatable {
     public var id: String
     public var label: String
     public var clientId: String
@@ -209,24 +180,13 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
 }
 
 /// Everything support needs to answer "is SCIM working for this organisation, and if not, why?".
-public struct OrganisationStatus: Sendable, Encodable {
-    public struct TokenSummary: Sendable, Encodable {
+public struct OrganisationStatus: Sendable {
+    public struct TokenSummary: Sendable {
         public var label: String
         public var prefix: String
         public var createdAt: Date
         public var lastUsedAt: Date?
         public var expiresAt: Date?
-
-        enum CodingKeys: String, CodingKey { case label, prefix, createdAt, lastUsedAt, expiresAt }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(label, forKey: .label)
-            try c.encode(prefix, forKey: .prefix)
-            try c.encode(createdAt, forKey: .createdAt)
-            try c.encode(lastUsedAt, forKey: .lastUsedAt)
-            try c.encode(expiresAt, forKey: .expiresAt)
-        }
     }
 
     public struct UserCounts: Sendable, Encodable {
@@ -257,7 +217,7 @@ public struct OrganisationStatus: Sendable, Encodable {
         public var lastSeenAt: Date
     }
 
-    public struct RecentError: Sendable, Encodable {
+    public struct RecentError: Sendable {
         public var occurredAt: Date
         public var requestId: String
         public var method: String
@@ -266,41 +226,15 @@ public struct OrganisationStatus: Sendable, Encodable {
         public var scimType: String?
         public var userName: String?
         public var detail: String?
-
-        enum CodingKeys: String, CodingKey { case occurredAt, requestId, method, path, status, scimType, userName, detail }
-
-        /// Null keys are written, as in events, so the Learn Amp app sees one shape.
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(occurredAt, forKey: .occurredAt)
-            try c.encode(requestId, forKey: .requestId)
-            try c.encode(method, forKey: .method)
-            try c.encode(path, forKey: .path)
-            try c.encode(status, forKey: .status)
-            try c.encode(scimType, forKey: .scimType)
-            try c.encode(userName, forKey: .userName)
-            try c.encode(detail, forKey: .detail)
-        }
     }
 
     /// An OAuth client that can still obtain access tokens (it has a live secret).
-    public struct OAuthClientSummary: Sendable, Encodable {
+    public struct OAuthClientSummary: Sendable {
         public var id: UUID
         public var label: String
         public var clientID: String
         public var lastUsedAt: Date?
         public var liveSecrets: Int
-
-        enum CodingKeys: String, CodingKey { case id, label, clientId, lastUsedAt, liveSecrets }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(id.lowercasedString, forKey: .id)
-            try c.encode(label, forKey: .label)
-            try c.encode(clientID, forKey: .clientId)
-            try c.encode(lastUsedAt, forKey: .lastUsedAt)
-            try c.encode(liveSecrets, forKey: .liveSecrets)
-        }
     }
 
     public var organisation: String
@@ -319,31 +253,6 @@ public struct OrganisationStatus: Sendable, Encodable {
     public var unmappedAttributes: [AttributeCount]
     public var recentErrors: [RecentError]
     public var health: HealthVerdict
-
-    enum CodingKeys: String, CodingKey {
-        case organisation, scimEnabled, tokens, oauthClients, expiringSecrets, lastRequestAt, lastSuccessAt,
-            lastErrorAt, users, teams, last24Hours,
-            unresolvedManagers, unmappedAttributes, recentErrors, health
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(organisation, forKey: .organisation)
-        try c.encode(scimEnabled, forKey: .scimEnabled)
-        try c.encode(tokens, forKey: .tokens)
-        try c.encode(oauthClients, forKey: .oauthClients)
-        try c.encode(expiringSecrets, forKey: .expiringSecrets)
-        try c.encode(lastRequestAt, forKey: .lastRequestAt)
-        try c.encode(lastSuccessAt, forKey: .lastSuccessAt)
-        try c.encode(lastErrorAt, forKey: .lastErrorAt)
-        try c.encode(users, forKey: .users)
-        try c.encode(teams, forKey: .teams)
-        try c.encode(last24Hours, forKey: .last24Hours)
-        try c.encode(unresolvedManagers, forKey: .unresolvedManagers)
-        try c.encode(unmappedAttributes, forKey: .unmappedAttributes)
-        try c.encode(recentErrors, forKey: .recentErrors)
-        try c.encode(health, forKey: .health)
-    }
 }
 
 /// Reads an organisation's event log for the status page and the event search.
@@ -465,13 +374,15 @@ public struct SyncStatusStore: Sendable {
         let schema = tenant.schema
         var after: Int64?
         if let cursor = query.cursor, !cursor.isEmpty {
-            guard let id = Int64(cursor) else { throw AdminError.badRequest("cursor is not one this server issued.") }
+            guard let id = Int64(cursor) else {
+                throw StoreError.invalid("cursor", "cursor is not one this server issued.")
+            }
             after = id
         }
         let limit = query.limit
         let rows = try await client.query(
             """
-            SELECT \(unsafeSQL: EventRecord.columns) FROM \(schema).sync_events
+            SELECT \(EventRecord.columns) FROM \(schema).sync_events
             WHERE (\(query.outcome)::text IS NULL OR outcome = \(query.outcome)::text)
               AND (\(query.since)::timestamptz IS NULL OR occurred_at >= \(query.since)::timestamptz)
               AND (\(query.until)::timestamptz IS NULL OR occurred_at < \(query.until)::timestamptz)

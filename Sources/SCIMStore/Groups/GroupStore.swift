@@ -11,23 +11,13 @@ public struct StoredGroup: Sendable, Equatable {
 }
 
 /// A team as staff see it in the admin API.
-public struct TeamSummary: Sendable, Encodable, Equatable {
+public struct TeamSummary: Sendable, Equatable {
     public var id: UUID
     public var name: String
     /// Members SCIM lists (users released by `DELETE /Users` are not counted, as SCIM does not list them).
     public var memberCount: Int
     /// `group` (pushed by the identity provider), `department` (from users' departments) or `both`.
     public var source: String
-
-    enum CodingKeys: String, CodingKey { case id, name, memberCount, source }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id.lowercasedString, forKey: .id)
-        try c.encode(name, forKey: .name)
-        try c.encode(memberCount, forKey: .memberCount)
-        try c.encode(source, forKey: .source)
-    }
 }
 
 /// SCIM Groups as Learn Amp teams. Membership changes are set-based statements (one per kind of change,
@@ -73,7 +63,7 @@ public struct GroupStore: Sendable {
             }
             try Self.addMembers(group.members.ids, to: id, schema: schema, on: connection)
             try WriteEvents(origin: origin).record(
-                status: 201, resourceType: "Group", resourceID: id, userName: nil,
+                result: .created, resourceType: "Group", resourceID: id, userName: nil,
                 changes: ["displayName"] + (group.externalID == nil ? [] : ["externalId"]) + (group.members.isEmpty ? [] : ["members"]),
                 schema: schema, on: connection)
             return try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)!
@@ -171,7 +161,7 @@ public struct GroupStore: Sendable {
             if let ifMatch { try UserStore.check(ifMatch, version: try row.decode("version")) }
             _ = try connection.query("DELETE FROM \(schema).teams WHERE id = \(id)")
             try WriteEvents(origin: origin).record(
-                status: 204, resourceType: "Group", resourceID: id, userName: nil, changes: ["members"], schema: schema,
+                result: .noContent, resourceType: "Group", resourceID: id, userName: nil, changes: ["members"], schema: schema,
                 on: connection)
         }
     }
@@ -185,15 +175,16 @@ public struct GroupStore: Sendable {
             if let filter = request.filter {
                 let compiler = FilterCompiler { Self.attribute($0, schema: schema) }
                 condition = try compiler.compile(filter)
-                atMostOneRow = compiler.matchesAtMostOneRow(filter, uniqueColumns: Self.uniqueColumns)
+                atMostOneRow = compiler.matchesAtMostOneRow(filter)
             }
             var page = try ListPaging.page(
-                request: request, columns: Self.columns, table: "\(schema).teams", alias: "t", condition: condition,
-                atMostOneRow: atMostOneRow,
-                sortExpression: { path in
+                request: request, columns: Self.columns, table: "\(schema).teams", alias: Self.alias, key: Self.id,
+                condition: condition, atMostOneRow: atMostOneRow,
+                sortKey: { path in
+                    // Groups sort every text attribute ignoring case, externalId too.
                     switch Self.attribute(path, schema: schema) {
-                    case .text(let e, _)?: "lower(\(e))"
-                    case .uuid(let e)?, .timestamp(let e)?: e
+                    case .text(let e, _)?: e.lowercased.sql
+                    case .uuid(let e)?, .timestamp(let e)?: e.sql
                     default: nil
                     }
                 },
@@ -254,7 +245,7 @@ public struct GroupStore: Sendable {
         _ = try connection.query(
             "UPDATE \(schema).teams SET is_group = true, updated_at = now(), version = version + 1 WHERE id = \(id)")
         try WriteEvents(origin: origin, unknownAttributes: unknownAttributes).record(
-            status: render ? 200 : 204, resourceType: "Group", resourceID: id, userName: nil, changes: changes,
+            result: render ? .returned : .noContent, resourceType: "Group", resourceID: id, userName: nil, changes: changes,
             schema: schema, on: connection)
         return render ? try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection) : nil
     }
@@ -448,17 +439,30 @@ public struct GroupStore: Sendable {
             """)
     }
 
-    /// Columns under a unique index, as `attribute(_:schema:)` names them.
-    static let uniqueColumns: Set<String> = ["t.id", "t.display_name"]
+    /// The teams table's alias in every group list.
+    static let alias = SQLName("t")
+    static let id = alias.column("id", unique: true)
+    static let displayName = alias.column("display_name", unique: true)
+    /// The scalar attributes, by lowercased key: built once.
+    private static let scalarColumns: [String: SQLAttribute] = [
+        "id": .uuid(id),
+        "displayname": .text(displayName),
+        "externalid": .text(alias.column("external_id"), caseExact: true),
+        "meta.created": .timestamp(alias.column("created_at")),
+        "meta.lastmodified": .timestamp(alias.column("updated_at")),
+    ]
+
+    /// A member's columns in the `members` filter's EXISTS subquery; `display` as `decode` renders it.
+    private static let memberElements: [String: SQLAttribute] = [
+        "value": .uuid(SQLName("gm").column("user_id")),
+        "display": .text(
+            SQLColumn(
+                expression: "COALESCE(gu.display_name, NULLIF(concat_ws(' ', gu.given_name, gu.family_name), ''), gu.user_name)")),
+    ]
 
     static func attribute(_ path: AttributePath, schema: PostgresIdentifier) -> SQLAttribute? {
         if let urn = path.schema, urn.lowercased() != SchemaURN.group.lowercased() { return nil }
         switch path.key {
-        case "id": return .uuid("t.id")
-        case "displayname": return .text("t.display_name")
-        case "externalid": return .text("t.external_id", caseExact: true)
-        case "meta.created": return .timestamp("t.created_at")
-        case "meta.lastmodified": return .timestamp("t.updated_at")
         case "members":
             return .collection(
                 exists: { condition in
@@ -467,12 +471,8 @@ public struct GroupStore: Sendable {
                             WHERE gm.team_id = t.id AND \(condition))
                     """
                 },
-                elements: [
-                    "value": .uuid("gm.user_id"),
-                    "display": .text("COALESCE(gu.display_name, NULLIF(concat_ws(' ', gu.given_name, gu.family_name), ''), gu.user_name)"),
-                ],
-                defaultElement: "value")
-        default: return nil
+                elements: memberElements, defaultElement: "value")
+        default: return scalarColumns[path.key]
         }
     }
 }

@@ -5,16 +5,26 @@ import SCIM
 /// How one filterable SCIM attribute is stored. Only attributes listed in a resource's column map can
 /// reach SQL, and only as code-written expressions: every client value becomes a bind.
 indirect enum SQLAttribute: Sendable {
-    case text(String, caseExact: Bool = false)
-    case uuid(String)
-    case bool(String)
-    case timestamp(String)
-    case date(String)
-    case number(String)
+    case text(SQLColumn, caseExact: Bool = false)
+    case uuid(SQLColumn)
+    case bool(SQLColumn)
+    case timestamp(SQLColumn)
+    case date(SQLColumn)
+    case number(SQLColumn)
     /// A multi-valued attribute: `exists` wraps a condition on one element in an EXISTS subquery;
     /// `elements` maps sub-attribute keys to element expressions; `defaultElement` is the key used
     /// when the filter names the attribute itself (`emails eq "x"` means `emails.value eq "x"`).
     case collection(exists: @Sendable (PostgresQuery) -> PostgresQuery, elements: [String: SQLAttribute], defaultElement: String)
+
+    /// What `sortBy` orders by: the scalar attributes, text ignoring case unless it is case-exact.
+    var sortKey: PostgresQuery? {
+        switch self {
+        case .text(let e, let caseExact): caseExact ? e.sql : e.lowercased.sql
+        case .uuid(let e), .bool(let e), .timestamp(let e), .date(let e): e.sql
+        case .number(let e): e.numeric.sql
+        case .collection: nil
+        }
+    }
 }
 
 /// Compiles a parsed SCIM filter to a parameterised SQL condition over a whitelist of attributes.
@@ -47,16 +57,16 @@ struct FilterCompiler: Sendable {
         }
     }
 
-    /// Whether `filter` can match at most one row: it requires `eq` on one of `uniqueColumns` (column
-    /// expressions `resolve` gives for attributes under a unique index), perhaps AND-ed with more. Such
-    /// a page needs no ORDER BY, which Okta's `userName eq` and `displayName eq` lookups then skip.
-    func matchesAtMostOneRow(_ filter: Filter, uniqueColumns: Set<String>) -> Bool {
+    /// Whether `filter` can match at most one row: it requires `eq` on a column under a unique index
+    /// (`SQLColumn.isUnique`), perhaps AND-ed with more. Such a page needs no ORDER BY, which Okta's
+    /// `userName eq` and `displayName eq` lookups then skip.
+    func matchesAtMostOneRow(_ filter: Filter) -> Bool {
         switch filter {
         case .and(let lhs, let rhs):
-            return matchesAtMostOneRow(lhs, uniqueColumns: uniqueColumns) || matchesAtMostOneRow(rhs, uniqueColumns: uniqueColumns)
+            return matchesAtMostOneRow(lhs) || matchesAtMostOneRow(rhs)
         case .comparison(let path, .eq, .string):
             switch resolve(path) {
-            case .text(let column, _)?, .uuid(let column)?: return uniqueColumns.contains(column)
+            case .text(let column, _)?, .uuid(let column)?: return column.isUnique
             default: return false
             }
         default:
@@ -88,8 +98,8 @@ struct FilterCompiler: Sendable {
 
     private static func present(_ attribute: SQLAttribute) -> PostgresQuery {
         switch attribute {
-        case .text(let expression, _): "(\(unsafeSQL: expression) IS NOT NULL AND \(unsafeSQL: expression) <> '')"
-        case .uuid(let e), .bool(let e), .timestamp(let e), .date(let e), .number(let e): "(\(unsafeSQL: e) IS NOT NULL)"
+        case .text(let expression, _): "(\(expression) IS NOT NULL AND \(expression) <> '')"
+        case .uuid(let e), .bool(let e), .timestamp(let e), .date(let e), .number(let e): "(\(e) IS NOT NULL)"
         case .collection(let exists, _, _): exists("TRUE")
         }
     }
@@ -107,11 +117,11 @@ struct FilterCompiler: Sendable {
         switch attribute {
         case .text(let e, let caseExact):
             guard case .string(let text) = value else { throw .invalidFilter("\(path) must be compared with a string.") }
-            let column: PostgresQuery = caseExact ? "\(unsafeSQL: e)" : "lower(\(unsafeSQL: e))"
+            let column = caseExact ? e : e.lowercased
             let bound: PostgresQuery = caseExact ? "\(text)::text" : "lower(\(text)::text)"
             switch op {
             case .eq: return "\(column) = \(bound)"
-            case .ne: return "(\(unsafeSQL: e) IS NULL OR \(column) <> \(bound))"
+            case .ne: return "(\(e) IS NULL OR \(column) <> \(bound))"
             case .co: return "(strpos(\(column), \(bound)) > 0)"
             case .sw: return "starts_with(\(column), \(bound))"
             case .ew: return "(right(\(column), char_length(\(text)::text)) = \(bound))"
@@ -124,17 +134,17 @@ struct FilterCompiler: Sendable {
             guard case .string(let text) = value else { throw .invalidFilter("\(path) must be compared with a string.") }
             let id = UUID(uuidString: text)
             switch (op, id) {
-            case (.eq, let id?): return "\(unsafeSQL: e) = \(id)"
+            case (.eq, let id?): return "\(e) = \(id)"
             case (.eq, nil): return "FALSE"
-            case (.ne, let id?): return "(\(unsafeSQL: e) IS NULL OR \(unsafeSQL: e) <> \(id))"
+            case (.ne, let id?): return "(\(e) IS NULL OR \(e) <> \(id))"
             case (.ne, nil): return "TRUE"
             default: throw .invalidFilter("\(path) only supports eq and ne.")
             }
         case .bool(let e):
             guard case .bool(let flag) = value else { throw .invalidFilter("\(path) must be compared with true or false.") }
             switch op {
-            case .eq: return "\(unsafeSQL: e) = \(flag)"
-            case .ne: return "\(unsafeSQL: e) IS DISTINCT FROM \(flag)"
+            case .eq: return "\(e) = \(flag)"
+            case .ne: return "\(e) IS DISTINCT FROM \(flag)"
             default: throw .invalidFilter("\(path) only supports eq and ne.")
             }
         case .timestamp(let e):
@@ -149,16 +159,15 @@ struct FilterCompiler: Sendable {
             return try ordered(e, op, "\(text)::date", path)
         case .number(let e):
             guard case .number(let number) = value else { throw .invalidFilter("\(path) must be compared with a number.") }
-            return try ordered("(\(e))::numeric", op, "\(number)::numeric", path)
+            return try ordered(e.numeric, op, "\(number)::numeric", path)
         case .collection:
             throw .invalidFilter("\(path) cannot be compared directly.")
         }
     }
 
     private static func ordered(
-        _ expression: String, _ op: ComparisonOperator, _ bound: PostgresQuery, _ path: AttributePath
+        _ column: SQLColumn, _ op: ComparisonOperator, _ bound: PostgresQuery, _ path: AttributePath
     ) throws(SCIMError) -> PostgresQuery {
-        let column: PostgresQuery = "\(unsafeSQL: expression)"
         switch op {
         case .eq: return "\(column) = \(bound)"
         case .ne: return "(\(column) IS NULL OR \(column) <> \(bound))"

@@ -3,7 +3,7 @@ import Postgres
 import SCIM
 
 /// One secret of an OAuth client as staff see it: never the secret itself.
-public struct OAuthSecretInfo: Sendable, Encodable, Equatable {
+public struct OAuthSecretInfo: Sendable, Equatable {
     public var secretID: UUID
     public var createdAt: Date
     public var lastUsedAt: Date?
@@ -20,22 +20,10 @@ public struct OAuthSecretInfo: Sendable, Encodable, Equatable {
 
     /// Whether the secret can still obtain access tokens at `now`.
     public func isLive(at now: Date) -> Bool { revokedAt == nil && expiresAt > now }
-
-    enum CodingKeys: String, CodingKey { case secretId, createdAt, lastUsedAt, expiresAt, revokedAt }
-
-    /// Optional dates are written as null rather than left out: the shape is a contract.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(secretID.lowercasedString, forKey: .secretId)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(lastUsedAt, forKey: .lastUsedAt)
-        try container.encode(expiresAt, forKey: .expiresAt)
-        try container.encode(revokedAt, forKey: .revokedAt)
-    }
 }
 
 /// An OAuth client of an organisation as staff see it, with all its secrets (newest first).
-public struct OAuthClientInfo: Sendable, Encodable, Equatable {
+public struct OAuthClientInfo: Sendable, Equatable {
     public var id: UUID
     public var label: String
     /// What the identity provider sends as `client_id`: public, not a secret.
@@ -57,22 +45,10 @@ public struct OAuthClientInfo: Sendable, Encodable, Equatable {
 
     static let columns = "id, label, client_id, created_at, last_used_at, revoked_at"
 
-    enum CodingKeys: String, CodingKey { case id, label, clientId, createdAt, lastUsedAt, revokedAt, secrets }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.lowercasedString, forKey: .id)
-        try container.encode(label, forKey: .label)
-        try container.encode(clientID, forKey: .clientId)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(lastUsedAt, forKey: .lastUsedAt)
-        try container.encode(revokedAt, forKey: .revokedAt)
-        try container.encode(secrets, forKey: .secrets)
-    }
 }
 
 /// A client just created: the only place its first secret ever appears.
-public struct IssuedOAuthClient: Sendable, Encodable {
+public struct IssuedOAuthClient: Sendable {
     public var id: UUID
     public var label: String
     public var clientID: String
@@ -81,54 +57,24 @@ public struct IssuedOAuthClient: Sendable, Encodable {
     public var secretExpiresAt: Date
     public var createdAt: Date
 
-    enum CodingKeys: String, CodingKey { case id, label, clientId, clientSecret, secretId, secretExpiresAt, createdAt }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.lowercasedString, forKey: .id)
-        try container.encode(label, forKey: .label)
-        try container.encode(clientID, forKey: .clientId)
-        try container.encode(clientSecret, forKey: .clientSecret)
-        try container.encode(secretID.lowercasedString, forKey: .secretId)
-        try container.encode(secretExpiresAt, forKey: .secretExpiresAt)
-        try container.encode(createdAt, forKey: .createdAt)
-    }
 }
 
 /// A secret just added for rotation: the only place it ever appears.
-public struct IssuedOAuthSecret: Sendable, Encodable {
+public struct IssuedOAuthSecret: Sendable {
     public var secretID: UUID
     public var clientSecret: String
     public var expiresAt: Date
 
-    enum CodingKeys: String, CodingKey { case secretId, clientSecret, expiresAt }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(secretID.lowercasedString, forKey: .secretId)
-        try container.encode(clientSecret, forKey: .clientSecret)
-        try container.encode(expiresAt, forKey: .expiresAt)
-    }
 }
 
 /// A live secret that expires soon, for the status route (and the console): rotate it before then.
-public struct ExpiringOAuthSecret: Sendable, Encodable, Equatable {
+public struct ExpiringOAuthSecret: Sendable, Equatable {
     public var id: UUID
     public var label: String
     public var clientID: String
     public var secretID: UUID
     public var expiresAt: Date
 
-    enum CodingKeys: String, CodingKey { case id, label, clientId, secretId, expiresAt }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.lowercasedString, forKey: .id)
-        try container.encode(label, forKey: .label)
-        try container.encode(clientID, forKey: .clientId)
-        try container.encode(secretID.lowercasedString, forKey: .secretId)
-        try container.encode(expiresAt, forKey: .expiresAt)
-    }
 }
 
 /// An access token just issued by `POST /oauth/token`.
@@ -214,11 +160,11 @@ public struct OAuthClientStore: Sendable {
 
     /// Creates a client with its first secret. The secret exists only in the return value.
     /// - Parameter secretExpiresAt: nil for `defaultSecretLifetime` from now.
-    /// - Throws: `AdminError` 400 for an empty or long label or an expiry in the past or too far ahead.
+    /// - Throws: `StoreError.invalid` for an empty or long label or an expiry in the past or too far ahead.
     public func create(organisationID: UUID, label: String, secretExpiresAt: Date?) async throws -> IssuedOAuthClient {
         let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !label.isEmpty, label.count <= 100 else {
-            throw AdminError.badRequest("label is required (at most 100 characters).")
+            throw StoreError.invalid("label", "label is required (at most 100 characters).")
         }
         let now = now()
         let expiresAt = try Self.secretExpiry(secretExpiresAt, now: now, field: "secretExpiresAt")
@@ -268,14 +214,14 @@ public struct OAuthClientStore: Sendable {
     }
 
     /// Adds a secret to a client, for rotation. The secret exists only in the return value.
-    /// - Throws: `AdminError` 404 when the organisation has no such client, 409 when the client is
+    /// - Throws: `StoreError.notFound` when the organisation has no such client, 409 when the client is
     ///   revoked or already has `maximumLiveSecrets` live secrets, 400 for a bad expiry.
     public func addSecret(organisationID: UUID, clientID id: UUID, expiresAt: Date?) async throws -> IssuedOAuthSecret {
         let now = now()
         let expiresAt = try Self.secretExpiry(expiresAt, now: now, field: "expiresAt")
         let secret = IssuedSecret.generate(kind: Self.secretKind)
         let secretID = UUID()
-        let refusal = try await client.withTransaction { connection -> AdminError? in
+        let refusal = try await client.withTransaction { connection -> StoreError? in
             // The row lock makes concurrent rotations of one client take turns, so the limit holds.
             guard
                 let row = try connection.query(
@@ -284,10 +230,10 @@ public struct OAuthClientStore: Sendable {
                     WHERE id = \(id) AND organisation_id = \(organisationID) FOR UPDATE
                     """
                 ).first
-            else { return AdminError.notFound("No OAuth client \(id.lowercasedString) in this organisation.") }
+            else { return StoreError.notFound("oauthClient", "No OAuth client \(id.lowercasedString) in this organisation.") }
             if try row.decode("revoked", as: Bool.self) {
-                return AdminError.conflict(
-                    "OAuth client \(id.lowercasedString) is revoked: create a new client instead.")
+                return StoreError.conflict(
+                    "oauthClient", "OAuth client \(id.lowercasedString) is revoked: create a new client instead.")
             }
             let live = try connection.query(
                 """
@@ -296,8 +242,8 @@ public struct OAuthClientStore: Sendable {
                 """
             ).rows[0].decode("n", as: Int.self)
             guard live < Self.maximumLiveSecrets else {
-                return AdminError.conflict(
-                    "OAuth client \(id.lowercasedString) already has \(Self.maximumLiveSecrets) live secrets: "
+                return StoreError.conflict(
+                    "secrets", "OAuth client \(id.lowercasedString) already has \(Self.maximumLiveSecrets) live secrets: "
                         + "revoke one first.")
             }
             _ = try connection.query(
@@ -313,7 +259,7 @@ public struct OAuthClientStore: Sendable {
 
     /// Revokes one secret: it obtains no more access tokens, and those it obtained stop working.
     /// Revoking twice keeps the first `revokedAt`.
-    /// - Throws: `AdminError` 404 when the organisation's client has no such secret.
+    /// - Throws: `StoreError.notFound` when the organisation's client has no such secret.
     public func revokeSecret(organisationID: UUID, clientID id: UUID, secretID: UUID) async throws {
         let rows = try await client.query(
             """
@@ -323,13 +269,14 @@ public struct OAuthClientStore: Sendable {
               AND c.organisation_id = \(organisationID)
             """)
         guard rows.affectedRows == 1 else {
-            throw AdminError.notFound(
+            throw StoreError.notFound(
+                "oauthSecret",
                 "No secret \(secretID.lowercasedString) of OAuth client \(id.lowercasedString) in this organisation.")
         }
     }
 
     /// Revokes a client and with it every secret and access token it has.
-    /// - Throws: `AdminError` 404 when the organisation has no such client.
+    /// - Throws: `StoreError.notFound` when the organisation has no such client.
     public func revoke(organisationID: UUID, clientID id: UUID) async throws {
         let rows = try await client.query(
             """
@@ -337,7 +284,7 @@ public struct OAuthClientStore: Sendable {
             WHERE id = \(id) AND organisation_id = \(organisationID)
             """)
         guard rows.affectedRows == 1 else {
-            throw AdminError.notFound("No OAuth client \(id.lowercasedString) in this organisation.")
+            throw StoreError.notFound("oauthClient", "No OAuth client \(id.lowercasedString) in this organisation.")
         }
     }
 
@@ -364,7 +311,7 @@ public struct OAuthClientStore: Sendable {
         let latest = now.addingTimeInterval(defaultSecretLifetime)
         guard let requested else { return latest }
         guard requested > now, requested <= latest else {
-            throw AdminError.badRequest("\(field) must be in the future and at most 730 days (2 years) ahead.")
+            throw StoreError.invalid(field, "\(field) must be in the future and at most 730 days (2 years) ahead.")
         }
         return requested
     }

@@ -3,7 +3,7 @@ import Postgres
 import SCIM
 
 /// A Learn Amp customer organisation: one tenant, one Postgres schema.
-public struct Organisation: Sendable, Encodable, Equatable {
+public struct Organisation: Sendable, Equatable {
     public var id: UUID
     public var slug: String
     public var name: String
@@ -43,21 +43,7 @@ public struct Organisation: Sendable, Encodable, Equatable {
         updatedAt = try row.decode("updated_at")
     }
 
-    static let columns = "id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at"
-
-    enum CodingKeys: String, CodingKey { case id, slug, name, schemaName, scimEnabled, rateLimit, createdAt, updatedAt }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.lowercasedString, forKey: .id)
-        try container.encode(slug, forKey: .slug)
-        try container.encode(name, forKey: .name)
-        try container.encode(schemaName, forKey: .schemaName)
-        try container.encode(scimEnabled, forKey: .scimEnabled)
-        try container.encode(rateLimit, forKey: .rateLimit)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(updatedAt, forKey: .updatedAt)
-    }
+    static let columns: PostgresQuery = "id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at"
 }
 
 /// The organisation a request acts for, resolved from its credentials. Every tenant query takes one,
@@ -77,29 +63,5 @@ public struct Tenant: Sendable, Equatable {
         self.schema = schema
         self.tokenID = tokenID
         self.rateLimit = rateLimit
-    }
-}
-
-/// An admin-API failure: the HTTP status and a message safe to show to support staff.
-public struct AdminError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var status: Int
-    public var code: String
-    public var message: String
-
-    public init(status: Int, code: String, message: String) {
-        self.status = status
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { "AdminError(\(status) \(code)): \(message)" }
-
-    public static func badRequest(_ message: String) -> AdminError { .init(status: 400, code: "bad_request", message: message) }
-    public static func notFound(_ message: String) -> AdminError { .init(status: 404, code: "not_found", message: message) }
-    public static func conflict(_ message: String) -> AdminError { .init(status: 409, code: "conflict", message: message) }
-    public static func unauthorized(_ message: String) -> AdminError { .init(status: 401, code: "unauthorized", message: message) }
-    public static func forbidden(_ message: String) -> AdminError { .init(status: 403, code: "forbidden", message: message) }
-    public static func unsupportedMediaType(_ message: String) -> AdminError {
-        .init(status: 415, code: "unsupported_media_type", message: message)
     }
 }

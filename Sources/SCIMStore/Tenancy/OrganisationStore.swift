@@ -13,11 +13,15 @@ public struct OrganisationStore: Sendable {
 
     /// Creates the organisation and its schema with every tenant migration, atomically: either the
     /// organisation exists with a complete schema, or nothing was written.
-    /// - Throws: `AdminError` 400 for an invalid slug or empty name, 409 when the slug is taken.
+    /// - Throws: `StoreError` invalid for a bad slug or empty name, conflict when the slug is taken.
     public func create(slug: String, name: String) async throws -> Organisation {
-        guard Organisation.isValidSlug(slug) else { throw AdminError.badRequest("Invalid slug \"\(slug.prefix(64))\": \(Organisation.slugRule).") }
+        guard Organisation.isValidSlug(slug) else {
+            throw StoreError.invalid("slug", "Invalid slug \"\(slug.prefix(64))\": \(Organisation.slugRule).")
+        }
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty, name.count <= 200 else { throw AdminError.badRequest("name is required (at most 200 characters).") }
+        guard !name.isEmpty, name.count <= 200 else {
+            throw StoreError.invalid("name", "name is required (at most 200 characters).")
+        }
         let schema = try PostgresIdentifier(Organisation.schemaName(forSlug: slug))
         let tenantMigrations = migrations.tenant
         do {
@@ -27,39 +31,46 @@ public struct OrganisationStore: Sendable {
                     """
                     INSERT INTO control.organisations (id, slug, name, schema_name)
                     VALUES (\(UUID()), \(slug), \(name), \(schema.name))
-                    RETURNING \(unsafeSQL: Organisation.columns)
+                    RETURNING \(Organisation.columns)
                     """)
                 try Migrator.migrateTenant(schema, migrations: tenantMigrations, on: connection)
                 return try Organisation(row: rows.rows[0])
             }
         } catch let error as PostgresError where error.sqlState == .uniqueViolation {
-            throw AdminError.conflict("An organisation with slug \"\(slug)\" (or schema \(schema.name)) already exists.")
+            throw StoreError.conflict(
+                "slug", "An organisation with slug \"\(slug)\" (or schema \(schema.name)) already exists.")
         }
     }
 
     public func list() async throws -> [Organisation] {
-        try await client.query("SELECT \(unsafeSQL: Organisation.columns) FROM control.organisations ORDER BY slug")
+        try await client.query("SELECT \(Organisation.columns) FROM control.organisations ORDER BY slug")
             .map(Organisation.init(row:))
     }
 
-    /// - Throws: `AdminError` 404 when no organisation has this slug.
+    /// - Throws: `StoreError` not found when no organisation has this slug.
     public func find(slug: String) async throws -> Organisation {
         let rows = try await client.query(
-            "SELECT \(unsafeSQL: Organisation.columns) FROM control.organisations WHERE slug = \(slug)")
-        guard let row = rows.first else { throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".") }
+            "SELECT \(Organisation.columns) FROM control.organisations WHERE slug = \(slug)")
+        guard let row = rows.first else {
+            throw StoreError.notFound("organisation", "No organisation with slug \"\(slug.prefix(64))\".")
+        }
         return try Organisation(row: row)
     }
 
     /// Changes the name, whether SCIM is enabled and/or the rate-limit override; absent fields stay as they are.
-    /// - Throws: `AdminError` 400 for an empty name or a rate limit outside 1-100000, 404 for an unknown slug.
+    /// - Throws: `StoreError` invalid for an empty name or a rate limit outside 1-100000, not found for an
+    ///   unknown slug.
     public func update(slug: String, name: String?, scimEnabled: Bool?, rateLimit: RateLimitChange = .unchanged) async throws -> Organisation {
         let name = name?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let name, name.isEmpty || name.count > 200 { throw AdminError.badRequest("name must be 1-200 characters.") }
+        if let name, name.isEmpty || name.count > 200 {
+            throw StoreError.invalid("name", "name must be 1-200 characters.")
+        }
         var override: RateLimit?
         if case .set(let limit) = rateLimit {
             let valid = 1...RateLimit.maximum
             guard valid.contains(limit.requestsPerSecond), valid.contains(limit.burst) else {
-                throw AdminError.badRequest("rateLimit.requestsPerSecond and rateLimit.burst must be integers from 1 to \(RateLimit.maximum).")
+                throw StoreError.invalid(
+                    "rateLimit", "rateLimit.requestsPerSecond and rateLimit.burst must be integers from 1 to \(RateLimit.maximum).")
             }
             override = limit
         }
@@ -72,9 +83,11 @@ public struct OrganisationStore: Sendable {
                 rate_limit_burst = CASE WHEN \(changeLimit) THEN \(override?.burst)::integer ELSE rate_limit_burst END,
                 updated_at = now()
             WHERE slug = \(slug)
-            RETURNING \(unsafeSQL: Organisation.columns)
+            RETURNING \(Organisation.columns)
             """)
-        guard let row = rows.first else { throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".") }
+        guard let row = rows.first else {
+            throw StoreError.notFound("organisation", "No organisation with slug \"\(slug.prefix(64))\".")
+        }
         return try Organisation(row: row)
     }
 

@@ -3,7 +3,7 @@ import Foundation
 /// A per-organisation request-rate override set by staff (`PATCH /admin/v1/organisations/{slug}`
 /// `{"rateLimit":{"requestsPerSecond":N,"burst":M}}`); organisations without one get the service
 /// default (`RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`).
-public struct RateLimit: Sendable, Hashable, Encodable {
+public struct RateLimit: Sendable, Hashable {
     /// Sustained requests per second a replica admits for the organisation.
     public var requestsPerSecond: Int
     /// Requests a replica admits at once after the organisation has been idle.

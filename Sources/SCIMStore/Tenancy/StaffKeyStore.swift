@@ -46,7 +46,7 @@ public struct StaffIdentity: Sendable, Equatable {
 }
 
 /// A staff key as staff see it: never the secret.
-public struct StaffKeyInfo: Sendable, Encodable, Equatable {
+public struct StaffKeyInfo: Sendable, Equatable {
     public var id: UUID
     public var name: String
     public var role: StaffIdentity.Role
@@ -61,7 +61,9 @@ public struct StaffKeyInfo: Sendable, Encodable, Equatable {
         id = try row.decode("id")
         name = try row.decode("name")
         let role = try row.decode("role", as: String.self)
-        guard let parsed = StaffIdentity.Role(rawValue: role) else { throw AdminError(status: 500, code: "internal", message: "Internal error.") }
+        guard let parsed = StaffIdentity.Role(rawValue: role) else {
+            throw PostgresError(code: .decoding, message: "staff_keys.role holds an unknown role")
+        }
         self.role = parsed
         organisation = try row.decode("organisation_slug")
         prefix = try row.decode("prefix")
@@ -70,24 +72,9 @@ public struct StaffKeyInfo: Sendable, Encodable, Equatable {
         revokedAt = try row.decode("revoked_at")
     }
 
-    static let columns = """
+    static let columns: PostgresQuery = """
         k.id, k.name, k.role, o.slug AS organisation_slug, k.prefix, k.created_at, k.last_used_at, k.revoked_at
         """
-
-    enum CodingKeys: String, CodingKey { case id, name, role, organisation, prefix, createdAt, lastUsedAt, revokedAt }
-
-    /// Optional fields are written as null rather than left out, so clients see every field.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.lowercasedString, forKey: .id)
-        try container.encode(name, forKey: .name)
-        try container.encode(role.rawValue, forKey: .role)
-        try container.encode(organisation, forKey: .organisation)
-        try container.encode(prefix, forKey: .prefix)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(lastUsedAt, forKey: .lastUsedAt)
-        try container.encode(revokedAt, forKey: .revokedAt)
-    }
 }
 
 /// Issues, lists, revokes and checks staff keys (`lastaff_…`), stored hashed like SCIM tokens.
@@ -101,13 +88,15 @@ public struct StaffKeyStore: Sendable {
 
     /// Issues a key. The returned `key` string exists only in this return value.
     /// - Parameter organisationSlug: binds the key to this organisation; nil for every organisation.
-    /// - Throws: `AdminError` 400 for an empty or long name or a role other than support/readonly,
-    ///   404 when `organisationSlug` names no organisation.
+    /// - Throws: `StoreError` invalid for an empty or long name or a role other than support/readonly,
+    ///   not found when `organisationSlug` names no organisation.
     public func issue(name: String, role: String, organisationSlug: String?) async throws -> (info: StaffKeyInfo, key: String) {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty, name.count <= 100 else { throw AdminError.badRequest("name is required (at most 100 characters).") }
+        guard !name.isEmpty, name.count <= 100 else {
+            throw StoreError.invalid("name", "name is required (at most 100 characters).")
+        }
         guard let role = StaffIdentity.Role(rawValue: role), role != .bootstrap else {
-            throw AdminError.badRequest("role must be support or readonly.")
+            throw StoreError.invalid("role", "role must be support or readonly.")
         }
         let secret = IssuedSecret.generate(kind: Self.kind)
         let id = UUID()
@@ -125,7 +114,10 @@ public struct StaffKeyStore: Sendable {
                 """)
             return try Self.find(id, on: connection)
         }
-        guard let info else { throw AdminError.notFound("No organisation with slug \"\((organisationSlug ?? "").prefix(64))\".") }
+        guard let info else {
+            throw StoreError.notFound(
+                "organisation", "No organisation with slug \"\((organisationSlug ?? "").prefix(64))\".")
+        }
         return (info, secret.token)
     }
 
@@ -133,7 +125,7 @@ public struct StaffKeyStore: Sendable {
     public func list() async throws -> [StaffKeyInfo] {
         try await client.query(
             """
-            SELECT \(unsafeSQL: StaffKeyInfo.columns)
+            SELECT \(StaffKeyInfo.columns)
             FROM control.staff_keys k LEFT JOIN control.organisations o ON o.id = k.organisation_id
             ORDER BY k.created_at DESC, k.id
             """
@@ -141,21 +133,22 @@ public struct StaffKeyStore: Sendable {
     }
 
     /// Revokes a key; from then on it gets 401. Revoking twice keeps the first `revokedAt`.
-    /// - Throws: `AdminError` 404 when there is no such key.
+    /// - Throws: `StoreError` not found when there is no such key.
     public func revoke(id: UUID) async throws {
         let rows = try await client.query("UPDATE control.staff_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = \(id)")
-        guard rows.affectedRows == 1 else { throw AdminError.notFound("No staff key \(id.lowercasedString).") }
+        guard rows.affectedRows == 1 else {
+            throw StoreError.notFound("staff key", "No staff key \(id.lowercasedString).")
+        }
     }
 
     /// Resolves a presented `lastaff_…` key to the staff identity it stands for.
     ///
     /// The key is found by its public prefix and accepted only when the SHA-256 digests match in
     /// constant time. `last_used_at` is written at most once a minute per key.
-    /// - Throws: `AdminError` 401 for a malformed, unknown or revoked key (one message for all, so the
-    ///   answer does not tell a guesser which prefixes exist).
-    public func authenticate(bearer key: String) async throws -> StaffIdentity {
-        let refused = AdminError.unauthorized("The staff key is not valid.")
-        guard let prefix = IssuedSecret.prefix(of: key, kind: Self.kind) else { throw refused }
+    /// - Returns: nil for a malformed, unknown or revoked key, alike (the caller answers all three
+    ///   the same way, so the answer does not tell a guesser which prefixes exist).
+    public func authenticate(bearer key: String) async throws -> StaffIdentity? {
+        guard let prefix = IssuedSecret.prefix(of: key, kind: Self.kind) else { return nil }
         let digest = Secrets.sha256(key)
         let row = try await client.withConnection { connection -> PostgresRow? in
             let rows = try connection.query(
@@ -176,7 +169,7 @@ public struct StaffKeyStore: Sendable {
         }
         guard let row, Secrets.constantTimeEquals(try row.decode("secret_hash"), digest), try !row.decode("revoked", as: Bool.self),
             let role = StaffIdentity.Role(rawValue: try row.decode("role"))
-        else { throw refused }
+        else { return nil }
         return StaffIdentity(
             kind: .staffKey, id: try row.decode("id"), name: try row.decode("name"), role: role,
             organisationID: try row.decode("organisation_id"), organisationSlug: try row.decode("organisation_slug"))
@@ -185,7 +178,7 @@ public struct StaffKeyStore: Sendable {
     private static func find(_ id: UUID, on connection: PostgresConnection) throws -> StaffKeyInfo {
         let rows = try connection.query(
             """
-            SELECT \(unsafeSQL: StaffKeyInfo.columns)
+            SELECT \(StaffKeyInfo.columns)
             FROM control.staff_keys k LEFT JOIN control.organisations o ON o.id = k.organisation_id
             WHERE k.id = \(id)
             """)
@@ -194,7 +187,7 @@ public struct StaffKeyStore: Sendable {
 }
 
 /// One recorded admin write.
-public struct AuditEntry: Sendable, Encodable, Equatable {
+public struct AuditEntry: Sendable, Equatable {
     public var id: Int64
     public var occurredAt: Date
     public var actorKind: StaffIdentity.Kind
@@ -219,26 +212,7 @@ public struct AuditEntry: Sendable, Encodable, Equatable {
         status = try row.decode("status")
     }
 
-    static let columns = "id, occurred_at, actor_kind, actor_id, actor_name, method, route, organisation_slug, target, status"
-
-    enum CodingKeys: String, CodingKey { case occurredAt, actor, method, route, organisation, target, status }
-    enum ActorKeys: String, CodingKey { case kind, id, name }
-
-    /// `{"occurredAt","actor":{"kind","id","name"},"method","route","organisation","target","status"}`,
-    /// nulls written out: the shape is a contract.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(occurredAt, forKey: .occurredAt)
-        var actor = container.nestedContainer(keyedBy: ActorKeys.self, forKey: .actor)
-        try actor.encode(actorKind.rawValue, forKey: .kind)
-        try actor.encode(actorID?.lowercasedString, forKey: .id)
-        try actor.encode(actorName, forKey: .name)
-        try container.encode(method, forKey: .method)
-        try container.encode(route, forKey: .route)
-        try container.encode(organisation, forKey: .organisation)
-        try container.encode(target, forKey: .target)
-        try container.encode(status, forKey: .status)
-    }
+    static let columns: PostgresQuery = "id, occurred_at, actor_kind, actor_id, actor_name, method, route, organisation_slug, target, status"
 }
 
 /// The control-schema audit log: who wrote what through the admin API, and when.
@@ -273,7 +247,7 @@ public struct AuditLog: Sendable {
     public func list(limit: Int, cursor: Int64?) async throws -> (entries: [AuditEntry], nextCursor: Int64?) {
         let rows = try await client.query(
             """
-            SELECT \(unsafeSQL: AuditEntry.columns) FROM control.audit_log
+            SELECT \(AuditEntry.columns) FROM control.audit_log
             WHERE id < \(cursor ?? Int64.max)
             ORDER BY id DESC LIMIT \(limit + 1)
             """)

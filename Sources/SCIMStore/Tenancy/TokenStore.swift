@@ -3,7 +3,7 @@ import Postgres
 import SCIM
 
 /// A SCIM API token as staff see it: never the secret.
-public struct TokenInfo: Sendable, Encodable, Equatable {
+public struct TokenInfo: Sendable, Equatable {
     public var id: UUID
     public var label: String
     public var prefix: String
@@ -22,21 +22,7 @@ public struct TokenInfo: Sendable, Encodable, Equatable {
         revokedAt = try row.decode("revoked_at")
     }
 
-    static let columns = "id, label, prefix, created_at, expires_at, last_used_at, revoked_at"
-
-    enum CodingKeys: String, CodingKey { case id, label, prefix, createdAt, expiresAt, lastUsedAt, revokedAt }
-
-    /// Optional dates are written as null rather than left out, so clients see every field.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.lowercasedString, forKey: .id)
-        try container.encode(label, forKey: .label)
-        try container.encode(prefix, forKey: .prefix)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(expiresAt, forKey: .expiresAt)
-        try container.encode(lastUsedAt, forKey: .lastUsedAt)
-        try container.encode(revokedAt, forKey: .revokedAt)
-    }
+    static let columns: PostgresQuery = "id, label, prefix, created_at, expires_at, last_used_at, revoked_at"
 }
 
 /// Issues, lists, revokes and checks per-organisation SCIM tokens.
@@ -51,14 +37,18 @@ public struct TokenStore: Sendable {
     /// Issues a token. The returned `token` string exists only in this return value.
     public func issue(organisationID: UUID, label: String, expiresAt: Date?) async throws -> (info: TokenInfo, token: String) {
         let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !label.isEmpty, label.count <= 100 else { throw AdminError.badRequest("label is required (at most 100 characters).") }
-        if let expiresAt, expiresAt <= Date() { throw AdminError.badRequest("expiresAt must be in the future.") }
+        guard !label.isEmpty, label.count <= 100 else {
+            throw StoreError.invalid("label", "label is required (at most 100 characters).")
+        }
+        if let expiresAt, expiresAt <= Date() {
+            throw StoreError.invalid("expiresAt", "expiresAt must be in the future.")
+        }
         let secret = IssuedSecret.generate(kind: Self.kind)
         let rows = try await client.query(
             """
             INSERT INTO control.scim_tokens (id, organisation_id, label, prefix, secret_hash, expires_at)
             VALUES (\(UUID()), \(organisationID), \(label), \(secret.prefix), \(secret.digest), \(expiresAt))
-            RETURNING \(unsafeSQL: TokenInfo.columns)
+            RETURNING \(TokenInfo.columns)
             """)
         return (try TokenInfo(row: rows.rows[0]), secret.token)
     }
@@ -67,21 +57,23 @@ public struct TokenStore: Sendable {
     public func list(organisationID: UUID) async throws -> [TokenInfo] {
         try await client.query(
             """
-            SELECT \(unsafeSQL: TokenInfo.columns) FROM control.scim_tokens
+            SELECT \(TokenInfo.columns) FROM control.scim_tokens
             WHERE organisation_id = \(organisationID) ORDER BY created_at DESC, id
             """
         ).map(TokenInfo.init(row:))
     }
 
     /// Revokes a token of this organisation; from then on it gets 401.
-    /// - Throws: `AdminError` 404 when the organisation has no such token.
+    /// - Throws: `StoreError` not found when the organisation has no such token.
     public func revoke(organisationID: UUID, tokenID: UUID) async throws {
         let rows = try await client.query(
             """
             UPDATE control.scim_tokens SET revoked_at = COALESCE(revoked_at, now())
             WHERE id = \(tokenID) AND organisation_id = \(organisationID)
             """)
-        guard rows.affectedRows == 1 else { throw AdminError.notFound("No token \(tokenID) in this organisation.") }
+        guard rows.affectedRows == 1 else {
+            throw StoreError.notFound("token", "No token \(tokenID) in this organisation.")
+        }
     }
 
     /// Resolves a bearer token to its organisation.

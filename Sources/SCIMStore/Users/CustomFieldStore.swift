@@ -21,7 +21,6 @@ public final class CustomFieldCache: Sendable {
 /// `custom_field_mappings.attribute_name` holds `CustomFieldMapping.key`: the bare name for the
 /// Learn Amp extension, the full path for any other namespace, so it stays unique across namespaces.
 public struct CustomFieldStore: Sendable {
-    static let types: Set<String> = ["string", "number", "boolean", "date", "enum"]
     let client: PostgresClient
     let cache: CustomFieldCache
 
@@ -46,28 +45,31 @@ public struct CustomFieldStore: Sendable {
 
     /// Validates every mapping, naming the first rule a mapping breaks, and returns them with the
     /// attribute path spelled canonically (a bare name is in the Learn Amp extension).
-    public static func validate(_ mappings: [CustomFieldMapping]) throws -> [CustomFieldMapping] {
+    public static func validate(_ drafts: [CustomFieldMapping.Draft]) throws -> [CustomFieldMapping] {
         var seenAttributes = Set<String>(), seenFields = Set<String>()
-        return try mappings.map { mapping in
-            var mapping = mapping
-            mapping.scimAttribute = try canonicalPath(mapping.scimAttribute)
-            guard isValidFieldName(mapping.field) else {
-                throw AdminError.badRequest("field must be 1-63 lowercase letters, digits or '_', starting with a letter (got \"\(mapping.field.prefix(64))\").")
+        return try drafts.map { draft in
+            let scimAttribute = try canonicalPath(draft.scimAttribute)
+            guard isValidFieldName(draft.field) else {
+                throw StoreError.invalid(
+                    "field", "field must be 1-63 lowercase letters, digits or '_', starting with a letter (got \"\(draft.field.prefix(64))\").")
             }
-            guard types.contains(mapping.type) else {
-                throw AdminError.badRequest("type must be one of string, number, boolean, date, enum (got \"\(mapping.type.prefix(32))\").")
+            guard let type = CustomFieldMapping.FieldType(rawValue: draft.type) else {
+                throw StoreError.invalid(
+                    "type", "type must be one of string, number, boolean, date, enum (got \"\(draft.type.prefix(32))\").")
             }
-            if mapping.type == "enum" {
+            let mapping = CustomFieldMapping(
+                scimAttribute: scimAttribute, field: draft.field, type: type, allowedValues: draft.allowedValues)
+            if mapping.type == .enum {
                 guard let allowed = mapping.allowedValues, !allowed.isEmpty, allowed.allSatisfy({ !$0.isEmpty }) else {
-                    throw AdminError.badRequest("An enum mapping needs a non-empty allowedValues list.")
+                    throw StoreError.invalid("allowedValues", "An enum mapping needs a non-empty allowedValues list.")
                 }
             } else if mapping.allowedValues != nil {
-                throw AdminError.badRequest("allowedValues is only for enum mappings.")
+                throw StoreError.invalid("allowedValues", "allowedValues is only for enum mappings.")
             }
             guard seenAttributes.insert(mapping.scimAttribute.lowercased()).inserted,
                 seenFields.insert(mapping.field).inserted
             else {
-                throw AdminError.badRequest("Each scimAttribute and each field may be mapped only once.")
+                throw StoreError.invalid("mappings", "Each scimAttribute and each field may be mapped only once.")
             }
             return mapping
         }
@@ -75,11 +77,13 @@ public struct CustomFieldStore: Sendable {
 
     /// Checks one `scimAttribute` and spells it canonically: the known schemas' URNs and attribute
     /// names as the catalog writes them, a bare name (`costCentre`) inside the Learn Amp extension.
-    /// - Throws: `AdminError.badRequest` quoting the path and saying what is wrong with it.
+    /// - Throws: `StoreError.invalid` of `scimAttribute`, quoting the path and saying what is wrong with it.
     static func canonicalPath(_ path: String) throws -> String {
         let quoted = "scimAttribute \"\(path.prefix(120))\""
         let shape = "a schema URN such as \(SchemaURN.enterpriseUser), a colon, then the attribute name"
-        guard path.utf8.count <= 300 else { throw AdminError.badRequest("\(quoted)… is longer than 300 characters.") }
+        guard path.utf8.count <= 300 else {
+            throw StoreError.invalid("scimAttribute", "\(quoted)… is longer than 300 characters.")
+        }
         let isURN = path.utf8.count >= 4 && path.prefix(4).lowercased() == "urn:"
         let namespace: String, name: String
         if isURN, let colon = path.lastIndex(of: ":") {
@@ -88,13 +92,13 @@ public struct CustomFieldStore: Sendable {
         } else if !path.contains(":") {
             (namespace, name) = (SchemaURN.learnAmpUser, path)
         } else {
-            throw AdminError.badRequest(
+            throw StoreError.invalid("scimAttribute", 
                 "\(quoted) must be an attribute name (for the Learn Amp extension) or \(shape).")
         }
         guard let first = name.first, first.isASCII, first.isLetter, name.count <= 64,
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
         else {
-            throw AdminError.badRequest(
+            throw StoreError.invalid("scimAttribute", 
                 "\(quoted): the attribute name after the last colon must be 1-64 ASCII letters, digits, '_' or '-', "
                     + "starting with a letter.")
         }
@@ -106,13 +110,13 @@ public struct CustomFieldStore: Sendable {
                 !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
             })
         else {
-            throw AdminError.badRequest(
+            throw StoreError.invalid("scimAttribute", 
                 "\(quoted) must be \(shape); the URN's parts are ASCII letters, digits, '.', '_' or '-' "
                     + "separated by colons.")
         }
         if namespace.caseInsensitiveEquals(SchemaURN.learnAmpUser) {
             guard !["hiredate", "primaryteam"].contains(name.lowercased()) else {
-                throw AdminError.badRequest(
+                throw StoreError.invalid("scimAttribute", 
                     "\(quoted): \(name) is a built-in Learn Amp attribute and cannot be mapped.")
             }
             return "\(SchemaURN.learnAmpUser):\(name)"
@@ -120,7 +124,7 @@ public struct CustomFieldStore: Sendable {
         if namespace.caseInsensitiveEquals(SchemaURN.enterpriseUser) {
             let mappable = ["employeeNumber", "costCenter", "organization", "division", "department"]
             guard let canonical = mappable.first(where: { $0.caseInsensitiveEquals(name) }) else {
-                throw AdminError.badRequest(
+                throw StoreError.invalid("scimAttribute", 
                     "\(quoted): the enterprise extension attributes that can be mapped are "
                         + "\(mappable.joined(separator: ", ")).")
             }
@@ -132,7 +136,7 @@ public struct CustomFieldStore: Sendable {
             }.map(\.name)
             let mappable = kept + standardCoreAttributes
             guard let canonical = mappable.first(where: { $0.caseInsensitiveEquals(name) }) else {
-                throw AdminError.badRequest(
+                throw StoreError.invalid("scimAttribute", 
                     "\(quoted): the core attributes that can be mapped are \(mappable.joined(separator: ", ")).")
             }
             return "\(SchemaURN.user):\(canonical)"
@@ -140,13 +144,14 @@ public struct CustomFieldStore: Sendable {
         let lowered = namespace.lowercased()
         guard !lowered.hasPrefix("urn:ietf:params:scim:schemas:core:"), !lowered.hasPrefix("urn:ietf:params:scim:api:")
         else {
-            throw AdminError.badRequest("\(quoted) names a SCIM schema that is not a User attribute namespace.")
+            throw StoreError.invalid(
+                "scimAttribute", "\(quoted) names a SCIM schema that is not a User attribute namespace.")
         }
         // A namespace inside a known one, or around one, would make paths ambiguous
         // (`…:enterprise:2.0:User:manager` is an attribute, not a schema).
         for known in [SchemaURN.enterpriseUser, SchemaURN.learnAmpUser].map({ $0.lowercased() })
         where lowered.hasPrefix(known + ":") || known.hasPrefix(lowered + ":") {
-            throw AdminError.badRequest(
+            throw StoreError.invalid("scimAttribute", 
                 "\(quoted): its namespace overlaps \(known); name that schema's attribute instead.")
         }
         return "\(namespace):\(name)"
@@ -177,8 +182,8 @@ public struct CustomFieldStore: Sendable {
     }
 
     /// Replaces the organisation's mappings as a whole (PUT semantics), atomically.
-    public func replace(_ tenant: Tenant, with mappings: [CustomFieldMapping]) async throws -> [CustomFieldMapping] {
-        let mappings = try Self.validate(mappings)
+    public func replace(_ tenant: Tenant, with drafts: [CustomFieldMapping.Draft]) async throws -> [CustomFieldMapping] {
+        let mappings = try Self.validate(drafts)
         let schema = tenant.schema
         // Every replica's mapping caches go, this one's at once (no trigger sees tenant schemas).
         defer { cache.cache.coherence.invalidate() }
@@ -189,7 +194,7 @@ public struct CustomFieldStore: Sendable {
                 _ = try connection.query(
                     """
                     INSERT INTO \(schema).custom_field_mappings (scim_attribute, attribute_name, field, type, allowed_values)
-                    VALUES (\(mapping.scimAttribute), \(mapping.key), \(mapping.field), \(mapping.type),
+                    VALUES (\(mapping.scimAttribute), \(mapping.key), \(mapping.field), \(mapping.type.rawValue),
                             \(mapping.allowedValues))
                     """)
             }
@@ -207,8 +212,13 @@ public struct CustomFieldStore: Sendable {
         try connection.query(
             "SELECT scim_attribute, field, type, allowed_values FROM \(schema).custom_field_mappings ORDER BY scim_attribute"
         ).map { row in
-            CustomFieldMapping(
-                scimAttribute: try row.decode("scim_attribute"), field: try row.decode("field"), type: try row.decode("type"),
+            // The column's CHECK constraint admits only `FieldType`'s spellings.
+            let typeText: String = try row.decode("type")
+            guard let type = CustomFieldMapping.FieldType(rawValue: typeText) else {
+                throw PostgresError(code: .decoding, message: "custom_field_mappings.type holds an unknown type")
+            }
+            return CustomFieldMapping(
+                scimAttribute: try row.decode("scim_attribute"), field: try row.decode("field"), type: type,
                 allowedValues: try row.decode("allowed_values"))
         }
     }

@@ -8,7 +8,7 @@ public enum LearnAmpRole: String, Sendable, Codable, CaseIterable {
 }
 
 /// A user as support staff see them in the admin API.
-public struct AdminUser: Sendable, Encodable, Equatable {
+public struct AdminUser: Sendable, Equatable {
     public var id: UUID
     public var email: String
     public var userName: String
@@ -21,27 +21,7 @@ public struct AdminUser: Sendable, Encodable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
 
-    enum CodingKeys: String, CodingKey {
-        case id, email, userName, firstName, lastName, active, role, managedBySCIM, department, createdAt, updatedAt
-    }
-
-    /// Ids in lowercase, as everywhere else in the API; absent names are null rather than missing.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.lowercasedString, forKey: .id)
-        try container.encode(email, forKey: .email)
-        try container.encode(userName, forKey: .userName)
-        try container.encode(firstName, forKey: .firstName)
-        try container.encode(lastName, forKey: .lastName)
-        try container.encode(active, forKey: .active)
-        try container.encode(role, forKey: .role)
-        try container.encode(managedBySCIM, forKey: .managedBySCIM)
-        try container.encode(department, forKey: .department)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(updatedAt, forKey: .updatedAt)
-    }
-
-    static let columns =
+    static let columns: PostgresQuery =
         "id, COALESCE(email, user_name) AS email, user_name, given_name, family_name, active, role, scim_managed, department, created_at, updated_at"
 
     init(row: PostgresRow) throws {
@@ -70,7 +50,9 @@ public struct ManualUserStore: Sendable {
     /// Creates a manual (not SCIM-managed) user; SCIM adopts them later by email.
     public func create(_ tenant: Tenant, email: String, firstName: String?, lastName: String?, role: LearnAmpRole) async throws -> AdminUser {
         let email = email.trimmingCharacters(in: .whitespaces)
-        guard email.contains("@"), email.count <= 320 else { throw AdminError.badRequest("email must be an email address.") }
+        guard email.contains("@"), email.count <= 320 else {
+            throw StoreError.invalid("email", "email must be an email address.")
+        }
         let schema = tenant.schema
         do {
             return try await client.withTransaction { connection in
@@ -80,14 +62,14 @@ public struct ManualUserStore: Sendable {
                         INSERT INTO \(schema).users (id, user_name, email, given_name, family_name, role, scim_managed, emails)
                         VALUES (\(UUID()), \(email), \(email), \(firstName), \(lastName), \(role.rawValue), false,
                                 jsonb_build_array(jsonb_build_object('value', \(email)::text, 'type', 'work', 'primary', true)))
-                        RETURNING \(unsafeSQL: AdminUser.columns)
+                        RETURNING \(AdminUser.columns)
                         """
                     ).rows[0])
                 try UserStore.linkWaitingReports(to: user.id, names: [email], schema: schema, on: connection)
                 return user
             }
         } catch let error as PostgresError where error.sqlState == .uniqueViolation {
-            throw AdminError.conflict("A user with email \(email) already exists in this organisation.")
+            throw StoreError.conflict("email", "A user with email \(email) already exists in this organisation.")
         }
     }
 
@@ -96,7 +78,7 @@ public struct ManualUserStore: Sendable {
         let schema = tenant.schema
         let rows = try await client.query(
             """
-            SELECT \(unsafeSQL: AdminUser.columns) FROM \(schema).users
+            SELECT \(AdminUser.columns) FROM \(schema).users
             WHERE (\(email)::text IS NULL OR lower(user_name) = lower(\(email)::text) OR lower(email) = lower(\(email)::text))
               AND (\(active)::boolean IS NULL OR active = \(active)::boolean)
               AND (\(cursor)::uuid IS NULL OR id > \(cursor)::uuid)
@@ -118,9 +100,9 @@ public struct ManualUserStore: Sendable {
                    given_name = COALESCE(\(firstName)::text, given_name), family_name = COALESCE(\(lastName)::text, family_name),
                    active = COALESCE(\(active)::boolean, active), updated_at = now(), version = version + 1
             WHERE id = \(id)
-            RETURNING \(unsafeSQL: AdminUser.columns)
+            RETURNING \(AdminUser.columns)
             """)
-        guard let row = rows.first else { throw AdminError.notFound("No user \(id) in this organisation.") }
+        guard let row = rows.first else { throw StoreError.notFound("user", "No user \(id) in this organisation.") }
         return try AdminUser(row: row)
     }
 }

@@ -3,16 +3,36 @@ import Postgres
 import SCIM
 
 /// A custom-field mapping as stored in a tenant schema.
-public struct CustomFieldMapping: Sendable, Codable, Equatable {
+public struct CustomFieldMapping: Sendable, Equatable {
     /// Full attribute path: a schema URN, a colon, the attribute name, e.g.
     /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter`.
     public var scimAttribute: String
     /// Learn Amp custom field name (`^[a-z][a-z0-9_]{0,62}$`).
     public var field: String
-    public var type: String
+    public var type: FieldType
     public var allowedValues: [String]?
 
-    public init(scimAttribute: String, field: String, type: String, allowedValues: [String]? = nil) {
+    /// What a custom field holds; the raw value is the admin API's and the `type` column's spelling.
+    public enum FieldType: String, Sendable, CaseIterable {
+        case string, number, boolean, date, `enum`
+    }
+
+    /// A mapping as staff sent it, before `CustomFieldStore.validate` checks it: the type still as text.
+    public struct Draft: Sendable {
+        public var scimAttribute: String
+        public var field: String
+        public var type: String
+        public var allowedValues: [String]?
+
+        public init(scimAttribute: String, field: String, type: String, allowedValues: [String]? = nil) {
+            self.scimAttribute = scimAttribute
+            self.field = field
+            self.type = type
+            self.allowedValues = allowedValues
+        }
+    }
+
+    public init(scimAttribute: String, field: String, type: FieldType, allowedValues: [String]? = nil) {
         self.scimAttribute = scimAttribute
         self.field = field
         self.type = type
@@ -37,11 +57,11 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
     public var definition: CustomFieldDefinition {
         let fieldType: CustomFieldType =
             switch type {
-            case "number": .number
-            case "boolean": .boolean
-            case "date": .date
-            case "enum": .enum(allowed: allowedValues ?? [])
-            default: .string
+            case .string: .string
+            case .number: .number
+            case .boolean: .boolean
+            case .date: .date
+            case .enum: .enum(allowed: allowedValues ?? [])
             }
         return CustomFieldDefinition(name: attributeName, type: fieldType, schemaURN: schemaURN)
     }
@@ -49,8 +69,12 @@ public struct CustomFieldMapping: Sendable, Codable, Equatable {
 
 /// The users table as SCIM sees it: the SELECT list every read shares, and the filterable attributes.
 enum UserColumns {
-    /// Columns under a unique index, as `attribute(_:schema:customFields:)` names them.
-    static let uniqueColumns: Set<String> = ["u.id", "u.user_name"]
+    /// The users table's alias in every user read.
+    static let alias = SQLName("u")
+    static let id = alias.column("id", unique: true)
+    static let userName = alias.column("user_name", unique: true)
+    /// The alias of one element of `emails` in a filter's EXISTS subquery.
+    static let email = SQLName("e")
 
     /// Everything needed to render a user, in one statement: manager, primary team and team
     /// memberships come from correlated subqueries, not extra round trips. Subqueries rather than
@@ -159,61 +183,72 @@ enum UserColumns {
         }
     }
 
+    /// Core attributes kept in the users table, by lowercased key: built once.
+    private static let coreColumns: [String: SQLAttribute] = [
+        "id": .uuid(id),
+        "externalid": .text(alias.column("external_id"), caseExact: true),
+        "username": .text(userName),
+        "name.givenname": .text(alias.column("given_name")),
+        "name.familyname": .text(alias.column("family_name")),
+        "name.formatted": .text(alias.column("formatted_name")),
+        "displayname": .text(alias.column("display_name")),
+        "title": .text(alias.column("title")),
+        "timezone": .text(alias.column("timezone")),
+        "active": .bool(alias.column("active")),
+        "meta.created": .timestamp(alias.column("created_at")),
+        "meta.lastmodified": .timestamp(alias.column("updated_at")),
+        "emails": .collection(
+            exists: { condition in "EXISTS (SELECT 1 FROM jsonb_array_elements(u.emails) e WHERE \(condition))" },
+            elements: [
+                "value": .text(.member("value", of: email)), "type": .text(.member("type", of: email)),
+                "primary": .bool(SQLColumn.member("primary", of: email).cast("boolean")),
+                "display": .text(.member("display", of: email)),
+            ],
+            defaultElement: "value"),
+    ]
+
+    /// A group membership's columns in the `groups` filter's EXISTS subquery.
+    private static let groupElements: [String: SQLAttribute] = [
+        "value": .uuid(SQLName("g").column("team_id")), "display": .text(SQLName("gt").column("display_name")),
+    ]
+
     private static func core(_ key: String, schema: PostgresIdentifier) -> SQLAttribute? {
-        switch key {
-        case "id": .uuid("u.id")
-        case "externalid": .text("u.external_id", caseExact: true)
-        case "username": .text("u.user_name")
-        case "name.givenname": .text("u.given_name")
-        case "name.familyname": .text("u.family_name")
-        case "name.formatted": .text("u.formatted_name")
-        case "displayname": .text("u.display_name")
-        case "title": .text("u.title")
-        case "timezone": .text("u.timezone")
-        case "active": .bool("u.active")
-        case "meta.created": .timestamp("u.created_at")
-        case "meta.lastmodified": .timestamp("u.updated_at")
-        case "emails":
-            .collection(
-                exists: { condition in "EXISTS (SELECT 1 FROM jsonb_array_elements(u.emails) e WHERE \(condition))" },
-                elements: [
-                    "value": .text("(e->>'value')"), "type": .text("(e->>'type')"),
-                    "primary": .bool("(e->>'primary')::boolean"), "display": .text("(e->>'display')"),
-                ],
-                defaultElement: "value")
-        case "groups":
-            .collection(
-                exists: { condition in
-                    """
-                    EXISTS (SELECT 1 FROM \(schema).team_members g JOIN \(schema).teams gt ON gt.id = g.team_id
-                            WHERE g.user_id = u.id AND \(condition))
-                    """
-                },
-                elements: ["value": .uuid("g.team_id"), "display": .text("gt.display_name")],
-                defaultElement: "value")
-        default: nil
-        }
+        guard key == "groups" else { return coreColumns[key] }
+        return .collection(
+            exists: { condition in
+                """
+                EXISTS (SELECT 1 FROM \(schema).team_members g JOIN \(schema).teams gt ON gt.id = g.team_id
+                        WHERE g.user_id = u.id AND \(condition))
+                """
+            },
+            elements: groupElements, defaultElement: "value")
     }
 
-    private static func enterprise(_ key: String) -> SQLAttribute? {
-        switch key {
-        case "employeenumber": .text("u.employee_number")
-        case "costcenter": .text("u.cost_center")
-        case "organization": .text("u.organization")
-        case "division": .text("u.division")
-        case "department": .text("u.department")
-        case "manager", "manager.value": .uuid("u.manager_id")
-        default: nil
-        }
-    }
+    /// The enterprise extension's attributes kept in the users table, by lowercased key.
+    private static let enterpriseColumns: [String: SQLAttribute] = [
+        "employeenumber": .text(alias.column("employee_number")),
+        "costcenter": .text(alias.column("cost_center")),
+        "organization": .text(alias.column("organization")),
+        "division": .text(alias.column("division")),
+        "department": .text(alias.column("department")),
+        "manager": .uuid(alias.column("manager_id")),
+        "manager.value": .uuid(alias.column("manager_id")),
+    ]
+
+    private static func enterprise(_ key: String) -> SQLAttribute? { enterpriseColumns[key] }
+
+    /// The Learn Amp extension's attributes kept in their own columns, by lowercased key.
+    private static let learnAmpColumns: [String: SQLAttribute] = [
+        "hiredate": .date(alias.column("hire_date")),
+        "primaryteam": .uuid(alias.column("primary_team_id")),
+        "primaryteam.value": .uuid(alias.column("primary_team_id")),
+    ]
+
+    /// The column of every custom field's value.
+    private static let customFieldsColumn = alias.column("custom_fields")
 
     private static func learnAmp(_ key: String, customFields: [CustomFieldMapping]) -> SQLAttribute? {
-        switch key {
-        case "hiredate": return .date("u.hire_date")
-        case "primaryteam", "primaryteam.value": return .uuid("u.primary_team_id")
-        default:
-            return mapped(key, in: SchemaURN.learnAmpUser, customFields)
-        }
+        learnAmpColumns[key] ?? mapped(key, in: SchemaURN.learnAmpUser, customFields)
     }
 
     /// A custom field mapped from an attribute the users table has no column of its own for: the
@@ -221,31 +256,20 @@ enum UserColumns {
     private static func mapped(
         _ key: String, in schemaURN: String, _ customFields: [CustomFieldMapping]
     ) -> SQLAttribute? {
-        // Field names are validated (`^[a-z][a-z0-9_]*$`) when staff map them, so quoting them as
-        // SQL literals here is safe; the client's value still travels as a bind.
+        // The client's value travels as a bind; the field name was validated when staff mapped it.
         guard
             let mapping = customFields.first(where: {
                 $0.attributeName.lowercased() == key && $0.schemaURN.lowercased() == schemaURN.lowercased()
                     && !$0.definition.isBuiltIn
             }),
-            CustomFieldStore.isValidFieldName(mapping.field)
+            let text = SQLColumn.customField(mapping.field, in: customFieldsColumn)
         else { return nil }
-        let text = "(u.custom_fields->>'\(mapping.field)')"
         switch mapping.type {
-        case "number": return .number(text)
-        case "boolean": return .bool("\(text)::boolean")
-        case "date": return .date("\(text)::date")
-        default: return .text(text)
+        case .number: return .number(text)
+        case .boolean: return .bool(text.cast("boolean"))
+        case .date: return .date(text.cast("date"))
+        case .string, .enum: return .text(text)
         }
     }
 
-    /// Attributes `sortBy` accepts: the scalar ones.
-    static func sortExpression(_ path: AttributePath, schema: PostgresIdentifier, customFields: [CustomFieldMapping]) -> String? {
-        switch attribute(path, schema: schema, customFields: customFields) {
-        case .text(let e, let caseExact)?: caseExact ? e : "lower(\(e))"
-        case .uuid(let e)?, .bool(let e)?, .timestamp(let e)?, .date(let e)?: e
-        case .number(let e)?: "(\(e))::numeric"
-        case .collection?, nil: nil
-        }
-    }
 }

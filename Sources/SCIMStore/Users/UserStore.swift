@@ -72,7 +72,7 @@ public struct UserStore: Sendable {
                 warnings.append((.adoptedUser, "Adopted an existing Learn Amp account with the same email.", []))
             }
             try WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes).record(
-                status: 201, resourceType: "User", resourceID: id, userName: user.userName,
+                result: .created, resourceType: "User", resourceID: id, userName: user.userName,
                 changes: user.changedAttributes(from: nil), warnings: warnings, schema: schema, on: connection)
             return (
                 try Self.mappingUniqueViolation(user) {
@@ -119,13 +119,13 @@ public struct UserStore: Sendable {
             let events = WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes)
             guard user != current.user else {
                 try events.record(
-                    status: 200, resourceType: "User", resourceID: id, userName: user.userName, changes: [], schema: schema,
+                    result: .returned, resourceType: "User", resourceID: id, userName: user.userName, changes: [], schema: schema,
                     on: connection)
                 return current
             }
             let pending = try Self.save(user, id: id, existing: row, mappings: mappings, schema: schema, on: connection)
             try events.record(
-                status: 200, resourceType: "User", resourceID: id, userName: user.userName,
+                result: .returned, resourceType: "User", resourceID: id, userName: user.userName,
                 changes: user.changedAttributes(from: current.user), warnings: Self.warnings(pendingManager: pending),
                 schema: schema, on: connection)
             return try Self.mappingUniqueViolation(user) {
@@ -151,7 +151,7 @@ public struct UserStore: Sendable {
                 WHERE id = \(id)
                 """)
             try WriteEvents(origin: origin).record(
-                status: 204, resourceType: "User", resourceID: id, userName: try row.decode("user_name"),
+                result: .noContent, resourceType: "User", resourceID: id, userName: try row.decode("user_name"),
                 changes: ["active", "managedBySCIM"], schema: schema, on: connection)
         }
     }
@@ -163,18 +163,18 @@ public struct UserStore: Sendable {
         let schema = tenant.schema
         let mappings = try await self.mappingList(schema)
         let (condition, atMostOneRow): (PostgresQuery, Bool) = try {
-            guard let filter = request.filter else { return ("u.scim_managed", false) }
+            guard let filter = request.filter else { return ("\(UserColumns.alias).scim_managed", false) }
             let compiler = FilterCompiler { UserColumns.attribute($0, schema: schema, customFields: mappings) }
             return (
-                "u.scim_managed AND \(try compiler.compile(filter))",
-                compiler.matchesAtMostOneRow(filter, uniqueColumns: UserColumns.uniqueColumns)
+                "\(UserColumns.alias).scim_managed AND \(try compiler.compile(filter))",
+                compiler.matchesAtMostOneRow(filter)
             )
         }()
         let page = { @Sendable (connection: PostgresConnection) throws -> ListPage<StoredUser> in
             try ListPaging.page(
-                request: request, columns: UserColumns.columns(schema), table: "\(schema).users", alias: "u",
-                condition: condition, atMostOneRow: atMostOneRow,
-                sortExpression: { path in UserColumns.sortExpression(path, schema: schema, customFields: mappings) },
+                request: request, columns: UserColumns.columns(schema), table: "\(schema).users", alias: UserColumns.alias,
+                key: UserColumns.id, condition: condition, atMostOneRow: atMostOneRow,
+                sortKey: { path in UserColumns.attribute(path, schema: schema, customFields: mappings)?.sortKey },
                 on: connection, decode: { row in
                     let (user, metadata) = try UserColumns.decode(row, mappings: mappings)
                     return StoredUser(user: user, metadata: metadata)
