@@ -13,6 +13,13 @@ public struct Organisation: Sendable, Encodable, Equatable {
     public var rateLimit: RateLimit?
     public var createdAt: Date
     public var updatedAt: Date
+    /// When staff offboarded it; nil while it is active. SCIM is off and its tokens revoked from then.
+    public var offboardedAt: Date?
+    /// When the background purge may drop it (`offboardedAt` + `ORG_PURGE_GRACE_DAYS`); nil while active.
+    public var purgeAfter: Date?
+
+    /// Whether the organisation is offboarded and waiting for its purge.
+    public var isOffboarded: Bool { offboardedAt != nil }
 
     /// Slugs are what staff type and what names the schema: lowercase letters, digits and hyphens,
     /// starting with a letter, at most 36 characters (so `org_<slug>` fits the schema-name rule).
@@ -41,11 +48,18 @@ public struct Organisation: Sendable, Encodable, Equatable {
         rateLimit = RateLimit(requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst"))
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
+        offboardedAt = try row.decode("offboarded_at")
+        purgeAfter = try row.decode("purge_after")
     }
 
-    static let columns = "id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at"
+    static let columns = """
+        id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at, offboarded_at, \
+        purge_after
+        """
 
-    enum CodingKeys: String, CodingKey { case id, slug, name, schemaName, scimEnabled, rateLimit, createdAt, updatedAt }
+    enum CodingKeys: String, CodingKey {
+        case id, slug, name, schemaName, scimEnabled, rateLimit, createdAt, updatedAt, offboardedAt, purgeAfter
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -57,6 +71,11 @@ public struct Organisation: Sendable, Encodable, Equatable {
         try container.encode(rateLimit, forKey: .rateLimit)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)
+        // Written only for an offboarded organisation, so an active one's shape is unchanged.
+        if let offboardedAt {
+            try container.encode(offboardedAt, forKey: .offboardedAt)
+            try container.encode(purgeAfter, forKey: .purgeAfter)
+        }
     }
 }
 
