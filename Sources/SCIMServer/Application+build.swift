@@ -127,7 +127,7 @@ func buildRouter(
     LifecycleController(
         organisations: organisations,
         lifecycle: OrganisationLifecycle(client: client, graceDays: configuration.organisationPurgeGraceDays),
-        erasure: UserErasure(client: client), export: DataExport(client: client)
+        erasure: UserErasure(client: client, events: events), export: DataExport(client: client)
     ).addRoutes(to: admin)
     StatusController(
         organisations: organisations, tokens: tokens, status: SyncStatusStore(client: client), events: events, client: client

@@ -3,7 +3,7 @@ import Postgres
 import SCIM
 
 /// Everything the service holds for one organisation, or for one person, as NDJSON: one JSON object
-/// per line, each with a `type` (`organisation`, `token`, `customFieldMapping`, `user`, `team`,
+/// per line, each with a `record` naming its kind (`organisation`, `token`, `customFieldMapping`, `user`, `team`,
 /// `membership`, `manager`, `syncEvent`, `auditEntry`) and the row's columns under their column names.
 ///
 /// PostgreSQL renders each line (`to_jsonb` of the row), so every column a migration adds is exported
@@ -14,15 +14,18 @@ import SCIM
 /// caller before it reads the next, so memory stays constant whatever the organisation's size. It is
 /// not one snapshot: a row changed while the export runs may appear as it was before or after.
 public struct DataExport: Sendable {
-    public static let pageSize = 1000
+    public static let defaultPageSize = 1000
 
     /// Receives the export page by page: newline-terminated NDJSON lines.
     public typealias Sink = (String) async throws -> Void
 
     let client: PostgresClient
+    /// Rows per query: about a megabyte of users at the default.
+    let pageSize: Int
 
-    public init(client: PostgresClient) {
+    public init(client: PostgresClient, pageSize: Int = defaultPageSize) {
         self.client = client
+        self.pageSize = pageSize
     }
 
     /// Streams the organisation's settings (without secrets), custom-field mappings, users with all
@@ -32,7 +35,7 @@ public struct DataExport: Sendable {
         let schema = tenant.schema
         let settings = try await client.query(
             """
-            SELECT (jsonb_build_object('type', 'organisation') || to_jsonb(o)
+            SELECT (jsonb_build_object('record', 'organisation') || to_jsonb(o)
                     - 'offboarded_by_kind' - 'offboarded_by_id' - 'offboarded_by_name' - 'scim_enabled_before_offboarding'
                     - 'schema_version')::text AS line
             FROM control.organisations o WHERE o.id = \(tenant.organisationID)
@@ -43,7 +46,7 @@ public struct DataExport: Sendable {
             Self.lines(
                 try await client.query(
                     """
-                    SELECT jsonb_build_object('type', 'token', 'id', id, 'label', label, 'created_at', created_at,
+                    SELECT jsonb_build_object('record', 'token', 'id', id, 'label', label, 'created_at', created_at,
                         'expires_at', expires_at, 'last_used_at', last_used_at, 'revoked_at', revoked_at)::text AS line
                     FROM control.scim_tokens WHERE organisation_id = \(tenant.organisationID) ORDER BY created_at, id
                     """)))
@@ -51,19 +54,19 @@ public struct DataExport: Sendable {
             Self.lines(
                 try await client.query(
                     """
-                    SELECT (jsonb_build_object('type', 'customFieldMapping') || to_jsonb(m))::text AS line
+                    SELECT (jsonb_build_object('record', 'customFieldMapping') || to_jsonb(m))::text AS line
                     FROM \(schema).custom_field_mappings m ORDER BY scim_attribute
                     """)))
         try await pages(to: sink) { after in
             """
-            SELECT u.id::text AS key, (jsonb_build_object('type', 'user') || to_jsonb(u))::text AS line
-            FROM \(schema).users u \(Self.after(after) { "WHERE u.id > \($0)::uuid" }) ORDER BY u.id LIMIT \(Self.pageSize)
+            SELECT u.id::text AS key, (jsonb_build_object('record', 'user') || to_jsonb(u))::text AS line
+            FROM \(schema).users u \(Self.after(after) { "WHERE u.id > \($0)::uuid" }) ORDER BY u.id LIMIT \(pageSize)
             """
         }
         try await pages(to: sink) { after in
             """
-            SELECT t.id::text AS key, (jsonb_build_object('type', 'team') || to_jsonb(t))::text AS line
-            FROM \(schema).teams t \(Self.after(after) { "WHERE t.id > \($0)::uuid" }) ORDER BY t.id LIMIT \(Self.pageSize)
+            SELECT t.id::text AS key, (jsonb_build_object('record', 'team') || to_jsonb(t))::text AS line
+            FROM \(schema).teams t \(Self.after(after) { "WHERE t.id > \($0)::uuid" }) ORDER BY t.id LIMIT \(pageSize)
             """
         }
         try await pages(to: sink) { after in
@@ -72,23 +75,23 @@ public struct DataExport: Sendable {
             }
             return """
                 SELECT m.team_id::text || ',' || m.user_id::text AS key,
-                       (jsonb_build_object('type', 'membership') || to_jsonb(m))::text AS line
-                FROM \(schema).team_members m \(next) ORDER BY m.team_id, m.user_id LIMIT \(Self.pageSize)
+                       (jsonb_build_object('record', 'membership') || to_jsonb(m))::text AS line
+                FROM \(schema).team_members m \(next) ORDER BY m.team_id, m.user_id LIMIT \(pageSize)
                 """
         }
         try await pages(to: sink) { after in
             """
             SELECT u.id::text AS key,
-                   jsonb_build_object('type', 'manager', 'user_id', u.id, 'manager_id', u.manager_id)::text AS line
+                   jsonb_build_object('record', 'manager', 'user_id', u.id, 'manager_id', u.manager_id)::text AS line
             FROM \(schema).users u WHERE u.manager_id IS NOT NULL \(Self.after(after) { "AND u.id > \($0)::uuid" })
-            ORDER BY u.id LIMIT \(Self.pageSize)
+            ORDER BY u.id LIMIT \(pageSize)
             """
         }
         try await pages(to: sink) { after in
             """
-            SELECT e.id::text AS key, (jsonb_build_object('type', 'syncEvent') || to_jsonb(e))::text AS line
+            SELECT e.id::text AS key, (jsonb_build_object('record', 'syncEvent') || to_jsonb(e))::text AS line
             FROM \(schema).sync_events e \(Self.after(after) { "WHERE e.id > \($0)::bigint" }) ORDER BY e.id
-            LIMIT \(Self.pageSize)
+            LIMIT \(pageSize)
             """
         }
     }
@@ -104,7 +107,7 @@ public struct DataExport: Sendable {
         return try await client.withTransaction(isolation: .repeatableRead, readOnly: true) { connection in
             let user = try connection.query(
                 """
-                SELECT (jsonb_build_object('type', 'user') || to_jsonb(u))::text AS line, u.user_name
+                SELECT (jsonb_build_object('record', 'user') || to_jsonb(u))::text AS line, u.user_name
                 FROM \(schema).users u WHERE u.id = \(id)
                 """)
             guard let row = user.first else { throw AdminError.notFound("No such user in this organisation.") }
@@ -113,24 +116,24 @@ public struct DataExport: Sendable {
                 user,
                 try connection.query(
                     """
-                    SELECT (jsonb_build_object('type', 'membership') || to_jsonb(m))::text AS line
+                    SELECT (jsonb_build_object('record', 'membership') || to_jsonb(m))::text AS line
                     FROM \(schema).team_members m WHERE m.user_id = \(id) ORDER BY m.team_id
                     """),
                 try connection.query(
                     """
-                    SELECT jsonb_build_object('type', 'manager', 'user_id', u.id, 'manager_id', u.manager_id)::text AS line
+                    SELECT jsonb_build_object('record', 'manager', 'user_id', u.id, 'manager_id', u.manager_id)::text AS line
                     FROM \(schema).users u WHERE u.id = \(id) AND u.manager_id IS NOT NULL OR u.manager_id = \(id)
                     ORDER BY u.id
                     """),
                 try connection.query(
                     """
-                    SELECT (jsonb_build_object('type', 'syncEvent') || to_jsonb(e))::text AS line
+                    SELECT (jsonb_build_object('record', 'syncEvent') || to_jsonb(e))::text AS line
                     FROM \(schema).sync_events e WHERE e.resource_id = \(id) OR lower(e.user_name) = lower(\(userName))
                     ORDER BY e.id
                     """),
                 try connection.query(
                     """
-                    SELECT (jsonb_build_object('type', 'auditEntry') || to_jsonb(a))::text AS line
+                    SELECT (jsonb_build_object('record', 'auditEntry') || to_jsonb(a))::text AS line
                     FROM control.audit_log a WHERE a.organisation_slug = \(slug) AND a.target = \(id.lowercasedString)
                     ORDER BY a.id
                     """),
@@ -146,7 +149,7 @@ public struct DataExport: Sendable {
             try Task.checkCancellation()
             let rows = try await client.query(query(after))
             if !rows.isEmpty { try await sink(try Self.lines(rows)) }
-            guard rows.count == Self.pageSize, let last = rows.last else { return }
+            guard rows.count == pageSize, let last = rows.last else { return }
             after = try last.decode("key", as: String.self)
         }
     }

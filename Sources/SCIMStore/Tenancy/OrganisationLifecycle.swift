@@ -54,7 +54,7 @@ public struct OrganisationLifecycle: Sendable {
             let rows = try connection.query(
                 """
                 UPDATE control.organisations
-                SET offboarded_at = now(), purge_after = now() + make_interval(days => \(graceDays)),
+                SET offboarded_at = now(), purge_after = now() + make_interval(days => \(graceDays)::integer),
                     offboarded_by_kind = \(actor.kind.rawValue), offboarded_by_id = \(actor.id),
                     offboarded_by_name = \(actor.name), scim_enabled_before_offboarding = scim_enabled,
                     scim_enabled = false, updated_at = now()

@@ -41,9 +41,13 @@ public struct ErasureReceipt: Sendable, Equatable, Encodable {
 /// account deactivated.
 public struct UserErasure: Sendable {
     let client: PostgresClient
+    /// This replica's buffered read and failure events, written out before the scrub so none naming
+    /// the person lands after it.
+    let events: EventBuffer?
 
-    public init(client: PostgresClient) {
+    public init(client: PostgresClient, events: EventBuffer? = nil) {
         self.client = client
+        self.events = events
     }
 
     /// Deletes the person outright, in one transaction: their row, team memberships and custom
@@ -53,11 +57,15 @@ public struct UserErasure: Sendable {
     ///
     /// Names are replaced where they stand as whole words, case-insensitively; values shorter than two
     /// characters are left alone (they would match inside unrelated text).
+    ///
+    /// > Warning: Events other replicas buffered in the second before the erasure (reads, failures)
+    /// > are written after it, still naming the person; their userName is what the client sent.
     /// - Throws: `AdminError` 404 when the organisation has no such user (erased already, or never there).
     public func erase(_ tenant: Tenant, userID: UUID) async throws -> ErasureReceipt {
         let schema = tenant.schema
         let slug = tenant.slug
         let replacement = userID.lowercasedString
+        if let events { _ = try await events.flush(client, only: schema) }
         return try await client.withTransaction { connection in
             let found = try connection.query(
                 """
