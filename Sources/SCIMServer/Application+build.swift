@@ -67,7 +67,8 @@ public func buildApplication(
             tls: try configuration.tls?.serverConfiguration(), settings: configuration.connections, metrics: metrics),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [
-            client, backgroundClient, purger, organisationPurger, EventFlushService(buffer: events, client: backgroundClient, logger: logger),
+            client, backgroundClient, purger, organisationPurger,
+            EventFlushService(buffer: events, client: backgroundClient, logger: logger),
             CacheCoherenceService(coherence: coherence, client: client, logger: logger),
         ],
         logger: logger)

@@ -3,10 +3,11 @@ import HTTPTypes
 import Logging
 import Postgres
 import SCIM
-@testable import SCIMServer
 import SCIMStore
 import Synchronization
 import Testing
+
+@testable import SCIMServer
 
 /// Offboarding, restoring and purging an organisation through the admin API and the background purge.
 @Suite("Lifecycle: offboarding and purging an organisation")
@@ -40,9 +41,14 @@ struct OffboardingTests {
             // Staff still read the data; nothing turns SCIM back on behind the offboarding.
             let users = try await client.admin(.get, "/organisations/\(org.slug)/users")
             #expect(users["users"]?.arrayValue?.count == 1)
-            #expect(try await client.admin(.post, "/organisations/\(org.slug)/tokens", json: ["label": "x"]).status == .conflict)
-            #expect(try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": true]).status == .conflict)
-            #expect(try await client.admin(.patch, "/organisations/\(org.slug)", json: ["name": "Renamed"]).status == .ok)
+            #expect(
+                try await client.admin(.post, "/organisations/\(org.slug)/tokens", json: ["label": "x"]).status
+                    == .conflict)
+            #expect(
+                try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": true]).status
+                    == .conflict)
+            #expect(
+                try await client.admin(.patch, "/organisations/\(org.slug)", json: ["name": "Renamed"]).status == .ok)
 
             let restored = try await support.admin(.post, "/organisations/\(org.slug)/restore")
             #expect(restored.status == .ok, "\(restored.text)")
@@ -64,7 +70,9 @@ struct OffboardingTests {
     func restoreKeepsTheSwitch() async throws {
         try await withApp { client in
             let org = try await client.organisation("sw")
-            #expect(try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": false]).status == .ok)
+            #expect(
+                try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": false]).status == .ok
+            )
             #expect(try await client.admin(.post, "/organisations/\(org.slug)/offboard").status == .ok)
             let restored = try await client.admin(.post, "/organisations/\(org.slug)/restore")
             #expect(restored["scimEnabled"] == false)
@@ -81,11 +89,16 @@ struct OffboardingTests {
             let support = try await client.staffKey(role: "support")
             let bound = try await client.staffKey(role: "readonly", organisation: org.slug)
 
-            #expect(try await client.admin(.delete, "/organisations/\(org.slug)?confirm=\(org.slug)").status == .conflict)
+            #expect(
+                try await client.admin(.delete, "/organisations/\(org.slug)?confirm=\(org.slug)").status == .conflict)
             #expect(try await support.admin(.post, "/organisations/\(org.slug)/offboard").status == .ok)
             #expect(try await client.admin(.delete, "/organisations/\(org.slug)").status == .badRequest)
-            #expect(try await client.admin(.delete, "/organisations/\(org.slug)?confirm=\(other.slug)").status == .badRequest)
-            #expect(try await client.admin(.get, "/organisations/\(org.slug)/users").status == .ok, "a refused purge changes nothing")
+            #expect(
+                try await client.admin(.delete, "/organisations/\(org.slug)?confirm=\(other.slug)").status
+                    == .badRequest)
+            #expect(
+                try await client.admin(.get, "/organisations/\(org.slug)/users").status == .ok,
+                "a refused purge changes nothing")
 
             let purged = try await client.admin(.delete, "/organisations/\(org.slug)?confirm=\(org.slug)")
             #expect(purged.status == .ok, "\(purged.text)")
@@ -107,14 +120,17 @@ struct OffboardingTests {
             }
             #expect(try await client.admin(.get, "/organisations/\(org.slug)").status == .notFound)
             #expect(try await client.admin(.post, "/organisations/\(org.slug)/restore").status == .notFound)
-            #expect(try await client.admin(.delete, "/organisations/\(org.slug)?confirm=\(org.slug)").status == .notFound)
+            #expect(
+                try await client.admin(.delete, "/organisations/\(org.slug)?confirm=\(org.slug)").status == .notFound)
             expectSCIMError(try await org.scim(.get, "/Users/\(userID)"), .unauthorized)
             // The key bound to the purged organisation went with it.
             #expect(try await bound.admin(.get, "/organisations").status == .unauthorized)
 
             // What remains: one audit entry, naming who offboarded it, with no personal data.
             let audit = try await client.admin(.get, "/audit?limit=1000")
-            let entries = try #require(audit["entries"]?.arrayValue).filter { $0[caseInsensitive: "organisation"]?.stringValue == org.slug }
+            let entries = try #require(audit["entries"]?.arrayValue).filter {
+                $0[caseInsensitive: "organisation"]?.stringValue == org.slug
+            }
             #expect(entries.count == 1, "\(entries)")
             #expect(entries.first?[caseInsensitive: "method"] == "PURGE")
             #expect(entries.first?.at("actor", "name")?.stringValue == support.name)
@@ -131,6 +147,7 @@ struct OffboardingTests {
     func scheduledPurge() async throws {
         let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
         try await withDatabase { db in
+            try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(db)
             let store = OrganisationStore(client: db, migrations: migrations)
             let due = try await store.create(slug: TestDatabase.uniqueSlug("due"), name: "Due")
             let waiting = try await store.create(slug: TestDatabase.uniqueSlug("wait"), name: "Waiting")
@@ -138,6 +155,14 @@ struct OffboardingTests {
             let actor = StaffIdentity(kind: .staffKey, id: UUID(), name: "Jane Offboarder", role: .support)
             _ = try await OrganisationLifecycle(client: db, graceDays: 0).offboard(slug: due.slug, by: actor)
             _ = try await OrganisationLifecycle(client: db, graceDays: 30).offboard(slug: waiting.slug, by: actor)
+            // The pass's clock is injected: the due organisation's grace period ended in 2000, and the
+            // pass runs "in 2001", so organisations other tests offboard (due from today on) are left alone.
+            _ = try await db.query(
+                """
+                UPDATE control.organisations SET offboarded_at = '2000-01-01Z', purge_after = '2000-01-31Z'
+                WHERE slug = \(due.slug)
+                """)
+            let clock = Date(timeIntervalSince1970: 978_307_200)  // 2001-01-01
 
             try await withDatabase { other in
                 let replicas = [db, other].map {
@@ -145,22 +170,29 @@ struct OffboardingTests {
                         lifecycle: OrganisationLifecycle(client: $0, graceDays: 0), interval: .seconds(3600),
                         logger: TestDatabase.logger)
                 }
-                // Both at once, a day from now: the due one is purged once, the waiting one is not due yet.
-                let now = Date().addingTimeInterval(86_400)
+                // Both at once: the due one is purged once, the waiting one is not due yet.
+                let now = clock
                 async let first = replicas[0].purgeOnce(now: now)
                 async let second = replicas[1].purgeOnce(now: now)
                 let receipts = try await first + second
                 #expect(receipts.filter { $0.slug == due.slug }.count == 1)
                 #expect(!receipts.contains { $0.slug == waiting.slug || $0.slug == active.slug })
             }
+            // A second pass finds nothing left: the due one is gone, the waiting one is still waiting.
+            #expect(try await OrganisationLifecycle(client: db).purgeDue(now: clock).purged.isEmpty)
             let left = try await db.query(
                 """
-                SELECT slug FROM control.organisations WHERE slug IN (\(due.slug), \(waiting.slug), \(active.slug)) ORDER BY slug
+                SELECT slug FROM control.organisations WHERE slug IN (\(due.slug), \(waiting.slug), \(active.slug))
+                ORDER BY slug
                 """
             ).map { try $0.decode(0, as: String.self) }
             #expect(left == [waiting.slug, active.slug].sorted())
             let schemas = try await db.query(
-                "SELECT nspname FROM pg_namespace WHERE nspname IN (\(due.schemaName), \(waiting.schemaName), \(active.schemaName))"
+                """
+                SELECT nspname FROM pg_namespace
+                WHERE nspname IN (\(due.schemaName), \(waiting.schemaName), \(active.schemaName))
+                """
+
             ).map { try $0.decode(0, as: String.self) }
             #expect(Set(schemas) == [waiting.schemaName, active.schemaName])
             let audit = try await db.query(
@@ -191,12 +223,15 @@ struct OffboardingTests {
                                 index += 1
                                 let result: TestResult
                                 switch index % 3 {
-                                case 0: result = try await org.scim(.get, "/Users?filter=userName%20eq%20%22racer1@race.com%22")
+                                case 0:
+                                    result = try await org.scim(
+                                        .get, "/Users?filter=userName%20eq%20%22racer1@race.com%22")
                                 case 1:
                                     result = try await org.scim(
                                         .post, "/Users",
                                         json: [
-                                            "schemas": [.string(SchemaURN.user)], "userName": .string("w\(worker)-\(index)@race.com"),
+                                            "schemas": [.string(SchemaURN.user)],
+                                            "userName": .string("w\(worker)-\(index)@race.com"),
                                         ])
                                 default: result = try await org.scim(.get, "/Users?count=50")
                                 }
@@ -239,14 +274,18 @@ struct OffboardingTests {
             let otherBound = try await client.staffKey(role: "support", organisation: elsewhere.slug)
             let routes: [(HTTPRequest.Method, String)] = [
                 (.post, "/organisations/\(org.slug)/offboard"), (.post, "/organisations/\(org.slug)/restore"),
-                (.delete, "/organisations/\(org.slug)?confirm=\(org.slug)"), (.get, "/organisations/\(org.slug)/export"),
+                (.delete, "/organisations/\(org.slug)?confirm=\(org.slug)"),
+                (.get, "/organisations/\(org.slug)/export"),
                 (.post, "/organisations/\(org.slug)/users/\(userID)/erase"),
                 (.get, "/organisations/\(org.slug)/users/\(userID)/export"),
             ]
             for (method, path) in routes {
                 #expect(try await readonly.admin(method, path).status == .forbidden, "readonly \(method) \(path)")
-                #expect(try await boundSupport.admin(method, path).status == .forbidden, "bound support \(method) \(path)")
-                #expect(try await boundReadonly.admin(method, path).status == .forbidden, "bound readonly \(method) \(path)")
+                #expect(
+                    try await boundSupport.admin(method, path).status == .forbidden, "bound support \(method) \(path)")
+                #expect(
+                    try await boundReadonly.admin(method, path).status == .forbidden, "bound readonly \(method) \(path)"
+                )
                 #expect(try await otherBound.admin(method, path).status == .notFound, "other bound \(method) \(path)")
                 #expect(try await client.request(method, "/admin/v1\(path)", bearer: nil).status == .unauthorized)
             }
@@ -264,7 +303,8 @@ struct OffboardingTests {
             for (method, path) in [
                 (HTTPRequest.Method.post, "/organisations/\(slug)/offboard"), (.post, "/organisations/\(slug)/restore"),
                 (.delete, "/organisations/\(slug)?confirm=\(slug)"), (.get, "/organisations/\(slug)/export"),
-                (.post, "/organisations/\(slug)/users/\(UUID())/erase"), (.get, "/organisations/\(slug)/users/\(UUID())/export"),
+                (.post, "/organisations/\(slug)/users/\(UUID())/erase"),
+                (.get, "/organisations/\(slug)/users/\(UUID())/export"),
             ] {
                 let result = try await client.admin(method, path)
                 #expect(result.status == .notFound, "\(method) \(path): \(result.text)")
@@ -273,7 +313,9 @@ struct OffboardingTests {
         }
     }
 
-    @Test("ORG_PURGE_GRACE_DAYS is 30 by default and 0-365", arguments: [("-1", false), ("366", false), ("x", false), ("0", true), ("365", true)])
+    @Test(
+        "ORG_PURGE_GRACE_DAYS is 30 by default and 0-365",
+        arguments: [("-1", false), ("366", false), ("x", false), ("0", true), ("365", true)])
     func graceDaysSetting(value: String, valid: Bool) throws {
         let base = ["DATABASE_URL": "postgresql://x@localhost/db", "ADMIN_API_TOKEN": TestDatabase.adminToken]
         #expect(try AppConfiguration.fromEnvironment(base).organisationPurgeGraceDays == 30)

@@ -4,10 +4,11 @@ import HummingbirdTesting
 import Logging
 import Postgres
 import SCIM
-@testable import SCIMServer
 import SCIMStore
 import Synchronization
 import Testing
+
+@testable import SCIMServer
 
 /// Erasing one person, exporting an organisation or a person, and what the logs hold.
 @Suite("Lifecycle: a person's data")
@@ -39,7 +40,9 @@ struct PersonalDataTests {
             "report@erase.com", extra: [enterprise: ["manager": ["value": .string(bossID)]]])
         let team = try await org.scim(
             .post, "/Groups",
-            json: ["schemas": [.string(SchemaURN.group)], "displayName": "Navy", "members": [["value": .string(bossID)]]])
+            json: [
+                "schemas": [.string(SchemaURN.group)], "displayName": "Navy", "members": [["value": .string(bossID)]],
+            ])
         try #require(team.status == .created, "\(team.text)")
         return Fixture(org: org, bossID: bossID, reportID: reportID, teamID: try #require(team["id"]?.stringValue))
     }
@@ -66,7 +69,9 @@ struct PersonalDataTests {
             #expect(receipt["teamMemberships"] == 1)
             #expect(receipt["customFields"] == 1)
             #expect(receipt["managerLinksRemoved"] == 1)
-            #expect((receipt["syncEventsScrubbed"]?.numberValue ?? 0) >= 2, "the create event and the conflict: \(receipt.text)")
+            #expect(
+                (receipt["syncEventsScrubbed"]?.numberValue ?? 0) >= 2,
+                "the create event and the conflict: \(receipt.text)")
 
             expectSCIMError(try await org.scim(.get, "/Users/\(fixture.bossID)"), .notFound)
             let report = try await org.scim(.get, "/Users/\(fixture.reportID)")
@@ -87,20 +92,25 @@ struct PersonalDataTests {
                 #expect(
                     try detail.rows[0].decode(0, as: String.self)
                         == "userName \"\(fixture.bossID)\" (\(fixture.bossID)) already exists; Graceful stays")
-                let named = try await db.query("SELECT count(*) FROM \(schema).sync_events WHERE user_name = \(fixture.bossID)")
+                let named = try await db.query(
+                    "SELECT count(*) FROM \(schema).sync_events WHERE user_name = \(fixture.bossID)")
                 #expect(try named.rows[0].decode(0, as: Int.self) >= 2)
             }
 
             // Erasing again finds nobody; nothing else changes.
-            #expect(try await support.admin(.post, "/organisations/\(org.slug)/users/\(fixture.bossID)/erase").status == .notFound)
-            #expect(try await client.admin(.post, "/organisations/\(org.slug)/users/not-a-uuid/erase").status == .notFound)
+            #expect(
+                try await support.admin(.post, "/organisations/\(org.slug)/users/\(fixture.bossID)/erase").status
+                    == .notFound)
+            #expect(
+                try await client.admin(.post, "/organisations/\(org.slug)/users/not-a-uuid/erase").status == .notFound)
             // The same email provisions a new account.
             let again = try await org.createUser(Fixture.bossEmail)
             #expect(again != fixture.bossID)
         }
     }
 
-    @Test("the organisation export holds settings without secrets, mappings, users, teams, memberships and manager links")
+    @Test(
+        "the organisation export holds settings without secrets, mappings, users, teams, memberships and manager links")
     func exportOrganisation() async throws {
         try await withApp { client in
             let fixture = try await Self.fixture(client, prefix: "ex")
@@ -110,12 +120,17 @@ struct PersonalDataTests {
             #expect(result.status == .ok)
             #expect(result.headers[.contentType] == "application/x-ndjson")
             let lines = try Self.lines(result.text)
-            func of(_ type: String) -> [JSONValue] { lines.filter { $0[caseInsensitive: "record"]?.stringValue == type } }
+            func of(_ type: String) -> [JSONValue] {
+                lines.filter { $0[caseInsensitive: "record"]?.stringValue == type }
+            }
             #expect(of("organisation").count == 1)
             #expect(of("organisation").first?[caseInsensitive: "slug"]?.stringValue == fixture.org.slug)
             #expect(of("token").count == 1)
             #expect(of("customFieldMapping").count == 1)
-            #expect(Set(of("user").compactMap { $0[caseInsensitive: "id"]?.stringValue }) == [fixture.bossID, fixture.reportID])
+            #expect(
+                Set(of("user").compactMap { $0[caseInsensitive: "id"]?.stringValue }) == [
+                    fixture.bossID, fixture.reportID,
+                ])
             let boss = try #require(of("user").first { $0[caseInsensitive: "id"]?.stringValue == fixture.bossID })
             #expect(boss[caseInsensitive: "given_name"] == "Grace")
             #expect(boss.at("custom_fields", "badge_number") == "B-1906")
@@ -132,24 +147,31 @@ struct PersonalDataTests {
     func exportPaging() async throws {
         let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
         try await withDatabase { db in
+            try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(db)
             let organisation = try await OrganisationStore(client: db, migrations: migrations)
                 .create(slug: TestDatabase.uniqueSlug("pg"), name: "Paging")
             let tenant = try await OrganisationStore(client: db, migrations: migrations).tenant(slug: organisation.slug)
             let schema = tenant.schema
             _ = try await db.query(
                 """
-                WITH team AS (INSERT INTO \(schema).teams (id, display_name) VALUES (gen_random_uuid(), 'All') RETURNING id),
+                WITH team AS (INSERT INTO \(schema).teams (id, display_name) VALUES (gen_random_uuid(), 'All')
+                              RETURNING id),
                      people AS (INSERT INTO \(schema).users (id, user_name, email)
                                 SELECT gen_random_uuid(), 'p' || g || '@pg.com', 'p' || g || '@pg.com'
                                 FROM generate_series(1, 7) g RETURNING id)
-                INSERT INTO \(schema).team_members (team_id, user_id, via_group) SELECT team.id, people.id, true FROM team, people
+                INSERT INTO \(schema).team_members (team_id, user_id, via_group)
+                SELECT team.id, people.id, true FROM team, people
                 """)
             var collected = ""
             try await DataExport(client: db, pageSize: 2).organisation(tenant) { text in collected += text }
             let lines = try Self.lines(collected)
-            let users = lines.filter { $0[caseInsensitive: "record"] == "user" }.compactMap { $0[caseInsensitive: "id"]?.stringValue }
+            let users = lines.filter { $0[caseInsensitive: "record"] == "user" }.compactMap {
+                $0[caseInsensitive: "id"]?.stringValue
+            }
             #expect(users.count == 7 && Set(users).count == 7)
-            let members = lines.filter { $0[caseInsensitive: "record"] == "membership" }.compactMap { $0[caseInsensitive: "user_id"]?.stringValue }
+            let members = lines.filter { $0[caseInsensitive: "record"] == "membership" }.compactMap {
+                $0[caseInsensitive: "user_id"]?.stringValue
+            }
             #expect(members.count == 7 && Set(members) == Set(users))
         }
     }
@@ -163,13 +185,21 @@ struct PersonalDataTests {
             #expect(result.status == .ok, "\(result.text)")
             let lines = try Self.lines(result.text)
             #expect(lines.filter { $0[caseInsensitive: "record"] == "user" }.count == 1)
-            #expect(lines.first { $0[caseInsensitive: "record"] == "user" }?[caseInsensitive: "email"]?.stringValue == Fixture.bossEmail)
+            #expect(
+                lines.first { $0[caseInsensitive: "record"] == "user" }?[caseInsensitive: "email"]?.stringValue
+                    == Fixture.bossEmail)
             #expect(lines.filter { $0[caseInsensitive: "record"] == "membership" }.count == 1)
-            #expect(lines.first { $0[caseInsensitive: "record"] == "manager" }?[caseInsensitive: "user_id"]?.stringValue == fixture.reportID)
+            #expect(
+                lines.first { $0[caseInsensitive: "record"] == "manager" }?[caseInsensitive: "user_id"]?.stringValue
+                    == fixture.reportID)
             #expect(!lines.filter { $0[caseInsensitive: "record"] == "syncEvent" }.isEmpty)
             #expect(!result.text.contains("report@erase.com"), "another person's data")
-            #expect(try await client.admin(.get, "/organisations/\(fixture.org.slug)/users/\(UUID())/export").status == .notFound)
-            #expect(try await client.admin(.get, "/organisations/\(fixture.org.slug)/users/nope/export").status == .notFound)
+            #expect(
+                try await client.admin(.get, "/organisations/\(fixture.org.slug)/users/\(UUID())/export").status
+                    == .notFound)
+            #expect(
+                try await client.admin(.get, "/organisations/\(fixture.org.slug)/users/nope/export").status == .notFound
+            )
         }
     }
 
@@ -183,7 +213,8 @@ struct PersonalDataTests {
             let client = TestClient(client: raw)
             let fixture = try await Self.fixture(client, prefix: "log")
             let org = fixture.org
-            _ = try await org.scim(.post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": .string(Fixture.bossEmail)])
+            _ = try await org.scim(
+                .post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": .string(Fixture.bossEmail)])
             _ = try await org.scim(.get, "/Users?filter=userName%20eq%20%22\(Fixture.bossEmail)%22")
             _ = try await org.scim(
                 .patch, "/Users/\(fixture.reportID)",
@@ -191,7 +222,8 @@ struct PersonalDataTests {
                     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                     "Operations": [["op": "replace", "path": "name.familyName", "value": "Lovelace"]],
                 ])
-            _ = try await org.scim(.post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "", "name": "Grace"])
+            _ = try await org.scim(
+                .post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "", "name": "Grace"])
             _ = try await org.scim(.delete, "/Users/\(fixture.reportID)")
             _ = try await client.admin(.get, "/organisations/\(org.slug)/export")
             _ = try await client.admin(.post, "/organisations/\(org.slug)/users/\(fixture.bossID)/erase")
@@ -211,6 +243,8 @@ struct PersonalDataTests {
 final class LogSink: Sendable {
     private let buffer = Mutex<[UInt8]>([])
 
-    var output: JSONLogHandler.Output { JSONLogHandler.Output { bytes in self.buffer.withLock { $0.append(contentsOf: bytes) } } }
+    var output: JSONLogHandler.Output {
+        JSONLogHandler.Output { bytes in self.buffer.withLock { $0.append(contentsOf: bytes) } }
+    }
     var bytes: [UInt8] { buffer.withLock { $0 } }
 }

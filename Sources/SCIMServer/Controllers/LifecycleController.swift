@@ -27,7 +27,8 @@ struct LifecycleController {
     }
 
     @Sendable func offboard(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let organisation = try await lifecycle.offboard(slug: try context.parameters.require("slug"), by: try staff(context))
+        let organisation = try await lifecycle.offboard(
+            slug: try context.parameters.require("slug"), by: try staff(context))
         return try Responses.json(organisation)
     }
 
@@ -39,7 +40,8 @@ struct LifecycleController {
     @Sendable func purge(_ request: Request, context: AppRequestContext) async throws -> Response {
         let slug = try context.parameters.require("slug")
         guard request.uri.queryParameters["confirm"].map(String.init) == slug else {
-            throw AdminError.badRequest("Add ?confirm=\(slug.prefix(64)) to purge this organisation: its data cannot be recovered.")
+            throw AdminError.badRequest(
+                "Add ?confirm=\(slug.prefix(64)) to purge this organisation: its data cannot be recovered.")
         }
         return try Responses.json(try await lifecycle.purge(slug: slug, by: try staff(context)))
     }
@@ -63,7 +65,8 @@ struct LifecycleController {
                         try await writer.write(ByteBuffer(string: text))
                     }
                 } catch {
-                    logger.warning("organisation export cut short", metadata: ["error": "\(String(describing: type(of: error)))"])
+                    logger.warning(
+                        "organisation export cut short", metadata: ["error": "\(String(describing: type(of: error)))"])
                     throw error
                 }
                 try await writer.finish(nil)
@@ -84,7 +87,9 @@ struct LifecycleController {
     }
 
     private func staff(_ context: AppRequestContext) throws -> StaffIdentity {
-        guard let staff = context.staff else { throw AdminError.unauthorized("A valid staff bearer token is required.") }
+        guard let staff = context.staff else {
+            throw AdminError.unauthorized("A valid staff bearer token is required.")
+        }
         return staff
     }
 

@@ -379,7 +379,9 @@ struct AdminAuthMiddleware: RouterMiddleware {
                 throw AdminError.forbidden("This staff key is limited to organisation \(bound): \(method.rawValue) \(route) is not allowed.")
             }
         }
-        if lifecycleRoutes.contains("\(method.rawValue) \(route)"), identity.isReadOnly || identity.organisationID != nil {
+        if lifecycleRoutes.contains("\(method.rawValue) \(route)"),
+            identity.isReadOnly || identity.organisationID != nil
+        {
             throw AdminError.forbidden(
                 "Offboarding, purging, erasing and exporting need an unbound support key or the bootstrap token.")
         }

@@ -15,7 +15,9 @@ public struct OrganisationPurger: Service, CustomStringConvertible {
     let initialDelay: Duration
     let logger: Logger
 
-    public init(lifecycle: OrganisationLifecycle, interval: Duration, initialDelay: Duration = .seconds(30), logger: Logger) {
+    public init(
+        lifecycle: OrganisationLifecycle, interval: Duration, initialDelay: Duration = .seconds(30), logger: Logger
+    ) {
         self.lifecycle = lifecycle
         self.interval = interval
         self.initialDelay = min(initialDelay, interval)
@@ -35,7 +37,8 @@ public struct OrganisationPurger: Service, CustomStringConvertible {
                     } catch is CancellationError {
                         throw CancellationError()
                     } catch {
-                        logger.warning("organisation purge failed", metadata: ["error": "\(String(describing: type(of: error)))"])
+                        logger.warning(
+                            "organisation purge failed", metadata: ["error": "\(String(describing: type(of: error)))"])
                     }
                     try await Task.sleep(for: interval)
                 }

@@ -113,7 +113,8 @@ public struct Migrator: Sendable {
             let migrated = try await client.withTransaction { connection -> Bool in
                 try Self.lock(connection)
                 // Purged since the list was read: migrating would create its schema again.
-                let exists = try connection.query("SELECT 1 FROM control.organisations WHERE schema_name = \(schema.name)")
+                let exists = try connection.query(
+                    "SELECT 1 FROM control.organisations WHERE schema_name = \(schema.name)")
                 guard !exists.isEmpty else { return false }
                 try Self.migrateTenant(schema, migrations: tenant, on: connection)
                 return true

@@ -36,11 +36,14 @@ public struct DataExport: Sendable {
         let settings = try await client.query(
             """
             SELECT (jsonb_build_object('record', 'organisation') || to_jsonb(o)
-                    - 'offboarded_by_kind' - 'offboarded_by_id' - 'offboarded_by_name' - 'scim_enabled_before_offboarding'
+                    - 'offboarded_by_kind' - 'offboarded_by_id' - 'offboarded_by_name'
+                    - 'scim_enabled_before_offboarding'
                     - 'schema_version')::text AS line
             FROM control.organisations o WHERE o.id = \(tenant.organisationID)
             """)
-        guard !settings.isEmpty else { throw AdminError.notFound("No organisation with slug \"\(tenant.slug.prefix(64))\".") }
+        guard !settings.isEmpty else {
+            throw AdminError.notFound("No organisation with slug \"\(tenant.slug.prefix(64))\".")
+        }
         try await sink(Self.lines(settings))
         try await sink(
             Self.lines(
@@ -121,7 +124,8 @@ public struct DataExport: Sendable {
                     """),
                 try connection.query(
                     """
-                    SELECT jsonb_build_object('record', 'manager', 'user_id', u.id, 'manager_id', u.manager_id)::text AS line
+                    SELECT jsonb_build_object('record', 'manager', 'user_id', u.id, 'manager_id', u.manager_id)::text
+                           AS line
                     FROM \(schema).users u WHERE u.id = \(id) AND u.manager_id IS NOT NULL OR u.manager_id = \(id)
                     ORDER BY u.id
                     """),

@@ -53,8 +53,8 @@ public struct Organisation: Sendable, Encodable, Equatable {
     }
 
     static let columns = """
-        id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at, offboarded_at, \
-        purge_after
+        id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at, \
+        offboarded_at, purge_after
         """
 
     enum CodingKeys: String, CodingKey {

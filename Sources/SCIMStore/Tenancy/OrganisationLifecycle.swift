@@ -104,7 +104,9 @@ public struct OrganisationLifecycle: Sendable {
             try Migrator.sharedLock(connection)
             let rows = try connection.query(
                 "SELECT \(unsafeSQL: Self.purgeColumns) FROM control.organisations WHERE slug = \(slug) FOR UPDATE")
-            guard let row = rows.first else { throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".") }
+            guard let row = rows.first else {
+                throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".")
+            }
             guard try row.decode("offboarded_at", as: Date?.self) != nil else {
                 throw AdminError.conflict("Organisation \"\(slug.prefix(64))\" is not offboarded: offboard it first.")
             }
@@ -119,7 +121,9 @@ public struct OrganisationLifecycle: Sendable {
     /// fails (its schema busy past the lock timeout) is skipped for the rest of the pass.
     /// - Returns: what was purged, and for each organisation that failed (retried next pass) its slug
     ///   and the type of the error (never a message: those may quote data).
-    public func purgeDue(now: Date = Date()) async throws -> (purged: [PurgeReceipt], failed: [(slug: String, error: String)]) {
+    public func purgeDue(
+        now: Date = Date()
+    ) async throws -> (purged: [PurgeReceipt], failed: [(slug: String, error: String)]) {
         var purged: [PurgeReceipt] = []
         var skipped: [UUID] = []
         var failed: [(slug: String, error: String)] = []
@@ -139,14 +143,16 @@ public struct OrganisationLifecycle: Sendable {
                     do {
                         return try Self.purgeLocked(row, trigger: "scheduled", on: connection)
                     } catch {
-                        throw FailedPurge(organisationID: try row.decode("id"), slug: try row.decode("slug"), error: error)
+                        throw FailedPurge(
+                            organisationID: try row.decode("id"), slug: try row.decode("slug"), error: error)
                     }
                 }
                 guard let receipt else { break }
                 purged.append(receipt)
             } catch let failure as FailedPurge {
                 skipped.append(failure.organisationID)
-                let reason = (failure.error as? PostgresError)?.sqlState?.rawValue ?? String(describing: type(of: failure.error))
+                let reason =
+                    (failure.error as? PostgresError)?.sqlState?.rawValue ?? String(describing: type(of: failure.error))
                 failed.append((failure.slug, reason))
             }
         }
@@ -160,11 +166,14 @@ public struct OrganisationLifecycle: Sendable {
         var error: any Error
     }
 
-    static let purgeColumns = "id, slug, schema_name, offboarded_at, offboarded_by_kind, offboarded_by_id, offboarded_by_name"
+    static let purgeColumns =
+        "id, slug, schema_name, offboarded_at, offboarded_by_kind, offboarded_by_id, offboarded_by_name"
 
     /// Drops the locked organisation's schema, deletes its control rows and audit entries, and writes
     /// the one audit entry that remains. Runs inside the caller's transaction.
-    private static func purgeLocked(_ row: PostgresRow, trigger: String, on connection: PostgresConnection) throws -> PurgeReceipt {
+    private static func purgeLocked(
+        _ row: PostgresRow, trigger: String, on connection: PostgresConnection
+    ) throws -> PurgeReceipt {
         let id: UUID = try row.decode("id")
         let slug: String = try row.decode("slug")
         let schema = try PostgresIdentifier(try row.decode("schema_name", as: String.self))
@@ -181,8 +190,10 @@ public struct OrganisationLifecycle: Sendable {
         let offboardedBy: String = try row.decode("offboarded_by_name")
         let entry = try connection.query(
             """
-            INSERT INTO control.audit_log (actor_kind, actor_id, actor_name, method, route, organisation_slug, target, status)
-            VALUES (\(try row.decode("offboarded_by_kind", as: String.self)), \(try row.decode("offboarded_by_id", as: UUID?.self)),
+            INSERT INTO control.audit_log
+                (actor_kind, actor_id, actor_name, method, route, organisation_slug, target, status)
+            VALUES (\(try row.decode("offboarded_by_kind", as: String.self)),
+                    \(try row.decode("offboarded_by_id", as: UUID?.self)),
                     \(offboardedBy), 'PURGE', '/admin/v1/organisations/{slug}', \(slug), \(trigger), 200)
             RETURNING occurred_at
             """)

@@ -107,7 +107,8 @@ public struct TokenStore: Sendable {
                 SELECT t.id, t.secret_hash, t.expires_at, t.revoked_at IS NOT NULL AS revoked,
                        t.expires_at IS NOT NULL AND t.expires_at <= now() AS expired,
                        t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale,
-                       o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled, o.rate_limit_rps, o.rate_limit_burst,
+                       o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled, o.rate_limit_rps,
+                       o.rate_limit_burst,
                        o.offboarded_at IS NOT NULL AS offboarded
                 FROM control.scim_tokens t JOIN control.organisations o ON o.id = t.organisation_id
                 WHERE t.prefix = \(prefix)

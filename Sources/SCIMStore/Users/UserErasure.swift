@@ -69,7 +69,8 @@ public struct UserErasure: Sendable {
         return try await client.withTransaction { connection in
             let found = try connection.query(
                 """
-                SELECT (SELECT count(*) FROM jsonb_object_keys(u.custom_fields))::integer AS custom_fields, now() AS erased_at
+                SELECT (SELECT count(*) FROM jsonb_object_keys(u.custom_fields))::integer AS custom_fields,
+                       now() AS erased_at
                 FROM \(schema).users u WHERE u.id = \(userID) FOR UPDATE
                 """)
             guard let row = found.first else { throw AdminError.notFound("No such user in this organisation.") }
@@ -88,7 +89,8 @@ public struct UserErasure: Sendable {
             let memberships = try connection.query(
                 """
                 WITH gone AS (DELETE FROM \(schema).team_members WHERE user_id = \(userID) RETURNING team_id)
-                UPDATE \(schema).teams SET version = version + 1, updated_at = now() WHERE id IN (SELECT team_id FROM gone)
+                UPDATE \(schema).teams SET version = version + 1, updated_at = now()
+                WHERE id IN (SELECT team_id FROM gone)
                 """
             ).affectedRows
             let managed = try connection.query(
@@ -110,7 +112,8 @@ public struct UserErasure: Sendable {
                 SET user_name = CASE WHEN user_name IS NULL THEN NULL ELSE \(replacement) END,
                     detail = CASE WHEN \(pattern)::text IS NULL THEN detail
                                   ELSE regexp_replace(detail, \(pattern)::text, \(replacement), 'gi') END
-                WHERE resource_id = \(userID) OR lower(user_name) = ANY(\(lowered)::text[]) OR detail ~* \(pattern)::text
+                WHERE resource_id = \(userID) OR lower(user_name) = ANY(\(lowered)::text[])
+                   OR detail ~* \(pattern)::text
                 """
             ).affectedRows
             let audit = try connection.query(
