@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
 import Logging
 import Postgres
 import SCIM
@@ -63,6 +64,30 @@ struct OffboardingTests {
             #expect(listed.status == .ok)
             #expect(listed["totalResults"] == 1)
             #expect(try await support.admin(.post, "/organisations/\(org.slug)/restore").status == .conflict)
+        }
+    }
+
+    @Test("offboarding on one replica refuses the token there at once, and on another once its cache hears of it")
+    func offboardReachesEveryReplica() async throws {
+        let first = try await buildApplication(try TestDatabase.configuration(), logger: TestDatabase.logger)
+        let second = try await buildApplication(try TestDatabase.configuration(), logger: TestDatabase.logger)
+        try await first.test(.router) { a in
+            try await second.test(.router) { b in
+                let org = try await TestClient(client: a).organisation("rep")
+                let onB = TestOrganisation(slug: org.slug, token: org.token, client: TestClient(client: b))
+                #expect(try await onB.scim(.get, "/Users").status == .ok)  // B has the token cached now
+                let offboarded = try await TestClient(client: a).admin(.post, "/organisations/\(org.slug)/offboard")
+                #expect(offboarded.status == .ok)
+                expectSCIMError(try await org.scim(.get, "/Users"), .unauthorized)
+                // B trusts its entry until its cache coherence drops it (about a second); poll, with a
+                // generous cap for two shared cores, and require that it stops.
+                var refused = false
+                for _ in 0..<100 where !refused {
+                    refused = try await onB.scim(.get, "/Users").status == .unauthorized
+                    if !refused { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(refused, "replica B kept serving an offboarded organisation's token")
+            }
         }
     }
 
