@@ -140,6 +140,13 @@ struct PersonalDataTests {
             #expect(!of("syncEvent").isEmpty)
             #expect(!result.text.contains("secret_hash") && !result.text.contains("lascim_"))
             #expect(!result.text.contains("stranger@exo.com"))
+            // The export is in the audit log, as writes are.
+            let audit = try await client.admin(.get, "/audit?limit=1000")
+            let exports = try #require(audit["entries"]?.arrayValue).filter {
+                $0[caseInsensitive: "route"] == "/admin/v1/organisations/{slug}/export"
+                    && $0[caseInsensitive: "organisation"]?.stringValue == fixture.org.slug
+            }
+            #expect(exports.count == 1 && exports.first?[caseInsensitive: "method"] == "GET")
         }
     }
 

@@ -391,8 +391,9 @@ struct AdminAuthMiddleware: RouterMiddleware {
     }
 }
 
-/// Records every successful admin write (a non-GET request answered 2xx) in the audit log: who
-/// (`context.staff`), the method, the route template, the organisation and the id written.
+/// Records every successful admin write (a non-GET request answered 2xx), and every export of
+/// personal data, in the audit log: who (`context.staff`), the method, the route template, the
+/// organisation and the id written or exported.
 ///
 /// Added to the `/admin/v1` group after `AdminAuthMiddleware`, so it sees the identity and the matched
 /// route. The target is the route's `{id}`, else the last segment of the `Location` of a 201.
@@ -400,11 +401,16 @@ struct AdminAuthMiddleware: RouterMiddleware {
 struct AdminAuditMiddleware: RouterMiddleware {
     let log: AuditLog
 
+    /// Reads recorded like writes: each hands a person's or an organisation's personal data out.
+    static let exportRoutes: Set<String> = [
+        "/admin/v1/organisations/{slug}/export", "/admin/v1/organisations/{slug}/users/{id}/export",
+    ]
+
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         let response = try await next(request, context)
-        guard request.method != .get, request.method != .head, (200..<300).contains(response.status.code), let staff = context.staff
-        else { return response }
         let route = context.endpointPath ?? "unknown"
+        let recorded = (request.method != .get && request.method != .head) || Self.exportRoutes.contains(route)
+        guard recorded, (200..<300).contains(response.status.code), let staff = context.staff else { return response }
         // A purge writes its own entry, the one that outlives the organisation (`OrganisationLifecycle`).
         if request.method == .delete, route == "/admin/v1/organisations/{slug}" { return response }
         let created = response.headers[.location].flatMap { $0.split(separator: "/").last.map(String.init) }
