@@ -57,13 +57,18 @@ public func buildApplication(
         client: backgroundClient, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
         metrics: metrics, logger: logger)
 
+    let organisationPurger = OrganisationPurger(
+        lifecycle: OrganisationLifecycle(client: backgroundClient, graceDays: configuration.organisationPurgeGraceDays),
+        interval: configuration.eventPurgeInterval, logger: logger)
+
     var app = Application(
         router: router,
         server: .guarded(
             tls: try configuration.tls?.serverConfiguration(), settings: configuration.connections, metrics: metrics),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [
-            client, backgroundClient, purger, EventFlushService(buffer: events, client: backgroundClient, logger: logger),
+            client, backgroundClient, purger, organisationPurger,
+            EventFlushService(buffer: events, client: backgroundClient, logger: logger),
             CacheCoherenceService(coherence: coherence, client: client, logger: logger),
         ],
         logger: logger)
@@ -125,6 +130,11 @@ func buildRouter(
     ).addRoutes(to: admin)
     OAuthClientsController(
         organisations: organisations, oauth: oauth, bodyLimit: configuration.limits.maxPayloadSize
+    ).addRoutes(to: admin)
+    LifecycleController(
+        organisations: organisations,
+        lifecycle: OrganisationLifecycle(client: client, graceDays: configuration.organisationPurgeGraceDays),
+        erasure: UserErasure(client: client, events: events), export: DataExport(client: client)
     ).addRoutes(to: admin)
     StatusController(
         organisations: organisations, tokens: tokens, oauth: oauth, status: SyncStatusStore(client: client),

@@ -31,6 +31,9 @@ public struct AppConfiguration: Sendable {
     public var eventRetentionDays: Int = 30
     /// How often the event purger runs (it also runs once shortly after start).
     public var eventPurgeInterval: Duration = .seconds(3600)
+    /// Days an offboarded organisation is kept, intact and restorable, before it is purged
+    /// (`ORG_PURGE_GRACE_DAYS`); the purge pass runs every `eventPurgeInterval`.
+    public var organisationPurgeGraceDays: Int = OrganisationLifecycle.defaultGraceDays
     /// How long opening a database connection may take (`DB_CONNECT_TIMEOUT_SECONDS`).
     public var databaseConnectTimeout: Duration = .seconds(5)
     /// How long a request waits for a free pooled connection before a 503 (`DB_WAIT_TIMEOUT_SECONDS`).
@@ -145,6 +148,12 @@ public struct AppConfiguration: Sendable {
                 throw ConfigurationError("EVENT_PURGE_INTERVAL_SECONDS must be 10-604800 (one week).")
             }
             configuration.eventPurgeInterval = .seconds(seconds)
+        }
+        if let text = environment["ORG_PURGE_GRACE_DAYS"] {
+            guard let days = Int(text), OrganisationLifecycle.graceDaysRange.contains(days) else {
+                throw ConfigurationError("ORG_PURGE_GRACE_DAYS must be 0-365.")
+            }
+            configuration.organisationPurgeGraceDays = days
         }
         for (name, keyPath) in [("RATE_LIMIT_RPS", \RateLimitSettings.requestsPerSecond), ("RATE_LIMIT_BURST", \.burst), ("FAILED_AUTH_LIMIT", \.failedAuthAttempts)] {
             guard let text = environment[name] else { continue }

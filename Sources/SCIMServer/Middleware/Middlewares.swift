@@ -73,6 +73,9 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             return error
         case let rejected as RejectedCredential:
             return rejected.error
+        case let error as PostgresError where error.sqlState == .undefinedTable || error.sqlState == .invalidSchemaName:
+            // The organisation was purged while the request ran: its token went with it.
+            return .unauthorized("The organisation of this token no longer exists.")
         case let error as PostgresError where error.isTransient:
             logger.warning("database unavailable", metadata: ["postgres.error": "\(error.code)"])
             return .unavailable()
@@ -115,6 +118,9 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             return AdminError(status: 413, code: "payload_too_large", message: error.detail)
         case let error as SCIMError:
             return AdminError(status: error.status, code: error.status == 404 ? "not_found" : "bad_request", message: error.detail)
+        case let error as PostgresError where error.sqlState == .undefinedTable || error.sqlState == .invalidSchemaName:
+            // The organisation was purged while the request ran.
+            return .notFound("The organisation no longer exists.")
         case let error as PostgresError where error.isTransient:
             logger.warning("database unavailable", metadata: ["postgres.error": "\(error.code)"])
             return AdminError(status: 503, code: "unavailable", message: "The database is unavailable; retry shortly.")
@@ -381,12 +387,22 @@ struct AdminAuthMiddleware: RouterMiddleware {
         return isBootstrap(bearer) ? .bootstrap : .unshaped
     }
 
+    /// Routes that remove or hand out an organisation's personal data wholesale: only an unbound
+    /// `support` key or the bootstrap token may call them, never a `readonly` or bound key.
+    static let lifecycleRoutes: Set<String> = [
+        "POST /admin/v1/organisations/{slug}/offboard", "POST /admin/v1/organisations/{slug}/restore",
+        "DELETE /admin/v1/organisations/{slug}", "GET /admin/v1/organisations/{slug}/export",
+        "HEAD /admin/v1/organisations/{slug}/export", "POST /admin/v1/organisations/{slug}/users/{id}/erase",
+        "GET /admin/v1/organisations/{slug}/users/{id}/export", "HEAD /admin/v1/organisations/{slug}/users/{id}/export",
+    ]
+
     /// The admin access policy.
     /// - Parameters:
     ///   - route: the matched route template (`/admin/v1/organisations/{slug}`).
     ///   - slug: the route's `{slug}` parameter, when it has one.
     /// - Throws: `AdminError` 404 when a bound key names another organisation; 403 when a bound key
-    ///   calls a route that is not about its organisation, or a `readonly` key tries to write.
+    ///   calls a route that is not about its organisation, or a `readonly` key tries to write; 403 when
+    ///   anything but an unbound `support` key or the bootstrap token calls a lifecycle route.
     static func authorise(_ identity: StaffIdentity, method: HTTPRequest.Method, route: String, slug: String?) throws {
         let reads = method == .get || method == .head
         if let bound = identity.organisationSlug {
@@ -396,14 +412,21 @@ struct AdminAuthMiddleware: RouterMiddleware {
                 throw AdminError.forbidden("This staff key is limited to organisation \(bound): \(method.rawValue) \(route) is not allowed.")
             }
         }
+        if lifecycleRoutes.contains("\(method.rawValue) \(route)"),
+            identity.isReadOnly || identity.organisationID != nil
+        {
+            throw AdminError.forbidden(
+                "Offboarding, purging, erasing and exporting need an unbound support key or the bootstrap token.")
+        }
         if identity.isReadOnly && !reads {
             throw AdminError.forbidden("This staff key is read-only: it may only send GET requests.")
         }
     }
 }
 
-/// Records every successful admin write (a non-GET request answered 2xx) in the audit log: who
-/// (`context.staff`), the method, the route template, the organisation and the id written.
+/// Records every successful admin write (a non-GET request answered 2xx), and every export of
+/// personal data, in the audit log: who (`context.staff`), the method, the route template, the
+/// organisation and the id written or exported.
 ///
 /// Added to the `/admin/v1` group after `AdminAuthMiddleware`, so it sees the identity and the matched
 /// route. The target is the route's `{id}`, else the last segment of the `Location` of a 201.
@@ -411,11 +434,18 @@ struct AdminAuthMiddleware: RouterMiddleware {
 struct AdminAuditMiddleware: RouterMiddleware {
     let log: AuditLog
 
+    /// Reads recorded like writes: each hands a person's or an organisation's personal data out.
+    static let exportRoutes: Set<String> = [
+        "/admin/v1/organisations/{slug}/export", "/admin/v1/organisations/{slug}/users/{id}/export",
+    ]
+
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         let response = try await next(request, context)
-        guard request.method != .get, request.method != .head, (200..<300).contains(response.status.code), let staff = context.staff
-        else { return response }
         let route = context.endpointPath ?? "unknown"
+        let recorded = (request.method != .get && request.method != .head) || Self.exportRoutes.contains(route)
+        guard recorded, (200..<300).contains(response.status.code), let staff = context.staff else { return response }
+        // A purge writes its own entry, the one that outlives the organisation (`OrganisationLifecycle`).
+        if request.method == .delete, route == "/admin/v1/organisations/{slug}" { return response }
         let created = response.headers[.location].flatMap { $0.split(separator: "/").last.map(String.init) }
         let target = context.parameters.get("id")?.lowercased() ?? created
         let slug = context.parameters.get("slug") ?? (route == "/admin/v1/organisations" ? created : nil)

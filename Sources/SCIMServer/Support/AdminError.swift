@@ -13,12 +13,13 @@ public struct AdminError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
-    /// A store's refusal as the admin API answers it: not found 404, conflict 409, invalid 400.
+    /// A store's refusal as the admin API answers it: not found 404, conflict 409, invalid 400, busy 503.
     init(_ error: StoreError) {
         switch error.kind {
         case .notFound: self = .notFound(error.message)
         case .conflict: self = .conflict(error.message)
         case .invalid: self = .badRequest(error.message)
+        case .busy: self = .init(status: 503, code: "unavailable", message: error.message)
         default: self = .badRequest(error.message)
         }
     }

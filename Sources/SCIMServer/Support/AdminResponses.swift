@@ -40,6 +40,9 @@ struct OrganisationResponse: Encodable, Sendable {
     @Nullable var rateLimit: RateLimitResponse?
     var createdAt: Date
     var updatedAt: Date
+    /// Written only for an offboarded organisation, so an active one's shape stays as it was.
+    var offboardedAt: Date?
+    var purgeAfter: Date?
 
     init(_ organisation: Organisation) {
         id = organisation.id.lowercasedString
@@ -50,6 +53,8 @@ struct OrganisationResponse: Encodable, Sendable {
         rateLimit = organisation.rateLimit.map(RateLimitResponse.init)
         createdAt = organisation.createdAt
         updatedAt = organisation.updatedAt
+        offboardedAt = organisation.offboardedAt
+        purgeAfter = organisation.purgeAfter
     }
 }
 

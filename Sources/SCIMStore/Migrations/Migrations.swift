@@ -110,10 +110,16 @@ public struct Migrator: Sendable {
         let tenant = migrations.tenant
         for row in stale {
             let schema = try PostgresIdentifier(try row.decode("schema_name", as: String.self))
-            try await client.withTransaction { connection in
+            let migrated = try await client.withTransaction { connection -> Bool in
                 try Self.lock(connection)
+                // Purged since the list was read: migrating would create its schema again.
+                let exists = try connection.query(
+                    "SELECT 1 FROM control.organisations WHERE schema_name = \(schema.name)")
+                guard !exists.isEmpty else { return false }
                 try Self.migrateTenant(schema, migrations: tenant, on: connection)
+                return true
             }
+            guard migrated else { continue }
             logger.info("migrated tenant schema", metadata: ["scim.schema": "\(schema.name)"])
         }
         return stale.count

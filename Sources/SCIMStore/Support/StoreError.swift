@@ -5,7 +5,7 @@
 public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Kind: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case notFound, conflict, invalid
+            case notFound, conflict, invalid, busy
         }
 
         private let base: Base
@@ -20,6 +20,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let conflict = Kind(.conflict)
         /// A value in the request breaks a rule of its field.
         public static let invalid = Kind(.invalid)
+        /// What the request needs is held by other work for now; the same request may succeed shortly.
+        public static let busy = Kind(.busy)
 
         public var description: String { base.rawValue }
     }
@@ -51,5 +53,10 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The value of `field` breaks its rule: `.invalid("name", "name is required")`.
     public static func invalid(_ field: String, _ message: String) -> StoreError {
         StoreError(.invalid, subject: field, message: message)
+    }
+
+    /// `what` is held by other work: `.busy("organisation", "The organisation's data is busy; …")`.
+    public static func busy(_ what: String, _ message: String) -> StoreError {
+        StoreError(.busy, subject: what, message: message)
     }
 }

@@ -43,7 +43,7 @@ public struct OAuthClientInfo: Sendable, Equatable {
         self.secrets = secrets
     }
 
-    static let columns = "id, label, client_id, created_at, last_used_at, revoked_at"
+    static let columns: PostgresQuery = "id, label, client_id, created_at, last_used_at, revoked_at"
 
 }
 
@@ -196,7 +196,7 @@ public struct OAuthClientStore: Sendable {
         try await client.withConnection { connection in
             let clients = try connection.query(
                 """
-                SELECT \(unsafeSQL: OAuthClientInfo.columns) FROM control.oauth_clients
+                SELECT \(OAuthClientInfo.columns) FROM control.oauth_clients
                 WHERE organisation_id = \(organisationID) ORDER BY created_at DESC, id
                 """)
             let secrets = try connection.query(

@@ -13,6 +13,13 @@ public struct Organisation: Sendable, Equatable {
     public var rateLimit: RateLimit?
     public var createdAt: Date
     public var updatedAt: Date
+    /// When staff offboarded it; nil while it is active. SCIM is off and its tokens revoked from then.
+    public var offboardedAt: Date?
+    /// When the background purge may drop it (`offboardedAt` + `ORG_PURGE_GRACE_DAYS`); nil while active.
+    public var purgeAfter: Date?
+
+    /// Whether the organisation is offboarded and waiting for its purge.
+    public var isOffboarded: Bool { offboardedAt != nil }
 
     /// Slugs are what staff type and what names the schema: lowercase letters, digits and hyphens,
     /// starting with a letter, at most 36 characters (so `org_<slug>` fits the schema-name rule).
@@ -41,9 +48,14 @@ public struct Organisation: Sendable, Equatable {
         rateLimit = RateLimit(requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst"))
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
+        offboardedAt = try row.decode("offboarded_at")
+        purgeAfter = try row.decode("purge_after")
     }
 
-    static let columns: PostgresQuery = "id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at"
+    static let columns: PostgresQuery = """
+        id, slug, name, schema_name, scim_enabled, rate_limit_rps, rate_limit_burst, created_at, updated_at, \
+        offboarded_at, purge_after
+        """
 }
 
 /// The organisation a request acts for, resolved from its credentials. Every tenant query takes one,

@@ -49,6 +49,10 @@ public struct OrganisationStore: Sendable {
 
     /// - Throws: `StoreError` not found when no organisation has this slug.
     public func find(slug: String) async throws -> Organisation {
+        try await Self.find(slug: slug, client: client)
+    }
+
+    static func find(slug: String, client: PostgresClient) async throws -> Organisation {
         let rows = try await client.query(
             "SELECT \(Organisation.columns) FROM control.organisations WHERE slug = \(slug)")
         guard let row = rows.first else {
@@ -59,7 +63,7 @@ public struct OrganisationStore: Sendable {
 
     /// Changes the name, whether SCIM is enabled and/or the rate-limit override; absent fields stay as they are.
     /// - Throws: `StoreError` invalid for an empty name or a rate limit outside 1-100000, not found for an
-    ///   unknown slug.
+    ///   unknown slug, conflict for turning SCIM on in an offboarded organisation (restore it first).
     public func update(slug: String, name: String?, scimEnabled: Bool?, rateLimit: RateLimitChange = .unchanged) async throws -> Organisation {
         let name = name?.trimmingCharacters(in: .whitespacesAndNewlines)
         if let name, name.isEmpty || name.count > 200 {
@@ -82,11 +86,12 @@ public struct OrganisationStore: Sendable {
                 rate_limit_rps = CASE WHEN \(changeLimit) THEN \(override?.requestsPerSecond)::integer ELSE rate_limit_rps END,
                 rate_limit_burst = CASE WHEN \(changeLimit) THEN \(override?.burst)::integer ELSE rate_limit_burst END,
                 updated_at = now()
-            WHERE slug = \(slug)
+            WHERE slug = \(slug) AND (offboarded_at IS NULL OR \(scimEnabled) IS NOT TRUE)
             RETURNING \(Organisation.columns)
             """)
         guard let row = rows.first else {
-            throw StoreError.notFound("organisation", "No organisation with slug \"\(slug.prefix(64))\".")
+            _ = try await find(slug: slug)
+            throw OrganisationLifecycle.offboardedConflict(slug: slug)
         }
         return try Organisation(row: row)
     }

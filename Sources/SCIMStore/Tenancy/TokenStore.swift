@@ -35,6 +35,7 @@ public struct TokenStore: Sendable {
     }
 
     /// Issues a token. The returned `token` string exists only in this return value.
+    /// - Throws: `StoreError` invalid for a bad label or a past expiry, conflict when the organisation is offboarded.
     public func issue(organisationID: UUID, label: String, expiresAt: Date?) async throws -> (info: TokenInfo, token: String) {
         let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !label.isEmpty, label.count <= 100 else {
@@ -47,10 +48,14 @@ public struct TokenStore: Sendable {
         let rows = try await client.query(
             """
             INSERT INTO control.scim_tokens (id, organisation_id, label, prefix, secret_hash, expires_at)
-            VALUES (\(UUID()), \(organisationID), \(label), \(secret.prefix), \(secret.digest), \(expiresAt))
+            SELECT \(UUID()), id, \(label), \(secret.prefix), \(secret.digest), \(expiresAt)::timestamptz
+            FROM control.organisations WHERE id = \(organisationID) AND offboarded_at IS NULL
             RETURNING \(TokenInfo.columns)
             """)
-        return (try TokenInfo(row: rows.rows[0]), secret.token)
+        guard let row = rows.first else {
+            throw StoreError.conflict("organisation", "The organisation is offboarded: restore it before issuing tokens.")
+        }
+        return (try TokenInfo(row: row), secret.token)
     }
 
     /// Active and past tokens of an organisation, newest first (revoked ones included, marked).
@@ -94,7 +99,9 @@ public struct TokenStore: Sendable {
                 SELECT t.id, t.secret_hash, t.expires_at, t.revoked_at IS NOT NULL AS revoked,
                        t.expires_at IS NOT NULL AND t.expires_at <= now() AS expired,
                        t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale,
-                       o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled, o.rate_limit_rps, o.rate_limit_burst
+                       o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled, o.rate_limit_rps,
+                       o.rate_limit_burst,
+                       o.offboarded_at IS NOT NULL AS offboarded
                 FROM control.scim_tokens t JOIN control.organisations o ON o.id = t.organisation_id
                 WHERE t.prefix = \(prefix)
                 """)
@@ -113,7 +120,8 @@ public struct TokenStore: Sendable {
             schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)), tokenID: try row.decode("id"),
             rateLimit: RateLimit(requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst")))
         // From here the organisation is known, so the refusal can go into its event log.
-        if try row.decode("revoked", as: Bool.self) {
+        // Offboarding revokes every token; an offboarded organisation refuses a token restored by hand too.
+        if try row.decode("revoked", as: Bool.self) || row.decode("offboarded", as: Bool.self) {
             throw RejectedCredential(error: .unauthorized("The bearer token has been revoked."), tenant: tenant)
         }
         if try row.decode("expired", as: Bool.self) {

@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import Postgres
+import SCIMStore
+import ServiceLifecycle
+
+/// Purges offboarded organisations whose grace period has ended (`OrganisationLifecycle.purgeDue`):
+/// once shortly after start, then every `EVENT_PURGE_INTERVAL_SECONDS`, beside the event purge.
+///
+/// Every replica runs one; they share the due organisations through row locks, so each is purged
+/// exactly once. A failing pass is logged and retried at the next interval: it never stops the service.
+public struct OrganisationPurger: Service, CustomStringConvertible {
+    let lifecycle: OrganisationLifecycle
+    let interval: Duration
+    let initialDelay: Duration
+    let logger: Logger
+
+    public init(
+        lifecycle: OrganisationLifecycle, interval: Duration, initialDelay: Duration = .seconds(30), logger: Logger
+    ) {
+        self.lifecycle = lifecycle
+        self.interval = interval
+        self.initialDelay = min(initialDelay, interval)
+        self.logger = logger
+    }
+
+    /// How service-lifecycle logs name this service (not a dump of its fields).
+    public var description: String { "OrganisationPurger" }
+
+    public func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: initialDelay)
+                while true {
+                    do {
+                        _ = try await purgeOnce()
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        logger.warning(
+                            "organisation purge failed", metadata: ["error": "\(String(describing: type(of: error)))"])
+                    }
+                    try await Task.sleep(for: interval)
+                }
+            }
+        } catch is CancellationError {
+            // Graceful shutdown while sleeping or between organisations: the next start picks up.
+        }
+    }
+
+    /// One pass: purges every organisation due before `now`, and logs each (slug only).
+    /// - Returns: the purged organisations' receipts.
+    @discardableResult
+    public func purgeOnce(now: Date = Date()) async throws -> [OrganisationLifecycle.PurgeReceipt] {
+        let (purged, failed) = try await lifecycle.purgeDue(now: now)
+        for receipt in purged {
+            logger.notice("purged an offboarded organisation", metadata: ["scim.org": "\(receipt.slug)"])
+        }
+        for failure in failed {
+            logger.warning(
+                "purging an offboarded organisation failed; retried next pass",
+                metadata: ["scim.org": "\(failure.slug)", "error": "\(failure.error)"])
+        }
+        return purged
+    }
+}
