@@ -31,6 +31,10 @@ public struct AppConfiguration: Sendable {
     public var eventRetentionDays: Int = 30
     /// How often the event purger runs (it also runs once shortly after start).
     public var eventPurgeInterval: Duration = .seconds(3600)
+    /// How often the `scim_organisation_*` gauges are refreshed from the database (first 15 s after
+    /// start, or after one interval if that is shorter). Not read from the environment: the alerts
+    /// allow for a minute; tests shorten it.
+    public var organisationMetricsInterval: Duration = .seconds(60)
     /// How long opening a database connection may take (`DB_CONNECT_TIMEOUT_SECONDS`).
     public var databaseConnectTimeout: Duration = .seconds(5)
     /// How long a request waits for a free pooled connection before a 503 (`DB_WAIT_TIMEOUT_SECONDS`).

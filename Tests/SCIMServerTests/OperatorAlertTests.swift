@@ -1,0 +1,215 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import SCIM
+@testable import SCIMServer
+import Testing
+
+@Suite("Operator alerts: per-organisation metrics, and alerts.yml against a live /metrics")
+struct OperatorAlertTests {
+    @Test("per-organisation requests, last success, token expiry and SCIM switch appear on /metrics with their values")
+    func organisationMetrics() async throws {
+        try await withFastRefresh { client in
+            let organisation = try await client.organisation("alert")
+            let now = Date()
+            // Whole seconds, so the API's milliseconds and the gauge's seconds compare exactly.
+            let soon = Date(timeIntervalSince1970: (now.timeIntervalSince1970 + 10 * 86_400).rounded(.down))
+            try await issueToken(client, organisation.slug, label: "rotation", expiresAt: soon)
+            try await issueToken(client, organisation.slug, label: "later", expiresAt: soon.addingTimeInterval(10 * 86_400))
+            // Revoked, and expiring before the others: not live, so not the earliest expiry.
+            let revoked = try await issueToken(client, organisation.slug, label: "revoked", expiresAt: soon.addingTimeInterval(-5 * 86_400))
+            let revokedID = try #require(revoked["id"]?.stringValue)
+            #expect(try await client.admin(.delete, "/organisations/\(organisation.slug)/tokens/\(revokedID)").status == .noContent)
+
+            let id = try await organisation.createUser("alert.\(UUID().uuidString.prefix(8))@example.com")
+            #expect(try await organisation.scim(.get, "/Users/\(id)").status == .ok)
+            #expect(try await organisation.scim(.get, "/Users/\(UUID().uuidString.lowercased())").status == .notFound)
+            #expect(try await organisation.scim(.get, "/Users/\(UUID().uuidString.lowercased())").status == .notFound)
+            let refused = try await client.request(
+                .get, "/scim/v2/Users", bearer: try #require(revoked["token"]?.stringValue))
+            #expect(refused.status == .unauthorized)
+
+            // An organisation with SCIM switched off whose identity provider never connected.
+            let paused = try await client.organisation("alert-off")
+            #expect(try await client.admin(.patch, "/organisations/\(paused.slug)", json: ["scimEnabled": false]).status == .ok)
+
+            // The status page writes the buffered events first, so its lastSuccessAt is what the
+            // next refresh reads from the event log.
+            let status = try await client.admin(.get, "/organisations/\(organisation.slug)/status")
+            let lastSuccess = try #require(status["lastSuccessAt"]?.stringValue.flatMap(SCIMDate.parse))
+            let asked = Date()
+            let text = try await scrape(client) { text in
+                (value(in: text, "scim_organisation_signals_refreshed_timestamp_seconds") ?? 0) > asked.timeIntervalSince1970
+            }
+
+            let slug = organisation.slug
+            #expect(value(in: text, #"scim_organisation_requests_total{organisation="\#(slug)",outcome="success"}"#) == 2)
+            // Two 404s and the revoked token's 401.
+            #expect(value(in: text, #"scim_organisation_requests_total{organisation="\#(slug)",outcome="error"}"#) == 3)
+            let published = try #require(value(in: text, #"scim_organisation_last_success_timestamp_seconds{organisation="\#(slug)"}"#))
+            #expect(abs(published - lastSuccess.timeIntervalSince1970) < 0.001, "gauge \(published), status \(lastSuccess)")
+            #expect(value(in: text, #"scim_organisation_token_expiry_timestamp_seconds{organisation="\#(slug)"}"#) == soon.timeIntervalSince1970)
+            #expect(value(in: text, #"scim_organisation_scim_enabled{organisation="\#(slug)"}"#) == 1)
+
+            #expect(value(in: text, #"scim_organisation_scim_enabled{organisation="\#(paused.slug)"}"#) == 0)
+            // Counters exist from the first refresh, at 0, so a first error is an increase Prometheus sees.
+            #expect(value(in: text, #"scim_organisation_requests_total{organisation="\#(paused.slug)",outcome="error"}"#) == 0)
+            // Never connected: no last success to be stale; no token with an expiry.
+            #expect(!text.contains(#"scim_organisation_last_success_timestamp_seconds{organisation="\#(paused.slug)"}"#))
+            #expect(!text.contains(#"scim_organisation_token_expiry_timestamp_seconds{organisation="\#(paused.slug)"}"#))
+        }
+    }
+
+    @Test("an organisation's series go when it is no longer listed, and the ones without a value go too")
+    func organisationSeriesAreRemoved() {
+        let metrics = ServiceMetrics()
+        let expiry = Date(timeIntervalSince1970: 2_000_000_000)
+        metrics.publishOrganisations(
+            [
+                .init(slug: "kept", scimEnabled: true, lastSuccess: .at(Date(timeIntervalSince1970: 1_900_000_000)), tokenExpiry: expiry),
+                .init(slug: "gone", scimEnabled: true, lastSuccess: .at(Date(timeIntervalSince1970: 0)), tokenExpiry: expiry),
+            ], now: Date(timeIntervalSince1970: 1_950_000_000))
+        metrics.recordOrganisationRequest(slug: "gone", failed: true)
+        var text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(value(in: text, #"scim_organisation_requests_total{organisation="gone",outcome="error"}"#) == 1)
+        #expect(value(in: text, #"scim_organisation_last_success_timestamp_seconds{organisation="gone"}"#) == 0)
+        #expect(value(in: text, "scim_organisation_signals_refreshed_timestamp_seconds") == 1_950_000_000)
+
+        // kept: its event log could not be read (keeps its value) and its expiring token was revoked.
+        metrics.publishOrganisations(
+            [.init(slug: "kept", scimEnabled: false, lastSuccess: .unread, tokenExpiry: nil)], now: Date(timeIntervalSince1970: 1_950_000_060))
+        text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(!text.contains(#"organisation="gone""#))
+        #expect(value(in: text, #"scim_organisation_last_success_timestamp_seconds{organisation="kept"}"#) == 1_900_000_000)
+        #expect(!text.contains(#"scim_organisation_token_expiry_timestamp_seconds{organisation="kept"}"#))
+        #expect(value(in: text, #"scim_organisation_scim_enabled{organisation="kept"}"#) == 0)
+
+        metrics.publishOrganisations(
+            [.init(slug: "kept", scimEnabled: true, lastSuccess: .none, tokenExpiry: nil)], now: Date(timeIntervalSince1970: 1_950_000_120))
+        text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(!text.contains(#"scim_organisation_last_success_timestamp_seconds{organisation="kept"}"#))
+    }
+
+    @Test("every metric deploy/prometheus/alerts.yml uses is on a live /metrics scrape")
+    func alertRulesUseExportedMetrics() async throws {
+        let rules = try String(contentsOf: Self.alertsFile, encoding: .utf8)
+        let used = Self.metricNames(inExpressionsOf: rules)
+        // The extraction itself: these are certainly in the rules.
+        #expect(used.isSuperset(of: ["scim_http_requests_total", "scim_db_pool_waiting", "scim_organisation_token_expiry_timestamp_seconds"]))
+        #expect(used.count >= 9, "\(used.sorted())")
+        let recorded = Set(rules.split(separator: "\n").compactMap { line -> String? in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            return trimmed.hasPrefix("- record:") ? trimmed.dropFirst("- record:".count).trimmingCharacters(in: .whitespaces) : nil
+        })
+
+        try await withFastRefresh { client in
+            let organisation = try await client.organisation("alert")
+            let expiry = Date().addingTimeInterval(30 * 86_400)
+            try await issueToken(client, organisation.slug, label: "expiring", expiresAt: expiry)
+            #expect(try await organisation.scim(.get, "/Users?count=1").status == .ok)
+            try await client.request(.get, "/readyz", bearer: nil)
+            let asked = Date()
+            let text = try await scrape(client) { text in
+                (value(in: text, "scim_organisation_signals_refreshed_timestamp_seconds") ?? 0) > asked.timeIntervalSince1970
+            }
+            let exported = Set(text.split(separator: "\n").compactMap { line -> String? in
+                guard line.hasPrefix("# TYPE ") else { return nil }
+                return line.split(separator: " ").dropFirst(2).first.map(String.init)
+            })
+            for name in used.sorted() {
+                if name == "up" { continue }  // Prometheus records `up` for every scrape target.
+                if name.contains(":") {
+                    #expect(recorded.contains(name), "\(name) is neither exported nor recorded in alerts.yml")
+                    continue
+                }
+                #expect(exported.contains(name), "alerts.yml uses \(name), which /metrics does not export")
+                #expect(text.contains("\n\(name){") || text.contains("\n\(name) "), "\(name) has no sample on the scrape")
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    static var alertsFile: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/prometheus/alerts.yml").standardized
+    }
+
+    /// The metric (and recording-rule) names in the rules' `expr:` values, single-line or `|` blocks:
+    /// label matchers, quoted strings, `by`/`on` lists, ranges and offsets removed, then every
+    /// identifier that is not a function call or a keyword.
+    static func metricNames(inExpressionsOf rules: String) -> Set<String> {
+        var expressions: [String] = []
+        let lines = rules.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var index = 0
+        while index < lines.count {
+            let line = lines[index]
+            index += 1
+            guard let range = line.range(of: "expr:") else { continue }
+            let value = line[range.upperBound...].trimmingCharacters(in: .whitespaces)
+            guard value == "|" || value == ">" else {
+                expressions.append(value)
+                continue
+            }
+            let indent = line.prefix { $0 == " " }.count
+            while index < lines.count, lines[index].trimmingCharacters(in: .whitespaces).isEmpty
+                || lines[index].prefix(while: { $0 == " " }).count > indent
+            {
+                expressions.append(lines[index])
+                index += 1
+            }
+        }
+        var text = expressions.joined(separator: "\n")
+        for pattern in [
+            #""[^"]*""#, #"\{[^}]*\}"#, #"\[[^\]]*\]"#, #"\b(by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)"#,
+            #"\boffset\s+\w+"#,
+        ] {
+            text = text.replacingOccurrences(of: pattern, with: " ", options: .regularExpression)
+        }
+        let keywords: Set<String> = ["and", "or", "unless", "bool"]
+        var names = Set<String>()
+        let identifier = try! NSRegularExpression(pattern: #"[A-Za-z_:][A-Za-z0-9_:]*(\s*\()?"#)
+        let whole = NSRange(text.startIndex..., in: text)
+        for match in identifier.matches(in: text, range: whole) {
+            guard match.range(at: 1).location == NSNotFound, let range = Range(match.range, in: text) else { continue }
+            let name = String(text[range])
+            if !keywords.contains(name) { names.insert(name) }
+        }
+        return names
+    }
+}
+
+/// An application whose per-organisation gauges refresh every 200 ms (a minute in production).
+private func withFastRefresh(_ body: @Sendable (TestClient) async throws -> Void) async throws {
+    var configuration = try TestDatabase.configuration()
+    configuration.organisationMetricsInterval = .milliseconds(200)
+    let app = try await buildApplication(configuration, logger: TestDatabase.logger)
+    try await app.test(.router) { client in
+        try await body(TestClient(client: client))
+    }
+}
+
+@discardableResult
+private func issueToken(_ client: TestClient, _ slug: String, label: String, expiresAt: Date) async throws -> TestResult {
+    let formatter = ISO8601DateFormatter()
+    let issued = try await client.admin(
+        .post, "/organisations/\(slug)/tokens", json: ["label": .string(label), "expiresAt": .string(formatter.string(from: expiresAt))])
+    try #require(issued.status == .created, "issuing \(label): \(issued.text)")
+    return issued
+}
+
+/// Scrapes `/metrics` until `done` holds: the refresh runs in the background, every 200 ms here.
+private func scrape(_ client: TestClient, until done: (String) -> Bool) async throws -> String {
+    var text = ""
+    for _ in 0..<600 {
+        text = try await client.request(.get, "/metrics", bearer: nil).text
+        if done(text) { return text }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    Issue.record("the per-organisation metrics were not refreshed within a minute")
+    return text
+}
+
+private func value(in exposition: String, _ series: String) -> Double? {
+    OperationsTests.value(in: exposition, series)
+}
