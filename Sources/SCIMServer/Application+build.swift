@@ -66,7 +66,8 @@ public func buildApplication(
             client, backgroundClient, purger, EventFlushService(buffer: events, client: backgroundClient, logger: logger),
             CacheCoherenceService(coherence: coherence, client: client, logger: logger),
             OrganisationMetricsService(
-                client: backgroundClient, metrics: metrics, interval: configuration.organisationMetricsInterval, logger: logger),
+                client: backgroundClient, metrics: metrics, interval: configuration.organisationMetricsInterval,
+                logger: logger),
         ],
         logger: logger)
     app.beforeServerStarts {

@@ -54,7 +54,8 @@ struct OperationsTests {
             #expect(!text.contains("@example.com"))
             for line in text.split(separator: "\n") where line.contains(organisation.slug) {
                 #expect(line.hasPrefix("scim_organisation_"), "slug outside the per-organisation series: \(line)")
-                #expect(line.contains("organisation=\"\(organisation.slug)\""), "slug outside the organisation label: \(line)")
+                #expect(
+                    line.contains("organisation=\"\(organisation.slug)\""), "slug outside the organisation label: \(line)")
             }
         }
     }

@@ -16,11 +16,13 @@ struct OperatorAlertTests {
             // Whole seconds, so the API's milliseconds and the gauge's seconds compare exactly.
             let soon = Date(timeIntervalSince1970: (now.timeIntervalSince1970 + 10 * 86_400).rounded(.down))
             try await issueToken(client, organisation.slug, label: "rotation", expiresAt: soon)
-            try await issueToken(client, organisation.slug, label: "later", expiresAt: soon.addingTimeInterval(10 * 86_400))
+            let slug = organisation.slug
+            try await issueToken(client, slug, label: "later", expiresAt: soon.addingTimeInterval(10 * 86_400))
             // Revoked, and expiring before the others: not live, so not the earliest expiry.
-            let revoked = try await issueToken(client, organisation.slug, label: "revoked", expiresAt: soon.addingTimeInterval(-5 * 86_400))
+            let revoked = try await issueToken(
+                client, slug, label: "revoked", expiresAt: soon.addingTimeInterval(-5 * 86_400))
             let revokedID = try #require(revoked["id"]?.stringValue)
-            #expect(try await client.admin(.delete, "/organisations/\(organisation.slug)/tokens/\(revokedID)").status == .noContent)
+            #expect(try await client.admin(.delete, "/organisations/\(slug)/tokens/\(revokedID)").status == .noContent)
 
             let id = try await organisation.createUser("alert.\(UUID().uuidString.prefix(8))@example.com")
             #expect(try await organisation.scim(.get, "/Users/\(id)").status == .ok)
@@ -32,32 +34,32 @@ struct OperatorAlertTests {
 
             // An organisation with SCIM switched off whose identity provider never connected.
             let paused = try await client.organisation("alert-off")
-            #expect(try await client.admin(.patch, "/organisations/\(paused.slug)", json: ["scimEnabled": false]).status == .ok)
+            let switchedOff = try await client.admin(
+                .patch, "/organisations/\(paused.slug)", json: ["scimEnabled": false])
+            #expect(switchedOff.status == .ok)
 
             // The status page writes the buffered events first, so its lastSuccessAt is what the
             // next refresh reads from the event log.
             let status = try await client.admin(.get, "/organisations/\(organisation.slug)/status")
             let lastSuccess = try #require(status["lastSuccessAt"]?.stringValue.flatMap(SCIMDate.parse))
             let asked = Date()
-            let text = try await scrape(client) { text in
-                (value(in: text, "scim_organisation_signals_refreshed_timestamp_seconds") ?? 0) > asked.timeIntervalSince1970
-            }
+            let text = try await scrape(client, until: refreshed(after: asked))
 
-            let slug = organisation.slug
-            #expect(value(in: text, #"scim_organisation_requests_total{organisation="\#(slug)",outcome="success"}"#) == 2)
+            #expect(value(in: text, "scim_organisation_requests_total", slug, outcome: "success") == 2)
             // Two 404s and the revoked token's 401.
-            #expect(value(in: text, #"scim_organisation_requests_total{organisation="\#(slug)",outcome="error"}"#) == 3)
-            let published = try #require(value(in: text, #"scim_organisation_last_success_timestamp_seconds{organisation="\#(slug)"}"#))
-            #expect(abs(published - lastSuccess.timeIntervalSince1970) < 0.001, "gauge \(published), status \(lastSuccess)")
-            #expect(value(in: text, #"scim_organisation_token_expiry_timestamp_seconds{organisation="\#(slug)"}"#) == soon.timeIntervalSince1970)
-            #expect(value(in: text, #"scim_organisation_scim_enabled{organisation="\#(slug)"}"#) == 1)
+            #expect(value(in: text, "scim_organisation_requests_total", slug, outcome: "error") == 3)
+            let published = try #require(value(in: text, "scim_organisation_last_success_timestamp_seconds", slug))
+            #expect(abs(published - lastSuccess.timeIntervalSince1970) < 0.001, "\(published) against \(lastSuccess)")
+            let expiry = value(in: text, "scim_organisation_token_expiry_timestamp_seconds", slug)
+            #expect(expiry == soon.timeIntervalSince1970)
+            #expect(value(in: text, "scim_organisation_scim_enabled", slug) == 1)
 
-            #expect(value(in: text, #"scim_organisation_scim_enabled{organisation="\#(paused.slug)"}"#) == 0)
+            #expect(value(in: text, "scim_organisation_scim_enabled", paused.slug) == 0)
             // Counters exist from the first refresh, at 0, so a first error is an increase Prometheus sees.
-            #expect(value(in: text, #"scim_organisation_requests_total{organisation="\#(paused.slug)",outcome="error"}"#) == 0)
+            #expect(value(in: text, "scim_organisation_requests_total", paused.slug, outcome: "error") == 0)
             // Never connected: no last success to be stale; no token with an expiry.
-            #expect(!text.contains(#"scim_organisation_last_success_timestamp_seconds{organisation="\#(paused.slug)"}"#))
-            #expect(!text.contains(#"scim_organisation_token_expiry_timestamp_seconds{organisation="\#(paused.slug)"}"#))
+            #expect(value(in: text, "scim_organisation_last_success_timestamp_seconds", paused.slug) == nil)
+            #expect(value(in: text, "scim_organisation_token_expiry_timestamp_seconds", paused.slug) == nil)
         }
     }
 
@@ -65,30 +67,34 @@ struct OperatorAlertTests {
     func organisationSeriesAreRemoved() {
         let metrics = ServiceMetrics()
         let expiry = Date(timeIntervalSince1970: 2_000_000_000)
+        let synced = Date(timeIntervalSince1970: 1_900_000_000)
+        let epoch = Date(timeIntervalSince1970: 0)
         metrics.publishOrganisations(
             [
-                .init(slug: "kept", scimEnabled: true, lastSuccess: .at(Date(timeIntervalSince1970: 1_900_000_000)), tokenExpiry: expiry),
-                .init(slug: "gone", scimEnabled: true, lastSuccess: .at(Date(timeIntervalSince1970: 0)), tokenExpiry: expiry),
+                .init(slug: "kept", scimEnabled: true, lastSuccess: .at(synced), tokenExpiry: expiry),
+                .init(slug: "gone", scimEnabled: true, lastSuccess: .at(epoch), tokenExpiry: expiry),
             ], now: Date(timeIntervalSince1970: 1_950_000_000))
         metrics.recordOrganisationRequest(slug: "gone", failed: true)
         var text = String(decoding: metrics.render(), as: UTF8.self)
-        #expect(value(in: text, #"scim_organisation_requests_total{organisation="gone",outcome="error"}"#) == 1)
-        #expect(value(in: text, #"scim_organisation_last_success_timestamp_seconds{organisation="gone"}"#) == 0)
+        #expect(value(in: text, "scim_organisation_requests_total", "gone", outcome: "error") == 1)
+        #expect(value(in: text, "scim_organisation_last_success_timestamp_seconds", "gone") == 0)
         #expect(value(in: text, "scim_organisation_signals_refreshed_timestamp_seconds") == 1_950_000_000)
 
         // kept: its event log could not be read (keeps its value) and its expiring token was revoked.
         metrics.publishOrganisations(
-            [.init(slug: "kept", scimEnabled: false, lastSuccess: .unread, tokenExpiry: nil)], now: Date(timeIntervalSince1970: 1_950_000_060))
+            [.init(slug: "kept", scimEnabled: false, lastSuccess: .unread, tokenExpiry: nil)],
+            now: Date(timeIntervalSince1970: 1_950_000_060))
         text = String(decoding: metrics.render(), as: UTF8.self)
         #expect(!text.contains(#"organisation="gone""#))
-        #expect(value(in: text, #"scim_organisation_last_success_timestamp_seconds{organisation="kept"}"#) == 1_900_000_000)
-        #expect(!text.contains(#"scim_organisation_token_expiry_timestamp_seconds{organisation="kept"}"#))
-        #expect(value(in: text, #"scim_organisation_scim_enabled{organisation="kept"}"#) == 0)
+        #expect(value(in: text, "scim_organisation_last_success_timestamp_seconds", "kept") == 1_900_000_000)
+        #expect(value(in: text, "scim_organisation_token_expiry_timestamp_seconds", "kept") == nil)
+        #expect(value(in: text, "scim_organisation_scim_enabled", "kept") == 0)
 
         metrics.publishOrganisations(
-            [.init(slug: "kept", scimEnabled: true, lastSuccess: .none, tokenExpiry: nil)], now: Date(timeIntervalSince1970: 1_950_000_120))
+            [.init(slug: "kept", scimEnabled: true, lastSuccess: .none, tokenExpiry: nil)],
+            now: Date(timeIntervalSince1970: 1_950_000_120))
         text = String(decoding: metrics.render(), as: UTF8.self)
-        #expect(!text.contains(#"scim_organisation_last_success_timestamp_seconds{organisation="kept"}"#))
+        #expect(value(in: text, "scim_organisation_last_success_timestamp_seconds", "kept") == nil)
     }
 
     @Test("every metric deploy/prometheus/alerts.yml uses is on a live /metrics scrape")
@@ -96,11 +102,15 @@ struct OperatorAlertTests {
         let rules = try String(contentsOf: Self.alertsFile, encoding: .utf8)
         let used = Self.metricNames(inExpressionsOf: rules)
         // The extraction itself: these are certainly in the rules.
-        #expect(used.isSuperset(of: ["scim_http_requests_total", "scim_db_pool_waiting", "scim_organisation_token_expiry_timestamp_seconds"]))
+        #expect(
+            used.isSuperset(of: [
+                "scim_http_requests_total", "scim_db_pool_waiting", "scim_organisation_token_expiry_timestamp_seconds",
+            ]))
         #expect(used.count >= 9, "\(used.sorted())")
         let recorded = Set(rules.split(separator: "\n").compactMap { line -> String? in
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            return trimmed.hasPrefix("- record:") ? trimmed.dropFirst("- record:".count).trimmingCharacters(in: .whitespaces) : nil
+            guard trimmed.hasPrefix("- record:") else { return nil }
+            return trimmed.dropFirst("- record:".count).trimmingCharacters(in: .whitespaces)
         })
 
         try await withFastRefresh { client in
@@ -110,9 +120,7 @@ struct OperatorAlertTests {
             #expect(try await organisation.scim(.get, "/Users?count=1").status == .ok)
             try await client.request(.get, "/readyz", bearer: nil)
             let asked = Date()
-            let text = try await scrape(client) { text in
-                (value(in: text, "scim_organisation_signals_refreshed_timestamp_seconds") ?? 0) > asked.timeIntervalSince1970
-            }
+            let text = try await scrape(client, until: refreshed(after: asked))
             let exported = Set(text.split(separator: "\n").compactMap { line -> String? in
                 guard line.hasPrefix("# TYPE ") else { return nil }
                 return line.split(separator: " ").dropFirst(2).first.map(String.init)
@@ -124,7 +132,8 @@ struct OperatorAlertTests {
                     continue
                 }
                 #expect(exported.contains(name), "alerts.yml uses \(name), which /metrics does not export")
-                #expect(text.contains("\n\(name){") || text.contains("\n\(name) "), "\(name) has no sample on the scrape")
+                #expect(
+                    text.contains("\n\(name){") || text.contains("\n\(name) "), "\(name) has no sample on the scrape")
             }
         }
     }
@@ -132,7 +141,8 @@ struct OperatorAlertTests {
     // MARK: - Helpers
 
     static var alertsFile: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/prometheus/alerts.yml").standardized
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../deploy/prometheus/alerts.yml").standardized
     }
 
     /// The metric (and recording-rule) names in the rules' `expr:` values, single-line or `|` blocks:
@@ -161,8 +171,8 @@ struct OperatorAlertTests {
         }
         var text = expressions.joined(separator: "\n")
         for pattern in [
-            #""[^"]*""#, #"\{[^}]*\}"#, #"\[[^\]]*\]"#, #"\b(by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)"#,
-            #"\boffset\s+\w+"#,
+            #""[^"]*""#, #"\{[^}]*\}"#, #"\[[^\]]*\]"#, #"\boffset\s+\w+"#,
+            #"\b(by|on|without|ignoring|group_left|group_right)\s*\([^)]*\)"#,
         ] {
             text = text.replacingOccurrences(of: pattern, with: " ", options: .regularExpression)
         }
@@ -190,10 +200,12 @@ private func withFastRefresh(_ body: @Sendable (TestClient) async throws -> Void
 }
 
 @discardableResult
-private func issueToken(_ client: TestClient, _ slug: String, label: String, expiresAt: Date) async throws -> TestResult {
-    let formatter = ISO8601DateFormatter()
+private func issueToken(
+    _ client: TestClient, _ slug: String, label: String, expiresAt: Date
+) async throws -> TestResult {
+    let expiry = ISO8601DateFormatter().string(from: expiresAt)
     let issued = try await client.admin(
-        .post, "/organisations/\(slug)/tokens", json: ["label": .string(label), "expiresAt": .string(formatter.string(from: expiresAt))])
+        .post, "/organisations/\(slug)/tokens", json: ["label": .string(label), "expiresAt": .string(expiry)])
     try #require(issued.status == .created, "issuing \(label): \(issued.text)")
     return issued
 }
@@ -210,6 +222,19 @@ private func scrape(_ client: TestClient, until done: (String) -> Bool) async th
     return text
 }
 
+/// True once a refresh that started after `date` was published.
+private func refreshed(after date: Date) -> @Sendable (String) -> Bool {
+    { text in
+        (value(in: text, "scim_organisation_signals_refreshed_timestamp_seconds") ?? 0) > date.timeIntervalSince1970
+    }
+}
+
 private func value(in exposition: String, _ series: String) -> Double? {
     OperationsTests.value(in: exposition, series)
+}
+
+/// A per-organisation series' value: `name{organisation="slug"}`, or with `outcome` after it.
+private func value(in exposition: String, _ name: String, _ slug: String, outcome: String? = nil) -> Double? {
+    let outcomeLabel = outcome.map { #",outcome="\#($0)""# } ?? ""
+    return OperationsTests.value(in: exposition, #"\#(name){organisation="\#(slug)"\#(outcomeLabel)}"#)
 }

@@ -131,12 +131,18 @@ public final class ServiceMetrics: Sendable {
             for sample in samples {
                 seen.insert(sample.slug)
                 var series: OrganisationSeries
-                if let cached = cache[sample.slug] { series = cached } else { series = makeOrganisationSeries(sample.slug, in: &cache) }
+                if let cached = cache[sample.slug] {
+                    series = cached
+                } else {
+                    series = makeOrganisationSeries(sample.slug, in: &cache)
+                }
                 series.scimEnabled.set(to: sample.scimEnabled ? 1 : 0)
                 let labels = [("organisation", sample.slug)]
+                let lastSuccessName = Self.organisationLastSuccessName
+                let tokenExpiryName = Self.organisationTokenExpiryName
                 switch sample.lastSuccess {
                 case .at(let date):
-                    let gauge = series.lastSuccess ?? registry.makeGauge(descriptor: Self.organisationLastSuccessName, labels: labels)
+                    let gauge = series.lastSuccess ?? registry.makeGauge(descriptor: lastSuccessName, labels: labels)
                     gauge.set(to: date.timeIntervalSince1970)
                     series.lastSuccess = gauge
                 case .none:
@@ -146,7 +152,7 @@ public final class ServiceMetrics: Sendable {
                     break
                 }
                 if let expiry = sample.tokenExpiry {
-                    let gauge = series.tokenExpiry ?? registry.makeGauge(descriptor: Self.organisationTokenExpiryName, labels: labels)
+                    let gauge = series.tokenExpiry ?? registry.makeGauge(descriptor: tokenExpiryName, labels: labels)
                     gauge.set(to: expiry.timeIntervalSince1970)
                     series.tokenExpiry = gauge
                 } else if let gauge = series.tokenExpiry {
@@ -164,11 +170,14 @@ public final class ServiceMetrics: Sendable {
     }
 
     /// Creates an organisation's counters and `scim_enabled` gauge and caches them; called under the lock.
-    private func makeOrganisationSeries(_ slug: String, in cache: inout [String: OrganisationSeries]) -> OrganisationSeries {
+    private func makeOrganisationSeries(
+        _ slug: String, in cache: inout [String: OrganisationSeries]
+    ) -> OrganisationSeries {
         let labels = [("organisation", slug)]
+        let requests = Self.organisationRequestsName
         let series = OrganisationSeries(
-            succeeded: registry.makeCounter(descriptor: Self.organisationRequestsName, labels: labels + [("outcome", "success")]),
-            failed: registry.makeCounter(descriptor: Self.organisationRequestsName, labels: labels + [("outcome", "error")]),
+            succeeded: registry.makeCounter(descriptor: requests, labels: labels + [("outcome", "success")]),
+            failed: registry.makeCounter(descriptor: requests, labels: labels + [("outcome", "error")]),
             scimEnabled: registry.makeGauge(descriptor: Self.organisationSCIMEnabledName, labels: labels))
         cache[slug] = series
         return series
@@ -298,7 +307,8 @@ public final class ServiceMetrics: Sendable {
     static var organisationLastSuccessName: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "scim", subsystem: "organisation", metricName: "last_success_timestamp", unitName: "seconds",
-            helpText: "Time of the organisation's latest successful SCIM request in its event log; 0 when none is kept.")
+            helpText:
+                "Time of the organisation's latest successful SCIM request in its event log; 0 when none is kept.")
     }
     static var organisationTokenExpiryName: MetricNameDescriptor {
         MetricNameDescriptor(
@@ -312,7 +322,8 @@ public final class ServiceMetrics: Sendable {
     }
     static var organisationsRefreshedName: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "scim", subsystem: "organisation", metricName: "signals_refreshed_timestamp", unitName: "seconds",
+            namespace: "scim", subsystem: "organisation", metricName: "signals_refreshed_timestamp",
+            unitName: "seconds",
             helpText: "Time this replica last refreshed the scim_organisation_* gauges from the database.")
     }
     /// The gauges of one connection pool, labelled `pool="request"` or `pool="background"`.

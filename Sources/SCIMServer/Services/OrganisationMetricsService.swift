@@ -22,7 +22,10 @@ struct OrganisationMetricsService: Service, CustomStringConvertible {
     let initialDelay: Duration
     let logger: Logger
 
-    init(client: PostgresClient, metrics: ServiceMetrics, interval: Duration, initialDelay: Duration = .seconds(15), logger: Logger) {
+    init(
+        client: PostgresClient, metrics: ServiceMetrics, interval: Duration, initialDelay: Duration = .seconds(15),
+        logger: Logger
+    ) {
         self.store = OrganisationSignalsStore(client: client)
         self.metrics = metrics
         self.interval = interval
@@ -42,7 +45,9 @@ struct OrganisationMetricsService: Service, CustomStringConvertible {
                     } catch is CancellationError {
                         throw CancellationError()
                     } catch {
-                        logger.warning("organisation metrics refresh failed", metadata: ["error": "\(String(describing: type(of: error)))"])
+                        logger.warning(
+                            "organisation metrics refresh failed",
+                            metadata: ["error": "\(String(describing: type(of: error)))"])
                     }
                     try await Task.sleep(for: interval)
                 }
@@ -65,12 +70,15 @@ struct OrganisationMetricsService: Service, CustomStringConvertible {
             var lastSuccess = ServiceMetrics.OrganisationSample.LastSuccess.none
             if organisation.everConnected {
                 do {
-                    lastSuccess = .at(try await store.lastSuccess(in: organisation.schema) ?? Date(timeIntervalSince1970: 0))
+                    let latest = try await store.lastSuccess(in: organisation.schema)
+                    lastSuccess = .at(latest ?? Date(timeIntervalSince1970: 0))
                 } catch {
                     lastSuccess = .unread
                     logger.debug(
                         "organisation metrics: event log not read",
-                        metadata: ["scim.org": "\(organisation.slug)", "error": "\(String(describing: type(of: error)))"])
+                        metadata: [
+                            "scim.org": "\(organisation.slug)", "error": "\(String(describing: type(of: error)))",
+                        ])
                 }
             }
             samples.append(

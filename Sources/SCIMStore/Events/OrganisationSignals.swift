@@ -14,7 +14,9 @@ public struct OrganisationSignals: Sendable, Equatable {
     /// them has an expiry.
     public var earliestTokenExpiry: Date?
 
-    public init(slug: String, schema: PostgresIdentifier, scimEnabled: Bool, everConnected: Bool, earliestTokenExpiry: Date?) {
+    public init(
+        slug: String, schema: PostgresIdentifier, scimEnabled: Bool, everConnected: Bool, earliestTokenExpiry: Date?
+    ) {
         self.slug = slug
         self.schema = schema
         self.scimEnabled = scimEnabled
@@ -44,7 +46,8 @@ public struct OrganisationSignalsStore: Sendable {
             """
         ).map { row in
             OrganisationSignals(
-                slug: try row.decode("slug"), schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)),
+                slug: try row.decode("slug"),
+                schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)),
                 scimEnabled: try row.decode("scim_enabled"), everConnected: try row.decode("ever_connected"),
                 earliestTokenExpiry: try row.decode("earliest_expiry"))
         }
