@@ -113,7 +113,8 @@ public struct AppConfiguration: Sendable {
     static let variables: [ConfigurationVariable] = [
         .text(
             "DATABASE_URL", default: "required", required: true, meaning: "libpq connection string or URI",
-            refusal: "DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db).", emptyIsUnset: true
+            refusal: "DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db).",
+            emptyIsUnset: true
         ) { $0.databaseURL = $1 },
         .text(
             "ADMIN_API_TOKEN", default: "required", .minimumLength(16), required: true,
@@ -126,9 +127,12 @@ public struct AppConfiguration: Sendable {
             $0.poolSize = $1
         },
         .choice(
-            "DB_PREPARED_STATEMENTS", default: "true", ["true", "false"], meaning: "Prepare the statements each connection runs"
+            "DB_PREPARED_STATEMENTS", default: "true", ["true", "false"],
+            meaning: "Prepare the statements each connection runs"
         ) { $0.preparedStatements = $1 == "true" },
-        .integer("DB_STATEMENT_CACHE_SIZE", default: "512", 1...20_000, meaning: "Prepared statements kept per connection") {
+        .integer(
+            "DB_STATEMENT_CACHE_SIZE", default: "512", 1...20_000, meaning: "Prepared statements kept per connection"
+        ) {
             $0.statementCacheSize = $1
         },
         .choice(
@@ -164,10 +168,10 @@ public struct AppConfiguration: Sendable {
             "EVENT_PURGE_INTERVAL_SECONDS", default: "3600", 10...604_800, note: "one week",
             meaning: "Seconds between event purge passes"
         ) { $0.eventPurgeInterval = .seconds($1) },
-        .integer("DB_CONNECT_TIMEOUT_SECONDS", default: "5", 1...60, meaning: "How long opening a connection may take") {
+        .integer("DB_CONNECT_TIMEOUT_SECONDS", default: "5", 1...60, meaning: "How long opening a connection takes") {
             $0.databaseConnectTimeout = .seconds($1)
         },
-        .integer("DB_WAIT_TIMEOUT_SECONDS", default: "5", 1...60, meaning: "How long a request waits for a connection") {
+        .integer("DB_WAIT_TIMEOUT_SECONDS", default: "5", 1...60, meaning: "How long a request waits for a pool slot") {
             $0.databaseWaitTimeout = .seconds($1)
         },
         .integer(
@@ -232,7 +236,7 @@ public struct AppConfiguration: Sendable {
             "MAX_CONNECTIONS", default: "10000", .belowFileLimit, meaning: "Open client connections per process",
             whenUnset: { $0.connections.maxConnections = min($0.connections.maxConnections, max(1, $0.fileLimit / 2)) }
         ) { $0.connections.maxConnections = $1 },
-        .integer("SHUTDOWN_DRAIN_SECONDS", default: "5", 0...120, meaning: "After SIGTERM, how long /readyz answers 503") {
+        .integer("SHUTDOWN_DRAIN_SECONDS", default: "5", 0...120, meaning: "After SIGTERM, how long /readyz says 503") {
             $0.shutdownDrain = .seconds($1)
         },
     ]
@@ -292,7 +296,8 @@ struct ConfigurationVariable: Sendable {
 
     static func integer(
         _ name: String, default defaultValue: String, _ range: ClosedRange<Int>, note: String? = nil, meaning: String,
-        refusal: String? = nil, emptyIsUnset: Bool = false, set: @escaping @Sendable (inout ConfigurationBuilder, Int) -> Void
+        refusal: String? = nil, emptyIsUnset: Bool = false,
+        set: @escaping @Sendable (inout ConfigurationBuilder, Int) -> Void
     ) -> ConfigurationVariable {
         .integer(
             name, default: defaultValue, .integer(range), note: note, meaning: meaning, refusal: refusal,
@@ -386,9 +391,9 @@ struct ConfigurationVariable: Sendable {
         case .atLeast(let minimum):
             return "\(name) must be at least \(minimum)."
         case .belowFileLimit:
-            return "\(name) must be 1-\(builder.availableConnections): the process may open \(builder.fileLimit) files and "
-                + "keeps \(builder.reservedFiles) for the database pools and its own files (raise the limit with ulimit -n "
-                + "or compose's ulimits)."
+            return "\(name) must be 1-\(builder.availableConnections): the process may open \(builder.fileLimit) "
+                + "files and keeps \(builder.reservedFiles) for the database pools and its own files (raise the "
+                + "limit with ulimit -n or compose's ulimits)."
         case .oneOf(let words) where words.count == 2:
             return "\(name) must be \(words[0]) or \(words[1])."
         case .oneOf(let words):

@@ -18,8 +18,8 @@ struct ConfigurationTableTests {
     /// The rows of the table under README.md's `## Configuration`.
     static func readmeRows() throws -> [DocumentedRow] {
         let readme = try String(
-            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md")
-                .standardized,
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent("../../README.md").standardized,
             encoding: .utf8)
         let section = try #require(readme.range(of: "\n## Configuration\n"))
         let rest = readme[section.upperBound...]
@@ -30,12 +30,14 @@ struct ConfigurationTableTests {
                 .map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count == 3 else { return nil }
             let names = cells[0].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces.union(["`"])) }
-            let defaults = cells[1].split(separator: ",").map { $0.replacingOccurrences(of: "`", with: "").trimmingCharacters(in: .whitespaces) }
+            let defaults = cells[1].split(separator: ",").map {
+                $0.replacingOccurrences(of: "`", with: "").trimmingCharacters(in: .whitespaces)
+            }
             return DocumentedRow(names: names, defaults: defaults, meaning: cells[2] + " " + cells[1])
         }
     }
 
-    @Test("README.md's table lists the same variables as AppConfiguration.variables, with the same defaults and ranges")
+    @Test("README.md's table lists the variables of AppConfiguration.variables, with their defaults and ranges")
     func readmeMatchesTable() throws {
         let rows = try Self.readmeRows()
         #expect(rows.count >= 30, "README table not found or misread: \(rows.count) rows")
@@ -43,17 +45,22 @@ struct ConfigurationTableTests {
         for row in rows {
             for (index, name) in row.names.enumerated() {
                 // `50`, `100` for two names: one default each; `unset` for two names: the same for both.
-                let value = row.defaults.count == row.names.count ? row.defaults[index] : row.defaults.joined(separator: ", ")
+                let value =
+                    row.defaults.count == row.names.count ? row.defaults[index] : row.defaults.joined(separator: ", ")
                 #expect(documented[name] == nil, "\(name) has two rows in README.md")
                 documented[name] = (value, row.meaning)
             }
         }
         let declared = AppConfiguration.variables
-        #expect(Set(documented.keys) == Set(declared.map(\.name)), "README.md and AppConfiguration.variables list different variables")
+        #expect(
+            Set(documented.keys) == Set(declared.map(\.name)),
+            "README.md and AppConfiguration.variables list different variables")
         #expect(Set(declared.map(\.name)).count == declared.count, "a variable is declared twice")
         for variable in declared {
             guard let row = documented[variable.name] else { continue }
-            #expect(row.default == variable.defaultValue, "\(variable.name): README says \(row.default), the table \(variable.defaultValue)")
+            #expect(
+                row.default == variable.defaultValue,
+                "\(variable.name): README says \(row.default), the table \(variable.defaultValue)")
             for phrase in variable.allowed.documented {
                 #expect(row.meaning.contains(phrase), "\(variable.name): README.md's row does not say \(phrase)")
             }
@@ -69,7 +76,8 @@ struct ConfigurationTableTests {
         for variable in AppConfiguration.variables where !notAValue.contains(variable.name) {
             if case .processStart = variable.set { continue }
             // `required`, `unset`, `see note`, `5 × FAILED_AUTH_LIMIT`: not a value to set.
-            guard !["required", "unset", "see note"].contains(variable.defaultValue), !variable.defaultValue.contains("×")
+            guard !["required", "unset", "see note"].contains(variable.defaultValue),
+                !variable.defaultValue.contains("×")
             else { continue }
             let set = try AppConfiguration.fromEnvironment(
                 Self.base.merging([variable.name: variable.defaultValue]) { $1 }, fileLimit: 1 << 20)
@@ -81,13 +89,15 @@ struct ConfigurationTableTests {
 
     /// The messages as they were before the table: operators' runbooks and tests quote them.
     static let refusals: [(environment: [String: String], fileLimit: Int, message: String)] = [
-        (["DATABASE_URL": ""], 1 << 20, "DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db)."),
+        (["DATABASE_URL": ""], 1 << 20,
+         "DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db)."),
         (["ADMIN_API_TOKEN": "short"], 1 << 20, "ADMIN_API_TOKEN is required and must be at least 16 characters."),
         (["PORT": "0"], 1 << 20, "PORT must be 1-65535."),
         (["DB_POOL_SIZE": ""], 1 << 20, "DB_POOL_SIZE must be 1-200."),
         (["DB_PREPARED_STATEMENTS": "yes"], 1 << 20, "DB_PREPARED_STATEMENTS must be true or false."),
         (["DB_STATEMENT_CACHE_SIZE": "20001"], 1 << 20, "DB_STATEMENT_CACHE_SIZE must be 1-20000."),
-        (["LOG_LEVEL": "loud"], 1 << 20, "LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical."),
+        (["LOG_LEVEL": "loud"], 1 << 20,
+         "LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical."),
         (["MAX_BODY_BYTES": "1023"], 1 << 20, "MAX_BODY_BYTES must be at least 1024."),
         (["MAX_GROUP_BODY_BYTES": "268435457"], 1 << 20, "MAX_GROUP_BODY_BYTES must be 1024-268435456."),
         (["LOG_FORMAT": "xml"], 1 << 20, "LOG_FORMAT must be text or json."),
@@ -134,8 +144,8 @@ struct ConfigurationTableTests {
     @Test("empty means unset for exactly the variables that always took it so")
     func emptyValues() throws {
         let emptyIsUnset: Set<String> = [
-            "HOST", "PUBLIC_BASE_URL", "SCIM_SQL_DIR", "LOG_FORMAT", "METRICS_TOKEN", "FAILED_AUTH_ADDRESS_LIMIT", "TRUSTED_PROXY",
-            "TLS_CERT_PATH", "TLS_KEY_PATH",
+            "HOST", "PUBLIC_BASE_URL", "SCIM_SQL_DIR", "LOG_FORMAT", "METRICS_TOKEN", "FAILED_AUTH_ADDRESS_LIMIT",
+            "TRUSTED_PROXY", "TLS_CERT_PATH", "TLS_KEY_PATH",
         ]
         let unset = String(describing: try AppConfiguration.fromEnvironment(Self.base, fileLimit: 1 << 20))
         for variable in AppConfiguration.variables where !variable.required {
