@@ -124,6 +124,8 @@ struct OperatorAlertTests {
             try await client.request(.get, "/readyz", bearer: nil)
             let asked = Date()
             let text = try await scrape(client, until: refreshed(after: asked))
+            // SCIMNotReady selects the readiness probe's requests by this route label.
+            #expect(text.contains(#"scim_http_requests_total{method="GET",route="/readyz",status_class="2xx"}"#))
             let exported = Set(text.split(separator: "\n").compactMap { line -> String? in
                 guard line.hasPrefix("# TYPE ") else { return nil }
                 return line.split(separator: " ").dropFirst(2).first.map(String.init)
