@@ -70,6 +70,9 @@ public func buildApplication(
             client, backgroundClient, purger, organisationPurger,
             EventFlushService(buffer: events, client: backgroundClient, logger: logger),
             CacheCoherenceService(coherence: coherence, client: client, logger: logger),
+            OrganisationMetricsService(
+                client: backgroundClient, metrics: metrics, interval: configuration.organisationMetricsInterval,
+                logger: logger),
         ],
         logger: logger)
     app.beforeServerStarts {
@@ -151,8 +154,8 @@ func buildRouter(
             middleware: FailedAuthLimitMiddleware(
                 limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, surface: .scim,
                 credential: { SCIMAuthMiddleware.presentedCredential($0) }))
-        .add(middleware: SCIMAuthMiddleware(tokens: authenticator, events: events))
-        .add(middleware: SyncEventMiddleware(buffer: events))
+        .add(middleware: SCIMAuthMiddleware(tokens: authenticator, events: events, metrics: metrics))
+        .add(middleware: SyncEventMiddleware(buffer: events, metrics: metrics))
         .add(middleware: RateLimitMiddleware(limiter: RateLimiter<UUID>(), defaultLimit: rateLimits.defaultLimit))
         .group(context: TenantRequestContext.self)
     let users = UserStore(

@@ -34,6 +34,10 @@ public struct AppConfiguration: Sendable {
     /// Days an offboarded organisation is kept, intact and restorable, before it is purged
     /// (`ORG_PURGE_GRACE_DAYS`); the purge pass runs every `eventPurgeInterval`.
     public var organisationPurgeGraceDays: Int = OrganisationLifecycle.defaultGraceDays
+    /// How often the `scim_organisation_*` gauges are refreshed from the database (first 15 s after
+    /// start, or after one interval if that is shorter). Not read from the environment: the alerts
+    /// allow for a minute; tests shorten it.
+    public var organisationMetricsInterval: Duration = .seconds(60)
     /// How long opening a database connection may take (`DB_CONNECT_TIMEOUT_SECONDS`).
     public var databaseConnectTimeout: Duration = .seconds(5)
     /// How long a request waits for a free pooled connection before a 503 (`DB_WAIT_TIMEOUT_SECONDS`).
@@ -73,190 +77,370 @@ public struct AppConfiguration: Sendable {
         self.sqlDirectory = sqlDirectory
     }
 
-    /// Reads `DATABASE_URL`, `ADMIN_API_TOKEN`, `HOST`, `PORT`, `DB_POOL_SIZE`, `DB_PREPARED_STATEMENTS`, `DB_STATEMENT_CACHE_SIZE`, `LOG_LEVEL`,
-    /// `PUBLIC_BASE_URL`, `SCIM_SQL_DIR`, `MAX_BODY_BYTES`, `MAX_GROUP_BODY_BYTES`, `LOG_FORMAT`, `METRICS_TOKEN`,
-    /// `EVENT_RETENTION_DAYS`, `EVENT_PURGE_INTERVAL_SECONDS`, `RATE_LIMIT_RPS`, `RATE_LIMIT_BURST`,
-    /// `FAILED_AUTH_LIMIT`, `FAILED_AUTH_ADDRESS_LIMIT`, `TRUSTED_PROXY`, `HTTP_IDLE_TIMEOUT_SECONDS`,
-    /// `HTTP_HEADER_TIMEOUT_SECONDS`, `HTTP_BODY_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`, `OAUTH_ACCESS_TOKEN_TTL_SECONDS`.
-    /// See docs/deployment.md for `DB_CONNECT_TIMEOUT_SECONDS`, `DB_WAIT_TIMEOUT_SECONDS`,
-    /// `DB_STATEMENT_TIMEOUT_SECONDS`, `DB_LIST_STATEMENT_TIMEOUT_SECONDS`, `DB_RETRY_SECONDS`,
-    /// `DB_POOL_ORG_SHARE_PERCENT`, `SHUTDOWN_DRAIN_SECONDS`, `TLS_CERT_PATH` and `TLS_KEY_PATH`.
+    /// Reads every variable of `AppConfiguration.variables`, in the table's order, and checks the
+    /// combinations the table cannot say on its own (`TLS_CERT_PATH` with `TLS_KEY_PATH`).
     ///
     /// `fileLimit` is the process's open-file limit (`RLIMIT_NOFILE`), which bounds `MAX_CONNECTIONS`.
+    /// - Throws: `ConfigurationError` naming the first variable that is missing or out of range.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment, fileLimit: Int = openFileLimit()
     ) throws -> AppConfiguration {
-        guard let databaseURL = environment["DATABASE_URL"], !databaseURL.isEmpty else {
-            throw ConfigurationError("DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db).")
+        var builder = ConfigurationBuilder(
+            configuration: AppConfiguration(
+                databaseURL: "", adminToken: "", sqlDirectory: MigrationSet.defaultDirectory(environment: [:])),
+            fileLimit: fileLimit)
+        for variable in variables {
+            try variable.read(from: environment, into: &builder)
         }
-        guard let adminToken = environment["ADMIN_API_TOKEN"], adminToken.count >= 16 else {
-            throw ConfigurationError("ADMIN_API_TOKEN is required and must be at least 16 characters.")
-        }
-        var configuration = AppConfiguration(
-            databaseURL: databaseURL, adminToken: adminToken, sqlDirectory: MigrationSet.defaultDirectory(environment: environment))
-        if let host = environment["HOST"], !host.isEmpty { configuration.host = host }
-        if let text = environment["PORT"] {
-            guard let port = Int(text), (1...65535).contains(port) else { throw ConfigurationError("PORT must be 1-65535.") }
-            configuration.port = port
-        }
-        if let text = environment["DB_POOL_SIZE"] {
-            guard let size = Int(text), (1...200).contains(size) else { throw ConfigurationError("DB_POOL_SIZE must be 1-200.") }
-            configuration.poolSize = size
-        }
-        if let text = environment["DB_PREPARED_STATEMENTS"] {
-            guard ["true", "false"].contains(text.lowercased()) else { throw ConfigurationError("DB_PREPARED_STATEMENTS must be true or false.") }
-            configuration.preparedStatements = text.lowercased() == "true"
-        }
-        if let text = environment["DB_STATEMENT_CACHE_SIZE"] {
-            guard let size = Int(text), (1...20_000).contains(size) else { throw ConfigurationError("DB_STATEMENT_CACHE_SIZE must be 1-20000.") }
-            configuration.statementCacheSize = size
-        }
-        if let text = environment["LOG_LEVEL"] {
-            guard let level = Logger.Level(rawValue: text.lowercased()) else {
-                throw ConfigurationError("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical.")
-            }
-            configuration.logLevel = level
-        }
-        if let text = environment["MAX_BODY_BYTES"] {
-            guard let size = Int(text), size >= 1024 else { throw ConfigurationError("MAX_BODY_BYTES must be at least 1024.") }
-            configuration.limits.maxPayloadSize = size
-        }
-        if let text = environment["MAX_GROUP_BODY_BYTES"] {
-            // A member costs the server about 16 bytes while a PUT is applied, but the body is held whole.
-            guard let size = Int(text), (1024...268_435_456).contains(size) else {
-                throw ConfigurationError("MAX_GROUP_BODY_BYTES must be 1024-268435456.")
-            }
-            configuration.limits.maxGroupPayloadSize = size
-        }
-        if let url = environment["PUBLIC_BASE_URL"], !url.isEmpty {
-            configuration.publicBaseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
-        }
-        if let text = environment["LOG_FORMAT"], !text.isEmpty {
-            guard let format = LogFormat(rawValue: text.lowercased()) else { throw ConfigurationError("LOG_FORMAT must be text or json.") }
-            configuration.logFormat = format
-        }
-        if let token = environment["METRICS_TOKEN"], !token.isEmpty {
-            guard token.count >= 16 else { throw ConfigurationError("METRICS_TOKEN must be at least 16 characters.") }
-            configuration.metricsToken = token
-        }
-        if let text = environment["EVENT_RETENTION_DAYS"] {
-            guard let days = Int(text), (1...3650).contains(days) else { throw ConfigurationError("EVENT_RETENTION_DAYS must be 1-3650.") }
-            configuration.eventRetentionDays = days
-        }
-        if let text = environment["EVENT_PURGE_INTERVAL_SECONDS"] {
-            guard let seconds = Int(text), (10...604_800).contains(seconds) else {
-                throw ConfigurationError("EVENT_PURGE_INTERVAL_SECONDS must be 10-604800 (one week).")
-            }
-            configuration.eventPurgeInterval = .seconds(seconds)
-        }
-        if let text = environment["ORG_PURGE_GRACE_DAYS"] {
-            guard let days = Int(text), OrganisationLifecycle.graceDaysRange.contains(days) else {
-                throw ConfigurationError("ORG_PURGE_GRACE_DAYS must be 0-365.")
-            }
-            configuration.organisationPurgeGraceDays = days
-        }
-        for (name, keyPath) in [("RATE_LIMIT_RPS", \RateLimitSettings.requestsPerSecond), ("RATE_LIMIT_BURST", \.burst), ("FAILED_AUTH_LIMIT", \.failedAuthAttempts)] {
-            guard let text = environment[name] else { continue }
-            guard let value = Int(text), (1...RateLimit.maximum).contains(value) else {
-                throw ConfigurationError("\(name) must be an integer from 1 to \(RateLimit.maximum).")
-            }
-            configuration.rateLimits[keyPath: keyPath] = value
-        }
-        if let text = environment["FAILED_AUTH_ADDRESS_LIMIT"], !text.isEmpty {
-            guard let value = Int(text), (1...RateLimit.maximum).contains(value) else {
-                throw ConfigurationError("FAILED_AUTH_ADDRESS_LIMIT must be an integer from 1 to \(RateLimit.maximum).")
-            }
-            configuration.rateLimits.failedAuthAddressAttempts = value
-        }
-        if let text = environment["TRUSTED_PROXY"], !text.isEmpty {
-            guard let trusted = Bool(text.lowercased()) else { throw ConfigurationError("TRUSTED_PROXY must be true or false.") }
-            configuration.rateLimits.trustedProxy = trusted
-        }
-        if let text = environment["DB_CONNECT_TIMEOUT_SECONDS"] {
-            guard let seconds = Int(text), (1...60).contains(seconds) else { throw ConfigurationError("DB_CONNECT_TIMEOUT_SECONDS must be 1-60.") }
-            configuration.databaseConnectTimeout = .seconds(seconds)
-        }
-        if let text = environment["DB_WAIT_TIMEOUT_SECONDS"] {
-            guard let seconds = Int(text), (1...60).contains(seconds) else { throw ConfigurationError("DB_WAIT_TIMEOUT_SECONDS must be 1-60.") }
-            configuration.databaseWaitTimeout = .seconds(seconds)
-        }
-        if let text = environment["DB_STATEMENT_TIMEOUT_SECONDS"] {
-            guard let seconds = Int(text), (0...3600).contains(seconds) else {
-                throw ConfigurationError("DB_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 keeps the server's setting).")
-            }
-            configuration.databaseStatementTimeout = seconds == 0 ? nil : .seconds(seconds)
-        }
-        if let text = environment["DB_LIST_STATEMENT_TIMEOUT_SECONDS"] {
-            guard let seconds = Int(text), (0...3600).contains(seconds) else {
-                throw ConfigurationError(
-                    "DB_LIST_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 uses DB_STATEMENT_TIMEOUT_SECONDS).")
-            }
-            configuration.listStatementTimeout = seconds == 0 ? nil : .seconds(seconds)
-        }
-        if let text = environment["DB_RETRY_SECONDS"] {
-            guard let seconds = Int(text), (0...60).contains(seconds) else {
-                throw ConfigurationError("DB_RETRY_SECONDS must be 0-60 (0 turns retrying off).")
-            }
-            configuration.databaseOutageRetry = .seconds(seconds)
-        }
-        if let text = environment["DB_POOL_ORG_SHARE_PERCENT"] {
-            guard let percent = Int(text), (1...100).contains(percent) else {
-                throw ConfigurationError("DB_POOL_ORG_SHARE_PERCENT must be 1-100.")
-            }
-            configuration.poolShareOfOrganisation = percent
-        }
-        if let text = environment["SHUTDOWN_DRAIN_SECONDS"] {
-            guard let seconds = Int(text), (0...120).contains(seconds) else { throw ConfigurationError("SHUTDOWN_DRAIN_SECONDS must be 0-120.") }
-            configuration.shutdownDrain = .seconds(seconds)
-        }
-        for (name, keyPath, range) in [
-            ("HTTP_IDLE_TIMEOUT_SECONDS", \HTTPConnectionSettings.idleTimeout, 1...3600),
-            ("HTTP_HEADER_TIMEOUT_SECONDS", \.headerTimeout, 1...300),
-            ("HTTP_BODY_TIMEOUT_SECONDS", \.bodyTimeout, 1...3600),
-        ] {
-            guard let text = environment[name] else { continue }
-            guard let seconds = Int(text), range.contains(seconds) else {
-                throw ConfigurationError("\(name) must be \(range.lowerBound)-\(range.upperBound).")
-            }
-            configuration.connections[keyPath: keyPath] = .seconds(seconds)
-        }
-        if let text = environment["OAUTH_ACCESS_TOKEN_TTL_SECONDS"] {
-            let range = OAuthClientStore.accessTokenLifetimes
-            guard let seconds = Int(text), range.contains(seconds) else {
-                throw ConfigurationError(
-                    "OAUTH_ACCESS_TOKEN_TTL_SECONDS must be \(range.lowerBound)-\(range.upperBound).")
-            }
-            configuration.oauthAccessTokenLifetime = seconds
-        }
-        // MAX_CONNECTIONS: each connection is a file descriptor, and so is each database connection,
-        // each open file and each socket of the pools; keep room for them under the file limit.
-        let reserved = configuration.poolSize + 2 + 100
-        let available = max(1, fileLimit - reserved)
-        if let text = environment["MAX_CONNECTIONS"] {
-            guard let limit = Int(text), (1...available).contains(limit) else {
-                throw ConfigurationError(
-                    "MAX_CONNECTIONS must be 1-\(available): the process may open \(fileLimit) files and keeps "
-                        + "\(reserved) for the database pools and its own files (raise the limit with ulimit -n "
-                        + "or compose's ulimits).")
-            }
-            configuration.connections.maxConnections = limit
-        } else {
-            configuration.connections.maxConnections = min(
-                configuration.connections.maxConnections, max(1, fileLimit / 2))
-        }
-        // TLS_CERT_PATH/TLS_KEY_PATH: both or neither.
-        let certificate = environment["TLS_CERT_PATH"].flatMap { $0.isEmpty ? nil : $0 }
-        let key = environment["TLS_KEY_PATH"].flatMap { $0.isEmpty ? nil : $0 }
-        switch (certificate, key) {
+        switch (builder.tlsCertificatePath, builder.tlsKeyPath) {
         case (nil, nil):
             break
         case (let certificate?, let key?):
-            configuration.tls = try TLSFiles(certificatePath: certificate, keyPath: key)
+            builder.tls = try TLSFiles(certificatePath: certificate, keyPath: key)
         default:
-            throw ConfigurationError("TLS_CERT_PATH and TLS_KEY_PATH must be set together (or neither, for plain HTTP behind a proxy).")
+            throw ConfigurationError(
+                "TLS_CERT_PATH and TLS_KEY_PATH must be set together (or neither, for plain HTTP behind a proxy).")
         }
-        return configuration
+        return builder.configuration
     }
+
+    /// Whether `scim-server` runs Swift concurrency on the NIO event loops (`SWIFT_EXECUTOR_TAKEOVER`,
+    /// read once at process start, before `fromEnvironment`): anything but `false` turns it on.
+    public static func executorTakeover(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        environment["SWIFT_EXECUTOR_TAKEOVER"]?.lowercased() != "false"
+    }
+
+    /// Every environment variable the service reads: its name, its default as README.md's configuration
+    /// table shows it, the values it allows, what it means, and where its value goes.
+    /// `fromEnvironment` reads them in this order and refuses a value outside `allowed` with the row's
+    /// message; `ConfigurationTableTests` checks README.md's table has the same names, defaults and ranges.
+    ///
+    /// To add a variable: add its `AppConfiguration` field with the default, one row here (`.integer`
+    /// for a number in a range, `.choice` for a fixed set of words, `.text` otherwise), and the same
+    /// row to README.md's table, whose meaning states the range (`1-60`) or the words (`` `true` ``).
+    static let variables: [ConfigurationVariable] = [
+        .text(
+            "DATABASE_URL", default: "required", required: true, meaning: "libpq connection string or URI",
+            refusal: "DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db).",
+            emptyIsUnset: true
+        ) { $0.databaseURL = $1 },
+        .text(
+            "ADMIN_API_TOKEN", default: "required", .minimumLength(16), required: true,
+            meaning: "Staff bearer token for /admin/v1",
+            refusal: "ADMIN_API_TOKEN is required and must be at least 16 characters."
+        ) { $0.adminToken = $1 },
+        .text("HOST", default: "127.0.0.1", meaning: "Address to listen on", emptyIsUnset: true) { $0.host = $1 },
+        .integer("PORT", default: "8080", 1...65535, meaning: "Port to listen on") { $0.port = $1 },
+        .integer("DB_POOL_SIZE", default: "10", 1...200, meaning: "PostgreSQL connections per process for requests") {
+            $0.poolSize = $1
+        },
+        .choice(
+            "DB_PREPARED_STATEMENTS", default: "true", ["true", "false"],
+            meaning: "Prepare the statements each connection runs"
+        ) { $0.preparedStatements = $1 == "true" },
+        .integer(
+            "DB_STATEMENT_CACHE_SIZE", default: "512", 1...20_000, meaning: "Prepared statements kept per connection"
+        ) {
+            $0.statementCacheSize = $1
+        },
+        .choice(
+            "LOG_LEVEL", default: "info", Logger.Level.allCases.map(\.rawValue), meaning: "How much is logged"
+        ) { builder, text in
+            if let level = Logger.Level(rawValue: text) { builder.logLevel = level }
+        },
+        .text("PUBLIC_BASE_URL", default: "unset", meaning: "External URL of the service", emptyIsUnset: true) {
+            $0.publicBaseURL = $1.hasSuffix("/") ? String($1.dropLast()) : $1
+        },
+        .text("SCIM_SQL_DIR", default: "see note", meaning: "Folder of the SQL migrations", emptyIsUnset: true) {
+            $0.sqlDirectory = URL(fileURLWithPath: $1)
+        },
+        .integer("MAX_BODY_BYTES", default: "1048576", .atLeast(1024), meaning: "Largest request body, except Groups") {
+            $0.limits.maxPayloadSize = $1
+        },
+        // A member costs the server about 16 bytes while a PUT is applied, but the body is held whole.
+        .integer(
+            "MAX_GROUP_BODY_BYTES", default: "16777216", 1024...268_435_456, meaning: "Largest /scim/v2/Groups body"
+        ) { $0.limits.maxGroupPayloadSize = $1 },
+        .choice("LOG_FORMAT", default: "text", ["text", "json"], meaning: "Log line format", emptyIsUnset: true) {
+            builder, text in
+            if let format = LogFormat(rawValue: text) { builder.logFormat = format }
+        },
+        .text(
+            "METRICS_TOKEN", default: "unset", .minimumLength(16), meaning: "Bearer token /metrics asks for",
+            emptyIsUnset: true
+        ) { $0.metricsToken = $1 },
+        .integer("EVENT_RETENTION_DAYS", default: "30", 1...3650, meaning: "Days sync events are kept") {
+            $0.eventRetentionDays = $1
+        },
+        .integer(
+            "EVENT_PURGE_INTERVAL_SECONDS", default: "3600", 10...604_800, note: "one week",
+            meaning: "Seconds between event purge passes"
+        ) { $0.eventPurgeInterval = .seconds($1) },
+        .integer(
+            "ORG_PURGE_GRACE_DAYS", default: "30", OrganisationLifecycle.graceDaysRange,
+            meaning: "Days an offboarded organisation is kept before it is purged"
+        ) { $0.organisationPurgeGraceDays = $1 },
+        .integer("DB_CONNECT_TIMEOUT_SECONDS", default: "5", 1...60, meaning: "How long opening a connection takes") {
+            $0.databaseConnectTimeout = .seconds($1)
+        },
+        .integer("DB_WAIT_TIMEOUT_SECONDS", default: "5", 1...60, meaning: "How long a request waits for a pool slot") {
+            $0.databaseWaitTimeout = .seconds($1)
+        },
+        .integer(
+            "DB_STATEMENT_TIMEOUT_SECONDS", default: "15", 0...3600, note: "0 keeps the server's setting",
+            meaning: "statement_timeout of every connection"
+        ) { $0.databaseStatementTimeout = $1 == 0 ? nil : .seconds($1) },
+        .integer(
+            "DB_LIST_STATEMENT_TIMEOUT_SECONDS", default: "5", 0...3600, note: "0 uses DB_STATEMENT_TIMEOUT_SECONDS",
+            meaning: "Statement timeout of a SCIM list or search"
+        ) { $0.listStatementTimeout = $1 == 0 ? nil : .seconds($1) },
+        .integer(
+            "DB_RETRY_SECONDS", default: "5", 0...60, note: "0 turns retrying off",
+            meaning: "How long a request rides out a database outage"
+        ) { $0.databaseOutageRetry = .seconds($1) },
+        .integer(
+            "DB_POOL_ORG_SHARE_PERCENT", default: "50", 1...100, meaning: "Share of the pool one organisation may hold"
+        ) { $0.poolShareOfOrganisation = $1 },
+        .text("TLS_CERT_PATH", default: "unset", meaning: "PEM certificate chain for HTTPS", emptyIsUnset: true) {
+            $0.tlsCertificatePath = $1
+        },
+        .text("TLS_KEY_PATH", default: "unset", meaning: "PEM private key for HTTPS", emptyIsUnset: true) {
+            $0.tlsKeyPath = $1
+        },
+        .integer(
+            "RATE_LIMIT_RPS", default: "50", 1...RateLimit.maximum, meaning: "Requests per second per organisation",
+            refusal: "RATE_LIMIT_RPS must be an integer from 1 to \(RateLimit.maximum)."
+        ) { $0.rateLimits.requestsPerSecond = $1 },
+        .integer(
+            "RATE_LIMIT_BURST", default: "100", 1...RateLimit.maximum, meaning: "Burst per organisation",
+            refusal: "RATE_LIMIT_BURST must be an integer from 1 to \(RateLimit.maximum)."
+        ) { $0.rateLimits.burst = $1 },
+        .integer(
+            "FAILED_AUTH_LIMIT", default: "20", 1...RateLimit.maximum,
+            meaning: "Failed authentications per minute per address and token prefix",
+            refusal: "FAILED_AUTH_LIMIT must be an integer from 1 to \(RateLimit.maximum)."
+        ) { $0.rateLimits.failedAuthAttempts = $1 },
+        .integer(
+            "FAILED_AUTH_ADDRESS_LIMIT", default: "5 × FAILED_AUTH_LIMIT", 1...RateLimit.maximum,
+            meaning: "Failures per minute per address of credentials not shaped like a key",
+            refusal: "FAILED_AUTH_ADDRESS_LIMIT must be an integer from 1 to \(RateLimit.maximum).", emptyIsUnset: true
+        ) { $0.rateLimits.failedAuthAddressAttempts = $1 },
+        .choice(
+            "TRUSTED_PROXY", default: "false", ["true", "false"], meaning: "Client address from X-Forwarded-For",
+            emptyIsUnset: true
+        ) { $0.rateLimits.trustedProxy = $1 == "true" },
+        // Read by `scim-server` at process start (`executorTakeover`), before anything else.
+        .processStart(
+            "SWIFT_EXECUTOR_TAKEOVER", default: "true", ["true", "false"],
+            meaning: "Run Swift concurrency on the NIO event loops"),
+        .integer("HTTP_IDLE_TIMEOUT_SECONDS", default: "60", 1...3600, meaning: "Idle keep-alive connection deadline") {
+            $0.connections.idleTimeout = .seconds($1)
+        },
+        .integer("HTTP_HEADER_TIMEOUT_SECONDS", default: "10", 1...300, meaning: "Request line and headers deadline") {
+            $0.connections.headerTimeout = .seconds($1)
+        },
+        .integer("HTTP_BODY_TIMEOUT_SECONDS", default: "30", 1...3600, meaning: "Request body deadline") {
+            $0.connections.bodyTimeout = .seconds($1)
+        },
+        // Each connection is a file descriptor, and so is each database connection, each open file and
+        // each socket of the pools: room is kept for them under the file limit. Unset, at most half of it.
+        .integer(
+            "MAX_CONNECTIONS", default: "10000", .belowFileLimit, meaning: "Open client connections per process",
+            whenUnset: { $0.connections.maxConnections = min($0.connections.maxConnections, max(1, $0.fileLimit / 2)) }
+        ) { $0.connections.maxConnections = $1 },
+        .integer(
+            "OAUTH_ACCESS_TOKEN_TTL_SECONDS", default: "3600", OAuthClientStore.accessTokenLifetimes,
+            meaning: "Seconds an OAuth access token lives"
+        ) { $0.oauthAccessTokenLifetime = $1 },
+        .integer("SHUTDOWN_DRAIN_SECONDS", default: "5", 0...120, meaning: "After SIGTERM, how long /readyz says 503") {
+            $0.shutdownDrain = .seconds($1)
+        },
+    ]
+}
+
+/// One row of `AppConfiguration.variables`: an environment variable, what it allows and where it goes.
+struct ConfigurationVariable: Sendable {
+    /// The values a variable allows, as its refusal message and README.md state them.
+    enum Allowed: Sendable, Equatable {
+        /// Any text.
+        case anyText
+        /// Text of at least this many characters.
+        case minimumLength(Int)
+        /// An integer in the range.
+        case integer(ClosedRange<Int>)
+        /// An integer of at least this value.
+        case atLeast(Int)
+        /// An integer from 1 to the open-file limit less what the pools and the process keep.
+        case belowFileLimit
+        /// One of these words, in any case; the setter gets it in lowercase.
+        case oneOf([String])
+
+        /// What README.md's row must say of it: `1-60`, `at least 1024`, `` `json` ``.
+        var documented: [String] {
+            switch self {
+            case .anyText: []
+            case .minimumLength(let length): ["at least \(length) characters"]
+            case .integer(let range): ["\(range.lowerBound)-\(range.upperBound)"]
+            case .atLeast(let minimum): ["at least \(minimum)"]
+            case .belowFileLimit: ["open-files limit"]
+            case .oneOf(let words): words.map { "`\($0)`" }
+            }
+        }
+    }
+
+    enum Setter: Sendable {
+        case integer(@Sendable (inout ConfigurationBuilder, Int) -> Void)
+        case text(@Sendable (inout ConfigurationBuilder, String) -> Void)
+        /// Read before the configuration exists (see `AppConfiguration.executorTakeover`).
+        case processStart
+    }
+
+    let name: String
+    /// As README.md shows it: a value, `unset`, `required`, or how it is derived.
+    let defaultValue: String
+    let allowed: Allowed
+    let meaning: String
+    let required: Bool
+    /// Whether an empty value counts as unset (otherwise it is refused like any other bad value).
+    let emptyIsUnset: Bool
+    /// The message of a value outside `allowed`, when the standard one (`NAME must be 1-60.`) does not fit.
+    let customRefusal: String?
+    /// A note the standard range message ends with: `NAME must be 0-60 (0 turns retrying off).`
+    let note: String?
+    let set: Setter
+    let whenUnset: (@Sendable (inout ConfigurationBuilder) -> Void)?
+
+    static func integer(
+        _ name: String, default defaultValue: String, _ range: ClosedRange<Int>, note: String? = nil, meaning: String,
+        refusal: String? = nil, emptyIsUnset: Bool = false,
+        set: @escaping @Sendable (inout ConfigurationBuilder, Int) -> Void
+    ) -> ConfigurationVariable {
+        .integer(
+            name, default: defaultValue, .integer(range), note: note, meaning: meaning, refusal: refusal,
+            emptyIsUnset: emptyIsUnset, set: set)
+    }
+
+    static func integer(
+        _ name: String, default defaultValue: String, _ allowed: Allowed, note: String? = nil, meaning: String,
+        refusal: String? = nil, emptyIsUnset: Bool = false,
+        whenUnset: (@Sendable (inout ConfigurationBuilder) -> Void)? = nil,
+        set: @escaping @Sendable (inout ConfigurationBuilder, Int) -> Void
+    ) -> ConfigurationVariable {
+        ConfigurationVariable(
+            name: name, defaultValue: defaultValue, allowed: allowed, meaning: meaning, required: false,
+            emptyIsUnset: emptyIsUnset, customRefusal: refusal, note: note, set: .integer(set), whenUnset: whenUnset)
+    }
+
+    static func text(
+        _ name: String, default defaultValue: String, _ allowed: Allowed = .anyText, required: Bool = false,
+        meaning: String, refusal: String? = nil, emptyIsUnset: Bool = false,
+        set: @escaping @Sendable (inout ConfigurationBuilder, String) -> Void
+    ) -> ConfigurationVariable {
+        ConfigurationVariable(
+            name: name, defaultValue: defaultValue, allowed: allowed, meaning: meaning, required: required,
+            emptyIsUnset: emptyIsUnset, customRefusal: refusal, note: nil, set: .text(set), whenUnset: nil)
+    }
+
+    static func choice(
+        _ name: String, default defaultValue: String, _ words: [String], meaning: String, emptyIsUnset: Bool = false,
+        set: @escaping @Sendable (inout ConfigurationBuilder, String) -> Void
+    ) -> ConfigurationVariable {
+        .text(name, default: defaultValue, .oneOf(words), meaning: meaning, emptyIsUnset: emptyIsUnset, set: set)
+    }
+
+    static func processStart(
+        _ name: String, default defaultValue: String, _ words: [String], meaning: String
+    ) -> ConfigurationVariable {
+        ConfigurationVariable(
+            name: name, defaultValue: defaultValue, allowed: .oneOf(words), meaning: meaning, required: false,
+            emptyIsUnset: false, customRefusal: nil, note: nil, set: .processStart, whenUnset: nil)
+    }
+
+    /// Checks this variable's value in `environment` and applies it.
+    /// - Throws: `ConfigurationError` with the row's refusal when it is missing but required, or not allowed.
+    func read(from environment: [String: String], into builder: inout ConfigurationBuilder) throws {
+        guard case let .some(text) = environment[name], !(emptyIsUnset && text.isEmpty) else {
+            if required { throw ConfigurationError(refusal(builder)) }
+            whenUnset?(&builder)
+            return
+        }
+        switch set {
+        case .processStart:
+            return
+        case .integer(let apply):
+            guard let value = Int(text), accepts(value, builder) else { throw ConfigurationError(refusal(builder)) }
+            apply(&builder, value)
+        case .text(let apply):
+            switch allowed {
+            case .oneOf(let words):
+                guard words.contains(text.lowercased()) else { throw ConfigurationError(refusal(builder)) }
+                apply(&builder, text.lowercased())
+            case .minimumLength(let length):
+                guard text.count >= length else { throw ConfigurationError(refusal(builder)) }
+                apply(&builder, text)
+            default:
+                apply(&builder, text)
+            }
+        }
+    }
+
+    private func accepts(_ value: Int, _ builder: ConfigurationBuilder) -> Bool {
+        switch allowed {
+        case .integer(let range): range.contains(value)
+        case .atLeast(let minimum): value >= minimum
+        case .belowFileLimit: (1...builder.availableConnections).contains(value)
+        case .anyText, .minimumLength, .oneOf: true
+        }
+    }
+
+    /// The message of a refused value: the row's own, or the standard one for what it allows.
+    func refusal(_ builder: ConfigurationBuilder) -> String {
+        if let customRefusal { return customRefusal }
+        let suffix = note.map { " (\($0))" } ?? ""
+        switch allowed {
+        case .anyText:
+            return "\(name) is required."
+        case .minimumLength(let length):
+            return "\(name) must be at least \(length) characters."
+        case .integer(let range):
+            return "\(name) must be \(range.lowerBound)-\(range.upperBound)\(suffix)."
+        case .atLeast(let minimum):
+            return "\(name) must be at least \(minimum)."
+        case .belowFileLimit:
+            return "\(name) must be 1-\(builder.availableConnections): the process may open \(builder.fileLimit) "
+                + "files and keeps \(builder.reservedFiles) for the database pools and its own files (raise the "
+                + "limit with ulimit -n or compose's ulimits)."
+        case .oneOf(let words) where words.count == 2:
+            return "\(name) must be \(words[0]) or \(words[1])."
+        case .oneOf(let words):
+            return "\(name) must be one of \(words.joined(separator: ", "))."
+        }
+    }
+}
+
+/// The configuration while `fromEnvironment` reads the table: the fields, plus what a row needs
+/// that is not a field (the open-file limit, the TLS paths until both are known).
+@dynamicMemberLookup
+struct ConfigurationBuilder {
+    var configuration: AppConfiguration
+    let fileLimit: Int
+    var tlsCertificatePath: String?
+    var tlsKeyPath: String?
+
+    init(configuration: AppConfiguration, fileLimit: Int) {
+        self.configuration = configuration
+        self.fileLimit = fileLimit
+    }
+
+    subscript<Value>(dynamicMember keyPath: WritableKeyPath<AppConfiguration, Value>) -> Value {
+        get { configuration[keyPath: keyPath] }
+        set { configuration[keyPath: keyPath] = newValue }
+    }
+
+    /// File descriptors kept for the request pool, the 2 background connections and 100 of the process's own.
+    var reservedFiles: Int { configuration.poolSize + 2 + 100 }
+    /// The most client connections `MAX_CONNECTIONS` may allow.
+    var availableConnections: Int { max(1, fileLimit - reservedFiles) }
 }
 
 /// The process's soft limit on open files (`ulimit -n`); a large number when it cannot be read.

@@ -38,7 +38,7 @@ struct SCIMServerCommand: AsyncParsableCommand {
         if ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil {
             _ = cmalloc_set_arena_max(2)
         }
-        if ProcessInfo.processInfo.environment["SWIFT_EXECUTOR_TAKEOVER"]?.lowercased() != "false" {
+        if AppConfiguration.executorTakeover() {
             _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         }
         await Self.main(nil)

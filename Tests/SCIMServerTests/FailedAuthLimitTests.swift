@@ -187,7 +187,8 @@ struct FailedAuthLimitTests {
                         middleware: FailedAuthLimitMiddleware(
                             limiter: limiter, trustedProxy: false, surface: .scim,
                             credential: { SCIMAuthMiddleware.presentedCredential($0) }))
-                    .add(middleware: SCIMAuthMiddleware(tokens: authenticator, events: EventBuffer()))
+                    .add(
+                        middleware: SCIMAuthMiddleware(tokens: authenticator, events: EventBuffer(), metrics: ServiceMetrics()))
                     .get("Users") { _, _ in "ok" }
                 try await Application(router: router, logger: TestDatabase.logger).test(.router) { http in
                     let http = TestClient(client: http)

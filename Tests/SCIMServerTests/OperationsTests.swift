@@ -48,10 +48,15 @@ struct OperationsTests {
             let prepared = Self.value(in: text, #"scim_db_pool_statements_prepared{pool="request"}"#)
             #expect(PostgresClient.Configuration.preparedStatementsFromEnvironment() ? (prepared ?? 0) > 0 : prepared == 0)
             #expect(Self.value(in: text, "scim_events_purged_total") == 0)
-            // Bounded labels: no ids, slugs or user names anywhere in the exposition.
+            // Bounded labels: no ids or user names anywhere in the exposition, and the slug only as the
+            // `organisation` label of the per-organisation series.
             #expect(!text.contains(id))
-            #expect(!text.contains(organisation.slug))
             #expect(!text.contains("@example.com"))
+            for line in text.split(separator: "\n") where line.contains(organisation.slug) {
+                #expect(line.hasPrefix("scim_organisation_"), "slug outside the per-organisation series: \(line)")
+                #expect(
+                    line.contains("organisation=\"\(organisation.slug)\""), "slug outside the organisation label: \(line)")
+            }
         }
     }
 

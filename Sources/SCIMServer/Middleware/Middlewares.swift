@@ -267,6 +267,8 @@ struct SCIMAuthMiddleware: RouterMiddleware {
     let tokens: CachedTokenAuthenticator
     /// Refusals of a known organisation's genuine token are logged to that organisation.
     let events: EventBuffer
+    /// And counted as that organisation's errors.
+    let metrics: ServiceMetrics
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         guard let bearer = Self.bearer(in: request) else {
@@ -283,6 +285,7 @@ struct SCIMAuthMiddleware: RouterMiddleware {
                 SyncEvent(
                     origin: origin, outcome: .error, status: rejected.error.status, detail: rejected.error.detail),
                 schema: rejected.tenant.schema)
+            metrics.recordOrganisationRequest(slug: rejected.tenant.slug, failed: true)
             // Thrown whole, so `FailedAuthLimitMiddleware` counts it as a failure;
             // `ErrorResponseMiddleware` answers with `rejected.error`.
             throw rejected

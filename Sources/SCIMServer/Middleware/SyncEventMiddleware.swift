@@ -4,8 +4,10 @@ import SCIMStore
 
 /// Records one event per SCIM request in the organisation's log: reads and failures through the
 /// buffer (flushed in batches), while successful writes were already recorded in their own transaction.
+/// Each request also counts in `scim_organisation_requests_total`, with the event's outcome.
 struct SyncEventMiddleware: RouterMiddleware {
     let buffer: EventBuffer
+    let metrics: ServiceMetrics
 
     func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         guard let tenant = context.tenant else { return try await next(request, context) }
@@ -17,6 +19,7 @@ struct SyncEventMiddleware: RouterMiddleware {
         do {
             let response = try await next(request, context)
             let notes = context.notes.current
+            metrics.recordOrganisationRequest(slug: tenant.slug, failed: response.status.code >= 400)
             if !notes.recordedInTransaction {
                 buffer.append(
                     SyncEvent(
@@ -28,6 +31,7 @@ struct SyncEventMiddleware: RouterMiddleware {
         } catch {
             let scimError = ErrorResponseMiddleware.scimError(for: error, logger: context.logger)
             let notes = context.notes.current
+            metrics.recordOrganisationRequest(slug: tenant.slug, failed: true)
             buffer.append(
                 SyncEvent(
                     origin: origin, outcome: .error, status: scimError.status, resourceType: notes.resourceType,

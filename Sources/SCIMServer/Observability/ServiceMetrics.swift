@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 import Prometheus
 import SCIM
@@ -7,8 +8,10 @@ import Synchronization
 /// The service's own Prometheus metrics, kept in a registry that the composition root owns.
 ///
 /// Every label value is bounded: route templates (`/scim/v2/Users/{id}`, never the raw path), a fixed
-/// set of methods and status classes. No organisation slug, user name or id ever becomes a label, so
-/// the number of series does not grow with customers or users.
+/// set of methods and status classes. The `scim_organisation_*` series alone carry an `organisation`
+/// label, the slug: a handful of series per organisation that exists in `control.organisations`
+/// (a removed organisation's series go at the next refresh), never one per user, token or request.
+/// No user name or id ever becomes a label.
 ///
 /// The registry is passed in rather than taken from a global so tests can build several applications,
 /// each with its own counts. `scim-server serve` also bootstraps swift-metrics with a factory over the
@@ -32,6 +35,8 @@ public final class ServiceMetrics: Sendable {
     private let connectionsOpen: Gauge
     private let connectionsRefused: Counter
     private let connectionTimeouts: [ConnectionDeadlines.Phase: Counter]
+    private let organisations = Mutex<[String: OrganisationSeries]>([:])
+    private let organisationsRefreshed: Gauge
 
     /// Request latency buckets, in seconds: 5 ms to 10 s.
     static let latencyBuckets: [Duration] = [
@@ -52,6 +57,7 @@ public final class ServiceMetrics: Sendable {
             uniqueKeysWithValues: ConnectionDeadlines.Phase.allCases.filter { $0 != .responding }.map {
                 ($0, registry.makeCounter(descriptor: Self.connectionTimeoutsName, labels: [("phase", $0.rawValue)]))
             })
+        organisationsRefreshed = registry.makeGauge(descriptor: Self.organisationsRefreshedName)
     }
 
     /// `scim_http_connections_open`, up by one.
@@ -106,6 +112,78 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
+    /// Counts one SCIM request of an organisation in `scim_organisation_requests_total`, as its sync
+    /// event records it: `success` below status 400, `error` from 400 on.
+    func recordOrganisationRequest(slug: String, failed: Bool) {
+        let series = organisations.withLock { cache in
+            if let series = cache[slug] { return series }
+            return makeOrganisationSeries(slug, in: &cache)
+        }
+        (failed ? series.failed : series.succeeded).increment()
+    }
+
+    /// Publishes a refresh of every organisation's signals: sets their gauges, creates their request
+    /// counters at 0 (so the first error of an organisation is an increase Prometheus sees), and
+    /// unregisters the series of organisations that no longer exist.
+    /// - Parameter now: the refresh's time, published as `scim_organisation_signals_refreshed_timestamp_seconds`.
+    func publishOrganisations(_ samples: [OrganisationSample], now: Date) {
+        organisations.withLock { cache in
+            var seen = Set<String>()
+            for sample in samples {
+                seen.insert(sample.slug)
+                var series: OrganisationSeries
+                if let cached = cache[sample.slug] {
+                    series = cached
+                } else {
+                    series = makeOrganisationSeries(sample.slug, in: &cache)
+                }
+                series.scimEnabled.set(to: sample.scimEnabled ? 1 : 0)
+                let labels = [("organisation", sample.slug)]
+                let lastSuccessName = Self.organisationLastSuccessName
+                let tokenExpiryName = Self.organisationTokenExpiryName
+                switch sample.lastSuccess {
+                case .at(let date):
+                    let gauge = series.lastSuccess ?? registry.makeGauge(descriptor: lastSuccessName, labels: labels)
+                    gauge.set(to: date.timeIntervalSince1970)
+                    series.lastSuccess = gauge
+                case .none:
+                    if let gauge = series.lastSuccess { registry.unregisterGauge(gauge) }
+                    series.lastSuccess = nil
+                case .unread:
+                    break
+                }
+                if let expiry = sample.tokenExpiry {
+                    let gauge = series.tokenExpiry ?? registry.makeGauge(descriptor: tokenExpiryName, labels: labels)
+                    gauge.set(to: expiry.timeIntervalSince1970)
+                    series.tokenExpiry = gauge
+                } else if let gauge = series.tokenExpiry {
+                    registry.unregisterGauge(gauge)
+                    series.tokenExpiry = nil
+                }
+                cache[sample.slug] = series
+            }
+            for (slug, series) in cache where !seen.contains(slug) {
+                series.unregister(from: registry)
+                cache[slug] = nil
+            }
+        }
+        organisationsRefreshed.set(to: now.timeIntervalSince1970)
+    }
+
+    /// Creates an organisation's counters and `scim_enabled` gauge and caches them; called under the lock.
+    private func makeOrganisationSeries(
+        _ slug: String, in cache: inout [String: OrganisationSeries]
+    ) -> OrganisationSeries {
+        let labels = [("organisation", slug)]
+        let requests = Self.organisationRequestsName
+        let series = OrganisationSeries(
+            succeeded: registry.makeCounter(descriptor: requests, labels: labels + [("outcome", "success")]),
+            failed: registry.makeCounter(descriptor: requests, labels: labels + [("outcome", "error")]),
+            scimEnabled: registry.makeGauge(descriptor: Self.organisationSCIMEnabledName, labels: labels))
+        cache[slug] = series
+        return series
+    }
+
     /// Adds to `scim_events_purged_total`.
     func recordPurged(_ count: Int) {
         if count > 0 { eventsPurged.increment(by: Int64(count)) }
@@ -143,6 +221,42 @@ public final class ServiceMetrics: Sendable {
         var method: String
         var route: String
         var statusClass: String
+    }
+
+    /// One organisation's refreshed signals, as `OrganisationMetricsService` read them.
+    struct OrganisationSample: Sendable, Equatable {
+        /// What `scim_organisation_last_success_timestamp_seconds` shows.
+        enum LastSuccess: Sendable, Equatable {
+            /// The time of the latest success (the Unix epoch when the identity provider connected once
+            /// but the retained event log holds no success).
+            case at(Date)
+            /// No series: the identity provider never connected.
+            case none
+            /// The event log could not be read this time: the series keeps its value.
+            case unread
+        }
+
+        var slug: String
+        var scimEnabled: Bool
+        var lastSuccess: LastSuccess
+        var tokenExpiry: Date?
+    }
+
+    /// One organisation's series; the two gauges exist only while they have a value.
+    private struct OrganisationSeries: Sendable {
+        var succeeded: Counter
+        var failed: Counter
+        var scimEnabled: Gauge
+        var lastSuccess: Gauge?
+        var tokenExpiry: Gauge?
+
+        func unregister(from registry: PrometheusCollectorRegistry) {
+            registry.unregisterCounter(succeeded)
+            registry.unregisterCounter(failed)
+            registry.unregisterGauge(scimEnabled)
+            if let lastSuccess { registry.unregisterGauge(lastSuccess) }
+            if let tokenExpiry { registry.unregisterGauge(tokenExpiry) }
+        }
     }
 
     private struct RequestSeries: Sendable {
@@ -185,6 +299,33 @@ public final class ServiceMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "scim", metricName: "events_purged", unitName: "total",
             helpText: "Sync events deleted by the retention purger.")
+    }
+    static var organisationRequestsName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "organisation", metricName: "requests", unitName: "total",
+            helpText: "SCIM requests of one organisation on this replica, by outcome (error: status 400 or above).")
+    }
+    static var organisationLastSuccessName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "organisation", metricName: "last_success_timestamp", unitName: "seconds",
+            helpText:
+                "Time of the organisation's latest successful SCIM request in its event log; 0 when none is kept.")
+    }
+    static var organisationTokenExpiryName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "organisation", metricName: "token_expiry_timestamp", unitName: "seconds",
+            helpText: "Earliest expiry among the organisation's live SCIM tokens; absent when none expires.")
+    }
+    static var organisationSCIMEnabledName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "organisation", metricName: "scim_enabled", unitName: "",
+            helpText: "1 when SCIM provisioning is switched on for the organisation, else 0.")
+    }
+    static var organisationsRefreshedName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "organisation", metricName: "signals_refreshed_timestamp",
+            unitName: "seconds",
+            helpText: "Time this replica last refreshed the scim_organisation_* gauges from the database.")
     }
     /// The gauges of one connection pool, labelled `pool="request"` or `pool="background"`.
     private struct PoolGauges: Sendable {
