@@ -105,6 +105,12 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         self.hint = hint
     }
 
+    /// Whether the statement named a schema or table that does not exist: in this service, an
+    /// organisation's schema dropped (its organisation purged) while the statement was on its way.
+    public var namesMissingRelation: Bool {
+        sqlState == .undefinedTable || sqlState == .invalidSchemaName
+    }
+
     /// Whether retrying later (or answering 503) is the right reaction: the database was unreachable,
     /// restarting, overloaded (a statement timed out), or chose this transaction as a serialization/deadlock victim.
     public var isTransient: Bool {

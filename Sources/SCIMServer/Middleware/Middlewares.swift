@@ -73,7 +73,7 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             return error
         case let rejected as RejectedCredential:
             return rejected.error
-        case let error as PostgresError where error.sqlState == .undefinedTable || error.sqlState == .invalidSchemaName:
+        case let error as PostgresError where error.namesMissingRelation:
             // The organisation was purged while the request ran: its token went with it.
             return .unauthorized("The organisation of this token no longer exists.")
         case let error as PostgresError where error.isTransient:
@@ -118,7 +118,7 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             return AdminError(status: 413, code: "payload_too_large", message: error.detail)
         case let error as SCIMError:
             return AdminError(status: error.status, code: error.status == 404 ? "not_found" : "bad_request", message: error.detail)
-        case let error as PostgresError where error.sqlState == .undefinedTable || error.sqlState == .invalidSchemaName:
+        case let error as PostgresError where error.namesMissingRelation:
             // The organisation was purged while the request ran.
             return .notFound("The organisation no longer exists.")
         case let error as PostgresError where error.isTransient:

@@ -93,6 +93,9 @@ public struct EventPurger: Service, CustomStringConvertible {
                 }
             } catch let error as CancellationError {
                 throw error
+            } catch let error as PostgresError where error.namesMissingRelation {
+                // The organisation was purged after the list was read: nothing left to purge.
+                summary.schemas -= 1
             } catch {
                 summary.failedSchemas += 1
                 logger.warning(
