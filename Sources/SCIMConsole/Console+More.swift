@@ -1,0 +1,7 @@
+import Foundation
+import Hummingbird
+import SCIMStore
+
+extension Console {
+    func addMorePages(to group: RouterGroup<Context>) {}
+}
