@@ -23,7 +23,7 @@ struct ConsoleViews: Sendable {
     static let contentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
     static func load() throws -> ConsoleViews {
-        guard let resources = Bundle.module.resourceURL?.appendingPathComponent("Resources") else {
+        guard let resources = Bundle.module.url(forResource: "Resources", withExtension: nil) else {
             throw ConsoleResourceError(message: "the console's resource bundle is missing")
         }
         var library = MustacheLibrary()
