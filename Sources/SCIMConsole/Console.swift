@@ -55,12 +55,13 @@ public struct ConsoleStores: Sendable {
     public var staffKeys: StaffKeyStore
     public var auditLog: AuditLog
     public var sessions: ConsoleSessionStore
+    public var directory: UserDirectory
     public var coherence: CacheCoherence
 
     public init(
         client: PostgresClient, organisations: OrganisationStore, tokens: TokenStore, customFields: CustomFieldStore,
         groups: GroupStore, status: SyncStatusStore, events: EventBuffer, staffKeys: StaffKeyStore, auditLog: AuditLog,
-        sessions: ConsoleSessionStore, coherence: CacheCoherence
+        sessions: ConsoleSessionStore, directory: UserDirectory, coherence: CacheCoherence
     ) {
         self.client = client
         self.organisations = organisations
@@ -72,6 +73,7 @@ public struct ConsoleStores: Sendable {
         self.staffKeys = staffKeys
         self.auditLog = auditLog
         self.sessions = sessions
+        self.directory = directory
         self.coherence = coherence
     }
 }

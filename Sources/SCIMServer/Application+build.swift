@@ -132,7 +132,8 @@ func buildRouter(
         stores: ConsoleStores(
             client: client, organisations: organisations, tokens: tokens, customFields: customFields, groups: groups,
             status: SyncStatusStore(client: client), events: events, staffKeys: StaffKeyStore(client: client),
-            auditLog: AuditLog(client: client), sessions: ConsoleSessionStore(client: client), coherence: coherence),
+            auditLog: AuditLog(client: client), sessions: ConsoleSessionStore(client: client),
+            directory: UserDirectory(client: client), coherence: coherence),
         settings: ConsoleSettings(
             adminToken: configuration.adminToken, publicBaseURL: configuration.publicBaseURL, servesTLS: configuration.tls != nil),
         signInLimit: ConsoleSignInLimit(failedAuth, adminAuth: adminAuth, trustedProxy: rateLimits.trustedProxy),

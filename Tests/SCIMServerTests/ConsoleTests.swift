@@ -267,6 +267,24 @@ struct ConsoleTests {
                 #expect(!page.text.contains(hostile) && !page.text.contains("<script>alert"), "\(path) is not escaped")
             }
             #expect(try await browser.get("/console/organisations").text.contains("&lt;img src=x onerror=alert(1)&gt;"))
+
+            let userID = try await organisation.createUser("hostile@example.com", extra: ["displayName": .string(hostile)])
+            let group = try await organisation.scim(
+                .post, "/Groups",
+                json: ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": .string(team),
+                       "members": [["value": .string(userID)]]])
+            #expect(group.status == .created, "\(group.text)")
+            let teamID = try #require(group["id"]?.stringValue)
+            let failed = try await organisation.scim(
+                .post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": .string(hostile)])
+            #expect(failed.status.code >= 400)
+            let base = "/console/organisations/\(organisation.slug)"
+            for path in ["/users", "/users?q=hostile", "/users/\(userID)", "/teams", "/teams/\(teamID)", "/events"] {
+                let page = try await browser.get(base + path)
+                #expect(page.status == .ok, "\(path): \(page.status)")
+                #expect(!page.text.contains(hostile) && !page.text.contains("<script>alert"), "\(path) is not escaped")
+                #expect(page.text.contains("&lt;img src=x onerror=alert(1)&gt;") || page.text.contains("&lt;script&gt;"), "\(path)")
+            }
             #expect(issued.text.contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"))
         }
     }
