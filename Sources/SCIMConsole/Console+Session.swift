@@ -66,8 +66,16 @@ extension Console {
     }
 
     /// - Throws: `ConsoleFailure` 403 unless the request's `Origin` is the console's own.
+    ///
+    /// Under the console's `Referrer-Policy: no-referrer`, browsers send `Origin: null` with a form's
+    /// POST (Fetch, "serializing a request origin"). Then the browser's own `Sec-Fetch-Site`, which a
+    /// page cannot set, must say `same-origin`; a `null` origin from a sandboxed frame or another site
+    /// says `cross-site` and is refused.
     func checkOrigin(_ request: Request) throws {
-        guard let origin = request.headers[.origin]?.lowercased(), let expected = expectedOrigin(request), origin == expected else {
+        let origin = request.headers[.origin]?.lowercased()
+        let sameOrigin = origin != nil && origin == expectedOrigin(request)
+        let nullFromSameOrigin = origin == "null" && request.headers[.secFetchSite]?.lowercased() == "same-origin"
+        guard sameOrigin || nullFromSameOrigin else {
             throw ConsoleFailure(
                 status: .forbidden, title: "Request refused",
                 message: "This form was sent from another site, or by a browser that does not say where from.")

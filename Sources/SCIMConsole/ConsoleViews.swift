@@ -41,7 +41,8 @@ struct ConsoleViews: Sendable {
             let ext = (name as NSString).pathExtension
             let base = (name as NSString).deletingPathExtension
             let served = "\(base).\(hash).\(ext)"
-            let type = ext == "css" ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8"
+            let types = ["css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8", "svg": "image/svg+xml"]
+            let type = types[ext] ?? "application/octet-stream"
             assets[served] = Asset(contentType: type, body: text)
             urls[name] = "/console/assets/\(served)"
         }
@@ -71,6 +72,7 @@ struct ConsoleViews: Sendable {
         frame["content"] = content
         frame["css"] = assetURLs["console.css"] ?? ""
         frame["js"] = assetURLs["console.js"] ?? ""
+        frame["icon"] = assetURLs["favicon.svg"] ?? ""
         return html(library.render(frame, withTemplate: "layout") ?? "", status: status)
     }
 
@@ -143,5 +145,6 @@ struct ConsoleResourceError: Error, CustomStringConvertible {
 extension HTTPField.Name {
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
     static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
     static let consoleForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
 }

@@ -27,7 +27,7 @@ struct ConsoleBrowser: Sendable {
 
     static let origin = "http://console.test"
     let client: TestClient
-    private let jar = Jar()
+    let jar = Jar()
 
     init(client: TestClient) {
         self.client = client
@@ -242,6 +242,21 @@ struct ConsoleTests {
                 "/console/sign-in", [("token", TestDatabase.adminToken)], origin: "https://evil.example", csrf: nil)
             #expect(signIn.status == .forbidden)
             #expect(signIn.headers[.setCookie] == nil)
+
+            // Under Referrer-Policy: no-referrer a browser sends Origin: null; only Sec-Fetch-Site
+            // same-origin makes that acceptable.
+            let token = try await browser.token(for: "/console/organisations")
+            for (site, expected) in [("cross-site", HTTPResponse.Status.forbidden), ("", .forbidden), ("same-origin", .seeOther)] {
+                let slug = TestDatabase.uniqueSlug("null")
+                var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded", .origin: "null"]
+                headers[.cookie] = browser.jar.value.withLock { $0 }
+                if !site.isEmpty { headers[HTTPField.Name("Sec-Fetch-Site")!] = site }
+                let result = try await client.request(
+                    .post, "/console/organisations", bearer: nil, raw: "slug=\(slug)&name=N&csrf=\(token)", headers: headers, contentType: nil)
+                #expect(result.status == expected, "Sec-Fetch-Site \(site): \(result.status)")
+                let exists = try await client.admin(.get, "/organisations/\(slug)").status == .ok
+                #expect(exists == (expected == .seeOther))
+            }
 
             let slug = TestDatabase.uniqueSlug("csrf")
             let created = try await browser.post("/console/organisations", [("slug", slug), ("name", "Made here")])
