@@ -72,8 +72,9 @@ extension Console {
                 "total": status.users.total, "active": status.users.active, "deactivated": status.users.deactivated,
                 "scimManaged": status.users.scimManaged, "manual": status.users.manual,
             ],
-            "teams": status.teams, "requests24h": status.last24Hours.requests, "errors24h": status.last24Hours.errors,
-            "liveTokens": status.tokens.count, "noTokens": status.tokens.isEmpty,
+            "teams": plural(status.teams, "team"), "requests24h": plural(status.last24Hours.requests, "request"),
+            "errors24h": plural(status.last24Hours.errors, "error"),
+            "liveTokens": plural(status.tokens.count, "live token"), "noTokens": status.tokens.isEmpty,
             "recentErrors": status.recentErrors.prefix(5).map { error -> [String: Any] in
                 [
                     "time": ConsoleTime.view(error.occurredAt, now: call.now) as Any, "requestId": error.requestId,

@@ -66,14 +66,34 @@ struct ConsoleViews: Sendable {
     func page(
         _ template: String, title: String, data: [String: Any], layout: [String: Any], status: HTTPResponse.Status = .ok
     ) -> Response {
-        let content = library.render(data, withTemplate: template) ?? ""
-        var frame = layout
+        let content = library.render(Self.compact(data) ?? [:], withTemplate: template) ?? ""
+        var frame = (Self.compact(layout) as? [String: Any]) ?? [:]
         frame["title"] = title
         frame["content"] = content
         frame["css"] = assetURLs["console.css"] ?? ""
         frame["js"] = assetURLs["console.js"] ?? ""
         frame["icon"] = assetURLs["favicon.svg"] ?? ""
         return html(library.render(frame, withTemplate: "layout") ?? "", status: status)
+    }
+
+    /// The data without its nil values and empty texts: an absent optional stored as `Any` would
+    /// otherwise be a truthy section that renders as "nil".
+    static func compact(_ value: Any) -> Any? {
+        let mirror = Mirror(reflecting: value)
+        if mirror.displayStyle == .optional {
+            guard let wrapped = mirror.children.first?.value else { return nil }
+            return compact(wrapped)
+        }
+        // An empty text is left out too, so `{{#detail}}…{{/detail}}` is skipped rather than framing nothing;
+        // a missing value renders as the empty text it was.
+        if let text = value as? String, text.isEmpty { return nil }
+        if let dictionary = value as? [String: Any] {
+            return dictionary.compactMapValues { compact($0) }
+        }
+        if let array = value as? [Any] {
+            return array.compactMap { compact($0) }
+        }
+        return value
     }
 
     /// The layout's data for a signed-in person.
@@ -136,6 +156,9 @@ struct ConsoleViews: Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: .init(string: text)))
     }
 }
+
+/// `1 team`, `3 teams`.
+func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
 
 struct ConsoleResourceError: Error, CustomStringConvertible {
     var message: String
