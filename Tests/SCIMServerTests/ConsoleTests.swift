@@ -394,3 +394,41 @@ struct ConsoleTests {
         }
     }
 }
+
+@Suite("Admin API: the user representation support reads after a first sync")
+struct AdminUserRepresentationTests {
+    @Test("users carry their manager, teams and custom-field values")
+    func managerTeamsFields() async throws {
+        try await withApp { client in
+            let organisation = try await client.organisation("rep")
+            let mapped = try await client.admin(
+                .put, "/organisations/\(organisation.slug)/custom-fields",
+                json: ["mappings": [["scimAttribute": "costCentre", "field": "cost_centre", "type": "string"]]])
+            #expect(mapped.status == .ok, "\(mapped.text)")
+            let bossID = try await organisation.createUser("boss@example.com")
+            let fields: JSONValue = ["costCentre": "CC-42"]
+            let userID = try await organisation.createUser(
+                "ada@example.com",
+                extra: [
+                    "schemas": [.string(SchemaURN.user), .string(SchemaURN.enterpriseUser), .string(SchemaURN.learnAmpUser)],
+                    SchemaURN.enterpriseUser: ["manager": ["value": .string(bossID)]], SchemaURN.learnAmpUser: fields,
+                ])
+            let group = try await organisation.scim(
+                .post, "/Groups", json: ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Research",
+                                         "members": [["value": .string(userID)]]])
+            #expect(group.status == .created)
+            let list = try await client.admin(.get, "/organisations/\(organisation.slug)/users?email=ada@example.com")
+            let user = try #require(list["users"]?.arrayValue?.first)
+            #expect(user.at("manager", "id")?.stringValue == bossID)
+            #expect(user.at("manager", "userName")?.stringValue == "boss@example.com")
+            #expect(user.at("teams")?.arrayValue?.first?.at("name")?.stringValue == "Research")
+            #expect(user.at("teams")?.arrayValue?.first?.at("id")?.stringValue == group["id"]?.stringValue)
+            #expect(user.at("customFields", "cost_centre")?.stringValue == "CC-42")
+            let boss = try await client.admin(.get, "/organisations/\(organisation.slug)/users?email=boss@example.com")
+            let bossUser = try #require(boss["users"]?.arrayValue?.first)
+            #expect(bossUser.at("manager") == .null)
+            #expect(bossUser.at("teams") == .array([]))
+            #expect(bossUser.at("customFields") == .object([:]))
+        }
+    }
+}

@@ -20,9 +20,16 @@ public struct AdminUser: Sendable, Encodable, Equatable {
     public var department: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// `{"id", "userName"}` of the manager, when the user has one in Learn Amp.
+    public var manager: JSONValue?
+    /// `[{"id", "name"}]` of the teams the user is in, by name.
+    public var teams: [JSONValue]
+    /// Mapped custom fields by Learn Amp field name, as stored.
+    public var customFields: [String: JSONValue]
 
     enum CodingKeys: String, CodingKey {
-        case id, email, userName, firstName, lastName, active, role, managedBySCIM, department, createdAt, updatedAt
+        case id, email, userName, firstName, lastName, active, role, managedBySCIM, department, createdAt, updatedAt, manager, teams,
+            customFields
     }
 
     /// Ids in lowercase, as everywhere else in the API; absent names are null rather than missing.
@@ -39,10 +46,25 @@ public struct AdminUser: Sendable, Encodable, Equatable {
         try container.encode(department, forKey: .department)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encode(manager ?? .null, forKey: .manager)
+        try container.encode(teams, forKey: .teams)
+        try container.encode(customFields, forKey: .customFields)
     }
 
-    static let columns =
-        "id, COALESCE(email, user_name) AS email, user_name, given_name, family_name, active, role, scim_managed, department, created_at, updated_at"
+    /// The columns of a `users` row in `schema`, with the manager, the teams and the custom fields as
+    /// JSON texts (so support can confirm a first sync without the customer's SCIM token).
+    static func columns(_ schema: PostgresIdentifier) -> String {
+        let s = schema.description
+        return """
+            id, COALESCE(email, user_name) AS email, user_name, given_name, family_name, active, role, scim_managed, department,
+            created_at, updated_at,
+            (SELECT jsonb_build_object('id', m.id, 'userName', m.user_name) FROM \(s).users m WHERE m.id = users.manager_id)::text
+                AS manager_json,
+            (SELECT COALESCE(jsonb_agg(jsonb_build_object('id', t.id, 'name', t.display_name) ORDER BY lower(t.display_name)), '[]')
+             FROM \(s).team_members tm JOIN \(s).teams t ON t.id = tm.team_id WHERE tm.user_id = users.id)::text AS teams_json,
+            users.custom_fields::text AS custom_fields_json
+            """
+    }
 
     init(row: PostgresRow) throws {
         id = try row.decode("id")
@@ -56,6 +78,13 @@ public struct AdminUser: Sendable, Encodable, Equatable {
         department = try row.decode("department")
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
+        func json(_ column: String) throws -> JSONValue? {
+            guard let text = try row.decode(column, as: String?.self) else { return nil }
+            return try? JSONValue.parse(Array(text.utf8))
+        }
+        manager = try json("manager_json")
+        teams = try json("teams_json")?.arrayValue ?? []
+        customFields = try json("custom_fields_json")?.objectValue ?? [:]
     }
 }
 
@@ -80,7 +109,7 @@ public struct ManualUserStore: Sendable {
                         INSERT INTO \(schema).users (id, user_name, email, given_name, family_name, role, scim_managed, emails)
                         VALUES (\(UUID()), \(email), \(email), \(firstName), \(lastName), \(role.rawValue), false,
                                 jsonb_build_array(jsonb_build_object('value', \(email)::text, 'type', 'work', 'primary', true)))
-                        RETURNING \(unsafeSQL: AdminUser.columns)
+                        RETURNING \(unsafeSQL: AdminUser.columns(schema))
                         """
                     ).rows[0])
                 try UserStore.linkWaitingReports(to: user.id, names: [email], schema: schema, on: connection)
@@ -96,7 +125,7 @@ public struct ManualUserStore: Sendable {
         let schema = tenant.schema
         let rows = try await client.query(
             """
-            SELECT \(unsafeSQL: AdminUser.columns) FROM \(schema).users
+            SELECT \(unsafeSQL: AdminUser.columns(schema)) FROM \(schema).users
             WHERE (\(email)::text IS NULL OR lower(user_name) = lower(\(email)::text) OR lower(email) = lower(\(email)::text))
               AND (\(active)::boolean IS NULL OR active = \(active)::boolean)
               AND (\(cursor)::uuid IS NULL OR id > \(cursor)::uuid)
@@ -118,7 +147,7 @@ public struct ManualUserStore: Sendable {
                    given_name = COALESCE(\(firstName)::text, given_name), family_name = COALESCE(\(lastName)::text, family_name),
                    active = COALESCE(\(active)::boolean, active), updated_at = now(), version = version + 1
             WHERE id = \(id)
-            RETURNING \(unsafeSQL: AdminUser.columns)
+            RETURNING \(unsafeSQL: AdminUser.columns(schema))
             """)
         guard let row = rows.first else { throw AdminError.notFound("No user \(id) in this organisation.") }
         return try AdminUser(row: row)
