@@ -19,7 +19,7 @@ extension Console {
             var layout: [String: Any]?
             do {
                 guard let id = request.cookies[Self.cookieName]?.value,
-                    let session = try await stores.sessions.resume(id, now: now)
+                    let session = try await stores.sessions.resume(id, bootstrapDigest: adminTokenDigest, now: now)
                 else {
                     return signInRedirect(request)
                 }
@@ -146,7 +146,14 @@ extension Console {
                 signInLimit.recordFailure(request, context.remoteAddress, credential)
                 return again(.unauthorized, "That key was not accepted. Check it, or ask for a new one.", next: next)
             }
-            let id = try await stores.sessions.start(identity, now: clock.now())
+            let now = clock.now()
+            let id = try await stores.sessions.start(identity, bootstrapDigest: adminTokenDigest, now: now)
+            do {
+                // Housekeeping on the way: sessions a day past their end go.
+                try await stores.sessions.purge(now: now)
+            } catch {
+                context.logger.warning("console session purge failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
             let home = identity.organisationSlug.map { "/console/organisations/\($0)" } ?? "/console/organisations"
             var response = Self.redirect(next ?? home)
             response.headers[.setCookie] = sessionCookie(id, maxAge: Int(ConsoleSessionStore.absoluteLifetime))

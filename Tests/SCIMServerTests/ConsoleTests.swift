@@ -192,6 +192,26 @@ struct ConsoleTests {
         }
     }
 
+    @Test("rotating ADMIN_API_TOKEN ends the sessions signed in with the old one")
+    func rotatedBootstrap() async throws {
+        let clock = ConsoleTestClock()
+        let saved = ConsoleBrowser.Jar()
+        try await withConsole(clock: clock) { client in
+            let browser = ConsoleBrowser(client: client)
+            try await browser.signIn(TestDatabase.adminToken)
+            #expect(try await browser.get("/console/organisations").status == .ok)
+            let current = browser.jar.value.withLock { $0 }
+            saved.value.withLock { $0 = current }
+        }
+        try await withConsole(clock: clock, configure: { $0.adminToken = "a-rotated-admin-token-0123456789" }) { client in
+            let browser = ConsoleBrowser(client: client)
+            let old = saved.value.withLock { $0 }
+            browser.jar.value.withLock { $0 = old }
+            let result = try await browser.get("/console/organisations")
+            #expect(old != nil && result.status == .seeOther)
+        }
+    }
+
     @Test("revoking a staff key ends its sessions at once")
     func revokedKey() async throws {
         try await withConsole { client in

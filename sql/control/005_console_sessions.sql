@@ -8,6 +8,9 @@ CREATE TABLE console_sessions (
     id_hash      bytea PRIMARY KEY CHECK (length(id_hash) = 32),
     -- The staff key that signed in; null for the bootstrap ADMIN_API_TOKEN.
     staff_key_id uuid REFERENCES staff_keys (id) ON DELETE CASCADE,
+    -- For a bootstrap session, the SHA-256 of the ADMIN_API_TOKEN it signed in with: rotating the
+    -- token ends the sessions of the old one.
+    bootstrap_digest bytea CHECK ((staff_key_id IS NULL) = (bootstrap_digest IS NOT NULL)),
     created_at   timestamptz NOT NULL,
     last_seen_at timestamptz NOT NULL,
     -- Absolute expiry: created_at plus the absolute lifetime, whatever the activity.

@@ -28,21 +28,25 @@ public struct ConsoleSessionStore: Sendable {
     }
 
     /// Starts a session for `identity` (a staff key or the bootstrap token).
+    /// - Parameter bootstrapDigest: the SHA-256 of the current `ADMIN_API_TOKEN`, kept with a bootstrap
+    ///   session so that rotating the token ends it.
     /// - Returns: the session id for the cookie; it exists only in this return value.
-    public func start(_ identity: StaffIdentity, now: Date) async throws -> String {
+    public func start(_ identity: StaffIdentity, bootstrapDigest: [UInt8], now: Date) async throws -> String {
         let id = Secrets.randomBase62(43)
         let expires = now.addingTimeInterval(Self.absoluteLifetime)
+        let digest: [UInt8]? = identity.id == nil ? bootstrapDigest : nil
         _ = try await client.query(
             """
-            INSERT INTO control.console_sessions (id_hash, staff_key_id, created_at, last_seen_at, expires_at)
-            VALUES (\(Secrets.sha256(id)), \(identity.id), \(now), \(now), \(expires))
+            INSERT INTO control.console_sessions (id_hash, staff_key_id, bootstrap_digest, created_at, last_seen_at, expires_at)
+            VALUES (\(Secrets.sha256(id)), \(identity.id), \(digest), \(now), \(now), \(expires))
             """)
         return id
     }
 
     /// The live session behind a cookie's id, touched as seen; nil when there is none, it was ended,
-    /// it sat idle for `idleTimeout`, it is past its absolute expiry, or its staff key was revoked.
-    public func resume(_ id: String, now: Date) async throws -> ConsoleSession? {
+    /// it sat idle for `idleTimeout`, it is past its absolute expiry, its staff key was revoked, or
+    /// (a bootstrap session) `ADMIN_API_TOKEN` is no longer the token it signed in with.
+    public func resume(_ id: String, bootstrapDigest: [UInt8], now: Date) async throws -> ConsoleSession? {
         guard (20...100).contains(id.utf8.count) else { return nil }
         let hash = Secrets.sha256(id)
         let idleSince = now.addingTimeInterval(-Self.idleTimeout)
@@ -54,6 +58,7 @@ public struct ConsoleSessionStore: Sendable {
             LEFT JOIN control.staff_keys k ON k.id = s.staff_key_id
             LEFT JOIN control.organisations o ON o.id = k.organisation_id
             WHERE s.id_hash = \(hash) AND s.ended_at IS NULL AND s.last_seen_at > \(idleSince) AND s.expires_at > \(now)
+              AND (s.staff_key_id IS NOT NULL OR s.bootstrap_digest = \(bootstrapDigest))
               AND (s.staff_key_id IS NULL OR k.revoked_at IS NULL)
             """)
         guard let row = rows.first else { return nil }
