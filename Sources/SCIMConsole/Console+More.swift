@@ -36,7 +36,8 @@ extension Console {
     func pageNumber(_ call: ConsoleCall<Context>) throws -> Int {
         guard let text = call.query.text("page") else { return 1 }
         guard let number = Int(text), (1...100_000).contains(number) else {
-            throw ConsoleFailure(status: .badRequest, title: "Check the address", message: "page must be a number from 1.")
+            throw ConsoleFailure(
+                status: .badRequest, title: "Check the address", message: "page must be a number from 1.")
         }
         return number
     }
@@ -57,7 +58,8 @@ extension Console {
     static func userRow(_ user: UserSummary, slug: String, now: Date) -> [String: Any] {
         [
             "id": user.id.uuidString.lowercased(), "name": user.name, "userName": user.userName, "email": user.email,
-            "active": user.active, "scim": user.managedBySCIM, "updated": ConsoleTime.view(user.updatedAt, now: now) as Any,
+            "active": user.active, "scim": user.managedBySCIM,
+            "updated": ConsoleTime.view(user.updatedAt, now: now) as Any,
             "href": "/console/organisations/\(slug)/users/\(user.id.uuidString.lowercased())",
         ]
     }
@@ -69,14 +71,17 @@ extension Console {
         let search = call.query.text("q")
         let filterText = call.query.text("filter") ?? "all"
         guard let filter = UserFilter(rawValue: filterText) else {
-            throw ConsoleFailure(status: .badRequest, title: "Check the address", message: "Unknown filter \"\(filterText.prefix(32))\".")
+            throw ConsoleFailure(
+                status: .badRequest, title: "Check the address", message: "Unknown filter \"\(filterText.prefix(32))\"."
+            )
         }
         let page = try pageNumber(call)
         let (users, hasMore) = try await stores.directory.search(
             tenant, search: search, filter: filter, limit: Self.pageSize, offset: (page - 1) * Self.pageSize)
         let filters = UserFilter.allCases.map { option -> [String: Any] in
             let labels: [UserFilter: String] = [
-                .all: "All users", .active: "Active", .deactivated: "Deactivated", .scim: "Managed by SCIM", .manual: "Manual",
+                .all: "All users", .active: "Active", .deactivated: "Deactivated", .scim: "Managed by SCIM",
+                .manual: "Manual",
             ]
             return ["value": option.rawValue, "label": labels[option] ?? option.rawValue, "selected": option == filter]
         }
@@ -93,7 +98,8 @@ extension Console {
     func userPage(_ call: ConsoleCall<Context>) async throws -> Response {
         let (organisation, tenant) = try await organisation(call)
         guard let id = call.context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ConsoleFailure(status: .notFound, title: "User not found", message: "This organisation has no such user.")
+            throw ConsoleFailure(
+                status: .notFound, title: "User not found", message: "This organisation has no such user.")
         }
         let detail = try await stores.directory.user(tenant, id: id)
         _ = try await stores.events.flush(stores.client, only: tenant.schema)
@@ -104,19 +110,27 @@ extension Console {
         let slug = organisation.slug
         let data: [String: Any] = [
             "slug": slug, "user": Self.userRow(detail.user, slug: slug, now: call.now),
-            "externalId": detail.externalID as Any, "title": detail.title as Any, "department": detail.department as Any,
+            "externalId": detail.externalID as Any, "title": detail.title as Any,
+            "department": detail.department as Any,
             "role": detail.role, "created": ConsoleTime.view(detail.createdAt, now: call.now) as Any,
             "manager": detail.manager.map { manager -> [String: Any] in
-                ["name": manager.name, "userName": manager.userName,
-                 "href": "/console/organisations/\(slug)/users/\(manager.id.uuidString.lowercased())"]
+                [
+                    "name": manager.name, "userName": manager.userName,
+                    "href": "/console/organisations/\(slug)/users/\(manager.id.uuidString.lowercased())",
+                ]
             } as Any,
             "pendingManager": detail.pendingManager as Any,
-            "teams": detail.teams.map { ["name": $0.name, "href": "/console/organisations/\(slug)/teams/\($0.id.uuidString.lowercased())"] },
+            "teams": detail.teams.map {
+                ["name": $0.name, "href": "/console/organisations/\(slug)/teams/\($0.id.uuidString.lowercased())"]
+            },
             "hasTeams": !detail.teams.isEmpty,
-            "customFields": detail.customFields.keys.sorted().map { ["name": $0, "value": Self.display(detail.customFields[$0])] },
+            "customFields": detail.customFields.keys.sorted().map {
+                ["name": $0, "value": Self.display(detail.customFields[$0])]
+            },
             "hasCustomFields": !detail.customFields.isEmpty,
             "events": events.map { Self.eventRow($0, slug: slug, now: call.now) }, "hasEvents": !events.isEmpty,
-            "eventsHref": "/console/organisations/\(slug)/events?userName=\(FormFields.encodeValue(detail.user.userName))",
+            "eventsHref":
+                "/console/organisations/\(slug)/events?userName=\(FormFields.encodeValue(detail.user.userName))",
         ]
         return views.page(
             "user", title: "\(detail.user.name) · \(organisation.name)", data: data,
@@ -128,7 +142,8 @@ extension Console {
         case nil, .null?: ""
         case .string(let text)?: text
         case .bool(let flag)?: flag ? "true" : "false"
-        case .number(let number)?: number.rounded() == number && abs(number) < 1e15 ? String(Int(number)) : String(number)
+        case .number(let number)?:
+            number.rounded() == number && abs(number) < 1e15 ? String(Int(number)) : String(number)
         case let other?: String(decoding: other.serialized(), as: UTF8.self)
         }
     }
@@ -156,14 +171,17 @@ extension Console {
     func teamPage(_ call: ConsoleCall<Context>) async throws -> Response {
         let (organisation, tenant) = try await organisation(call)
         guard let id = call.context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
-            throw ConsoleFailure(status: .notFound, title: "Team not found", message: "This organisation has no such team.")
+            throw ConsoleFailure(
+                status: .notFound, title: "Team not found", message: "This organisation has no such team.")
         }
         let page = try pageNumber(call)
-        let (team, hasMore) = try await stores.directory.team(tenant, id: id, limit: Self.pageSize, offset: (page - 1) * Self.pageSize)
+        let (team, hasMore) = try await stores.directory.team(
+            tenant, id: id, limit: Self.pageSize, offset: (page - 1) * Self.pageSize)
         let data: [String: Any] = [
             "name": team.name, "externalId": team.externalID as Any, "memberCount": team.memberCount,
             "source": team.isGroup ? "Okta group (Group Push)" : "Department",
-            "members": team.members.map { Self.userRow($0, slug: organisation.slug, now: call.now) }, "any": !team.members.isEmpty,
+            "members": team.members.map { Self.userRow($0, slug: organisation.slug, now: call.now) },
+            "any": !team.members.isEmpty,
             "pager": pager(call, page: page, hasMore: hasMore), "slug": organisation.slug,
         ]
         return views.page(
@@ -175,9 +193,11 @@ extension Console {
 
     static func eventRow(_ event: EventRecord, slug: String, now: Date) -> [String: Any] {
         [
-            "time": ConsoleTime.view(event.occurredAt, now: now) as Any, "outcome": event.outcome, "method": event.method,
+            "time": ConsoleTime.view(event.occurredAt, now: now) as Any, "outcome": event.outcome,
+            "method": event.method,
             "path": event.path, "status": event.status, "userName": event.userName ?? "", "detail": event.detail ?? "",
-            "scimType": event.scimType ?? "", "requestId": event.requestId, "clientRequestId": event.clientRequestId ?? "",
+            "scimType": event.scimType ?? "", "requestId": event.requestId,
+            "clientRequestId": event.clientRequestId ?? "",
             "changes": event.changes.joined(separator: ", "), "hasChanges": !event.changes.isEmpty,
             "failed": event.outcome != "success", "duration": event.durationMs.map { "\($0) ms" } ?? "",
             "kind": event.kind ?? "",
@@ -198,7 +218,8 @@ extension Console {
         let window = q.text("since") ?? ""
         if !window.isEmpty {
             guard let seconds = windows[window] else {
-                throw ConsoleFailure(status: .badRequest, title: "Check the address", message: "since must be 1h, 24h, 7d or 30d.")
+                throw ConsoleFailure(
+                    status: .badRequest, title: "Check the address", message: "since must be 1h, 24h, 7d or 30d.")
             }
             query.since = call.now.addingTimeInterval(-seconds)
         }
@@ -214,14 +235,25 @@ extension Console {
             nextHref = call.request.uri.path + "?" + FormFields.encode(pairs)
         }
         let data: [String: Any] = [
-            "slug": organisation.slug, "events": events.map { Self.eventRow($0, slug: organisation.slug, now: call.now) },
+            "slug": organisation.slug,
+            "events": events.map { Self.eventRow($0, slug: organisation.slug, now: call.now) },
             "any": !events.isEmpty, "requestId": query.requestID ?? "", "userName": query.userName ?? "",
-            "outcomes": options([("", "Any outcome"), ("error", "Errors"), ("warning", "Warnings"), ("success", "Successes")], selected: query.outcome),
+            "outcomes": options(
+                [("", "Any outcome"), ("error", "Errors"), ("warning", "Warnings"), ("success", "Successes")],
+                selected: query.outcome),
             "methods": options(
-                [("", "Any operation"), ("POST", "Create (POST)"), ("PUT", "Replace (PUT)"), ("PATCH", "Update (PATCH)"),
-                 ("DELETE", "Delete (DELETE)"), ("GET", "Read (GET)")], selected: query.method),
-            "windows": options([("", "Any time"), ("1h", "Last hour"), ("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days")], selected: window),
-            "narrowed": query.outcome != nil || query.method != nil || query.requestID != nil || query.userName != nil || !window.isEmpty,
+                [
+                    ("", "Any operation"), ("POST", "Create (POST)"), ("PUT", "Replace (PUT)"),
+                    ("PATCH", "Update (PATCH)"),
+                    ("DELETE", "Delete (DELETE)"), ("GET", "Read (GET)"),
+                ], selected: query.method),
+            "windows": options(
+                [
+                    ("", "Any time"), ("1h", "Last hour"), ("24h", "Last 24 hours"), ("7d", "Last 7 days"),
+                    ("30d", "Last 30 days"),
+                ], selected: window),
+            "narrowed": query.outcome != nil || query.method != nil || query.requestID != nil || query.userName != nil
+                || !window.isEmpty,
             "next": nextHref as Any, "paged": query.cursor != nil,
             "firstHref": call.request.uri.path + "?" + FormFields.encode(q.pairsExcept("cursor")),
         ]
@@ -239,15 +271,18 @@ extension Console {
         var form: [String: String] = [:]
         if let editing {
             form = [
-                "original": editing.scimAttribute, "scimAttribute": editing.scimAttribute, "field": editing.field, "type": editing.type,
+                "original": editing.scimAttribute, "scimAttribute": editing.scimAttribute, "field": editing.field,
+                "type": editing.type,
                 "allowedValues": (editing.allowedValues ?? []).joined(separator: ", "),
             ]
         }
-        return try await customFieldsView(call, organisation: organisation, mappings: mappings, form: form, errors: [:], status: .ok)
+        return try await customFieldsView(
+            call, organisation: organisation, mappings: mappings, form: form, errors: [:], status: .ok)
     }
 
     private func customFieldsView(
-        _ call: ConsoleCall<Context>, organisation: Organisation, mappings: [CustomFieldMapping], form: [String: String],
+        _ call: ConsoleCall<Context>, organisation: Organisation, mappings: [CustomFieldMapping],
+        form: [String: String],
         errors: [String: String], status: HTTPResponse.Status
     ) async throws -> Response {
         let slug = organisation.slug
@@ -262,11 +297,15 @@ extension Console {
                 [
                     "scimAttribute": mapping.scimAttribute, "field": mapping.field, "type": mapping.type,
                     "allowedValues": (mapping.allowedValues ?? []).joined(separator: ", "),
-                    "editHref": "/console/organisations/\(slug)/custom-fields?edit=\(FormFields.encodeValue(mapping.scimAttribute))#mapping-form",
+                    "editHref":
+                        "/console/organisations/\(slug)/custom-fields?edit="
+                        + "\(FormFields.encodeValue(mapping.scimAttribute))#mapping-form",
                 ]
             },
-            "warnings": CustomFieldStore.warnings(for: mappings), "hasWarnings": !CustomFieldStore.warnings(for: mappings).isEmpty,
-            "form": form, "editing": form["original"] != nil, "types": types, "errors": errorViews, "hasErrors": !errors.isEmpty,
+            "warnings": CustomFieldStore.warnings(for: mappings),
+            "hasWarnings": !CustomFieldStore.warnings(for: mappings).isEmpty,
+            "form": form, "editing": form["original"] != nil, "types": types, "errors": errorViews,
+            "hasErrors": !errors.isEmpty,
         ]
         return views.page(
             "custom-fields", title: "Custom fields · \(organisation.name)", data: data,
@@ -279,10 +318,13 @@ extension Console {
         let (organisation, tenant) = try await organisation(call)
         try call.requireWrite()
         let form = call.form
-        let values = (form.text("allowedValues") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
+        let values = (form.text("allowedValues") ?? "").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        .filter { !$0.isEmpty }
         let mapping = CustomFieldMapping(
-            scimAttribute: form.text("scimAttribute") ?? "", field: form.text("field") ?? "", type: form.text("type") ?? "",
+            scimAttribute: form.text("scimAttribute") ?? "", field: form.text("field") ?? "",
+            type: form.text("type") ?? "",
             allowedValues: values.isEmpty ? nil : values)
         var mappings = try await stores.customFields.list(tenant)
         if let original = form.text("original") {
@@ -295,7 +337,8 @@ extension Console {
             do {
                 _ = try await stores.customFields.replace(tenant, with: mappings + [mapping])
                 await written(
-                    call, method: "PUT", route: "/admin/v1/organisations/{slug}/custom-fields", slug: organisation.slug, target: nil,
+                    call, method: "PUT", route: "/admin/v1/organisations/{slug}/custom-fields", slug: organisation.slug,
+                    target: nil,
                     status: 200)
                 return Self.redirect("/console/organisations/\(organisation.slug)/custom-fields?done=fields-saved")
             } catch {
@@ -309,7 +352,8 @@ extension Console {
             "type": mapping.type, "allowedValues": values.joined(separator: ", "),
         ].filter { !$0.value.isEmpty }
         return try await customFieldsView(
-            call, organisation: organisation, mappings: try await stores.customFields.list(tenant), form: entered, errors: errors,
+            call, organisation: organisation, mappings: try await stores.customFields.list(tenant), form: entered,
+            errors: errors,
             status: .badRequest)
     }
 
@@ -327,12 +371,14 @@ extension Console {
         let attribute = call.form.text("scimAttribute") ?? ""
         var mappings = try await stores.customFields.list(tenant)
         guard mappings.contains(where: { $0.scimAttribute == attribute }) else {
-            throw ConsoleFailure(status: .notFound, title: "Mapping not found", message: "No mapping for \(attribute.prefix(120)).")
+            throw ConsoleFailure(
+                status: .notFound, title: "Mapping not found", message: "No mapping for \(attribute.prefix(120)).")
         }
         mappings.removeAll { $0.scimAttribute == attribute }
         _ = try await stores.customFields.replace(tenant, with: mappings)
         await written(
-            call, method: "PUT", route: "/admin/v1/organisations/{slug}/custom-fields", slug: organisation.slug, target: nil, status: 200)
+            call, method: "PUT", route: "/admin/v1/organisations/{slug}/custom-fields", slug: organisation.slug,
+            target: nil, status: 200)
         return Self.redirect("/console/organisations/\(organisation.slug)/custom-fields?done=fields-saved")
     }
 
@@ -344,10 +390,12 @@ extension Console {
     }
 
     private func settingsView(
-        _ call: ConsoleCall<Context>, organisation: Organisation, form: [String: String], error: String?, status: HTTPResponse.Status
+        _ call: ConsoleCall<Context>, organisation: Organisation, form: [String: String], error: String?,
+        status: HTTPResponse.Status
     ) -> Response {
         let data: [String: Any] = [
-            "slug": organisation.slug, "csrf": call.csrf, "canWrite": call.identity.mayWrite, "scimEnabled": organisation.scimEnabled,
+            "slug": organisation.slug, "csrf": call.csrf, "canWrite": call.identity.mayWrite,
+            "scimEnabled": organisation.scimEnabled,
             "name": form["name"] ?? organisation.name,
             "rps": form["rps"] ?? organisation.rateLimit.map { String($0.requestsPerSecond) } ?? "",
             "burst": form["burst"] ?? organisation.rateLimit.map { String($0.burst) } ?? "",
@@ -362,25 +410,31 @@ extension Console {
         let (organisation, _) = try await organisation(call)
         try call.requireWrite()
         let form = call.form
-        let rps = form.text("rps"), burst = form.text("burst")
+        let rps = form.text("rps")
+        let burst = form.text("burst")
         do {
             var change = RateLimitChange.cleared
             if rps != nil || burst != nil {
                 guard let rps, let burst, let perSecond = Int(rps), let size = Int(burst) else {
-                    throw AdminError.badRequest("Enter both the requests per second and the burst as whole numbers, or neither.")
+                    throw AdminError.badRequest(
+                        "Enter both the requests per second and the burst as whole numbers, or neither.")
                 }
                 change = .set(RateLimit(requestsPerSecond: perSecond, burst: size))
             }
             _ = try await stores.organisations.update(
-                slug: organisation.slug, name: form.text("name") ?? "", scimEnabled: form["scimEnabled"] == "on", rateLimit: change)
+                slug: organisation.slug, name: form.text("name") ?? "", scimEnabled: form["scimEnabled"] == "on",
+                rateLimit: change)
         } catch {
             let failure = ConsoleFailure.from(error, logger: call.context.logger)
             guard failure.isCorrectable else { throw failure }
             return settingsView(
-                call, organisation: organisation, form: ["name": form["name"] ?? "", "rps": rps ?? "", "burst": burst ?? ""],
+                call, organisation: organisation,
+                form: ["name": form["name"] ?? "", "rps": rps ?? "", "burst": burst ?? ""],
                 error: failure.message, status: failure.status)
         }
-        await written(call, method: "PATCH", route: "/admin/v1/organisations/{slug}", slug: organisation.slug, target: nil, status: 200)
+        await written(
+            call, method: "PATCH", route: "/admin/v1/organisations/{slug}", slug: organisation.slug, target: nil,
+            status: 200)
         return Self.redirect("/console/organisations/\(organisation.slug)/settings?done=settings-saved")
     }
 
@@ -392,24 +446,33 @@ extension Console {
     }
 
     private func staffKeysView(
-        _ call: ConsoleCall<Context>, issued: [String: Any]?, form: [String: String], error: String?, status: HTTPResponse.Status
+        _ call: ConsoleCall<Context>, issued: [String: Any]?, form: [String: String], error: String?,
+        status: HTTPResponse.Status
     ) async throws -> Response {
         let keys = try await stores.staffKeys.list()
         let organisations = try await stores.organisations.list()
         let data: [String: Any] = [
-            "csrf": call.csrf, "canWrite": call.identity.mayWrite, "issued": issued as Any, "error": error as Any, "form": form,
+            "csrf": call.csrf, "canWrite": call.identity.mayWrite, "issued": issued as Any, "error": error as Any,
+            "form": form,
             "any": !keys.isEmpty,
             "keys": keys.map { key -> [String: Any] in
                 [
-                    "id": key.id.uuidString.lowercased(), "name": key.name, "role": key.role.rawValue, "prefix": key.prefix,
-                    "organisation": key.organisation ?? "", "created": ConsoleTime.view(key.createdAt, now: call.now) as Any,
+                    "id": key.id.uuidString.lowercased(), "name": key.name, "role": key.role.rawValue,
+                    "prefix": key.prefix,
+                    "organisation": key.organisation ?? "",
+                    "created": ConsoleTime.view(key.createdAt, now: call.now) as Any,
                     "lastUsed": ConsoleTime.view(key.lastUsedAt, now: call.now) as Any,
                     "revoked": ConsoleTime.view(key.revokedAt, now: call.now) as Any, "live": key.revokedAt == nil,
                     "self": key.id == call.identity.id,
                 ]
             },
-            "roles": [["value": "support", "selected": form["role"] != "readonly"], ["value": "readonly", "selected": form["role"] == "readonly"]],
-            "organisations": organisations.map { ["slug": $0.slug, "name": $0.name, "selected": $0.slug == form["organisation"]] },
+            "roles": [
+                ["value": "support", "selected": form["role"] != "readonly"],
+                ["value": "readonly", "selected": form["role"] == "readonly"],
+            ],
+            "organisations": organisations.map {
+                ["slug": $0.slug, "name": $0.name, "selected": $0.slug == form["organisation"]]
+            },
         ]
         var layout = ConsoleViews.layout(call)
         layout["sectionOrganisations"] = false
@@ -420,7 +483,9 @@ extension Console {
         try call.requireUnbound()
         try call.requireWrite()
         let form = call.form
-        let name = form.text("name") ?? "", role = form.text("role") ?? "", bound = form.text("organisation")
+        let name = form.text("name") ?? ""
+        let role = form.text("role") ?? ""
+        let bound = form.text("organisation")
         let issued: (info: StaffKeyInfo, key: String)
         do {
             issued = try await stores.staffKeys.issue(name: name, role: role, organisationSlug: bound)
@@ -428,11 +493,13 @@ extension Console {
             let failure = ConsoleFailure.from(error, logger: call.context.logger)
             guard failure.isCorrectable || failure.status == .notFound else { throw failure }
             return try await staffKeysView(
-                call, issued: nil, form: ["name": name, "role": role, "organisation": bound ?? ""], error: failure.message,
+                call, issued: nil, form: ["name": name, "role": role, "organisation": bound ?? ""],
+                error: failure.message,
                 status: .badRequest)
         }
         await written(
-            call, method: "POST", route: "/admin/v1/staff-keys", slug: nil, target: issued.info.id.uuidString.lowercased(), status: 201)
+            call, method: "POST", route: "/admin/v1/staff-keys", slug: nil,
+            target: issued.info.id.uuidString.lowercased(), status: 201)
         return try await staffKeysView(
             call, issued: ["key": issued.key, "name": issued.info.name], form: [:], error: nil, status: .created)
     }
@@ -445,7 +512,8 @@ extension Console {
         }
         try await stores.staffKeys.revoke(id: id)
         await written(
-            call, method: "DELETE", route: "/admin/v1/staff-keys/{id}", slug: nil, target: id.uuidString.lowercased(), status: 204)
+            call, method: "DELETE", route: "/admin/v1/staff-keys/{id}", slug: nil, target: id.uuidString.lowercased(),
+            status: 204)
         return Self.redirect("/console/staff-keys?done=key-revoked")
     }
 
@@ -454,7 +522,8 @@ extension Console {
         var cursor: Int64?
         if let text = call.query.text("cursor") {
             guard let number = Int64(text), number > 0 else {
-                throw ConsoleFailure(status: .badRequest, title: "Check the address", message: "cursor is not one this server issued.")
+                throw ConsoleFailure(
+                    status: .badRequest, title: "Check the address", message: "cursor is not one this server issued.")
             }
             cursor = number
         }
@@ -466,7 +535,8 @@ extension Console {
                 [
                     "time": ConsoleTime.view(entry.occurredAt, now: call.now) as Any, "actor": entry.actorName,
                     "kind": entry.actorKind == .bootstrap ? "bootstrap token" : "staff key", "method": entry.method,
-                    "route": entry.route, "organisation": entry.organisation ?? "", "target": entry.target ?? "", "status": entry.status,
+                    "route": entry.route, "organisation": entry.organisation ?? "", "target": entry.target ?? "",
+                    "status": entry.status,
                 ]
             },
         ]

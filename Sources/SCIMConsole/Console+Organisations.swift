@@ -28,7 +28,8 @@ extension Console {
             let live = status.tokens.count
             rows.append([
                 "name": organisation.name, "slug": organisation.slug, "scimEnabled": organisation.scimEnabled,
-                "verdict": status.health.verdict.rawValue, "activeUsers": status.users.active, "totalUsers": status.users.total,
+                "verdict": status.health.verdict.rawValue, "activeUsers": status.users.active,
+                "totalUsers": status.users.total,
                 "lastSync": ConsoleTime.view(status.lastRequestAt, now: call.now) as Any, "liveTokens": live,
             ])
         }
@@ -37,7 +38,8 @@ extension Console {
             "canCreate": call.identity.mayWrite && call.identity.isUnbound, "csrf": call.csrf,
             "form": form, "error": error as Any,
         ]
-        return views.page("organisations", title: "Organisations", data: data, layout: ConsoleViews.layout(call), status: status)
+        return views.page(
+            "organisations", title: "Organisations", data: data, layout: ConsoleViews.layout(call), status: status)
     }
 
     func createOrganisation(_ call: ConsoleCall<Context>) async throws -> Response {
@@ -51,10 +53,12 @@ extension Console {
         } catch {
             let failure = ConsoleFailure.from(error, logger: call.context.logger)
             guard failure.isCorrectable else { throw failure }
-            return try await organisationsPage(call, form: ["slug": slug, "name": name], error: failure.message, status: failure.status)
+            return try await organisationsPage(
+                call, form: ["slug": slug, "name": name], error: failure.message, status: failure.status)
         }
         await written(
-            call, method: "POST", route: "/admin/v1/organisations", slug: organisation.slug, target: organisation.slug, status: 201)
+            call, method: "POST", route: "/admin/v1/organisations", slug: organisation.slug, target: organisation.slug,
+            status: 201)
         return Self.redirect("/console/organisations/\(organisation.slug)?done=organisation-created")
     }
 
@@ -64,7 +68,8 @@ extension Console {
         let base = scimBaseURL(call.request)
         let data: [String: Any] = [
             "name": organisation.name, "slug": organisation.slug, "scimEnabled": organisation.scimEnabled,
-            "verdict": status.health.verdict.rawValue, "reasons": status.health.reasons, "hasReasons": !status.health.reasons.isEmpty,
+            "verdict": status.health.verdict.rawValue, "reasons": status.health.reasons,
+            "hasReasons": !status.health.reasons.isEmpty,
             "lastRequest": ConsoleTime.view(status.lastRequestAt, now: call.now) as Any,
             "lastSuccess": ConsoleTime.view(status.lastSuccessAt, now: call.now) as Any,
             "lastError": ConsoleTime.view(status.lastErrorAt, now: call.now) as Any,
@@ -88,7 +93,8 @@ extension Console {
             "scimBaseURL": base, "canWrite": call.identity.mayWrite,
         ]
         return views.page(
-            "overview", title: organisation.name, data: data, layout: ConsoleViews.layout(call, organisation: organisation, section: "overview"))
+            "overview", title: organisation.name, data: data,
+            layout: ConsoleViews.layout(call, organisation: organisation, section: "overview"))
     }
 
     /// The status route's view of one organisation, with this replica's buffered events written first.
@@ -113,10 +119,12 @@ extension Console {
     ) async {
         stores.coherence.invalidate()
         do {
-            try await stores.auditLog.record(call.identity, method: method, route: route, organisationSlug: slug, target: target, status: status)
+            try await stores.auditLog.record(
+                call.identity, method: method, route: route, organisationSlug: slug, target: target, status: status)
         } catch {
             // The write is committed; failing the page now would invite a duplicate.
-            call.context.logger.error("audit log write failed", metadata: ["error": "\(String(reflecting: error))", "scim.route": "\(route)"])
+            call.context.logger.error(
+                "audit log write failed", metadata: ["error": "\(String(reflecting: error))", "scim.route": "\(route)"])
         }
     }
 }

@@ -31,10 +31,14 @@ extension Console {
                     guard let sent = form["csrf"], Secrets.constantTimeEquals(Array(sent.utf8), Array(csrf.utf8)) else {
                         throw ConsoleFailure(
                             status: .forbidden, title: "Form expired",
-                            message: "This form was not sent from the console page it belongs to. Reload the page and try again.")
+                            message:
+                                "This form was not sent from the console page it belongs to. "
+                                + "Reload the page and try again."
+                        )
                     }
                 }
-                let call = ConsoleCall(request: request, context: context, session: session, csrf: csrf, form: form, now: now)
+                let call = ConsoleCall(
+                    request: request, context: context, session: session, csrf: csrf, form: form, now: now)
                 layout = ConsoleViews.layout(call)
                 return try await handler(call)
             } catch {
@@ -54,7 +58,8 @@ extension Console {
     /// The origin pages are served from: `PUBLIC_BASE_URL`'s scheme and authority when set, else the
     /// request's `Host` with the scheme it arrived over.
     func expectedOrigin(_ request: Request) -> String? {
-        if let base = settings.publicBaseURL, let url = URL(string: base), let scheme = url.scheme, let host = url.host {
+        if let base = settings.publicBaseURL, let url = URL(string: base), let scheme = url.scheme, let host = url.host
+        {
             return "\(scheme.lowercased())://\(host.lowercased())" + (url.port.map { ":\($0)" } ?? "")
         }
         guard let authority = request.head.authority else { return nil }
@@ -84,9 +89,11 @@ extension Console {
 
     static func formBody(_ request: Request) async throws -> FormFields {
         var request = request
-        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces)
+            .lowercased()
         guard mediaType == "application/x-www-form-urlencoded" else {
-            throw ConsoleFailure(status: .unsupportedMediaType, title: "Not a form", message: "Send the form as the console page does.")
+            throw ConsoleFailure(
+                status: .unsupportedMediaType, title: "Not a form", message: "Send the form as the console page does.")
         }
         let buffer = try await request.collectBody(upTo: 64 * 1024)
         return FormFields(query: String(buffer: buffer))
@@ -94,7 +101,9 @@ extension Console {
 
     func signInRedirect(_ request: Request) -> Response {
         var location = "/console/sign-in"
-        if request.method == .get, let next = Self.safeNext(request.uri.path + (request.uri.query.map { "?\($0)" } ?? "")) {
+        if request.method == .get,
+            let next = Self.safeNext(request.uri.path + (request.uri.query.map { "?\($0)" } ?? ""))
+        {
             location += "?next=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
         }
         return Self.redirect(location)
@@ -119,7 +128,8 @@ extension Console {
     /// session. A wrong credential counts as a failed authentication, exactly as on the admin API.
     func signIn(_ request: Request, context: Context) async throws -> Response {
         func again(_ status: HTTPResponse.Status, _ message: String, next: String?) -> Response {
-            views.page("sign-in", title: "Sign in", data: ["error": message, "next": next ?? ""], layout: [:], status: status)
+            views.page(
+                "sign-in", title: "Sign in", data: ["error": message, "next": next ?? ""], layout: [:], status: status)
         }
         do {
             try checkOrigin(request)
@@ -128,7 +138,8 @@ extension Console {
             let credential = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             guard !credential.isEmpty else { return again(.badRequest, "Paste your staff key.", next: next) }
             if let retryAfter = signInLimit.check(request, context.remoteAddress, credential) {
-                var response = again(.tooManyRequests, "Too many failed sign-ins. Try again in \(retryAfter) seconds.", next: next)
+                var response = again(
+                    .tooManyRequests, "Too many failed sign-ins. Try again in \(retryAfter) seconds.", next: next)
                 response.headers[.retryAfter] = String(retryAfter)
                 return response
             }
@@ -138,7 +149,8 @@ extension Console {
                     identity = try await stores.staffKeys.authenticate(bearer: credential)
                 } catch let error as AdminError where error.status == 401 {
                     signInLimit.recordFailure(request, context.remoteAddress, credential)
-                    return again(.unauthorized, "That key was not accepted. Check it, or ask for a new one.", next: next)
+                    return again(
+                        .unauthorized, "That key was not accepted. Check it, or ask for a new one.", next: next)
                 }
             } else if Secrets.constantTimeEquals(Secrets.sha256(credential), adminTokenDigest) {
                 identity = .bootstrap
@@ -152,14 +164,16 @@ extension Console {
                 // Housekeeping on the way: sessions a day past their end go.
                 try await stores.sessions.purge(now: now)
             } catch {
-                context.logger.warning("console session purge failed", metadata: ["error": "\(String(reflecting: error))"])
+                context.logger.warning(
+                    "console session purge failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             let home = identity.organisationSlug.map { "/console/organisations/\($0)" } ?? "/console/organisations"
             var response = Self.redirect(next ?? home)
             response.headers[.setCookie] = sessionCookie(id, maxAge: Int(ConsoleSessionStore.absoluteLifetime))
             return response
         } catch {
-            return views.errorPage(ConsoleFailure.from(error, logger: context.logger), session: nil, requestID: context.requestID)
+            return views.errorPage(
+                ConsoleFailure.from(error, logger: context.logger), session: nil, requestID: context.requestID)
         }
     }
 

@@ -13,7 +13,8 @@ extension Console {
     }
 
     private func tokensPage(
-        _ call: ConsoleCall<Context>, organisation: Organisation, issued: [String: Any]?, form: [String: String], error: String?,
+        _ call: ConsoleCall<Context>, organisation: Organisation, issued: [String: Any]?, form: [String: String],
+        error: String?,
         status: HTTPResponse.Status
     ) async throws -> Response {
         let tokens = try await stores.tokens.list(organisationID: organisation.id)
@@ -61,14 +62,17 @@ extension Console {
             let failure = ConsoleFailure.from(error, logger: call.context.logger)
             guard failure.isCorrectable else { throw failure }
             return try await tokensPage(
-                call, organisation: organisation, issued: nil, form: ["label": label, "expires": expiresText ?? ""], error: failure.message,
+                call, organisation: organisation, issued: nil, form: ["label": label, "expires": expiresText ?? ""],
+                error: failure.message,
                 status: failure.status)
         }
         let id = issued.info.id.uuidString.lowercased()
-        await written(call, method: "POST", route: "/admin/v1/organisations/{slug}/tokens", slug: slug, target: id, status: 201)
+        await written(
+            call, method: "POST", route: "/admin/v1/organisations/{slug}/tokens", slug: slug, target: id, status: 201)
         // Rendered, not redirected: the secret exists only in this response.
         return try await tokensPage(
-            call, organisation: organisation, issued: ["token": issued.token, "label": issued.info.label], form: [:], error: nil,
+            call, organisation: organisation, issued: ["token": issued.token, "label": issued.info.label], form: [:],
+            error: nil,
             status: .created)
     }
 
@@ -78,7 +82,8 @@ extension Console {
         let organisation = try await stores.organisations.find(slug: slug)
         let token = try await findToken(call, organisation: organisation)
         let data: [String: Any] = [
-            "slug": slug, "id": token.id.uuidString.lowercased(), "label": token.label, "prefix": token.prefix, "csrf": call.csrf,
+            "slug": slug, "id": token.id.uuidString.lowercased(), "label": token.label, "prefix": token.prefix,
+            "csrf": call.csrf,
             "lastUsed": ConsoleTime.view(token.lastUsedAt, now: call.now) as Any,
         ]
         return views.page(
@@ -100,8 +105,11 @@ extension Console {
 
     private func findToken(_ call: ConsoleCall<Context>, organisation: Organisation) async throws -> TokenInfo {
         let id = call.context.parameters.get("id").flatMap(UUID.init(uuidString:))
-        guard let id, let token = try await stores.tokens.list(organisationID: organisation.id).first(where: { $0.id == id }) else {
-            throw ConsoleFailure(status: .notFound, title: "Token not found", message: "This organisation has no such token.")
+        guard let id,
+            let token = try await stores.tokens.list(organisationID: organisation.id).first(where: { $0.id == id })
+        else {
+            throw ConsoleFailure(
+                status: .notFound, title: "Token not found", message: "This organisation has no such token.")
         }
         return token
     }

@@ -108,7 +108,9 @@ public struct Console<Context: ConsoleRequestContext>: Sendable {
     let adminTokenDigest: [UInt8]
 
     /// - Throws: when the templates or assets in the binary's resources cannot be read.
-    public init(stores: ConsoleStores, settings: ConsoleSettings, signInLimit: ConsoleSignInLimit, clock: ConsoleClock = .system) throws {
+    public init(
+        stores: ConsoleStores, settings: ConsoleSettings, signInLimit: ConsoleSignInLimit, clock: ConsoleClock = .system
+    ) throws {
         self.stores = stores
         self.settings = settings
         self.signInLimit = signInLimit
@@ -135,7 +137,8 @@ public struct Console<Context: ConsoleRequestContext>: Sendable {
         addMorePages(to: group)
         group.get("**") { request, context in
             views.errorPage(
-                ConsoleFailure(status: .notFound, title: "Page not found", message: "There is no console page at this address."),
+                ConsoleFailure(
+                    status: .notFound, title: "Page not found", message: "There is no console page at this address."),
                 session: nil, requestID: context.requestID)
         }
     }

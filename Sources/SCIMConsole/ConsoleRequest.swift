@@ -30,7 +30,8 @@ struct ConsoleCall<Context: ConsoleRequestContext>: Sendable {
     /// Refuses a write by a readonly key (before anything is read or changed).
     func requireWrite() throws {
         guard identity.mayWrite else {
-            throw ConsoleFailure(status: .forbidden, title: "Read-only access", message: "Your key may look but not change anything.")
+            throw ConsoleFailure(
+                status: .forbidden, title: "Read-only access", message: "Your key may look but not change anything.")
         }
     }
 
@@ -51,7 +52,9 @@ struct ConsoleFailure: Error, Sendable {
     var message: String
 
     static func noOrganisation(_ slug: String) -> ConsoleFailure {
-        ConsoleFailure(status: .notFound, title: "Organisation not found", message: "There is no organisation \"\(slug.prefix(64))\".")
+        ConsoleFailure(
+            status: .notFound, title: "Organisation not found",
+            message: "There is no organisation \"\(slug.prefix(64))\".")
     }
 
     /// The one place where anything a console handler throws becomes a page: store errors keep their
@@ -70,9 +73,12 @@ struct ConsoleFailure: Error, Sendable {
         case let error as PostgresError where error.isTransient:
             logger.warning("database unavailable", metadata: ["postgres.error": "\(error.code)"])
             return ConsoleFailure(
-                status: .serviceUnavailable, title: "Database unavailable", message: "The database is unavailable; try again shortly.")
+                status: .serviceUnavailable, title: "Database unavailable",
+                message: "The database is unavailable; try again shortly.")
         case let error as HTTPError:
-            return ConsoleFailure(status: error.status, title: Self.title(for: error.status), message: error.body ?? error.status.reasonPhrase)
+            return ConsoleFailure(
+                status: error.status, title: Self.title(for: error.status),
+                message: error.body ?? error.status.reasonPhrase)
         default:
             logger.error("unexpected console error", metadata: ["error": "\(String(reflecting: error))"])
             return ConsoleFailure(
@@ -117,7 +123,9 @@ struct FormFields: Sendable {
 
     /// The trimmed value, nil when absent or blank.
     func text(_ name: String) -> String? {
-        guard let value = self[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else { return nil }
+        guard let value = self[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else {
+            return nil
+        }
         return value
     }
 

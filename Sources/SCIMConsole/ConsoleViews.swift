@@ -28,7 +28,8 @@ struct ConsoleViews: Sendable {
         }
         var library = MustacheLibrary()
         let templates = resources.appendingPathComponent("Templates")
-        for name in try FileManager.default.contentsOfDirectory(atPath: templates.path) where name.hasSuffix(".mustache") {
+        for name in try FileManager.default.contentsOfDirectory(atPath: templates.path)
+        where name.hasSuffix(".mustache") {
             let text = try String(contentsOf: templates.appendingPathComponent(name), encoding: .utf8)
             try library.register(text, named: String(name.dropLast(".mustache".count)))
         }
@@ -41,7 +42,9 @@ struct ConsoleViews: Sendable {
             let ext = (name as NSString).pathExtension
             let base = (name as NSString).deletingPathExtension
             let served = "\(base).\(hash).\(ext)"
-            let types = ["css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8", "svg": "image/svg+xml"]
+            let types = [
+                "css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8", "svg": "image/svg+xml",
+            ]
             let type = types[ext] ?? "application/octet-stream"
             assets[served] = Asset(contentType: type, body: text)
             urls[name] = "/console/assets/\(served)"
@@ -51,7 +54,9 @@ struct ConsoleViews: Sendable {
 
     func asset(_ file: String) -> Response {
         guard let asset = assets[file] else {
-            return Response(status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: .init(string: "not found\n")))
+            return Response(
+                status: .notFound, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: .init(string: "not found\n")))
         }
         return Response(
             status: .ok,
@@ -97,7 +102,9 @@ struct ConsoleViews: Sendable {
     }
 
     /// The layout's data for a signed-in person.
-    static func layout<Context>(_ call: ConsoleCall<Context>, organisation: Organisation? = nil, section: String? = nil) -> [String: Any] {
+    static func layout<Context>(_ call: ConsoleCall<Context>, organisation: Organisation? = nil, section: String? = nil)
+        -> [String: Any]
+    {
         var layout: [String: Any] = [
             "signedIn": true, "who": call.identity.name, "role": roleLabel(call.identity), "csrf": call.csrf,
             "unbound": call.identity.isUnbound, "canWrite": call.identity.mayWrite,
@@ -109,7 +116,10 @@ struct ConsoleViews: Sendable {
                 ("events", "Sync events", "/events"), ("tokens", "SCIM tokens", "/tokens"),
                 ("custom-fields", "Custom fields", "/custom-fields"), ("settings", "Settings", "/settings"),
             ] {
-                nav.append(["label": label, "href": "/console/organisations/\(organisation.slug)\(path)", "current": key == section])
+                nav.append([
+                    "label": label, "href": "/console/organisations/\(organisation.slug)\(path)",
+                    "current": key == section,
+                ])
             }
             layout["organisation"] = ["name": organisation.name, "slug": organisation.slug]
             layout["orgNav"] = nav
@@ -124,7 +134,8 @@ struct ConsoleViews: Sendable {
     static func notice(_ key: String) -> String? {
         [
             "token-revoked": "The token was revoked. Requests that present it now get 401.",
-            "organisation-created": "The organisation was created. Issue a SCIM token to connect its identity provider.",
+            "organisation-created":
+                "The organisation was created. Issue a SCIM token to connect its identity provider.",
             "settings-saved": "Settings saved.",
             "fields-saved": "Custom fields saved.",
             "key-revoked": "The staff key was revoked; its sessions have ended.",
@@ -142,7 +153,10 @@ struct ConsoleViews: Sendable {
     func errorPage(_ failure: ConsoleFailure, session: [String: Any]?, requestID: String) -> Response {
         page(
             "error", title: failure.title,
-            data: ["title": failure.title, "message": failure.message, "requestID": requestID, "status": Int(failure.status.code)],
+            data: [
+                "title": failure.title, "message": failure.message, "requestID": requestID,
+                "status": Int(failure.status.code),
+            ],
             layout: session ?? [:], status: failure.status)
     }
 

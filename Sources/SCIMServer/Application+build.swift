@@ -76,8 +76,8 @@ public func buildApplication(
 
 func buildRouter(
     _ configuration: AppConfiguration, client: PostgresClient, backgroundClient: PostgresClient, migrations: MigrationSet,
-    metrics: ServiceMetrics, events: EventBuffer, coherence: CacheCoherence = CacheCoherence(), readiness: ReadinessGate = ReadinessGate(),
-    consoleClock: ConsoleClock = .system
+    metrics: ServiceMetrics, events: EventBuffer, coherence: CacheCoherence = CacheCoherence(),
+    readiness: ReadinessGate = ReadinessGate(), consoleClock: ConsoleClock = .system
 ) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
@@ -135,7 +135,8 @@ func buildRouter(
             auditLog: AuditLog(client: client), sessions: ConsoleSessionStore(client: client),
             directory: UserDirectory(client: client), coherence: coherence),
         settings: ConsoleSettings(
-            adminToken: configuration.adminToken, publicBaseURL: configuration.publicBaseURL, servesTLS: configuration.tls != nil),
+            adminToken: configuration.adminToken, publicBaseURL: configuration.publicBaseURL,
+            servesTLS: configuration.tls != nil),
         signInLimit: ConsoleSignInLimit(failedAuth, adminAuth: adminAuth, trustedProxy: rateLimits.trustedProxy),
         clock: consoleClock)
     console.addRoutes(to: router)

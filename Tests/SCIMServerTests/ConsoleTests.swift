@@ -5,10 +5,11 @@ import HummingbirdTesting
 import NIOCore
 import SCIM
 import SCIMConsole
-@testable import SCIMServer
 import SCIMStore
 import Synchronization
 import Testing
+
+@testable import SCIMServer
 
 /// A clock the test moves by hand.
 final class ConsoleTestClock: Sendable {
@@ -42,7 +43,9 @@ struct ConsoleBrowser: Sendable {
 
     /// POSTs a form; `origin: nil` sends no `Origin` header, `csrf: nil` no token.
     @discardableResult
-    func post(_ path: String, _ fields: [(String, String)], origin: String? = origin, csrf: String? = "") async throws -> TestResult {
+    func post(_ path: String, _ fields: [(String, String)], origin: String? = origin, csrf: String? = "") async throws
+        -> TestResult
+    {
         var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
         if let cookie = jar.value.withLock({ $0 }) { headers[.cookie] = cookie }
         if let origin { headers[.origin] = origin }
@@ -141,9 +144,10 @@ struct ConsoleTests {
         try await withConsole { client in
             let browser = ConsoleBrowser(client: client)
             let page = try await browser.get("/console/sign-in")
-            let css = try #require(page.text.range(of: "/console/assets/console.").map { range in
-                "/console/assets/console." + page.text[range.upperBound...].prefix { $0 != "\"" }
-            })
+            let css = try #require(
+                page.text.range(of: "/console/assets/console.").map { range in
+                    "/console/assets/console." + page.text[range.upperBound...].prefix { $0 != "\"" }
+                })
             let asset = try await browser.get(css)
             #expect(asset.status == .ok)
             #expect(asset.headers[.cacheControl] == "public, max-age=31536000, immutable")
@@ -203,7 +207,8 @@ struct ConsoleTests {
             let current = browser.jar.value.withLock { $0 }
             saved.value.withLock { $0 = current }
         }
-        try await withConsole(clock: clock, configure: { $0.adminToken = "a-rotated-admin-token-0123456789" }) { client in
+        try await withConsole(clock: clock, configure: { $0.adminToken = "a-rotated-admin-token-0123456789" }) {
+            client in
             let browser = ConsoleBrowser(client: client)
             let old = saved.value.withLock { $0 }
             browser.jar.value.withLock { $0 = old }
@@ -247,11 +252,14 @@ struct ConsoleTests {
             let browser = ConsoleBrowser(client: client)
             try await browser.signIn(TestDatabase.adminToken)
             let slugs = (0..<4).map { _ in TestDatabase.uniqueSlug("csrf") }
-            let noToken = try await browser.post("/console/organisations", [("slug", slugs[0]), ("name", "A")], csrf: nil)
-            let wrongToken = try await browser.post("/console/organisations", [("slug", slugs[1]), ("name", "A")], csrf: "f00")
+            let noToken = try await browser.post(
+                "/console/organisations", [("slug", slugs[0]), ("name", "A")], csrf: nil)
+            let wrongToken = try await browser.post(
+                "/console/organisations", [("slug", slugs[1]), ("name", "A")], csrf: "f00")
             let otherOrigin = try await browser.post(
                 "/console/organisations", [("slug", slugs[2]), ("name", "A")], origin: "https://evil.example")
-            let noOrigin = try await browser.post("/console/organisations", [("slug", slugs[3]), ("name", "A")], origin: nil)
+            let noOrigin = try await browser.post(
+                "/console/organisations", [("slug", slugs[3]), ("name", "A")], origin: nil)
             for result in [noToken, wrongToken, otherOrigin, noOrigin] {
                 #expect(result.status == .forbidden, "\(result.text.prefix(200))")
             }
@@ -266,13 +274,16 @@ struct ConsoleTests {
             // Under Referrer-Policy: no-referrer a browser sends Origin: null; only Sec-Fetch-Site
             // same-origin makes that acceptable.
             let token = try await browser.token(for: "/console/organisations")
-            for (site, expected) in [("cross-site", HTTPResponse.Status.forbidden), ("", .forbidden), ("same-origin", .seeOther)] {
+            for (site, expected) in [
+                ("cross-site", HTTPResponse.Status.forbidden), ("", .forbidden), ("same-origin", .seeOther),
+            ] {
                 let slug = TestDatabase.uniqueSlug("null")
                 var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded", .origin: "null"]
                 headers[.cookie] = browser.jar.value.withLock { $0 }
                 if !site.isEmpty { headers[HTTPField.Name("Sec-Fetch-Site")!] = site }
                 let result = try await client.request(
-                    .post, "/console/organisations", bearer: nil, raw: "slug=\(slug)&name=N&csrf=\(token)", headers: headers, contentType: nil)
+                    .post, "/console/organisations", bearer: nil, raw: "slug=\(slug)&name=N&csrf=\(token)",
+                    headers: headers, contentType: nil)
                 #expect(result.status == expected, "Sec-Fetch-Site \(site): \(result.status)")
                 let exists = try await client.admin(.get, "/organisations/\(slug)").status == .ok
                 #expect(exists == (expected == .seeOther))
@@ -296,18 +307,24 @@ struct ConsoleTests {
             let team = "\"><script>alert(1)</script>"
             let issued = try await browser.post("/console/organisations/\(organisation.slug)/tokens", [("label", team)])
             #expect(issued.status == .created)
-            for path in ["/console/organisations", "/console/organisations/\(organisation.slug)", "/console/organisations/\(organisation.slug)/tokens"] {
+            for path in [
+                "/console/organisations", "/console/organisations/\(organisation.slug)",
+                "/console/organisations/\(organisation.slug)/tokens",
+            ] {
                 let page = try await browser.get(path)
                 #expect(page.status == .ok)
                 #expect(!page.text.contains(hostile) && !page.text.contains("<script>alert"), "\(path) is not escaped")
             }
             #expect(try await browser.get("/console/organisations").text.contains("&lt;img src=x onerror=alert(1)&gt;"))
 
-            let userID = try await organisation.createUser("hostile@example.com", extra: ["displayName": .string(hostile)])
+            let userID = try await organisation.createUser(
+                "hostile@example.com", extra: ["displayName": .string(hostile)])
             let group = try await organisation.scim(
                 .post, "/Groups",
-                json: ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": .string(team),
-                       "members": [["value": .string(userID)]]])
+                json: [
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": .string(team),
+                    "members": [["value": .string(userID)]],
+                ])
             #expect(group.status == .created, "\(group.text)")
             let teamID = try #require(group["id"]?.stringValue)
             let failed = try await organisation.scim(
@@ -318,24 +335,29 @@ struct ConsoleTests {
                 let page = try await browser.get(base + path)
                 #expect(page.status == .ok, "\(path): \(page.status)")
                 #expect(!page.text.contains(hostile) && !page.text.contains("<script>alert"), "\(path) is not escaped")
-                #expect(page.text.contains("&lt;img src=x onerror=alert(1)&gt;") || page.text.contains("&lt;script&gt;"), "\(path)")
+                #expect(
+                    page.text.contains("&lt;img src=x onerror=alert(1)&gt;") || page.text.contains("&lt;script&gt;"),
+                    "\(path)")
             }
             #expect(issued.text.contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"))
         }
     }
 
-    @Test("the token is shown once; revoking needs a confirmation and then SCIM gets 401; both are audited like the API")
+    @Test(
+        "the token is shown once; revoking needs a confirmation and then SCIM gets 401; both are audited like the API")
     func tokens() async throws {
         try await withConsole { client in
             let key = try await client.staffKey(role: "support")
             let organisation = try await client.organisation("tok")
             let browser = ConsoleBrowser(client: client)
             try await browser.signIn(key.key)
-            let issued = try await browser.post("/console/organisations/\(organisation.slug)/tokens", [("label", "okta")])
+            let issued = try await browser.post(
+                "/console/organisations/\(organisation.slug)/tokens", [("label", "okta")])
             #expect(issued.status == .created)
-            let token = try #require(issued.text.range(of: "id=\"issued-token\" class=\"secret\">").map { range in
-                String(issued.text[range.upperBound...].prefix { $0 != "<" })
-            })
+            let token = try #require(
+                issued.text.range(of: "id=\"issued-token\" class=\"secret\">").map { range in
+                    String(issued.text[range.upperBound...].prefix { $0 != "<" })
+                })
             #expect(token.hasPrefix("lascim_"))
             let list = try await browser.get("/console/organisations/\(organisation.slug)/tokens")
             #expect(!list.text.contains(token), "the secret is shown once only")
@@ -343,7 +365,8 @@ struct ConsoleTests {
             #expect(try await scim.scim(.get, "/Users").status == .ok)
 
             let tokens = try await client.admin(.get, "/organisations/\(organisation.slug)/tokens")
-            let id = try #require(tokens["tokens"]?.arrayValue?.first { $0.at("label")?.stringValue == "okta" }?.at("id")?.stringValue)
+            let id = try #require(
+                tokens["tokens"]?.arrayValue?.first { $0.at("label")?.stringValue == "okta" }?.at("id")?.stringValue)
             let confirm = try await browser.get("/console/organisations/\(organisation.slug)/tokens/\(id)/revoke")
             #expect(confirm.status == .ok)
             #expect(confirm.text.contains("Revoke token"))
@@ -354,12 +377,15 @@ struct ConsoleTests {
 
             let entries = try await client.auditEntries(by: key.name)
             let routes = entries.compactMap { entry -> String? in
-                guard let method = entry.at("method")?.stringValue, let route = entry.at("route")?.stringValue else { return nil }
+                guard let method = entry.at("method")?.stringValue, let route = entry.at("route")?.stringValue else {
+                    return nil
+                }
                 return "\(method) \(route) \(entry.at("status")?.numberValue.map { Int($0) } ?? 0)"
             }
             #expect(
                 routes == [
-                    "DELETE /admin/v1/organisations/{slug}/tokens/{id} 204", "POST /admin/v1/organisations/{slug}/tokens 201",
+                    "DELETE /admin/v1/organisations/{slug}/tokens/{id} 204",
+                    "POST /admin/v1/organisations/{slug}/tokens 201",
                 ])
             #expect(entries.first?.at("target")?.stringValue == id)
             #expect(entries.first?.at("organisation")?.stringValue == organisation.slug)
@@ -383,7 +409,9 @@ struct ConsoleTests {
             for page in ["", "/tokens"] {
                 let result = try await browser.get("/console/organisations/\(own.slug)\(page)")
                 #expect(result.status == .ok)
-                #expect(!result.text.contains("method=\"post\" action=\"/console/organisations"), "no write control on \(page)")
+                #expect(
+                    !result.text.contains("method=\"post\" action=\"/console/organisations"),
+                    "no write control on \(page)")
                 #expect(!result.text.contains("/revoke"))
                 let foreign = try await browser.get("/console/organisations/\(other.slug)\(page)")
                 #expect(foreign.status == .notFound)
@@ -391,9 +419,11 @@ struct ConsoleTests {
             let before = try await client.admin(.get, "/organisations/\(own.slug)/tokens")
             let write = try await browser.post("/console/organisations/\(own.slug)/tokens", [("label", "sneaky")])
             #expect(write.status == .forbidden)
-            let create = try await browser.post("/console/organisations", [("slug", TestDatabase.uniqueSlug()), ("name", "x")])
+            let create = try await browser.post(
+                "/console/organisations", [("slug", TestDatabase.uniqueSlug()), ("name", "x")])
             #expect(create.status == .forbidden)
-            let foreignWrite = try await browser.post("/console/organisations/\(other.slug)/tokens", [("label", "sneaky")])
+            let foreignWrite = try await browser.post(
+                "/console/organisations/\(other.slug)/tokens", [("label", "sneaky")])
             #expect(foreignWrite.status == .notFound)
             #expect(try await client.admin(.get, "/organisations/\(own.slug)/tokens").text == before.text)
             #expect(try await client.auditEntries(by: key.name).isEmpty)
@@ -408,9 +438,15 @@ struct ConsoleTests {
             let key = try await client.staffKey(role: "support", organisation: own.slug)
             let browser = ConsoleBrowser(client: client)
             try await browser.signIn(key.key)
-            #expect(try await browser.post("/console/organisations/\(own.slug)/tokens", [("label", "second")]).status == .created)
-            #expect(try await browser.post("/console/organisations/\(other.slug)/tokens", [("label", "x")]).status == .notFound)
-            #expect(try await browser.post("/console/organisations", [("slug", TestDatabase.uniqueSlug()), ("name", "x")]).status == .forbidden)
+            #expect(
+                try await browser.post("/console/organisations/\(own.slug)/tokens", [("label", "second")]).status
+                    == .created)
+            #expect(
+                try await browser.post("/console/organisations/\(other.slug)/tokens", [("label", "x")]).status
+                    == .notFound)
+            #expect(
+                try await browser.post("/console/organisations", [("slug", TestDatabase.uniqueSlug()), ("name", "x")])
+                    .status == .forbidden)
         }
     }
 }
@@ -430,12 +466,17 @@ struct AdminUserRepresentationTests {
             let userID = try await organisation.createUser(
                 "ada@example.com",
                 extra: [
-                    "schemas": [.string(SchemaURN.user), .string(SchemaURN.enterpriseUser), .string(SchemaURN.learnAmpUser)],
+                    "schemas": [
+                        .string(SchemaURN.user), .string(SchemaURN.enterpriseUser), .string(SchemaURN.learnAmpUser),
+                    ],
                     SchemaURN.enterpriseUser: ["manager": ["value": .string(bossID)]], SchemaURN.learnAmpUser: fields,
                 ])
             let group = try await organisation.scim(
-                .post, "/Groups", json: ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Research",
-                                         "members": [["value": .string(userID)]]])
+                .post, "/Groups",
+                json: [
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Research",
+                    "members": [["value": .string(userID)]],
+                ])
             #expect(group.status == .created)
             let list = try await client.admin(.get, "/organisations/\(organisation.slug)/users?email=ada@example.com")
             let user = try #require(list["users"]?.arrayValue?.first)

@@ -10,7 +10,8 @@ extension ConsoleSignInLimit {
         @Sendable func key(_ request: Request, _ remote: SocketAddress?, _ credential: String) -> FailedAuthKey? {
             let client = FailedAuthLimitMiddleware.clientAddress(request, remote: remote, trustedProxy: trustedProxy)
             return FailedAuthKey(
-                address: FailedAuthLimitMiddleware.addressKey(client), credential: adminAuth.presentedCredential(bearer: credential))
+                address: FailedAuthLimitMiddleware.addressKey(client),
+                credential: adminAuth.presentedCredential(bearer: credential))
         }
         self.init(
             check: { request, remote, credential in

@@ -37,7 +37,8 @@ public struct ConsoleSessionStore: Sendable {
         let digest: [UInt8]? = identity.id == nil ? bootstrapDigest : nil
         _ = try await client.query(
             """
-            INSERT INTO control.console_sessions (id_hash, staff_key_id, bootstrap_digest, created_at, last_seen_at, expires_at)
+            INSERT INTO control.console_sessions
+                (id_hash, staff_key_id, bootstrap_digest, created_at, last_seen_at, expires_at)
             VALUES (\(Secrets.sha256(id)), \(identity.id), \(digest), \(now), \(now), \(expires))
             """)
         return id
@@ -67,13 +68,15 @@ public struct ConsoleSessionStore: Sendable {
             guard let role = StaffIdentity.Role(rawValue: try row.decode("role")) else { return nil }
             identity = StaffIdentity(
                 kind: .staffKey, id: keyID, name: try row.decode("name"), role: role,
-                organisationID: try row.decode("organisation_id"), organisationSlug: try row.decode("organisation_slug"))
+                organisationID: try row.decode("organisation_id"), organisationSlug: try row.decode("organisation_slug")
+            )
         } else {
             identity = .bootstrap
         }
         var lastSeen: Date = try row.decode("last_seen_at")
         if now.timeIntervalSince(lastSeen) >= Self.touchInterval {
-            _ = try await client.query("UPDATE control.console_sessions SET last_seen_at = \(now) WHERE id_hash = \(hash)")
+            _ = try await client.query(
+                "UPDATE control.console_sessions SET last_seen_at = \(now) WHERE id_hash = \(hash)")
             lastSeen = now
         }
         return ConsoleSession(

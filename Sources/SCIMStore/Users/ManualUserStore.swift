@@ -28,8 +28,8 @@ public struct AdminUser: Sendable, Encodable, Equatable {
     public var customFields: [String: JSONValue]
 
     enum CodingKeys: String, CodingKey {
-        case id, email, userName, firstName, lastName, active, role, managedBySCIM, department, createdAt, updatedAt, manager, teams,
-            customFields
+        case id, email, userName, firstName, lastName, active, role, managedBySCIM, department, createdAt, updatedAt
+        case manager, teams, customFields
     }
 
     /// Ids in lowercase, as everywhere else in the API; absent names are null rather than missing.
@@ -56,12 +56,14 @@ public struct AdminUser: Sendable, Encodable, Equatable {
     static func columns(_ schema: PostgresIdentifier) -> String {
         let s = schema.description
         return """
-            id, COALESCE(email, user_name) AS email, user_name, given_name, family_name, active, role, scim_managed, department,
-            created_at, updated_at,
-            (SELECT jsonb_build_object('id', m.id, 'userName', m.user_name) FROM \(s).users m WHERE m.id = users.manager_id)::text
-                AS manager_json,
-            (SELECT COALESCE(jsonb_agg(jsonb_build_object('id', t.id, 'name', t.display_name) ORDER BY lower(t.display_name)), '[]')
-             FROM \(s).team_members tm JOIN \(s).teams t ON t.id = tm.team_id WHERE tm.user_id = users.id)::text AS teams_json,
+            id, COALESCE(email, user_name) AS email, user_name, given_name, family_name, active, role, scim_managed,
+            department, created_at, updated_at,
+            (SELECT jsonb_build_object('id', m.id, 'userName', m.user_name)
+             FROM \(s).users m WHERE m.id = users.manager_id)::text AS manager_json,
+            (SELECT COALESCE(jsonb_agg(
+                 jsonb_build_object('id', t.id, 'name', t.display_name) ORDER BY lower(t.display_name)), '[]')
+             FROM \(s).team_members tm JOIN \(s).teams t ON t.id = tm.team_id
+             WHERE tm.user_id = users.id)::text AS teams_json,
             users.custom_fields::text AS custom_fields_json
             """
     }

@@ -122,12 +122,14 @@ public struct UserDirectory: Sendable {
                 SELECT \(unsafeSQL: UserSummary.columns), u.external_id, u.title, u.department, u.role, u.created_at,
                        u.pending_manager, u.custom_fields::text AS custom_fields,
                        m.id AS manager_id, m.user_name AS manager_user_name,
-                       COALESCE(NULLIF(m.display_name, ''), NULLIF(concat_ws(' ', m.given_name, m.family_name), ''), m.user_name)
-                           AS manager_name
+                       COALESCE(NULLIF(m.display_name, ''),
+                                NULLIF(concat_ws(' ', m.given_name, m.family_name), ''), m.user_name) AS manager_name
                 FROM \(schema).users u LEFT JOIN \(schema).users m ON m.id = u.manager_id
                 WHERE u.id = \(id)
                 """)
-            guard let row = rows.first else { throw AdminError.notFound("No user \(id.lowercasedString) in this organisation.") }
+            guard let row = rows.first else {
+                throw AdminError.notFound("No user \(id.lowercasedString) in this organisation.")
+            }
             let teams = try connection.query(
                 """
                 SELECT t.id, t.display_name FROM \(schema).team_members tm JOIN \(schema).teams t ON t.id = tm.team_id
@@ -136,19 +138,24 @@ public struct UserDirectory: Sendable {
             ).map { UserDetail.TeamRef(id: try $0.decode("id"), name: try $0.decode("display_name")) }
             var manager: UserDetail.Manager?
             if let managerID = try row.decode("manager_id", as: UUID?.self) {
-                manager = .init(id: managerID, userName: try row.decode("manager_user_name"), name: try row.decode("manager_name"))
+                manager = .init(
+                    id: managerID, userName: try row.decode("manager_user_name"), name: try row.decode("manager_name"))
             }
             let fieldsText: String = try row.decode("custom_fields")
             let fields = (try? JSONValue.parse(Array(fieldsText.utf8)))?.objectValue ?? [:]
             return UserDetail(
-                user: try UserSummary(row: row), externalID: try row.decode("external_id"), title: try row.decode("title"),
-                department: try row.decode("department"), role: try row.decode("role"), createdAt: try row.decode("created_at"),
+                user: try UserSummary(row: row), externalID: try row.decode("external_id"),
+                title: try row.decode("title"),
+                department: try row.decode("department"), role: try row.decode("role"),
+                createdAt: try row.decode("created_at"),
                 manager: manager, pendingManager: try row.decode("pending_manager"), teams: teams, customFields: fields)
         }
     }
 
     /// - Throws: `AdminError` 404 when the organisation has no such team.
-    public func team(_ tenant: Tenant, id: UUID, limit: Int, offset: Int) async throws -> (team: TeamDetail, hasMore: Bool) {
+    public func team(_ tenant: Tenant, id: UUID, limit: Int, offset: Int) async throws -> (
+        team: TeamDetail, hasMore: Bool
+    ) {
         let schema = tenant.schema
         return try await client.withConnection { connection in
             let rows = try connection.query(
@@ -157,7 +164,9 @@ public struct UserDirectory: Sendable {
                        (SELECT count(*) FROM \(schema).team_members WHERE team_id = t.id) AS members
                 FROM \(schema).teams t WHERE t.id = \(id)
                 """)
-            guard let row = rows.first else { throw AdminError.notFound("No team \(id.lowercasedString) in this organisation.") }
+            guard let row = rows.first else {
+                throw AdminError.notFound("No team \(id.lowercasedString) in this organisation.")
+            }
             let members = try connection.query(
                 """
                 SELECT \(unsafeSQL: UserSummary.columns)
@@ -166,7 +175,8 @@ public struct UserDirectory: Sendable {
                 """
             ).map(UserSummary.init(row:))
             let team = TeamDetail(
-                id: try row.decode("id"), name: try row.decode("display_name"), externalID: try row.decode("external_id"),
+                id: try row.decode("id"), name: try row.decode("display_name"),
+                externalID: try row.decode("external_id"),
                 isGroup: try row.decode("is_group"), memberCount: try row.decode("members"),
                 members: Array(members.prefix(limit)))
             return (team, members.count > limit)
