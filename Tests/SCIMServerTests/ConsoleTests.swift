@@ -451,6 +451,60 @@ struct ConsoleTests {
     }
 }
 
+extension ConsoleTests {
+    @Test("a rejected custom field comes back with the error beside its field and nothing saved; a valid one is audited")
+    func customFields() async throws {
+        try await withConsole { client in
+            let organisation = try await client.organisation("cf")
+            let key = try await client.staffKey(role: "support")
+            let browser = ConsoleBrowser(client: client)
+            try await browser.signIn(key.key)
+            let path = "/console/organisations/\(organisation.slug)/custom-fields"
+            let rejected = try await browser.post(
+                path, [("scimAttribute", "costCentre"), ("field", "Cost Centre"), ("type", "string")])
+            #expect(rejected.status == .badRequest)
+            #expect(rejected.text.contains("id=\"cf-field-error\""), "the message belongs beside the field")
+            #expect(rejected.text.contains("value=\"Cost Centre\""), "what was typed comes back")
+            let stored = try await client.admin(.get, "/organisations/\(organisation.slug)/custom-fields")
+            #expect(stored["mappings"] == .array([]))
+            let enumWithout = try await browser.post(
+                path, [("scimAttribute", "level"), ("field", "level"), ("type", "enum")])
+            #expect(enumWithout.text.contains("id=\"cf-values-error\""))
+
+            let saved = try await browser.post(
+                path, [("scimAttribute", "level"), ("field", "level"), ("type", "enum"), ("allowedValues", "junior, senior")])
+            #expect(saved.status == .seeOther)
+            let after = try await client.admin(.get, "/organisations/\(organisation.slug)/custom-fields")
+            #expect(after["mappings"]?.arrayValue?.first?.at("allowedValues") == ["junior", "senior"])
+            let entries = try await client.auditEntries(by: key.name)
+            #expect(entries.first?.at("route")?.stringValue == "/admin/v1/organisations/{slug}/custom-fields")
+            #expect(entries.first?.at("method")?.stringValue == "PUT")
+        }
+    }
+
+    @Test("a bound support key gets 403 on staff keys and the audit log; a readonly key cannot change settings")
+    func boundPages() async throws {
+        try await withConsole { client in
+            let organisation = try await client.organisation("bp")
+            let bound = ConsoleBrowser(client: client)
+            try await bound.signIn(try await client.staffKey(role: "support", organisation: organisation.slug).key)
+            #expect(try await bound.get("/console/staff-keys").status == .forbidden)
+            #expect(try await bound.get("/console/audit").status == .forbidden)
+            #expect(try await bound.post("/console/staff-keys", [("name", "x"), ("role", "support")]).status == .forbidden)
+
+            let readonly = ConsoleBrowser(client: client)
+            try await readonly.signIn(try await client.staffKey(role: "readonly").key)
+            #expect(try await readonly.get("/console/staff-keys").status == .ok)
+            let settings = try await readonly.post(
+                "/console/organisations/\(organisation.slug)/settings", [("name", "Renamed"), ("scimEnabled", "")])
+            #expect(settings.status == .forbidden)
+            let now = try await client.admin(.get, "/organisations/\(organisation.slug)")
+            #expect(now["scimEnabled"] == .bool(true))
+            #expect(now["name"]?.stringValue != "Renamed")
+        }
+    }
+}
+
 @Suite("Admin API: the user representation support reads after a first sync")
 struct AdminUserRepresentationTests {
     @Test("users carry their manager, teams and custom-field values")
