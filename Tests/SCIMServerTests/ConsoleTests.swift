@@ -452,7 +452,8 @@ struct ConsoleTests {
 }
 
 extension ConsoleTests {
-    @Test("a rejected custom field comes back with the error beside its field and nothing saved; a valid one is audited")
+    @Test(
+        "a rejected custom field comes back with the error beside its field and nothing saved; a valid one is audited")
     func customFields() async throws {
         try await withConsole { client in
             let organisation = try await client.organisation("cf")
@@ -472,7 +473,8 @@ extension ConsoleTests {
             #expect(enumWithout.text.contains("id=\"cf-values-error\""))
 
             let saved = try await browser.post(
-                path, [("scimAttribute", "level"), ("field", "level"), ("type", "enum"), ("allowedValues", "junior, senior")])
+                path,
+                [("scimAttribute", "level"), ("field", "level"), ("type", "enum"), ("allowedValues", "junior, senior")])
             #expect(saved.status == .seeOther)
             let after = try await client.admin(.get, "/organisations/\(organisation.slug)/custom-fields")
             #expect(after["mappings"]?.arrayValue?.first?.at("allowedValues") == ["junior", "senior"])
@@ -490,7 +492,8 @@ extension ConsoleTests {
             try await bound.signIn(try await client.staffKey(role: "support", organisation: organisation.slug).key)
             #expect(try await bound.get("/console/staff-keys").status == .forbidden)
             #expect(try await bound.get("/console/audit").status == .forbidden)
-            #expect(try await bound.post("/console/staff-keys", [("name", "x"), ("role", "support")]).status == .forbidden)
+            #expect(
+                try await bound.post("/console/staff-keys", [("name", "x"), ("role", "support")]).status == .forbidden)
 
             let readonly = ConsoleBrowser(client: client)
             try await readonly.signIn(try await client.staffKey(role: "readonly").key)
