@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // C shims: the only place unsafe C is imported.
@@ -79,12 +80,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The support console under /console: server-rendered pages over the stores. Its templates and
+        // static assets are resources of the binary (the Docker image copies the resource bundle).
+        .target(
+            name: "SCIMConsole",
+            dependencies: [
+                "SCIM",
+                "SCIMStore",
+                "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+
         // The Hummingbird application: routes, auth, controllers.
         .target(
             name: "SCIMServer",
             dependencies: [
                 "SCIM",
                 "SCIMStore",
+                "SCIMConsole",
                 "Postgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

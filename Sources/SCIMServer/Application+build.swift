@@ -6,6 +6,7 @@ import Logging
 import NIOSSL
 import Postgres
 import SCIM
+import SCIMConsole
 import SCIMStore
 import ServiceLifecycle
 
@@ -25,7 +26,8 @@ import ServiceLifecycle
 /// - Throws: `ConfigurationError` when the TLS certificate or key cannot be loaded.
 public func buildApplication(
     _ configuration: AppConfiguration, logger: Logger, metrics: ServiceMetrics = ServiceMetrics(),
-    readiness: ReadinessGate = ReadinessGate(), coherence: CacheCoherence = CacheCoherence()
+    readiness: ReadinessGate = ReadinessGate(), coherence: CacheCoherence = CacheCoherence(),
+    consoleClock: ConsoleClock = .system
 ) async throws -> some ApplicationProtocol {
     let migrations = try MigrationSet.load(from: configuration.sqlDirectory)
     var poolConfiguration = PostgresClient.Configuration(connectionString: configuration.databaseURL)
@@ -49,9 +51,9 @@ public func buildApplication(
     backgroundConfiguration.applicationName = "scim-server-background"
     let backgroundClient = PostgresClient(configuration: backgroundConfiguration, logger: logger)
     let events = EventBuffer()
-    let router = buildRouter(
+    let router = try buildRouter(
         configuration, client: client, backgroundClient: backgroundClient, migrations: migrations, metrics: metrics, events: events,
-        coherence: coherence, readiness: readiness)
+        coherence: coherence, readiness: readiness, consoleClock: consoleClock)
 
     let purger = EventPurger(
         client: backgroundClient, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
@@ -83,8 +85,9 @@ public func buildApplication(
 
 func buildRouter(
     _ configuration: AppConfiguration, client: PostgresClient, backgroundClient: PostgresClient, migrations: MigrationSet,
-    metrics: ServiceMetrics, events: EventBuffer, coherence: CacheCoherence = CacheCoherence(), readiness: ReadinessGate = ReadinessGate()
-) -> Router<AppRequestContext> {
+    metrics: ServiceMetrics, events: EventBuffer, coherence: CacheCoherence = CacheCoherence(),
+    readiness: ReadinessGate = ReadinessGate(), consoleClock: ConsoleClock = .system
+) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: RequestIDMiddleware())
@@ -148,6 +151,20 @@ func buildRouter(
     OAuthTokenController(
         oauth: oauth, limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, events: events
     ).addRoutes(to: router)
+
+    // The support console: the same stores, and the same failed-authentication limit for its sign-in.
+    let console = try Console<AppRequestContext>(
+        stores: ConsoleStores(
+            client: client, organisations: organisations, tokens: tokens, customFields: customFields, groups: groups,
+            status: SyncStatusStore(client: client), events: events, staffKeys: StaffKeyStore(client: client),
+            auditLog: AuditLog(client: client), sessions: ConsoleSessionStore(client: client),
+            directory: UserDirectory(client: client), coherence: coherence),
+        settings: ConsoleSettings(
+            adminToken: configuration.adminToken, publicBaseURL: configuration.publicBaseURL,
+            servesTLS: configuration.tls != nil),
+        signInLimit: ConsoleSignInLimit(failedAuth, adminAuth: adminAuth, trustedProxy: rateLimits.trustedProxy),
+        clock: consoleClock)
+    console.addRoutes(to: router)
 
     let scim = router.group("scim/v2")
         .add(

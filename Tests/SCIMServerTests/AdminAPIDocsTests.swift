@@ -41,7 +41,7 @@ import Testing
         let configuration = try TestDatabase.configuration()
         // Never run: building the router only stores the client in the controllers.
         let client = PostgresClient(configuration: .init(connectionString: configuration.databaseURL), logger: TestDatabase.logger)
-        let router = buildRouter(
+        let router = try buildRouter(
             configuration, client: client, backgroundClient: client, migrations: try MigrationSet.load(from: configuration.sqlDirectory),
             metrics: ServiceMetrics(), events: EventBuffer())
         return Set(

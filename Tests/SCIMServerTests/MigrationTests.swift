@@ -127,7 +127,7 @@ struct MigrationTests {
                       AND clock_timestamp() - a.query_start > interval '400 milliseconds'
                     """)
                 _ = try await migratorClient.query(
-                    "SELECT pg_cancel_backend(l.pid) FROM pg_locks l WHERE \(migratorsLock) AND l.mode = 'ExclusiveLock'")
+                    "SELECT pg_cancel_backend(l.pid) FROM pg_locks l WHERE \(migratorsLock) AND l.mode = 'ExclusiveLock' AND l.granted")
                 #expect(await migratorHolds.result.isFailure, "the migrator's transaction was cancelled")
                 let organisation = try await creation.value
                 #expect(organisation.schemaName.hasPrefix("org_"), "the creation outlived its statement timeout")

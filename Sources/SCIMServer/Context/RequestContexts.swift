@@ -4,11 +4,12 @@ import Hummingbird
 import Logging
 import NIOCore
 import SCIM
+import SCIMConsole
 import SCIMStore
 import Synchronization
 
 /// The context every request starts with: its id, and the identity middleware resolved, if any.
-public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
+public struct AppRequestContext: RequestContext, RemoteAddressRequestContext, ConsoleRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The server's own id of the request, always generated: the response's `X-Request-Id`, quoted in
     /// error bodies, on every log line (`scim.request.id`) and in sync events.

@@ -27,7 +27,8 @@ struct RequestIDMiddleware: RouterMiddleware {
             try await next(request, context)
         }
         response.headers[.requestID] = context.requestID
-        response.headers[.cacheControl] = "no-store"
+        // Only the console's content-hashed assets say otherwise (cached for a year).
+        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.strictTransportSecurity] = "max-age=63072000"
         return response
@@ -383,6 +384,11 @@ struct AdminAuthMiddleware: RouterMiddleware {
     /// it; anything else (no header, a wrong bootstrap token, a malformed key) by client address alone.
     func presentedCredential(_ request: Request) -> PresentedCredential {
         guard let bearer = Self.bearer(in: request) else { return .unshaped }
+        return presentedCredential(bearer: bearer)
+    }
+
+    /// The same reading of a credential pasted into the console's sign-in form.
+    func presentedCredential(bearer: String) -> PresentedCredential {
         if bearer.hasPrefix("\(StaffKeyStore.kind)_") {
             let prefix = IssuedSecret.prefix(of: bearer.trimmingCharacters(in: .whitespaces), kind: StaffKeyStore.kind)
             return prefix.map { .key(prefix: $0) } ?? .unshaped

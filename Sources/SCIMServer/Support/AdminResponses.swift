@@ -189,6 +189,12 @@ struct AdminUserResponse: Encodable, Sendable {
     @Nullable var department: String?
     var createdAt: Date
     var updatedAt: Date
+    /// `{"id", "userName"}` of the manager in Learn Amp, or null.
+    var manager: JSONValue
+    /// `[{"id", "name"}]` of the user's teams, by name.
+    var teams: [JSONValue]
+    /// Mapped custom fields by Learn Amp field name, as stored.
+    var customFields: [String: JSONValue]
 
     init(_ user: AdminUser) {
         id = user.id.lowercasedString
@@ -202,6 +208,9 @@ struct AdminUserResponse: Encodable, Sendable {
         department = user.department
         createdAt = user.createdAt
         updatedAt = user.updatedAt
+        manager = user.manager ?? .null
+        teams = user.teams
+        customFields = user.customFields
     }
 }
 

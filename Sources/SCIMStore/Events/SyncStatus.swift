@@ -79,7 +79,10 @@ public struct OAuthClientReference: Sendable, Equatable {
 
 /// Which events to list, newest first.
 public struct EventQuery: Sendable {
+    /// `error`, `warning` or `success`.
     public var outcome: String?
+    /// The HTTP method of the request (`POST`, `PUT`, `PATCH`, `DELETE`, `GET`).
+    public var method: String?
     public var since: Date?
     public var until: Date?
     public var userName: String?
@@ -372,6 +375,12 @@ public struct SyncStatusStore: Sendable {
     /// lookup (the server's id or the client's own `X-Request-Id`) uses the two columns' indexes.
     public func events(_ tenant: Tenant, query: EventQuery) async throws -> (events: [EventRecord], nextCursor: String?) {
         let schema = tenant.schema
+        if let outcome = query.outcome, !["error", "warning", "success"].contains(outcome) {
+            throw StoreError.invalid("outcome", "outcome must be error, warning or success.")
+        }
+        if let method = query.method, !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(method) {
+            throw StoreError.invalid("method", "method must be GET, POST, PUT, PATCH or DELETE.")
+        }
         var after: Int64?
         if let cursor = query.cursor, !cursor.isEmpty {
             guard let id = Int64(cursor) else {
@@ -384,6 +393,7 @@ public struct SyncStatusStore: Sendable {
             """
             SELECT \(EventRecord.columns) FROM \(schema).sync_events
             WHERE (\(query.outcome)::text IS NULL OR outcome = \(query.outcome)::text)
+              AND (\(query.method)::text IS NULL OR method = \(query.method)::text)
               AND (\(query.since)::timestamptz IS NULL OR occurred_at >= \(query.since)::timestamptz)
               AND (\(query.until)::timestamptz IS NULL OR occurred_at < \(query.until)::timestamptz)
               AND (\(query.userName)::text IS NULL OR lower(user_name) = lower(\(query.userName)::text))

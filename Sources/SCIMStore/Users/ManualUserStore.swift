@@ -20,9 +20,28 @@ public struct AdminUser: Sendable, Equatable {
     public var department: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// `{"id", "userName"}` of the manager, when the user has one in Learn Amp.
+    public var manager: JSONValue?
+    /// `[{"id", "name"}]` of the teams the user is in, by name.
+    public var teams: [JSONValue]
+    /// Mapped custom fields by Learn Amp field name, as stored.
+    public var customFields: [String: JSONValue]
 
-    static let columns: PostgresQuery =
-        "id, COALESCE(email, user_name) AS email, user_name, given_name, family_name, active, role, scim_managed, department, created_at, updated_at"
+    /// The columns of a `users` row in `schema`, with the manager, the teams and the custom fields as
+    /// JSON texts (so support can confirm a first sync without the customer's SCIM token).
+    static func columns(_ schema: PostgresIdentifier) -> PostgresQuery {
+        """
+        id, COALESCE(email, user_name) AS email, user_name, given_name, family_name, active, role, scim_managed,
+        department, created_at, updated_at,
+        (SELECT jsonb_build_object('id', m.id, 'userName', m.user_name)
+         FROM \(schema).users m WHERE m.id = users.manager_id)::text AS manager_json,
+        (SELECT COALESCE(jsonb_agg(
+             jsonb_build_object('id', t.id, 'name', t.display_name) ORDER BY lower(t.display_name)), '[]')
+         FROM \(schema).team_members tm JOIN \(schema).teams t ON t.id = tm.team_id
+         WHERE tm.user_id = users.id)::text AS teams_json,
+        users.custom_fields::text AS custom_fields_json
+        """
+    }
 
     init(row: PostgresRow) throws {
         id = try row.decode("id")
@@ -36,6 +55,13 @@ public struct AdminUser: Sendable, Equatable {
         department = try row.decode("department")
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
+        func json(_ column: String) throws -> JSONValue? {
+            guard let text = try row.decode(column, as: String?.self) else { return nil }
+            return try? JSONValue.parse(Array(text.utf8))
+        }
+        manager = try json("manager_json")
+        teams = try json("teams_json")?.arrayValue ?? []
+        customFields = try json("custom_fields_json")?.objectValue ?? [:]
     }
 }
 
@@ -62,7 +88,7 @@ public struct ManualUserStore: Sendable {
                         INSERT INTO \(schema).users (id, user_name, email, given_name, family_name, role, scim_managed, emails)
                         VALUES (\(UUID()), \(email), \(email), \(firstName), \(lastName), \(role.rawValue), false,
                                 jsonb_build_array(jsonb_build_object('value', \(email)::text, 'type', 'work', 'primary', true)))
-                        RETURNING \(AdminUser.columns)
+                        RETURNING \(AdminUser.columns(schema))
                         """
                     ).rows[0])
                 try UserStore.linkWaitingReports(to: user.id, names: [email], schema: schema, on: connection)
@@ -78,7 +104,7 @@ public struct ManualUserStore: Sendable {
         let schema = tenant.schema
         let rows = try await client.query(
             """
-            SELECT \(AdminUser.columns) FROM \(schema).users
+            SELECT \(AdminUser.columns(schema)) FROM \(schema).users
             WHERE (\(email)::text IS NULL OR lower(user_name) = lower(\(email)::text) OR lower(email) = lower(\(email)::text))
               AND (\(active)::boolean IS NULL OR active = \(active)::boolean)
               AND (\(cursor)::uuid IS NULL OR id > \(cursor)::uuid)
@@ -100,7 +126,7 @@ public struct ManualUserStore: Sendable {
                    given_name = COALESCE(\(firstName)::text, given_name), family_name = COALESCE(\(lastName)::text, family_name),
                    active = COALESCE(\(active)::boolean, active), updated_at = now(), version = version + 1
             WHERE id = \(id)
-            RETURNING \(AdminUser.columns)
+            RETURNING \(AdminUser.columns(schema))
             """)
         guard let row = rows.first else { throw StoreError.notFound("user", "No user \(id) in this organisation.") }
         return try AdminUser(row: row)

@@ -32,6 +32,11 @@ public struct CustomFieldMapping: Sendable, Equatable {
         }
     }
 
+    /// This mapping as input again, to send a changed list back through `CustomFieldStore.replace`.
+    public var draft: Draft {
+        Draft(scimAttribute: scimAttribute, field: field, type: type.rawValue, allowedValues: allowedValues)
+    }
+
     public init(scimAttribute: String, field: String, type: FieldType, allowedValues: [String]? = nil) {
         self.scimAttribute = scimAttribute
         self.field = field
