@@ -201,6 +201,26 @@ struct OAuthTests {
         }
     }
 
+    /// The database counts a label's length in code points; 100 flags are 100 characters to Swift
+    /// but 200 code points, which used to break the table's check and answer 500.
+    @Test("a label of at most 100 characters but more code points is 400, not 500")
+    func labelCodePoints() async throws {
+        try await withOAuthApp { client in
+            let org = try await client.organisation("oauth")
+            let base = "/organisations/\(org.slug)/oauth-clients"
+            let flags = String(repeating: "\u{1F1EC}\u{1F1E7}", count: 60)
+            for label in [flags, String(repeating: "e\u{301}", count: 100)] {
+                let result = try await client.admin(.post, base, json: ["label": .string(label)])
+                #expect(result.status == .badRequest, "\(result.status): \(result.text)")
+                #expect(result["error"] == "bad_request")
+            }
+            let fifty = String(repeating: "\u{1F1EC}\u{1F1E7}", count: 50)
+            let created = try await client.admin(.post, base, json: ["label": .string(fifty)])
+            #expect(created.status == .created, "100 code points fit: \(created.text)")
+            #expect(created["label"]?.stringValue == fifty)
+        }
+    }
+
     @Test("both credential locations issue a Bearer token that works on /scim/v2; scope scim or none")
     func bothCredentialLocations() async throws {
         try await withOAuthApp { client in

@@ -163,7 +163,8 @@ public struct OAuthClientStore: Sendable {
     /// - Throws: `StoreError.invalid` for an empty or long label or an expiry in the past or too far ahead.
     public func create(organisationID: UUID, label: String, secretExpiresAt: Date?) async throws -> IssuedOAuthClient {
         let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !label.isEmpty, label.count <= 100 else {
+        // Counted in code points, as the table's check counts them: a flag is one Character but two.
+        guard !label.isEmpty, label.unicodeScalars.count <= 100 else {
             throw StoreError.invalid("label", "label is required (at most 100 characters).")
         }
         let now = now()
