@@ -383,6 +383,27 @@ struct OAuthTests {
         }
     }
 
+    /// The migration lets an operator move a secret's expiry by hand (the caches drop then): its
+    /// access tokens must not outlive it.
+    @Test("a secret whose expiry is brought forward by hand ends the access tokens it issued")
+    func secretExpiryMovedByHand() async throws {
+        let clock = ManualDate()
+        try await withOAuthApp(clock: clock) { client in
+            let org = try await client.organisation("oauth")
+            let oauth = try await client.oauthClient(org.slug)
+            let viaOAuth = TestOrganisation(slug: org.slug, token: try await client.accessToken(oauth), client: client)
+            let secretID = try #require(UUID(uuidString: oauth.secretID))
+            let past = clock.now.addingTimeInterval(-60)
+            try await withDatabase { database in
+                _ = try await database.query(
+                    "UPDATE control.oauth_client_secrets SET expires_at = \(past) WHERE id = \(secretID)")
+            }
+            let refused = try await viaOAuth.scim(.get, "/Users")
+            expectSCIMError(refused, .unauthorized)
+            #expect(refused["detail"]?.stringValue?.contains("expired") == true, "\(refused.text)")
+        }
+    }
+
     @Test("OAUTH_ACCESS_TOKEN_TTL_SECONDS sets expires_in; the variable is range-checked")
     func lifetime() async throws {
         let clock = ManualDate()

@@ -412,7 +412,8 @@ public struct OAuthClientStore: Sendable {
         let digest = Secrets.sha256(token)
         let rows = try await client.query(
             """
-            SELECT a.token_hash, a.expires_at, s.revoked_at IS NOT NULL OR c.revoked_at IS NOT NULL AS revoked,
+            SELECT a.token_hash, LEAST(a.expires_at, s.expires_at) AS expires_at,
+                   s.revoked_at IS NOT NULL OR c.revoked_at IS NOT NULL AS revoked,
                    c.id AS client_uuid, o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled,
                    o.rate_limit_rps, o.rate_limit_burst
             FROM control.oauth_access_tokens a
@@ -429,6 +430,7 @@ public struct OAuthClientStore: Sendable {
             throw RejectedCredential(
                 error: .unauthorized("The access token's OAuth client or secret has been revoked."), tenant: tenant)
         }
+        // A token never outlives its secret, even one whose expiry was brought forward by hand.
         let expiresAt: Date = try row.decode("expires_at")
         guard expiresAt > now() else {
             throw RejectedCredential(
