@@ -594,7 +594,7 @@ struct OAuthTests {
         }
     }
 
-    @Test("failed client authentications count against the failed-authentication limit, per client id")
+    @Test("failed client authentications count against the failed-authentication limit, per secret prefix")
     func failedAuthLimit() async throws {
         try await withOAuthApp(configure: {
             $0.rateLimits = RateLimitSettings(failedAuthAttempts: 3, failedAuthWindow: .seconds(3600))
@@ -615,11 +615,33 @@ struct OAuthTests {
             #expect(limited["error"]?.stringValue != nil)
             let post = try await client.tokenRequest(
                 "grant_type=client_credentials&client_id=\(oauth.clientID)&client_secret=\(wrong)")
-            #expect(post.status == .tooManyRequests, "client_secret_post is counted under the same client id")
+            #expect(post.status == .tooManyRequests, "client_secret_post is counted under the same secret prefix")
             #expect(
                 try await client.tokenRequest("grant_type=client_credentials", basic: (other.clientID, other.secret))
                     .status == .ok,
                 "another client from the same address is not affected")
+        }
+    }
+
+    /// A client id is public (it sits in the identity provider's settings and in listings), so
+    /// failures are counted by the secret's own public prefix, as SCIM tokens are: made-up secrets
+    /// sent with someone's client id from a shared egress address cannot lock that client out.
+    @Test("made-up secrets sent with a client's id do not lock out its real secret")
+    func failedAuthLimitByPublicClientID() async throws {
+        try await withOAuthApp(configure: {
+            $0.rateLimits = RateLimitSettings(failedAuthAttempts: 3, failedAuthWindow: .seconds(3600))
+        }) { client in
+            let org = try await client.organisation("oauth")
+            let oauth = try await client.oauthClient(org.slug)
+            for attempt in 0..<6 {
+                let madeUp = "lasecret_\(String(repeating: "A", count: 11))\(attempt)_\(String(repeating: "b", count: 43))"
+                let refused = try await client.tokenRequest(
+                    "grant_type=client_credentials", basic: (oauth.clientID, madeUp))
+                #expect(refused.status == .unauthorized, "made-up secret \(attempt): \(refused.text)")
+            }
+            let real = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            #expect(real.status == .ok, "the real secret is not limited: \(real.text)")
         }
     }
 

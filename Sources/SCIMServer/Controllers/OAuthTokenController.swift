@@ -15,9 +15,12 @@ import SCIMStore
 /// RFC 6749 section 5.2 JSON, rendered by `ErrorResponseMiddleware`.
 ///
 /// Failed client authentications count against the failed-authentication limit shared with SCIM and
-/// admin, per client address and `client_id` (public) when one was presented, else per address. The
-/// body holds the credentials in client_secret_post, so the limit is applied here, after parsing,
-/// rather than by `FailedAuthLimitMiddleware`, which sees only headers.
+/// admin, per client address and the presented secret's public prefix (`lasecret_<prefix>`) when it
+/// has a secret's shape, else per address. Not per `client_id`: that is public (it sits in the
+/// identity provider's settings), so anyone sharing an egress address could lock a client out with
+/// made-up secrets; a secret's prefix is known only to whoever holds the secret. The body holds the
+/// credentials in client_secret_post, so the limit is applied here, after parsing, rather than by
+/// `FailedAuthLimitMiddleware`, which sees only headers.
 struct OAuthTokenController {
     let oauth: OAuthClientStore
     let limiter: FailedAuthLimiter
@@ -50,10 +53,11 @@ struct OAuthTokenController {
         let basic = try Self.basicCredentials(request.headers[.authorization])
         let address = FailedAuthLimitMiddleware.addressKey(
             FailedAuthLimitMiddleware.clientAddress(request, remote: context.remoteAddress, trustedProxy: trustedProxy))
-        let presented = basic?.clientID ?? form["client_id"]
         let key: FailedAuthKey =
-            if let presented, presented.hasPrefix("\(OAuthClientStore.clientIDKind)_"), presented.utf8.count <= 64 {
-                .key(address: address, prefix: presented)
+            if let secret = basic?.clientSecret ?? form["client_secret"],
+                let prefix = IssuedSecret.prefix(of: secret, kind: OAuthClientStore.secretKind)
+            {
+                .key(address: address, prefix: prefix)
             } else {
                 .address(address)
             }
