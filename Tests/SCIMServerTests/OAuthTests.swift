@@ -634,7 +634,8 @@ struct OAuthTests {
             let org = try await client.organisation("oauth")
             let oauth = try await client.oauthClient(org.slug)
             for attempt in 0..<6 {
-                let madeUp = "lasecret_\(String(repeating: "A", count: 11))\(attempt)_\(String(repeating: "b", count: 43))"
+                let tail = String(repeating: "b", count: 43)
+                let madeUp = "lasecret_\(String(repeating: "A", count: 11))\(attempt)_\(tail)"
                 let refused = try await client.tokenRequest(
                     "grant_type=client_credentials", basic: (oauth.clientID, madeUp))
                 #expect(refused.status == .unauthorized, "made-up secret \(attempt): \(refused.text)")
@@ -642,6 +643,32 @@ struct OAuthTests {
             let real = try await client.tokenRequest(
                 "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
             #expect(real.status == .ok, "the real secret is not limited: \(real.text)")
+        }
+    }
+
+    /// As on `/scim/v2`, only a disabled organisation's refusal can turn into a success, so only it
+    /// is forgiven by a control change: enabling the organisation lets its secret in at once.
+    @Test("a secret limited while its organisation was disabled works as soon as staff enable it")
+    func failedAuthLimitCuredByEnabling() async throws {
+        try await withOAuthApp(configure: {
+            $0.rateLimits = RateLimitSettings(failedAuthAttempts: 3, failedAuthWindow: .seconds(3600))
+        }) { client in
+            let org = try await client.organisation("oauth")
+            let oauth = try await client.oauthClient(org.slug)
+            let path = "/organisations/\(org.slug)"
+            #expect(try await client.admin(.patch, path, json: ["scimEnabled": false]).status == .ok)
+            for _ in 0..<3 {
+                let refused = try await client.tokenRequest(
+                    "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+                expectOAuthError(refused, .unauthorized, "invalid_client")
+            }
+            let limited = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            #expect(limited.status == .tooManyRequests, "\(limited.text)")
+            #expect(try await client.admin(.patch, path, json: ["scimEnabled": true]).status == .ok)
+            let enabled = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            #expect(enabled.status == .ok, "enabled again: \(enabled.text)")
         }
     }
 

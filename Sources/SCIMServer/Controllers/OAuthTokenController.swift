@@ -86,7 +86,9 @@ struct OAuthTokenController {
                 status: .ok, headers: [.contentType: Responses.jsonContentType, .pragma: "no-cache"],
                 body: .init(byteBuffer: ByteBuffer(bytes: answer.serialized())))
         } catch let error as OAuthError where error.code == "invalid_client" {
-            limiter.recordFailure(key, curableUntil: nil)
+            // A disabled organisation's refusal ends when staff enable it: counted under the generation
+            // read before authenticating, so the change lets the secret try again at once.
+            limiter.recordFailure(key, curableUntil: error.isCurable ? generation : nil)
             if let tenant = error.tenant {
                 let origin = EventOrigin(
                     requestID: context.requestID, tokenID: tenant.tokenID, method: request.method.rawValue,

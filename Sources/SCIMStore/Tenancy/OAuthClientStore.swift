@@ -93,18 +93,22 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: String
     public var detail: String
     public var tenant: Tenant?
+    /// The same credentials may succeed later without the client changing anything: the organisation
+    /// has SCIM disabled, and staff may enable it again. Every other refusal is for good.
+    public var isCurable: Bool
 
-    public init(code: String, detail: String, tenant: Tenant? = nil) {
+    public init(code: String, detail: String, tenant: Tenant? = nil, isCurable: Bool = false) {
         self.code = code
         self.detail = detail
         self.tenant = tenant
+        self.isCurable = isCurable
     }
 
     public var description: String { "OAuthError(\(code)): \(detail)" }
 
     public static func invalidRequest(_ detail: String) -> OAuthError { .init(code: "invalid_request", detail: detail) }
-    public static func invalidClient(_ detail: String, tenant: Tenant? = nil) -> OAuthError {
-        .init(code: "invalid_client", detail: detail, tenant: tenant)
+    public static func invalidClient(_ detail: String, tenant: Tenant? = nil, isCurable: Bool = false) -> OAuthError {
+        .init(code: "invalid_client", detail: detail, tenant: tenant, isCurable: isCurable)
     }
     public static func unsupportedGrantType(_ detail: String) -> OAuthError {
         .init(code: "unsupported_grant_type", detail: detail)
@@ -366,7 +370,7 @@ public struct OAuthClientStore: Sendable {
                 return .failure(
                     .invalidClient(
                         "SCIM provisioning is disabled for this organisation. Contact Learn Amp support.",
-                        tenant: tenant))
+                        tenant: tenant, isCurable: true))
             }
             let expiresAt = min(now.addingTimeInterval(TimeInterval(lifetime)), secretExpiresAt)
             let secretID: UUID = try row.decode("secret_id")
