@@ -672,6 +672,25 @@ struct OAuthTests {
         }
     }
 
+    /// A header that is not Basic base64(id:secret) is a failed client authentication too, counted
+    /// per address like a garbage bearer on `/scim/v2`.
+    @Test("malformed Authorization headers count against the address's failed-authentication limit")
+    func failedAuthLimitMalformedBasic() async throws {
+        try await withOAuthApp(configure: {
+            $0.rateLimits = RateLimitSettings(
+                failedAuthAttempts: 3, failedAuthAddressAttempts: 3, failedAuthWindow: .seconds(3600))
+        }) { client in
+            for header in ["Bearer nonsense", "Basic !!!", "Basic \(Data("no-colon".utf8).base64EncodedString())"] {
+                expectOAuthError(
+                    try await client.tokenRequest("grant_type=client_credentials", headers: [.authorization: header]),
+                    .unauthorized, "invalid_client")
+            }
+            let limited = try await client.tokenRequest(
+                "grant_type=client_credentials", headers: [.authorization: "Basic !!!"])
+            #expect(limited.status == .tooManyRequests, "\(limited.text)")
+        }
+    }
+
     @Test("readonly and organisation-bound staff keys follow the admin API's rules")
     func staffKeys() async throws {
         try await withOAuthApp { client in

@@ -50,11 +50,12 @@ struct OAuthTokenController {
         }
         let body = try await request.collectBody(limit: Self.bodyLimit)
         let form = try Self.form(String(buffer: body))
-        let basic = try Self.basicCredentials(request.headers[.authorization])
+        // A malformed header is refused inside the `do` below, so that it counts as a failure.
+        let basic = Result { try Self.basicCredentials(request.headers[.authorization]) }
         let address = FailedAuthLimitMiddleware.addressKey(
             FailedAuthLimitMiddleware.clientAddress(request, remote: context.remoteAddress, trustedProxy: trustedProxy))
         let key: FailedAuthKey =
-            if let secret = basic?.clientSecret ?? form["client_secret"],
+            if let secret = (try? basic.get()).flatMap({ $0?.clientSecret }) ?? form["client_secret"],
                 let prefix = IssuedSecret.prefix(of: secret, kind: OAuthClientStore.secretKind)
             {
                 .key(address: address, prefix: prefix)
@@ -73,7 +74,7 @@ struct OAuthTokenController {
             return response
         }
         do {
-            let credentials = try Self.credentials(form: form, basic: basic)
+            let credentials = try Self.credentials(form: form, basic: basic.get())
             try Self.checkGrant(form)
             let issued = try await oauth.issueAccessToken(
                 clientID: credentials.clientID, clientSecret: credentials.clientSecret)
