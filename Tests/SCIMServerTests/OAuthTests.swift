@@ -201,6 +201,26 @@ struct OAuthTests {
         }
     }
 
+    /// The database counts a label's length in code points; 100 flags are 100 characters to Swift
+    /// but 200 code points, which used to break the table's check and answer 500.
+    @Test("a label of at most 100 characters but more code points is 400, not 500")
+    func labelCodePoints() async throws {
+        try await withOAuthApp { client in
+            let org = try await client.organisation("oauth")
+            let base = "/organisations/\(org.slug)/oauth-clients"
+            let flags = String(repeating: "\u{1F1EC}\u{1F1E7}", count: 60)
+            for label in [flags, String(repeating: "e\u{301}", count: 100)] {
+                let result = try await client.admin(.post, base, json: ["label": .string(label)])
+                #expect(result.status == .badRequest, "\(result.status): \(result.text)")
+                #expect(result["error"] == "bad_request")
+            }
+            let fifty = String(repeating: "\u{1F1EC}\u{1F1E7}", count: 50)
+            let created = try await client.admin(.post, base, json: ["label": .string(fifty)])
+            #expect(created.status == .created, "100 code points fit: \(created.text)")
+            #expect(created["label"]?.stringValue == fifty)
+        }
+    }
+
     @Test("both credential locations issue a Bearer token that works on /scim/v2; scope scim or none")
     func bothCredentialLocations() async throws {
         try await withOAuthApp { client in
@@ -360,6 +380,27 @@ struct OAuthTests {
             let capped = try await client.tokenRequest(
                 "grant_type=client_credentials", basic: (short.clientID, short.secret))
             #expect(capped["expires_in"]?.numberValue == 1800, "\(capped.text)")
+        }
+    }
+
+    /// The migration lets an operator move a secret's expiry by hand (the caches drop then): its
+    /// access tokens must not outlive it.
+    @Test("a secret whose expiry is brought forward by hand ends the access tokens it issued")
+    func secretExpiryMovedByHand() async throws {
+        let clock = ManualDate()
+        try await withOAuthApp(clock: clock) { client in
+            let org = try await client.organisation("oauth")
+            let oauth = try await client.oauthClient(org.slug)
+            let viaOAuth = TestOrganisation(slug: org.slug, token: try await client.accessToken(oauth), client: client)
+            let secretID = try #require(UUID(uuidString: oauth.secretID))
+            let past = clock.now.addingTimeInterval(-60)
+            try await withDatabase { database in
+                _ = try await database.query(
+                    "UPDATE control.oauth_client_secrets SET expires_at = \(past) WHERE id = \(secretID)")
+            }
+            let refused = try await viaOAuth.scim(.get, "/Users")
+            expectSCIMError(refused, .unauthorized)
+            #expect(refused["detail"]?.stringValue?.contains("expired") == true, "\(refused.text)")
         }
     }
 
@@ -553,7 +594,7 @@ struct OAuthTests {
         }
     }
 
-    @Test("failed client authentications count against the failed-authentication limit, per client id")
+    @Test("failed client authentications count against the failed-authentication limit, per secret prefix")
     func failedAuthLimit() async throws {
         try await withOAuthApp(configure: {
             $0.rateLimits = RateLimitSettings(failedAuthAttempts: 3, failedAuthWindow: .seconds(3600))
@@ -574,11 +615,79 @@ struct OAuthTests {
             #expect(limited["error"]?.stringValue != nil)
             let post = try await client.tokenRequest(
                 "grant_type=client_credentials&client_id=\(oauth.clientID)&client_secret=\(wrong)")
-            #expect(post.status == .tooManyRequests, "client_secret_post is counted under the same client id")
+            #expect(post.status == .tooManyRequests, "client_secret_post is counted under the same secret prefix")
             #expect(
                 try await client.tokenRequest("grant_type=client_credentials", basic: (other.clientID, other.secret))
                     .status == .ok,
                 "another client from the same address is not affected")
+        }
+    }
+
+    /// A client id is public (it sits in the identity provider's settings and in listings), so
+    /// failures are counted by the secret's own public prefix, as SCIM tokens are: made-up secrets
+    /// sent with someone's client id from a shared egress address cannot lock that client out.
+    @Test("made-up secrets sent with a client's id do not lock out its real secret")
+    func failedAuthLimitByPublicClientID() async throws {
+        try await withOAuthApp(configure: {
+            $0.rateLimits = RateLimitSettings(failedAuthAttempts: 3, failedAuthWindow: .seconds(3600))
+        }) { client in
+            let org = try await client.organisation("oauth")
+            let oauth = try await client.oauthClient(org.slug)
+            for attempt in 0..<6 {
+                let tail = String(repeating: "b", count: 43)
+                let madeUp = "lasecret_\(String(repeating: "A", count: 11))\(attempt)_\(tail)"
+                let refused = try await client.tokenRequest(
+                    "grant_type=client_credentials", basic: (oauth.clientID, madeUp))
+                #expect(refused.status == .unauthorized, "made-up secret \(attempt): \(refused.text)")
+            }
+            let real = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            #expect(real.status == .ok, "the real secret is not limited: \(real.text)")
+        }
+    }
+
+    /// As on `/scim/v2`, only a disabled organisation's refusal can turn into a success, so only it
+    /// is forgiven by a control change: enabling the organisation lets its secret in at once.
+    @Test("a secret limited while its organisation was disabled works as soon as staff enable it")
+    func failedAuthLimitCuredByEnabling() async throws {
+        try await withOAuthApp(configure: {
+            $0.rateLimits = RateLimitSettings(failedAuthAttempts: 3, failedAuthWindow: .seconds(3600))
+        }) { client in
+            let org = try await client.organisation("oauth")
+            let oauth = try await client.oauthClient(org.slug)
+            let path = "/organisations/\(org.slug)"
+            #expect(try await client.admin(.patch, path, json: ["scimEnabled": false]).status == .ok)
+            for _ in 0..<3 {
+                let refused = try await client.tokenRequest(
+                    "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+                expectOAuthError(refused, .unauthorized, "invalid_client")
+            }
+            let limited = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            #expect(limited.status == .tooManyRequests, "\(limited.text)")
+            #expect(try await client.admin(.patch, path, json: ["scimEnabled": true]).status == .ok)
+            let enabled = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            #expect(enabled.status == .ok, "enabled again: \(enabled.text)")
+        }
+    }
+
+    /// A header that is not Basic base64(id:secret) is a failed client authentication too, counted
+    /// per address like a garbage bearer on `/scim/v2`.
+    @Test("malformed Authorization headers count against the address's failed-authentication limit")
+    func failedAuthLimitMalformedBasic() async throws {
+        try await withOAuthApp(configure: {
+            $0.rateLimits = RateLimitSettings(
+                failedAuthAttempts: 3, failedAuthAddressAttempts: 3, failedAuthWindow: .seconds(3600))
+        }) { client in
+            for header in ["Bearer nonsense", "Basic !!!", "Basic \(Data("no-colon".utf8).base64EncodedString())"] {
+                expectOAuthError(
+                    try await client.tokenRequest("grant_type=client_credentials", headers: [.authorization: header]),
+                    .unauthorized, "invalid_client")
+            }
+            let limited = try await client.tokenRequest(
+                "grant_type=client_credentials", headers: [.authorization: "Basic !!!"])
+            #expect(limited.status == .tooManyRequests, "\(limited.text)")
         }
     }
 

@@ -89,6 +89,10 @@ struct StaffAccessTests {
             #expect(try await client.admin(.get, "/audit?limit=0").status == .badRequest)
             #expect(try await client.admin(.get, "/audit?limit=x").status == .badRequest)
             #expect(try await client.admin(.get, "/audit?cursor=abc").status == .badRequest)
+            // 100 Characters but 200 code points: the table's check counts code points.
+            let flags = String(repeating: "\u{1F1EC}\u{1F1E7}", count: 100)
+            let long = try await client.admin(.post, "/staff-keys", json: ["name": .string(flags), "role": "support"])
+            #expect(long.status == .badRequest, "\(long.status): \(long.text)")
         }
     }
 

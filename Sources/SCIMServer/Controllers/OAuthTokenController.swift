@@ -15,9 +15,12 @@ import SCIMStore
 /// RFC 6749 section 5.2 JSON, rendered by `ErrorResponseMiddleware`.
 ///
 /// Failed client authentications count against the failed-authentication limit shared with SCIM and
-/// admin, per client address and `client_id` (public) when one was presented, else per address. The
-/// body holds the credentials in client_secret_post, so the limit is applied here, after parsing,
-/// rather than by `FailedAuthLimitMiddleware`, which sees only headers.
+/// admin, per client address and the presented secret's public prefix (`lasecret_<prefix>`) when it
+/// has a secret's shape, else per address. Not per `client_id`: that is public (it sits in the
+/// identity provider's settings), so anyone sharing an egress address could lock a client out with
+/// made-up secrets; a secret's prefix is known only to whoever holds the secret. The body holds the
+/// credentials in client_secret_post, so the limit is applied here, after parsing, rather than by
+/// `FailedAuthLimitMiddleware`, which sees only headers.
 struct OAuthTokenController {
     let oauth: OAuthClientStore
     let limiter: FailedAuthLimiter
@@ -47,13 +50,15 @@ struct OAuthTokenController {
         }
         let body = try await request.collectBody(limit: Self.bodyLimit)
         let form = try Self.form(String(buffer: body))
-        let basic = try Self.basicCredentials(request.headers[.authorization])
+        // A malformed header is refused inside the `do` below, so that it counts as a failure.
+        let basic = Result { try Self.basicCredentials(request.headers[.authorization]) }
         let address = FailedAuthLimitMiddleware.addressKey(
             FailedAuthLimitMiddleware.clientAddress(request, remote: context.remoteAddress, trustedProxy: trustedProxy))
-        let presented = basic?.clientID ?? form["client_id"]
         let key: FailedAuthKey =
-            if let presented, presented.hasPrefix("\(OAuthClientStore.clientIDKind)_"), presented.utf8.count <= 64 {
-                .key(address: address, prefix: presented)
+            if let secret = (try? basic.get()).flatMap({ $0?.clientSecret }) ?? form["client_secret"],
+                let prefix = IssuedSecret.prefix(of: secret, kind: OAuthClientStore.secretKind)
+            {
+                .key(address: address, prefix: prefix)
             } else {
                 .address(address)
             }
@@ -69,7 +74,7 @@ struct OAuthTokenController {
             return response
         }
         do {
-            let credentials = try Self.credentials(form: form, basic: basic)
+            let credentials = try Self.credentials(form: form, basic: basic.get())
             try Self.checkGrant(form)
             let issued = try await oauth.issueAccessToken(
                 clientID: credentials.clientID, clientSecret: credentials.clientSecret)
@@ -82,7 +87,9 @@ struct OAuthTokenController {
                 status: .ok, headers: [.contentType: Responses.jsonContentType, .pragma: "no-cache"],
                 body: .init(byteBuffer: ByteBuffer(bytes: answer.serialized())))
         } catch let error as OAuthError where error.code == "invalid_client" {
-            limiter.recordFailure(key, curableUntil: nil)
+            // A disabled organisation's refusal ends when staff enable it: counted under the generation
+            // read before authenticating, so the change lets the secret try again at once.
+            limiter.recordFailure(key, curableUntil: error.isCurable ? generation : nil)
             if let tenant = error.tenant {
                 let origin = EventOrigin(
                     requestID: context.requestID, tokenID: tenant.tokenID, method: request.method.rawValue,

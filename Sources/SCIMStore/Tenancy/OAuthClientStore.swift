@@ -93,18 +93,22 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: String
     public var detail: String
     public var tenant: Tenant?
+    /// The same credentials may succeed later without the client changing anything: the organisation
+    /// has SCIM disabled, and staff may enable it again. Every other refusal is for good.
+    public var isCurable: Bool
 
-    public init(code: String, detail: String, tenant: Tenant? = nil) {
+    public init(code: String, detail: String, tenant: Tenant? = nil, isCurable: Bool = false) {
         self.code = code
         self.detail = detail
         self.tenant = tenant
+        self.isCurable = isCurable
     }
 
     public var description: String { "OAuthError(\(code)): \(detail)" }
 
     public static func invalidRequest(_ detail: String) -> OAuthError { .init(code: "invalid_request", detail: detail) }
-    public static func invalidClient(_ detail: String, tenant: Tenant? = nil) -> OAuthError {
-        .init(code: "invalid_client", detail: detail, tenant: tenant)
+    public static func invalidClient(_ detail: String, tenant: Tenant? = nil, isCurable: Bool = false) -> OAuthError {
+        .init(code: "invalid_client", detail: detail, tenant: tenant, isCurable: isCurable)
     }
     public static func unsupportedGrantType(_ detail: String) -> OAuthError {
         .init(code: "unsupported_grant_type", detail: detail)
@@ -163,7 +167,8 @@ public struct OAuthClientStore: Sendable {
     /// - Throws: `StoreError.invalid` for an empty or long label or an expiry in the past or too far ahead.
     public func create(organisationID: UUID, label: String, secretExpiresAt: Date?) async throws -> IssuedOAuthClient {
         let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !label.isEmpty, label.count <= 100 else {
+        // Counted in code points, as the table's check counts them: a flag is one Character but two.
+        guard !label.isEmpty, label.unicodeScalars.count <= 100 else {
             throw StoreError.invalid("label", "label is required (at most 100 characters).")
         }
         let now = now()
@@ -365,7 +370,7 @@ public struct OAuthClientStore: Sendable {
                 return .failure(
                     .invalidClient(
                         "SCIM provisioning is disabled for this organisation. Contact Learn Amp support.",
-                        tenant: tenant))
+                        tenant: tenant, isCurable: true))
             }
             let expiresAt = min(now.addingTimeInterval(TimeInterval(lifetime)), secretExpiresAt)
             let secretID: UUID = try row.decode("secret_id")
@@ -411,7 +416,8 @@ public struct OAuthClientStore: Sendable {
         let digest = Secrets.sha256(token)
         let rows = try await client.query(
             """
-            SELECT a.token_hash, a.expires_at, s.revoked_at IS NOT NULL OR c.revoked_at IS NOT NULL AS revoked,
+            SELECT a.token_hash, LEAST(a.expires_at, s.expires_at) AS expires_at,
+                   s.revoked_at IS NOT NULL OR c.revoked_at IS NOT NULL AS revoked,
                    c.id AS client_uuid, o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled,
                    o.rate_limit_rps, o.rate_limit_burst
             FROM control.oauth_access_tokens a
@@ -428,6 +434,7 @@ public struct OAuthClientStore: Sendable {
             throw RejectedCredential(
                 error: .unauthorized("The access token's OAuth client or secret has been revoked."), tenant: tenant)
         }
+        // A token never outlives its secret, even one whose expiry was brought forward by hand.
         let expiresAt: Date = try row.decode("expires_at")
         guard expiresAt > now() else {
             throw RejectedCredential(

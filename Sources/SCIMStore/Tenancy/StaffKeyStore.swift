@@ -92,7 +92,8 @@ public struct StaffKeyStore: Sendable {
     ///   not found when `organisationSlug` names no organisation.
     public func issue(name: String, role: String, organisationSlug: String?) async throws -> (info: StaffKeyInfo, key: String) {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty, name.count <= 100 else {
+        // Counted in code points, as the table's check counts them: a flag is one Character but two.
+        guard !name.isEmpty, name.unicodeScalars.count <= 100 else {
             throw StoreError.invalid("name", "name is required (at most 100 characters).")
         }
         guard let role = StaffIdentity.Role(rawValue: role), role != .bootstrap else {
