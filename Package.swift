@@ -11,7 +11,7 @@ let package = Package(
     name: "learnamp-scim",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "scim-server", targets: ["scim-server"]),
+        .executable(name: "scim-server", targets: ["scim-server"])
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -73,10 +73,12 @@ final class ConnectionPool: Sendable {
             case .wait(let redispatchAfter):
                 self.scheduleRedispatch(after: redispatchAfter)
                 let timeout = self.timerLoop.scheduleTask(in: TimeAmount(timeout)) {
-                    self.removeWaiter(id, error: PostgresError(
-                        code: .poolTimeout,
-                        message: "no database connection became free within \(timeout)"
-                    ))
+                    self.removeWaiter(
+                        id,
+                        error: PostgresError(
+                            code: .poolTimeout,
+                            message: "no database connection became free within \(timeout)"
+                        ))
                 }
                 state.waiters[id] = Waiter(job: job, timeout: timeout)
                 return nil
@@ -163,7 +165,9 @@ final class ConnectionPool: Sendable {
             let action = transition(&state.machine)
             self.scheduleRedispatch(after: action.redispatchAfter)
             // The machine has dequeued the waiter, so a racing timeout or cancellation no longer finds it.
-            let handOver = action.handOver.flatMap { id, grant in state.waiters.removeValue(forKey: id).map { ($0, grant) } }
+            let handOver = action.handOver.flatMap { id, grant in
+                state.waiters.removeValue(forKey: id).map { ($0, grant) }
+            }
             return (action.close, handOver)
         }
         close?.close()

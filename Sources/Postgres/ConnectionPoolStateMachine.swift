@@ -145,7 +145,9 @@ struct ConnectionPoolStateMachine<Connection> {
         }
         if self.leased < self.maximumConnections {
             self.leased += 1
-            let claimed = bucket.flatMap { bucket in self.unclaimedBuckets.firstIndex(of: bucket) } ?? self.unclaimedBuckets.count - 1
+            let claimed =
+                bucket.flatMap { bucket in self.unclaimedBuckets.firstIndex(of: bucket) } ?? self.unclaimedBuckets.count
+                - 1
             let home = self.unclaimedBuckets.remove(at: claimed)
             self.serve(home, details)
             return .grant(.openSlot(bucket: home))
@@ -192,7 +194,9 @@ struct ConnectionPoolStateMachine<Connection> {
     /// serves another tenant (not itself, and not a lease without a tenant), and it has not yet
     /// waited `homeWait`.
     private func holdsOut(_ waiter: Waiter, now: Instant) -> Bool {
-        guard let bucket = waiter.bucket, let key = waiter.key, case let served?? = self.serving[bucket] else { return false }
+        guard let bucket = waiter.bucket, let key = waiter.key, case let served?? = self.serving[bucket] else {
+            return false
+        }
         return served != key && now - waiter.since < self.homeWait
     }
 
@@ -216,7 +220,8 @@ struct ConnectionPoolStateMachine<Connection> {
     /// Whether serving this caller now would give its tenant more than its share while a caller of
     /// another tenant (or of none) waits.
     private func exceedsShare(_ waiter: Waiter?) -> Bool {
-        guard let waiter, let key = waiter.key, self.heldByKey[key, default: 0] + waiter.weight > self.tenantShare else {
+        guard let waiter, let key = waiter.key, self.heldByKey[key, default: 0] + waiter.weight > self.tenantShare
+        else {
             return false
         }
         return self.waiters.count > self.waitingByKey[key, default: 0]

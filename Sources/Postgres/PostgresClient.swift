@@ -295,7 +295,8 @@ public final class PostgresClient: Sendable, Service {
     /// NIO loops (see `scim-server`), and a task resumed from a pool thread would land on whichever
     /// loop comes next, then hop back to its connection's loop to write the response.
     private static func resume<R: Sendable>(
-        _ continuation: CheckedContinuation<R, any Error>, with result: sending Result<R, any Error>, on loop: (any EventLoop)?
+        _ continuation: CheckedContinuation<R, any Error>, with result: sending Result<R, any Error>,
+        on loop: (any EventLoop)?
     ) {
         guard let loop else { return continuation.resume(with: result) }
         loop.execute { continuation.resume(with: result) }

@@ -81,11 +81,13 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(code: .connectionFailure, message: message)
         }
         self.handle = handle
-        PQsetNoticeProcessor(handle, { context, message in
-            guard let context, let message else { return }
-            let connection = Unmanaged<PostgresConnection>.fromOpaque(context).takeUnretainedValue()
-            connection.logger.debug("postgres notice", metadata: ["postgres.notice": "\(String(cString: message))"])
-        }, Unmanaged.passUnretained(self).toOpaque())
+        PQsetNoticeProcessor(
+            handle,
+            { context, message in
+                guard let context, let message else { return }
+                let connection = Unmanaged<PostgresConnection>.fromOpaque(context).takeUnretainedValue()
+                connection.logger.debug("postgres notice", metadata: ["postgres.notice": "\(String(cString: message))"])
+            }, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit {
@@ -110,7 +112,8 @@ public final class PostgresConnection: @unchecked Sendable {
     ///   broke (the statement's outcome is then unknown), or `.tooManyParameters`.
     public func query(_ query: PostgresQuery) throws -> PostgresRows {
         guard query.binds.count <= Int(UInt16.max) else {
-            throw PostgresError(code: .tooManyParameters, message: "\(query.binds.count) binds exceed the limit of 65535")
+            throw PostgresError(
+                code: .tooManyParameters, message: "\(query.binds.count) binds exceed the limit of 65535")
         }
         let handle = try self.openHandle()
         let start = ContinuousClock.now
@@ -391,13 +394,17 @@ public final class PostgresConnection: @unchecked Sendable {
         let columnCount = PQnfields(result)
         let columns = self.columns(of: result)
         let rows = (0..<PQntuples(result)).map { row in
-            PostgresRow(columns: columns, values: (0..<columnCount).map { column -> String? in
-                guard PQgetisnull(result, row, column) == 0, let value = PQgetvalue(result, row, column) else { return nil }
-                let length = Int(PQgetlength(result, row, column))
-                return value.withMemoryRebound(to: UInt8.self, capacity: length) {
-                    String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
-                }
-            })
+            PostgresRow(
+                columns: columns,
+                values: (0..<columnCount).map { column -> String? in
+                    guard PQgetisnull(result, row, column) == 0, let value = PQgetvalue(result, row, column) else {
+                        return nil
+                    }
+                    let length = Int(PQgetlength(result, row, column))
+                    return value.withMemoryRebound(to: UInt8.self, capacity: length) {
+                        String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+                    }
+                })
         }
         return PostgresRows(rows: rows, affectedRows: Int(String(cString: PQcmdTuples(result))) ?? 0)
     }

@@ -151,7 +151,9 @@ extension UInt8: PostgresArrayElement {
             throw PostgresError(code: .decoding, message: "bytea is not in hex output format")
         }
         func nibble(_ c: UInt8) throws -> UInt8 {
-            guard let value = hexDigitValue(c) else { throw PostgresError(code: .decoding, message: "bytea contains a non-hex digit") }
+            guard let value = hexDigitValue(c) else {
+                throw PostgresError(code: .decoding, message: "bytea contains a non-hex digit")
+            }
             return value
         }
         var bytes: [UInt8] = []
@@ -220,7 +222,9 @@ public struct PostgresArrayText: PostgresEncodable {
     public init<Value: PostgresEncodable>(_ values: [Value?]) {
         elements = values.map { value in
             guard let value else { return nil }
-            guard case .text(let text, _) = value.postgresData else { preconditionFailure("binary values have no array text") }
+            guard case .text(let text, _) = value.postgresData else {
+                preconditionFailure("binary values have no array text")
+            }
             return text
         }
     }

@@ -120,7 +120,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         guard let sqlState = self.sqlState else { return false }
         switch sqlState {
         // queryCanceled is statement_timeout firing: the database is too slow right now, not the request wrong.
-        case .adminShutdown, .crashShutdown, .cannotConnectNow, .serializationFailure, .deadlockDetected, .queryCanceled:
+        case .adminShutdown, .crashShutdown, .cannotConnectNow, .serializationFailure, .deadlockDetected,
+            .queryCanceled:
             return true
         default:
             // Class 08: connection exceptions.

@@ -138,7 +138,8 @@ public struct PostgresIdentifier: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: `PostgresError(.invalidIdentifier)` unless `name` matches `^[a-z_][a-z0-9_]{0,62}$`.
     public init(_ name: String) throws {
         let bytes = Array(name.utf8)
-        let valid = !bytes.isEmpty && bytes.count <= 63
+        let valid =
+            !bytes.isEmpty && bytes.count <= 63
             && bytes.enumerated().allSatisfy { index, byte in
                 byte == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
                     || (index > 0 && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte))

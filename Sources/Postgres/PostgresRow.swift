@@ -149,7 +149,9 @@ extension Bool: PostgresDecodable {
 
 extension UUID: PostgresDecodable {
     public init(postgresText: String) throws {
-        guard let value = Self.parseCanonical(postgresText) ?? UUID(uuidString: postgresText) else { throw invalid("UUID") }
+        guard let value = Self.parseCanonical(postgresText) ?? UUID(uuidString: postgresText) else {
+            throw invalid("UUID")
+        }
         self = value
     }
 
@@ -167,7 +169,9 @@ extension UUID: PostgresDecodable {
                         guard bytes[position] == UInt8(ascii: "-") else { return false }
                         position += 1
                     }
-                    guard let high = hexDigitValue(bytes[position]), let low = hexDigitValue(bytes[position + 1]) else { return false }
+                    guard let high = hexDigitValue(bytes[position]), let low = hexDigitValue(bytes[position + 1]) else {
+                        return false
+                    }
                     output[index] = high << 4 | low
                     position += 2
                 }

@@ -54,7 +54,9 @@ extension Console {
                 guard let date = SCIMDate.parse(expiresText + "T00:00:00Z") ?? SCIMDate.parse(expiresText) else {
                     throw StoreError.invalid("expiresAt", "The expiry must be a date (YYYY-MM-DD).")
                 }
-                guard date > call.now else { throw StoreError.invalid("expiresAt", "The expiry must be in the future.") }
+                guard date > call.now else {
+                    throw StoreError.invalid("expiresAt", "The expiry must be in the future.")
+                }
                 expiresAt = date
             }
             issued = try await stores.tokens.issue(organisationID: organisation.id, label: label, expiresAt: expiresAt)

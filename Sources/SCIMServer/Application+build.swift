@@ -32,7 +32,9 @@ public func buildApplication(
     let migrations = try MigrationSet.load(from: configuration.sqlDirectory)
     var poolConfiguration = PostgresClient.Configuration(connectionString: configuration.databaseURL)
     poolConfiguration.maximumConnections = configuration.poolSize
-    if let preparedStatements = configuration.preparedStatements { poolConfiguration.preparedStatements = preparedStatements }
+    if let preparedStatements = configuration.preparedStatements {
+        poolConfiguration.preparedStatements = preparedStatements
+    }
     poolConfiguration.preparedStatementCacheSize = configuration.statementCacheSize
     poolConfiguration.connectionTimeout = configuration.databaseConnectTimeout
     poolConfiguration.waitTimeout = configuration.databaseWaitTimeout
@@ -52,11 +54,13 @@ public func buildApplication(
     let backgroundClient = PostgresClient(configuration: backgroundConfiguration, logger: logger)
     let events = EventBuffer()
     let router = try buildRouter(
-        configuration, client: client, backgroundClient: backgroundClient, migrations: migrations, metrics: metrics, events: events,
+        configuration, client: client, backgroundClient: backgroundClient, migrations: migrations, metrics: metrics,
+        events: events,
         coherence: coherence, readiness: readiness, consoleClock: consoleClock)
 
     let purger = EventPurger(
-        client: backgroundClient, retentionDays: configuration.eventRetentionDays, interval: configuration.eventPurgeInterval,
+        client: backgroundClient, retentionDays: configuration.eventRetentionDays,
+        interval: configuration.eventPurgeInterval,
         metrics: metrics, logger: logger)
 
     let organisationPurger = OrganisationPurger(
@@ -67,7 +71,8 @@ public func buildApplication(
         router: router,
         server: .guarded(
             tls: try configuration.tls?.serverConfiguration(), settings: configuration.connections, metrics: metrics),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [
             client, backgroundClient, purger, organisationPurger,
             EventFlushService(buffer: events, client: backgroundClient, logger: logger),
@@ -84,7 +89,8 @@ public func buildApplication(
 }
 
 func buildRouter(
-    _ configuration: AppConfiguration, client: PostgresClient, backgroundClient: PostgresClient, migrations: MigrationSet,
+    _ configuration: AppConfiguration, client: PostgresClient, backgroundClient: PostgresClient,
+    migrations: MigrationSet,
     metrics: ServiceMetrics, events: EventBuffer, coherence: CacheCoherence = CacheCoherence(),
     readiness: ReadinessGate = ReadinessGate(), consoleClock: ConsoleClock = .system
 ) throws -> Router<AppRequestContext> {
@@ -105,7 +111,8 @@ func buildRouter(
             : Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "database unavailable\n")))
     }
     MetricsController(
-        metrics: metrics, pools: [.request: client, .background: backgroundClient], events: events, token: configuration.metricsToken
+        metrics: metrics, pools: [.request: client, .background: backgroundClient], events: events,
+        token: configuration.metricsToken
     ).addRoutes(to: router)
 
     let organisations = OrganisationStore(client: client, migrations: migrations)
@@ -126,12 +133,14 @@ func buildRouter(
         .add(
             middleware: FailedAuthLimitMiddleware(
                 limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, surface: .admin,
-                credential: { adminAuth.presentedCredential($0) }))
+                credential: { adminAuth.presentedCredential($0) })
+        )
         .add(middleware: adminAuth)
         .add(middleware: AdminAuditMiddleware(log: AuditLog(client: client)))
         .add(middleware: CacheInvalidationMiddleware(coherence: coherence))
     AdminController(
-        organisations: organisations, tokens: tokens, customFields: customFields, manualUsers: ManualUserStore(client: client), groups: groups,
+        organisations: organisations, tokens: tokens, customFields: customFields,
+        manualUsers: ManualUserStore(client: client), groups: groups,
         bodyLimit: configuration.limits.maxPayloadSize
     ).addRoutes(to: admin)
     OAuthClientsController(
@@ -146,7 +155,10 @@ func buildRouter(
         organisations: organisations, tokens: tokens, oauth: oauth, status: SyncStatusStore(client: client),
         events: events, client: client
     ).addRoutes(to: admin)
-    StaffKeysController(staffKeys: StaffKeyStore(client: client), auditLog: AuditLog(client: client), bodyLimit: configuration.limits.maxPayloadSize).addRoutes(to: admin)
+    StaffKeysController(
+        staffKeys: StaffKeyStore(client: client), auditLog: AuditLog(client: client),
+        bodyLimit: configuration.limits.maxPayloadSize
+    ).addRoutes(to: admin)
 
     OAuthTokenController(
         oauth: oauth, limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, events: events
@@ -170,7 +182,8 @@ func buildRouter(
         .add(
             middleware: FailedAuthLimitMiddleware(
                 limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, surface: .scim,
-                credential: { SCIMAuthMiddleware.presentedCredential($0) }))
+                credential: { SCIMAuthMiddleware.presentedCredential($0) })
+        )
         .add(middleware: SCIMAuthMiddleware(tokens: authenticator, events: events, metrics: metrics))
         .add(middleware: SyncEventMiddleware(buffer: events, metrics: metrics))
         .add(middleware: RateLimitMiddleware(limiter: RateLimiter<UUID>(), defaultLimit: rateLimits.defaultLimit))
@@ -193,14 +206,17 @@ extension TLSFiles {
         } catch {
             throw ConfigurationError("TLS_CERT_PATH=\(certificatePath): not a PEM certificate (\(error)).")
         }
-        guard !chain.isEmpty else { throw ConfigurationError("TLS_CERT_PATH=\(certificatePath): no certificate in the file.") }
+        guard !chain.isEmpty else {
+            throw ConfigurationError("TLS_CERT_PATH=\(certificatePath): no certificate in the file.")
+        }
         let key: NIOSSLPrivateKey
         do {
             key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
         } catch {
             throw ConfigurationError("TLS_KEY_PATH=\(keyPath): not an unencrypted PEM private key (\(error)).")
         }
-        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12
         return tls
     }

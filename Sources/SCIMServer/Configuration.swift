@@ -447,9 +447,9 @@ struct ConfigurationBuilder {
 public func openFileLimit() -> Int {
     var limit = rlimit()
     #if canImport(Glibc)
-    let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
     #else
-    let resource = RLIMIT_NOFILE
+        let resource = RLIMIT_NOFILE
     #endif
     guard getrlimit(resource, &limit) == 0 else { return 1 << 20 }
     return min(Int(clamping: limit.rlim_cur), 1 << 20)  // unlimited is the largest value

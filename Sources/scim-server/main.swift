@@ -62,18 +62,20 @@ struct Serve: AsyncParsableCommand {
                 let store = OrganisationStore(client: client, migrations: migrations)
                 guard try await store.list().isEmpty else { return }
                 let organisation = try await store.create(slug: "demo", name: "Demo Organisation")
-                let (_, token) = try await TokenStore(client: client).issue(organisationID: organisation.id, label: "demo", expiresAt: nil)
+                let (_, token) = try await TokenStore(client: client).issue(
+                    organisationID: organisation.id, label: "demo", expiresAt: nil)
                 let base = configuration.publicBaseURL ?? "http://\(configuration.host):\(configuration.port)"
                 // Written straight to the file descriptor: print() is buffered when stdout is a pipe.
-                FileHandle.standardOutput.write(Data(
-                    """
+                FileHandle.standardOutput.write(
+                    Data(
+                        """
 
-                    Demo organisation "demo" created.
-                      SCIM base URL:   \(base)/scim/v2
-                      SCIM token:      \(token)
-                      (shown once; issue more with POST /admin/v1/organisations/demo/tokens)
+                        Demo organisation "demo" created.
+                          SCIM base URL:   \(base)/scim/v2
+                          SCIM token:      \(token)
+                          (shown once; issue more with POST /admin/v1/organisations/demo/tokens)
 
-                    """.utf8))
+                        """.utf8))
             }
         }
         let readiness = ReadinessGate()
@@ -115,8 +117,11 @@ struct Org: AsyncParsableCommand {
             let configuration = try AppConfiguration.fromEnvironment()
             try await Tools.withClient(configuration, logger: makeLogger(configuration)) { client, migrations in
                 try await Migrator(migrations: migrations, logger: makeLogger(configuration)).migrate(client)
-                let organisation = try await OrganisationStore(client: client, migrations: migrations).create(slug: slug, name: name)
-                print("created organisation \(organisation.slug) (\(organisation.id)) in schema \(organisation.schemaName)")
+                let organisation = try await OrganisationStore(client: client, migrations: migrations).create(
+                    slug: slug, name: name)
+                print(
+                    "created organisation \(organisation.slug) (\(organisation.id)) in schema \(organisation.schemaName)"
+                )
             }
         }
     }
@@ -126,7 +131,8 @@ struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Manage SCIM tokens.", subcommands: [Issue.self])
 
     struct Issue: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Issue a SCIM token; it is printed once and never stored.")
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a SCIM token; it is printed once and never stored.")
         @Option(help: "Organisation slug.") var org: String
         @Option(help: "Label, e.g. okta.") var label: String
 
@@ -134,7 +140,8 @@ struct Token: AsyncParsableCommand {
             let configuration = try AppConfiguration.fromEnvironment()
             try await Tools.withClient(configuration, logger: makeLogger(configuration)) { client, migrations in
                 let organisation = try await OrganisationStore(client: client, migrations: migrations).find(slug: org)
-                let (info, token) = try await TokenStore(client: client).issue(organisationID: organisation.id, label: label, expiresAt: nil)
+                let (info, token) = try await TokenStore(client: client).issue(
+                    organisationID: organisation.id, label: label, expiresAt: nil)
                 print("token \(info.prefix) for \(organisation.slug) (shown once):\n\(token)")
             }
         }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import Postgres
 import Testing
+
+@testable import Postgres
 
 /// Prepared statements are named by their content, so that behind a transaction pooler, where a
 /// connection's transactions meet server sessions other connections prepared, a name can only ever
@@ -8,7 +9,9 @@ import Testing
 /// statement on the session behind the connection's back.
 @Suite(
     "Prepared statements named by their content", .serialized,
-    .enabled(if: preparedStatementsAllowed && serverSessionIsStable, "prepared statements off, or behind a transaction pooler")
+    .enabled(
+        if: preparedStatementsAllowed && serverSessionIsStable,
+        "prepared statements off, or behind a transaction pooler")
 )
 struct ContentNamedStatementTests {
     @Test("a name is a digest of the text and the bind types: the same on every connection, different for either")
@@ -16,10 +19,17 @@ struct ContentNamedStatementTests {
         let key = PreparedStatementCache.Key(sql: "SELECT $1::int8 FROM org_a.users", types: [20])
         #expect(key.statementName == PreparedStatementCache.Key(sql: key.sql, types: [20]).statementName)
         #expect(key.statementName != PreparedStatementCache.Key(sql: key.sql, types: [0]).statementName)
-        #expect(key.statementName != PreparedStatementCache.Key(sql: "SELECT $1::int8 FROM org_b.users", types: [20]).statementName)
-        #expect(key.statementName.hasPrefix("ps_") && key.statementName.count == 35, "inside PostgreSQL's 63: \(key.statementName)")
+        #expect(
+            key.statementName
+                != PreparedStatementCache.Key(sql: "SELECT $1::int8 FROM org_b.users", types: [20]).statementName)
+        #expect(
+            key.statementName.hasPrefix("ps_") && key.statementName.count == 35,
+            "inside PostgreSQL's 63: \(key.statementName)")
 
-        try await withClient(configure: { preparing(true)(&$0); $0.maximumConnections = 2 }) { client in
+        try await withClient(configure: {
+            preparing(true)(&$0)
+            $0.maximumConnections = 2
+        }) { client in
             let query: PostgresQuery = "SELECT \(41) + 1 AS answer"
             let names = try await withThrowingTaskGroup(of: [String].self) { group in
                 for _ in 0..<2 {
@@ -28,8 +38,10 @@ struct ContentNamedStatementTests {
                             _ = try connection.query(query)
                             // Holds the connection, so the other task gets the other one.
                             _ = try connection.query("SELECT pg_sleep(0.2)")
-                            return try connection.query("SELECT name FROM pg_prepared_statements WHERE statement = \(query.sql)")
-                                .map { try $0.decode("name", as: String.self) }
+                            return try connection.query(
+                                "SELECT name FROM pg_prepared_statements WHERE statement = \(query.sql)"
+                            )
+                            .map { try $0.decode("name", as: String.self) }
                         }
                     }
                 }
@@ -42,7 +54,10 @@ struct ContentNamedStatementTests {
 
     @Test("a session that already has the statement (42P05) runs it by that name, alone and in a transaction")
     func alreadyPrepared() async throws {
-        try await withClient(configure: { preparing(true)(&$0); $0.maximumConnections = 1 }) { client in
+        try await withClient(configure: {
+            preparing(true)(&$0)
+            $0.maximumConnections = 1
+        }) { client in
             let query: PostgresQuery = "SELECT \(1) AS v, 'already' AS marker"
             let name = PreparedStatementCache.Key(sql: query.sql, types: [20]).statementName
             try await client.withConnection { connection in
@@ -69,7 +84,10 @@ struct ContentNamedStatementTests {
 
     @Test("a session that lacks a statement the cache holds (26000) runs it again, alone and in a transaction")
     func missingOnSession() async throws {
-        try await withClient(configure: { preparing(true)(&$0); $0.maximumConnections = 1 }) { client in
+        try await withClient(configure: {
+            preparing(true)(&$0)
+            $0.maximumConnections = 1
+        }) { client in
             try await withTestSchema(client) { schema in
                 _ = try await client.query("CREATE TABLE \(schema).t (v int)")
                 let insert: @Sendable (Int) -> PostgresQuery = { "INSERT INTO \(schema).t VALUES (\($0))" }
@@ -85,7 +103,9 @@ struct ContentNamedStatementTests {
                     _ = try connection.query(insert(4))
                 }
                 #expect(attempts.value == 2)
-                let values = try await client.query("SELECT v FROM \(schema).t ORDER BY v").map { try $0.decode("v", as: Int.self) }
+                let values = try await client.query("SELECT v FROM \(schema).t ORDER BY v").map {
+                    try $0.decode("v", as: Int.self)
+                }
                 #expect(values == [1, 2, 3, 4], "nothing lost, nothing twice")
             }
         }
@@ -93,7 +113,10 @@ struct ContentNamedStatementTests {
 
     @Test("a connection whose session keeps changing under it stops preparing, and says so in the metrics")
     func stopsPreparingAfterMismatches() async throws {
-        try await withClient(configure: { preparing(true)(&$0); $0.maximumConnections = 1 }) { client in
+        try await withClient(configure: {
+            preparing(true)(&$0)
+            $0.maximumConnections = 1
+        }) { client in
             try await client.withConnection { connection in
                 for round in 0..<PostgresConnection.mismatchesBeforeUnnamed {
                     #expect(try connection.query("SELECT \(round) AS v")[0].decode("v") == round)
@@ -105,7 +128,9 @@ struct ContentNamedStatementTests {
                 for round in 0..<3 {
                     #expect(try connection.query("SELECT \(round) AS v")[0].decode("v") == round)
                 }
-                #expect(try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode("n", as: Int.self) == 0)
+                #expect(
+                    try connection.query("SELECT count(*) AS n FROM pg_prepared_statements")[0].decode(
+                        "n", as: Int.self) == 0)
             }
             #expect(client.metrics.statementMismatches == PostgresConnection.mismatchesBeforeUnnamed)
         }

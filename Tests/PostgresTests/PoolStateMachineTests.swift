@@ -124,7 +124,9 @@ struct PoolStateMachineTests {
         _ = machine.lease(2, bucket: 1)
         _ = machine.lease(3, bucket: 0)
         #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 3)
-        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 2, "no waiter of bucket 0 left: first in line")
+        #expect(
+            machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 2,
+            "no waiter of bucket 0 left: first in line")
         #expect(machine.waiters.isEmpty)
     }
 
@@ -179,11 +181,15 @@ struct PoolStateMachineTests {
     func holdsForHome() {
         let now = ContinuousClock.now
         var machine = oneBusyOneIdle(at: now)
-        #expect(machine.lease(3, bucket: 0, key: 30, now: now).redispatchAfter == .milliseconds(2), "b is idle: check again then")
+        #expect(
+            machine.lease(3, bucket: 0, key: 30, now: now).redispatchAfter == .milliseconds(2),
+            "b is idle: check again then")
         #expect(machine.idle == ["b"])
         #expect(machine.lease(4, bucket: 0, key: 31, now: now).redispatchAfter == nil, "one redispatch is already due")
         #expect(machine.release("a", bucket: 0, reusable: true, now: now).handOver?.waiter == 3, "served by its home")
-        #expect(machine.lease(5, bucket: 0, key: 30, now: now).connection == "b", "its home serves it now: busy enough to visit")
+        #expect(
+            machine.lease(5, bucket: 0, key: 30, now: now).connection == "b",
+            "its home serves it now: busy enough to visit")
         #expect(machine.lease(6, bucket: 7, key: 70, now: now).isWait, "nothing idle: queued as usual")
     }
 
@@ -219,10 +225,14 @@ struct PoolStateMachineTests {
         #expect(machine.lease(3, bucket: 0, key: 30, now: now).isWait)
         for passOver in 1...machine.maximumPassOvers {
             #expect(machine.lease(100 + passOver, bucket: 1, key: 20, now: now).connection == "b")
-            #expect(machine.release("b", bucket: 1, reusable: true, now: now).handOver == nil, "pass-over \(passOver): b goes idle")
+            #expect(
+                machine.release("b", bucket: 1, reusable: true, now: now).handOver == nil,
+                "pass-over \(passOver): b goes idle")
         }
         #expect(machine.lease(200, bucket: 1, key: 20, now: now).connection == "b")
-        #expect(machine.release("b", bucket: 1, reusable: true, now: now).handOver?.waiter == 3, "passed over enough: it visits")
+        #expect(
+            machine.release("b", bucket: 1, reusable: true, now: now).handOver?.waiter == 3,
+            "passed over enough: it visits")
     }
 
     @Test("a waiter that would visit is served before one holding out for its home")
@@ -243,7 +253,8 @@ struct PoolStateMachineTests {
             #expect(machine.lease(waiter, bucket: 0, key: 10).isOpenSlot, "lease \(waiter)")
         }
         #expect(machine.lease(5, bucket: 0, key: 10).isWait)
-        #expect(machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 5, "no one else waits: its own waiter")
+        #expect(
+            machine.release("a", bucket: 0, reusable: true).handOver?.waiter == 5, "no one else waits: its own waiter")
     }
 
     @Test("while another tenant waits, a tenant over its share is served after it, however long it waited")

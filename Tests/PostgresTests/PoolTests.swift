@@ -1,14 +1,18 @@
 import Foundation
 import Logging
-@testable import Postgres
 import TestClusters
 import Testing
+
+@testable import Postgres
 
 @Suite("Connection pool against a real server")
 struct PoolTests {
     @Test("200 concurrent queries over a pool of 8 all succeed")
     func concurrentQueries() async throws {
-        try await withClient(configure: { $0.maximumConnections = 8; $0.waitTimeout = .seconds(30) }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 8
+            $0.waitTimeout = .seconds(30)
+        }) { client in
             let sum = try await withThrowingTaskGroup(of: Int.self) { group in
                 for i in 1...200 {
                     group.addTask {
@@ -26,7 +30,10 @@ struct PoolTests {
 
     @Test("waiting longer than waitTimeout for a connection throws poolTimeout")
     func waitTimeout() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1; $0.waitTimeout = .milliseconds(200) }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 1
+            $0.waitTimeout = .milliseconds(200)
+        }) { client in
             // The only connection stays busy until the waiter has timed out, however slow the machine:
             // the waiter's error arriving while the holder still holds it shows it did not wait for it.
             let release = DispatchSemaphore(value: 0)
@@ -48,7 +55,10 @@ struct PoolTests {
 
     @Test("a cancelled waiter leaves the queue at once")
     func cancelledWaiter() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1; $0.waitTimeout = .seconds(30) }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 1
+            $0.waitTimeout = .seconds(30)
+        }) { client in
             // The only connection stays busy until the waiter has been cancelled, however slow the machine.
             let release = DispatchSemaphore(value: 0)
             let holder = Task { try await client.withConnection { _ in release.wait() } }
@@ -65,7 +75,10 @@ struct PoolTests {
 
     @Test("a queued caller's body starts on the thread that released the connection, not via the caller's executor")
     func handOverNeedsNoExecutorHop() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1; $0.waitTimeout = .seconds(30) }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 1
+            $0.waitTimeout = .seconds(30)
+        }) { client in
             let release = DispatchSemaphore(value: 0)
             let holder = Task { try await client.withConnection { _ in release.wait() } }
             #expect(try await eventually { client.metrics.inUse == 1 })
@@ -95,7 +108,10 @@ struct PoolTests {
 
     @Test("a caller whose home connection serves another tenant holds out for it, then takes an idle one")
     func holdsOutForHomeThenVisits() async throws {
-        try await withClient(configure: { $0.maximumConnections = 2; $0.waitTimeout = .seconds(30) }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 2
+            $0.waitTimeout = .seconds(30)
+        }) { client in
             let tenants = (0..<100).map { "tenant\($0)" }
             let inBucket0 = tenants.filter { client.bucket(forAffinity: $0) == 0 }
             let (other, caller) = (inBucket0[0], inBucket0[1])
@@ -113,7 +129,9 @@ struct PoolTests {
             #expect(try await eventually { client.metrics.idle == 1 })
             let visitsBefore = client.metrics.visitedLeases
             let served = Task {
-                try await PostgresClient.$affinity.withValue(caller) { try await client.query("SELECT 3 AS v")[0].decode("v", as: Int.self) }
+                try await PostgresClient.$affinity.withValue(caller) {
+                    try await client.query("SELECT 3 AS v")[0].decode("v", as: Int.self)
+                }
             }
             // Served by the idle connection once the hold ends, long before the busy one is released.
             #expect(try await eventually { client.metrics.visitedLeases == visitsBefore + 1 })
@@ -128,7 +146,9 @@ struct PoolTests {
         try await withClient { client in
             #expect(await client.ping())
         }
-        try await withClient(url: "postgresql://scim@127.0.0.1:1/scim", configure: { $0.connectionTimeout = .seconds(1) }) { client in
+        try await withClient(
+            url: "postgresql://scim@127.0.0.1:1/scim", configure: { $0.connectionTimeout = .seconds(1) }
+        ) { client in
             #expect(await !client.ping())
             await #expect {
                 try await client.query("SELECT 1")
@@ -141,7 +161,8 @@ struct PoolTests {
 
     @Test("after shutdown, calls fail with poolShutdown")
     func shutdown() async throws {
-        let client = PostgresClient(configuration: .init(connectionString: try databaseURL()), logger: .init(label: "postgres-tests"))
+        let client = PostgresClient(
+            configuration: .init(connectionString: try databaseURL()), logger: .init(label: "postgres-tests"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }
             #expect(try await client.query("SELECT 1 AS one").count == 1)
@@ -158,7 +179,10 @@ struct PoolTests {
 
     private func restartAndRecover(_ cluster: TestCluster) async throws {
         // Every statement prepared at once, so each connection has a cache for the restart to invalidate.
-        let configure: (inout PostgresClient.Configuration) -> Void = { $0.maximumConnections = 4; preparing(true)(&$0) }
+        let configure: (inout PostgresClient.Configuration) -> Void = {
+            $0.maximumConnections = 4
+            preparing(true)(&$0)
+        }
         try await withClient(url: cluster.url, configure: configure) { client in
             // Open all four connections so every one of them is killed by the restart.
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -196,8 +220,12 @@ struct PoolTests {
                 for _ in 0..<4 {
                     group.addTask {
                         let (cached, onServer) = try await client.withConnection { connection in
-                            let names = try connection.query("SELECT coalesce(array_agg(name::text), '{}') AS names FROM pg_prepared_statements")
-                            return (Set(connection.preparedStatementNames), Set(try names[0].decode("names", as: [String].self)))
+                            let names = try connection.query(
+                                "SELECT coalesce(array_agg(name::text), '{}') AS names FROM pg_prepared_statements")
+                            return (
+                                Set(connection.preparedStatementNames),
+                                Set(try names[0].decode("names", as: [String].self))
+                            )
                         }
                         #expect(cached.isSubset(of: onServer))
                         #expect(!cached.isEmpty)

@@ -1,7 +1,8 @@
 import Foundation
-@testable import Postgres
 import Synchronization
 import Testing
+
+@testable import Postgres
 
 /// Whether tests may ask for prepared statements: not when the environment sets
 /// `DB_PREPARED_STATEMENTS=false`.
@@ -27,7 +28,9 @@ func preparing(_ prepared: Bool) -> (inout PostgresClient.Configuration) -> Void
 /// Serialized, like the round-trip suite, to keep this run's share of the server's connections small.
 @Suite(
     "Prepared statement cache", .serialized,
-    .enabled(if: preparedStatementsAllowed && serverSessionIsStable, "prepared statements off, or behind a transaction pooler")
+    .enabled(
+        if: preparedStatementsAllowed && serverSessionIsStable,
+        "prepared statements off, or behind a transaction pooler")
 )
 struct PreparedStatementTests {
     @Test("the same SQL run 1,000 times is prepared once and executed from that statement")
@@ -53,7 +56,10 @@ struct PreparedStatementTests {
     @Test("a statement run once is not prepared; with the cache off nothing is")
     func admission() async throws {
         for enabled in [true, false] {
-            try await withClient(configure: { $0.maximumConnections = 1; $0.preparedStatements = enabled }) { client in
+            try await withClient(configure: {
+                $0.maximumConnections = 1
+                $0.preparedStatements = enabled
+            }) { client in
                 try await client.withConnection { connection in
                     _ = try connection.query("SELECT \(1) AS once")
                     #expect(try Self.serverStatements(on: connection) == 0)
@@ -61,7 +67,8 @@ struct PreparedStatementTests {
                         _ = try connection.query("SELECT \(2) AS twice")
                     }
                     // A different text: the first count's text, used again, would now be prepared.
-                    let prepared = try connection.query("SELECT count(*) AS n FROM pg_prepared_statements AS again")[0].decode("n", as: Int.self)
+                    let prepared = try connection.query("SELECT count(*) AS n FROM pg_prepared_statements AS again")[0]
+                        .decode("n", as: Int.self)
                     #expect(prepared == (enabled ? 1 : 0))
                 }
             }
@@ -98,7 +105,11 @@ struct PreparedStatementTests {
 
     @Test("a caller served by another bucket's connection needs twice the uses to have a text prepared there")
     func visitorsNeedMoreUses() async throws {
-        try await withClient(configure: { $0.maximumConnections = 2; $0.prepareAfterUses = 1; $0.waitTimeout = .seconds(30) }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 2
+            $0.prepareAfterUses = 1
+            $0.waitTimeout = .seconds(30)
+        }) { client in
             let keys = (0..<100).map { "tenant\($0)" }
             let home = keys.first { client.bucket(forAffinity: $0) == 0 }!
             let visitor = keys.first { client.bucket(forAffinity: $0) == 1 }!
@@ -135,7 +146,10 @@ struct PreparedStatementTests {
 
     @Test("the same text with different bind types gets a statement each")
     func bindTypesAreKeyed() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1; $0.prepareAfterUses = 1 }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 1
+            $0.prepareAfterUses = 1
+        }) { client in
             try await client.withConnection { connection in
                 let missing: Int? = nil
                 // OID 0 (NULL) lets the server infer text; int8 must not reuse that statement.
@@ -153,7 +167,10 @@ struct PreparedStatementTests {
 
     @Test("600 distinct texts with a cache of 512 leave at most 512 prepared statements")
     func lruBound() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1; $0.deallocationBatch = 1 }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 1
+            $0.deallocationBatch = 1
+        }) { client in
             #expect(client.configuration.preparedStatementCacheSize == 512)
             try await client.withConnection { connection in
                 for i in 0..<600 {
@@ -213,16 +230,23 @@ struct PreparedStatementTests {
 
     @Test("a prepare the server refuses (42P01) leaves nothing cached; a statement failing as it runs stays prepared")
     func failedAdmission() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1; $0.prepareAfterUses = 1; $0.deallocationBatch = 1 }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 1
+            $0.prepareAfterUses = 1
+            $0.deallocationBatch = 1
+        }) { client in
             try await client.withConnection { connection in
-                #expect(throws: PostgresError.self) { try connection.query(PostgresQuery(unsafeSQL: "SELECT * FROM no_such_table_x")) }
+                #expect(throws: PostgresError.self) {
+                    try connection.query(PostgresQuery(unsafeSQL: "SELECT * FROM no_such_table_x"))
+                }
                 #expect(connection.preparedStatementNames.isEmpty)
                 let divide: PostgresQuery = "SELECT 1 / \(0) AS v"
                 let error = #expect(throws: PostgresError.self) { try connection.query(divide) }
                 #expect(error?.sqlState?.rawValue == "22012")
                 #expect(connection.preparedStatementNames.count == 1)
                 #expect(try connection.query("SELECT 1 / \(2) AS v")[0].decode("v", as: Int.self) == 0)
-                let prepared = try connection.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'SELECT 1 /%'")
+                let prepared = try connection.query(
+                    "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'SELECT 1 /%'")
                 #expect(try prepared[0].decode("n", as: Int.self) == 1, "the same text ran again by name")
             }
         }
@@ -230,7 +254,10 @@ struct PreparedStatementTests {
 
     @Test("SELECT * keeps working after ALTER TABLE ADD COLUMN (0A000), alone and in a transaction")
     func tableChangesShape() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1; $0.prepareAfterUses = 1 }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 1
+            $0.prepareAfterUses = 1
+        }) { client in
             try await withTestSchema(client) { schema in
                 _ = try await client.query("CREATE TABLE \(schema).t (a int)")
                 _ = try await client.query("INSERT INTO \(schema).t VALUES (\(1))")
@@ -255,7 +282,10 @@ struct PreparedStatementTests {
 
     @Test("statements dropped on the server (DEALLOCATE ALL, 26000) are prepared again")
     func droppedOnServer() async throws {
-        try await withClient(configure: { $0.maximumConnections = 1; $0.prepareAfterUses = 1 }) { client in
+        try await withClient(configure: {
+            $0.maximumConnections = 1
+            $0.prepareAfterUses = 1
+        }) { client in
             try await client.withConnection { connection in
                 #expect(try connection.query("SELECT \(1) AS v")[0].decode("v") == 1)
                 try connection.execute(unsafeSQL: "DEALLOCATE ALL")
@@ -276,7 +306,8 @@ struct PreparedStatementTests {
                         try await client.query("INSERT INTO \(schema).u VALUES (\("ann"))")
                     } throws: { error in
                         let error = error as? PostgresError
-                        return error?.code == .server && error?.sqlState == .uniqueViolation && error?.constraint == "u_n_key"
+                        return error?.code == .server && error?.sqlState == .uniqueViolation
+                            && error?.constraint == "u_n_key"
                             && error?.message == #"duplicate key value violates unique constraint "u_n_key""#
                             && error?.detail == "Key (n)=(ann) already exists."
                     }

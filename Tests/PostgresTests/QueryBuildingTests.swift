@@ -10,7 +10,8 @@ struct QueryBuildingTests {
         let schema = try PostgresIdentifier("tenant_1")
         let userName = "Ann"
         let missing: String? = nil
-        let query: PostgresQuery = "SELECT id FROM \(schema).users WHERE user_name = \(userName) AND active = \(true) AND x = \(missing)"
+        let query: PostgresQuery =
+            "SELECT id FROM \(schema).users WHERE user_name = \(userName) AND active = \(true) AND x = \(missing)"
         #expect(query.sql == #"SELECT id FROM "tenant_1".users WHERE user_name = $1 AND active = $2 AND x = $3"#)
         #expect(query.binds == [.text("Ann", oid: 0), .text("true", oid: 16), .null])
     }
@@ -33,7 +34,10 @@ struct QueryBuildingTests {
         let spliced: PostgresQuery = "SELECT '$1', \"$1\", \(1) -- $1\n, \(2) /* $1 */, $$ $1 $$, $body$ $2 $body$"
         var query: PostgresQuery = "WITH w AS (SELECT \(0), \(0), \(0), \(0), \(0)) "
         query.append(spliced)
-        #expect(query.sql == "WITH w AS (SELECT $1, $2, $3, $4, $5) SELECT '$1', \"$1\", $6 -- $1\n, $7 /* $1 */, $$ $1 $$, $body$ $2 $body$")
+        #expect(
+            query.sql
+                == "WITH w AS (SELECT $1, $2, $3, $4, $5) SELECT '$1', \"$1\", $6 -- $1\n, $7 /* $1 */, $$ $1 $$, $body$ $2 $body$"
+        )
         #expect(query.binds.count == 7)
         let nested: PostgresQuery = "SELECT \(0) WHERE \(query)"
         #expect(nested.sql.hasSuffix("SELECT '$1', \"$1\", $7 -- $1\n, $8 /* $1 */, $$ $1 $$, $body$ $2 $body$"))
@@ -87,19 +91,25 @@ struct QueryBuildingTests {
 
     @Test("timestamps are formatted in UTC with microseconds")
     func formatsTimestamps() {
-        #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: 1_704_164_645.123456)) == "2024-01-02 03:04:05.123456+00")
+        #expect(
+            PostgresTimestamp.format(Date(timeIntervalSince1970: 1_704_164_645.123456))
+                == "2024-01-02 03:04:05.123456+00")
         #expect(PostgresTimestamp.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31 23:59:59.500000+00")
     }
 
-    @Test("uuids in the server's form are read like Foundation reads them; anything else is refused or left to Foundation")
+    @Test(
+        "uuids in the server's form are read like Foundation reads them; anything else is refused or left to Foundation"
+    )
     func readsUUIDs() throws {
         for _ in 0..<1000 {
             let uuid = UUID()
             #expect(try UUID(postgresText: uuid.uuidString.lowercased()) == uuid)
             #expect(UUID.parseCanonical(uuid.uuidString) == uuid)
         }
-        for text in ["", "not-a-uuid", "0123456789ab-cdef-0123-4567-89abcdef0123", "01234567-89ab-cdef-0123-456789abcdeg",
-                     "01234567-89ab-cdef-0123-456789abcdef0", "01234567+89ab-cdef-0123-456789abcdef"] {
+        for text in [
+            "", "not-a-uuid", "0123456789ab-cdef-0123-4567-89abcdef0123", "01234567-89ab-cdef-0123-456789abcdeg",
+            "01234567-89ab-cdef-0123-456789abcdef0", "01234567+89ab-cdef-0123-456789abcdef",
+        ] {
             #expect(UUID.parseCanonical(text) == nil, "\(text)")
             #expect(throws: PostgresError.self) { try UUID(postgresText: text) }
         }

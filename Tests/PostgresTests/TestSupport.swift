@@ -36,7 +36,8 @@ func withTestSchema<R: Sendable>(
     _ client: PostgresClient,
     _ body: (PostgresIdentifier) async throws -> R
 ) async throws -> R {
-    let schema = try PostgresIdentifier("pgtest_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))
+    let schema = try PostgresIdentifier(
+        "pgtest_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))
     _ = try await client.query("CREATE SCHEMA \(schema)")
     do {
         let result = try await body(schema)

@@ -10,7 +10,8 @@ struct TransactionAndErrorTests {
     func uniqueViolation() async throws {
         try await withClient { client in
             try await withTestSchema(client) { schema in
-                _ = try await client.query("CREATE TABLE \(schema).users (user_name text CONSTRAINT users_user_name_key UNIQUE)")
+                _ = try await client.query(
+                    "CREATE TABLE \(schema).users (user_name text CONSTRAINT users_user_name_key UNIQUE)")
                 _ = try await client.query("INSERT INTO \(schema).users VALUES (\("ann"))")
                 await #expect {
                     try await client.query("INSERT INTO \(schema).users VALUES (\("ann"))")
@@ -58,7 +59,8 @@ struct TransactionAndErrorTests {
             let attempts = Atomic(0)
             let result = try await client.withTransaction(isolation: .serializable) { connection in
                 if attempts.add(1, ordering: .relaxed).newValue < 3 {
-                    throw PostgresError(code: .server, sqlState: .serializationFailure, message: "could not serialize access")
+                    throw PostgresError(
+                        code: .server, sqlState: .serializationFailure, message: "could not serialize access")
                 }
                 return try connection.query("SELECT 7 AS v")[0].decode("v", as: Int.self)
             }

@@ -34,7 +34,9 @@ struct ValueRoundTripTests {
         try await withClient(configure: { $0.maximumConnections = 1 }) { client in
             try await client.withConnection { connection in
                 // More shapes than the connection remembers, twice over, so reuse and eviction both happen.
-                let shapes = (0..<12).map { n in n % 3 == 0 ? ["a\(n)", "b"] : n % 3 == 1 ? ["b", "a\(n)"] : ["a\(n)", "b", "c"] }
+                let shapes = (0..<12).map { n in
+                    n % 3 == 0 ? ["a\(n)", "b"] : n % 3 == 1 ? ["b", "a\(n)"] : ["a\(n)", "b", "c"]
+                }
                 for _ in 0..<2 {
                     for shape in shapes {
                         let select = shape.enumerated().map { "\($0.offset) AS \($0.element)" }.joined(separator: ", ")
@@ -49,7 +51,9 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("unicode text (emoji, CJK, combining marks) is stored and read back unchanged", arguments: preparedStatementModes)
+    @Test(
+        "unicode text (emoji, CJK, combining marks) is stored and read back unchanged",
+        arguments: preparedStatementModes)
     func unicode(prepared: Bool) async throws {
         try await withClient(configure: preparing(prepared)) { client in
             try await withTestSchema(client) { schema in
@@ -136,12 +140,15 @@ struct ValueRoundTripTests {
     func textArrays(prepared: Bool) async throws {
         try await withClient(configure: preparing(prepared)) { client in
             let values = ["a", "b,c", "with \"quote\"", #"back\slash"#, "NULL", "", "{}", "😀"]
-            let rows = try await client.query("SELECT \(values) AS v, cardinality(\(values)) AS n, \(values)[5] IS NULL AS fifth_null")
+            let rows = try await client.query(
+                "SELECT \(values) AS v, cardinality(\(values)) AS n, \(values)[5] IS NULL AS fifth_null")
             #expect(try rows[0].decode("v", as: [String].self) == values)
             #expect(try rows[0].decode("n") == values.count)
             #expect(try rows[0].decode("fifth_null") == false)
             let withNull = try await client.query("SELECT ARRAY['x', NULL] AS v")
-            #expect { try withNull[0].decode("v", as: [String].self) } throws: { ($0 as? PostgresError)?.code == .decoding }
+            #expect { try withNull[0].decode("v", as: [String].self) } throws: {
+                ($0 as? PostgresError)?.code == .decoding
+            }
         }
     }
 
@@ -159,12 +166,17 @@ struct ValueRoundTripTests {
         }
     }
 
-    @Test("connections expose affected rows, multi-statement execute and identifier escaping", arguments: preparedStatementModes)
+    @Test(
+        "connections expose affected rows, multi-statement execute and identifier escaping",
+        arguments: preparedStatementModes)
     func connectionBasics(prepared: Bool) async throws {
         try await withClient(configure: preparing(prepared)) { client in
             try await withTestSchema(client) { schema in
                 try await client.withConnection { connection in
-                    try connection.execute(unsafeSQL: "CREATE TABLE \(schema.quoted).t (v int); INSERT INTO \(schema.quoted).t VALUES (1), (2), (3)")
+                    try connection.execute(
+                        unsafeSQL:
+                            "CREATE TABLE \(schema.quoted).t (v int); INSERT INTO \(schema.quoted).t VALUES (1), (2), (3)"
+                    )
                     let updated = try connection.query("UPDATE \(schema).t SET v = v + 1 WHERE v >= \(2)")
                     #expect(updated.affectedRows == 2)
                     #expect(updated.isEmpty)
@@ -178,7 +190,9 @@ struct ValueRoundTripTests {
     func tooManyParameters(prepared: Bool) async throws {
         try await withClient(configure: preparing(prepared)) { client in
             let query = PostgresQuery(unsafeSQL: "SELECT 1", binds: Array(repeating: .null, count: 70_000))
-            await #expect { try await client.query(query) } throws: { ($0 as? PostgresError)?.code == .tooManyParameters }
+            await #expect { try await client.query(query) } throws: {
+                ($0 as? PostgresError)?.code == .tooManyParameters
+            }
         }
     }
 }

@@ -2,9 +2,10 @@ import Foundation
 import Hummingbird
 import Logging
 import Postgres
-@testable import SCIMServer
 import SCIMStore
 import Testing
+
+@testable import SCIMServer
 
 /// docs/admin-api.md documents every admin route, and only routes the server really has.
 ///
@@ -13,7 +14,8 @@ import Testing
 /// router `buildRouter` builds, which opens no database connection.
 @Suite struct AdminAPIDocsTests {
     static var documentURL: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/admin-api.md").standardized
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/admin-api.md")
+            .standardized
     }
 
     /// "METHOD /admin/v1/a/{b}" with every path parameter written `{name}`, whatever the source spelling.
@@ -40,9 +42,11 @@ import Testing
     static func serverRoutes() throws -> Set<String> {
         let configuration = try TestDatabase.configuration()
         // Never run: building the router only stores the client in the controllers.
-        let client = PostgresClient(configuration: .init(connectionString: configuration.databaseURL), logger: TestDatabase.logger)
+        let client = PostgresClient(
+            configuration: .init(connectionString: configuration.databaseURL), logger: TestDatabase.logger)
         let router = try buildRouter(
-            configuration, client: client, backgroundClient: client, migrations: try MigrationSet.load(from: configuration.sqlDirectory),
+            configuration, client: client, backgroundClient: client,
+            migrations: try MigrationSet.load(from: configuration.sqlDirectory),
             metrics: ServiceMetrics(), events: EventBuffer())
         return Set(
             router.routes
@@ -76,6 +80,7 @@ import Testing
         #expect(missingFromServer.isEmpty, "documented in docs/admin-api.md but not served: \(missingFromServer)")
         #expect(
             missingFromDocs.isEmpty,
-            "served but not documented in docs/admin-api.md (add a heading like ### Name: `GET /admin/v1/…`): \(missingFromDocs)")
+            "served but not documented in docs/admin-api.md (add a heading like ### Name: `GET /admin/v1/…`): \(missingFromDocs)"
+        )
     }
 }

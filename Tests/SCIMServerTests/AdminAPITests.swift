@@ -9,7 +9,8 @@ struct AdminAPITests {
     func createOrganisation() async throws {
         try await withApp { client in
             let slug = TestDatabase.uniqueSlug("acme")
-            let result = try await client.admin(.post, "/organisations", json: ["slug": .string(slug), "name": "Acme Ltd"])
+            let result = try await client.admin(
+                .post, "/organisations", json: ["slug": .string(slug), "name": "Acme Ltd"])
             #expect(result.status == .created)
             #expect(result["slug"]?.stringValue == slug)
             #expect(result["name"]?.stringValue == "Acme Ltd")
@@ -21,7 +22,9 @@ struct AdminAPITests {
             #expect(fetched.status == .ok)
             #expect(fetched["id"] == result["id"])
             let listed = try await client.admin(.get, "/organisations")
-            #expect(listed["organisations"]?.arrayValue?.contains { $0[caseInsensitive: "slug"]?.stringValue == slug } == true)
+            #expect(
+                listed["organisations"]?.arrayValue?.contains { $0[caseInsensitive: "slug"]?.stringValue == slug }
+                    == true)
         }
     }
 
@@ -29,13 +32,19 @@ struct AdminAPITests {
     func slugRules() async throws {
         try await withApp { client in
             let slug = TestDatabase.uniqueSlug("dup")
-            #expect(try await client.admin(.post, "/organisations", json: ["slug": .string(slug), "name": "One"]).status == .created)
-            let duplicate = try await client.admin(.post, "/organisations", json: ["slug": .string(slug), "name": "Two"])
+            #expect(
+                try await client.admin(.post, "/organisations", json: ["slug": .string(slug), "name": "One"]).status
+                    == .created)
+            let duplicate = try await client.admin(
+                .post, "/organisations", json: ["slug": .string(slug), "name": "Two"])
             #expect(duplicate.status == .conflict)
             for bad in ["Acme", "1acme", "", "acme ltd", "acme;drop", String(repeating: "a", count: 37), "org_\"x"] {
-                let invalid = try await client.admin(.post, "/organisations", json: ["slug": .string(bad), "name": "X"])
+                let invalid = try await client.admin(
+                    .post, "/organisations", json: ["slug": .string(bad), "name": "X"])
                 #expect(invalid.status == .badRequest, "slug \(bad)")
-                #expect(invalid["message"]?.stringValue?.contains("lowercase letters") == true, "slug \(bad): \(invalid.text)")
+                #expect(
+                    invalid["message"]?.stringValue?.contains("lowercase letters") == true,
+                    "slug \(bad): \(invalid.text)")
             }
         }
     }
@@ -44,17 +53,28 @@ struct AdminAPITests {
     func badInputs() async throws {
         try await withApp { client in
             #expect(try await client.admin(.post, "/organisations", raw: "{not json").status == .badRequest)
-            #expect(try await client.admin(.post, "/organisations", json: ["slug": 5, "name": "X"]).status == .badRequest)
+            #expect(
+                try await client.admin(.post, "/organisations", json: ["slug": 5, "name": "X"]).status == .badRequest)
             #expect(try await client.admin(.post, "/organisations", json: ["slug": "ok-slug-x"]).status == .badRequest)
             #expect(try await client.admin(.post, "/organisations", json: ["x", "y"]).status == .badRequest)
             #expect(try await client.admin(.get, "/organisations/does-not-exist").status == .notFound)
-            #expect(try await client.admin(.patch, "/organisations/does-not-exist", json: ["name": "X"]).status == .notFound)
-            #expect(try await client.admin(.post, "/organisations/does-not-exist/tokens", json: ["label": "x"]).status == .notFound)
-            let org = try await client.organisation()
-            #expect(try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": "yes"]).status == .badRequest)
-            #expect(try await client.admin(.post, "/organisations/\(org.slug)/tokens", json: ["label": 1]).status == .badRequest)
             #expect(
-                try await client.admin(.post, "/organisations/\(org.slug)/tokens", json: ["label": "x", "expiresAt": "tomorrow"]).status
+                try await client.admin(.patch, "/organisations/does-not-exist", json: ["name": "X"]).status == .notFound
+            )
+            #expect(
+                try await client.admin(.post, "/organisations/does-not-exist/tokens", json: ["label": "x"]).status
+                    == .notFound)
+            let org = try await client.organisation()
+            #expect(
+                try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": "yes"]).status
+                    == .badRequest)
+            #expect(
+                try await client.admin(.post, "/organisations/\(org.slug)/tokens", json: ["label": 1]).status
+                    == .badRequest)
+            #expect(
+                try await client.admin(
+                    .post, "/organisations/\(org.slug)/tokens", json: ["label": "x", "expiresAt": "tomorrow"]
+                ).status
                     == .badRequest)
             #expect(try await client.admin(.delete, "/organisations/\(org.slug)/tokens/not-a-uuid").status == .notFound)
             #expect(try await client.admin(.delete, "/organisations/\(org.slug)/tokens/\(UUID())").status == .notFound)
@@ -83,9 +103,12 @@ struct AdminAPITests {
             #expect(renamed.status == .ok)
             #expect(renamed["name"]?.stringValue == "Renamed")
             #expect(renamed["scimEnabled"] == true)
-            #expect(try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": false])["scimEnabled"] == false)
+            #expect(
+                try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": false])[
+                    "scimEnabled"] == false)
             expectSCIMError(try await org.scim(.get, "/Users"), .forbidden)
-            #expect(try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": true]).status == .ok)
+            #expect(
+                try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": true]).status == .ok)
             #expect(try await org.scim(.get, "/Users").status == .ok)
         }
     }
@@ -131,7 +154,8 @@ struct AdminAPITests {
             // cached for up to a second, so expiry may take that long to bite.
             let expiresAt = Date().addingTimeInterval(10)
             let issued = try await client.admin(
-                .post, "/organisations/\(org.slug)/tokens", json: ["label": "short", "expiresAt": .string(SCIMDate.format(expiresAt))])
+                .post, "/organisations/\(org.slug)/tokens",
+                json: ["label": "short", "expiresAt": .string(SCIMDate.format(expiresAt))])
             let token = try #require(issued["token"]?.stringValue)
             #expect(try await client.request(.get, "/scim/v2/Users", bearer: token).status == .ok)
             try await Task.sleep(for: .seconds(max(0, expiresAt.timeIntervalSinceNow) + 1.5))
@@ -139,7 +163,8 @@ struct AdminAPITests {
             expectSCIMError(expired, .unauthorized)
             #expect(expired["detail"]?.stringValue?.contains("expired") == true)
             let past = try await client.admin(
-                .post, "/organisations/\(org.slug)/tokens", json: ["label": "past", "expiresAt": "2001-01-01T00:00:00Z"])
+                .post, "/organisations/\(org.slug)/tokens",
+                json: ["label": "past", "expiresAt": "2001-01-01T00:00:00Z"])
             #expect(past.status == .badRequest)
         }
     }
@@ -188,7 +213,8 @@ struct AdminAPITests {
         try await withApp { client in
             let generated = try await client.request(.get, "/healthz", bearer: nil)
             #expect(generated.headers[.init("X-Request-Id")!]?.isEmpty == false)
-            let sent = try await client.request(.get, "/scim/v2/Users", bearer: "nope", headers: [.init("X-Request-Id")!: "okta-req-42"])
+            let sent = try await client.request(
+                .get, "/scim/v2/Users", bearer: "nope", headers: [.init("X-Request-Id")!: "okta-req-42"])
             let id = try #require(sent.headers[.init("X-Request-Id")!])
             #expect(id != "okta-req-42" && UUID(uuidString: id) != nil)
             #expect(sent["detail"]?.stringValue?.hasSuffix("(request \(id))") == true)

@@ -1,8 +1,9 @@
 import Foundation
 import SCIM
-@testable import SCIMServer
 import SCIMStore
 import Testing
+
+@testable import SCIMServer
 
 /// The admin API's one way of writing absent values: `@Nullable` keys are always present, `null`
 /// when absent, and a present value is written as it would be without the wrapper.

@@ -37,7 +37,9 @@ struct CacheCoherenceRuleTests {
 
         cache.store(2, for: "k", generation: coherence.generation, now: start + .seconds(59.5))
         #expect(cache.value(for: "k", now: start + .seconds(60.9)) == 2, "the last read started 0.9 s ago")
-        #expect(cache.value(for: "k", now: start + .seconds(61.1)) == nil, "no read for over a second, entry older than a second")
+        #expect(
+            cache.value(for: "k", now: start + .seconds(61.1)) == nil,
+            "no read for over a second, entry older than a second")
     }
 
     @Test("a moved epoch, the first read and a local invalidation each drop every entry")
@@ -150,7 +152,8 @@ struct CacheCoherenceReplicaTests {
             try await replica.outliveFallback()
             #expect(try await org.scim(.get, "/Users").status == .ok)
             try await withDatabase { database in
-                _ = try await database.query("UPDATE control.organisations SET scim_enabled = false WHERE slug = \(org.slug)")
+                _ = try await database.query(
+                    "UPDATE control.organisations SET scim_enabled = false WHERE slug = \(org.slug)")
             }
             try await replica.nextEpochRead()
             #expect(try await org.scim(.get, "/Users").status == .forbidden, "a disabled organisation was served")
@@ -165,7 +168,8 @@ struct CacheCoherenceReplicaTests {
             let learn = SchemaURN.learnAmpUser
             func mappedOnB() async throws -> Bool {
                 let schema = try await onB.scim(.get, "/Schemas/\(learn)")
-                return schema["attributes"]?.arrayValue?.contains { $0[caseInsensitive: "name"] == "costCentre" } == true
+                return schema["attributes"]?.arrayValue?.contains { $0[caseInsensitive: "name"] == "costCentre" }
+                    == true
             }
             #expect(try await !mappedOnB())
             try await b.outliveFallback()

@@ -10,7 +10,9 @@ import Testing
 
 @Suite("Chaos: Postgres restarts in the middle of a stream of SCIM writes")
 struct ChaosTests {
-    @Test("a restart inside DB_RETRY_SECONDS: no client-visible failure, nothing lost, nothing twice", .timeLimit(.minutes(2)))
+    @Test(
+        "a restart inside DB_RETRY_SECONDS: no client-visible failure, nothing lost, nothing twice",
+        .timeLimit(.minutes(2)))
     func restartUnderLoad() async throws {
         // Longer than any restart here takes, even on a loaded machine: the requests ride it out.
         let figures = try await Self.run("chaos", outageRetry: .seconds(20)) { cluster in
@@ -22,7 +24,9 @@ struct ChaosTests {
         Self.expectNothingLost(figures)
     }
 
-    @Test("an outage longer than DB_RETRY_SECONDS: clean 503s, each retried afterwards; nothing lost, nothing twice", .timeLimit(.minutes(2)))
+    @Test(
+        "an outage longer than DB_RETRY_SECONDS: clean 503s, each retried afterwards; nothing lost, nothing twice",
+        .timeLimit(.minutes(2)))
     func outageLongerThanTheRetry() async throws {
         let figures = try await Self.run("chaos-long", outageRetry: .seconds(1)) { cluster in
             try await Task.sleep(for: .seconds(3))
@@ -76,9 +80,15 @@ struct ChaosTests {
 
     static func expectNothingLost(_ figures: ChaosRun.Figures, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(figures.sent > 0 && figures.acknowledged > 0, sourceLocation: sourceLocation)
-        #expect(figures.unexpected.isEmpty, "statuses other than 2xx/503: \(figures.unexpected.prefix(5))", sourceLocation: sourceLocation)
-        #expect(figures.retryFailures.isEmpty, "503s whose retry failed: \(figures.retryFailures.prefix(5))", sourceLocation: sourceLocation)
-        #expect(figures.lost.isEmpty, "acknowledged writes missing or different: \(figures.lost.prefix(5))", sourceLocation: sourceLocation)
+        #expect(
+            figures.unexpected.isEmpty, "statuses other than 2xx/503: \(figures.unexpected.prefix(5))",
+            sourceLocation: sourceLocation)
+        #expect(
+            figures.retryFailures.isEmpty, "503s whose retry failed: \(figures.retryFailures.prefix(5))",
+            sourceLocation: sourceLocation)
+        #expect(
+            figures.lost.isEmpty, "acknowledged writes missing or different: \(figures.lost.prefix(5))",
+            sourceLocation: sourceLocation)
         #expect(
             figures.duplicates.isEmpty, "userNames held by more than one user: \(figures.duplicates.prefix(5))",
             sourceLocation: sourceLocation)
@@ -98,7 +108,11 @@ final class ChaosRun: Sendable {
 
     /// A write and the user data it sets.
     struct Write: Sendable, CustomStringConvertible {
-        enum Kind: String, Sendable { case post = "POST", put = "PUT", patch = "PATCH" }
+        enum Kind: String, Sendable {
+            case post = "POST"
+            case put = "PUT"
+            case patch = "PATCH"
+        }
         var kind: Kind
         var userName: String
         var id: String?
@@ -176,7 +190,8 @@ final class ChaosRun: Sendable {
             var user = TrackedUser(userName: userName)
             for step in 0...updatesPerUser where ContinuousClock.now < deadline {
                 let kind: Write.Kind = step == 0 ? .post : (step.isMultiple(of: 2) ? .put : .patch)
-                let write = Write(kind: kind, userName: userName, id: user.id, title: "T\(step)", givenName: "G\(worker)x\(step)")
+                let write = Write(
+                    kind: kind, userName: userName, id: user.id, title: "T\(step)", givenName: "G\(worker)x\(step)")
                 let result = try await organisation.scim(write.method, write.path, json: write.body)
                 let status = result.status.code
                 figures.withLock { $0.sent += 1 }
@@ -257,7 +272,9 @@ final class ChaosRun: Sendable {
             case 503 where attempt < 9:
                 try await Task.sleep(for: .milliseconds(300))
             default:
-                figures.withLock { $0.retryFailures.append("\(write): \(result.status.code) \(result.text.prefix(300))") }
+                figures.withLock {
+                    $0.retryFailures.append("\(write): \(result.status.code) \(result.text.prefix(300))")
+                }
                 return nil
             }
         }

@@ -18,7 +18,8 @@ struct ConcurrencyTests {
                     for writer in 0..<Self.writers {
                         group.addTask {
                             let result = try await org.patchUser(
-                                id, ["op": "replace", "path": "title", "value": .string("R\(round)W\(writer)")], headers: [.ifMatch: etag])
+                                id, ["op": "replace", "path": "title", "value": .string("R\(round)W\(writer)")],
+                                headers: [.ifMatch: etag])
                             return (writer, result)
                         }
                     }
@@ -48,7 +49,10 @@ struct ConcurrencyTests {
                         userName, given: "G\(round)-\(writer)", family: "F\(round)-\(writer)",
                         extra: [
                             "title": .string("T\(round)-\(writer)"), "displayName": .string("D\(round)-\(writer)"),
-                            Users.enterprise: ["department": .string("Dept\(writer % 3)"), "costCenter": .string("C\(round)-\(writer)")],
+                            Users.enterprise: [
+                                "department": .string("Dept\(writer % 3)"),
+                                "costCenter": .string("C\(round)-\(writer)"),
+                            ],
                         ])
                 }
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -62,7 +66,9 @@ struct ConcurrencyTests {
                 }
                 let stored = try #require(try await org.scim(.get, "/Users/\(id)").json)
                 let writer = try #require(
-                    stored.at("name", "givenName")?.stringValue.flatMap { $0.split(separator: "-").last.flatMap { Int($0) } },
+                    stored.at("name", "givenName")?.stringValue.flatMap {
+                        $0.split(separator: "-").last.flatMap { Int($0) }
+                    },
                     "\(stored)")
                 #expect(stored.at("name", "familyName")?.stringValue == "F\(round)-\(writer)")
                 #expect(stored.at("title")?.stringValue == "T\(round)-\(writer)")
@@ -86,7 +92,11 @@ struct ConcurrencyTests {
                         group.addTask {
                             let department = departments[(writer + round) % departments.count]
                             let result = try await org.patchUser(
-                                id, ["op": "replace", "path": "\(Users.enterprise):department", "value": .string(department)])
+                                id,
+                                [
+                                    "op": "replace", "path": "\(Users.enterprise):department",
+                                    "value": .string(department),
+                                ])
                             #expect(result.status == .ok, "\(result.text)")
                         }
                     }
@@ -99,7 +109,9 @@ struct ConcurrencyTests {
                 let groups = try await org.scim(.get, "/Groups?count=100")
                 #expect(groups.status == .ok)
                 let holding = (groups["Resources"]?.arrayValue ?? []).filter { group in
-                    (group[caseInsensitive: "members"]?.arrayValue ?? []).contains { $0[caseInsensitive: "value"]?.stringValue == id }
+                    (group[caseInsensitive: "members"]?.arrayValue ?? []).contains {
+                        $0[caseInsensitive: "value"]?.stringValue == id
+                    }
                 }
                 let names = holding.compactMap { $0[caseInsensitive: "displayName"]?.stringValue }
                 #expect(names == [department], "round \(round): member of \(names), department \(department)")

@@ -1,6 +1,7 @@
 import Foundation
-@testable import SCIMServer
 import Testing
+
+@testable import SCIMServer
 
 /// `AppConfiguration.variables` is the one list of environment variables: README.md's configuration
 /// table must say the same, and `fromEnvironment` must behave as the table says.
@@ -89,15 +90,19 @@ struct ConfigurationTableTests {
 
     /// The messages as they were before the table: operators' runbooks and tests quote them.
     static let refusals: [(environment: [String: String], fileLimit: Int, message: String)] = [
-        (["DATABASE_URL": ""], 1 << 20,
-         "DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db)."),
+        (
+            ["DATABASE_URL": ""], 1 << 20,
+            "DATABASE_URL is required (a libpq URI such as postgresql://user@host:5432/db)."
+        ),
         (["ADMIN_API_TOKEN": "short"], 1 << 20, "ADMIN_API_TOKEN is required and must be at least 16 characters."),
         (["PORT": "0"], 1 << 20, "PORT must be 1-65535."),
         (["DB_POOL_SIZE": ""], 1 << 20, "DB_POOL_SIZE must be 1-200."),
         (["DB_PREPARED_STATEMENTS": "yes"], 1 << 20, "DB_PREPARED_STATEMENTS must be true or false."),
         (["DB_STATEMENT_CACHE_SIZE": "20001"], 1 << 20, "DB_STATEMENT_CACHE_SIZE must be 1-20000."),
-        (["LOG_LEVEL": "loud"], 1 << 20,
-         "LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical."),
+        (
+            ["LOG_LEVEL": "loud"], 1 << 20,
+            "LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical."
+        ),
         (["MAX_BODY_BYTES": "1023"], 1 << 20, "MAX_BODY_BYTES must be at least 1024."),
         (["MAX_GROUP_BODY_BYTES": "268435457"], 1 << 20, "MAX_GROUP_BODY_BYTES must be 1024-268435456."),
         (["LOG_FORMAT": "xml"], 1 << 20, "LOG_FORMAT must be text or json."),
@@ -111,21 +116,29 @@ struct ConfigurationTableTests {
         (["TRUSTED_PROXY": "1"], 1 << 20, "TRUSTED_PROXY must be true or false."),
         (["DB_CONNECT_TIMEOUT_SECONDS": "61"], 1 << 20, "DB_CONNECT_TIMEOUT_SECONDS must be 1-60."),
         (["DB_WAIT_TIMEOUT_SECONDS": "0"], 1 << 20, "DB_WAIT_TIMEOUT_SECONDS must be 1-60."),
-        (["DB_STATEMENT_TIMEOUT_SECONDS": "-1"], 1 << 20,
-         "DB_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 keeps the server's setting)."),
-        (["DB_LIST_STATEMENT_TIMEOUT_SECONDS": "3601"], 1 << 20,
-         "DB_LIST_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 uses DB_STATEMENT_TIMEOUT_SECONDS)."),
+        (
+            ["DB_STATEMENT_TIMEOUT_SECONDS": "-1"], 1 << 20,
+            "DB_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 keeps the server's setting)."
+        ),
+        (
+            ["DB_LIST_STATEMENT_TIMEOUT_SECONDS": "3601"], 1 << 20,
+            "DB_LIST_STATEMENT_TIMEOUT_SECONDS must be 0-3600 (0 uses DB_STATEMENT_TIMEOUT_SECONDS)."
+        ),
         (["DB_RETRY_SECONDS": "61"], 1 << 20, "DB_RETRY_SECONDS must be 0-60 (0 turns retrying off)."),
         (["DB_POOL_ORG_SHARE_PERCENT": "0"], 1 << 20, "DB_POOL_ORG_SHARE_PERCENT must be 1-100."),
         (["SHUTDOWN_DRAIN_SECONDS": "121"], 1 << 20, "SHUTDOWN_DRAIN_SECONDS must be 0-120."),
         (["HTTP_IDLE_TIMEOUT_SECONDS": "0"], 1 << 20, "HTTP_IDLE_TIMEOUT_SECONDS must be 1-3600."),
         (["HTTP_HEADER_TIMEOUT_SECONDS": "301"], 1 << 20, "HTTP_HEADER_TIMEOUT_SECONDS must be 1-300."),
         (["HTTP_BODY_TIMEOUT_SECONDS": ""], 1 << 20, "HTTP_BODY_TIMEOUT_SECONDS must be 1-3600."),
-        (["MAX_CONNECTIONS": "913"], 1024,
-         "MAX_CONNECTIONS must be 1-912: the process may open 1024 files and keeps 112 for the database pools and its "
-            + "own files (raise the limit with ulimit -n or compose's ulimits)."),
-        (["TLS_CERT_PATH": "/etc/ssl/cert.pem"], 1 << 20,
-         "TLS_CERT_PATH and TLS_KEY_PATH must be set together (or neither, for plain HTTP behind a proxy)."),
+        (
+            ["MAX_CONNECTIONS": "913"], 1024,
+            "MAX_CONNECTIONS must be 1-912: the process may open 1024 files and keeps 112 for the database pools and its "
+                + "own files (raise the limit with ulimit -n or compose's ulimits)."
+        ),
+        (
+            ["TLS_CERT_PATH": "/etc/ssl/cert.pem"], 1 << 20,
+            "TLS_CERT_PATH and TLS_KEY_PATH must be set together (or neither, for plain HTTP behind a proxy)."
+        ),
     ]
 
     @Test("a refused value gets the same message as before the table", arguments: refusals.indices)

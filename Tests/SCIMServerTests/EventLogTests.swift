@@ -19,17 +19,27 @@ struct EventLogTests {
             let org = try await client.organisation("ev")
             _ = try await client.admin(
                 .put, "/organisations/\(org.slug)/custom-fields",
-                json: ["mappings": [["scimAttribute": .string("\(SchemaURN.learnAmpUser):grade"), "field": "grade", "type": "string"]]])
+                json: [
+                    "mappings": [
+                        [
+                            "scimAttribute": .string("\(SchemaURN.learnAmpUser):grade"), "field": "grade",
+                            "type": "string",
+                        ]
+                    ]
+                ])
             let created = try await org.scim(
                 .post, "/Users",
-                json: ["schemas": [.string(SchemaURN.user)],
+                json: [
+                    "schemas": [.string(SchemaURN.user)],
                     "userName": "eve@ev.com", "title": "Secret Title", "nickName": "unmapped",
                     SchemaURN.enterpriseUser: ["manager": ["value": "boss@ev.com"]],
                 ],
                 headers: [.init("X-Request-Id")!: "req-create-eve"])
             #expect(created.status == .created)
             let bad = try await org.scim(
-                .post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "tz@ev.com", "timezone": "Mars/Olympus"], headers: [.init("X-Request-Id")!: "req-bad-tz"])
+                .post, "/Users",
+                json: ["schemas": [.string(SchemaURN.user)], "userName": "tz@ev.com", "timezone": "Mars/Olympus"],
+                headers: [.init("X-Request-Id")!: "req-bad-tz"])
             expectSCIMError(bad, .badRequest, "invalidValue")
             let lookup = try await org.scim(.get, "/Users?filter=userName%20eq%20%22eve@ev.com%22")
             #expect(lookup["totalResults"] == 1)
@@ -45,7 +55,8 @@ struct EventLogTests {
             #expect(kinds == ["unmapped_attributes", "unresolved_manager"])
             #expect(!byRequest.text.contains("Secret Title"), "values are never logged")
 
-            let failure = try await client.admin(.get, "/organisations/\(org.slug)/events?outcome=error&userName=TZ@ev.com")
+            let failure = try await client.admin(
+                .get, "/organisations/\(org.slug)/events?outcome=error&userName=TZ@ev.com")
             let error = try #require(failure["events"]?.arrayValue?.first)
             #expect(error[caseInsensitive: "clientRequestId"] == "req-bad-tz")
             #expect(error[caseInsensitive: "requestId"]?.stringValue == bad.headers[.init("X-Request-Id")!])
@@ -54,7 +65,9 @@ struct EventLogTests {
             #expect(failure["events"]?.arrayValue?.count == 1)
 
             let reads = try await client.admin(.get, "/organisations/\(org.slug)/events?outcome=success&limit=10")
-            #expect(reads["events"]?.arrayValue?.contains { $0[caseInsensitive: "method"] == "GET" } == true, "reads are logged too")
+            #expect(
+                reads["events"]?.arrayValue?.contains { $0[caseInsensitive: "method"] == "GET" } == true,
+                "reads are logged too")
         }
     }
 
@@ -65,10 +78,12 @@ struct EventLogTests {
             let tokens = try await client.admin(.get, "/organisations/\(org.slug)/tokens")
             let tokenID = try #require(tokens["tokens"]?.arrayValue?.first?[caseInsensitive: "id"]?.stringValue)
             _ = try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": false])
-            expectSCIMError(try await org.scim(.get, "/Users", headers: [.init("X-Request-Id")!: "req-disabled"]), .forbidden)
+            expectSCIMError(
+                try await org.scim(.get, "/Users", headers: [.init("X-Request-Id")!: "req-disabled"]), .forbidden)
             _ = try await client.admin(.patch, "/organisations/\(org.slug)", json: ["scimEnabled": true])
             _ = try await client.admin(.delete, "/organisations/\(org.slug)/tokens/\(tokenID)")
-            expectSCIMError(try await org.scim(.get, "/Users", headers: [.init("X-Request-Id")!: "req-revoked"]), .unauthorized)
+            expectSCIMError(
+                try await org.scim(.get, "/Users", headers: [.init("X-Request-Id")!: "req-revoked"]), .unauthorized)
 
             let disabled = try await client.admin(.get, "/organisations/\(org.slug)/events?requestId=req-disabled")
             #expect(disabled["events"]?.arrayValue?.first?[caseInsensitive: "status"] == 403)
@@ -88,10 +103,13 @@ struct EventLogTests {
             let before = try await org.scim(.get, "/Users/\(id)")
             let failed = try await org.scim(
                 .patch, "/Users/\(id)",
-                json: ["schemas": patchOp, "Operations": [
-                    ["op": "replace", "path": "title", "value": "Changed"],
-                    ["op": "replace", "path": "active", "value": "maybe"],
-                ]],
+                json: [
+                    "schemas": patchOp,
+                    "Operations": [
+                        ["op": "replace", "path": "title", "value": "Changed"],
+                        ["op": "replace", "path": "active", "value": "maybe"],
+                    ],
+                ],
                 headers: [.init("X-Request-Id")!: "req-failed-patch"])
             expectSCIMError(failed, .badRequest, "invalidValue")
             let after = try await org.scim(.get, "/Users/\(id)")
@@ -112,9 +130,12 @@ struct EventLogTests {
             var seen: [Int] = []
             var cursor: String? = nil
             repeat {
-                let page = try await client.admin(.get, "/organisations/\(org.slug)/events?limit=3\(cursor.map { "&cursor=\($0)" } ?? "")")
+                let page = try await client.admin(
+                    .get, "/organisations/\(org.slug)/events?limit=3\(cursor.map { "&cursor=\($0)" } ?? "")")
                 #expect(page.status == .ok)
-                seen += page["events"]?.arrayValue?.compactMap { $0[caseInsensitive: "id"]?.numberValue.map(Int.init) } ?? []
+                seen +=
+                    page["events"]?.arrayValue?.compactMap { $0[caseInsensitive: "id"]?.numberValue.map(Int.init) }
+                    ?? []
                 cursor = page["nextCursor"]?.stringValue
             } while cursor != nil
             #expect(seen.count == 7)
@@ -136,10 +157,16 @@ struct EventLogTests {
             #expect(idle["tokens"]?.arrayValue?.count == 1)
             #expect(idle["lastRequestAt"] == .null)
 
-            _ = try await client.admin(.post, "/organisations/\(org.slug)/users", json: ["email": "manual@st.com", "firstName": "M", "lastName": "U"])
+            _ = try await client.admin(
+                .post, "/organisations/\(org.slug)/users",
+                json: ["email": "manual@st.com", "firstName": "M", "lastName": "U"])
             let a = try await org.createUser("a@st.com")
-            _ = try await org.createUser("b@st.com", extra: [SchemaURN.enterpriseUser: ["manager": ["value": "ghost@st.com"], "department": "Ops"]])
-            _ = try await org.scim(.patch, "/Users/\(a)", json: ["schemas": patchOp, "Operations": [["op": "replace", "value": ["active": false]]]])
+            _ = try await org.createUser(
+                "b@st.com",
+                extra: [SchemaURN.enterpriseUser: ["manager": ["value": "ghost@st.com"], "department": "Ops"]])
+            _ = try await org.scim(
+                .patch, "/Users/\(a)",
+                json: ["schemas": patchOp, "Operations": [["op": "replace", "value": ["active": false]]]])
             let degraded = try await client.admin(.get, "/organisations/\(org.slug)/status")
             #expect(degraded.json?.at("users", "total") == 3)
             #expect(degraded.json?.at("users", "scimManaged") == 2)
@@ -153,27 +180,69 @@ struct EventLogTests {
             #expect(degraded.json?.at("last24Hours", "errors") == 0)
             #expect(degraded["lastSuccessAt"]?.stringValue != nil)
 
-            for _ in 0..<6 { _ = try await org.scim(.post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "x@st.com", "timezone": "Nowhere"]) }
+            for _ in 0..<6 {
+                _ = try await org.scim(
+                    .post, "/Users",
+                    json: ["schemas": [.string(SchemaURN.user)], "userName": "x@st.com", "timezone": "Nowhere"])
+            }
             let failing = try await client.admin(.get, "/organisations/\(org.slug)/status")
             #expect(failing.json?.at("health", "verdict") == "failing")
             #expect(failing.json?.at("last24Hours", "byScimType", "invalidValue") == 6)
             #expect(failing["recentErrors"]?.arrayValue?.count == 6)
-            #expect(failing["recentErrors"]?.arrayValue?.first?[caseInsensitive: "detail"]?.stringValue?.contains("timezone") == true)
+            #expect(
+                failing["recentErrors"]?.arrayValue?.first?[caseInsensitive: "detail"]?.stringValue?.contains(
+                    "timezone") == true)
         }
     }
 
     @Test(
         "health verdict rules",
         arguments: [
-            (HealthVerdict.Facts(scimEnabled: true, activeTokens: 1, requests24h: 0, errors24h: 0, lastSuccessAt: nil, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), HealthVerdict.Verdict.idle),
-            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), .healthy),
-            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 1, lastSuccessAt: .now, lastErrorAt: .distantPast, unresolvedManagers: 0, unmappedAttributes: []), .degraded),
-            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now, lastErrorAt: nil, unresolvedManagers: 2, unmappedAttributes: []), .degraded),
-            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: ["nickName"]), .degraded),
-            (.init(scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 5, lastSuccessAt: .now, lastErrorAt: .now, unresolvedManagers: 0, unmappedAttributes: []), .failing),
-            (.init(scimEnabled: true, activeTokens: 1, requests24h: 100, errors24h: 3, lastSuccessAt: .distantPast, lastErrorAt: .now, unresolvedManagers: 0, unmappedAttributes: []), .failing),
-            (.init(scimEnabled: false, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), .failing),
-            (.init(scimEnabled: true, activeTokens: 0, requests24h: 0, errors24h: 0, lastSuccessAt: nil, lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), .failing),
+            (
+                HealthVerdict.Facts(
+                    scimEnabled: true, activeTokens: 1, requests24h: 0, errors24h: 0, lastSuccessAt: nil,
+                    lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), HealthVerdict.Verdict.idle
+            ),
+            (
+                .init(
+                    scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now,
+                    lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), .healthy
+            ),
+            (
+                .init(
+                    scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 1, lastSuccessAt: .now,
+                    lastErrorAt: .distantPast, unresolvedManagers: 0, unmappedAttributes: []), .degraded
+            ),
+            (
+                .init(
+                    scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now,
+                    lastErrorAt: nil, unresolvedManagers: 2, unmappedAttributes: []), .degraded
+            ),
+            (
+                .init(
+                    scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now,
+                    lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: ["nickName"]), .degraded
+            ),
+            (
+                .init(
+                    scimEnabled: true, activeTokens: 1, requests24h: 10, errors24h: 5, lastSuccessAt: .now,
+                    lastErrorAt: .now, unresolvedManagers: 0, unmappedAttributes: []), .failing
+            ),
+            (
+                .init(
+                    scimEnabled: true, activeTokens: 1, requests24h: 100, errors24h: 3, lastSuccessAt: .distantPast,
+                    lastErrorAt: .now, unresolvedManagers: 0, unmappedAttributes: []), .failing
+            ),
+            (
+                .init(
+                    scimEnabled: false, activeTokens: 1, requests24h: 10, errors24h: 0, lastSuccessAt: .now,
+                    lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), .failing
+            ),
+            (
+                .init(
+                    scimEnabled: true, activeTokens: 0, requests24h: 0, errors24h: 0, lastSuccessAt: nil,
+                    lastErrorAt: nil, unresolvedManagers: 0, unmappedAttributes: []), .failing
+            ),
         ])
     func verdicts(facts: HealthVerdict.Facts, expected: HealthVerdict.Verdict) {
         let verdict = HealthVerdict(facts)
@@ -195,14 +264,17 @@ struct EventLogTests {
 @Suite("Sync event buffer")
 struct EventBufferTests {
     /// Runs `body` with a migrated database and the schemas of `count` new organisations.
-    func withOrganisations(_ count: Int, _ body: @Sendable (PostgresClient, [PostgresIdentifier]) async throws -> Void) async throws {
+    func withOrganisations(_ count: Int, _ body: @Sendable (PostgresClient, [PostgresIdentifier]) async throws -> Void)
+        async throws
+    {
         let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
         try await withDatabase { client in
             try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
             let organisations = OrganisationStore(client: client, migrations: migrations)
             var schemas: [PostgresIdentifier] = []
             for n in 0..<count {
-                let organisation = try await organisations.create(slug: TestDatabase.uniqueSlug("ev"), name: "Events \(n)")
+                let organisation = try await organisations.create(
+                    slug: TestDatabase.uniqueSlug("ev"), name: "Events \(n)")
                 schemas.append(try PostgresIdentifier(organisation.schemaName))
             }
             try await body(client, schemas)
@@ -230,7 +302,9 @@ struct EventBufferTests {
             let written = try await client.query("SELECT request_id FROM \(schema).sync_events ORDER BY request_id")
                 .map { try $0.decode(0, as: String.self) }
             #expect(written == ["good-1", "good-2"])
-            let neighbours = try await client.query("SELECT request_id FROM \(neighbour).sync_events").map { try $0.decode(0, as: String.self) }
+            let neighbours = try await client.query("SELECT request_id FROM \(neighbour).sync_events").map {
+                try $0.decode(0, as: String.self)
+            }
             #expect(neighbours == ["neighbour"], "another organisation's events in the same flush are written too")
         }
     }
@@ -241,7 +315,8 @@ struct EventBufferTests {
     static func insertKnownUser(_ client: PostgresClient, _ schema: PostgresIdentifier) async throws -> UUID {
         let id = UUID()
         _ = try await client.query(
-            "INSERT INTO \(schema).users (id, user_name, email, scim_managed) VALUES (\(id), \(knownUserName), \(knownUserName), true)")
+            "INSERT INTO \(schema).users (id, user_name, email, scim_managed) VALUES (\(id), \(knownUserName), \(knownUserName), true)"
+        )
         return id
     }
 
@@ -258,23 +333,30 @@ struct EventBufferTests {
                 scimType: "invalidValue", detail: "line one\nline\ttwo \"quoted\" \\ {braces}",
                 changes: ["x,y", "{z}", "NULL", "\"q\"", ""])
             // About a known user without its userName (a failed write): the flush fills it in.
-            let aboutUser = SyncEvent(origin: origin, outcome: .error, status: 409, resourceType: "User", resourceID: userID)
+            let aboutUser = SyncEvent(
+                origin: origin, outcome: .error, status: 409, resourceType: "User", resourceID: userID)
             buffer.append(awkward, schema: schema)
             buffer.append(aboutUser, schema: schema)
             for n in 0..<(EventBuffer.flushLimit + 498) {
-                buffer.append(SyncEvent(origin: EventOrigin(requestID: "bulk-\(n)", tokenID: UUID(), method: "GET", path: "/scim/v2/Users"), outcome: .success, status: 200), schema: schema)
+                buffer.append(
+                    SyncEvent(
+                        origin: EventOrigin(
+                            requestID: "bulk-\(n)", tokenID: UUID(), method: "GET", path: "/scim/v2/Users"),
+                        outcome: .success, status: 200), schema: schema)
             }
             try await buffer.flush(client)
             #expect(buffer.pendingCount == 500)
             // Oldest first: the first flush took the two events above and the first bulk ones.
             let first = try await client.query(
-                "SELECT count(*) AS n, max(substr(request_id, 6)::int) AS newest FROM \(schema).sync_events WHERE request_id LIKE 'bulk-%'")
+                "SELECT count(*) AS n, max(substr(request_id, 6)::int) AS newest FROM \(schema).sync_events WHERE request_id LIKE 'bulk-%'"
+            )
             #expect(try first[0].decode("n", as: Int.self) == EventBuffer.flushLimit - 2)
             #expect(try first[0].decode("newest", as: Int.self) == EventBuffer.flushLimit - 3)
             try await buffer.flush(client)
             #expect(buffer.pendingCount == 0)
             let rows = try await client.query(
-                "SELECT user_name, detail, changes, status, token_id IS NULL AS no_token FROM \(schema).sync_events WHERE request_id = 'r-0' ORDER BY status")
+                "SELECT user_name, detail, changes, status, token_id IS NULL AS no_token FROM \(schema).sync_events WHERE request_id = 'r-0' ORDER BY status"
+            )
             #expect(rows.count == 2)
             #expect(try rows[0].decode("user_name", as: String?.self) == awkward.userName)
             #expect(try rows[0].decode("detail", as: String?.self) == awkward.detail)
@@ -282,7 +364,8 @@ struct EventBufferTests {
             #expect(try rows[0].decode("no_token", as: Bool.self))
             #expect(try rows[1].decode("user_name", as: String?.self) == Self.knownUserName)
             #expect(try rows[1].decode("changes", as: [String].self) == [])
-            let bulk = try await client.query("SELECT count(DISTINCT request_id) AS n FROM \(schema).sync_events WHERE request_id LIKE 'bulk-%'")
+            let bulk = try await client.query(
+                "SELECT count(DISTINCT request_id) AS n FROM \(schema).sync_events WHERE request_id LIKE 'bulk-%'")
             #expect(try bulk[0].decode("n", as: Int.self) == EventBuffer.flushLimit + 498)
         }
     }
@@ -297,15 +380,19 @@ struct EventBufferTests {
                 var events = [
                     SyncEvent(
                         origin: origin, outcome: .success, status: 201, resourceType: "User", resourceID: UUID(),
-                        userName: "a\"b\\c,{d} NULL ü", detail: "line one\nline\ttwo", changes: ["x,y", "{z}", "NULL", ""])
+                        userName: "a\"b\\c,{d} NULL ü", detail: "line one\nline\ttwo",
+                        changes: ["x,y", "{z}", "NULL", ""])
                 ]
                 if withLookup {
-                    events.append(SyncEvent(origin: origin, outcome: .error, status: 409, resourceType: "User", resourceID: userID))
+                    events.append(
+                        SyncEvent(
+                            origin: origin, outcome: .error, status: 409, resourceType: "User", resourceID: userID))
                 }
                 #expect(events.count <= SyncEvent.valuesRowLimit)
                 _ = try await client.query(SyncEvent.insertion(of: events, schema: schema))
                 let rows = try await client.query(
-                    "SELECT user_name, detail, changes FROM \(schema).sync_events WHERE request_id = \(requestID) ORDER BY status")
+                    "SELECT user_name, detail, changes FROM \(schema).sync_events WHERE request_id = \(requestID) ORDER BY status"
+                )
                 #expect(rows.count == events.count)
                 #expect(try rows[0].decode("user_name", as: String?.self) == events[0].userName)
                 #expect(try rows[0].decode("detail", as: String?.self) == events[0].detail)
@@ -317,19 +404,23 @@ struct EventBufferTests {
         }
     }
 
-    @Test("the flush service catches up with a backlog of full batches, and writes the rest on graceful shutdown", .timeLimit(.minutes(1)))
+    @Test(
+        "the flush service catches up with a backlog of full batches, and writes the rest on graceful shutdown",
+        .timeLimit(.minutes(1)))
     func flushServiceCatchesUp() async throws {
         try await withOrganisations(1) { client, schemas in
             let schema = schemas[0]
             let buffer = EventBuffer()
             func append(_ count: Int, prefix: String) {
                 for n in 0..<count {
-                    let origin = EventOrigin(requestID: "\(prefix)-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users")
+                    let origin = EventOrigin(
+                        requestID: "\(prefix)-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users")
                     buffer.append(SyncEvent(origin: origin, outcome: .success, status: 200), schema: schema)
                 }
             }
             append(3 * EventBuffer.flushLimit + 7, prefix: "backlog")
-            let service = EventFlushService(buffer: buffer, client: client, logger: TestDatabase.logger, interval: .milliseconds(100))
+            let service = EventFlushService(
+                buffer: buffer, client: client, logger: TestDatabase.logger, interval: .milliseconds(100))
             let group = ServiceGroup(configuration: .init(services: [service], logger: TestDatabase.logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
@@ -349,7 +440,9 @@ struct EventBufferTests {
                 """)
             #expect(try counts[0].decode("backlog", as: Int.self) == 3 * EventBuffer.flushLimit + 7)
             #expect(try counts[0].decode("late", as: Int.self) == 3)
-            #expect(try counts[0].decode("distinct_ids", as: Int.self) == 3 * EventBuffer.flushLimit + 10, "none written twice")
+            #expect(
+                try counts[0].decode("distinct_ids", as: Int.self) == 3 * EventBuffer.flushLimit + 10,
+                "none written twice")
         }
     }
 
@@ -362,25 +455,34 @@ struct EventBufferTests {
             try await app.test(.live) { client in
                 let org = try await TestClient(client: client).organisation("live")
                 let schema = try PostgresIdentifier(
-                    try await database.query("SELECT schema_name FROM control.organisations WHERE slug = \(org.slug)")[0]
-                        .decode(0, as: String.self))
+                    try await database.query("SELECT schema_name FROM control.organisations WHERE slug = \(org.slug)")[
+                        0
+                    ]
+                    .decode(0, as: String.self))
                 func reads() async throws -> Int {
-                    try await database.query("SELECT count(*) FROM \(schema).sync_events WHERE method = 'GET'")[0].decode(0, as: Int.self)
+                    try await database.query("SELECT count(*) FROM \(schema).sync_events WHERE method = 'GET'")[0]
+                        .decode(0, as: Int.self)
                 }
                 // Enough to be due at the next periodic flush, a second later.
-                for _ in 0..<EventBuffer.minimumBatch { #expect(try await org.scim(.get, "/Users?count=1").status == .ok) }
+                for _ in 0..<EventBuffer.minimumBatch {
+                    #expect(try await org.scim(.get, "/Users?count=1").status == .ok)
+                }
                 while try await reads() < EventBuffer.minimumBatch { try await Task.sleep(for: .milliseconds(50)) }
                 // The flush ran on the background pool, whose gauges say so, and prepared nothing there.
                 let metrics = try await TestClient(client: client).request(.get, "/metrics", bearer: nil).text
-                #expect((OperationsTests.value(in: metrics, #"scim_db_pool_connections_opened{pool="background"}"#) ?? 0) >= 1)
-                #expect(OperationsTests.value(in: metrics, #"scim_db_pool_statements_prepared{pool="background"}"#) == 0)
+                #expect(
+                    (OperationsTests.value(in: metrics, #"scim_db_pool_connections_opened{pool="background"}"#) ?? 0)
+                        >= 1)
+                #expect(
+                    OperationsTests.value(in: metrics, #"scim_db_pool_statements_prepared{pool="background"}"#) == 0)
                 // Too few to be due for 5 s: the shutdown, right after, writes these.
                 for _ in 0..<3 { #expect(try await org.scim(.get, "/Groups").status == .ok) }
                 return schema
             }
         }
         let written = try await withDatabase { database in
-            try await database.query("SELECT count(*) FROM \(schema).sync_events WHERE method = 'GET'")[0].decode(0, as: Int.self)
+            try await database.query("SELECT count(*) FROM \(schema).sync_events WHERE method = 'GET'")[0].decode(
+                0, as: Int.self)
         }
         #expect(written == EventBuffer.minimumBatch + 3, "the background pool outlives the flush service's last flush")
     }
@@ -391,7 +493,9 @@ struct EventBufferTests {
             let (busy, quiet) = (schemas[0], schemas[1])
             let buffer = EventBuffer()
             func event(_ n: Int) -> SyncEvent {
-                SyncEvent(origin: EventOrigin(requestID: "r-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"), outcome: .success, status: 200)
+                SyncEvent(
+                    origin: EventOrigin(requestID: "r-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
+                    outcome: .success, status: 200)
             }
             for n in 0..<60 { buffer.append(event(n), schema: busy) }
             for n in 0..<3 { buffer.append(event(n), schema: quiet) }
@@ -400,7 +504,8 @@ struct EventBufferTests {
             #expect(try await buffer.flush(client, dueOnly: true) == 0)
             #expect(try await buffer.flush(client) == 3, "an unconditional flush (shutdown, admin reads) takes them")
             let counts = try await client.query(
-                "SELECT (SELECT count(*) FROM \(busy).sync_events) AS busy, (SELECT count(*) FROM \(quiet).sync_events) AS quiet")
+                "SELECT (SELECT count(*) FROM \(busy).sync_events) AS busy, (SELECT count(*) FROM \(quiet).sync_events) AS quiet"
+            )
             #expect(try counts[0].decode("busy", as: Int.self) == 60)
             #expect(try counts[0].decode("quiet", as: Int.self) == 3)
         }
@@ -417,7 +522,8 @@ struct EventBufferTests {
             for n in 0..<2 {
                 buffer.append(
                     SyncEvent(
-                        origin: EventOrigin(requestID: "\(tenant)-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
+                        origin: EventOrigin(
+                            requestID: "\(tenant)-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
                         outcome: .success, status: 200),
                     schema: try PostgresIdentifier(tenant))
             }

@@ -32,7 +32,8 @@ struct ExportTests {
 
             // The archive restores into a scratch database with this organisation's users only.
             let listing = out.appendingPathComponent("listing.txt")
-            try await spawnAndWait("sh", ["-c", "pg_restore --list '\(out.appendingPathComponent(archive).path)' > '\(listing.path)'"])
+            try await spawnAndWait(
+                "sh", ["-c", "pg_restore --list '\(out.appendingPathComponent(archive).path)' > '\(listing.path)'"])
             let contents = try String(contentsOf: listing, encoding: .utf8)
             #expect(contents.contains("TABLE \(schema) users"))
             #expect(contents.contains("TABLE DATA \(schema) users"))

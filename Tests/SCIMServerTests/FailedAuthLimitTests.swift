@@ -186,9 +186,12 @@ struct FailedAuthLimitTests {
                     .add(
                         middleware: FailedAuthLimitMiddleware(
                             limiter: limiter, trustedProxy: false, surface: .scim,
-                            credential: { SCIMAuthMiddleware.presentedCredential($0) }))
+                            credential: { SCIMAuthMiddleware.presentedCredential($0) })
+                    )
                     .add(
-                        middleware: SCIMAuthMiddleware(tokens: authenticator, events: EventBuffer(), metrics: ServiceMetrics()))
+                        middleware: SCIMAuthMiddleware(
+                            tokens: authenticator, events: EventBuffer(), metrics: ServiceMetrics())
+                    )
                     .get("Users") { _, _ in "ok" }
                 try await Application(router: router, logger: TestDatabase.logger).test(.router) { http in
                     let http = TestClient(client: http)

@@ -10,7 +10,8 @@ import Testing
 struct GroupPushTests {
     /// Okta's PUT body: the full representation, each member with `value` and `display`.
     static func oktaPut(id: String, name: String, members: [UUID]) -> String {
-        var body = #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":""# + id + #"","displayName":""#
+        var body =
+            #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":""# + id + #"","displayName":""#
             + name + #"","members":["#
         body.reserveCapacity(body.utf8.count + members.count * 80)
         for (index, member) in members.enumerated() {
@@ -21,9 +22,12 @@ struct GroupPushTests {
     }
 
     /// An organisation with `count` SCIM users inserted by SQL (100,000 POSTs would take minutes).
-    static func seeded(_ client: TestClient, count: Int) async throws -> (org: TestOrganisation, schema: PostgresIdentifier, users: [UUID]) {
+    static func seeded(_ client: TestClient, count: Int) async throws -> (
+        org: TestOrganisation, schema: PostgresIdentifier, users: [UUID]
+    ) {
         let org = try await client.organisation("push")
-        let schemaName = try #require(try await client.admin(.get, "/organisations/\(org.slug)")["schemaName"]?.stringValue)
+        let schemaName = try #require(
+            try await client.admin(.get, "/organisations/\(org.slug)")["schemaName"]?.stringValue)
         let schema = try PostgresIdentifier(schemaName)
         let users = (0..<count).map { _ in UUID() }
         try await withDatabase { db in
@@ -42,7 +46,8 @@ struct GroupPushTests {
         try await withDatabase { db in
             let team = try #require(UUID(uuidString: team))
             let rows = try await db.query(
-                "SELECT user_id, added_at = '2001-01-01Z' AS marked FROM \(schema).team_members WHERE team_id = \(team) AND via_group")
+                "SELECT user_id, added_at = '2001-01-01Z' AS marked FROM \(schema).team_members WHERE team_id = \(team) AND via_group"
+            )
             var ids = Set<UUID>()
             var marked = 0
             for row in rows {
@@ -65,15 +70,19 @@ struct GroupPushTests {
             let kept = Array(wanted.prefix(count / 2))
             let created = try await org.scim(
                 .post, "/Groups?excludedAttributes=members",
-                raw: Self.oktaPut(id: "", name: "Push \(count)", members: kept + leaving).replacingOccurrences(of: #""id":"","#, with: ""))
+                raw: Self.oktaPut(id: "", name: "Push \(count)", members: kept + leaving).replacingOccurrences(
+                    of: #""id":"","#, with: ""))
             try #require(created.status == .created, "\(created.text.prefix(300))")
             let id = try #require(created["id"]?.stringValue)
             // A marker on every existing row: a row the PUT leaves alone keeps it.
             try await withDatabase { db in
-                _ = try await db.query("UPDATE \(schema).team_members SET added_at = '2001-01-01Z' WHERE team_id = \(UUID(uuidString: id)!)")
+                _ = try await db.query(
+                    "UPDATE \(schema).team_members SET added_at = '2001-01-01Z' WHERE team_id = \(UUID(uuidString: id)!)"
+                )
             }
 
-            let put = try await org.scim(.put, "/Groups/\(id)", raw: Self.oktaPut(id: id, name: "Pushed \(count)", members: wanted))
+            let put = try await org.scim(
+                .put, "/Groups/\(id)", raw: Self.oktaPut(id: id, name: "Pushed \(count)", members: wanted))
             try #require(put.status == .ok, "\(put.text.prefix(300))")
             #expect(put["displayName"]?.stringValue == "Pushed \(count)", "the rename in the same PUT is applied")
             #expect(put["members"]?.arrayValue?.count ?? 0 == count, "the response lists the new members")
@@ -93,16 +102,22 @@ struct GroupPushTests {
             let (org, schema, users) = try await Self.seeded(client, count: 1_001)
             let created = try await org.scim(
                 .post, "/Groups",
-                json: ["schemas": [.string(SchemaURN.group)], "displayName": "Steady", "members": .array(users.prefix(10).map { ["value": .string($0.lowercasedString)] })])
+                json: [
+                    "schemas": [.string(SchemaURN.group)], "displayName": "Steady",
+                    "members": .array(users.prefix(10).map { ["value": .string($0.lowercasedString)] }),
+                ])
             let id = try #require(created["id"]?.stringValue)
             let stranger = UUID()
             let put = try await org.scim(
-                .put, "/Groups/\(id)", raw: Self.oktaPut(id: id, name: "Renamed", members: Array(users.prefix(500)) + [stranger] + users.suffix(500)))
+                .put, "/Groups/\(id)",
+                raw: Self.oktaPut(
+                    id: id, name: "Renamed", members: Array(users.prefix(500)) + [stranger] + users.suffix(500)))
             expectSCIMError(put, .badRequest, "invalidValue")
             #expect(put["detail"]?.stringValue?.contains(stranger.lowercasedString) == true, "\(put.text)")
             let notAUUID = try await org.scim(
                 .put, "/Groups/\(id)",
-                raw: Self.oktaPut(id: id, name: "Renamed", members: [users[0]]).replacingOccurrences(of: "]}", with: #",{"value":"okta-123"}]}"#))
+                raw: Self.oktaPut(id: id, name: "Renamed", members: [users[0]]).replacingOccurrences(
+                    of: "]}", with: #",{"value":"okta-123"}]}"#))
             expectSCIMError(notAUUID, .badRequest, "invalidValue")
 
             #expect(try await Self.membership(schema, team: id).ids == Set(users.prefix(10)))
@@ -206,9 +221,11 @@ struct GroupPushTests {
     func patchAddHundredThousand() async throws {
         try await withApp { client in
             let (org, schema, users) = try await Self.seeded(client, count: 100_000)
-            let created = try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Everyone"])
+            let created = try await org.scim(
+                .post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Everyone"])
             let id = try #require(created["id"]?.stringValue)
-            var body = #"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":["#
+            var body =
+                #"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":["#
             body += users.map { #"{"value":""# + $0.lowercasedString + #""}"# }.joined(separator: ",")
             body += "]}]}"
             let patched = try await org.scim(.patch, "/Groups/\(id)", raw: body)

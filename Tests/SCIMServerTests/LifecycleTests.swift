@@ -13,7 +13,9 @@ import Testing
 /// Offboarding, restoring and purging an organisation through the admin API and the background purge.
 @Suite("Lifecycle: offboarding and purging an organisation")
 struct OffboardingTests {
-    @Test("offboarding turns SCIM off and revokes every token and OAuth client at once; the data stays readable; restore undoes it")
+    @Test(
+        "offboarding turns SCIM off and revokes every token and OAuth client at once; the data stays readable; restore undoes it"
+    )
     func offboardAndRestore() async throws {
         try await withApp { client in
             let org = try await client.organisation("off")

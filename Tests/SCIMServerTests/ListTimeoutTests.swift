@@ -23,14 +23,16 @@ struct ListTimeoutTests {
             let client = TestClient(client: client)
             let organisation = try await client.organisation("slow")
             let id = try await organisation.createUser("ann@example.com")
-            let schema = try #require(try await client.admin(.get, "/organisations/\(organisation.slug)")["schemaName"]?.stringValue)
+            let schema = try #require(
+                try await client.admin(.get, "/organisations/\(organisation.slug)")["schemaName"]?.stringValue)
             try await Self.insertUsers(30_000, schema: try PostgresIdentifier(schema), databaseURL: databaseURL)
 
             let list = try await organisation.scim(.get, "/Users?filter=" + "title co \"nobody\"".queryEncoded)
             expectSCIMError(list, .serviceUnavailable)
             #expect(list.headers[.retryAfter] != nil)
 
-            let lookup = try await organisation.scim(.get, "/Users?filter=" + "userName eq \"ann@example.com\"".queryEncoded)
+            let lookup = try await organisation.scim(
+                .get, "/Users?filter=" + "userName eq \"ann@example.com\"".queryEncoded)
             #expect(lookup.status == .ok, "\(lookup.text)")
             #expect(lookup["totalResults"] == 1)
             let patch = try await organisation.scim(

@@ -43,7 +43,8 @@ struct MigrationTests {
             _ = try await (first, second)
             let again = try await migrator.migrate(client)
             #expect(again == 0, "nothing left to migrate")
-            let applied = try await client.query("SELECT count(*) FROM control.schema_migrations").first!.decode(0, as: Int.self)
+            let applied = try await client.query("SELECT count(*) FROM control.schema_migrations").first!.decode(
+                0, as: Int.self)
             #expect(applied == migrations.control.count)
         }
     }
@@ -62,10 +63,12 @@ struct MigrationTests {
             let tables = try await client.query(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = \(organisation.schemaName) ORDER BY 1"
             ).map { try $0.decode(0, as: String.self) }
-            #expect(Set(tables).isSuperset(of: ["users", "teams", "team_members", "custom_field_mappings", "sync_events"]))
+            #expect(
+                Set(tables).isSuperset(of: ["users", "teams", "team_members", "custom_field_mappings", "sync_events"]))
             #expect(try await Self.eventLogOptions(schema, client) == "autovacuum_analyze_threshold=10000")
             let recorded = try await client.query(
-                "SELECT schema_version FROM control.organisations WHERE id = \(organisation.id)").first!.decode(0, as: Int.self)
+                "SELECT schema_version FROM control.organisations WHERE id = \(organisation.id)"
+            ).first!.decode(0, as: Int.self)
             #expect(recorded == migrations.latestTenantVersion)
         }
     }
@@ -82,11 +85,14 @@ struct MigrationTests {
                 defer { group.cancelAll() }
                 try await withThrowingTaskGroup(of: Int.self) { replicas in
                     for _ in 0..<8 {
-                        replicas.addTask { try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client) }
+                        replicas.addTask {
+                            try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
+                        }
                     }
                     try await replicas.waitForAll()
                 }
-                let applied = try await client.query("SELECT count(*) FROM control.schema_migrations").first!.decode(0, as: Int.self)
+                let applied = try await client.query("SELECT count(*) FROM control.schema_migrations").first!.decode(
+                    0, as: Int.self)
                 #expect(applied == migrations.control.count)
             }
         }
@@ -113,7 +119,9 @@ struct MigrationTests {
                     l.locktype = 'advisory' AND l.classid::bigint = \(Migrator.lockKey >> 32)
                     AND l.objid::bigint = \(Migrator.lockKey & 0xFFFF_FFFF) AND l.objsubid = 1
                     """
-                try await waitUntil(migratorClient, """
+                try await waitUntil(
+                    migratorClient,
+                    """
                     SELECT count(*) FROM pg_locks l WHERE \(migratorsLock) AND l.mode = 'ExclusiveLock' AND l.granted
                     """)
                 let creation = Task {
@@ -121,13 +129,16 @@ struct MigrationTests {
                         .create(slug: TestDatabase.uniqueSlug("w"), name: "Waited")
                 }
                 // The creation waits on the migrator's lock for twice its statement timeout, by the server's clock.
-                try await waitUntil(migratorClient, """
+                try await waitUntil(
+                    migratorClient,
+                    """
                     SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                     WHERE \(migratorsLock) AND l.mode = 'ShareLock' AND NOT l.granted
                       AND clock_timestamp() - a.query_start > interval '400 milliseconds'
                     """)
                 _ = try await migratorClient.query(
-                    "SELECT pg_cancel_backend(l.pid) FROM pg_locks l WHERE \(migratorsLock) AND l.mode = 'ExclusiveLock' AND l.granted")
+                    "SELECT pg_cancel_backend(l.pid) FROM pg_locks l WHERE \(migratorsLock) AND l.mode = 'ExclusiveLock' AND l.granted"
+                )
                 #expect(await migratorHolds.result.isFailure, "the migrator's transaction was cancelled")
                 let organisation = try await creation.value
                 #expect(organisation.schemaName.hasPrefix("org_"), "the creation outlived its statement timeout")
@@ -150,7 +161,8 @@ struct MigrationTests {
                 _ = try connection.query("ALTER TABLE \(schema).sync_events DROP COLUMN client_request_id")
                 _ = try connection.query("DELETE FROM \(schema).schema_migrations WHERE version = \(last.version)")
                 _ = try connection.query(
-                    "UPDATE control.organisations SET schema_version = \(last.version - 1) WHERE id = \(organisation.id)")
+                    "UPDATE control.organisations SET schema_version = \(last.version - 1) WHERE id = \(organisation.id)"
+                )
             }
             #expect(try await migrator.migrate(client) >= 1)
             let column = try await client.query(

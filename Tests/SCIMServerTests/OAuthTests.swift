@@ -862,9 +862,10 @@ struct OAuthTokenRequestParsingTests {
                 == .init(clientID: "laclient_abc", clientSecret: "sec:ret+"))
         #expect(try OAuthTokenController.basicCredentials("basic  \(encoded) ")?.clientID == "laclient_abc")
         #expect(try OAuthTokenController.basicCredentials(nil) == nil)
-        for bad in ["Bearer x", "Basic", "Basic !!!", "Basic \(Data("no-colon".utf8).base64EncodedString())",
-            "Basic \(Data(":secret".utf8).base64EncodedString())"]
-        {
+        for bad in [
+            "Bearer x", "Basic", "Basic !!!", "Basic \(Data("no-colon".utf8).base64EncodedString())",
+            "Basic \(Data(":secret".utf8).base64EncodedString())",
+        ] {
             #expect(throws: OAuthError.self, "\(bad)") { try OAuthTokenController.basicCredentials(bad) }
         }
     }

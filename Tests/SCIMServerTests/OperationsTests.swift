@@ -5,11 +5,12 @@ import HummingbirdTesting
 import Logging
 import Postgres
 import SCIM
-@testable import SCIMServer
 import SCIMStore
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import SCIMServer
 
 @Suite("Operations: metrics, retention, structured logs")
 struct OperationsTests {
@@ -30,23 +31,41 @@ struct OperationsTests {
             #expect(scrape.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
             let text = scrape.text
             #expect(text.contains("# TYPE scim_http_requests_total counter"))
-            #expect(Self.value(in: text, #"scim_http_requests_total{method="GET",route="/scim/v2/Users/{id}",status_class="2xx"}"#) == 2)
-            #expect(Self.value(in: text, #"scim_http_requests_total{method="GET",route="/scim/v2/Users/{id}",status_class="4xx"}"#) == 1)
-            #expect(Self.value(in: text, #"scim_http_requests_total{method="POST",route="/scim/v2/Users",status_class="2xx"}"#) == 1)
-            #expect(Self.value(in: text, #"scim_http_requests_total{method="GET",route="NotFound",status_class="4xx"}"#) == 1)
-            #expect(text.contains(#"scim_http_request_duration_seconds_bucket{method="GET",route="/scim/v2/Users/{id}",status_class="2xx",le="#))
+            #expect(
+                Self.value(
+                    in: text, #"scim_http_requests_total{method="GET",route="/scim/v2/Users/{id}",status_class="2xx"}"#)
+                    == 2)
+            #expect(
+                Self.value(
+                    in: text, #"scim_http_requests_total{method="GET",route="/scim/v2/Users/{id}",status_class="4xx"}"#)
+                    == 1)
+            #expect(
+                Self.value(
+                    in: text, #"scim_http_requests_total{method="POST",route="/scim/v2/Users",status_class="2xx"}"#)
+                    == 1)
+            #expect(
+                Self.value(in: text, #"scim_http_requests_total{method="GET",route="NotFound",status_class="4xx"}"#)
+                    == 1)
+            #expect(
+                text.contains(
+                    #"scim_http_request_duration_seconds_bucket{method="GET",route="/scim/v2/Users/{id}",status_class="2xx",le="#
+                ))
             #expect(text.contains(#"route="/admin/v1/organisations/{slug}/tokens""#))
             for gauge in [
-                "connections_in_use", "connections_idle", "waiting", "connections_opened", "statements_prepared", "visited_leases",
+                "connections_in_use", "connections_idle", "waiting", "connections_opened", "statements_prepared",
+                "visited_leases",
             ] {
                 for pool in ["request", "background"] {
-                    #expect(Self.value(in: text, "scim_db_pool_\(gauge){pool=\"\(pool)\"}") != nil, "missing \(gauge) of the \(pool) pool")
+                    #expect(
+                        Self.value(in: text, "scim_db_pool_\(gauge){pool=\"\(pool)\"}") != nil,
+                        "missing \(gauge) of the \(pool) pool")
                 }
             }
             #expect((Self.value(in: text, #"scim_db_pool_connections_opened{pool="request"}"#) ?? 0) >= 1)
             // The second GET by id ran a statement seen before: prepared, unless prepared statements are off.
             let prepared = Self.value(in: text, #"scim_db_pool_statements_prepared{pool="request"}"#)
-            #expect(PostgresClient.Configuration.preparedStatementsFromEnvironment() ? (prepared ?? 0) > 0 : prepared == 0)
+            #expect(
+                PostgresClient.Configuration.preparedStatementsFromEnvironment() ? (prepared ?? 0) > 0 : prepared == 0)
             #expect(Self.value(in: text, "scim_events_purged_total") == 0)
             // Bounded labels: no ids or user names anywhere in the exposition, and the slug only as the
             // `organisation` label of the per-organisation series.
@@ -55,7 +74,8 @@ struct OperationsTests {
             for line in text.split(separator: "\n") where line.contains(organisation.slug) {
                 #expect(line.hasPrefix("scim_organisation_"), "slug outside the per-organisation series: \(line)")
                 #expect(
-                    line.contains("organisation=\"\(organisation.slug)\""), "slug outside the organisation label: \(line)")
+                    line.contains("organisation=\"\(organisation.slug)\""),
+                    "slug outside the organisation label: \(line)")
             }
         }
     }
@@ -100,7 +120,8 @@ struct OperationsTests {
 
             let metrics = ServiceMetrics()
             let purger = EventPurger(
-                client: client, retentionDays: 30, interval: .seconds(3600), batchSize: 2, metrics: metrics, logger: TestDatabase.logger)
+                client: client, retentionDays: 30, interval: .seconds(3600), batchSize: 2, metrics: metrics,
+                logger: TestDatabase.logger)
             let summary = try await purger.purgeOnce()
 
             let left = try await client.query("SELECT request_id FROM \(schema).sync_events ORDER BY request_id")
@@ -110,12 +131,14 @@ struct OperationsTests {
             #expect(summary.purged >= 5)
             #expect(summary.schemas >= 1)
             #expect(summary.failedSchemas == 0)
-            let counted = try #require(Self.value(in: String(decoding: metrics.render(), as: UTF8.self), "scim_events_purged_total"))
+            let counted = try #require(
+                Self.value(in: String(decoding: metrics.render(), as: UTF8.self), "scim_events_purged_total"))
             #expect(counted == Double(summary.purged))
 
             // Nothing old is left: a second pass deletes nothing here.
             _ = try await purger.purgeOnce()
-            let remaining = try await client.query("SELECT count(*) FROM \(schema).sync_events").first!.decode(0, as: Int.self)
+            let remaining = try await client.query("SELECT count(*) FROM \(schema).sync_events").first!.decode(
+                0, as: Int.self)
             #expect(remaining == 2)
         }
     }
@@ -124,7 +147,8 @@ struct OperationsTests {
     func purgerStopsOnShutdown() async throws {
         try await withDatabase { client in
             let purger = EventPurger(
-                client: client, retentionDays: 30, interval: .seconds(3600), initialDelay: .seconds(3600), metrics: ServiceMetrics(),
+                client: client, retentionDays: 30, interval: .seconds(3600), initialDelay: .seconds(3600),
+                metrics: ServiceMetrics(),
                 logger: TestDatabase.logger)
             let group = ServiceGroup(services: [purger], logger: TestDatabase.logger)
             // Finishing at all is the check: the purger's first run is an hour away, and the suite's time
@@ -150,10 +174,11 @@ struct OperationsTests {
         #expect(defaults.metricsToken == nil)
         #expect(defaults.statementCacheSize == 512)
 
-        let set = try AppConfiguration.fromEnvironment(base.merging([
-            "EVENT_RETENTION_DAYS": "7", "EVENT_PURGE_INTERVAL_SECONDS": "600", "LOG_FORMAT": "JSON",
-            "METRICS_TOKEN": "metrics-token-0123456789", "DB_STATEMENT_CACHE_SIZE": "2048",
-        ]) { $1 })
+        let set = try AppConfiguration.fromEnvironment(
+            base.merging([
+                "EVENT_RETENTION_DAYS": "7", "EVENT_PURGE_INTERVAL_SECONDS": "600", "LOG_FORMAT": "JSON",
+                "METRICS_TOKEN": "metrics-token-0123456789", "DB_STATEMENT_CACHE_SIZE": "2048",
+            ]) { $1 })
         #expect(set.eventRetentionDays == 7)
         #expect(set.eventPurgeInterval == .seconds(600))
         #expect(set.logFormat == .json)
@@ -169,7 +194,9 @@ struct OperationsTests {
             ("DB_STATEMENT_CACHE_SIZE", "0"), ("DB_STATEMENT_CACHE_SIZE", "lots"),
         ])
     func invalidEnvironment(name: String, value: String) {
-        let environment = ["DATABASE_URL": "postgresql://x@localhost/db", "ADMIN_API_TOKEN": TestDatabase.adminToken, name: value]
+        let environment = [
+            "DATABASE_URL": "postgresql://x@localhost/db", "ADMIN_API_TOKEN": TestDatabase.adminToken, name: value,
+        ]
         #expect(throws: ConfigurationError.self) { try AppConfiguration.fromEnvironment(environment) }
     }
 
@@ -208,7 +235,9 @@ struct OperationsTests {
         #expect(first["scim.changes"] as? [String] == ["name.givenName", "active"])
         #expect(first["metadata.message"] as? String == "collides")
         let timestamp = try #require(first["timestamp"] as? String)
-        #expect(try Date(timestamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)).timeIntervalSinceNow > -60)
+        #expect(
+            try Date(timestamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+                .timeIntervalSinceNow > -60)
 
         let second = try #require(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
         #expect(second["level"] as? String == "warning")
@@ -233,7 +262,8 @@ struct OperationsTests {
             var logger = Logger(label: "scim-server") { label in makeHandler(label, sink) }
             logger[metadataKey: "scim.request.id"] = "req-123"
             logger[metadataKey: "scim.org"] = "acme"
-            logger.warning("database unavailable", metadata: ["postgres.error": "connectionFailure", "scim.org": "beta"])
+            logger.warning(
+                "database unavailable", metadata: ["postgres.error": "connectionFailure", "scim.org": "beta"])
             logger.debug("not written")
             // The timestamp differs between the two runs; the rest must not.
             return String(sink.text.drop { $0 != " " })
@@ -241,7 +271,10 @@ struct OperationsTests {
         let text = line { label, sink in TextLogHandler(label: label, stream: sink) }
         let stream = line { label, sink in StreamLogHandler(label: label, stream: sink) }
         #expect(text == stream)
-        #expect(text == " warning scim-server: postgres.error=connectionFailure scim.org=beta scim.request.id=req-123 [SCIMServerTests] database unavailable\n")
+        #expect(
+            text
+                == " warning scim-server: postgres.error=connectionFailure scim.org=beta scim.request.id=req-123 [SCIMServerTests] database unavailable\n"
+        )
     }
 
     // MARK: - Helpers
@@ -267,6 +300,8 @@ private final class TextSink: TextOutputStream, Sendable {
 private final class LineSink: Sendable {
     private let buffer = Mutex<[UInt8]>([])
 
-    var output: JSONLogHandler.Output { JSONLogHandler.Output { bytes in self.buffer.withLock { $0.append(contentsOf: bytes) } } }
+    var output: JSONLogHandler.Output {
+        JSONLogHandler.Output { bytes in self.buffer.withLock { $0.append(contentsOf: bytes) } }
+    }
     var bytes: [UInt8] { buffer.withLock { $0 } }
 }

@@ -3,8 +3,9 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import SCIM
-@testable import SCIMServer
 import Testing
+
+@testable import SCIMServer
 
 @Suite("Operator alerts: per-organisation metrics, and alerts.yml against a live /metrics")
 struct OperatorAlertTests {
@@ -110,11 +111,12 @@ struct OperatorAlertTests {
             ]))
         #expect(inRules.count >= 9, "\(inRules.sorted())")
         #expect(inDashboard.isSuperset(of: ["scim_http_request_duration_seconds_bucket", "scim_events_pending"]))
-        let recorded = Set(rules.split(separator: "\n").compactMap { line -> String? in
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            guard trimmed.hasPrefix("- record:") else { return nil }
-            return trimmed.dropFirst("- record:".count).trimmingCharacters(in: .whitespaces)
-        })
+        let recorded = Set(
+            rules.split(separator: "\n").compactMap { line -> String? in
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                guard trimmed.hasPrefix("- record:") else { return nil }
+                return trimmed.dropFirst("- record:".count).trimmingCharacters(in: .whitespaces)
+            })
 
         try await withFastRefresh { client in
             let organisation = try await client.organisation("alert")
@@ -126,10 +128,11 @@ struct OperatorAlertTests {
             let text = try await scrape(client, until: refreshed(after: asked))
             // SCIMNotReady selects the readiness probe's requests by this route label.
             #expect(text.contains(#"scim_http_requests_total{method="GET",route="/readyz",status_class="2xx"}"#))
-            let exported = Set(text.split(separator: "\n").compactMap { line -> String? in
-                guard line.hasPrefix("# TYPE ") else { return nil }
-                return line.split(separator: " ").dropFirst(2).first.map(String.init)
-            })
+            let exported = Set(
+                text.split(separator: "\n").compactMap { line -> String? in
+                    guard line.hasPrefix("# TYPE ") else { return nil }
+                    return line.split(separator: " ").dropFirst(2).first.map(String.init)
+                })
             for (file, names) in [("alerts.yml", inRules), ("dashboard.json", inDashboard)] {
                 for name in names.sorted() {
                     if name == "up" { continue }  // Prometheus records `up` for every scrape target.
@@ -174,8 +177,9 @@ struct OperatorAlertTests {
                 continue
             }
             let indent = line.prefix { $0 == " " }.count
-            while index < lines.count, lines[index].trimmingCharacters(in: .whitespaces).isEmpty
-                || lines[index].prefix(while: { $0 == " " }).count > indent
+            while index < lines.count,
+                lines[index].trimmingCharacters(in: .whitespaces).isEmpty
+                    || lines[index].prefix(while: { $0 == " " }).count > indent
             {
                 expressions.append(lines[index])
                 index += 1

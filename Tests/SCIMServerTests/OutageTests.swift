@@ -12,7 +12,9 @@ import Testing
 
 @Suite("Postgres outage: 503 with Retry-After, quickly, and recovery without a restart")
 struct OutageTests {
-    @Test("while Postgres is down SCIM and admin answer 503 fast, /readyz 503, /healthz 200; afterwards all works again", .timeLimit(.minutes(2)))
+    @Test(
+        "while Postgres is down SCIM and admin answer 503 fast, /readyz 503, /healthz 200; afterwards all works again",
+        .timeLimit(.minutes(2)))
     func outageAndRecovery() async throws {
         try await TestCluster.with("outage") { cluster in
             var configuration = try cluster.appConfiguration()
@@ -24,7 +26,8 @@ struct OutageTests {
             configuration.databaseOutageRetry = .seconds(1)
             // The slowest a 503 may be: riding out the outage, waiting for a connection, then trying to open one.
             let bound =
-                configuration.databaseOutageRetry + configuration.databaseWaitTimeout + configuration.databaseConnectTimeout
+                configuration.databaseOutageRetry + configuration.databaseWaitTimeout
+                + configuration.databaseConnectTimeout
                 + .seconds(1)
             let app = try await buildApplication(configuration, logger: TestDatabase.logger)
             try await app.test(.router) { client in
@@ -47,12 +50,15 @@ struct OutageTests {
                     let result = try await org.scim(method, path, json: body)
                     let elapsed = ContinuousClock.now - started
                     expectSCIMError(result, .serviceUnavailable)
-                    #expect(result.headers[.retryAfter].flatMap(Int.init).map { $0 > 0 } == true, "\(method) \(path): no Retry-After")
+                    #expect(
+                        result.headers[.retryAfter].flatMap(Int.init).map { $0 > 0 } == true,
+                        "\(method) \(path): no Retry-After")
                     #expect(elapsed < bound, "\(method) \(path) took \(elapsed)")
                 }
                 // The token lookup itself fails: that is an outage (503), never a bad token (401).
                 // A well-formed token no cache can know, so the lookup must reach the database.
-                let unknownToken = try await api.request(.get, "/scim/v2/Users", bearer: "lascim_AAAAAAAAAAAA_" + String(repeating: "x", count: 43))
+                let unknownToken = try await api.request(
+                    .get, "/scim/v2/Users", bearer: "lascim_AAAAAAAAAAAA_" + String(repeating: "x", count: 43))
                 expectSCIMError(unknownToken, .serviceUnavailable)
 
                 let started = ContinuousClock.now
@@ -90,7 +96,9 @@ struct OutageTests {
         }
     }
 
-    @Test("a restart shorter than DB_RETRY_SECONDS is ridden out: every request succeeds, nothing twice", .timeLimit(.minutes(2)))
+    @Test(
+        "a restart shorter than DB_RETRY_SECONDS is ridden out: every request succeeds, nothing twice",
+        .timeLimit(.minutes(2)))
     func shortOutageIsRiddenOut() async throws {
         try await TestCluster.with("short-outage") { cluster in
             var configuration = try cluster.appConfiguration()
@@ -116,7 +124,10 @@ struct OutageTests {
                         ("get", .get, "/Users/\(id)", nil),
                         ("lookup", .get, "/Users?filter=\(Users.encode("userName eq \"before@short.com\""))", nil),
                         ("post", .post, "/Users", Users.body("during@short.com")),
-                        ("patch", .patch, "/Users/\(id)", Users.patch(["op": "replace", "path": "title", "value": "Back"])),
+                        (
+                            "patch", .patch, "/Users/\(id)",
+                            Users.patch(["op": "replace", "path": "title", "value": "Back"])
+                        ),
                         ("groups", .get, "/Groups", nil),
                     ]
                     for (label, method, path, body) in requests {
@@ -138,7 +149,9 @@ struct OutageTests {
         }
     }
 
-    @Test("a statement cut off by DB_STATEMENT_TIMEOUT_SECONDS is a 503 with Retry-After, not a hang or a 500", .timeLimit(.minutes(1)))
+    @Test(
+        "a statement cut off by DB_STATEMENT_TIMEOUT_SECONDS is a 503 with Retry-After, not a hang or a 500",
+        .timeLimit(.minutes(1)))
     func statementTimeout() async throws {
         var configuration = try TestDatabase.configuration()
         configuration.databaseStatementTimeout = .seconds(1)
@@ -163,13 +176,14 @@ struct OutageTests {
                 // Wait until the lock is really held (not a fixed sleep: the machine may be loaded).
                 let deadline = ContinuousClock.now + .seconds(10)
                 while ContinuousClock.now < deadline {
-                    let held = try await blocker.query(
-                        """
-                        SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                        JOIN pg_namespace n ON n.oid = c.relnamespace
-                        WHERE n.nspname = \(schema) AND c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted
-                        """
-                    ).first?.decode(0, as: Int.self) ?? 0
+                    let held =
+                        try await blocker.query(
+                            """
+                            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                            JOIN pg_namespace n ON n.oid = c.relnamespace
+                            WHERE n.nspname = \(schema) AND c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted
+                            """
+                        ).first?.decode(0, as: Int.self) ?? 0
                     if held > 0 { break }
                     try await Task.sleep(for: .milliseconds(50))
                 }

@@ -50,10 +50,15 @@ struct PoolerIsolationTests {
                                 (.get, "/Users?startIndex=1&count=50", nil),
                                 (.get, "/Users?filter=" + "userName eq \"\(own)-1@example.com\"".percentEncoded, nil),
                                 (.get, "/Users/\(id)", nil),
-                                (.patch, "/Users/\(id)", [
-                                    "schemas": [.string(SchemaURN.patchOp)],
-                                    "Operations": [["op": "replace", "path": "title", "value": .string("Round \(round)")]],
-                                ]),
+                                (
+                                    .patch, "/Users/\(id)",
+                                    [
+                                        "schemas": [.string(SchemaURN.patchOp)],
+                                        "Operations": [
+                                            ["op": "replace", "path": "title", "value": .string("Round \(round)")]
+                                        ],
+                                    ]
+                                ),
                             ]
                             let (method, path, body) = requests[round % requests.count]
                             let result = try await organisation.scim(method, path, json: body)
@@ -64,7 +69,9 @@ struct PoolerIsolationTests {
                 try await group.waitForAll()
             }
             let (responses, leaks, serverErrors) = tally.totals
-            print("pooler isolation: \(responses) responses, \(leaks) with the other organisation's rows, \(serverErrors) 5xx")
+            print(
+                "pooler isolation: \(responses) responses, \(leaks) with the other organisation's rows, \(serverErrors) 5xx"
+            )
             #expect(responses == 8 * rounds)
             #expect(leaks == 0, "responses holding the other organisation's users")
             #expect(serverErrors == 0, "5xx responses")

@@ -22,19 +22,25 @@ private func withRateLimitedApp(_ body: @Sendable (TestClient) async throws -> V
 
 @Suite("Rate limits: per organisation (429 + Retry-After) and failed authentication per client address and prefix")
 struct RateLimitTests {
-    @Test("an organisation over its override gets a 429 SCIM error with Retry-After; another organisation is unaffected")
+    @Test(
+        "an organisation over its override gets a 429 SCIM error with Retry-After; another organisation is unaffected")
     func organisationOverride() async throws {
         try await withRateLimitedApp { client in
             let noisy = try await client.organisation("noisy")
             let quiet = try await client.organisation("quiet")
-            #expect(try await client.admin(.get, "/organisations/\(noisy.slug)")["rateLimit"] == .null, "no override by default")
+            #expect(
+                try await client.admin(.get, "/organisations/\(noisy.slug)")["rateLimit"] == .null,
+                "no override by default")
 
             let patched = try await client.admin(
                 .patch, "/organisations/\(noisy.slug)", json: ["rateLimit": ["requestsPerSecond": 1, "burst": 3]])
             #expect(patched.status == .ok, "\(patched.text)")
             #expect(patched["rateLimit"] == ["requestsPerSecond": 1, "burst": 3])
             #expect(patched.text.contains("\"requestsPerSecond\":1"), "integers on the wire: \(patched.text)")
-            #expect(try await client.admin(.get, "/organisations/\(noisy.slug)")["rateLimit"] == ["requestsPerSecond": 1, "burst": 3])
+            #expect(
+                try await client.admin(.get, "/organisations/\(noisy.slug)")["rateLimit"] == [
+                    "requestsPerSecond": 1, "burst": 3,
+                ])
 
             // Concurrently, so the bucket cannot refill between requests however loaded the machine is.
             let results = try await withThrowingTaskGroup(of: TestResult.self) { group in
@@ -42,12 +48,16 @@ struct RateLimitTests {
                 return try await group.reduce(into: [TestResult]()) { $0.append($1) }
             }
             #expect(results.filter { $0.status == .ok }.count >= 3, "the burst passes: \(results.map(\.status.code))")
-            let limited = try #require(results.first { $0.status == .tooManyRequests }, "statuses \(results.map(\.status.code))")
+            let limited = try #require(
+                results.first { $0.status == .tooManyRequests }, "statuses \(results.map(\.status.code))")
             expectSCIMError(limited, .tooManyRequests)
-            let retryAfter = try #require(limited.headers[.retryAfter].flatMap { Int($0) }, "Retry-After: \(limited.headers)")
+            let retryAfter = try #require(
+                limited.headers[.retryAfter].flatMap { Int($0) }, "Retry-After: \(limited.headers)")
             #expect(retryAfter >= 1)
 
-            for index in 0..<20 { #expect(try await quiet.scim(.get, "/Users").status == .ok, "quiet request \(index)") }
+            for index in 0..<20 {
+                #expect(try await quiet.scim(.get, "/Users").status == .ok, "quiet request \(index)")
+            }
         }
     }
 
@@ -55,7 +65,8 @@ struct RateLimitTests {
     func clearOverride() async throws {
         try await withRateLimitedApp { client in
             let org = try await client.organisation("clear")
-            try await client.admin(.patch, "/organisations/\(org.slug)", json: ["rateLimit": ["requestsPerSecond": 1, "burst": 2]])
+            try await client.admin(
+                .patch, "/organisations/\(org.slug)", json: ["rateLimit": ["requestsPerSecond": 1, "burst": 2]])
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<5 { group.addTask { try await org.scim(.get, "/Users").status } }
                 return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
@@ -66,10 +77,13 @@ struct RateLimitTests {
             #expect(cleared.status == .ok)
             #expect(cleared["rateLimit"] == .null)
             #expect(cleared.text.contains("\"rateLimit\":null"), "the field is present, null: \(cleared.text)")
-            for index in 0..<30 { #expect(try await org.scim(.get, "/Users").status == .ok, "request \(index) after clearing") }
+            for index in 0..<30 {
+                #expect(try await org.scim(.get, "/Users").status == .ok, "request \(index) after clearing")
+            }
 
             // A PATCH that does not mention rateLimit leaves an override alone.
-            try await client.admin(.patch, "/organisations/\(org.slug)", json: ["rateLimit": ["requestsPerSecond": 7, "burst": 9]])
+            try await client.admin(
+                .patch, "/organisations/\(org.slug)", json: ["rateLimit": ["requestsPerSecond": 7, "burst": 9]])
             let renamed = try await client.admin(.patch, "/organisations/\(org.slug)", json: ["name": "Renamed"])
             #expect(renamed["rateLimit"] == ["requestsPerSecond": 7, "burst": 9])
         }
@@ -111,7 +125,8 @@ struct RateLimitTests {
         try await withRateLimitedApp { client in
             let org = try await client.organisation("maxrl")
             let result = try await client.admin(
-                .patch, "/organisations/\(org.slug)", json: ["rateLimit": ["requestsPerSecond": 100_000, "burst": 100_000]])
+                .patch, "/organisations/\(org.slug)",
+                json: ["rateLimit": ["requestsPerSecond": 100_000, "burst": 100_000]])
             #expect(result.status == .ok, "\(result.text)")
             #expect(result["rateLimit"] == ["requestsPerSecond": 100_000, "burst": 100_000])
             #expect(try await org.scim(.get, "/Users").status == .ok)
@@ -126,7 +141,8 @@ struct RateLimitTests {
             var statuses: [HTTPResponse.Status] = []
             var last: TestResult?
             for index in 0..<35 {
-                let result = try await client.request(.get, "/scim/v2/Users", bearer: "lascim_garbage\(index)_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+                let result = try await client.request(
+                    .get, "/scim/v2/Users", bearer: "lascim_garbage\(index)_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
                 statuses.append(result.status)
                 last = result
             }
@@ -135,7 +151,9 @@ struct RateLimitTests {
             #expect(statuses.suffix(10).allSatisfy { $0 == .tooManyRequests }, "\(statuses.map(\.code))")
             let limited = try #require(last)
             expectSCIMError(limited, .tooManyRequests)
-            #expect(limited.headers[.retryAfter].flatMap { Int($0) }.map { $0 >= 1 } == true, "Retry-After: \(limited.headers)")
+            #expect(
+                limited.headers[.retryAfter].flatMap { Int($0) }.map { $0 >= 1 } == true,
+                "Retry-After: \(limited.headers)")
 
             // Garbage is refused, SCIM or admin; valid credentials from the same address are not.
             let admin = try await client.request(.get, "/admin/v1/organisations", bearer: "wrong-token-0123456789")
@@ -161,7 +179,9 @@ struct RateLimitTests {
             #expect(limitedKey.headers[.retryAfter] != nil)
             // A wrong bootstrap token has no key shape: the address bucket (5 × FAILED_AUTH_LIMIT).
             for _ in 0..<25 {
-                #expect(try await client.request(.get, "/admin/v1/organisations", bearer: "wrong-token-0123456789").status == .unauthorized)
+                #expect(
+                    try await client.request(.get, "/admin/v1/organisations", bearer: "wrong-token-0123456789").status
+                        == .unauthorized)
             }
             let limited = try await client.request(.get, "/admin/v1/organisations", bearer: "wrong-token-0123456789")
             #expect(limited.status == .tooManyRequests)
@@ -174,20 +194,28 @@ struct RateLimitTests {
     func clientAddress() throws {
         func address(_ forwarded: [String], remote: SocketAddress?, trusted: Bool) -> String {
             var fields = HTTPFields()
-            for value in forwarded { fields.append(HTTPField(name: FailedAuthLimitMiddleware.forwardedFor, value: value)) }
-            let head = HTTPRequest(method: .get, scheme: "http", authority: "scim", path: "/scim/v2/Users", headerFields: fields)
+            for value in forwarded {
+                fields.append(HTTPField(name: FailedAuthLimitMiddleware.forwardedFor, value: value))
+            }
+            let head = HTTPRequest(
+                method: .get, scheme: "http", authority: "scim", path: "/scim/v2/Users", headerFields: fields)
             let request = Request(head: head, body: .init(buffer: ByteBuffer()))
             return FailedAuthLimitMiddleware.clientAddress(request, remote: remote, trustedProxy: trusted)
         }
         let balancer = try SocketAddress(ipAddress: "10.1.2.3", port: 5555)
-        #expect(address(["198.51.100.7"], remote: balancer, trusted: false) == "10.1.2.3", "ignored unless TRUSTED_PROXY")
+        #expect(
+            address(["198.51.100.7"], remote: balancer, trusted: false) == "10.1.2.3", "ignored unless TRUSTED_PROXY")
         #expect(address(["198.51.100.7"], remote: balancer, trusted: true) == "198.51.100.7")
-        #expect(address(["1.1.1.1, 198.51.100.7"], remote: balancer, trusted: true) == "198.51.100.7", "the client's own entry is not trusted")
+        #expect(
+            address(["1.1.1.1, 198.51.100.7"], remote: balancer, trusted: true) == "198.51.100.7",
+            "the client's own entry is not trusted")
         #expect(address(["1.1.1.1", "198.51.100.7"], remote: balancer, trusted: true) == "198.51.100.7")
         #expect(address(["2001:db8::1"], remote: balancer, trusted: true) == "2001:db8::1")
-        #expect(address(["<script>"], remote: balancer, trusted: true) == "10.1.2.3", "garbage falls back to the socket")
+        #expect(
+            address(["<script>"], remote: balancer, trusted: true) == "10.1.2.3", "garbage falls back to the socket")
         #expect(address([], remote: balancer, trusted: true) == "10.1.2.3")
-        #expect(address([], remote: try SocketAddress(ipAddress: "2001:db8::2", port: 1), trusted: false) == "2001:db8::2")
+        #expect(
+            address([], remote: try SocketAddress(ipAddress: "2001:db8::2", port: 1), trusted: false) == "2001:db8::2")
         #expect(address([], remote: nil, trusted: false) == "unknown")
     }
 
@@ -195,7 +223,9 @@ struct RateLimitTests {
     func configuration() throws {
         let base = ["DATABASE_URL": "postgresql://x@localhost/db", "ADMIN_API_TOKEN": "0123456789abcdef"]
         let defaults = try AppConfiguration.fromEnvironment(base).rateLimits
-        #expect(defaults == RateLimitSettings(requestsPerSecond: 50, burst: 100, failedAuthAttempts: 20, trustedProxy: false))
+        #expect(
+            defaults
+                == RateLimitSettings(requestsPerSecond: 50, burst: 100, failedAuthAttempts: 20, trustedProxy: false))
         #expect(defaults.failedAuthLimit.burst == 20)
         #expect(defaults.failedAuthAddressLimit.burst == 100, "5 × FAILED_AUTH_LIMIT without FAILED_AUTH_ADDRESS_LIMIT")
         let set = try AppConfiguration.fromEnvironment(
@@ -213,7 +243,8 @@ struct RateLimitTests {
         let derived = try AppConfiguration.fromEnvironment(base.merging(["FAILED_AUTH_LIMIT": "3"]) { $1 }).rateLimits
         #expect(derived.failedAuthAddressLimit.burst == 15)
         for (name, value) in [
-            ("RATE_LIMIT_RPS", "0"), ("RATE_LIMIT_RPS", "x"), ("RATE_LIMIT_BURST", "100001"), ("FAILED_AUTH_LIMIT", "-1"),
+            ("RATE_LIMIT_RPS", "0"), ("RATE_LIMIT_RPS", "x"), ("RATE_LIMIT_BURST", "100001"),
+            ("FAILED_AUTH_LIMIT", "-1"),
             ("FAILED_AUTH_ADDRESS_LIMIT", "0"), ("FAILED_AUTH_ADDRESS_LIMIT", "100001"),
             ("FAILED_AUTH_ADDRESS_LIMIT", "many"),
             ("TRUSTED_PROXY", "maybe"),

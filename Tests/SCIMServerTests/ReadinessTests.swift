@@ -31,7 +31,8 @@ struct ReadinessTests {
     func drainRunsFirst() async throws {
         let gate = ReadinessGate()
         let seen = Observer(gate: gate)
-        let group = ServiceGroup(services: [seen, ShutdownDrain(gate: gate, drain: .milliseconds(100))], logger: TestDatabase.logger)
+        let group = ServiceGroup(
+            services: [seen, ShutdownDrain(gate: gate, drain: .milliseconds(100))], logger: TestDatabase.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             try await Task.sleep(for: .milliseconds(50))
@@ -44,7 +45,8 @@ struct ReadinessTests {
     @Test("/readyz answers 503 once draining, while every other request is still served")
     func readyzFlips() async throws {
         let gate = ReadinessGate()
-        let app = try await buildApplication(try TestDatabase.configuration(), logger: TestDatabase.logger, readiness: gate)
+        let app = try await buildApplication(
+            try TestDatabase.configuration(), logger: TestDatabase.logger, readiness: gate)
         try await app.test(.router) { client in
             let api = TestClient(client: client)
             #expect(try await api.request(.get, "/readyz", bearer: nil).status == .ok)

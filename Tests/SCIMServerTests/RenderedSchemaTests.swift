@@ -34,8 +34,11 @@ struct RenderedSchemaTests {
             try #require(created.status == .created, "\(created.text)")
             let id = try #require(created["id"]?.stringValue)
             let team = try await org.scim(
-                .post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Analysts",
-                "members": [["value": .string(id)]]])
+                .post, "/Groups",
+                json: [
+                    "schemas": [.string(SchemaURN.group)], "displayName": "Analysts",
+                    "members": [["value": .string(id)]],
+                ])
             try #require(team.status == .created, "\(team.text)")
             let catalog = try await Catalog(org, resourceType: "User")
 
@@ -43,8 +46,10 @@ struct RenderedSchemaTests {
             let listed = try await org.scim(.get, "/Users?filter=\(Users.encode("id eq \"\(id)\""))")
             let fromList = try #require(listed["Resources"]?.arrayValue?.first)
             var seen = Set<String>()
-            for (source, resource) in [("POST", try #require(created.json)), ("GET", try #require(read.json)),
-                                       ("list", fromList)] {
+            for (source, resource) in [
+                ("POST", try #require(created.json)), ("GET", try #require(read.json)),
+                ("list", fromList),
+            ] {
                 let problems = catalog.problems(in: resource, seen: &seen)
                 #expect(problems.isEmpty, "\(source): \(problems.joined(separator: "\n"))")
             }
@@ -69,8 +74,10 @@ struct RenderedSchemaTests {
             let grace = try await org.createUser(Users.email("grace"))
             let created = try await org.scim(
                 .post, "/Groups",
-                json: ["schemas": [.string(SchemaURN.group)], "externalId": "g-1", "displayName": "Sales",
-                       "members": [["value": .string(ada), "display": "sent by Okta"], ["value": .string(grace)]]])
+                json: [
+                    "schemas": [.string(SchemaURN.group)], "externalId": "g-1", "displayName": "Sales",
+                    "members": [["value": .string(ada), "display": "sent by Okta"], ["value": .string(grace)]],
+                ])
             try #require(created.status == .created, "\(created.text)")
             let id = try #require(created["id"]?.stringValue)
             let catalog = try await Catalog(org, resourceType: "Group")
@@ -79,8 +86,10 @@ struct RenderedSchemaTests {
             let listed = try await org.scim(.get, "/Groups?filter=\(Users.encode("id eq \"\(id)\""))")
             let fromList = try #require(listed["Resources"]?.arrayValue?.first)
             var seen = Set<String>()
-            for (source, resource) in [("POST", try #require(created.json)), ("GET", try #require(read.json)),
-                                       ("list", fromList)] {
+            for (source, resource) in [
+                ("POST", try #require(created.json)), ("GET", try #require(read.json)),
+                ("list", fromList),
+            ] {
                 let problems = catalog.problems(in: resource, seen: &seen)
                 #expect(problems.isEmpty, "\(source): \(problems.joined(separator: "\n"))")
             }

@@ -4,9 +4,10 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import SCIM
-@testable import SCIMServer
 import Synchronization
 import Testing
+
+@testable import SCIMServer
 
 /// A text stream that keeps what it is given.
 final class CapturedStream: TextOutputStream, Sendable {
@@ -20,7 +21,8 @@ struct TextLogEscapingTests {
     @Test(
         "control characters are escaped in the message and every value",
         arguments: [
-            ("a\r\nb", #"a\r\nb"#), ("tab\there", #"tab\there"#), ("nul\u{0}", #"nul\u{0}"#), ("esc\u{1B}[31m", #"esc\u{1B}[31m"#),
+            ("a\r\nb", #"a\r\nb"#), ("tab\there", #"tab\there"#), ("nul\u{0}", #"nul\u{0}"#),
+            ("esc\u{1B}[31m", #"esc\u{1B}[31m"#),
             ("del\u{7F}", #"del\u{7F}"#), ("c1\u{85}next", #"c1\u{85}next"#), (#"back\slash"#, #"back\\slash"#),
             ("plain ascii and ünïcödé", "plain ascii and ünïcödé"),
         ])
@@ -51,9 +53,11 @@ struct HostAuthorityTests {
     @Test(
         "authorities",
         arguments: [
-            ("scim.learnamp.com", true), ("localhost:8080", true), ("127.0.0.1", true), ("[::1]:443", true), ("[2001:db8::1]", true),
+            ("scim.learnamp.com", true), ("localhost:8080", true), ("127.0.0.1", true), ("[::1]:443", true),
+            ("[2001:db8::1]", true),
             ("a_b~c.example", true), ("", false), ("user@host", false), ("host/path", false), ("host name", false),
-            ("host:", false), ("host:99999", false), ("host:80:80", false), ("[::1", false), ("[]", false), ("[::1]x", false),
+            ("host:", false), ("host:99999", false), ("host:80:80", false), ("[::1", false), ("[]", false),
+            ("[::1]x", false),
             ("host\tname", false), ("evil.com#x", false), ("host?x", false), ("[zz::1]", false),
         ])
     func authority(text: String, valid: Bool) {
@@ -84,7 +88,8 @@ struct RequestHeaderLiveTests {
         lines += headers
         lines.append("Connection: close")
         if let body { lines += ["Content-Type: application/json", "Content-Length: \(body.utf8.count)"] }
-        let raw = try await SlowClientTests.exchange(port: port, lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? ""))
+        let raw = try await SlowClientTests.exchange(
+            port: port, lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? ""))
         let (head, _, payload) = raw.partition("\r\n\r\n")
         let headLines = head.components(separatedBy: "\r\n")
         let status = Int(headLines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
@@ -108,9 +113,11 @@ struct RequestHeaderLiveTests {
         try await Self.app().test(.live) { client in
             let port = try #require(client.port)
             let org = try await TestClient(client: client).organisation("framing")
-            let group = try await org.scim(.post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Framed"])
+            let group = try await org.scim(
+                .post, "/Groups", json: ["schemas": [.string(SchemaURN.group)], "displayName": "Framed"])
             let id = try #require(group["id"]?.stringValue)
-            let patch = #"{"schemas":["\#(SchemaURN.patchOp)"],"Operations":[{"op":"replace","path":"displayName","value":"X"}]}"#
+            let patch =
+                #"{"schemas":["\#(SchemaURN.patchOp)"],"Operations":[{"op":"replace","path":"displayName","value":"X"}]}"#
             let ifMatch = try await Self.send(
                 port: port, "PATCH", "/scim/v2/Groups/\(id)", host: "127.0.0.1",
                 headers: ["Authorization: Bearer \(org.token)", "If-Match: garbage"], body: patch)
@@ -119,16 +126,24 @@ struct RequestHeaderLiveTests {
 
             // A chunk size that is not hex: the body cannot be framed.
             let user = #"{"schemas":["\#(SchemaURN.user)"],"userName":"chunked@example.com"}"#
-            for chunks in ["zz\r\n\(user)\r\n0\r\n\r\n", "\(String(user.utf8.count, radix: 16))\r\n\(user)XX\r\n0\r\n\r\n"] {
+            for chunks in [
+                "zz\r\n\(user)\r\n0\r\n\r\n", "\(String(user.utf8.count, radix: 16))\r\n\(user)XX\r\n0\r\n\r\n",
+            ] {
                 let raw = try await SlowClientTests.exchange(
                     port: port,
                     "POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(org.token)\r\n"
-                        + "Content-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks)
+                        + "Content-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                        + chunks)
                 #expect(raw.hasPrefix("HTTP/1.1 400"), "\(raw.prefix(300))")
                 let payload = raw.partition("\r\n\r\n").2
-                #expect((try? JSONValue.parse(Array(payload.utf8)))?[caseInsensitive: "schemas"] == [.string(SchemaURN.error)], "\(raw.prefix(400))")
+                #expect(
+                    (try? JSONValue.parse(Array(payload.utf8)))?[caseInsensitive: "schemas"] == [
+                        .string(SchemaURN.error)
+                    ], "\(raw.prefix(400))")
             }
-            #expect(try await org.scim(.get, "/Users?filter=userName%20eq%20%22chunked@example.com%22")["totalResults"] == 0)
+            #expect(
+                try await org.scim(.get, "/Users?filter=userName%20eq%20%22chunked@example.com%22")["totalResults"] == 0
+            )
         }
     }
 
@@ -137,18 +152,28 @@ struct RequestHeaderLiveTests {
         try await Self.app().test(.live) { client in
             let port = try #require(client.port)
             let org = try await TestClient(client: client).organisation("host")
-            let scim = try await Self.send(port: port, "GET", "/scim/v2/Users", host: nil, headers: ["Authorization: Bearer \(org.token)"])
+            let scim = try await Self.send(
+                port: port, "GET", "/scim/v2/Users", host: nil, headers: ["Authorization: Bearer \(org.token)"])
             #expect(scim.status == 400)
             #expect(scim.body?[caseInsensitive: "schemas"] == [.string(SchemaURN.error)], "SCIM error body")
             #expect(scim.body?[caseInsensitive: "detail"]?.stringValue?.contains("Host") == true)
-            let admin = try await Self.send(port: port, "GET", "/admin/v1/organisations", host: nil, headers: ["Authorization: Bearer \(TestDatabase.adminToken)"])
+            let admin = try await Self.send(
+                port: port, "GET", "/admin/v1/organisations", host: nil,
+                headers: ["Authorization: Bearer \(TestDatabase.adminToken)"])
             #expect(admin.status == 400)
-            #expect(admin.body?[caseInsensitive: "error"]?.stringValue == "bad_request" && admin.body?[caseInsensitive: "requestId"] != nil, "admin error body")
+            #expect(
+                admin.body?[caseInsensitive: "error"]?.stringValue == "bad_request"
+                    && admin.body?[caseInsensitive: "requestId"] != nil, "admin error body")
             let twice = try await Self.send(
-                port: port, "GET", "/scim/v2/Users", host: "a.example", headers: ["Host: b.example", "Authorization: Bearer \(org.token)"])
+                port: port, "GET", "/scim/v2/Users", host: "a.example",
+                headers: ["Host: b.example", "Authorization: Bearer \(org.token)"])
             #expect(twice.status == 400)
             #expect(try await Self.send(port: port, "GET", "/healthz", host: nil).status == 200)
-            #expect(try await Self.send(port: port, "GET", "/scim/v2/Users?count=1", host: "scim.example:8443", headers: ["Authorization: Bearer \(org.token)"]).status == 200)
+            #expect(
+                try await Self.send(
+                    port: port, "GET", "/scim/v2/Users?count=1", host: "scim.example:8443",
+                    headers: ["Authorization: Bearer \(org.token)"]
+                ).status == 200)
         }
     }
 
@@ -159,22 +184,29 @@ struct RequestHeaderLiveTests {
             let org = try await TestClient(client: client).organisation("host")
             let auth = "Authorization: Bearer \(org.token)"
             for host in ["evil.com/phish?", "user@evil.com", "evil.com:99999", "[::1"] {
-                let result = try await Self.send(port: port, "GET", "/scim/v2/ServiceProviderConfig", host: host, headers: [auth])
+                let result = try await Self.send(
+                    port: port, "GET", "/scim/v2/ServiceProviderConfig", host: host, headers: [auth])
                 #expect(result.status == 400, "Host: \(host)")
                 #expect(result.body?[caseInsensitive: "schemas"] == [.string(SchemaURN.error)])
                 let admin = try await Self.send(
-                    port: port, "GET", "/admin/v1/organisations", host: host, headers: ["Authorization: Bearer \(TestDatabase.adminToken)"])
-                #expect(admin.status == 400 && admin.body?[caseInsensitive: "error"]?.stringValue == "bad_request", "admin, Host: \(host)")
+                    port: port, "GET", "/admin/v1/organisations", host: host,
+                    headers: ["Authorization: Bearer \(TestDatabase.adminToken)"])
+                #expect(
+                    admin.status == 400 && admin.body?[caseInsensitive: "error"]?.stringValue == "bad_request",
+                    "admin, Host: \(host)")
             }
             for proto in ["javascript", "https://evil.com", "ftp"] {
                 let result = try await Self.send(
-                    port: port, "GET", "/scim/v2/ServiceProviderConfig", host: "scim.example", headers: [auth, "X-Forwarded-Proto: \(proto)"])
+                    port: port, "GET", "/scim/v2/ServiceProviderConfig", host: "scim.example",
+                    headers: [auth, "X-Forwarded-Proto: \(proto)"])
                 #expect(result.status == 400, "X-Forwarded-Proto: \(proto)")
             }
             // A good pair is what the URLs are built from.
-            let user = #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"host@example.com","active":true}"#
+            let user =
+                #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"host@example.com","active":true}"#
             let created = try await Self.send(
-                port: port, "POST", "/scim/v2/Users", host: "[2001:db8::1]:8443", headers: [auth, "X-Forwarded-Proto: https"], body: user)
+                port: port, "POST", "/scim/v2/Users", host: "[2001:db8::1]:8443",
+                headers: [auth, "X-Forwarded-Proto: https"], body: user)
             #expect(created.status == 201)
             #expect(created.headers["location"]?.hasPrefix("https://[2001:db8::1]:8443/scim/v2/Users/") == true)
             #expect(created.body?.at("meta", "location")?.stringValue == created.headers["location"])
@@ -187,9 +219,12 @@ struct RequestHeaderLiveTests {
             let port = try #require(client.port)
             let org = try await TestClient(client: client).organisation("host")
             let result = try await Self.send(
-                port: port, "GET", "/scim/v2/ServiceProviderConfig", host: "user@odd", headers: ["Authorization: Bearer \(org.token)", "X-Forwarded-Proto: ftp"])
+                port: port, "GET", "/scim/v2/ServiceProviderConfig", host: "user@odd",
+                headers: ["Authorization: Bearer \(org.token)", "X-Forwarded-Proto: ftp"])
             #expect(result.status == 200)
-            #expect(result.body?.at("meta", "location")?.stringValue?.hasPrefix("https://scim.learnamp.example/scim/v2/") == true)
+            #expect(
+                result.body?.at("meta", "location")?.stringValue?.hasPrefix("https://scim.learnamp.example/scim/v2/")
+                    == true)
         }
     }
 
@@ -198,11 +233,15 @@ struct RequestHeaderLiveTests {
         try await withApp { client in
             let org = try await client.organisation("rid")
             let failed = try await org.scim(
-                .post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "rid@example.com", "timezone": "Mars/Olympus"],
+                .post, "/Users",
+                json: [
+                    "schemas": [.string(SchemaURN.user)], "userName": "rid@example.com", "timezone": "Mars/Olympus",
+                ],
                 headers: [.init("X-Request-Id")!: "okta-7f3a9c"])
             #expect(failed.status == .badRequest)
             let serverID = try #require(failed.headers[.init("X-Request-Id")!])
-            #expect(serverID != "okta-7f3a9c" && UUID(uuidString: serverID) != nil, "the response carries the server's id")
+            #expect(
+                serverID != "okta-7f3a9c" && UUID(uuidString: serverID) != nil, "the response carries the server's id")
             #expect(failed["detail"]?.stringValue?.hasSuffix("(request \(serverID))") == true)
             for id in ["okta-7f3a9c", serverID] {
                 let found = try await client.admin(.get, "/organisations/\(org.slug)/events?requestId=\(id)")

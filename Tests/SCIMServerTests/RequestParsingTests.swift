@@ -26,7 +26,9 @@ struct RequestParsingTests {
     @Test("query parameters: last value wins, a bare name is empty, names are decoded too")
     func parameters() {
         let request = Request(
-            head: .init(method: .get, scheme: "http", authority: "localhost", path: "/Users?a=1&b&filter=x+eq+%22y%22&a=2&c%5B%5D=%7E"),
+            head: .init(
+                method: .get, scheme: "http", authority: "localhost",
+                path: "/Users?a=1&b&filter=x+eq+%22y%22&a=2&c%5B%5D=%7E"),
             body: .init(buffer: .init()))
         #expect(request.queryParameters == ["a": "2", "b": "", "filter": "x eq \"y\"", "c[]": "~"])
     }

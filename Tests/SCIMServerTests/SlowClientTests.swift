@@ -3,11 +3,12 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SCIM
-@testable import SCIMServer
 import Testing
 
+@testable import SCIMServer
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The deadlines of one connection, with a clock the test moves.
@@ -46,7 +47,9 @@ struct ConnectionDeadlinesTests {
         #expect(machine.phase == .idle && machine.deadline == Self.at(83))
         #expect(machine.timerFired(now: Self.at(31)) == .reschedule(Self.at(83)), "an earlier timer sets itself again")
         machine.bytesReceived(now: Self.at(40))
-        #expect(machine.phase == .headers && machine.deadline == Self.at(50), "the next request's headers: 10 s from its first byte")
+        #expect(
+            machine.phase == .headers && machine.deadline == Self.at(50),
+            "the next request's headers: 10 s from its first byte")
         #expect(machine.timerFired(now: Self.at(50)) == .close(.headers))
     }
 
@@ -64,24 +67,32 @@ struct ConnectionDeadlinesTests {
 
 @Suite("Connection settings from the environment")
 struct ConnectionSettingsTests {
-    static let base = ["DATABASE_URL": "postgresql://scim@127.0.0.1:1/scim", "ADMIN_API_TOKEN": "test-admin-token-0123456789"]
+    static let base = [
+        "DATABASE_URL": "postgresql://scim@127.0.0.1:1/scim", "ADMIN_API_TOKEN": "test-admin-token-0123456789",
+    ]
 
     @Test("defaults, explicit values, and MAX_CONNECTIONS within the open-files limit")
     func environment() throws {
         let defaults = try AppConfiguration.fromEnvironment(Self.base, fileLimit: 65_536).connections
-        #expect(defaults.idleTimeout == .seconds(60) && defaults.headerTimeout == .seconds(10) && defaults.bodyTimeout == .seconds(30))
+        #expect(
+            defaults.idleTimeout == .seconds(60) && defaults.headerTimeout == .seconds(10)
+                && defaults.bodyTimeout == .seconds(30))
         #expect(defaults.maxConnections == 10_000)
-        #expect(try AppConfiguration.fromEnvironment(Self.base, fileLimit: 1_024).connections.maxConnections == 512, "half a small limit")
+        #expect(
+            try AppConfiguration.fromEnvironment(Self.base, fileLimit: 1_024).connections.maxConnections == 512,
+            "half a small limit")
         let set = try AppConfiguration.fromEnvironment(
             Self.base.merging([
-                "HTTP_IDLE_TIMEOUT_SECONDS": "65", "HTTP_HEADER_TIMEOUT_SECONDS": "5", "HTTP_BODY_TIMEOUT_SECONDS": "120",
+                "HTTP_IDLE_TIMEOUT_SECONDS": "65", "HTTP_HEADER_TIMEOUT_SECONDS": "5",
+                "HTTP_BODY_TIMEOUT_SECONDS": "120",
                 "MAX_CONNECTIONS": "20000",
             ]) { $1 }, fileLimit: 65_536
         ).connections
         #expect(set.idleTimeout == .seconds(65) && set.headerTimeout == .seconds(5) && set.bodyTimeout == .seconds(120))
         #expect(set.maxConnections == 20_000)
         for (name, value) in [
-            ("HTTP_IDLE_TIMEOUT_SECONDS", "0"), ("HTTP_HEADER_TIMEOUT_SECONDS", "301"), ("HTTP_BODY_TIMEOUT_SECONDS", "x"),
+            ("HTTP_IDLE_TIMEOUT_SECONDS", "0"), ("HTTP_HEADER_TIMEOUT_SECONDS", "301"),
+            ("HTTP_BODY_TIMEOUT_SECONDS", "x"),
             ("MAX_CONNECTIONS", "0"), ("MAX_CONNECTIONS", "65500"),
         ] {
             #expect(throws: ConfigurationError.self, "\(name)=\(value)") {
@@ -111,7 +122,9 @@ struct SlowClientTests {
             address.sin_port = in_port_t(UInt16(port).bigEndian)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
             let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             if result == 0 { return socket }
             guard errno == EINPROGRESS else {
@@ -227,7 +240,9 @@ struct SlowClientTests {
         min(2_000, max(100, (openFileLimit() - 1_000) / 2 - 400))
     }
 
-    @Test("idle, half-sent headers and half-sent bodies are closed by their deadlines; requests go on", .timeLimit(.minutes(1)))
+    @Test(
+        "idle, half-sent headers and half-sent bodies are closed by their deadlines; requests go on",
+        .timeLimit(.minutes(1)))
     func deadlines() async throws {
         var configuration = try TestDatabase.configuration()
         configuration.port = 0
@@ -245,7 +260,11 @@ struct SlowClientTests {
             func normalRequest(_ head: String) async throws {
                 normal += 1
                 let response = try await Self.request(port: port, head)
-                if response.hasPrefix("HTTP/1.1 200") { ok += 1 } else { Issue.record("\(head): \(response.prefix(200))") }
+                if response.hasPrefix("HTTP/1.1 200") {
+                    ok += 1
+                } else {
+                    Issue.record("\(head): \(response.prefix(200))")
+                }
             }
 
             var sockets: [Socket] = []
@@ -285,8 +304,11 @@ struct SlowClientTests {
             let metrics = try await Self.request(port: port, "GET /metrics HTTP/1.1")
             print(
                 "SlowClientTests.deadlines: \(sockets.count) connections opened (\(Self.idleCount) idle, 100 half headers, "
-                    + "100 half bodies, 100 keep-alive), \(closed) closed by the deadlines, \(ok)/\(normal) normal requests OK")
-            for line in metrics.split(separator: "\n") where line.hasPrefix("scim_http_connection") { print("  \(line)") }
+                    + "100 half bodies, 100 keep-alive), \(closed) closed by the deadlines, \(ok)/\(normal) normal requests OK"
+            )
+            for line in metrics.split(separator: "\n") where line.hasPrefix("scim_http_connection") {
+                print("  \(line)")
+            }
             #expect(closed == sockets.count)
             #expect(ok == normal)
         }
@@ -332,7 +354,8 @@ struct SlowClientTests {
             let freed = freeing.count
             var served = false
             for _ in 0..<100 where !served {
-                served = try await Self.request(port: port, "GET /healthz HTTP/1.1", bound: .seconds(5)).hasPrefix("HTTP/1.1 200")
+                served = try await Self.request(port: port, "GET /healthz HTTP/1.1", bound: .seconds(5)).hasPrefix(
+                    "HTTP/1.1 200")
                 if !served { try await Task.sleep(for: .milliseconds(100)) }
             }
             print(
@@ -343,7 +366,9 @@ struct SlowClientTests {
         }
     }
 
-    @Test("native TLS: a silent connection and a stalled handshake are closed by the header deadline", .timeLimit(.minutes(1)))
+    @Test(
+        "native TLS: a silent connection and a stalled handshake are closed by the header deadline",
+        .timeLimit(.minutes(1)))
     func tlsDeadlines() async throws {
         let files = try await TLSTests.selfSigned()
         var configuration = try TestDatabase.configuration()
@@ -367,7 +392,9 @@ struct SlowClientTests {
                 // The client's pooled connection may meet the 1 s idle deadline between two requests.
                 if (try? await client.execute(uri: "/healthz", method: .get) { $0.status }) == .ok { ok += 1 }
             }
-            print("SlowClientTests.tlsDeadlines: \(sockets.count) TLS connections opened, \(closed) closed by the deadline, \(ok) HTTPS requests OK")
+            print(
+                "SlowClientTests.tlsDeadlines: \(sockets.count) TLS connections opened, \(closed) closed by the deadline, \(ok) HTTPS requests OK"
+            )
             #expect(closed == sockets.count)
             #expect(ok > 0)
         }

@@ -1,9 +1,10 @@
 import Foundation
 import HTTPTypes
 import SCIM
-@testable import SCIMServer
 import SCIMStore
 import Testing
+
+@testable import SCIMServer
 
 /// Staff keys as a test sees them: an admin client that presents a key instead of the bootstrap token.
 struct StaffKey: Sendable {
@@ -27,7 +28,8 @@ extension TestClient {
         let issued = try await admin(.post, "/staff-keys", json: .object(body))
         try #require(issued.status == .created, "issuing a staff key: \(issued.text)")
         return StaffKey(
-            id: try #require(issued["id"]?.stringValue), key: try #require(issued["key"]?.stringValue), name: name, client: self)
+            id: try #require(issued["id"]?.stringValue), key: try #require(issued["key"]?.stringValue), name: name,
+            client: self)
     }
 
     /// The audit entries written by one actor, newest first (other tests write to the same log).
@@ -43,7 +45,8 @@ struct StaffAccessTests {
     @Test("a key is shown once, listed without its secret, and works")
     func issuedOnce() async throws {
         try await withApp { client in
-            let issued = try await client.admin(.post, "/staff-keys", json: ["name": "Jane Support", "role": "support"])
+            let issued = try await client.admin(
+                .post, "/staff-keys", json: ["name": "Jane Support", "role": "support"])
             #expect(issued.status == .created)
             let key = try #require(issued["key"]?.stringValue)
             let prefix = try #require(issued["prefix"]?.stringValue)
@@ -53,12 +56,16 @@ struct StaffAccessTests {
             #expect(issued["role"]?.stringValue == "support")
             #expect(issued["organisation"] == .null)
             #expect(issued["createdAt"]?.stringValue.flatMap(SCIMDate.parse) != nil)
-            #expect(issued.json?.objectValue.map { Set($0.keys) } == ["id", "name", "role", "organisation", "prefix", "key", "createdAt"])
+            #expect(
+                issued.json?.objectValue.map { Set($0.keys) } == [
+                    "id", "name", "role", "organisation", "prefix", "key", "createdAt",
+                ])
 
             let before = try await client.admin(.get, "/staff-keys")
             #expect(before.status == .ok)
             #expect(!before.text.contains(key), "the secret must never be listed")
-            let listed = try #require(before["staffKeys"]?.arrayValue?.first { $0[caseInsensitive: "id"]?.stringValue == id })
+            let listed = try #require(
+                before["staffKeys"]?.arrayValue?.first { $0[caseInsensitive: "id"]?.stringValue == id })
             #expect(listed[caseInsensitive: "prefix"]?.stringValue == prefix)
             #expect(listed[caseInsensitive: "lastUsedAt"] == .null)
             #expect(listed[caseInsensitive: "revokedAt"] == .null)
@@ -67,7 +74,8 @@ struct StaffAccessTests {
             let used = try await client.request(.get, "/admin/v1/organisations", bearer: key)
             #expect(used.status == .ok)
             let after = try await client.admin(.get, "/staff-keys")
-            let relisted = try #require(after["staffKeys"]?.arrayValue?.first { $0[caseInsensitive: "id"]?.stringValue == id })
+            let relisted = try #require(
+                after["staffKeys"]?.arrayValue?.first { $0[caseInsensitive: "id"]?.stringValue == id })
             #expect(relisted[caseInsensitive: "lastUsedAt"]?.stringValue != nil, "lastUsedAt is set by the first use")
         }
     }
@@ -75,13 +83,22 @@ struct StaffAccessTests {
     @Test("bad staff-key requests are 400 or 404, never 500")
     func badIssue() async throws {
         try await withApp { client in
-            #expect(try await client.admin(.post, "/staff-keys", json: ["name": "X", "role": "admin"]).status == .badRequest)
-            #expect(try await client.admin(.post, "/staff-keys", json: ["name": "X", "role": "bootstrap"]).status == .badRequest)
+            #expect(
+                try await client.admin(.post, "/staff-keys", json: ["name": "X", "role": "admin"]).status == .badRequest
+            )
+            #expect(
+                try await client.admin(.post, "/staff-keys", json: ["name": "X", "role": "bootstrap"]).status
+                    == .badRequest)
             #expect(try await client.admin(.post, "/staff-keys", json: ["name": "X"]).status == .badRequest)
-            #expect(try await client.admin(.post, "/staff-keys", json: ["name": "  ", "role": "support"]).status == .badRequest)
+            #expect(
+                try await client.admin(.post, "/staff-keys", json: ["name": "  ", "role": "support"]).status
+                    == .badRequest)
             #expect(try await client.admin(.post, "/staff-keys", json: ["role": "support"]).status == .badRequest)
-            #expect(try await client.admin(.post, "/staff-keys", json: ["name": "X", "role": "support", "extra": 1]).status == .badRequest)
-            let unknown = try await client.admin(.post, "/staff-keys", json: ["name": "X", "role": "readonly", "organisation": "no-such-org-x"])
+            #expect(
+                try await client.admin(.post, "/staff-keys", json: ["name": "X", "role": "support", "extra": 1]).status
+                    == .badRequest)
+            let unknown = try await client.admin(
+                .post, "/staff-keys", json: ["name": "X", "role": "readonly", "organisation": "no-such-org-x"])
             #expect(unknown.status == .notFound)
             #expect(unknown["error"]?.stringValue == "not_found")
             #expect(try await client.admin(.delete, "/staff-keys/not-a-uuid").status == .notFound)
@@ -101,17 +118,21 @@ struct StaffAccessTests {
         try await withApp { client in
             let org = try await client.organisation("ro")
             let readonly = try await client.staffKey(role: "readonly")
-            let tokensBefore = try await client.admin(.get, "/organisations/\(org.slug)/tokens")["tokens"]?.arrayValue?.count
+            let tokensBefore = try await client.admin(.get, "/organisations/\(org.slug)/tokens")["tokens"]?.arrayValue?
+                .count
 
             #expect(try await readonly.admin(.get, "/organisations").status == .ok)
-            #expect(try await readonly.admin(.get, "/organisations/\(org.slug)")["name"]?.stringValue == "Test \(org.slug)")
+            #expect(
+                try await readonly.admin(.get, "/organisations/\(org.slug)")["name"]?.stringValue == "Test \(org.slug)")
             #expect(try await readonly.admin(.get, "/organisations/\(org.slug)/tokens").status == .ok)
             #expect(try await readonly.admin(.get, "/organisations/\(org.slug)/custom-fields").status == .ok)
             #expect(try await readonly.admin(.get, "/staff-keys").status == .ok)
             #expect(try await readonly.admin(.get, "/audit").status == .ok)
 
             let newSlug = TestDatabase.uniqueSlug("ro-new")
-            let tokenID = try #require(await client.admin(.get, "/organisations/\(org.slug)/tokens")["tokens"]?.arrayValue?.first?[caseInsensitive: "id"]?.stringValue)
+            let tokenID = try #require(
+                await client.admin(.get, "/organisations/\(org.slug)/tokens")["tokens"]?.arrayValue?.first?[
+                    caseInsensitive: "id"]?.stringValue)
             let writes: [(HTTPRequest.Method, String, JSONValue?)] = [
                 (.post, "/organisations", ["slug": .string(newSlug), "name": "Nope"]),
                 (.patch, "/organisations/\(org.slug)", ["name": "Renamed"]),
@@ -130,7 +151,8 @@ struct StaffAccessTests {
             }
 
             #expect(try await client.admin(.get, "/organisations/\(newSlug)").status == .notFound)
-            #expect(try await client.admin(.get, "/organisations/\(org.slug)")["name"]?.stringValue == "Test \(org.slug)")
+            #expect(
+                try await client.admin(.get, "/organisations/\(org.slug)")["name"]?.stringValue == "Test \(org.slug)")
             let tokensAfter = try await client.admin(.get, "/organisations/\(org.slug)/tokens")["tokens"]?.arrayValue
             #expect(tokensAfter?.count == tokensBefore)
             #expect(tokensAfter?.allSatisfy { $0[caseInsensitive: "revokedAt"] == .null } == true)
@@ -149,8 +171,12 @@ struct StaffAccessTests {
 
             // Its own organisation works, writes included.
             #expect(try await bound.admin(.get, "/organisations/\(mine.slug)").status == .ok)
-            #expect(try await bound.admin(.patch, "/organisations/\(mine.slug)", json: ["name": "Mine renamed"])["name"]?.stringValue == "Mine renamed")
-            #expect(try await bound.admin(.post, "/organisations/\(mine.slug)/tokens", json: ["label": "okta-2"]).status == .created)
+            #expect(
+                try await bound.admin(.patch, "/organisations/\(mine.slug)", json: ["name": "Mine renamed"])["name"]?
+                    .stringValue == "Mine renamed")
+            #expect(
+                try await bound.admin(.post, "/organisations/\(mine.slug)/tokens", json: ["label": "okta-2"]).status
+                    == .created)
             #expect(try await bound.admin(.get, "/organisations/\(mine.slug)/tokens").status == .ok)
             #expect(try await bound.admin(.get, "/organisations/\(mine.slug)/users").status == .ok)
 
@@ -167,20 +193,32 @@ struct StaffAccessTests {
                 ]
                 for (method, path, body) in requests {
                     let refused = try await bound.admin(method, path, json: body)
-                    let missing = try await client.admin(method, "/organisations/\(missingSlug)" + path.dropFirst("/organisations/\(slug)".count), json: body)
+                    let missing = try await client.admin(
+                        method, "/organisations/\(missingSlug)" + path.dropFirst("/organisations/\(slug)".count),
+                        json: body)
                     #expect(refused.status == .notFound, "\(method) \(path): \(refused.text)")
-                    #expect(refused["error"] == missing["error"] && refused["message"]?.stringValue == missing["message"]?.stringValue.map {
-                        $0.replacingOccurrences(of: missingSlug, with: slug)
-                    }, "\(refused.text) vs \(missing.text)")
+                    #expect(
+                        refused["error"] == missing["error"]
+                            && refused["message"]?.stringValue
+                                == missing["message"]?.stringValue.map {
+                                    $0.replacingOccurrences(of: missingSlug, with: slug)
+                                },
+                        "\(refused.text) vs \(missing.text)")
                 }
             }
-            #expect(try await client.admin(.get, "/organisations/\(other.slug)")["name"]?.stringValue == "Test \(other.slug)")
-            #expect(try await client.admin(.get, "/organisations/\(other.slug)/tokens")["tokens"]?.arrayValue?.count == 1)
+            #expect(
+                try await client.admin(.get, "/organisations/\(other.slug)")["name"]?.stringValue
+                    == "Test \(other.slug)")
+            #expect(
+                try await client.admin(.get, "/organisations/\(other.slug)/tokens")["tokens"]?.arrayValue?.count == 1)
 
             // Listing shows only its organisation; everything outside it is 403.
             let listed = try await bound.admin(.get, "/organisations")
             #expect(listed.status == .ok)
-            #expect(listed["organisations"]?.arrayValue?.compactMap { $0[caseInsensitive: "slug"]?.stringValue } == [mine.slug])
+            #expect(
+                listed["organisations"]?.arrayValue?.compactMap { $0[caseInsensitive: "slug"]?.stringValue } == [
+                    mine.slug
+                ])
             let newSlug = TestDatabase.uniqueSlug("bound-new")
             let outside: [(HTTPRequest.Method, String, JSONValue?)] = [
                 (.post, "/organisations", ["slug": .string(newSlug), "name": "Nope"]),
@@ -199,12 +237,18 @@ struct StaffAccessTests {
             // A bound readonly key: other organisations are still 404, its own is read-only.
             let boundReader = try await client.staffKey(role: "readonly", organisation: mine.slug)
             #expect(try await boundReader.admin(.get, "/organisations/\(mine.slug)").status == .ok)
-            #expect(try await boundReader.admin(.patch, "/organisations/\(mine.slug)", json: ["name": "X"]).status == .forbidden)
-            #expect(try await boundReader.admin(.patch, "/organisations/\(other.slug)", json: ["name": "X"]).status == .notFound)
+            #expect(
+                try await boundReader.admin(.patch, "/organisations/\(mine.slug)", json: ["name": "X"]).status
+                    == .forbidden)
+            #expect(
+                try await boundReader.admin(.patch, "/organisations/\(other.slug)", json: ["name": "X"]).status
+                    == .notFound)
 
             // The key's organisation is listed with it.
             let keys = try await client.admin(.get, "/staff-keys")["staffKeys"]?.arrayValue ?? []
-            #expect(keys.first { $0[caseInsensitive: "id"]?.stringValue == bound.id }?[caseInsensitive: "organisation"]?.stringValue == mine.slug)
+            #expect(
+                keys.first { $0[caseInsensitive: "id"]?.stringValue == bound.id }?[caseInsensitive: "organisation"]?
+                    .stringValue == mine.slug)
         }
     }
 
@@ -218,17 +262,23 @@ struct StaffAccessTests {
             #expect(refused.status == .unauthorized)
             #expect(refused["error"]?.stringValue == "unauthorized")
             #expect(refused.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
-            #expect(try await client.admin(.delete, "/staff-keys/\(key.id.uppercased())").status == .noContent, "deleting twice is fine")
+            #expect(
+                try await client.admin(.delete, "/staff-keys/\(key.id.uppercased())").status == .noContent,
+                "deleting twice is fine")
             let listed = try await client.admin(.get, "/staff-keys")["staffKeys"]?.arrayValue ?? []
-            #expect(listed.first { $0[caseInsensitive: "id"]?.stringValue == key.id }?[caseInsensitive: "revokedAt"]?.stringValue != nil)
+            #expect(
+                listed.first { $0[caseInsensitive: "id"]?.stringValue == key.id }?[caseInsensitive: "revokedAt"]?
+                    .stringValue != nil)
         }
     }
 
     @Test(
         "garbage staff keys get 401",
         arguments: [
-            "lastaff_", "lastaff_x", "lastaff_AAAAAAAAAAAA_short", "lastaff_AAAAAAAAAAAA_" + String(repeating: "B", count: 43),
-            "lastaff_AAAAAAAAAAA!_" + String(repeating: "B", count: 43), "lastaff__" + String(repeating: "B", count: 56),
+            "lastaff_", "lastaff_x", "lastaff_AAAAAAAAAAAA_short",
+            "lastaff_AAAAAAAAAAAA_" + String(repeating: "B", count: 43),
+            "lastaff_AAAAAAAAAAA!_" + String(repeating: "B", count: 43),
+            "lastaff__" + String(repeating: "B", count: 56),
             "lascim_AAAAAAAAAAAA_" + String(repeating: "B", count: 43),
         ])
     func garbageKeys(_ key: String) async throws {
@@ -254,13 +304,20 @@ struct StaffAccessTests {
         try await withApp { client in
             let support = try await client.staffKey(role: "support")
             let slug = TestDatabase.uniqueSlug("audit")
-            #expect(try await support.admin(.post, "/organisations", json: ["slug": .string(slug), "name": "Audited"]).status == .created)
+            #expect(
+                try await support.admin(.post, "/organisations", json: ["slug": .string(slug), "name": "Audited"])
+                    .status == .created)
             let issued = try await support.admin(.post, "/organisations/\(slug)/tokens", json: ["label": "okta"])
             let token = try #require(issued["token"]?.stringValue)
             let tokenID = try #require(issued["id"]?.stringValue)
             #expect(try await support.admin(.delete, "/organisations/\(slug)/tokens/\(tokenID)").status == .noContent)
             let mapping: JSONValue = [
-                "mappings": [["scimAttribute": "urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:grade", "field": "grade", "type": "string"]]
+                "mappings": [
+                    [
+                        "scimAttribute": "urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:grade",
+                        "field": "grade", "type": "string",
+                    ]
+                ]
             ]
             #expect(try await support.admin(.put, "/organisations/\(slug)/custom-fields", json: mapping).status == .ok)
             // Reads and failed writes leave no entry.
@@ -269,7 +326,9 @@ struct StaffAccessTests {
             #expect(try await support.admin(.patch, "/organisations/\(slug)", json: ["bogus": 1]).status == .badRequest)
 
             let entries = try await client.auditEntries(by: support.name)
-            let summary = entries.map { "\($0[caseInsensitive: "method"]?.stringValue ?? "") \($0[caseInsensitive: "route"]?.stringValue ?? "")" }
+            let summary = entries.map {
+                "\($0[caseInsensitive: "method"]?.stringValue ?? "") \($0[caseInsensitive: "route"]?.stringValue ?? "")"
+            }
             #expect(
                 summary == [
                     "PUT /admin/v1/organisations/{slug}/custom-fields",
@@ -282,7 +341,10 @@ struct StaffAccessTests {
                 #expect(entry.at("actor", "kind")?.stringValue == "staff_key")
                 #expect(entry.at("actor", "id")?.stringValue == support.id)
                 #expect(entry[caseInsensitive: "occurredAt"]?.stringValue.flatMap(SCIMDate.parse) != nil)
-                #expect(entry.objectValue.map { Set($0.keys) } == ["occurredAt", "actor", "method", "route", "organisation", "target", "status"])
+                #expect(
+                    entry.objectValue.map { Set($0.keys) } == [
+                        "occurredAt", "actor", "method", "route", "organisation", "target", "status",
+                    ])
             }
             #expect(entries.map { $0[caseInsensitive: "status"]?.numberValue } == [200, 204, 201, 201])
             #expect(entries.map { $0[caseInsensitive: "target"]?.stringValue } == [nil, tokenID, tokenID, slug])
@@ -304,7 +366,11 @@ struct StaffAccessTests {
             #expect(created.at("actor", "id") == .null)
             #expect(created[caseInsensitive: "route"]?.stringValue == "/admin/v1/staff-keys")
             #expect(created[caseInsensitive: "organisation"] == .null)
-            #expect(entries.contains { $0[caseInsensitive: "target"]?.stringValue == org.slug && $0[caseInsensitive: "method"]?.stringValue == "POST" })
+            #expect(
+                entries.contains {
+                    $0[caseInsensitive: "target"]?.stringValue == org.slug
+                        && $0[caseInsensitive: "method"]?.stringValue == "POST"
+                })
         }
     }
 
@@ -313,7 +379,9 @@ struct StaffAccessTests {
         try await withApp { client in
             let support = try await client.staffKey(role: "support")
             for label in ["a", "b", "c"] {
-                _ = try await support.admin(.post, "/organisations", json: ["slug": .string(TestDatabase.uniqueSlug("page-\(label)")), "name": "Paged"])
+                _ = try await support.admin(
+                    .post, "/organisations",
+                    json: ["slug": .string(TestDatabase.uniqueSlug("page-\(label)")), "name": "Paged"])
             }
             var seen: [JSONValue] = []
             var cursor: String?
@@ -330,7 +398,9 @@ struct StaffAccessTests {
             #expect(mine.count == 3)
             let times = mine.compactMap { $0[caseInsensitive: "occurredAt"]?.stringValue.flatMap(SCIMDate.parse) }
             #expect(times.count == 3 && times == times.sorted(by: >), "newest first")
-            #expect(Set(mine.compactMap { $0[caseInsensitive: "target"]?.stringValue }).count == 3, "pages do not repeat entries")
+            #expect(
+                Set(mine.compactMap { $0[caseInsensitive: "target"]?.stringValue }).count == 3,
+                "pages do not repeat entries")
         }
     }
 }
@@ -340,7 +410,8 @@ struct StaffAccessTests {
 struct AdminAccessPolicyTests {
     static let support = StaffIdentity(kind: .staffKey, id: UUID(), name: "s", role: .support)
     static let readonly = StaffIdentity(kind: .staffKey, id: UUID(), name: "r", role: .readonly)
-    static let bound = StaffIdentity(kind: .staffKey, id: UUID(), name: "b", role: .support, organisationID: UUID(), organisationSlug: "acme")
+    static let bound = StaffIdentity(
+        kind: .staffKey, id: UUID(), name: "b", role: .support, organisationID: UUID(), organisationSlug: "acme")
     static let boundReader = StaffIdentity(
         kind: .staffKey, id: UUID(), name: "br", role: .readonly, organisationID: UUID(), organisationSlug: "acme")
 

@@ -1,7 +1,8 @@
 import Postgres
 import SCIM
-@testable import SCIMStore
 import Testing
+
+@testable import SCIMStore
 
 /// Which filters pin one row, so a list page is sent without ORDER BY (`ListPaging`). A wrong "yes"
 /// would return a page of several rows in no stable order; the filter's results themselves are

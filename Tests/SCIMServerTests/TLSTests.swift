@@ -8,17 +8,24 @@ import Testing
 
 @Suite("Native TLS (TLS_CERT_PATH/TLS_KEY_PATH)")
 struct TLSTests {
-    static let environment = ["DATABASE_URL": "postgresql://scim@127.0.0.1:1/scim", "ADMIN_API_TOKEN": "test-admin-token-0123456789"]
+    static let environment = [
+        "DATABASE_URL": "postgresql://scim@127.0.0.1:1/scim", "ADMIN_API_TOKEN": "test-admin-token-0123456789",
+    ]
 
     /// A fresh self-signed certificate for localhost, valid one day.
     static func selfSigned() async throws -> (certificate: String, key: String) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scim-tls-\(UUID().uuidString.prefix(8))").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "scim-tls-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let certificate = "\(directory)/cert.pem"
         let key = "\(directory)/key.pem"
         try await spawnAndWait(
             "openssl",
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", key, "-out", certificate],
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", key,
+                "-out", certificate,
+            ],
             quiet: true)
         return (certificate, key)
     }
@@ -51,8 +58,14 @@ struct TLSTests {
         for (variables, mentions) in [
             (["TLS_CERT_PATH": files.certificate], "TLS_KEY_PATH"),
             (["TLS_KEY_PATH": files.key], "TLS_CERT_PATH"),
-            (["TLS_CERT_PATH": "/nonexistent/cert.pem", "TLS_KEY_PATH": files.key], "TLS_CERT_PATH=/nonexistent/cert.pem"),
-            (["TLS_CERT_PATH": files.certificate, "TLS_KEY_PATH": "/nonexistent/key.pem"], "TLS_KEY_PATH=/nonexistent/key.pem"),
+            (
+                ["TLS_CERT_PATH": "/nonexistent/cert.pem", "TLS_KEY_PATH": files.key],
+                "TLS_CERT_PATH=/nonexistent/cert.pem"
+            ),
+            (
+                ["TLS_CERT_PATH": files.certificate, "TLS_KEY_PATH": "/nonexistent/key.pem"],
+                "TLS_KEY_PATH=/nonexistent/key.pem"
+            ),
         ] {
             #expect {
                 try AppConfiguration.fromEnvironment(Self.environment.merging(variables) { $1 })

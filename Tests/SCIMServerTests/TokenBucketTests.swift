@@ -156,7 +156,9 @@ struct TokenBucketTests {
         let limit = TokenBucket.Limit(ratePerSecond: 1, burst: 100)
         let admitted = await withTaskGroup(of: Int.self) { group in
             for _ in 0..<8 {
-                group.addTask { (0..<100).reduce(0) { count, _ in count + (limiter.take("org", limit: limit) == .allowed ? 1 : 0) } }
+                group.addTask {
+                    (0..<100).reduce(0) { count, _ in count + (limiter.take("org", limit: limit) == .allowed ? 1 : 0) }
+                }
             }
             return await group.reduce(0, +)
         }

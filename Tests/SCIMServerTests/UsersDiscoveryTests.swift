@@ -42,7 +42,9 @@ struct UsersDiscoveryTests {
             let user = try #require(list["Resources"]?.arrayValue?.first { $0[caseInsensitive: "id"] == "User" })
             #expect(user[caseInsensitive: "endpoint"] == "/Users")
             #expect(user[caseInsensitive: "schema"]?.stringValue == SchemaURN.user)
-            let extensions = user[caseInsensitive: "schemaExtensions"]?.arrayValue?.compactMap { $0[caseInsensitive: "schema"]?.stringValue }
+            let extensions = user[caseInsensitive: "schemaExtensions"]?.arrayValue?.compactMap {
+                $0[caseInsensitive: "schema"]?.stringValue
+            }
             #expect(extensions == [SchemaURN.enterpriseUser, SchemaURN.learnAmpUser])
             let one = try await org.scim(.get, "/ResourceTypes/User")
             #expect(one.json == user)
@@ -58,15 +60,21 @@ struct UsersDiscoveryTests {
             try await org.mapCustomFields([
                 ["scimAttribute": .string("\(learn):costCentre"), "field": "cost_centre", "type": "string"],
                 ["scimAttribute": .string("\(learn):level"), "field": "level", "type": "number"],
-                ["scimAttribute": .string("\(learn):band"), "field": "band", "type": "enum", "allowedValues": ["A", "B"]],
+                [
+                    "scimAttribute": .string("\(learn):band"), "field": "band", "type": "enum",
+                    "allowedValues": ["A", "B"],
+                ],
             ])
             let list = try await org.scim(.get, "/Schemas")
             #expect(list.status == .ok)
             let ids = list["Resources"]?.arrayValue?.compactMap { $0[caseInsensitive: "id"]?.stringValue } ?? []
             #expect(Set(ids).isSuperset(of: [SchemaURN.user, SchemaURN.enterpriseUser, SchemaURN.learnAmpUser]))
-            let learnAmp = try #require(list["Resources"]?.arrayValue?.first { $0[caseInsensitive: "id"]?.stringValue == learn })
+            let learnAmp = try #require(
+                list["Resources"]?.arrayValue?.first { $0[caseInsensitive: "id"]?.stringValue == learn })
             let attributes = learnAmp[caseInsensitive: "attributes"]?.arrayValue ?? []
-            func attribute(_ name: String) -> JSONValue? { attributes.first { $0[caseInsensitive: "name"]?.stringValue == name } }
+            func attribute(_ name: String) -> JSONValue? {
+                attributes.first { $0[caseInsensitive: "name"]?.stringValue == name }
+            }
             #expect(attribute("hireDate") != nil)
             #expect(attribute("costCentre")?[caseInsensitive: "type"] == "string")
             #expect(attribute("level")?[caseInsensitive: "type"] == "decimal")
@@ -78,12 +86,17 @@ struct UsersDiscoveryTests {
             let upper = try await org.scim(.get, "/Schemas/\(learn.uppercased())")
             #expect(upper["id"]?.stringValue == learn)
             let core = try await org.scim(.get, "/Schemas/\(SchemaURN.user)")
-            let coreNames = core["attributes"]?.arrayValue?.compactMap { $0[caseInsensitive: "name"]?.stringValue } ?? []
-            #expect(Set(coreNames).isSuperset(of: ["userName", "name", "displayName", "emails", "title", "timezone", "active", "groups"]))
+            let coreNames =
+                core["attributes"]?.arrayValue?.compactMap { $0[caseInsensitive: "name"]?.stringValue } ?? []
+            #expect(
+                Set(coreNames).isSuperset(of: [
+                    "userName", "name", "displayName", "emails", "title", "timezone", "active", "groups",
+                ]))
             expectSCIMError(try await org.scim(.get, "/Schemas/urn:example:nothing"), .notFound)
 
             let others = try await other.scim(.get, "/Schemas/\(learn)")
-            let otherNames = others["attributes"]?.arrayValue?.compactMap { $0[caseInsensitive: "name"]?.stringValue } ?? []
+            let otherNames =
+                others["attributes"]?.arrayValue?.compactMap { $0[caseInsensitive: "name"]?.stringValue } ?? []
             #expect(!otherNames.contains("costCentre"), "another organisation's custom fields never show")
             #expect(otherNames.contains("hireDate"))
         }
@@ -107,7 +120,9 @@ struct UsersDiscoveryTests {
             func named(_ name: String, in attributes: [JSONValue]) -> JSONValue? {
                 attributes.first { $0[caseInsensitive: "name"]?.stringValue == name }
             }
-            #expect(named("id", in: coreAttributes) == nil, "a common attribute, not the resource schema's (RFC 7643 §8.7.1)")
+            #expect(
+                named("id", in: coreAttributes) == nil,
+                "a common attribute, not the resource schema's (RFC 7643 §8.7.1)")
             #expect(named("meta", in: coreAttributes) == nil)
             let zones = named("timezone", in: coreAttributes)?[caseInsensitive: "canonicalValues"]?.arrayValue ?? []
             #expect(zones.contains("Europe/London") && zones.contains("America/New_York"))
@@ -117,16 +132,25 @@ struct UsersDiscoveryTests {
             let primaryTeam = try #require(named("primaryTeam", in: learnAmp["attributes"]?.arrayValue ?? []))
             let declared = primaryTeam[caseInsensitive: "subAttributes"]?.arrayValue ?? []
             for (name, value) in team {
-                let attribute = try #require(named(name, in: declared), "primaryTeam.\(name) is written but not declared")
-                #expect(attribute[caseInsensitive: "mutability"] == "readOnly", "primaryTeam.\(name) is computed by the server")
+                let attribute = try #require(
+                    named(name, in: declared), "primaryTeam.\(name) is written but not declared")
+                #expect(
+                    attribute[caseInsensitive: "mutability"] == "readOnly",
+                    "primaryTeam.\(name) is computed by the server")
                 let type = attribute[caseInsensitive: "type"]?.stringValue
-                #expect(value.stringValue != nil && (type == "string" || type == "reference"), "primaryTeam.\(name): \(type ?? "")")
+                #expect(
+                    value.stringValue != nil && (type == "string" || type == "reference"),
+                    "primaryTeam.\(name): \(type ?? "")")
             }
             #expect(Set(team.keys) == ["value", "display", "$ref"])
         }
     }
 
-    @Test("discovery endpoints are read-only: writes are 405", arguments: ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas", "/Schemas/\(SchemaURN.user)", "/ResourceTypes/User"])
+    @Test(
+        "discovery endpoints are read-only: writes are 405",
+        arguments: [
+            "/ServiceProviderConfig", "/ResourceTypes", "/Schemas", "/Schemas/\(SchemaURN.user)", "/ResourceTypes/User",
+        ])
     func readOnly(_ path: String) async throws {
         try await withApp { client in
             let org = try await SharedOrganisations.shared.organisation("discovery", client: client)

@@ -16,7 +16,9 @@ struct BadMember: Sendable, CustomTestStringConvertible {
 
 @Suite("SCIM /Users: errors are SCIM error bodies with the right status and scimType, never a 500")
 struct UsersErrorTests {
-    @Test("malformed JSON is 400 invalidSyntax on every write", arguments: ["{not json", "{\"userName\":", "[1,2", "nul", "{\"a\":1}}"])
+    @Test(
+        "malformed JSON is 400 invalidSyntax on every write",
+        arguments: ["{not json", "{\"userName\":", "[1,2", "nul", "{\"a\":1}}"])
     func malformedJSON(_ raw: String) async throws {
         try await withApp { client in
             let org = try await SharedOrganisations.shared.organisation("badinput", client: client)
@@ -37,16 +39,30 @@ struct UsersErrorTests {
             expectSCIMError(try await org.scim(.post, "/Users", raw: ""), .badRequest, "invalidSyntax")
             expectSCIMError(try await org.scim(.post, "/Users", json: "just a string"), .badRequest, "invalidSyntax")
             expectSCIMError(try await org.scim(.put, "/Users/\(id)", json: [1]), .badRequest, "invalidSyntax")
-            expectSCIMError(try await org.scim(.patch, "/Users/\(id)", json: ["Operations": [["op": "replace", "path": "title", "value": "x"]]]), .badRequest, "invalidSyntax")
-            expectSCIMError(try await org.scim(.patch, "/Users/\(id)", json: Users.patch()), .badRequest, "invalidSyntax")
-            expectSCIMError(try await org.scim(.patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": "x"]), .badRequest, "invalidSyntax")
-            expectSCIMError(try await org.scim(.patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": [5]]), .badRequest, "invalidSyntax")
+            expectSCIMError(
+                try await org.scim(
+                    .patch, "/Users/\(id)", json: ["Operations": [["op": "replace", "path": "title", "value": "x"]]]),
+                .badRequest, "invalidSyntax")
+            expectSCIMError(
+                try await org.scim(.patch, "/Users/\(id)", json: Users.patch()), .badRequest, "invalidSyntax")
+            expectSCIMError(
+                try await org.scim(
+                    .patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": "x"]),
+                .badRequest, "invalidSyntax")
+            expectSCIMError(
+                try await org.scim(
+                    .patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": [5]]),
+                .badRequest, "invalidSyntax")
             // A userName given twice with different values (two spellings) is ambiguous.
-            let twice = try await org.scim(.post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "a@example.com", "USERNAME": "b@example.com"])
+            let twice = try await org.scim(
+                .post, "/Users",
+                json: ["schemas": [.string(SchemaURN.user)], "userName": "a@example.com", "USERNAME": "b@example.com"])
             expectSCIMError(twice, .badRequest)
             var deep: JSONValue = "x"
             for _ in 0..<100 { deep = ["a": deep] }
-            let nested = try await org.scim(.post, "/Users", json: ["schemas": [.string(SchemaURN.user)], "userName": "deep@example.com", "title": deep])
+            let nested = try await org.scim(
+                .post, "/Users",
+                json: ["schemas": [.string(SchemaURN.user)], "userName": "deep@example.com", "title": deep])
             expectSCIMError(nested, .badRequest)
         }
     }
@@ -64,8 +80,11 @@ struct UsersErrorTests {
             BadMember(name: "name string", key: "name", value: "Ada"),
             BadMember(name: "givenName array", key: "name", value: ["givenName": ["Ada"]]),
             BadMember(name: "emails number", key: "emails", value: 5),
-            BadMember(name: "email primary string", key: "emails", value: [["value": "a@example.com", "primary": "yes"]]),
-            BadMember(name: "two primary emails", key: "emails", value: [["value": "a@example.com", "primary": true], ["value": "b@example.com", "primary": true]]),
+            BadMember(
+                name: "email primary string", key: "emails", value: [["value": "a@example.com", "primary": "yes"]]),
+            BadMember(
+                name: "two primary emails", key: "emails",
+                value: [["value": "a@example.com", "primary": true], ["value": "b@example.com", "primary": true]]),
             BadMember(name: "timezone not IANA", key: "timezone", value: "Mars/Olympus_Mons"),
             BadMember(name: "timezone offset", key: "timezone", value: "GMT+01:00"),
             BadMember(name: "timezone abbreviation", key: "timezone", value: "BST"),
@@ -77,7 +96,7 @@ struct UsersErrorTests {
             BadMember(name: "hireDate month 13", key: learn, value: ["hireDate": "2024-13-01"]),
             BadMember(name: "hireDate words", key: learn, value: ["hireDate": "yesterday"]),
             BadMember(name: "hireDate US format", key: learn, value: ["hireDate": "02/01/2024"]),
-            BadMember(name: "hireDate number", key: learn, value: ["hireDate": 20240101]),
+            BadMember(name: "hireDate number", key: learn, value: ["hireDate": 20_240_101]),
         ])
     func wrongTypes(_ bad: BadMember) async throws {
         try await withApp { client in
@@ -97,12 +116,15 @@ struct UsersErrorTests {
         try await withApp { client in
             let org = try await client.organisation()
             let one = try await org.scim(
-                .post, "/Users", json: Users.body(Users.email("utc"), extra: ["timezone": "UTC", learn: ["hireDate": "2024-02-29"]]))
+                .post, "/Users",
+                json: Users.body(Users.email("utc"), extra: ["timezone": "UTC", learn: ["hireDate": "2024-02-29"]]))
             #expect(one.status == .created, "\(one.text)")
             #expect(one["timezone"] == "UTC")
             let two = try await org.scim(
                 .post, "/Users",
-                json: Users.body(Users.email("ny"), extra: ["timezone": "america/new_york", learn: ["hireDate": "2024-03-01T00:00:00Z"]]))
+                json: Users.body(
+                    Users.email("ny"),
+                    extra: ["timezone": "america/new_york", learn: ["hireDate": "2024-03-01T00:00:00Z"]]))
             #expect(two.status == .created, "\(two.text)")
             #expect(two["timezone"] == "America/New_York")
             #expect(two.json?.at(learn, "hireDate") == "2024-03-01")
@@ -118,7 +140,8 @@ struct UsersErrorTests {
             for id in [UUID().uuidString.lowercased(), "not-a-uuid", "12345", "%27%20OR%20%271%27%3D%271"] {
                 expectSCIMError(try await org.scim(.get, "/Users/\(id)"), .notFound)
                 expectSCIMError(try await org.scim(.put, "/Users/\(id)", json: Users.body(email)), .notFound)
-                expectSCIMError(try await org.patchUser(id, ["op": "replace", "path": "title", "value": "x"]), .notFound)
+                expectSCIMError(
+                    try await org.patchUser(id, ["op": "replace", "path": "title", "value": "x"]), .notFound)
                 expectSCIMError(try await org.scim(.delete, "/Users/\(id)"), .notFound)
             }
         }
@@ -133,12 +156,16 @@ struct UsersErrorTests {
             for contentType in ["text/plain", "application/xml", "application/x-www-form-urlencoded"] {
                 let headers: HTTPFields = [.contentType: contentType]
                 expectSCIMError(try await org.scim(.post, "/Users", raw: body, headers: headers), .unsupportedMediaType)
-                expectSCIMError(try await org.scim(.put, "/Users/\(id)", raw: body, headers: headers), .unsupportedMediaType)
                 expectSCIMError(
-                    try await org.scim(.patch, "/Users/\(id)", raw: #"{"schemas":["\#(SchemaURN.patchOp)"],"Operations":[]}"#, headers: headers),
+                    try await org.scim(.put, "/Users/\(id)", raw: body, headers: headers), .unsupportedMediaType)
+                expectSCIMError(
+                    try await org.scim(
+                        .patch, "/Users/\(id)", raw: #"{"schemas":["\#(SchemaURN.patchOp)"],"Operations":[]}"#,
+                        headers: headers),
                     .unsupportedMediaType)
             }
-            let json = try await org.scim(.post, "/Users", raw: body, headers: [.contentType: "application/json; charset=utf-8"])
+            let json = try await org.scim(
+                .post, "/Users", raw: body, headers: [.contentType: "application/json; charset=utf-8"])
             #expect(json.status == .created, "application/json is accepted: \(json.text)")
         }
     }

@@ -18,9 +18,13 @@ private enum Directory {
         let ent = Users.enterprise
         let bodies: [JSONValue] = [
             [
-                "userName": .string(ada), "externalId": "ext-Ada", "name": ["givenName": "Ada", "familyName": "Lovelace"],
+                "userName": .string(ada), "externalId": "ext-Ada",
+                "name": ["givenName": "Ada", "familyName": "Lovelace"],
                 "displayName": "Ada Lovelace", "title": "Engineer", "timezone": "Europe/London",
-                "emails": [["value": .string(ada), "type": "work", "primary": true], ["value": "ada@home.org", "type": "home"]],
+                "emails": [
+                    ["value": .string(ada), "type": "work", "primary": true],
+                    ["value": "ada@home.org", "type": "home"],
+                ],
                 ent: ["department": "Engineering", "employeeNumber": "100"],
             ],
             [
@@ -30,7 +34,10 @@ private enum Directory {
             ],
             [
                 "userName": .string(alan), "name": ["givenName": "Alan", "familyName": "Turing"],
-                "emails": [["value": .string(alan), "type": "work", "primary": true], ["value": "alan@acme.com", "type": "home"]],
+                "emails": [
+                    ["value": .string(alan), "type": "work", "primary": true],
+                    ["value": "alan@acme.com", "type": "home"],
+                ],
                 ent: ["department": "Engineering"],
             ],
             [
@@ -38,7 +45,8 @@ private enum Directory {
                 "emails": [["value": .string(linus), "type": "work"]],
             ],
             [
-                "userName": .string(bobby), "name": ["givenName": "Bobby", "familyName": "Tables"], "title": "x' OR '1'='1",
+                "userName": .string(bobby), "name": ["givenName": "Bobby", "familyName": "Tables"],
+                "title": "x' OR '1'='1",
                 "emails": [["value": .string(bobby), "type": "work", "primary": true]],
             ],
         ]
@@ -114,7 +122,9 @@ struct UsersFilterTests {
             FilterCase(#"emails.type eq "home""#, [D.ada, D.alan]),
             FilterCase(#"emails[primary eq true] and userName ew ".org""#, [D.alan]),
             // URN-qualified attributes, and URNs in any case.
-            FilterCase(#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "engineering""#, [D.ada, D.alan]),
+            FilterCase(
+                #"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "engineering""#,
+                [D.ada, D.alan]),
             FilterCase(#"URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:Department eq "Navy""#, [D.grace]),
             FilterCase(#"department eq "Navy""#, [D.grace]),
             FilterCase(#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "linus@kernel.org""#, [D.linus]),
@@ -144,7 +154,11 @@ struct UsersFilterTests {
             let matched = try await org.matching(testCase.filter)
             #expect(matched == testCase.expected, "filter \(testCase.filter)")
             // The same filter through POST /Users/.search.
-            let searched = try await org.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "filter": .string(testCase.filter), "count": 1000])
+            let searched = try await org.scim(
+                .post, "/Users/.search",
+                json: [
+                    "schemas": [.string(SchemaURN.searchRequest)], "filter": .string(testCase.filter), "count": 1000,
+                ])
             #expect(searched.status == .ok, "\(searched.text)")
             #expect(Users.userNames(searched).sorted() == testCase.expected)
             #expect(searched["totalResults"] == .number(Double(testCase.expected.count)))
@@ -168,11 +182,13 @@ struct UsersFilterTests {
             let schema = try PostgresIdentifier("org_" + org.slug.replacingOccurrences(of: "-", with: "_"))
             try await withDatabase { database in
                 _ = try await database.query(
-                    "UPDATE \(schema).users SET created_at = '2020-06-01T00:00:00Z', updated_at = '2020-06-01T00:00:00Z'")
+                    "UPDATE \(schema).users SET created_at = '2020-06-01T00:00:00Z', updated_at = '2020-06-01T00:00:00Z'"
+                )
             }
             let boundary = "2021-01-01T00:00:00Z"
             let linusID = try #require(ids[D.linus])
-            #expect(try await org.patchUser(linusID, ["op": "replace", "path": "title", "value": "Kernel"]).status == .ok)
+            #expect(
+                try await org.patchUser(linusID, ["op": "replace", "path": "title", "value": "Kernel"]).status == .ok)
             #expect(try await org.matching("meta.lastModified gt \"\(boundary)\"") == [D.linus])
             #expect(try await org.matching("meta.lastModified lt \"\(boundary)\"").count == 4)
             #expect(try await org.matching("meta.created gt \"\(boundary)\"") == [])
@@ -180,7 +196,9 @@ struct UsersFilterTests {
             // Manager by id.
             let graceID = try #require(ids[D.grace])
             #expect(
-                try await org.patchUser(adaID, ["op": "add", "path": "\(ent):manager", "value": ["value": .string(graceID)]]).status == .ok)
+                try await org.patchUser(
+                    adaID, ["op": "add", "path": "\(ent):manager", "value": ["value": .string(graceID)]]
+                ).status == .ok)
             #expect(try await org.matching("\(ent):manager.value eq \"\(graceID)\"") == [D.ada])
             #expect(try await org.matching("\(ent):manager pr") == [D.ada])
         }
@@ -191,7 +209,8 @@ struct UsersFilterTests {
         arguments: [
             #"nickName eq "x""#, #"name.middleName eq "x""#, #"urn:example:unknown:attr eq "x""#, "userName eq",
             #"userName xx "a""#, #"(userName eq "a""#, #"userName eq "a" and"#, #"userName eq "a" or"#,
-            #"emails[type eq "work""#, #"emails[nope eq "x"]"#, #"userName eq 'single'"#, #"""#, "userName eq \"unterminated",
+            #"emails[type eq "work""#, #"emails[nope eq "x"]"#, #"userName eq 'single'"#, #"""#,
+            "userName eq \"unterminated",
             #"active eq "yes""#, "active gt true", "title gt true", #"meta.lastModified gt "yesterday""#,
             #"userName eq "a" userName eq "b""#, "()", "not userName eq \"a\"", #"title[value eq "x"]"#,
             #"userName eq "a"; DROP TABLE users"#, #"id gt "x""#,
@@ -201,7 +220,9 @@ struct UsersFilterTests {
             let org = try await SharedOrganisations.shared.organisation("badfilter", client: client)
             let listed = try await org.filter(filter)
             expectSCIMError(listed, .badRequest, "invalidFilter")
-            let searched = try await org.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "filter": .string(filter)])
+            let searched = try await org.scim(
+                .post, "/Users/.search",
+                json: ["schemas": [.string(SchemaURN.searchRequest)], "filter": .string(filter)])
             expectSCIMError(searched, .badRequest, "invalidFilter")
         }
     }

@@ -58,7 +58,11 @@ struct UsersLifecycleTests {
 
             // The lookup now finds exactly this user.
             let found = try await org.scim(
-                .get, "/Users" + Users.query(["filter": "userName eq \"\(email.uppercased())\"", "startIndex": "1", "count": "100"]))
+                .get,
+                "/Users"
+                    + Users.query([
+                        "filter": "userName eq \"\(email.uppercased())\"", "startIndex": "1", "count": "100",
+                    ]))
             #expect(found["totalResults"] == 1)
             #expect(Users.ids(found) == [id])
 
@@ -91,7 +95,8 @@ struct UsersLifecycleTests {
 
             // A PUT cannot change the id.
             let otherID = UUID().uuidString.lowercased()
-            let moved = try await org.scim(.put, "/Users/\(id)", json: Users.body(email, extra: ["id": .string(otherID)]))
+            let moved = try await org.scim(
+                .put, "/Users/\(id)", json: Users.body(email, extra: ["id": .string(otherID)]))
             expectSCIMError(moved, .badRequest, "mutability")
             expectSCIMError(try await org.scim(.get, "/Users/\(otherID)"), .notFound)
 
@@ -160,15 +165,19 @@ struct UsersLifecycleTests {
             #expect(first.json?.at("meta", "version")?.stringValue == v1)
 
             let stale: HTTPFields = [.ifMatch: "W/\"999999\""]
-            expectSCIMError(try await org.scim(.put, "/Users/\(id)", json: Users.body(email, given: "X"), headers: stale), .preconditionFailed)
             expectSCIMError(
-                try await org.patchUser(id, ["op": "replace", "path": "title", "value": "X"], headers: stale), .preconditionFailed)
+                try await org.scim(.put, "/Users/\(id)", json: Users.body(email, given: "X"), headers: stale),
+                .preconditionFailed)
+            expectSCIMError(
+                try await org.patchUser(id, ["op": "replace", "path": "title", "value": "X"], headers: stale),
+                .preconditionFailed)
             expectSCIMError(try await org.scim(.delete, "/Users/\(id)", headers: stale), .preconditionFailed)
             let unchanged = try await org.scim(.get, "/Users/\(id)")
             #expect(unchanged.headers[.eTag] == v1, "a failed precondition changes nothing")
             #expect(unchanged["title"] == nil)
 
-            let put = try await org.scim(.put, "/Users/\(id)", json: Users.body(email, given: "Second"), headers: [.ifMatch: v1])
+            let put = try await org.scim(
+                .put, "/Users/\(id)", json: Users.body(email, given: "Second"), headers: [.ifMatch: v1])
             #expect(put.status == .ok, "\(put.text)")
             let v2 = try #require(put.headers[.eTag])
             #expect(v2 != v1)
@@ -179,7 +188,8 @@ struct UsersLifecycleTests {
                 try await org.patchUser(id, ["op": "replace", "path": "title", "value": "X"], headers: [.ifMatch: v1]),
                 .preconditionFailed)
             let strong = String(v2.dropFirst(2))
-            let patched = try await org.patchUser(id, ["op": "replace", "path": "title", "value": "Y"], headers: [.ifMatch: strong])
+            let patched = try await org.patchUser(
+                id, ["op": "replace", "path": "title", "value": "Y"], headers: [.ifMatch: strong])
             #expect(patched.status == .ok, "\(patched.text)")
             let v3 = try #require(patched.headers[.eTag])
             #expect(v3 != v2)
@@ -200,7 +210,8 @@ struct UsersLifecycleTests {
         try await withApp { client in
             let org = try await client.organisation()
             let id = try await org.createUser(Users.email("star"))
-            let patched = try await org.patchUser(id, ["op": "replace", "path": "title", "value": "Z"], headers: [.ifMatch: "*"])
+            let patched = try await org.patchUser(
+                id, ["op": "replace", "path": "title", "value": "Z"], headers: [.ifMatch: "*"])
             #expect(patched.status == .ok)
             #expect(try await org.scim(.delete, "/Users/\(id)", headers: [.ifMatch: "*"]).status == .noContent)
         }
@@ -216,18 +227,23 @@ struct UsersLifecycleTests {
             let before = try await a.scim(.get, "/Users/\(id)")
 
             expectSCIMError(try await b.scim(.get, "/Users/\(id)"), .notFound)
-            expectSCIMError(try await b.scim(.put, "/Users/\(id)", json: Users.body(email, given: "Hijacked")), .notFound)
+            expectSCIMError(
+                try await b.scim(.put, "/Users/\(id)", json: Users.body(email, given: "Hijacked")), .notFound)
             expectSCIMError(try await b.patchUser(id, ["op": "replace", "value": ["active": false]]), .notFound)
             expectSCIMError(try await b.scim(.delete, "/Users/\(id)"), .notFound)
 
-            for filter in ["userName eq \"\(email)\"", "id eq \"\(id)\"", "title eq \"Secret\"", "userName pr", "active eq true"] {
+            for filter in [
+                "userName eq \"\(email)\"", "id eq \"\(id)\"", "title eq \"Secret\"", "userName pr", "active eq true",
+            ] {
                 let result = try await b.filter(filter)
                 #expect(result.status == .ok)
                 #expect(result["totalResults"] == 0, "filter \(filter) leaked: \(result.text)")
             }
             let all = try await b.scim(.get, "/Users")
             #expect(all["totalResults"] == 0)
-            let searched = try await b.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "filter": .string("userName eq \"\(email)\"")])
+            let searched = try await b.scim(
+                .post, "/Users/.search",
+                json: ["schemas": [.string(SchemaURN.searchRequest)], "filter": .string("userName eq \"\(email)\"")])
             #expect(searched["totalResults"] == 0)
 
             // B can create a user with the same userName: uniqueness is per organisation.

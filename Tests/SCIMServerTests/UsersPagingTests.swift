@@ -18,7 +18,11 @@ struct UsersPagingTests {
                 for index in batch {
                     group.addTask {
                         let userName = String(format: "page-%04d@example.com", index)
-                        let id = try await org.createUser(userName, extra: ["name": ["givenName": .string("G\(index % 7)"), "familyName": .string("F\(index)")]])
+                        let id = try await org.createUser(
+                            userName,
+                            extra: [
+                                "name": ["givenName": .string("G\(index % 7)"), "familyName": .string("F\(index)")]
+                            ])
                         return (userName, id)
                     }
                 }
@@ -29,8 +33,12 @@ struct UsersPagingTests {
     }
 
     /// A numeric member as it is written on the wire (an integer, never a string or a float).
-    static func expectInteger(_ result: TestResult, _ key: String, _ value: Int, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(result.text.contains("\"\(key)\":\(value)"), "\(key) should be the integer \(value)", sourceLocation: sourceLocation)
+    static func expectInteger(
+        _ result: TestResult, _ key: String, _ value: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(
+            result.text.contains("\"\(key)\":\(value)"), "\(key) should be the integer \(value)",
+            sourceLocation: sourceLocation)
         #expect(!result.text.contains("\"\(key)\":\""), "\(key) must not be a string", sourceLocation: sourceLocation)
     }
 
@@ -64,7 +72,9 @@ struct UsersPagingTests {
                 #expect(pageIDs.count == min(100, Self.directorySize - seen.count))
                 seen += pageIDs
                 if startIndex == 301, let edited = ids["page-0000@example.com"] {
-                    #expect(try await org.patchUser(edited, ["op": "replace", "path": "title", "value": "Moved?"]).status == .ok)
+                    #expect(
+                        try await org.patchUser(edited, ["op": "replace", "path": "title", "value": "Moved?"]).status
+                            == .ok)
                 }
                 startIndex += 100
             }
@@ -92,11 +102,17 @@ struct UsersPagingTests {
             #expect(Set(cursorSeen) == everyone, "no gaps")
 
             // The same through POST /Users/.search.
-            let searchPage = try await org.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "cursor": "", "count": 1000])
+            let searchPage = try await org.scim(
+                .post, "/Users/.search",
+                json: ["schemas": [.string(SchemaURN.searchRequest)], "cursor": "", "count": 1000])
             #expect(searchPage.status == .ok, "\(searchPage.text.prefix(300))")
             #expect(Users.ids(searchPage).count == 1000)
             let last = try await org.scim(
-                .post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "cursor": try #require(searchPage["nextCursor"]), "count": 1000])
+                .post, "/Users/.search",
+                json: [
+                    "schemas": [.string(SchemaURN.searchRequest)], "cursor": try #require(searchPage["nextCursor"]),
+                    "count": 1000,
+                ])
             #expect(Users.ids(last).count == Self.directorySize - 1000)
             #expect(last["nextCursor"] == nil)
             #expect(Set(Users.ids(searchPage) + Users.ids(last)) == everyone)
@@ -110,13 +126,15 @@ struct UsersPagingTests {
             let sortedNames = ids.keys.sorted()
             var ascending: [String] = []
             for start in [1, 1001] {
-                ascending += Users.userNames(try await org.scim(.get, "/Users?sortBy=userName&startIndex=\(start)&count=1000"))
+                ascending += Users.userNames(
+                    try await org.scim(.get, "/Users?sortBy=userName&startIndex=\(start)&count=1000"))
             }
             #expect(ascending == sortedNames)
             var descending: [String] = []
             for start in [1, 1001] {
                 descending += Users.userNames(
-                    try await org.scim(.get, "/Users?sortBy=userName&sortOrder=descending&startIndex=\(start)&count=1000"))
+                    try await org.scim(
+                        .get, "/Users?sortBy=userName&sortOrder=descending&startIndex=\(start)&count=1000"))
             }
             #expect(descending == sortedNames.reversed())
 
@@ -132,27 +150,36 @@ struct UsersPagingTests {
         try await withApp { client in
             let org = try await client.organisation("sort")
             let people: [(String, String, String)] = [
-                ("carol@example.com", "Carol", "Zeta"), ("alice@example.com", "Alice", "Young"), ("bob@example.com", "Bob", "Young"),
+                ("carol@example.com", "Carol", "Zeta"), ("alice@example.com", "Alice", "Young"),
+                ("bob@example.com", "Bob", "Young"),
                 ("dave@example.com", "Dave", "Adams"),
             ]
             for (userName, given, family) in people {
                 _ = try await org.createUser(
-                    userName, extra: ["name": ["givenName": .string(given), "familyName": .string(family)], "displayName": .string(given)])
+                    userName,
+                    extra: [
+                        "name": ["givenName": .string(given), "familyName": .string(family)],
+                        "displayName": .string(given),
+                    ])
                 try await Task.sleep(for: .milliseconds(20))
             }
             let byUserName = Users.userNames(try await org.scim(.get, "/Users?sortBy=userName"))
             #expect(byUserName == ["alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"])
-            let byUserNameDescending = Users.userNames(try await org.scim(.get, "/Users?sortBy=userName&sortOrder=descending"))
+            let byUserNameDescending = Users.userNames(
+                try await org.scim(.get, "/Users?sortBy=userName&sortOrder=descending"))
             #expect(byUserNameDescending == byUserName.reversed())
             let byFamily = Users.userNames(try await org.scim(.get, "/Users?sortBy=name.familyName"))
             #expect(byFamily.first == "dave@example.com")
             #expect(byFamily.last == "carol@example.com")
             #expect(Set(byFamily[1...2]) == ["alice@example.com", "bob@example.com"])
-            let byDisplayName = Users.userNames(try await org.scim(.get, "/Users?sortBy=DisplayName&sortOrder=DESCENDING"))
+            let byDisplayName = Users.userNames(
+                try await org.scim(.get, "/Users?sortBy=DisplayName&sortOrder=DESCENDING"))
             #expect(byDisplayName == ["dave@example.com", "carol@example.com", "bob@example.com", "alice@example.com"])
             let byCreated = Users.userNames(try await org.scim(.get, "/Users?sortBy=meta.created"))
             #expect(byCreated == people.map(\.0))
-            let searched = try await org.scim(.post, "/Users/.search", json: ["schemas": [.string(SchemaURN.searchRequest)], "sortBy": "userName", "sortOrder": "descending"])
+            let searched = try await org.scim(
+                .post, "/Users/.search",
+                json: ["schemas": [.string(SchemaURN.searchRequest)], "sortBy": "userName", "sortOrder": "descending"])
             #expect(Users.userNames(searched) == byUserNameDescending)
 
             expectSCIMError(try await org.scim(.get, "/Users?sortBy=emails"), .badRequest)
@@ -205,7 +232,10 @@ struct UsersPagingTests {
             let org = try await client.organisation()
             let email = Users.email("projected")
             let id = try await org.createUser(
-                email, extra: ["title": "T", Users.enterprise: ["department": "D", "employeeNumber": "1"], "displayName": "P"])
+                email,
+                extra: [
+                    "title": "T", Users.enterprise: ["department": "D", "employeeNumber": "1"], "displayName": "P",
+                ])
 
             let only = try await org.scim(.get, "/Users/\(id)?attributes=userName")
             #expect(only.status == .ok)
@@ -216,12 +246,16 @@ struct UsersPagingTests {
             #expect(sub["emails"]?.arrayValue?.first?.objectValue?.keys.sorted() == ["value"])
             #expect(sub["userName"] == nil)
 
-            let urn = try await org.scim(.get, "/Users/\(id)?attributes=\(Users.encode("\(Users.enterprise):department"))")
+            let urn = try await org.scim(
+                .get, "/Users/\(id)?attributes=\(Users.encode("\(Users.enterprise):department"))")
             #expect(urn.json?.at(Users.enterprise)?.objectValue?.keys.sorted() == ["department"], "\(urn.text)")
             #expect(urn["title"] == nil)
 
             let wholeExtension = try await org.scim(.get, "/Users/\(id)?attributes=\(Users.encode(Users.enterprise))")
-            #expect(wholeExtension.json?.at(Users.enterprise)?.objectValue?.keys.sorted() == ["department", "employeeNumber"])
+            #expect(
+                wholeExtension.json?.at(Users.enterprise)?.objectValue?.keys.sorted() == [
+                    "department", "employeeNumber",
+                ])
 
             let excluded = try await org.scim(.get, "/Users/\(id)?excludedAttributes=emails,name,id,schemas,meta")
             #expect(excluded["emails"] == nil)
@@ -235,11 +269,15 @@ struct UsersPagingTests {
             let caseInsensitive = try await org.scim(.get, "/Users/\(id)?ATTRIBUTES=USERNAME")
             #expect(caseInsensitive.keys == ["id", "schemas", "userName"], "\(caseInsensitive.text)")
 
-            let listed = try await org.scim(.get, "/Users?attributes=userName&filter=\(Users.encode("userName eq \"\(email)\""))")
+            let listed = try await org.scim(
+                .get, "/Users?attributes=userName&filter=\(Users.encode("userName eq \"\(email)\""))")
             let resource = try #require(listed["Resources"]?.arrayValue?.first)
             #expect(Set(resource.objectValue.map { Array($0.keys) } ?? []) == ["id", "schemas", "userName"])
             let listedExcluded = try await org.scim(.get, "/Users?excludedAttributes=emails")
-            #expect(listedExcluded["Resources"]?.arrayValue?.allSatisfy { $0[caseInsensitive: "emails"] == nil && $0[caseInsensitive: "id"] != nil } == true)
+            #expect(
+                listedExcluded["Resources"]?.arrayValue?.allSatisfy {
+                    $0[caseInsensitive: "emails"] == nil && $0[caseInsensitive: "id"] != nil
+                } == true)
         }
     }
 
@@ -254,7 +292,8 @@ struct UsersPagingTests {
             let id = try #require(created["id"]?.stringValue)
             #expect(created.headers[.location]?.hasSuffix(id) == true)
 
-            let put = try await org.scim(.put, "/Users/\(id)?excludedAttributes=name,emails", json: Users.body(email, given: "Q"))
+            let put = try await org.scim(
+                .put, "/Users/\(id)?excludedAttributes=name,emails", json: Users.body(email, given: "Q"))
             #expect(put.status == .ok)
             #expect(put["name"] == nil)
             #expect(put["emails"] == nil)

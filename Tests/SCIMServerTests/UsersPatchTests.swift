@@ -59,11 +59,16 @@ struct UsersPatchTests {
             let org = try await client.organisation()
             let id = try await org.createUser(Users.email("echo"))
             let echoed = try await org.patchUser(
-                id, ["op": "replace", "value": ["id": .string(id.uppercased()), "meta": ["version": "W/\"99\""], "title": "Echoed"]])
+                id,
+                [
+                    "op": "replace",
+                    "value": ["id": .string(id.uppercased()), "meta": ["version": "W/\"99\""], "title": "Echoed"],
+                ])
             #expect(echoed.status == .ok, "\(echoed.text)")
             #expect(echoed["title"] == "Echoed")
             #expect(echoed["id"]?.stringValue == id)
-            let other = try await org.patchUser(id, ["op": "replace", "value": ["id": .string(UUID().uuidString), "title": "Other"]])
+            let other = try await org.patchUser(
+                id, ["op": "replace", "value": ["id": .string(UUID().uuidString), "title": "Other"]])
             expectSCIMError(other, .badRequest, "mutability")
             #expect(try await org.scim(.get, "/Users/\(id)")["title"] == "Echoed")
         }
@@ -82,7 +87,8 @@ struct UsersPatchTests {
 
             let otherEmail = Users.email("boss2")
             let otherID = try await org.createUser(otherEmail)
-            let byEmail = try await org.patchUser(id, ["op": "Replace", "path": "\(ent):manager", "value": .string(otherEmail)])
+            let byEmail = try await org.patchUser(
+                id, ["op": "Replace", "path": "\(ent):manager", "value": .string(otherEmail)])
             #expect(byEmail.status == .ok, "\(byEmail.text)")
             #expect(byEmail.json?.at(ent, "manager", "value")?.stringValue == otherID)
             #expect(try await org.scim(.get, "/Users/\(id)").json?.at(ent, "manager", "value")?.stringValue == otherID)
@@ -100,11 +106,15 @@ struct UsersPatchTests {
             let id = try #require(created["id"]?.stringValue, "\(created.text)")
 
             let workEmail = Users.email("work")
-            let added = try await org.patchUser(id, ["op": "Add", "path": "emails[type eq \"work\"].value", "value": .string(workEmail)])
+            let added = try await org.patchUser(
+                id, ["op": "Add", "path": "emails[type eq \"work\"].value", "value": .string(workEmail)])
             #expect(added.status == .ok, "\(added.text)")
             let emails = try #require(added["emails"]?.arrayValue)
             #expect(emails.count == 2)
-            #expect(emails.contains { $0[caseInsensitive: "type"] == "work" && $0[caseInsensitive: "value"]?.stringValue == workEmail })
+            #expect(
+                emails.contains {
+                    $0[caseInsensitive: "type"] == "work" && $0[caseInsensitive: "value"]?.stringValue == workEmail
+                })
             #expect(try await org.matching("emails[type eq \"work\" and value eq \"\(workEmail)\"]") == [userName])
 
             let updatedEmail = Users.email("work2")
@@ -177,19 +187,27 @@ struct UsersPatchTests {
             let email = Users.email("noschema")
             let created = try await org.scim(
                 .post, "/Users",
-                json: Users.body(email, extra: ["schemas": [.string(SchemaURN.user)], ent: ["department": "Sales"], learn: ["hireDate": "2022-02-02"]]))
+                json: Users.body(
+                    email,
+                    extra: [
+                        "schemas": [.string(SchemaURN.user)], ent: ["department": "Sales"],
+                        learn: ["hireDate": "2022-02-02"],
+                    ]))
             #expect(created.status == .created, "\(created.text)")
             #expect(created.json?.at(ent, "department") == "Sales")
             #expect(created.json?.at(learn, "hireDate") == "2022-02-02")
             #expect(created["schemas"]?.arrayValue?.contains(.string(ent)) == true)
             let id = try #require(created["id"]?.stringValue)
 
-            let patched = try await org.patchUser(id, ["op": "replace", "value": ["department": "Support", "hireDate": "2022-03-03"]])
+            let patched = try await org.patchUser(
+                id, ["op": "replace", "value": ["department": "Support", "hireDate": "2022-03-03"]])
             #expect(patched.status == .ok, "\(patched.text)")
             #expect(patched.json?.at(ent, "department") == "Support")
             #expect(patched.json?.at(learn, "hireDate") == "2022-03-03")
 
-            let put = try await org.scim(.put, "/Users/\(id)", json: Users.body(email, extra: ["schemas": [.string(SchemaURN.user)], ent: ["division": "EMEA"]]))
+            let put = try await org.scim(
+                .put, "/Users/\(id)",
+                json: Users.body(email, extra: ["schemas": [.string(SchemaURN.user)], ent: ["division": "EMEA"]]))
             #expect(put.status == .ok, "\(put.text)")
             #expect(put.json?.at(ent, "division") == "EMEA")
             #expect(put.json?.at(ent, "department") == nil)
@@ -203,7 +221,11 @@ struct UsersPatchTests {
             let email = Users.email("ops")
             let id = try await org.createUser(email, extra: ["title": "Start"])
             let added = try await org.patchUser(
-                id, ["op": "add", "value": ["displayName": "Added", "emails": [["value": "extra@example.org", "type": "other"]]]],
+                id,
+                [
+                    "op": "add",
+                    "value": ["displayName": "Added", "emails": [["value": "extra@example.org", "type": "other"]]],
+                ],
                 ["op": "add", "path": "name", "value": ["formatted": "Given Family"]])
             #expect(added.status == .ok, "\(added.text)")
             #expect(added["displayName"] == "Added")
@@ -212,13 +234,18 @@ struct UsersPatchTests {
             #expect(added.json?.at("name", "formatted") == "Given Family")
 
             let replaced = try await org.patchUser(
-                id, ["op": "replace", "path": "emails", "value": [["value": .string(email), "type": "work", "primary": true]]],
+                id,
+                [
+                    "op": "replace", "path": "emails",
+                    "value": [["value": .string(email), "type": "work", "primary": true]],
+                ],
                 ["op": "replace", "path": "name", "value": ["givenName": "New"]])
             #expect(replaced["emails"]?.arrayValue?.count == 1, "replace swaps the whole list")
             #expect(replaced.json?.at("name", "givenName") == "New")
 
             let removed = try await org.patchUser(
-                id, ["op": "remove", "path": "title"], ["op": "remove", "path": "name.familyName"], ["op": "remove", "path": "displayName"])
+                id, ["op": "remove", "path": "title"], ["op": "remove", "path": "name.familyName"],
+                ["op": "remove", "path": "displayName"])
             #expect(removed.status == .ok, "\(removed.text)")
             #expect(removed["title"] == nil)
             #expect(removed["displayName"] == nil)
@@ -232,34 +259,79 @@ struct UsersPatchTests {
     @Test(
         "bad PATCH operations are 400 with the right scimType",
         arguments: [
-            BadPatch(name: "unknown attribute", operations: [["op": "replace", "path": "favouriteColour", "value": "x"]], scimType: "invalidPath"),
-            BadPatch(name: "unknown sub-attribute", operations: [["op": "replace", "path": "name.middle", "value": "x"]], scimType: "invalidPath"),
-            BadPatch(name: "unparsable path", operations: [["op": "replace", "path": "emails[type eq \"work\"", "value": "x"]], scimType: "invalidPath"),
-            BadPatch(name: "path of a number", operations: [["op": "replace", "path": 5, "value": "x"]], scimType: "invalidPath"),
-            BadPatch(name: "filter on a single-valued attribute", operations: [["op": "replace", "path": "title[value eq \"x\"]", "value": "x"]], scimType: "invalidPath"),
-            BadPatch(name: "unknown schema URN", operations: [["op": "replace", "path": "urn:example:foo:bar", "value": "x"]], scimType: "invalidPath"),
-            BadPatch(name: "replace through a filter matching nothing", operations: [["op": "replace", "path": "emails[type eq \"home\"].value", "value": "a@b.c"]], scimType: "noTarget"),
+            BadPatch(
+                name: "unknown attribute", operations: [["op": "replace", "path": "favouriteColour", "value": "x"]],
+                scimType: "invalidPath"),
+            BadPatch(
+                name: "unknown sub-attribute", operations: [["op": "replace", "path": "name.middle", "value": "x"]],
+                scimType: "invalidPath"),
+            BadPatch(
+                name: "unparsable path",
+                operations: [["op": "replace", "path": "emails[type eq \"work\"", "value": "x"]],
+                scimType: "invalidPath"),
+            BadPatch(
+                name: "path of a number", operations: [["op": "replace", "path": 5, "value": "x"]],
+                scimType: "invalidPath"),
+            BadPatch(
+                name: "filter on a single-valued attribute",
+                operations: [["op": "replace", "path": "title[value eq \"x\"]", "value": "x"]], scimType: "invalidPath"),
+            BadPatch(
+                name: "unknown schema URN",
+                operations: [["op": "replace", "path": "urn:example:foo:bar", "value": "x"]], scimType: "invalidPath"),
+            BadPatch(
+                name: "replace through a filter matching nothing",
+                operations: [["op": "replace", "path": "emails[type eq \"home\"].value", "value": "a@b.c"]],
+                scimType: "noTarget"),
             BadPatch(name: "remove without a path", operations: [["op": "remove"]], scimType: "noTarget"),
-            BadPatch(name: "id is read-only", operations: [["op": "replace", "path": "id", "value": "x"]], scimType: "mutability"),
-            BadPatch(name: "meta is read-only", operations: [["op": "replace", "path": "meta.created", "value": "2001-01-01T00:00:00Z"]], scimType: "mutability"),
-            BadPatch(name: "meta as a whole is read-only", operations: [["op": "remove", "path": "meta"]], scimType: "mutability"),
-            BadPatch(name: "groups is read-only", operations: [["op": "add", "path": "groups", "value": [["value": "x"]]]], scimType: "mutability"),
-            BadPatch(name: "manager.displayName is read-only", operations: [["op": "replace", "path": "\(ent):manager.displayName", "value": "x"]], scimType: "mutability"),
-            BadPatch(name: "active of the wrong type", operations: [["op": "replace", "path": "active", "value": "maybe"]], scimType: "invalidValue"),
-            BadPatch(name: "title of the wrong type", operations: [["op": "replace", "path": "title", "value": 5]], scimType: "invalidValue"),
-            BadPatch(name: "an invalid timezone", operations: [["op": "replace", "path": "timezone", "value": "Mars/Olympus_Mons"]], scimType: "invalidValue"),
-            BadPatch(name: "an invalid hire date", operations: [["op": "replace", "path": "\(learn):hireDate", "value": "2024-13-01"]], scimType: "invalidValue"),
-            BadPatch(name: "a path-less value that is not an object", operations: [["op": "replace", "value": "x"]], scimType: "invalidValue"),
-            BadPatch(name: "add without a value", operations: [["op": "add", "path": "title"]], scimType: "invalidValue"),
-            BadPatch(name: "an unknown op", operations: [["op": "move", "path": "title", "value": "x"]], scimType: "invalidSyntax"),
-            BadPatch(name: "removing userName", operations: [["op": "remove", "path": "userName"]], scimType: "invalidValue"),
+            BadPatch(
+                name: "id is read-only", operations: [["op": "replace", "path": "id", "value": "x"]],
+                scimType: "mutability"),
+            BadPatch(
+                name: "meta is read-only",
+                operations: [["op": "replace", "path": "meta.created", "value": "2001-01-01T00:00:00Z"]],
+                scimType: "mutability"),
+            BadPatch(
+                name: "meta as a whole is read-only", operations: [["op": "remove", "path": "meta"]],
+                scimType: "mutability"),
+            BadPatch(
+                name: "groups is read-only", operations: [["op": "add", "path": "groups", "value": [["value": "x"]]]],
+                scimType: "mutability"),
+            BadPatch(
+                name: "manager.displayName is read-only",
+                operations: [["op": "replace", "path": "\(ent):manager.displayName", "value": "x"]],
+                scimType: "mutability"),
+            BadPatch(
+                name: "active of the wrong type", operations: [["op": "replace", "path": "active", "value": "maybe"]],
+                scimType: "invalidValue"),
+            BadPatch(
+                name: "title of the wrong type", operations: [["op": "replace", "path": "title", "value": 5]],
+                scimType: "invalidValue"),
+            BadPatch(
+                name: "an invalid timezone",
+                operations: [["op": "replace", "path": "timezone", "value": "Mars/Olympus_Mons"]],
+                scimType: "invalidValue"),
+            BadPatch(
+                name: "an invalid hire date",
+                operations: [["op": "replace", "path": "\(learn):hireDate", "value": "2024-13-01"]],
+                scimType: "invalidValue"),
+            BadPatch(
+                name: "a path-less value that is not an object", operations: [["op": "replace", "value": "x"]],
+                scimType: "invalidValue"),
+            BadPatch(
+                name: "add without a value", operations: [["op": "add", "path": "title"]], scimType: "invalidValue"),
+            BadPatch(
+                name: "an unknown op", operations: [["op": "move", "path": "title", "value": "x"]],
+                scimType: "invalidSyntax"),
+            BadPatch(
+                name: "removing userName", operations: [["op": "remove", "path": "userName"]], scimType: "invalidValue"),
         ])
     func badOperations(_ bad: BadPatch) async throws {
         try await withApp { client in
             let org = try await SharedOrganisations.shared.organisation("badpatch", client: client)
             let id = try await org.createUser(Users.email("bad"), extra: ["title": "Unchanged"])
             let before = try await org.scim(.get, "/Users/\(id)")
-            let result = try await org.scim(.patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": bad.operations])
+            let result = try await org.scim(
+                .patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": bad.operations])
             expectSCIMError(result, .badRequest, bad.scimType)
             let after = try await org.scim(.get, "/Users/\(id)")
             #expect(after.json == before.json)
@@ -275,7 +347,11 @@ struct UsersPatchTests {
                 for index in 0..<10 {
                     group.addTask {
                         try await org.patchUser(
-                            id, ["op": "add", "path": "emails", "value": [["value": .string("extra\(index)@example.org"), "type": "other"]]]
+                            id,
+                            [
+                                "op": "add", "path": "emails",
+                                "value": [["value": .string("extra\(index)@example.org"), "type": "other"]],
+                            ]
                         ).status
                     }
                 }
@@ -291,7 +367,8 @@ struct UsersPatchTests {
     func stringBooleansOnPost() async throws {
         try await withApp { client in
             let org = try await client.organisation("entra")
-            let created = try await org.scim(.post, "/Users", json: Users.body(Users.email("stringy"), extra: ["active": "False"]))
+            let created = try await org.scim(
+                .post, "/Users", json: Users.body(Users.email("stringy"), extra: ["active": "False"]))
             #expect(created.status == .created, "\(created.text)")
             #expect(created["active"] == false)
         }
@@ -304,7 +381,8 @@ struct UsersPatchTests {
             let id = try await org.createUser(Users.email("atomic"), extra: ["title": "Before"])
             let before = try await org.scim(.get, "/Users/\(id)")
             let result = try await org.patchUser(
-                id, ["op": "replace", "path": "title", "value": "After"], ["op": "replace", "value": ["active": false]],
+                id, ["op": "replace", "path": "title", "value": "After"],
+                ["op": "replace", "value": ["active": false]],
                 ["op": "replace", "path": "emails[type eq \"home\"].value", "value": "x@y.z"])
             expectSCIMError(result, .badRequest, "noTarget")
             let after = try await org.scim(.get, "/Users/\(id)")
@@ -316,7 +394,8 @@ struct UsersPatchTests {
             let taken = Users.email("taken")
             _ = try await org.createUser(taken)
             let conflict = try await org.patchUser(
-                id, ["op": "replace", "path": "title", "value": "After"], ["op": "replace", "path": "userName", "value": .string(taken)])
+                id, ["op": "replace", "path": "title", "value": "After"],
+                ["op": "replace", "path": "userName", "value": .string(taken)])
             expectSCIMError(conflict, .conflict, "uniqueness")
             #expect(try await org.scim(.get, "/Users/\(id)").json == before.json)
         }

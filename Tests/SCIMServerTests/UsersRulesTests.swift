@@ -24,7 +24,8 @@ struct UsersRulesTests {
             #expect(try await org.filter("userName eq \"\(email)\"")["totalResults"] == 0)
 
             let adopted = try await org.scim(
-                .post, "/Users", json: Users.body(email.lowercased(), given: "Manuela", family: "Person", extra: ["title": "Lead"]))
+                .post, "/Users",
+                json: Users.body(email.lowercased(), given: "Manuela", family: "Person", extra: ["title": "Lead"]))
             #expect(adopted.status == .created, "\(adopted.text)")
             #expect(adopted["id"]?.stringValue == manualID)
             #expect(adopted.headers[.location]?.hasSuffix("/Users/\(manualID)") == true)
@@ -61,10 +62,14 @@ struct UsersRulesTests {
         try await withApp { client in
             let org = try await client.organisation()
             let email = Users.email("by-email")
-            let manual = try await client.admin(.post, "/organisations/\(org.slug)/users", json: ["email": .string(email)])
+            let manual = try await client.admin(
+                .post, "/organisations/\(org.slug)/users", json: ["email": .string(email)])
             let manualID = try #require(manual["id"]?.stringValue)
             var body = Users.body("login-\(UUID().uuidString.prefix(6))")
-            body = .object(body.objectValue!.merging(["emails": [["value": .string(email.uppercased()), "type": "work", "primary": true]]]) { $1 })
+            body = .object(
+                body.objectValue!.merging([
+                    "emails": [["value": .string(email.uppercased()), "type": "work", "primary": true]]
+                ]) { $1 })
             let adopted = try await org.scim(.post, "/Users", json: body)
             #expect(adopted.status == .created, "\(adopted.text)")
             #expect(adopted["id"]?.stringValue == manualID)
@@ -80,7 +85,9 @@ struct UsersRulesTests {
             let sameUserName = try await org.scim(.post, "/Users", json: Users.body(email.uppercased()))
             expectSCIMError(sameUserName, .conflict, "uniqueness")
             let userNameDetail = sameUserName["detail"]?.stringValue ?? ""
-            #expect(userNameDetail.contains("userName \(email.uppercased())") && !userNameDetail.contains("email"), "\(userNameDetail)")
+            #expect(
+                userNameDetail.contains("userName \(email.uppercased())") && !userNameDetail.contains("email"),
+                "\(userNameDetail)")
 
             var sameEmail = Users.body(Users.email("fresh")).objectValue!
             sameEmail["emails"] = [["value": .string(email), "type": "work", "primary": true]]
@@ -96,7 +103,8 @@ struct UsersRulesTests {
             let bothClash = try await org.scim(.post, "/Users", json: .object(both))
             expectSCIMError(bothClash, .conflict, "uniqueness")
             #expect(
-                bothClash["detail"]?.stringValue?.contains("the userName \(email) and the email \(otherEmail)") == true, "\(bothClash.text)")
+                bothClash["detail"]?.stringValue?.contains("the userName \(email) and the email \(otherEmail)") == true,
+                "\(bothClash.text)")
         }
     }
 
@@ -107,7 +115,8 @@ struct UsersRulesTests {
             let email = Users.email("dup")
             let id = try await org.createUser(email)
             expectSCIMError(try await org.scim(.post, "/Users", json: Users.body(email)), .conflict, "uniqueness")
-            expectSCIMError(try await org.scim(.post, "/Users", json: Users.body(email.uppercased())), .conflict, "uniqueness")
+            expectSCIMError(
+                try await org.scim(.post, "/Users", json: Users.body(email.uppercased())), .conflict, "uniqueness")
             // A different userName whose primary email is taken.
             var other = Users.body(Users.email("other")).objectValue!
             other["emails"] = [["value": .string(email), "type": "work", "primary": true]]
@@ -116,9 +125,11 @@ struct UsersRulesTests {
             let second = Users.email("second")
             let secondID = try await org.createUser(second)
             expectSCIMError(
-                try await org.patchUser(secondID, ["op": "replace", "path": "userName", "value": .string(email.uppercased())]),
+                try await org.patchUser(
+                    secondID, ["op": "replace", "path": "userName", "value": .string(email.uppercased())]),
                 .conflict, "uniqueness")
-            expectSCIMError(try await org.scim(.put, "/Users/\(secondID)", json: Users.body(email)), .conflict, "uniqueness")
+            expectSCIMError(
+                try await org.scim(.put, "/Users/\(secondID)", json: Users.body(email)), .conflict, "uniqueness")
             // With a department change the user's row is written before the team statements rather
             // than with the commit: the taken userName is 409 there too, and nothing is kept.
             expectSCIMError(
@@ -126,7 +137,8 @@ struct UsersRulesTests {
                     secondID, ["op": "replace", "path": "\(SchemaURN.enterpriseUser):department", "value": "Sales"],
                     ["op": "replace", "path": "userName", "value": .string(email)]),
                 .conflict, "uniqueness")
-            #expect(try await org.scim(.get, "/Users/\(secondID)").json?.at(SchemaURN.enterpriseUser, "department") == nil)
+            #expect(
+                try await org.scim(.get, "/Users/\(secondID)").json?.at(SchemaURN.enterpriseUser, "department") == nil)
             #expect(try await org.filter("userName eq \"\(email)\"")["totalResults"] == 1)
             #expect(Users.ids(try await org.filter("userName eq \"\(email)\"")) == [id])
         }
@@ -158,7 +170,9 @@ struct UsersRulesTests {
 
     // MARK: Rule 2: deactivation, never deletion
 
-    @Test("DELETE deprovisions: 204, then 404 to SCIM; the account stays inactive; a later POST adopts and reactivates it")
+    @Test(
+        "DELETE deprovisions: 204, then 404 to SCIM; the account stays inactive; a later POST adopts and reactivates it"
+    )
     func deleteReleasesAndPostReadopts() async throws {
         try await withApp { client in
             let org = try await client.organisation()
@@ -217,7 +231,9 @@ struct UsersRulesTests {
             let bossID = try await org.createUser(bossEmail, extra: ["displayName": "The Boss"])
 
             let byID = try await org.scim(
-                .post, "/Users", json: Users.body(Users.email("report1"), extra: [Users.enterprise: ["manager": ["value": .string(bossID)]]]))
+                .post, "/Users",
+                json: Users.body(
+                    Users.email("report1"), extra: [Users.enterprise: ["manager": ["value": .string(bossID)]]]))
             #expect(byID.status == .created, "\(byID.text)")
             let manager = try #require(byID.json?.at(Users.enterprise, "manager"))
             #expect(manager[caseInsensitive: "value"]?.stringValue == bossID)
@@ -226,11 +242,15 @@ struct UsersRulesTests {
 
             let byEmail = try await org.scim(
                 .post, "/Users",
-                json: Users.body(Users.email("report2"), extra: [Users.enterprise: ["manager": ["value": .string(bossEmail.uppercased())]]]))
+                json: Users.body(
+                    Users.email("report2"),
+                    extra: [Users.enterprise: ["manager": ["value": .string(bossEmail.uppercased())]]]))
             #expect(byEmail.status == .created, "\(byEmail.text)")
             #expect(byEmail.json?.at(Users.enterprise, "manager", "value")?.stringValue == bossID)
             let reportID = try #require(byEmail["id"]?.stringValue)
-            #expect(try await org.scim(.get, "/Users/\(reportID)").json?.at(Users.enterprise, "manager", "value")?.stringValue == bossID)
+            #expect(
+                try await org.scim(.get, "/Users/\(reportID)").json?.at(Users.enterprise, "manager", "value")?
+                    .stringValue == bossID)
 
             // Filterable by the manager's id.
             let reports = try await org.filter("\(Users.enterprise):manager.value eq \"\(bossID)\"")
@@ -250,7 +270,8 @@ struct UsersRulesTests {
             let futureEmail = Users.email("future-boss")
             let reportEmail = Users.email("early")
             let early = try await org.scim(
-                .post, "/Users", json: Users.body(reportEmail, extra: [Users.enterprise: ["manager": ["value": .string(futureEmail)]]]))
+                .post, "/Users",
+                json: Users.body(reportEmail, extra: [Users.enterprise: ["manager": ["value": .string(futureEmail)]]]))
             #expect(early.status == .created, "\(early.text)")
             let earlyID = try #require(early["id"]?.stringValue)
             #expect(early.json?.at(Users.enterprise, "manager") == nil, "an unknown manager is not rendered")
@@ -261,7 +282,8 @@ struct UsersRulesTests {
 
             // A second report names the future manager by PATCH (Entra's bare string).
             let otherID = try await org.createUser(Users.email("early2"))
-            let patched = try await org.patchUser(otherID, ["op": "Add", "path": "\(Users.enterprise):manager", "value": .string(futureEmail)])
+            let patched = try await org.patchUser(
+                otherID, ["op": "Add", "path": "\(Users.enterprise):manager", "value": .string(futureEmail)])
             #expect(patched.status == .ok, "\(patched.text)")
 
             let bossID = try await org.createUser(futureEmail)
@@ -279,17 +301,22 @@ struct UsersRulesTests {
             let email = Users.email("narcissus")
             let id = try await org.createUser(email)
             expectSCIMError(
-                try await org.patchUser(id, ["op": "replace", "path": "\(Users.enterprise):manager", "value": ["value": .string(id)]]),
+                try await org.patchUser(
+                    id, ["op": "replace", "path": "\(Users.enterprise):manager", "value": ["value": .string(id)]]),
                 .badRequest, "invalidValue")
             expectSCIMError(
-                try await org.patchUser(id, ["op": "replace", "path": "\(Users.enterprise):manager.value", "value": .string(email)]),
+                try await org.patchUser(
+                    id, ["op": "replace", "path": "\(Users.enterprise):manager.value", "value": .string(email)]),
                 .badRequest, "invalidValue")
             expectSCIMError(
-                try await org.scim(.put, "/Users/\(id)", json: Users.body(email, extra: [Users.enterprise: ["manager": .string(id)]])),
+                try await org.scim(
+                    .put, "/Users/\(id)", json: Users.body(email, extra: [Users.enterprise: ["manager": .string(id)]])),
                 .badRequest, "invalidValue")
             let newEmail = Users.email("selfish")
             expectSCIMError(
-                try await org.scim(.post, "/Users", json: Users.body(newEmail, extra: [Users.enterprise: ["manager": ["value": .string(newEmail)]]])),
+                try await org.scim(
+                    .post, "/Users",
+                    json: Users.body(newEmail, extra: [Users.enterprise: ["manager": ["value": .string(newEmail)]]])),
                 .badRequest, "invalidValue")
             #expect(try await org.scim(.get, "/Users/\(id)").json?.at(Users.enterprise, "manager") == nil)
         }
@@ -305,14 +332,18 @@ struct UsersRulesTests {
             let id = try await org.createUser(email)
             #expect(try await org.adminUser(email: email)?[caseInsensitive: "role"] == "viewer")
 
-            let promoted = try await client.admin(.patch, "/organisations/\(org.slug)/users/\(id)", json: ["role": "admin"])
+            let promoted = try await client.admin(
+                .patch, "/organisations/\(org.slug)/users/\(id)", json: ["role": "admin"])
             #expect(promoted.status == .ok, "\(promoted.text)")
             #expect(promoted["role"] == "admin")
 
             #expect(try await org.scim(.put, "/Users/\(id)", json: Users.body(email, given: "Put")).status == .ok)
             #expect(try await org.adminUser(email: email)?[caseInsensitive: "role"] == "admin")
-            #expect(try await org.patchUser(id, ["op": "replace", "value": ["active": false, "title": "Boss"]]).status == .ok)
-            #expect(try await org.patchUser(id, ["op": "add", "path": "role", "value": "viewer"]).status == .badRequest)
+            #expect(
+                try await org.patchUser(id, ["op": "replace", "value": ["active": false, "title": "Boss"]]).status
+                    == .ok)
+            #expect(
+                try await org.patchUser(id, ["op": "add", "path": "role", "value": "viewer"]).status == .badRequest)
             let after = try #require(try await org.adminUser(email: email))
             #expect(after[caseInsensitive: "role"] == "admin")
             #expect(after[caseInsensitive: "active"] == false)
@@ -325,7 +356,9 @@ struct UsersRulesTests {
             let org = try await client.organisation()
             let email = Users.email("synced")
             let id = try await org.createUser(email)
-            #expect(try await client.admin(.patch, "/organisations/\(org.slug)/users/\(id)", json: ["firstName": "Manual"]).status == .ok)
+            #expect(
+                try await client.admin(.patch, "/organisations/\(org.slug)/users/\(id)", json: ["firstName": "Manual"])
+                    .status == .ok)
             #expect(try await org.scim(.get, "/Users/\(id)").json?.at("name", "givenName") == "Manual")
             #expect(try await org.scim(.put, "/Users/\(id)", json: Users.body(email, given: "FromIdP")).status == .ok)
             #expect(try await org.adminUser(email: email)?[caseInsensitive: "firstName"] == "FromIdP")
@@ -339,14 +372,18 @@ struct UsersRulesTests {
         ["scimAttribute": .string("\(Users.learnAmp):level"), "field": "level", "type": "number"],
         ["scimAttribute": .string("\(Users.learnAmp):mentor"), "field": "is_mentor", "type": "boolean"],
         ["scimAttribute": .string("\(Users.learnAmp):startedOn"), "field": "started_on", "type": "date"],
-        ["scimAttribute": .string("\(Users.learnAmp):band"), "field": "band", "type": "enum", "allowedValues": ["A", "B", "C"]],
+        [
+            "scimAttribute": .string("\(Users.learnAmp):band"), "field": "band", "type": "enum",
+            "allowedValues": ["A", "B", "C"],
+        ],
     ]
 
     @Test("custom fields: mapped, validated, stored, returned and filterable with eq; unmapped ones ignored")
     func customFields() async throws {
         try await withApp { client in
             let org = try await client.organisation()
-            let put = try await client.admin(.put, "/organisations/\(org.slug)/custom-fields", json: ["mappings": Self.mappings])
+            let put = try await client.admin(
+                .put, "/organisations/\(org.slug)/custom-fields", json: ["mappings": Self.mappings])
             #expect(put.status == .ok, "\(put.text)")
             #expect(put["mappings"]?.arrayValue?.count == 5)
             let listed = try await client.admin(.get, "/organisations/\(org.slug)/custom-fields")
@@ -381,24 +418,34 @@ struct UsersRulesTests {
             #expect(fetched["schemas"]?.arrayValue?.contains(.string(Users.learnAmp)) == true)
 
             // Projection knows the organisation's custom fields.
-            let projected = try await org.scim(.get, "/Users/\(id)?attributes=\(Users.encode("\(Users.learnAmp):costCentre"))")
-            #expect(projected.json?.at(Users.learnAmp)?.objectValue?.keys.sorted() == ["costCentre"], "\(projected.text)")
-            let withoutLevel = try await org.scim(.get, "/Users/\(id)?excludedAttributes=\(Users.encode("\(Users.learnAmp):level"))")
+            let projected = try await org.scim(
+                .get, "/Users/\(id)?attributes=\(Users.encode("\(Users.learnAmp):costCentre"))")
+            #expect(
+                projected.json?.at(Users.learnAmp)?.objectValue?.keys.sorted() == ["costCentre"], "\(projected.text)")
+            let withoutLevel = try await org.scim(
+                .get, "/Users/\(id)?excludedAttributes=\(Users.encode("\(Users.learnAmp):level"))")
             #expect(withoutLevel.json?.at(Users.learnAmp, "level") == nil)
             #expect(withoutLevel.json?.at(Users.learnAmp, "costCentre") == "CC-1")
             let found = try await org.filter("userName eq \"\(email)\"")
-            #expect(found["Resources"]?.arrayValue?.first?[caseInsensitive: Users.learnAmp]?[caseInsensitive: "band"] == "B")
+            #expect(
+                found["Resources"]?.arrayValue?.first?[caseInsensitive: Users.learnAmp]?[caseInsensitive: "band"] == "B"
+            )
 
             // A second user, to show the filters select.
             _ = try await org.scim(
                 .post, "/Users",
                 json: Users.body(
                     Users.email("custom2"),
-                    extra: [Users.learnAmp: ["costCentre": "CC-2", "level": 4, "mentor": false, "startedOn": "2023-01-01", "band": "A"]]))
+                    extra: [
+                        Users.learnAmp: [
+                            "costCentre": "CC-2", "level": 4, "mentor": false, "startedOn": "2023-01-01", "band": "A",
+                        ]
+                    ]))
 
             for filter in [
                 "\(Users.learnAmp):costCentre eq \"CC-1\"", "costCentre eq \"cc-1\"", "\(Users.learnAmp):level eq 3",
-                "\(Users.learnAmp):mentor eq true", "\(Users.learnAmp):startedOn eq \"2024-02-29\"", "\(Users.learnAmp):band eq \"B\"",
+                "\(Users.learnAmp):mentor eq true", "\(Users.learnAmp):startedOn eq \"2024-02-29\"",
+                "\(Users.learnAmp):band eq \"B\"",
                 "\(Users.learnAmp):hireDate eq \"2020-01-15\"",
             ] {
                 #expect(try await org.matching(filter) == [email], "filter \(filter)")
@@ -424,7 +471,8 @@ struct UsersRulesTests {
         "a custom-field value of the wrong type is 400 invalidValue",
         arguments: [
             ("costCentre", 5), ("level", "three"), ("level", true), ("mentor", "maybe"), ("mentor", 1),
-            ("startedOn", "2024-02-30"), ("startedOn", "29/02/2024"), ("startedOn", 20240229), ("band", "Z"), ("band", 1),
+            ("startedOn", "2024-02-30"), ("startedOn", "29/02/2024"), ("startedOn", 20_240_229), ("band", "Z"),
+            ("band", 1),
         ] as [(String, JSONValue)])
     func customFieldWrongType(attribute: String, value: JSONValue) async throws {
         try await withApp { client in
@@ -432,11 +480,17 @@ struct UsersRulesTests {
                 try await org.mapCustomFields(Self.mappings)
             }
             let email = Users.email("badcustom")
-            let posted = try await org.scim(.post, "/Users", json: Users.body(email, extra: [Users.learnAmp: [attribute: value]]))
+            let posted = try await org.scim(
+                .post, "/Users", json: Users.body(email, extra: [Users.learnAmp: [attribute: value]]))
             expectSCIMError(posted, .badRequest, "invalidValue")
             let id = try await org.createUser(email)
-            expectSCIMError(try await org.patchUser(id, ["op": "replace", "path": "\(Users.learnAmp):\(attribute)", "value": value]), .badRequest, "invalidValue")
-            expectSCIMError(try await org.patchUser(id, ["op": "replace", "value": ["\(Users.learnAmp):\(attribute)": value]]), .badRequest, "invalidValue")
+            expectSCIMError(
+                try await org.patchUser(
+                    id, ["op": "replace", "path": "\(Users.learnAmp):\(attribute)", "value": value]), .badRequest,
+                "invalidValue")
+            expectSCIMError(
+                try await org.patchUser(id, ["op": "replace", "value": ["\(Users.learnAmp):\(attribute)": value]]),
+                .badRequest, "invalidValue")
         }
     }
 
@@ -444,10 +498,19 @@ struct UsersRulesTests {
         "an invalid custom-field mapping is 400",
         arguments: [
             ["scimAttribute": "urn:example:costCentre", "field": "cost_centre", "type": "string"],
-            ["scimAttribute": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCentre", "field": "cc", "type": "string"],
-            ["scimAttribute": .string("\(SchemaURN.learnAmpUser):costCentre"), "field": "cost_centre", "type": "float"],
+            [
+                "scimAttribute": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCentre", "field": "cc",
+                "type": "string",
+            ],
+            [
+                "scimAttribute": .string("\(SchemaURN.learnAmpUser):costCentre"), "field": "cost_centre",
+                "type": "float",
+            ],
             ["scimAttribute": .string("\(SchemaURN.learnAmpUser):band"), "field": "band", "type": "enum"],
-            ["scimAttribute": .string("\(SchemaURN.learnAmpUser):costCentre"), "field": "Cost Centre", "type": "string"],
+            [
+                "scimAttribute": .string("\(SchemaURN.learnAmpUser):costCentre"), "field": "Cost Centre",
+                "type": "string",
+            ],
             ["scimAttribute": .string("\(SchemaURN.learnAmpUser):hireDate"), "field": "hire", "type": "date"],
             ["scimAttribute": .string("\(SchemaURN.learnAmpUser):"), "field": "x", "type": "string"],
             ["field": "x", "type": "string"],
@@ -455,7 +518,8 @@ struct UsersRulesTests {
     func invalidMapping(mapping: JSONValue) async throws {
         try await withApp { client in
             let org = try await SharedOrganisations.shared.organisation("badmapping", client: client)
-            let result = try await client.admin(.put, "/organisations/\(org.slug)/custom-fields", json: ["mappings": [mapping]])
+            let result = try await client.admin(
+                .put, "/organisations/\(org.slug)/custom-fields", json: ["mappings": [mapping]])
             #expect(result.status == .badRequest, "\(result.text)")
             let listed = try await client.admin(.get, "/organisations/\(org.slug)/custom-fields")
             #expect(listed["mappings"] == [], "nothing is stored")

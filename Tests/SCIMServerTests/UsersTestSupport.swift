@@ -75,7 +75,9 @@ extension TestOrganisation {
     }
 
     func patchUser(_ id: String, _ operations: JSONValue..., headers: HTTPFields = [:]) async throws -> TestResult {
-        try await scim(.patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": .array(operations)], headers: headers)
+        try await scim(
+            .patch, "/Users/\(id)", json: ["schemas": [.string(SchemaURN.patchOp)], "Operations": .array(operations)],
+            headers: headers)
     }
 
     /// Sets custom-field mappings through the admin API, failing the test unless it answers 200.

@@ -5,7 +5,9 @@ import Testing
 @Suite("Filter evaluator")
 struct FilterEvaluatorTests {
     static let user: JSONValue = [
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        ],
         "id": "2819c223-7f76-453a-919d-413861904646",
         "externalId": "abc",
         "userName": "Jane@Acme.com",
@@ -203,7 +205,8 @@ struct FilterEvaluatorTests {
 
     @Test("the printer's output evaluates like the original")
     func printedFiltersAgree() throws {
-        let text = #"emails[type eq "work" and not (value co "x")] or (age ge 18 and urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "m-42")"#
+        let text =
+            #"emails[type eq "work" and not (value co "x")] or (age ge 18 and urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "m-42")"#
         let filter = try Filter.parse(text)
         let reparsed = try Filter.parse(filter.description)
         #expect(reparsed == filter)

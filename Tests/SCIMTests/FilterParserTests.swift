@@ -168,7 +168,8 @@ struct FilterParserTests {
                         .and(cmp("type", .eq, .string("xmpp")), cmp("value", .co, .string("@foo.com")))))),
             Case(
                 #"emails[not (type eq "home") or (primary eq true)]"#,
-                .valuePath(path("emails"), .or(.not(cmp("type", .eq, .string("home"))), cmp("primary", .eq, .bool(true))))),
+                .valuePath(
+                    path("emails"), .or(.not(cmp("type", .eq, .string("home"))), cmp("primary", .eq, .bool(true))))),
             Case(#"members [ value pr ]"#, .valuePath(path("members"), .present(path("value")))),
             Case(
                 enterprise + #":manager[value eq "m1"]"#,
@@ -351,7 +352,8 @@ struct PatchPathParserTests {
                 PatchPath(attribute: path("members"), valueFilter: cmp("value", .eq, .string("2819c223")))),
             Case(
                 #"emails[type eq "work"].value"#,
-                PatchPath(attribute: path("emails"), valueFilter: cmp("type", .eq, .string("work")), subAttribute: "value")),
+                PatchPath(
+                    attribute: path("emails"), valueFilter: cmp("type", .eq, .string("work")), subAttribute: "value")),
             Case(
                 #"addresses[type eq "work" and primary eq true].streetAddress"#,
                 PatchPath(
@@ -539,7 +541,10 @@ struct FilterParserPropertyTests {
         case 3: return .number(Double.random(in: -1e300...1e300, using: &rng))
         case 4: return .number(Double(Int.random(in: -99999...99999, using: &rng)) / 1000)
         default:
-            let pieces = ["a", "B", " ", "\"", "\\", "/", "\n", "\t", "\u{1}", "\u{1F}", "é", "😀", "日", "and", "]", ")", "\u{7F}", "\u{2028}"]
+            let pieces = [
+                "a", "B", " ", "\"", "\\", "/", "\n", "\t", "\u{1}", "\u{1F}", "é", "😀", "日", "and", "]", ")", "\u{7F}",
+                "\u{2028}",
+            ]
             var s = ""
             for _ in 0..<Int.random(in: 0...8, using: &rng) { s += pieces.randomElement(using: &rng)! }
             return .string(s)

@@ -13,17 +13,22 @@ struct FuzzPropertyTests {
     func filters() {
         var random = SeededRandom(seed: 0x5C1F_0001)
         for index in 0..<Self.cases {
-            let text = index.isMultiple(of: 3) ? random.bytesAsText(maxLength: 200) : random.soup(Soup.filter, maxTokens: 24)
+            let text =
+                index.isMultiple(of: 3) ? random.bytesAsText(maxLength: 200) : random.soup(Soup.filter, maxTokens: 24)
             do {
                 let filter = try Filter.parse(text)
                 _ = filter.matches(Soup.user)
             } catch {
-                #expect(error.status == 400 && error.scimType == .invalidFilter, "case \(index) \(text.debugDescription): \(error)")
+                #expect(
+                    error.status == 400 && error.scimType == .invalidFilter,
+                    "case \(index) \(text.debugDescription): \(error)")
             }
             do {
                 _ = try PatchPath.parse(text)
             } catch {
-                #expect(error.status == 400 && error.scimType == .invalidPath, "case \(index) \(text.debugDescription): \(error)")
+                #expect(
+                    error.status == 400 && error.scimType == .invalidPath,
+                    "case \(index) \(text.debugDescription): \(error)")
             }
         }
     }
@@ -49,7 +54,9 @@ struct FuzzPropertyTests {
         for index in 0..<Self.cases {
             let body: JSONValue
             if index.isMultiple(of: 5) {
-                guard let parsed = try? JSONValue.parse(Array(random.bytesAsText(maxLength: 300).utf8)) else { continue }
+                guard let parsed = try? JSONValue.parse(Array(random.bytesAsText(maxLength: 300).utf8)) else {
+                    continue
+                }
                 body = parsed
             } else {
                 body = random.patchBody()
@@ -84,7 +91,9 @@ struct FuzzPropertyTests {
             do {
                 value = try JSONValue.parse(bytes)
             } catch {
-                #expect(error.status == 400 && [.invalidSyntax, .invalidValue].contains(error.scimType), "case \(index): \(error)")
+                #expect(
+                    error.status == 400 && [.invalidSyntax, .invalidValue].contains(error.scimType),
+                    "case \(index): \(error)")
                 continue
             }
             let again = try? JSONValue.parse(value.serialized())
@@ -145,7 +154,9 @@ struct SeededRandom: RandomNumberGenerator {
         for _ in 0..<Int.random(in: 0...4, using: &self) {
             var operation: [String: JSONValue] = [:]
             if Int.random(in: 0..<10, using: &self) > 0 { operation[element(["op", "OP"])] = element(Soup.ops) }
-            if Bool.random(using: &self) { operation["path"] = Int.random(in: 0..<8, using: &self) > 0 ? .string(element(Soup.paths)) : value() }
+            if Bool.random(using: &self) {
+                operation["path"] = Int.random(in: 0..<8, using: &self) > 0 ? .string(element(Soup.paths)) : value()
+            }
             if Int.random(in: 0..<4, using: &self) > 0 { operation["value"] = value() }
             operations.append(Int.random(in: 0..<20, using: &self) > 0 ? .object(operation) : value())
         }
@@ -158,34 +169,44 @@ struct SeededRandom: RandomNumberGenerator {
 /// Vocabulary for the generators and the fixed resources the PATCHes apply to.
 enum Soup {
     static let filter = [
-        "userName", "emails", "emails.value", "name.givenName", "meta.lastModified", "members", "value", "type", "primary",
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "urn:x:", ".", ":", "eq", "EQ", "ne", "co", "sw",
-        "ew", "pr", "gt", "ge", "lt", "le", "and", "or", "not", "(", ")", "[", "]", "\"ada@acme.com\"", "\"x' OR '1'='1\"",
-        "\"\\u00e9\\\"\"", "\"unterminated", "\"\\uZZZZ\"", "\"\\ud800\"", "true", "false", "null", "42", "-1.5e3", "1e999", "\\",
+        "userName", "emails", "emails.value", "name.givenName", "meta.lastModified", "members", "value", "type",
+        "primary",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "urn:x:", ".", ":", "eq", "EQ", "ne",
+        "co", "sw",
+        "ew", "pr", "gt", "ge", "lt", "le", "and", "or", "not", "(", ")", "[", "]", "\"ada@acme.com\"",
+        "\"x' OR '1'='1\"",
+        "\"\\u00e9\\\"\"", "\"unterminated", "\"\\uZZZZ\"", "\"\\ud800\"", "true", "false", "null", "42", "-1.5e3",
+        "1e999", "\\",
         "\t", "é", "💥", "\u{0}", "]]", "((",
     ]
     static let json = [
-        "{", "}", "[", "]", ",", ":", "\"k\"", "\"\\u0000\"", "\"\\ud83d\"", "\"é\"", "1", "-0", "1e400", "0.5", "01", "true",
+        "{", "}", "[", "]", ",", ":", "\"k\"", "\"\\u0000\"", "\"\\ud83d\"", "\"é\"", "1", "-0", "1e400", "0.5", "01",
+        "true",
         "false", "null", "nul", " ", "\n", "\"", "\\", "\u{FEFF}", "\"Operations\"", "\"schemas\"",
     ]
     static let ops: [JSONValue] = ["add", "replace", "remove", "Add", "REPLACE", "move", "", 1, .null, ["add"]]
     static let paths = [
         "active", "title", "displayName", "userName", "name", "name.givenName", "emails", "emails[type eq \"work\"]",
-        "emails[type eq \"work\"].value", "emails[type eq \"other\"].primary", "emails[value co \"@\" or primary eq true].type",
+        "emails[type eq \"work\"].value", "emails[type eq \"other\"].primary",
+        "emails[value co \"@\" or primary eq true].type",
         "emails[bogus eq 1]", "members", "members[value eq \"u-1\"]", "members[value eq \"u-1\" or value eq \"u-2\"]",
         "members[display sw \"A\"]", "members[value eq \"u-1\"].display", "id", "meta.created", "groups", "externalId",
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", "\(SchemaURN.learnAmpUser):level",
-        "\(SchemaURN.learnAmpUser):band", "\(SchemaURN.learnAmpUser):probationEnds", "\(SchemaURN.learnAmpUser)", "unknown",
+        "\(SchemaURN.learnAmpUser):band", "\(SchemaURN.learnAmpUser):probationEnds", "\(SchemaURN.learnAmpUser)",
+        "unknown",
         "emails[", "[]", "name..x", " ", "",
     ]
     static let keys = [
-        "value", "display", "type", "primary", "active", "title", "displayName", "userName", "name", "givenName", "emails",
+        "value", "display", "type", "primary", "active", "title", "displayName", "userName", "name", "givenName",
+        "emails",
         "members", "id", "externalId", "name.familyName", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
         "department", "manager", SchemaURN.learnAmpUser, "level", "band", "meta", "schemas",
     ]
     static let strings = [
-        "", "x", "u-1", "u-3", "g-1", "True", "false", "Senior", "2026-06-30", "2026-01-01T00:00:00Z", "not a date", "ada@acme.com",
+        "", "x", "u-1", "u-3", "g-1", "True", "false", "Senior", "2026-06-30", "2026-01-01T00:00:00Z", "not a date",
+        "ada@acme.com",
         "x' OR '1'='1", "; DROP TABLE users; --", String(repeating: "a", count: 300), "é💥", "\u{0}",
     ]
 

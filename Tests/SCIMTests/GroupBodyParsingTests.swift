@@ -25,7 +25,8 @@ struct GroupBodyParsingTests {
 
     @Test("Okta's PUT: members extracted, display dropped, the rest of the body kept")
     func oktaPut() throws {
-        let text = #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"x","displayName":"Sales","#
+        let text =
+            #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"x","displayName":"Sales","#
             + #""members":[{"value":"\#(Self.a)","display":"Ada"},{"value":"\#(Self.b)","display":"Bob"}]}"#
         let body = try JSONValue.parseGroup(Array(text.utf8))
         #expect(body.json[caseInsensitive: "members"] == nil, "the array is not in the tree")
@@ -56,24 +57,30 @@ struct GroupBodyParsingTests {
         #expect(extracted == tree)
     }
 
-    @Test("a name repeated in the body or in a member object is invalidSyntax, extracted or not", arguments: [
-        #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)"}],"members":[{"value":"\#(b)"}]}"#,
-        #"{"schemas":["\#(group)"],"displayName":"T","displayName":"U","members":[{"value":"\#(a)"}]}"#,
-        #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","value":"\#(b)"}]}"#,
-        #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","display":"A","display":"B"}]}"#,
-    ])
+    @Test(
+        "a name repeated in the body or in a member object is invalidSyntax, extracted or not",
+        arguments: [
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)"}],"members":[{"value":"\#(b)"}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","displayName":"U","members":[{"value":"\#(a)"}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","value":"\#(b)"}]}"#,
+            #"{"schemas":["\#(group)"],"displayName":"T","members":[{"value":"\#(a)","display":"A","display":"B"}]}"#,
+        ])
     func duplicateNames(text: String) {
         let extracted = Result { () throws(SCIMError) in try JSONValue.parseGroup(Array(text.utf8)).json }
         #expect(throws: SCIMError.self) { try extracted.get() }
         if case .failure(let error) = extracted { #expect(error.scimType == .invalidSyntax, "\(error)") }
-        #expect(extracted.map { _ in 0 } == Result { () throws(SCIMError) in try JSONValue.parse(Array(text.utf8)) }.map { _ in 0 })
+        #expect(
+            extracted.map { _ in 0 }
+                == Result { () throws(SCIMError) in try JSONValue.parse(Array(text.utf8)) }.map { _ in 0 })
     }
 
-    @Test("malformed documents fail as parse(_:) fails", arguments: [
-        #"{"displayName":"T","members":[{"value":"\#(a)"}"#,
-        #"{"displayName":"T","members":[{"value":"\#(a)"},]}"#,
-        #"{"displayName":"T","members":[{"value":"a\u0000"}]}"#,
-    ])
+    @Test(
+        "malformed documents fail as parse(_:) fails",
+        arguments: [
+            #"{"displayName":"T","members":[{"value":"\#(a)"}"#,
+            #"{"displayName":"T","members":[{"value":"\#(a)"},]}"#,
+            #"{"displayName":"T","members":[{"value":"a\u0000"}]}"#,
+        ])
     func malformed(text: String) {
         let extracted = Result { () throws(SCIMError) in try JSONValue.parseGroup(Array(text.utf8)).json }
         let tree = Result { () throws(SCIMError) in try JSONValue.parse(Array(text.utf8)) }

@@ -41,9 +41,10 @@ struct GroupResponseBodyTests {
         out.append(contentsOf: body.suffix)
         #expect(out.count == body.count, "count is the length of the body")
         #expect(
-            out == Group.responseBody(
-                displayName: "Sales \"EU\"", externalID: externalID, members: members, metadata: metadata,
-                baseURL: "https://scim.example/scim/v2", projection: projection))
+            out
+                == Group.responseBody(
+                    displayName: "Sales \"EU\"", externalID: externalID, members: members, metadata: metadata,
+                    baseURL: "https://scim.example/scim/v2", projection: projection))
         return out
     }
 

@@ -29,7 +29,9 @@ struct InvalidJSONCase: Sendable, CustomTestStringConvertible {
     var name: String
     var bytes: [UInt8]
     var error: SCIMError
-    init(_ name: String, _ text: String, _ error: SCIMError = notJSON) { self.init(name, bytes: Array(text.utf8), error) }
+    init(_ name: String, _ text: String, _ error: SCIMError = notJSON) {
+        self.init(name, bytes: Array(text.utf8), error)
+    }
     init(_ name: String, bytes: [UInt8], _ error: SCIMError = notJSON) {
         self.name = name
         self.bytes = bytes
@@ -96,8 +98,12 @@ private let invalidCases: [InvalidJSONCase] = [
     .init("trailing comma in an array", "[1,]"),
     .init("trailing comma in an object", #"{"a":1,}"#),
     // RFC 8259 §4: which of two values for one name wins is undefined, so neither does.
-    .init("duplicate member name", #"{"a":1,"b":2,"a":3}"#, .invalidSyntax(#"The request body names the member "a" twice in one object."#)),
-    .init("duplicate member name, nested", #"{"x":[{"v":1,"v":1}]}"#, .invalidSyntax(#"The request body names the member "v" twice in one object."#)),
+    .init(
+        "duplicate member name", #"{"a":1,"b":2,"a":3}"#,
+        .invalidSyntax(#"The request body names the member "a" twice in one object."#)),
+    .init(
+        "duplicate member name, nested", #"{"x":[{"v":1,"v":1}]}"#,
+        .invalidSyntax(#"The request body names the member "v" twice in one object."#)),
     .init("duplicate member name before a syntax error", #"{"a":1,"a":2} x"#),
     .init("leading comma", "[,1]"),
     .init("missing comma", "[1 2]"),
@@ -175,7 +181,9 @@ private let invalidCases: [InvalidJSONCase] = [
     .init("escaped NUL mid-string", #""a\u0000b""#, holdsNUL),
     .init("escaped NUL in a member name", #"{"a\u0000":1}"#, holdsNUL),
     .init("escaped NUL deep in a document", #"{"a":[1,{"b":"\u0000"}]}"#, holdsNUL),
-    .init("escaped NUL at depth 32", String(repeating: "[", count: 32) + #""\u0000""# + String(repeating: "]", count: 32), holdsNUL),
+    .init(
+        "escaped NUL at depth 32", String(repeating: "[", count: 32) + #""\u0000""# + String(repeating: "]", count: 32),
+        holdsNUL),
     .init("escaped NUL in an unclosed array", #"["\u0000""#),
     .init("escaped NUL with trailing garbage", #""\u0000" x"#),
     .init("escaped NUL before a bad number", #"["\u0000", 01]"#),
@@ -246,7 +254,9 @@ struct JSONParserTests {
 
     @Test("depth: 32 levels are accepted, 33 are not, whatever the containers")
     func depthBoundary() throws {
-        let arrays = [("[", "]")], objects = [(#"{"a":"#, "}")], mixed = arrays + objects
+        let arrays = [("[", "]")]
+        let objects = [(#"{"a":"#, "}")]
+        let mixed = arrays + objects
         for pattern in [arrays, objects, mixed] {
             for levels in [1, 31, 32] {
                 #expect(try JSONValue.parse(Array(nested(levels, pattern).utf8)).depth == levels)
@@ -274,20 +284,26 @@ struct JSONParserTests {
         #expect(outcome("[" + deep + #", 2, {"z": true}]"#) == .failure(tooDeep))
         #expect(outcome("[" + deep + ", 2,]") == .failure(notJSON))
         #expect(outcome("[" + deep + "] x") == .failure(notJSON))
-        #expect(outcome(String(repeating: "[", count: 40) + "01" + String(repeating: "]", count: 40)) == .failure(notJSON))
-        #expect(outcome(String(repeating: "[", count: 40) + "{1:2}" + String(repeating: "]", count: 40)) == .failure(notJSON))
-        #expect(outcome(String(repeating: "[", count: 40) + String(repeating: "]", count: 39) + "}") == .failure(notJSON))
+        #expect(
+            outcome(String(repeating: "[", count: 40) + "01" + String(repeating: "]", count: 40)) == .failure(notJSON))
+        #expect(
+            outcome(String(repeating: "[", count: 40) + "{1:2}" + String(repeating: "]", count: 40))
+                == .failure(notJSON))
+        #expect(
+            outcome(String(repeating: "[", count: 40) + String(repeating: "]", count: 39) + "}") == .failure(notJSON))
     }
 
     @Test("hostile nesting is rejected without recursion")
     func hostileNesting() {
         let count = 100_000
         #expect(outcome(String(repeating: "[", count: count)) == .failure(notJSON))
-        #expect(outcome(String(repeating: "[", count: count) + String(repeating: "]", count: count)) == .failure(tooDeep))
-        #expect(outcome(String(repeating: #"{"a":"#, count: count) + "1" + String(repeating: "}", count: count)) == .failure(tooDeep))
+        #expect(
+            outcome(String(repeating: "[", count: count) + String(repeating: "]", count: count)) == .failure(tooDeep))
+        #expect(
+            outcome(String(repeating: #"{"a":"#, count: count) + "1" + String(repeating: "}", count: count))
+                == .failure(tooDeep))
         #expect(outcome(String(repeating: "[{\"a\":", count: count)) == .failure(notJSON))
     }
-
 
     @Test("serialises compactly with members sorted by key, escaping only what JSON requires")
     func serialisedBytes() {
@@ -346,14 +362,19 @@ extension SeededRandom {
         case 0: Double(Int.random(in: -1_000_000...1_000_000, using: &self))
         case 1: Double(Int64.random(in: .min ... .max, using: &self))
         case 2: Double.random(in: -1e6...1e6, using: &self)
-        case 3: Double(sign: Bool.random(using: &self) ? .minus : .plus, exponent: Int.random(in: -1070...1020, using: &self),
-                       significand: Double.random(in: 1..<2, using: &self))
+        case 3:
+            Double(
+                sign: Bool.random(using: &self) ? .minus : .plus, exponent: Int.random(in: -1070...1020, using: &self),
+                significand: Double.random(in: 1..<2, using: &self))
         default: element([0, -0.0, 0.1, 1e15, 1e16, 123_456_789.125, .leastNonzeroMagnitude, .greatestFiniteMagnitude])
         }
     }
 
     private mutating func randomString() -> String {
-        let pieces = ["a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\u{1}", "\u{1F}", "\u{7F}", "é", "€", "日", "😀", "\u{2028}", "\u{FEFF}", "\u{10FFFF}"]
+        let pieces = [
+            "a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\u{1}", "\u{1F}", "\u{7F}", "é", "€", "日", "😀", "\u{2028}",
+            "\u{FEFF}", "\u{10FFFF}",
+        ]
         return (0..<Int.random(in: 0...8, using: &self)).map { _ in element(pieces) }.joined()
     }
 }

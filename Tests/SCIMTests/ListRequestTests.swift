@@ -6,19 +6,24 @@ import Testing
 struct ListRequestTests {
     @Test("parameter names are case-insensitive; counts and indexes are clamped")
     func names() throws {
-        let request = try ListRequest(parameters: ["FILTER": "userName eq \"a\"", "StartIndex": "0", "COUNT": "5000", "sortorder": "Descending"])
+        let request = try ListRequest(parameters: [
+            "FILTER": "userName eq \"a\"", "StartIndex": "0", "COUNT": "5000", "sortorder": "Descending",
+        ])
         #expect(request.filter != nil)
         #expect(request.startIndex == 1)
         #expect(request.count == ListRequest.maximumCount)
         #expect(request.sortOrder == .descending)
     }
 
-    @Test("a filter of only spaces or tabs (any Unicode space) is no filter", arguments: ["", " ", "\t \t", "\u{3000}", "\u{00A0} "])
+    @Test(
+        "a filter of only spaces or tabs (any Unicode space) is no filter",
+        arguments: ["", " ", "\t \t", "\u{3000}", "\u{00A0} "])
     func blankFilter(_ text: String) throws {
         #expect(try ListRequest(parameters: ["filter": text]).filter == nil)
     }
 
-    @Test("a filter with anything else in it is parsed, and a bad one refused", arguments: ["\n", " x ", "userName eq"])
+    @Test(
+        "a filter with anything else in it is parsed, and a bad one refused", arguments: ["\n", " x ", "userName eq"])
     func nonBlankFilter(_ text: String) {
         #expect(throws: SCIMError.self) { try ListRequest(parameters: ["filter": text]) }
     }
@@ -36,17 +41,23 @@ struct ListRequestTests {
         #expect(try ListRequest(parameters: ["startIndex": "9007199254740991"]).startIndex == 9_007_199_254_740_991)
     }
 
-    @Test("startIndex beyond 2^53 - 1, integers beyond 64 bits and non-integers are invalidValue", arguments: [
-        ["startIndex": "9223372036854775807"], ["startIndex": "9007199254740992"], ["count": "99999999999999999999999"],
-        ["startIndex": "abc"], ["count": "1.5"], ["count": "1e3"], ["startIndex": " 2"],
-    ])
+    @Test(
+        "startIndex beyond 2^53 - 1, integers beyond 64 bits and non-integers are invalidValue",
+        arguments: [
+            ["startIndex": "9223372036854775807"], ["startIndex": "9007199254740992"],
+            ["count": "99999999999999999999999"],
+            ["startIndex": "abc"], ["count": "1.5"], ["count": "1e3"], ["startIndex": " 2"],
+        ])
     func outOfRange(_ parameters: [String: String]) {
         #expect { try ListRequest(parameters: parameters) } throws: { ($0 as? SCIMError)?.scimType == .invalidValue }
     }
 
-    @Test("a SearchRequest's startIndex and count are JSON integers", arguments: [
-        ["startIndex": "2"], ["count": "10"], ["count": 1.5], ["startIndex": true], ["count": 1e300], ["startIndex": ["1"]],
-    ] as [JSONValue])
+    @Test(
+        "a SearchRequest's startIndex and count are JSON integers",
+        arguments: [
+            ["startIndex": "2"], ["count": "10"], ["count": 1.5], ["startIndex": true], ["count": 1e300],
+            ["startIndex": ["1"]],
+        ] as [JSONValue])
     func searchIntegers(_ members: JSONValue) {
         var body = members.objectValue ?? [:]
         body["schemas"] = [.string(SchemaURN.searchRequest)]
@@ -55,7 +66,9 @@ struct ListRequestTests {
 
     @Test("a SearchRequest's integers are clamped like the query's")
     func searchClamping() throws {
-        let request = try ListRequest(searchBody: ["schemas": [.string(SchemaURN.searchRequest)], "startIndex": -4, "count": 5000])
+        let request = try ListRequest(searchBody: [
+            "schemas": [.string(SchemaURN.searchRequest)], "startIndex": -4, "count": 5000,
+        ])
         #expect(request.startIndex == 1)
         #expect(request.count == ListRequest.maximumCount)
     }

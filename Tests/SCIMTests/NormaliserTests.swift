@@ -49,7 +49,8 @@ private let normaliserCases: [NormaliserCase] = [
         rewrites: [.urnKeyFlattened: 3, .missingExtensionSchema: 1]),
     NormaliserCase(
         name: "Dotted keys expand and merge with their object",
-        body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","name.givenName":"A","name":{"familyName":"B"}}"#,
+        body:
+            #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","name.givenName":"A","name":{"familyName":"B"}}"#,
         expected: [(["name"], ["givenName": "A", "familyName": "B"])],
         rewrites: [.dottedKey: 1]),
     NormaliserCase(
@@ -103,17 +104,20 @@ private let normaliserCases: [NormaliserCase] = [
         ]),
     NormaliserCase(
         name: "Bare extension attribute names are found in the extensions",
-        body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","department":"Ops","hireDate":"2020-01-31"}"#,
+        body:
+            #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","department":"Ops","hireDate":"2020-01-31"}"#,
         expected: [([ent, "department"], "Ops"), ([learn, "hireDate"], "2020-01-31")],
         rewrites: [.extensionWithoutURN: 2, .missingExtensionSchema: 2]),
     NormaliserCase(
         name: "Nulls mean unassigned",
-        body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","title":null,"name":{"givenName":null}}"#,
+        body:
+            #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","title":null,"name":{"givenName":null}}"#,
         expected: [(["title"], nil), (["name"], nil)],
         rewrites: [:]),
     NormaliserCase(
         name: "A single email object is wrapped in a list",
-        body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","emails":{"value":"a@b.com"}}"#,
+        body:
+            #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","emails":{"value":"a@b.com"}}"#,
         expected: [(["emails"], [["value": "a@b.com"]])],
         rewrites: [.singleValueWrapped: 1]),
 ]
@@ -148,16 +152,20 @@ struct NormaliserTests {
 
     @Test func conflictingSpellingsAreAmbiguous() {
         #expect {
-            try normaliser.normalise(resource: PatchFixtures.json(
-                #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","name.givenName":"A","name":{"givenName":"B"}}"#))
+            try normaliser.normalise(
+                resource: PatchFixtures.json(
+                    #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com","name.givenName":"A","name":{"givenName":"B"}}"#
+                ))
         } throws: { ($0 as? SCIMError)?.scimType == .invalidSyntax }
     }
 
     @Test func groupMembersOfTypeGroupAreRejected() {
         let groups = Normaliser(resourceType: .group)
         #expect {
-            try groups.normalise(resource: PatchFixtures.json(
-                #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"T","members":[{"value":"g-2","type":"Group"}]}"#))
+            try groups.normalise(
+                resource: PatchFixtures.json(
+                    #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"T","members":[{"value":"g-2","type":"Group"}]}"#
+                ))
         } throws: { ($0 as? SCIMError)?.scimType == .invalidValue }
     }
 
@@ -179,7 +187,8 @@ struct NormaliserTests {
 
     @Test func unknownExtensionURNsAreIgnored() throws {
         let result = try normaliser.normalise(
-            resource: PatchFixtures.json(#"{"schemas":["urn:okta:custom","urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com"}"#))
+            resource: PatchFixtures.json(
+                #"{"schemas":["urn:okta:custom","urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a@b.com"}"#))
         #expect(result.value[caseInsensitive: "schemas"] == [.string(SchemaURN.user)])
         #expect(result.unknownAttributes == ["urn:okta:custom"])
     }

@@ -15,29 +15,40 @@ struct BadPatchCase: Sendable, CustomTestStringConvertible {
 private let badCases: [BadPatchCase] = [
     // The message itself.
     BadPatchCase(name: "body is an array", body: "[]", scimType: .invalidSyntax),
-    BadPatchCase(name: "no schemas", body: #"{"Operations":[{"op":"add","path":"title","value":"x"}]}"#, scimType: .invalidSyntax),
+    BadPatchCase(
+        name: "no schemas", body: #"{"Operations":[{"op":"add","path":"title","value":"x"}]}"#, scimType: .invalidSyntax
+    ),
     BadPatchCase(
         name: "wrong schema",
-        body: #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"Operations":[{"op":"add","path":"title","value":"x"}]}"#,
+        body:
+            #"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"Operations":[{"op":"add","path":"title","value":"x"}]}"#,
         scimType: .invalidSyntax),
     BadPatchCase(
-        name: "no Operations", body: #"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}"#, scimType: .invalidSyntax),
+        name: "no Operations", body: #"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}"#,
+        scimType: .invalidSyntax),
     BadPatchCase(name: "empty Operations", body: "[]", scimType: .invalidSyntax),
     BadPatchCase(name: "operation is not an object", body: #"["add"]"#, scimType: .invalidSyntax),
     BadPatchCase(name: "unknown op", body: #"[{"op":"delete","path":"title"}]"#, scimType: .invalidSyntax),
     BadPatchCase(name: "missing op", body: #"[{"path":"title","value":"x"}]"#, scimType: .invalidSyntax),
     BadPatchCase(name: "add without value", body: #"[{"op":"add","path":"title"}]"#, scimType: .invalidValue),
     // Paths.
-    BadPatchCase(name: "unparsable path", body: #"[{"op":"add","path":"emails[type eq","value":"x"}]"#, scimType: .invalidPath),
-    BadPatchCase(name: "path is not a string", body: #"[{"op":"add","path":5,"value":"x"}]"#, scimType: .invalidPath),
-    BadPatchCase(name: "unknown attribute", body: #"[{"op":"replace","path":"favouriteColour","value":"x"}]"#, scimType: .invalidPath),
-    BadPatchCase(name: "unknown sub-attribute", body: #"[{"op":"replace","path":"name.middleName","value":"x"}]"#, scimType: .invalidPath),
     BadPatchCase(
-        name: "unknown extension attribute",
-        body: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:shoeSize","value":"x"}]"#,
+        name: "unparsable path", body: #"[{"op":"add","path":"emails[type eq","value":"x"}]"#, scimType: .invalidPath),
+    BadPatchCase(name: "path is not a string", body: #"[{"op":"add","path":5,"value":"x"}]"#, scimType: .invalidPath),
+    BadPatchCase(
+        name: "unknown attribute", body: #"[{"op":"replace","path":"favouriteColour","value":"x"}]"#,
         scimType: .invalidPath),
     BadPatchCase(
-        name: "unknown schema URN", body: #"[{"op":"replace","path":"urn:example:foo:bar","value":"x"}]"#, scimType: .invalidPath),
+        name: "unknown sub-attribute", body: #"[{"op":"replace","path":"name.middleName","value":"x"}]"#,
+        scimType: .invalidPath),
+    BadPatchCase(
+        name: "unknown extension attribute",
+        body:
+            #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:shoeSize","value":"x"}]"#,
+        scimType: .invalidPath),
+    BadPatchCase(
+        name: "unknown schema URN", body: #"[{"op":"replace","path":"urn:example:foo:bar","value":"x"}]"#,
+        scimType: .invalidPath),
     BadPatchCase(
         name: "value filter on a single-valued attribute",
         body: #"[{"op":"replace","path":"name[givenName eq \"Ada\"].familyName","value":"x"}]"#, scimType: .invalidPath),
@@ -49,16 +60,23 @@ private let badCases: [BadPatchCase] = [
         body: #"[{"op":"replace","path":"emails[type eq \"work\"].label","value":"x"}]"#, scimType: .invalidPath),
     // Read-only attributes.
     BadPatchCase(name: "id", body: #"[{"op":"replace","path":"id","value":"x"}]"#, scimType: .mutability),
-    BadPatchCase(name: "meta sub-attribute", body: #"[{"op":"replace","path":"meta.created","value":"x"}]"#, scimType: .mutability),
-    BadPatchCase(name: "groups", body: #"[{"op":"add","path":"groups","value":[{"value":"g-2"}]}]"#, scimType: .mutability),
-    BadPatchCase(name: "remove groups by filter", body: #"[{"op":"remove","path":"groups[value eq \"g-1\"]"}]"#, scimType: .mutability),
+    BadPatchCase(
+        name: "meta sub-attribute", body: #"[{"op":"replace","path":"meta.created","value":"x"}]"#,
+        scimType: .mutability),
+    BadPatchCase(
+        name: "groups", body: #"[{"op":"add","path":"groups","value":[{"value":"g-2"}]}]"#, scimType: .mutability),
+    BadPatchCase(
+        name: "remove groups by filter", body: #"[{"op":"remove","path":"groups[value eq \"g-1\"]"}]"#,
+        scimType: .mutability),
     BadPatchCase(
         name: "primaryTeam",
-        body: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:primaryTeam","value":{"value":"t"}}]"#,
+        body:
+            #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:primaryTeam","value":{"value":"t"}}]"#,
         scimType: .mutability),
     BadPatchCase(
         name: "manager.displayName",
-        body: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.displayName","value":"x"}]"#,
+        body:
+            #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.displayName","value":"x"}]"#,
         scimType: .mutability),
     // Targets.
     BadPatchCase(name: "remove without a path", body: #"[{"op":"remove"}]"#, scimType: .noTarget),
@@ -69,21 +87,36 @@ private let badCases: [BadPatchCase] = [
         name: "add through a filter that cannot seed an element",
         body: #"[{"op":"add","path":"emails[type ne \"work\"].value","value":"x@y.com"}]"#, scimType: .noTarget),
     // Values.
-    BadPatchCase(name: "active is not a boolean", body: #"[{"op":"replace","path":"active","value":"maybe"}]"#, scimType: .invalidValue),
-    BadPatchCase(name: "emails is a number", body: #"[{"op":"add","path":"emails","value":5}]"#, scimType: .invalidValue),
-    BadPatchCase(name: "emails element is a number", body: #"[{"op":"add","path":"emails","value":[5]}]"#, scimType: .invalidValue),
-    BadPatchCase(name: "string attribute given an object", body: #"[{"op":"replace","path":"name.givenName","value":{"a":1}}]"#, scimType: .invalidValue),
-    BadPatchCase(name: "path-less value is not an object", body: #"[{"op":"replace","value":"x"}]"#, scimType: .invalidValue),
-    BadPatchCase(name: "remove a required attribute", body: #"[{"op":"remove","path":"userName"}]"#, scimType: .invalidValue),
-    BadPatchCase(name: "replace a required attribute with null", body: #"[{"op":"replace","path":"userName","value":null}]"#, scimType: .invalidValue),
-    BadPatchCase(name: "not an IANA time zone", body: #"[{"op":"replace","path":"timezone","value":"Mars/Olympus"}]"#, scimType: .invalidValue),
+    BadPatchCase(
+        name: "active is not a boolean", body: #"[{"op":"replace","path":"active","value":"maybe"}]"#,
+        scimType: .invalidValue),
+    BadPatchCase(
+        name: "emails is a number", body: #"[{"op":"add","path":"emails","value":5}]"#, scimType: .invalidValue),
+    BadPatchCase(
+        name: "emails element is a number", body: #"[{"op":"add","path":"emails","value":[5]}]"#,
+        scimType: .invalidValue),
+    BadPatchCase(
+        name: "string attribute given an object", body: #"[{"op":"replace","path":"name.givenName","value":{"a":1}}]"#,
+        scimType: .invalidValue),
+    BadPatchCase(
+        name: "path-less value is not an object", body: #"[{"op":"replace","value":"x"}]"#, scimType: .invalidValue),
+    BadPatchCase(
+        name: "remove a required attribute", body: #"[{"op":"remove","path":"userName"}]"#, scimType: .invalidValue),
+    BadPatchCase(
+        name: "replace a required attribute with null", body: #"[{"op":"replace","path":"userName","value":null}]"#,
+        scimType: .invalidValue),
+    BadPatchCase(
+        name: "not an IANA time zone", body: #"[{"op":"replace","path":"timezone","value":"Mars/Olympus"}]"#,
+        scimType: .invalidValue),
     BadPatchCase(
         name: "impossible hire date",
-        body: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:hireDate","value":"2025-02-29"}]"#,
+        body:
+            #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:hireDate","value":"2025-02-29"}]"#,
         scimType: .invalidValue),
     BadPatchCase(
         name: "custom enum outside its values",
-        body: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:band","value":"Principal"}]"#,
+        body:
+            #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:band","value":"Principal"}]"#,
         scimType: .invalidValue),
     BadPatchCase(
         name: "custom number that is not a number",
@@ -91,7 +124,8 @@ private let badCases: [BadPatchCase] = [
         scimType: .invalidValue),
     BadPatchCase(
         name: "two primary emails",
-        body: #"[{"op":"replace","path":"emails","value":[{"value":"a@b.c","primary":true},{"value":"d@e.f","primary":true}]}]"#,
+        body:
+            #"[{"op":"replace","path":"emails","value":[{"value":"a@b.c","primary":true},{"value":"d@e.f","primary":true}]}]"#,
         scimType: .invalidValue),
     BadPatchCase(
         name: "the same attribute twice with different values",
@@ -100,10 +134,12 @@ private let badCases: [BadPatchCase] = [
         name: "path-less value with another user's id", body: #"[{"op":"replace","value":{"id":"u-2","title":"X"}}]"#,
         scimType: .mutability),
     BadPatchCase(
-        name: "path-less value with an id that is not a string", body: #"[{"op":"replace","value":{"id":1,"title":"X"}}]"#,
+        name: "path-less value with an id that is not a string",
+        body: #"[{"op":"replace","value":{"id":1,"title":"X"}}]"#,
         scimType: .mutability),
     BadPatchCase(
-        name: "path-less add with another id and meta", body: #"[{"op":"add","value":{"ID":"u-2","meta":{"version":"x"}}}]"#,
+        name: "path-less add with another id and meta",
+        body: #"[{"op":"add","value":{"ID":"u-2","meta":{"version":"x"}}}]"#,
         scimType: .mutability),
     // Groups.
     BadPatchCase(
@@ -125,11 +161,17 @@ private let badCases: [BadPatchCase] = [
         name: "remove displayName", body: #"[{"op":"remove","path":"displayName"}]"#, scimType: .invalidValue,
         target: .groupPlan),
     BadPatchCase(
-        name: "empty displayName", body: #"[{"op":"replace","path":"displayName","value":" "}]"#, scimType: .invalidValue,
+        name: "empty displayName", body: #"[{"op":"replace","path":"displayName","value":" "}]"#,
+        scimType: .invalidValue,
         target: .groupPlan),
-    BadPatchCase(name: "group id", body: #"[{"op":"replace","path":"id","value":"g-2"}]"#, scimType: .mutability, target: .groupPlan),
-    BadPatchCase(name: "group unknown attribute", body: #"[{"op":"replace","path":"title","value":"x"}]"#, scimType: .invalidPath, target: .groupPlan),
-    BadPatchCase(name: "group remove without path", body: #"[{"op":"remove"}]"#, scimType: .noTarget, target: .groupPlan),
+    BadPatchCase(
+        name: "group id", body: #"[{"op":"replace","path":"id","value":"g-2"}]"#, scimType: .mutability,
+        target: .groupPlan),
+    BadPatchCase(
+        name: "group unknown attribute", body: #"[{"op":"replace","path":"title","value":"x"}]"#,
+        scimType: .invalidPath, target: .groupPlan),
+    BadPatchCase(
+        name: "group remove without path", body: #"[{"op":"remove"}]"#, scimType: .noTarget, target: .groupPlan),
 ]
 
 @Suite("PATCH errors")
@@ -158,7 +200,8 @@ struct PatchErrorTests {
 
     @Test func operationsKeyAndOpNamesAreCaseInsensitive() throws {
         let body = PatchFixtures.json(
-            #"{"Schemas":["URN:ietf:params:scim:api:messages:2.0:PatchOp"],"operations":[{"OP":"REMOVE","Path":"title"}]}"#)
+            #"{"Schemas":["URN:ietf:params:scim:api:messages:2.0:PatchOp"],"operations":[{"OP":"REMOVE","Path":"title"}]}"#
+        )
         let request = try PatchRequest.decode(body, limits: .default)
         #expect(request.operations.map(\.op) == [.remove])
         #expect(request.rewrites[.caseFolded] == 1)

@@ -69,15 +69,18 @@ private let planCases: [GroupPlanCase] = [
             displayName: "Engineering", addMembers: ["u-2"], removeMembers: ["u-1"], rewrites: [.strayId: 1])),
     GroupPlanCase(
         name: "Remove then add the same member keeps them",
-        operations: #"[{"op":"remove","path":"members","value":[{"value":"u-1"}]},{"op":"add","path":"members","value":[{"value":"u-1"}]}]"#,
+        operations:
+            #"[{"op":"remove","path":"members","value":[{"value":"u-1"}]},{"op":"add","path":"members","value":[{"value":"u-1"}]}]"#,
         plan: GroupPatchPlan(addMembers: ["u-1"])),
     GroupPlanCase(
         name: "Duplicate adds are one add",
-        operations: #"[{"op":"add","path":"members","value":[{"value":"u-1"}]},{"op":"add","path":"members","value":[{"value":"u-1"}]}]"#,
+        operations:
+            #"[{"op":"add","path":"members","value":[{"value":"u-1"}]},{"op":"add","path":"members","value":[{"value":"u-1"}]}]"#,
         plan: GroupPatchPlan(addMembers: ["u-1"])),
     GroupPlanCase(
         name: "Remove everyone, then add one",
-        operations: #"[{"op":"remove","path":"members"},{"op":"add","path":"members","value":[{"value":"u-3"}]},{"op":"remove","path":"members[value eq \"u-4\"]"}]"#,
+        operations:
+            #"[{"op":"remove","path":"members"},{"op":"add","path":"members","value":[{"value":"u-3"}]},{"op":"remove","path":"members[value eq \"u-4\"]"}]"#,
         plan: GroupPatchPlan(addMembers: ["u-3"], removeAllMembers: true)),
     GroupPlanCase(
         name: "Replace, then add and remove edit the replacement",
@@ -118,8 +121,12 @@ struct PatchGroupTests {
     func agreesWithTheEngineOnALoadedGroup(_ testCase: GroupPlanCase) throws {
         let request = try PatchRequest.decode(PatchFixtures.patch(testCase.operations), limits: .default)
         let patched = try PatchEngine(resourceType: .group).apply(request, to: PatchFixtures.group)
-        let before = (PatchFixtures.group.objectValue?["members"]?.arrayValue ?? []).compactMap { $0.objectValue?["value"]?.stringValue }
-        let after = (patched.resource.objectValue?["members"]?.arrayValue ?? []).compactMap { $0.objectValue?["value"]?.stringValue }
+        let before = (PatchFixtures.group.objectValue?["members"]?.arrayValue ?? []).compactMap {
+            $0.objectValue?["value"]?.stringValue
+        }
+        let after = (patched.resource.objectValue?["members"]?.arrayValue ?? []).compactMap {
+            $0.objectValue?["value"]?.stringValue
+        }
         let plan = testCase.plan
         var expected: [String]
         if let replacement = plan.replaceMembers {
@@ -138,7 +145,8 @@ struct PatchGroupTests {
     @Test func memberAddsAreLimited() {
         let limits = ServiceLimits(maxMembersPerRequest: 2)
         #expect(throws: SCIMError.self) {
-            try PatchFixtures.planGroup(#"[{"op":"add","path":"members","value":[{"value":"a"},{"value":"b"},{"value":"c"}]}]"#, limits: limits)
+            try PatchFixtures.planGroup(
+                #"[{"op":"add","path":"members","value":[{"value":"a"},{"value":"b"},{"value":"c"}]}]"#, limits: limits)
         }
     }
 

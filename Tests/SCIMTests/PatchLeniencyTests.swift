@@ -20,7 +20,9 @@ struct PatchLeniencyTests {
         #expect(result.unknownAttributes.count == 1)
     }
 
-    @Test("an attribute no SCIM schema defines is still invalidPath", arguments: ["bogus", "urn:example:custom:2.0:User:nickName"])
+    @Test(
+        "an attribute no SCIM schema defines is still invalidPath",
+        arguments: ["bogus", "urn:example:custom:2.0:User:nickName"])
     func unknown(path: String) throws {
         let request = try PatchRequest.decode(
             PatchFixtures.patch(#"[{"op":"replace","path":"\#(path)","value":"x"}]"#), limits: .default)

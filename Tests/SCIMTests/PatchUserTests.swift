@@ -44,16 +44,19 @@ private let cases: [UserPatchCase] = [
         changed: ["displayName", "title", "name", "externalId"], rewrites: [.caseFolded: 4]),
     UserPatchCase(
         name: "Entra manager as a bare string",
-        operations: #"[{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":"m-2"}]"#,
+        operations:
+            #"[{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":"m-2"}]"#,
         expected: [([ent, "manager"], ["value": "m-2"]), ([ent, "department"], "Engineering")],
         changed: ["\(ent):manager"], rewrites: [.managerString: 1]),
     UserPatchCase(
         name: "Entra manager as an object with the same id changes nothing",
-        operations: #"[{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":{"value":"m-1"}}]"#,
+        operations:
+            #"[{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":{"value":"m-1"}}]"#,
         expected: [([ent, "manager"], ["value": "m-1", "displayName": "Grace Hopper"])], changed: []),
     UserPatchCase(
         name: "manager.value by URN path",
-        operations: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value","value":"bob@acme.com"}]"#,
+        operations:
+            #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value","value":"bob@acme.com"}]"#,
         expected: [([ent, "manager"], ["value": "bob@acme.com"])], changed: ["\(ent):manager"]),
     UserPatchCase(
         name: "Entra Add on emails[type eq work].value creates the entry when absent",
@@ -93,16 +96,21 @@ private let cases: [UserPatchCase] = [
         expected: [(["name", "familyName"], "Byron")], changed: ["name"]),
     UserPatchCase(
         name: "Okta's echo of the user's own id is ignored and counted",
-        operations: #"[{"op":"replace","value":{"id":"U-1","active":false,"schemas":["x"],"meta":{"version":"W/\"9\""}}}]"#,
+        operations:
+            #"[{"op":"replace","value":{"id":"U-1","active":false,"schemas":["x"],"meta":{"version":"W/\"9\""}}}]"#,
         expected: [(["id"], "u-1"), (["active"], false)], changed: ["active"], rewrites: [.strayId: 1]),
     UserPatchCase(
         name: "Read-only attributes in a path-less value are ignored",
         operations: #"[{"op":"replace","value":{"meta":{"version":"x"},"groups":[],"title":"T"}}]"#,
-        expected: [(["meta", "version"], "W/\"1\""), (["groups"], [["value": "g-1", "display": "Engineering"]]), (["title"], "T")],
+        expected: [
+            (["meta", "version"], "W/\"1\""), (["groups"], [["value": "g-1", "display": "Engineering"]]),
+            (["title"], "T"),
+        ],
         changed: ["title"]),
     UserPatchCase(
         name: "Extension attribute without its URN in schemas",
-        operations: #"[{"op":"add","value":{"urn:ietf:params:scim:schemas:extension:learnamp:2.0:User":{"hireDate":"2024-02-29","costCentre":"CC-1"}}}]"#,
+        operations:
+            #"[{"op":"add","value":{"urn:ietf:params:scim:schemas:extension:learnamp:2.0:User":{"hireDate":"2024-02-29","costCentre":"CC-1"}}}]"#,
         expected: [
             ([learn, "hireDate"], "2024-02-29"), ([learn, "costCentre"], "CC-1"),
             (["schemas"], [.string(SchemaURN.user), .string(ent), .string(learn)]),
@@ -114,11 +122,13 @@ private let cases: [UserPatchCase] = [
         expected: [([ent, "department"], "Sales")], changed: ["\(ent):department"], rewrites: [.extensionWithoutURN: 1]),
     UserPatchCase(
         name: "URN-qualified core path",
-        operations: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:userName","value":"ada@new.com"}]"#,
+        operations:
+            #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:userName","value":"ada@new.com"}]"#,
         expected: [(["userName"], "ada@new.com")], changed: ["userName"]),
     UserPatchCase(
         name: "Whole extension by URN path",
-        operations: #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","value":{"Division":"R&D"}}]"#,
+        operations:
+            #"[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","value":{"Division":"R&D"}}]"#,
         expected: [([ent, "division"], "R&D"), ([ent, "department"], "Engineering")], changed: ["\(ent):division"]),
     UserPatchCase(
         name: "Removing the whole extension drops it from schemas",
@@ -135,12 +145,16 @@ private let cases: [UserPatchCase] = [
         expected: [(["emails"], [["value": "ada@acme.com", "type": "work", "primary": true]])], changed: []),
     UserPatchCase(
         name: "A new primary email demotes the old one",
-        operations: #"[{"op":"add","path":"emails","value":[{"value":"ada@home.com","type":"home","primary":"true"}]}]"#,
+        operations:
+            #"[{"op":"add","path":"emails","value":[{"value":"ada@home.com","type":"home","primary":"true"}]}]"#,
         expected: [
-            (["emails"], [
-                ["value": "ada@acme.com", "type": "work", "primary": false],
-                ["value": "ada@home.com", "type": "home", "primary": true],
-            ])
+            (
+                ["emails"],
+                [
+                    ["value": "ada@acme.com", "type": "work", "primary": false],
+                    ["value": "ada@home.com", "type": "home", "primary": true],
+                ]
+            )
         ],
         changed: ["emails"], rewrites: [.stringBoolean: 1]),
     UserPatchCase(
@@ -162,7 +176,8 @@ private let cases: [UserPatchCase] = [
         expected: [(["timezone"], nil)], changed: []),
     UserPatchCase(
         name: "Replace with null clears",
-        operations: #"[{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department","value":null}]"#,
+        operations:
+            #"[{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department","value":null}]"#,
         expected: [([ent, "department"], nil)], changed: ["\(ent):department"]),
     UserPatchCase(
         name: "Time zone names are case-folded to the IANA spelling",

@@ -17,7 +17,10 @@ private let ent = SchemaURN.enterpriseUser
 private let projectionCases: [ProjectionCase] = [
     ProjectionCase(
         name: "defaults return everything", attributes: nil, excluded: nil,
-        keys: ["schemas", "id", "externalId", "userName", "name", "displayName", "emails", "title", "active", "groups", ent, "meta"]),
+        keys: [
+            "schemas", "id", "externalId", "userName", "name", "displayName", "emails", "title", "active", "groups",
+            ent, "meta",
+        ]),
     ProjectionCase(
         name: "attributes=members on a group", attributes: "members", excluded: nil, group: true,
         keys: ["schemas", "id", "members"]),
@@ -28,7 +31,8 @@ private let projectionCases: [ProjectionCase] = [
         name: "meta.created only", attributes: "meta.created", excluded: nil,
         keys: ["schemas", "id", "meta"], expected: [(["meta"], ["created": "2026-01-01T00:00:00Z"])]),
     ProjectionCase(
-        name: "names are case-insensitive, unknown ones ignored", attributes: "USERNAME, nickName ,Name.GivenName", excluded: nil,
+        name: "names are case-insensitive, unknown ones ignored", attributes: "USERNAME, nickName ,Name.GivenName",
+        excluded: nil,
         keys: ["schemas", "id", "userName", "name"], expected: [(["name"], ["givenName": "Ada"])]),
     ProjectionCase(
         name: "emails.value on every element", attributes: "emails.value", excluded: nil,
@@ -44,9 +48,11 @@ private let projectionCases: [ProjectionCase] = [
     ProjectionCase(
         name: "a whole extension by its URN",
         attributes: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", excluded: nil,
-        keys: ["schemas", "id", ent], expected: [([ent, "department"], "Engineering"), ([ent, "manager", "value"], "m-1")]),
+        keys: ["schemas", "id", ent],
+        expected: [([ent, "department"], "Engineering"), ([ent, "manager", "value"], "m-1")]),
     ProjectionCase(
-        name: "URN-qualified core attribute", attributes: "urn:ietf:params:scim:schemas:core:2.0:User:userName", excluded: nil,
+        name: "URN-qualified core attribute", attributes: "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+        excluded: nil,
         keys: ["schemas", "id", "userName"]),
     ProjectionCase(
         name: "excluding a whole extension", attributes: nil,
@@ -54,17 +60,25 @@ private let projectionCases: [ProjectionCase] = [
         keys: ["schemas", "id", "externalId", "userName", "name", "displayName", "emails", "title", "active", "meta"]),
     ProjectionCase(
         name: "excluding a sub-attribute", attributes: nil, excluded: "name.familyName,meta",
-        keys: ["schemas", "id", "externalId", "userName", "name", "displayName", "emails", "title", "active", "groups", ent],
+        keys: [
+            "schemas", "id", "externalId", "userName", "name", "displayName", "emails", "title", "active", "groups",
+            ent,
+        ],
         expected: [(["name"], ["givenName": "Ada"])]),
     ProjectionCase(
         name: "id and schemas cannot be excluded", attributes: nil, excluded: "id,schemas,userName",
-        keys: ["schemas", "id", "externalId", "name", "displayName", "emails", "title", "active", "groups", ent, "meta"]),
+        keys: [
+            "schemas", "id", "externalId", "name", "displayName", "emails", "title", "active", "groups", ent, "meta",
+        ]),
     ProjectionCase(
         name: "attributes wins over excludedAttributes", attributes: "userName", excluded: "userName",
         keys: ["schemas", "id", "userName"]),
     ProjectionCase(
         name: "empty lists mean defaults", attributes: "", excluded: " , ",
-        keys: ["schemas", "id", "externalId", "userName", "name", "displayName", "emails", "title", "active", "groups", ent, "meta"]),
+        keys: [
+            "schemas", "id", "externalId", "userName", "name", "displayName", "emails", "title", "active", "groups",
+            ent, "meta",
+        ]),
 ]
 
 @Suite("Attribute projection")
@@ -81,16 +95,24 @@ struct ProjectionTests {
         }
     }
 
-    @Test("the default selection still drops unknown members and complex values left empty, and keeps the rest as it was")
+    @Test(
+        "the default selection still drops unknown members and complex values left empty, and keeps the rest as it was")
     func defaultsDropUnknownAndEmpty() throws {
-        let projection = try AttributeProjection(attributes: nil, excludedAttributes: nil, resourceType: PatchFixtures.userType)
-        guard case .object(var resource) = PatchFixtures.user else { Issue.record("the fixture is not an object"); return }
+        let projection = try AttributeProjection(
+            attributes: nil, excludedAttributes: nil, resourceType: PatchFixtures.userType)
+        guard case .object(var resource) = PatchFixtures.user else {
+            Issue.record("the fixture is not an object")
+            return
+        }
         resource["nickname2"] = "unknown"
         resource["name"] = [:]
         resource["emails"] = []
         resource["groups"] = [["value": "g-1"], [:]]
         resource[SchemaURN.learnAmpUser] = ["notMapped": "x"]
-        guard case .object(var enterprise) = resource[ent] else { Issue.record("no enterprise extension"); return }
+        guard case .object(var enterprise) = resource[ent] else {
+            Issue.record("no enterprise extension")
+            return
+        }
         enterprise["costCentre"] = "misspelt"
         resource[ent] = .object(enterprise)
 
@@ -103,19 +125,21 @@ struct ProjectionTests {
         #expect(projection.apply(to: PatchFixtures.user) == PatchFixtures.user)
     }
 
-    @Test(arguments: [
-        (nil, nil, "members", true),
-        (nil, "members", "members", false),
-        (nil, "MEMBERS", "Members", false),
-        ("displayName", nil, "members", false),
-        ("members.value", nil, "members", true),
-        (nil, "members.display", "members", true),
-        ("displayName", nil, "id", true),
-        ("displayName", nil, "schemas", true),
-        (nil, nil, "nonsense", false),
-    ] as [(String?, String?, String, Bool)])
+    @Test(
+        arguments: [
+            (nil, nil, "members", true),
+            (nil, "members", "members", false),
+            (nil, "MEMBERS", "Members", false),
+            ("displayName", nil, "members", false),
+            ("members.value", nil, "members", true),
+            (nil, "members.display", "members", true),
+            ("displayName", nil, "id", true),
+            ("displayName", nil, "schemas", true),
+            (nil, nil, "nonsense", false),
+        ] as [(String?, String?, String, Bool)])
     func tellsTheStoreWhatToLoad(attributes: String?, excluded: String?, attribute: String, included: Bool) throws {
-        let projection = try AttributeProjection(attributes: attributes, excludedAttributes: excluded, resourceType: .group)
+        let projection = try AttributeProjection(
+            attributes: attributes, excludedAttributes: excluded, resourceType: .group)
         #expect(projection.includes(attribute) == included)
     }
 
@@ -125,7 +149,8 @@ struct ProjectionTests {
         #expect(!projection.includes(SchemaURN.enterpriseUser))
         #expect(!projection.includes("\(SchemaURN.enterpriseUser):manager"))
         #expect(!projection.includes("groups"))
-        let all = try AttributeProjection(attributes: nil, excludedAttributes: nil, resourceType: PatchFixtures.userType)
+        let all = try AttributeProjection(
+            attributes: nil, excludedAttributes: nil, resourceType: PatchFixtures.userType)
         #expect(all.includes("\(SchemaURN.enterpriseUser):manager"))
         #expect(all.includes("groups"))
     }

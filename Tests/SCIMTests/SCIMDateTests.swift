@@ -14,15 +14,18 @@ struct SCIMDateTests {
             [.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: Double(seconds)))
         let milliseconds = (microseconds - seconds * 1_000_000) / 1000
         return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.year!, parts.month!, parts.day!, parts.hour!, parts.minute!,
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.year!, parts.month!, parts.day!, parts.hour!,
+            parts.minute!,
             parts.second!, Int(milliseconds))
     }
 
     @Test("calendar and millisecond edges, before 1970 too, survive parse then format")
     func edges() throws {
         let texts = [
-            "1970-01-01T00:00:00.000Z", "1969-12-31T23:59:59.999Z", "2000-02-29T12:34:56.789Z", "1900-03-01T00:00:00.001Z",
-            "2100-02-28T23:59:59.000Z", "2024-12-31T23:59:59.999Z", "2026-01-05T17:00:00.123Z", "0001-01-01T00:00:00.000Z",
+            "1970-01-01T00:00:00.000Z", "1969-12-31T23:59:59.999Z", "2000-02-29T12:34:56.789Z",
+            "1900-03-01T00:00:00.001Z",
+            "2100-02-28T23:59:59.000Z", "2024-12-31T23:59:59.999Z", "2026-01-05T17:00:00.123Z",
+            "0001-01-01T00:00:00.000Z",
             "9999-12-31T23:59:59.999Z",
         ]
         for text in texts {

@@ -17,17 +17,27 @@ struct SchemaTests {
         #expect(!"é".caseInsensitiveEquals("É"), "only ASCII letters fold")
     }
 
-    @Test(arguments: [
-        ("userName", SchemaURN.user, "userName", nil),
-        ("USERNAME", SchemaURN.user, "userName", nil),
-        ("name.givenName", SchemaURN.user, "name", "givenName"),
-        ("urn:ietf:params:scim:schemas:core:2.0:User:emails.value", SchemaURN.user, "emails", "value"),
-        ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", SchemaURN.enterpriseUser, "manager", "value"),
-        ("URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:Department", SchemaURN.enterpriseUser, "department", nil),
-        ("department", SchemaURN.enterpriseUser, "department", nil),
-        ("urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:costCentre", SchemaURN.learnAmpUser, "costCentre", nil),
-        ("primaryTeam.display", SchemaURN.learnAmpUser, "primaryTeam", "display"),
-    ] as [(String, String, String, String?)])
+    @Test(
+        arguments: [
+            ("userName", SchemaURN.user, "userName", nil),
+            ("USERNAME", SchemaURN.user, "userName", nil),
+            ("name.givenName", SchemaURN.user, "name", "givenName"),
+            ("urn:ietf:params:scim:schemas:core:2.0:User:emails.value", SchemaURN.user, "emails", "value"),
+            (
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", SchemaURN.enterpriseUser,
+                "manager", "value"
+            ),
+            (
+                "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:Department", SchemaURN.enterpriseUser,
+                "department", nil
+            ),
+            ("department", SchemaURN.enterpriseUser, "department", nil),
+            (
+                "urn:ietf:params:scim:schemas:extension:learnamp:2.0:User:costCentre", SchemaURN.learnAmpUser,
+                "costCentre", nil
+            ),
+            ("primaryTeam.display", SchemaURN.learnAmpUser, "primaryTeam", "display"),
+        ] as [(String, String, String, String?)])
     func resolvesAttributes(text: String, schema: String, attribute: String, sub: String?) throws {
         let resolved = try #require(user.resolve(text))
         #expect(resolved.schemaURN == schema)
@@ -35,7 +45,10 @@ struct SchemaTests {
         #expect(resolved.subAttribute?.name == sub)
     }
 
-    @Test(arguments: ["nickName", "name.middleName", "urn:example:x:y", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:title", ""])
+    @Test(arguments: [
+        "nickName", "name.middleName", "urn:example:x:y",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:title", "",
+    ])
     func unknownAttributesResolveToNil(_ text: String) {
         #expect(user.resolve(text) == nil)
     }
@@ -53,8 +66,11 @@ struct SchemaTests {
         #expect(core.attribute(named: "userName")?.required == true)
         #expect(core.attribute(named: "userName")?.uniqueness == .server)
         #expect(core.attribute(named: "groups")?.mutability == .readOnly)
-        #expect(ResourceSchema.enterpriseUser.attribute(named: "manager")?.subAttribute(named: "displayName")?.mutability == .readOnly)
-        #expect(ResourceSchema.group.attribute(named: "members")?.subAttribute(named: "value")?.mutability == .immutable)
+        #expect(
+            ResourceSchema.enterpriseUser.attribute(named: "manager")?.subAttribute(named: "displayName")?.mutability
+                == .readOnly)
+        #expect(
+            ResourceSchema.group.attribute(named: "members")?.subAttribute(named: "value")?.mutability == .immutable)
         #expect(ResourceSchema.group.attribute(named: "displayName")?.uniqueness == .server)
     }
 
@@ -90,14 +106,16 @@ struct SchemaTests {
         #expect(PatchFixtures.value(config, ["changePassword", "supported"]) == false)
         #expect(PatchFixtures.value(config, ["sort", "supported"]) == true)
         #expect(PatchFixtures.value(config, ["etag", "supported"]) == true)
-        #expect(PatchFixtures.value(config, ["pagination"]) == [
-            "cursor": true, "index": true, "defaultPaginationMethod": "index", "defaultPageSize": 25,
-            "maxPageSize": 500, "cursorTimeout": 2_147_483_647,
-        ])
+        #expect(
+            PatchFixtures.value(config, ["pagination"]) == [
+                "cursor": true, "index": true, "defaultPaginationMethod": "index", "defaultPageSize": 25,
+                "maxPageSize": 500, "cursorTimeout": 2_147_483_647,
+            ])
         let scheme = config.objectValue?["authenticationSchemes"]?.arrayValue?.first
         #expect(scheme?.objectValue?["type"] == "oauthbearertoken")
         #expect(scheme?.objectValue?["primary"] == true)
-        #expect(PatchFixtures.value(config, ["meta", "location"]) == "https://scim.example/scim/v2/ServiceProviderConfig")
+        #expect(
+            PatchFixtures.value(config, ["meta", "location"]) == "https://scim.example/scim/v2/ServiceProviderConfig")
     }
 
     @Test func defaultLimitsMatchTheSpecification() {
@@ -116,10 +134,11 @@ struct SchemaTests {
         let userType = try #require(types.first { $0.objectValue?["id"] == "User" })
         #expect(userType.objectValue?["endpoint"] == "/Users")
         #expect(userType.objectValue?["schema"] == .string(SchemaURN.user))
-        #expect(userType.objectValue?["schemaExtensions"] == [
-            ["schema": .string(SchemaURN.enterpriseUser), "required": false],
-            ["schema": .string(SchemaURN.learnAmpUser), "required": false],
-        ])
+        #expect(
+            userType.objectValue?["schemaExtensions"] == [
+                ["schema": .string(SchemaURN.enterpriseUser), "required": false],
+                ["schema": .string(SchemaURN.learnAmpUser), "required": false],
+            ])
         let groupType = try #require(types.first { $0.objectValue?["id"] == "Group" })
         #expect(groupType.objectValue?["endpoint"] == "/Groups")
         #expect(PatchFixtures.value(groupType, ["meta", "location"]) == "https://x/ResourceTypes/Group")
@@ -127,9 +146,10 @@ struct SchemaTests {
 
     @Test func schemasIncludeTheOrganisationsCustomFields() throws {
         let schemas = DiscoveryDocuments.schemas(baseURL: "https://x", customFields: PatchFixtures.customFields)
-        #expect(schemas.compactMap { $0.objectValue?["id"]?.stringValue } == [
-            SchemaURN.user, SchemaURN.enterpriseUser, SchemaURN.learnAmpUser, SchemaURN.group,
-        ])
+        #expect(
+            schemas.compactMap { $0.objectValue?["id"]?.stringValue } == [
+                SchemaURN.user, SchemaURN.enterpriseUser, SchemaURN.learnAmpUser, SchemaURN.group,
+            ])
         for schema in schemas {
             #expect(PatchFixtures.value(schema, ["meta", "resourceType"]) == "Schema")
             let id = try #require(schema.objectValue?["id"]?.stringValue)
@@ -137,10 +157,12 @@ struct SchemaTests {
         }
         let learnAmp = try #require(schemas.first { $0.objectValue?["id"] == .string(SchemaURN.learnAmpUser) })
         let attributes = learnAmp.objectValue?["attributes"]?.arrayValue ?? []
-        let byName = Dictionary(uniqueKeysWithValues: attributes.compactMap { attribute in
-            attribute.objectValue?["name"]?.stringValue.map { ($0, attribute) }
-        })
-        #expect(Set(byName.keys) == ["hireDate", "primaryTeam", "costCentre", "level", "mentor", "probationEnds", "band"])
+        let byName = Dictionary(
+            uniqueKeysWithValues: attributes.compactMap { attribute in
+                attribute.objectValue?["name"]?.stringValue.map { ($0, attribute) }
+            })
+        #expect(
+            Set(byName.keys) == ["hireDate", "primaryTeam", "costCentre", "level", "mentor", "probationEnds", "band"])
         #expect(byName["level"]?.objectValue?["type"] == "decimal")
         #expect(byName["mentor"]?.objectValue?["type"] == "boolean")
         #expect(byName["band"]?.objectValue?["canonicalValues"] == ["Junior", "Senior"])
@@ -149,7 +171,8 @@ struct SchemaTests {
 
     @Test func groupDiscoverySaysNestedGroupsAreNotSupported() throws {
         let group = DiscoveryDocuments.schema(.group, baseURL: "https://x")
-        let members = try #require(group.objectValue?["attributes"]?.arrayValue?.first { $0.objectValue?["name"] == "members" })
+        let members = try #require(
+            group.objectValue?["attributes"]?.arrayValue?.first { $0.objectValue?["name"] == "members" })
         let description = try #require(members.objectValue?["description"]?.stringValue)
         #expect(description.contains("nested groups are not supported"))
     }

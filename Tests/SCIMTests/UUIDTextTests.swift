@@ -9,6 +9,8 @@ struct UUIDTextTests {
         for uuid in (0..<1000).map({ _ in UUID() }) + [UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))] {
             #expect(uuid.lowercasedString == uuid.uuidString.lowercased())
         }
-        #expect(UUID(uuidString: "FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF")!.lowercasedString == "ffffffff-ffff-4fff-bfff-ffffffffffff")
+        #expect(
+            UUID(uuidString: "FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF")!.lowercasedString
+                == "ffffffff-ffff-4fff-bfff-ffffffffffff")
     }
 }

@@ -19,10 +19,12 @@ public struct TestCluster: Sendable {
     public static func with<R: Sendable>(_ name: String, _ body: (TestCluster) async throws -> R) async throws -> R {
         let environment = ProcessInfo.processInfo.environment
         guard let script = environment["SCIM_TEST_PG_CLUSTER"], let workdir = environment["SCIM_TEST_WORKDIR"] else {
-            throw ClusterError(description: "SCIM_TEST_PG_CLUSTER and SCIM_TEST_WORKDIR must be set: run the tests with scripts/test")
+            throw ClusterError(
+                description: "SCIM_TEST_PG_CLUSTER and SCIM_TEST_WORKDIR must be set: run the tests with scripts/test")
         }
         let cluster = TestCluster(
-            script: script, directory: "\(workdir)/\(name)-\(UUID().uuidString.prefix(8).lowercased())", port: try freePort())
+            script: script, directory: "\(workdir)/\(name)-\(UUID().uuidString.prefix(8).lowercased())",
+            port: try freePort())
         try await cluster.start()
         do {
             let result = try await body(cluster)
@@ -55,7 +57,9 @@ public struct TestCluster: Sendable {
             address.sin_port = in_port_t(UInt16(port).bigEndian)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             if bound == 0 { return port }
         }
@@ -66,7 +70,9 @@ public struct TestCluster: Sendable {
 /// Runs a program (found on PATH) and awaits its exit on a helper thread rather than a cooperative one.
 /// `quiet` sends the program's standard error to /dev/null (openssl's progress dots).
 /// - Throws: `ClusterError` when it cannot be started or exits unsuccessfully.
-public func spawnAndWait(_ program: String, _ arguments: [String], environment extra: [String: String] = [:], quiet: Bool = false) async throws {
+public func spawnAndWait(
+    _ program: String, _ arguments: [String], environment extra: [String: String] = [:], quiet: Bool = false
+) async throws {
     let argv = ([program] + arguments).map { strdup($0) } + [nil]
     let environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
     let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -90,7 +96,8 @@ public func spawnAndWait(_ program: String, _ arguments: [String], environment e
         }.start()
     }
     guard status == 0 else {
-        throw ClusterError(description: "\(program) \(arguments.joined(separator: " ")) failed with wait status \(status)")
+        throw ClusterError(
+            description: "\(program) \(arguments.joined(separator: " ")) failed with wait status \(status)")
     }
 }
 

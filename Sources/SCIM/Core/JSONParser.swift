@@ -45,7 +45,9 @@ struct JSONParser {
     static func parse(
         _ bytes: some Collection<UInt8>, maximumDepth: Int, extracting shape: MemberArrays
     ) throws(Failure) -> (value: JSONValue, members: [MemberArrayPlace: ExtractedMembers]) {
-        func run(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<(JSONValue, [MemberArrayPlace: ExtractedMembers]), Failure> {
+        func run(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<
+            (JSONValue, [MemberArrayPlace: ExtractedMembers]), Failure
+        > {
             Result { () throws(Failure) in
                 var parser = JSONParser(bytes: buffer, maximumDepth: maximumDepth)
                 parser.shape = shape
@@ -57,7 +59,8 @@ struct JSONParser {
                 return (value, parser.extracted)
             }
         }
-        let result = bytes.withContiguousStorageIfAvailable { run($0) } ?? Array(bytes).withUnsafeBufferPointer { run($0) }
+        let result =
+            bytes.withContiguousStorageIfAvailable { run($0) } ?? Array(bytes).withUnsafeBufferPointer { run($0) }
         let (value, members) = try result.get()
         return (value, members)
     }
@@ -171,9 +174,15 @@ struct JSONParser {
     private mutating func scalar() throws(Failure) -> JSONValue {
         switch peek {
         case UInt8(ascii: "\""): return try .string(string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try .number(number())
         default: throw .syntax
         }
@@ -474,7 +483,9 @@ struct JSONParser {
             var code = try hex4()
             switch code {
             case 0xD800..<0xDC00:
-                guard peek == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else { throw .syntax }
+                guard peek == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
+                    throw .syntax
+                }
                 index += 2
                 let low = try hex4()
                 guard (0xDC00..<0xE000).contains(low) else { throw .syntax }
@@ -543,7 +554,9 @@ struct JSONParser {
         }
         if isInteger, index - digitsStart <= 15 {
             var magnitude = 0
-            for position in digitsStart..<index { magnitude = magnitude * 10 + Int(bytes[position] &- UInt8(ascii: "0")) }
+            for position in digitsStart..<index {
+                magnitude = magnitude * 10 + Int(bytes[position] &- UInt8(ascii: "0"))
+            }
             return negative ? -Double(magnitude) : Double(magnitude)
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)

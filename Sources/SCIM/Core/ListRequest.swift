@@ -76,10 +76,13 @@ public struct ListRequest: Sendable, Equatable {
             }
             switch value {
             case .string(let text): parameters[key] = text
-            case .number(let number) where number.rounded() == number && abs(number) < 1e9: parameters[key] = String(Int(number))
+            case .number(let number) where number.rounded() == number && abs(number) < 1e9:
+                parameters[key] = String(Int(number))
             case .array(let items):
                 let names = items.compactMap(\.stringValue)
-                guard names.count == items.count else { throw .invalidValue("\(key) must be a list of attribute names.") }
+                guard names.count == items.count else {
+                    throw .invalidValue("\(key) must be a list of attribute names.")
+                }
                 parameters[key] = names.joined(separator: ",")
             case .null: continue
             default: throw .invalidValue("\(key) has the wrong type.")

@@ -140,7 +140,9 @@ public struct AttributeProjection: Sendable {
         case .default, .request: break
         }
         // Only a selection needs the qualified name; building it for every member cost the default case too.
-        var qualified: String { schemaURN == resourceType.schema.id ? attribute.name : "\(schemaURN):\(attribute.name)" }
+        var qualified: String {
+            schemaURN == resourceType.schema.id ? attribute.name : "\(schemaURN):\(attribute.name)"
+        }
         switch mode {
         case .defaults:
             return attribute.returned == .request ? .drop : .whole
@@ -170,7 +172,9 @@ public struct AttributeProjection: Sendable {
                 switch trim(element, attribute, decision) {
                 case .keep: trimmed.append(element)
                 case .drop: changed = true
-                case .replace(let kept): trimmed.append(kept); changed = true
+                case .replace(let kept):
+                    trimmed.append(kept)
+                    changed = true
                 }
             }
             if trimmed.isEmpty { return .drop }

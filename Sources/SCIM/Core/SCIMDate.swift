@@ -32,7 +32,9 @@ public enum SCIMDate {
         put(millisecondOfDay / 60_000 % 60, at: 14, digits: 2)
         put(millisecondOfDay / 1000 % 60, at: 17, digits: 2)
         put(millisecondOfDay % 1000, at: 20, digits: 3)
-        for (offset, character) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (23, "Z")] as [(Int, Unicode.Scalar)] {
+        for (offset, character) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (23, "Z")]
+            as [(Int, Unicode.Scalar)]
+        {
             bytes[offset] = UInt8(ascii: character)
         }
         return String(decoding: bytes, as: UTF8.self)

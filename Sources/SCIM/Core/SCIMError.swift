@@ -44,15 +44,31 @@ public struct SCIMError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension SCIMError {
-    public static func invalidFilter(_ detail: String) -> SCIMError { .init(status: 400, scimType: .invalidFilter, detail: detail) }
-    public static func invalidSyntax(_ detail: String) -> SCIMError { .init(status: 400, scimType: .invalidSyntax, detail: detail) }
-    public static func invalidValue(_ detail: String) -> SCIMError { .init(status: 400, scimType: .invalidValue, detail: detail) }
-    public static func invalidPath(_ detail: String) -> SCIMError { .init(status: 400, scimType: .invalidPath, detail: detail) }
-    public static func noTarget(_ detail: String) -> SCIMError { .init(status: 400, scimType: .noTarget, detail: detail) }
-    public static func mutability(_ detail: String) -> SCIMError { .init(status: 400, scimType: .mutability, detail: detail) }
+    public static func invalidFilter(_ detail: String) -> SCIMError {
+        .init(status: 400, scimType: .invalidFilter, detail: detail)
+    }
+    public static func invalidSyntax(_ detail: String) -> SCIMError {
+        .init(status: 400, scimType: .invalidSyntax, detail: detail)
+    }
+    public static func invalidValue(_ detail: String) -> SCIMError {
+        .init(status: 400, scimType: .invalidValue, detail: detail)
+    }
+    public static func invalidPath(_ detail: String) -> SCIMError {
+        .init(status: 400, scimType: .invalidPath, detail: detail)
+    }
+    public static func noTarget(_ detail: String) -> SCIMError {
+        .init(status: 400, scimType: .noTarget, detail: detail)
+    }
+    public static func mutability(_ detail: String) -> SCIMError {
+        .init(status: 400, scimType: .mutability, detail: detail)
+    }
     public static func tooMany(_ detail: String) -> SCIMError { .init(status: 400, scimType: .tooMany, detail: detail) }
-    public static func invalidCursor(_ detail: String) -> SCIMError { .init(status: 400, scimType: .invalidCursor, detail: detail) }
-    public static func uniqueness(_ detail: String) -> SCIMError { .init(status: 409, scimType: .uniqueness, detail: detail) }
+    public static func invalidCursor(_ detail: String) -> SCIMError {
+        .init(status: 400, scimType: .invalidCursor, detail: detail)
+    }
+    public static func uniqueness(_ detail: String) -> SCIMError {
+        .init(status: 409, scimType: .uniqueness, detail: detail)
+    }
     public static func badRequest(_ detail: String) -> SCIMError { .init(status: 400, detail: detail) }
     public static func unauthorized(_ detail: String) -> SCIMError { .init(status: 401, detail: detail) }
     public static func forbidden(_ detail: String) -> SCIMError { .init(status: 403, detail: detail) }
@@ -62,10 +78,14 @@ extension SCIMError {
     public static func payloadTooLarge(_ detail: String) -> SCIMError { .init(status: 413, detail: detail) }
     public static func unsupportedMediaType(_ detail: String) -> SCIMError { .init(status: 415, detail: detail) }
     public static func tooManyRequests(retryAfter: Int) -> SCIMError {
-        .init(status: 429, detail: "Too many requests for this organisation; retry after \(retryAfter) s.", retryAfter: retryAfter)
+        .init(
+            status: 429, detail: "Too many requests for this organisation; retry after \(retryAfter) s.",
+            retryAfter: retryAfter)
     }
     public static func unavailable(retryAfter: Int = 5) -> SCIMError {
-        .init(status: 503, detail: "The service is temporarily unavailable; retry after \(retryAfter) s.", retryAfter: retryAfter)
+        .init(
+            status: 503, detail: "The service is temporarily unavailable; retry after \(retryAfter) s.",
+            retryAfter: retryAfter)
     }
     public static func notImplemented(_ detail: String) -> SCIMError { .init(status: 501, detail: detail) }
 }

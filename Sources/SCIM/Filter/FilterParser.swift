@@ -125,13 +125,17 @@ enum FilterSyntax {
             case " ", "\t", "\n", "\r":
                 index += 1
             case "(":
-                tokens.append(Token(kind: .openParen, start: index, end: index + 1)); index += 1
+                tokens.append(Token(kind: .openParen, start: index, end: index + 1))
+                index += 1
             case ")":
-                tokens.append(Token(kind: .closeParen, start: index, end: index + 1)); index += 1
+                tokens.append(Token(kind: .closeParen, start: index, end: index + 1))
+                index += 1
             case "[":
-                tokens.append(Token(kind: .openBracket, start: index, end: index + 1)); index += 1
+                tokens.append(Token(kind: .openBracket, start: index, end: index + 1))
+                index += 1
             case "]":
-                tokens.append(Token(kind: .closeBracket, start: index, end: index + 1)); index += 1
+                tokens.append(Token(kind: .closeBracket, start: index, end: index + 1))
+                index += 1
             case "\"":
                 let start = index
                 let value = try lexString(scalars, index: &index)
@@ -245,7 +249,8 @@ enum FilterSyntax {
         var string: String { String(decoding: bytes, as: UTF8.self) }
     }
 
-    private static func hex4(_ scalars: [Unicode.Scalar], index: inout Int, escapeStart: Int) throws(Failure) -> UInt32 {
+    private static func hex4(_ scalars: [Unicode.Scalar], index: inout Int, escapeStart: Int) throws(Failure) -> UInt32
+    {
         var value: UInt32 = 0
         for _ in 0..<4 {
             guard index < scalars.count, let digit = hexDigit(scalars[index]) ?? hexLetter(scalars[index]) else {
@@ -306,7 +311,8 @@ enum FilterSyntax {
                 "'\(shown)' at position \(position) is not an attribute path; expected a name such as userName, "
                     + "name.familyName or a URN-qualified name.")
         }
-        return AttributePath(schema: schema, name: String(parts[0]), subAttribute: parts.count == 2 ? String(parts[1]) : nil)
+        return AttributePath(
+            schema: schema, name: String(parts[0]), subAttribute: parts.count == 2 ? String(parts[1]) : nil)
     }
 
     /// Parses a JSON number (RFC 8259 §6); anything else is `nil`.
@@ -314,7 +320,10 @@ enum FilterSyntax {
         var scalars = word.unicodeScalars[...]
         func digits() -> Int {
             var count = 0
-            while let s = scalars.first, ("0"..."9").contains(s) { scalars.removeFirst(); count += 1 }
+            while let s = scalars.first, ("0"..."9").contains(s) {
+                scalars.removeFirst()
+                count += 1
+            }
             return count
         }
         if scalars.first == "-" { scalars.removeFirst() }
@@ -387,7 +396,8 @@ enum FilterSyntax {
         func checkDepth(_ depth: Int, at token: Token) throws(Failure) {
             guard depth < limits.maximumDepth else {
                 throw Failure(
-                    "The filter nests deeper than the limit of \(limits.maximumDepth) levels at position \(token.position).")
+                    "The filter nests deeper than the limit of \(limits.maximumDepth) levels at position \(token.position)."
+                )
             }
         }
 
@@ -464,7 +474,8 @@ enum FilterSyntax {
                     if let sub = peek, sub.word?.hasPrefix(".") == true, sub.start == tokens[index - 1].end {
                         throw Failure(
                             "'\(FilterSyntax.excerpt(sub.word ?? ""))' at position \(sub.position): a sub-attribute after "
-                                + "']' is allowed only in PATCH paths; in a filter, compare inside the brackets instead.")
+                                + "']' is allowed only in PATCH paths; in a filter, compare inside the brackets instead."
+                        )
                     }
                     return filter
                 }
@@ -515,7 +526,9 @@ enum FilterSyntax {
             if keyword == "pr" {
                 try countNode()
                 if let following = peek, isValue(following) {
-                    throw Failure("'pr' at position \(opToken.position) takes no value, but one follows at position \(following.position).")
+                    throw Failure(
+                        "'pr' at position \(opToken.position) takes no value, but one follows at position \(following.position)."
+                    )
                 }
                 return .present(path)
             }
@@ -586,7 +599,9 @@ enum FilterSyntax {
                 return PatchPath(attribute: attribute)
             }
             index += 1
-            guard case .valuePath(_, let filter) = try parseValuePath(attribute, open: open, depth: 0, inValuePath: false) else {
+            guard
+                case .valuePath(_, let filter) = try parseValuePath(attribute, open: open, depth: 0, inValuePath: false)
+            else {
                 preconditionFailure("parseValuePath returns a value path")
             }
             var subAttribute: String?

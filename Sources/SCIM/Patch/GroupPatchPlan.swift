@@ -22,7 +22,8 @@ public struct GroupPatchPlan: Sendable, Equatable {
     public var unknownAttributes: [String]
 
     public init(
-        displayName: String?? = nil, externalId: String?? = nil, addMembers: [String] = [], removeMembers: [String] = [],
+        displayName: String?? = nil, externalId: String?? = nil, addMembers: [String] = [],
+        removeMembers: [String] = [],
         replaceMembers: [String]? = nil, removeAllMembers: Bool = false, rewrites: [RewriteKind: Int] = [:],
         unknownAttributes: [String] = []
     ) {
@@ -259,7 +260,8 @@ private struct GroupPlanFolder {
     /// which could only be answered by loading the members.
     private static func memberIDs(in filter: Filter) -> [String]? {
         switch filter {
-        case .comparison(let path, .eq, .string(let id)) where path.name.caseInsensitiveEquals("value") && path.subAttribute == nil:
+        case .comparison(let path, .eq, .string(let id))
+        where path.name.caseInsensitiveEquals("value") && path.subAttribute == nil:
             [id]
         case .or(let lhs, let rhs):
             memberIDs(in: lhs).flatMap { left in memberIDs(in: rhs).map { left + $0 } }

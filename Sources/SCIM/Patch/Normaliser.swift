@@ -113,19 +113,25 @@ public struct Normaliser: Sendable {
 
     /// Normalises the value written to one attribute (or sub-attribute) by a PATCH with a path.
     /// - Throws: `invalidValue` if the value has the wrong type.
-    func normalise(_ value: JSONValue, for attribute: SchemaAttribute, report: inout Report) throws(SCIMError) -> JSONValue {
+    func normalise(_ value: JSONValue, for attribute: SchemaAttribute, report: inout Report) throws(SCIMError)
+        -> JSONValue
+    {
         try normaliseAttribute(value, attribute, report: &report)
     }
 
     /// Normalises an element or sub-attribute value of a multi-valued attribute (PATCH value filters).
-    func normaliseElement(_ value: JSONValue, of attribute: SchemaAttribute, report: inout Report) throws(SCIMError) -> JSONValue {
+    func normaliseElement(_ value: JSONValue, of attribute: SchemaAttribute, report: inout Report) throws(SCIMError)
+        -> JSONValue
+    {
         try normaliseSingle(value, attribute, report: &report)
     }
 
     // MARK: - Objects
 
     /// Sorts every key of a resource-shaped object into core attributes and extension objects.
-    private func attributes(of object: [String: JSONValue], report: inout Report) throws(SCIMError) -> [String: JSONValue] {
+    private func attributes(of object: [String: JSONValue], report: inout Report) throws(SCIMError) -> [String:
+        JSONValue]
+    {
         var canonical: [String: JSONValue] = [:]
         // Sorted so that conflicts and the unknown list are reported deterministically.
         for key in object.keys.sorted() where !key.caseInsensitiveEquals("schemas") {
@@ -176,7 +182,8 @@ public struct Normaliser: Sendable {
     /// Puts one resolved attribute's value where it belongs, merging with what is already there
     /// (`name.givenName` next to `name`).
     private func place(
-        _ resolved: ResolvedAttribute, _ value: JSONValue, into canonical: inout [String: JSONValue], report: inout Report
+        _ resolved: ResolvedAttribute, _ value: JSONValue, into canonical: inout [String: JSONValue],
+        report: inout Report
     ) throws(SCIMError) {
         if resolved.isReadOnly {
             // Clients echo server-owned values back (Okta sends `id`); ignoring them is the RFC's advice.
@@ -199,7 +206,8 @@ public struct Normaliser: Sendable {
             canonical[attribute.name] = try Self.merge(canonical[attribute.name], normalised, name: attribute.name)
         } else {
             var container = canonical[resolved.schemaURN]?.objectValue ?? [:]
-            container[attribute.name] = try Self.merge(container[attribute.name], normalised, name: resolved.qualifiedName)
+            container[attribute.name] = try Self.merge(
+                container[attribute.name], normalised, name: resolved.qualifiedName)
             canonical[resolved.schemaURN] = .object(container)
         }
     }
@@ -245,7 +253,9 @@ public struct Normaliser: Sendable {
 
     // MARK: - Values
 
-    private func normaliseAttribute(_ value: JSONValue, _ attribute: SchemaAttribute, report: inout Report) throws(SCIMError) -> JSONValue {
+    private func normaliseAttribute(_ value: JSONValue, _ attribute: SchemaAttribute, report: inout Report)
+        throws(SCIMError) -> JSONValue
+    {
         guard attribute.multiValued else { return try normaliseSingle(value, attribute, report: &report) }
         let elements: [JSONValue]
         switch value {
@@ -270,7 +280,9 @@ public struct Normaliser: Sendable {
     }
 
     /// One value of an attribute: a complex object, or a scalar.
-    private func normaliseSingle(_ value: JSONValue, _ attribute: SchemaAttribute, report: inout Report) throws(SCIMError) -> JSONValue {
+    private func normaliseSingle(_ value: JSONValue, _ attribute: SchemaAttribute, report: inout Report)
+        throws(SCIMError) -> JSONValue
+    {
         guard attribute.type == .complex else { return try normaliseScalar(value, attribute, report: &report) }
         switch value {
         case .null:
@@ -302,7 +314,9 @@ public struct Normaliser: Sendable {
         }
     }
 
-    private func normaliseScalar(_ value: JSONValue, _ attribute: SchemaAttribute, report: inout Report) throws(SCIMError) -> JSONValue {
+    private func normaliseScalar(_ value: JSONValue, _ attribute: SchemaAttribute, report: inout Report)
+        throws(SCIMError) -> JSONValue
+    {
         switch (attribute.type, value) {
         case (_, .null):
             return .null
@@ -331,7 +345,9 @@ public struct Normaliser: Sendable {
     }
 
     /// Applies the Learn Amp format rules that the RFC types alone do not capture.
-    private func formatted(_ text: String, _ attribute: SchemaAttribute, report: inout Report) throws(SCIMError) -> JSONValue {
+    private func formatted(_ text: String, _ attribute: SchemaAttribute, report: inout Report) throws(SCIMError)
+        -> JSONValue
+    {
         switch attribute.format {
         case nil:
             return .string(text)

@@ -66,7 +66,9 @@ public struct PatchEngine: Sendable {
 
     // MARK: - Dispatch
 
-    private func apply(_ operation: PatchOperation, to document: inout [String: JSONValue], report: inout Report) throws(SCIMError) {
+    private func apply(_ operation: PatchOperation, to document: inout [String: JSONValue], report: inout Report)
+        throws(SCIMError)
+    {
         guard let path = operation.path else {
             guard operation.op != .remove else { throw .noTarget("remove needs a path.") }
             try operation.checkEchoedID(ownID: document["id"]?.stringValue ?? "")
@@ -98,7 +100,8 @@ public struct PatchEngine: Sendable {
             try applyAttributes(normalised.value, operation.op, to: &document)
         case .attribute(let resolved):
             if let filter = path.valueFilter {
-                try applyFiltered(operation, resolved, filter: filter, subName: path.subAttribute, to: &document, report: &report)
+                try applyFiltered(
+                    operation, resolved, filter: filter, subName: path.subAttribute, to: &document, report: &report)
                 return
             }
             guard path.subAttribute == nil else { throw .invalidPath("\(path) is not a valid path.") }
@@ -110,7 +113,9 @@ public struct PatchEngine: Sendable {
     }
 
     /// A path-less value (or a whole extension): each attribute is added or replaced on its own.
-    private func applyAttributes(_ value: JSONValue, _ op: PatchOperation.Op, to document: inout [String: JSONValue]) throws(SCIMError) {
+    private func applyAttributes(_ value: JSONValue, _ op: PatchOperation.Op, to document: inout [String: JSONValue])
+        throws(SCIMError)
+    {
         var targets: [(ResolvedAttribute, JSONValue)] = []
         // Sorted, so that which error a bad value reports does not depend on dictionary order.
         for (key, member) in (value.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -171,7 +176,9 @@ public struct PatchEngine: Sendable {
     // MARK: - Attribute-level semantics (values already normalised)
 
     /// RFC 7644 §3.5.2.1: multi-valued attributes gain elements, complex ones gain sub-attributes.
-    private func add(_ value: JSONValue, to resolved: ResolvedAttribute, in document: inout [String: JSONValue]) throws(SCIMError) {
+    private func add(_ value: JSONValue, to resolved: ResolvedAttribute, in document: inout [String: JSONValue])
+        throws(SCIMError)
+    {
         let attribute = resolved.attribute
         let existing = Self.value(of: resolved, in: document)
         if attribute.multiValued {
@@ -190,7 +197,9 @@ public struct PatchEngine: Sendable {
 
     /// RFC 7644 §3.5.2.3: the whole list of a multi-valued attribute, the given sub-attributes of a
     /// complex one, or a simple value. A null value removes the attribute.
-    private func replace(_ resolved: ResolvedAttribute, with value: JSONValue, in document: inout [String: JSONValue]) throws(SCIMError) {
+    private func replace(_ resolved: ResolvedAttribute, with value: JSONValue, in document: inout [String: JSONValue])
+        throws(SCIMError)
+    {
         let attribute = resolved.attribute
         if value.isNull {
             guard !attribute.required else {
@@ -212,7 +221,8 @@ public struct PatchEngine: Sendable {
     /// Sets (or, with null, removes) a sub-attribute: of the complex value, or of every element of a
     /// multi-valued attribute when no filter narrows it.
     private func updateSub(
-        _ sub: SchemaAttribute, of resolved: ResolvedAttribute, to value: JSONValue, in document: inout [String: JSONValue]
+        _ sub: SchemaAttribute, of resolved: ResolvedAttribute, to value: JSONValue,
+        in document: inout [String: JSONValue]
     ) throws(SCIMError) {
         let patch: JSONValue = [sub.name: value]
         let existing = Self.value(of: resolved, in: document)
@@ -237,7 +247,8 @@ public struct PatchEngine: Sendable {
     ) throws(SCIMError) {
         let attribute = resolved.attribute
         guard resolved.subAttribute == nil, attribute.multiValued, attribute.type == .complex else {
-            throw .invalidPath("A value filter needs a multi-valued complex attribute; \(resolved.qualifiedName) is not.")
+            throw .invalidPath(
+                "A value filter needs a multi-valued complex attribute; \(resolved.qualifiedName) is not.")
         }
         for name in Self.attributeNames(in: filter) where attribute.subAttribute(named: name) == nil {
             throw .invalidPath("\(attribute.name) has no sub-attribute \(name).")
@@ -304,7 +315,8 @@ public struct PatchEngine: Sendable {
     }
 
     /// Stores a value; empty objects and lists are stored as absent, which is what "unassigned" means.
-    private static func set(_ resolved: ResolvedAttribute, _ value: JSONValue?, in document: inout [String: JSONValue]) {
+    private static func set(_ resolved: ResolvedAttribute, _ value: JSONValue?, in document: inout [String: JSONValue])
+    {
         var stored = value
         if value == .object([:]) || value == .array([]) || value == .null { stored = nil }
         if resolved.isCore {
@@ -319,7 +331,8 @@ public struct PatchEngine: Sendable {
     /// Stores a complex value unless nothing a client controls changed. Read-only sub-attributes
     /// (`manager.displayName`) are derived by the server, so a changed value drops the stale ones.
     private static func write(
-        _ resolved: ResolvedAttribute, _ merged: JSONValue, over existing: JSONValue?, in document: inout [String: JSONValue]
+        _ resolved: ResolvedAttribute, _ merged: JSONValue, over existing: JSONValue?,
+        in document: inout [String: JSONValue]
     ) {
         let derived = Set(resolved.attribute.subAttributes.filter(\.isReadOnly).map(\.name))
         func writable(_ value: JSONValue?) -> JSONValue? {
@@ -340,7 +353,9 @@ public struct PatchEngine: Sendable {
 
     /// Merges `element` into an equal entry (see `sameElement`) or appends it; returns its index.
     @discardableResult
-    private static func upsert(_ element: JSONValue, into elements: inout [JSONValue], _ attribute: SchemaAttribute) -> Int {
+    private static func upsert(_ element: JSONValue, into elements: inout [JSONValue], _ attribute: SchemaAttribute)
+        -> Int
+    {
         if let match = elements.firstIndex(where: { sameElement($0, element, attribute) }) {
             elements[match] = merge(elements[match], element)
             return match
@@ -363,7 +378,9 @@ public struct PatchEngine: Sendable {
     }
 
     /// RFC 7643 §2.4: at most one element is primary; the one just written wins.
-    private static func enforceSinglePrimary(_ elements: inout [JSONValue], touched: [Int], _ attribute: SchemaAttribute) throws(SCIMError) {
+    private static func enforceSinglePrimary(
+        _ elements: inout [JSONValue], touched: [Int], _ attribute: SchemaAttribute
+    ) throws(SCIMError) {
         let winners = touched.filter { elements[$0]["primary"] == .bool(true) }
         guard let winner = winners.first else { return }
         guard winners.count == 1 else {

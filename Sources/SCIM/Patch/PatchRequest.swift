@@ -73,7 +73,8 @@ public struct PatchRequest: Sendable, Hashable {
         guard case .object = operation else {
             throw .invalidSyntax("Operation \(index + 1) must be an object.")
         }
-        guard let name = operation[caseInsensitive: "op"]?.stringValue, let op = PatchOperation.Op(rawValue: name.lowercased())
+        guard let name = operation[caseInsensitive: "op"]?.stringValue,
+            let op = PatchOperation.Op(rawValue: name.lowercased())
         else {
             throw .invalidSyntax("Operation \(index + 1) needs an op of add, replace or remove.")
         }

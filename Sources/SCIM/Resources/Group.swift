@@ -18,7 +18,9 @@ public struct Group: Sendable, Equatable {
     /// - Throws: `invalidValue` for a missing or empty displayName, a member without a value, or a
     ///   member whose type is `Group` (nested groups are not supported); `tooMany` beyond
     ///   `limits.maxMembersPerRequest` members.
-    public init(json: JSONValue, extractedMembers: MemberList? = nil, limits: ServiceLimits = .default) throws(SCIMError) {
+    public init(json: JSONValue, extractedMembers: MemberList? = nil, limits: ServiceLimits = .default)
+        throws(SCIMError)
+    {
         guard case .object = json else { throw .invalidSyntax("A Group must be a JSON object.") }
         guard case .string(let name)? = json[caseInsensitive: "displayName"],
             !name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty

@@ -86,7 +86,9 @@ public struct ExtractedMembers: Sendable, Hashable {
     public var rewrites: [RewriteKind: Int] = [:]
     public var unknownAttributes: Set<String> = []
 
-    public init(list: MemberList = MemberList(), rewrites: [RewriteKind: Int] = [:], unknownAttributes: Set<String> = []) {
+    public init(
+        list: MemberList = MemberList(), rewrites: [RewriteKind: Int] = [:], unknownAttributes: Set<String> = []
+    ) {
         self.list = list
         self.rewrites = rewrites
         self.unknownAttributes = unknownAttributes

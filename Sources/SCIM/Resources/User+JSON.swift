@@ -84,12 +84,14 @@ extension User {
     /// Postgres btree entry must stay under ~2.7 kB: 512 characters are at most 2 kB of UTF-8.
     public static let maximumStringLength = 512
 
-    private static func string(_ object: JSONValue, _ key: String, in scope: String? = nil) throws(SCIMError) -> String? {
+    private static func string(_ object: JSONValue, _ key: String, in scope: String? = nil) throws(SCIMError) -> String?
+    {
         switch object[caseInsensitive: key] {
         case nil, .null?: return nil
         case .string(let value)?:
             guard value.count <= maximumStringLength else {
-                throw .invalidValue("\(scope.map { "\($0)." } ?? "")\(key) is longer than \(maximumStringLength) characters.")
+                throw .invalidValue(
+                    "\(scope.map { "\($0)." } ?? "")\(key) is longer than \(maximumStringLength) characters.")
             }
             return value
         default:
@@ -224,7 +226,8 @@ extension User {
                 learnAmp[key] = value
                 continue
             }
-            let urn = String(key[..<colon]), name = String(key[key.index(after: colon)...])
+            let urn = String(key[..<colon])
+            let name = String(key[key.index(after: colon)...])
             switch urn {
             case SchemaURN.enterpriseUser:
                 continue

@@ -63,7 +63,8 @@ public struct User: Sendable, Equatable {
     /// The login email: the primary email, else the work email, else the first, else the userName
     /// (which `init(json:customFields:)` requires to be an email address when no email is sent).
     public var primaryEmail: String {
-        (emails.first(where: \.primary) ?? emails.first(where: { $0.type?.lowercased() == "work" }) ?? emails.first)?.value
+        (emails.first(where: \.primary) ?? emails.first(where: { $0.type?.lowercased() == "work" }) ?? emails.first)?
+            .value
             ?? userName
     }
 }

@@ -28,8 +28,10 @@ extension SchemaAttribute {
     static let meta = SchemaAttribute(
         "meta", type: .complex, mutability: .readOnly,
         subAttributes: [
-            SchemaAttribute("resourceType", caseExact: true, mutability: .readOnly, description: "The resource type name."),
-            SchemaAttribute("created", type: .dateTime, mutability: .readOnly, description: "When the resource was created."),
+            SchemaAttribute(
+                "resourceType", caseExact: true, mutability: .readOnly, description: "The resource type name."),
+            SchemaAttribute(
+                "created", type: .dateTime, mutability: .readOnly, description: "When the resource was created."),
             SchemaAttribute(
                 "lastModified", type: .dateTime, mutability: .readOnly, description: "When the resource last changed."),
             SchemaAttribute(
@@ -76,7 +78,8 @@ extension ResourceSchema {
                 "emails", type: .complex, multiValued: true,
                 subAttributes: [
                     SchemaAttribute("value", description: "Email address."),
-                    SchemaAttribute("type", canonicalValues: ["work", "home", "other"], description: "Kind of address."),
+                    SchemaAttribute(
+                        "type", canonicalValues: ["work", "home", "other"], description: "Kind of address."),
                     SchemaAttribute("primary", type: .boolean, description: "The user's main address; at most one."),
                     SchemaAttribute("display", description: "Display form of the address."),
                 ],

@@ -12,7 +12,8 @@ public struct ResourceType: Sendable, Hashable {
     /// Extensions a resource may carry; none is required.
     public var extensions: [ResourceSchema]
 
-    public init(id: String, endpoint: String, description: String, schema: ResourceSchema, extensions: [ResourceSchema]) {
+    public init(id: String, endpoint: String, description: String, schema: ResourceSchema, extensions: [ResourceSchema])
+    {
         self.id = id
         self.endpoint = endpoint
         self.description = description
@@ -135,7 +136,9 @@ public struct ResourceType: Sendable, Hashable {
         } else if let attribute = schema.attribute(named: name) {
             found = (schema, attribute)
         } else {
-            found = extensions.lazy.compactMap { candidate in candidate.attribute(named: name).map { (candidate, $0) } }.first
+            found =
+                extensions.lazy.compactMap { candidate in candidate.attribute(named: name).map { (candidate, $0) } }
+                .first
         }
         guard let found else { return nil }
         var sub: SchemaAttribute?
@@ -145,7 +148,8 @@ public struct ResourceType: Sendable, Hashable {
         }
         return .attribute(
             ResolvedAttribute(
-                schemaURN: found.schema.id, isCore: found.schema.id == schema.id, attribute: found.attribute, subAttribute: sub))
+                schemaURN: found.schema.id, isCore: found.schema.id == schema.id, attribute: found.attribute,
+                subAttribute: sub))
     }
 }
 

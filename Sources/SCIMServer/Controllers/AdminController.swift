@@ -31,7 +31,8 @@ struct AdminController {
 
     @Sendable func createOrganisation(_ request: Request, context: AppRequestContext) async throws -> Response {
         let body = try await AdminBody(request, limit: bodyLimit)
-        let organisation = try await organisations.create(slug: try body.requiredString("slug"), name: try body.requiredString("name"))
+        let organisation = try await organisations.create(
+            slug: try body.requiredString("slug"), name: try body.requiredString("name"))
         return try Responses.json(OrganisationResponse(organisation), status: .created)
             .located("/admin/v1/organisations/\(organisation.slug)")
     }
@@ -52,7 +53,8 @@ struct AdminController {
         let body = try await AdminBody(request, limit: bodyLimit)
         try body.allowOnly(["name", "scimEnabled", "rateLimit"])
         let organisation = try await organisations.update(
-            slug: try context.parameters.require("slug"), name: try body.string("name"), scimEnabled: try body.bool("scimEnabled"),
+            slug: try context.parameters.require("slug"), name: try body.string("name"),
+            scimEnabled: try body.bool("scimEnabled"),
             rateLimit: try body.rateLimitChange())
         return try Responses.json(OrganisationResponse(organisation))
     }
@@ -61,7 +63,8 @@ struct AdminController {
         let body = try await AdminBody(request, limit: bodyLimit)
         let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
         let (info, token) = try await tokens.issue(
-            organisationID: organisation.id, label: try body.requiredString("label"), expiresAt: try body.date("expiresAt"))
+            organisationID: organisation.id, label: try body.requiredString("label"),
+            expiresAt: try body.date("expiresAt"))
         return try Responses.json(IssuedTokenResponse(info, token: token), status: .created)
             .located("/admin/v1/organisations/\(organisation.slug)/tokens/\(info.id.lowercasedString)")
     }
@@ -121,20 +124,27 @@ struct AdminController {
         let query = request.queryParameters
         var active: Bool?
         if let text = query["active"] {
-            guard let flag = Bool(text.lowercased()) else { throw AdminError.badRequest("active must be true or false.") }
+            guard let flag = Bool(text.lowercased()) else {
+                throw AdminError.badRequest("active must be true or false.")
+            }
             active = flag
         }
         var limit = 100
         if let text = query["limit"] {
-            guard let number = Int(text), (1...1000).contains(number) else { throw AdminError.badRequest("limit must be 1-1000.") }
+            guard let number = Int(text), (1...1000).contains(number) else {
+                throw AdminError.badRequest("limit must be 1-1000.")
+            }
             limit = number
         }
         var cursor: UUID?
         if let text = query["cursor"], !text.isEmpty {
-            guard let id = UUID(uuidString: text) else { throw AdminError.badRequest("cursor is not one this server issued.") }
+            guard let id = UUID(uuidString: text) else {
+                throw AdminError.badRequest("cursor is not one this server issued.")
+            }
             cursor = id
         }
-        let (users, next) = try await manualUsers.list(tenant, email: query["email"], active: active, limit: limit, cursor: cursor)
+        let (users, next) = try await manualUsers.list(
+            tenant, email: query["email"], active: active, limit: limit, cursor: cursor)
         return try Responses.json(
             AdminUserListResponse(users: users.map(AdminUserResponse.init), nextCursor: next?.lowercasedString))
     }
@@ -147,7 +157,8 @@ struct AdminController {
             throw AdminError.notFound("No such user in this organisation.")
         }
         let user = try await manualUsers.update(
-            tenant, id: id, role: try body.role(), firstName: try body.string("firstName"), lastName: try body.string("lastName"),
+            tenant, id: id, role: try body.role(), firstName: try body.string("firstName"),
+            lastName: try body.string("lastName"),
             active: try body.bool("active"))
         return try Responses.json(AdminUserResponse(user))
     }
@@ -185,7 +196,9 @@ struct AdminBody {
     }
 
     init(_ value: JSONValue, context: String) throws {
-        guard case .object(let object) = value else { throw AdminError.badRequest("The \(context) must be a JSON object.") }
+        guard case .object(let object) = value else {
+            throw AdminError.badRequest("The \(context) must be a JSON object.")
+        }
         self.object = object
         self.context = context
     }
@@ -213,7 +226,9 @@ struct AdminBody {
 
     func date(_ key: String) throws -> Date? {
         guard let text = try string(key) else { return nil }
-        guard let date = SCIMDate.parse(text) else { throw AdminError.badRequest("\(key) must be an RFC 3339 date-time.") }
+        guard let date = SCIMDate.parse(text) else {
+            throw AdminError.badRequest("\(key) must be an RFC 3339 date-time.")
+        }
         return date
     }
 
@@ -231,7 +246,8 @@ struct AdminBody {
     func role() throws -> LearnAmpRole? {
         guard let text = try string("role") else { return nil }
         guard let role = LearnAmpRole(rawValue: text.lowercased()) else {
-            throw AdminError.badRequest("role must be one of \(LearnAmpRole.allCases.map(\.rawValue).joined(separator: ", ")).")
+            throw AdminError.badRequest(
+                "role must be one of \(LearnAmpRole.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         return role
     }
@@ -243,10 +259,12 @@ struct AdminBody {
         case nil: return .unchanged
         case .null?: return .cleared
         case .object(let fields)?:
-            let rule = "rateLimit must be null or {\"requestsPerSecond\": N, \"burst\": M} with integers from 1 to \(RateLimit.maximum)."
+            let rule =
+                "rateLimit must be null or {\"requestsPerSecond\": N, \"burst\": M} with integers from 1 to \(RateLimit.maximum)."
             guard Set(fields.keys) == ["requestsPerSecond", "burst"] else { throw AdminError.badRequest(rule) }
             func integer(_ key: String) throws -> Int {
-                guard let number = fields[key]?.numberValue, number.rounded() == number, (1...Double(RateLimit.maximum)).contains(number)
+                guard let number = fields[key]?.numberValue, number.rounded() == number,
+                    (1...Double(RateLimit.maximum)).contains(number)
                 else { throw AdminError.badRequest(rule) }
                 return Int(number)
             }
@@ -258,7 +276,8 @@ struct AdminBody {
 
     func allowOnly(_ keys: Set<String>) throws {
         if let unknown = object.keys.first(where: { !keys.contains($0) }) {
-            throw AdminError.badRequest("Unknown field \(unknown.prefix(64)); allowed: \(keys.sorted().joined(separator: ", ")).")
+            throw AdminError.badRequest(
+                "Unknown field \(unknown.prefix(64)); allowed: \(keys.sorted().joined(separator: ", ")).")
         }
     }
 }

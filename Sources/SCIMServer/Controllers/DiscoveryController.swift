@@ -15,7 +15,9 @@ struct DiscoveryController {
         group.get("ResourceTypes/:id", use: resourceType)
         group.get("Schemas", use: schemas)
         group.get("Schemas/:id", use: schema)
-        for path: RouterPath in ["ServiceProviderConfig", "ResourceTypes", "ResourceTypes/:id", "Schemas", "Schemas/:id"] {
+        for path: RouterPath in [
+            "ServiceProviderConfig", "ResourceTypes", "ResourceTypes/:id", "Schemas", "Schemas/:id",
+        ] {
             for method: HTTPRequest.Method in [.post, .put, .patch, .delete] {
                 group.on(path, method: method) { _, _ -> Response in
                     throw SCIMError.methodNotAllowed("Discovery endpoints are read-only.")
@@ -56,14 +58,17 @@ struct DiscoveryController {
     @Sendable func resourceTypes(_ request: Request, context: TenantRequestContext) async throws -> Response {
         try Self.refuseFilter(request)
         let all = try await resourceTypeDocuments(request, context)
-        return Responses.scim(ListPage(totalResults: all.count, startIndex: 1, items: all, nextCursor: nil).listResponse(all, cursorPaging: false))
+        return Responses.scim(
+            ListPage(totalResults: all.count, startIndex: 1, items: all, nextCursor: nil).listResponse(
+                all, cursorPaging: false))
     }
 
     @Sendable func resourceType(_ request: Request, context: TenantRequestContext) async throws -> Response {
         try Self.refuseFilter(request)
         let id = context.parameters.get("id") ?? ""
-        guard let found = try await resourceTypeDocuments(request, context)
-            .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })
+        guard
+            let found = try await resourceTypeDocuments(request, context)
+                .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })
         else { throw SCIMError.notFound("No resource type \(id.prefix(64)).") }
         return Responses.scim(found)
     }
@@ -71,14 +76,17 @@ struct DiscoveryController {
     @Sendable func schemas(_ request: Request, context: TenantRequestContext) async throws -> Response {
         try Self.refuseFilter(request)
         let all = try await schemaDocuments(request, context)
-        return Responses.scim(ListPage(totalResults: all.count, startIndex: 1, items: all, nextCursor: nil).listResponse(all, cursorPaging: false))
+        return Responses.scim(
+            ListPage(totalResults: all.count, startIndex: 1, items: all, nextCursor: nil).listResponse(
+                all, cursorPaging: false))
     }
 
     @Sendable func schema(_ request: Request, context: TenantRequestContext) async throws -> Response {
         try Self.refuseFilter(request)
         let id = context.parameters.get("id") ?? ""
-        guard let found = try await schemaDocuments(request, context)
-            .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })
+        guard
+            let found = try await schemaDocuments(request, context)
+                .first(where: { $0[caseInsensitive: "id"]?.stringValue?.lowercased() == id.lowercased() })
         else { throw SCIMError.notFound("No schema \(id.prefix(120)).") }
         return Responses.scim(found)
     }
@@ -93,6 +101,7 @@ struct DiscoveryController {
 
     private func schemaDocuments(_ request: Request, _ context: TenantRequestContext) async throws -> [JSONValue] {
         let mappings = try await customFields.list(context.tenant)
-        return DiscoveryDocuments.schemas(baseURL: settings.baseURL(for: request), customFields: mappings.map(\.definition))
+        return DiscoveryDocuments.schemas(
+            baseURL: settings.baseURL(for: request), customFields: mappings.map(\.definition))
     }
 }

@@ -33,7 +33,10 @@ struct GroupsController {
     @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let projection = try Self.projection(request.queryParameters)
         let id = try context.resourceID("Group")
-        context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
+        context.notes.update {
+            $0.resourceType = "Group"
+            $0.resourceID = id
+        }
         let stored = try await groups.get(context.tenant, id: id, includeMembers: projection.includes("members"))
         return render(stored, request: request, projection: projection)
     }
@@ -42,9 +45,13 @@ struct GroupsController {
         let id = try context.resourceID("Group")
         let group = try await Self.group(request, settings: settings, metrics: metrics)
         let projection = try Self.projection(request.queryParameters)
-        context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
+        context.notes.update {
+            $0.resourceType = "Group"
+            $0.resourceID = id
+        }
         let stored = try await groups.replace(
-            context.tenant, id: id, group: group, ifMatch: request.headers[.ifMatch], includeMembers: projection.includes("members"),
+            context.tenant, id: id, group: group, ifMatch: request.headers[.ifMatch],
+            includeMembers: projection.includes("members"),
             origin: context.origin)
         Self.recorded(id, context)
         return render(stored, request: request, projection: projection)
@@ -54,13 +61,19 @@ struct GroupsController {
     /// only if the requested representation shows them.
     @Sendable func patch(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try context.resourceID("Group")
-        context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
+        context.notes.update {
+            $0.resourceType = "Group"
+            $0.resourceID = id
+        }
         let body = try await request.scimJSON(limit: settings.limits.maxGroupPayloadSize)
         let plan = try PatchEngine.memberChanges(
-            try PatchRequest.decode(body, limits: settings.limits), groupID: id.lowercasedString, limits: settings.limits)
+            try PatchRequest.decode(body, limits: settings.limits), groupID: id.lowercasedString,
+            limits: settings.limits)
         metrics.recordRewrites(plan.rewrites)
         let parameters = request.queryParameters
-        let wantsRepresentation = parameters.keys.contains { ["attributes", "excludedattributes"].contains($0.lowercased()) }
+        let wantsRepresentation = parameters.keys.contains {
+            ["attributes", "excludedattributes"].contains($0.lowercased())
+        }
         let projection = try Self.projection(parameters)
         let stored = try await groups.apply(
             plan, tenant: context.tenant, id: id, ifMatch: request.headers[.ifMatch],
@@ -73,7 +86,10 @@ struct GroupsController {
 
     @Sendable func delete(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try context.resourceID("Group")
-        context.notes.update { $0.resourceType = "Group"; $0.resourceID = id }
+        context.notes.update {
+            $0.resourceType = "Group"
+            $0.resourceID = id
+        }
         try await groups.delete(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin)
         Self.recorded(id, context)
         return Response(status: .noContent)
@@ -88,10 +104,14 @@ struct GroupsController {
         return try await respond(to: try ListRequest(searchBody: body), request: request, context: context)
     }
 
-    private func respond(to listRequest: ListRequest, request: Request, context: TenantRequestContext) async throws -> Response {
+    private func respond(to listRequest: ListRequest, request: Request, context: TenantRequestContext) async throws
+        -> Response
+    {
         let projection = try AttributeProjection(
-            attributes: listRequest.attributes, excludedAttributes: listRequest.excludedAttributes, resourceType: .group)
-        let page = try await groups.list(context.tenant, request: listRequest, includeMembers: projection.includes("members"))
+            attributes: listRequest.attributes, excludedAttributes: listRequest.excludedAttributes, resourceType: .group
+        )
+        let page = try await groups.list(
+            context.tenant, request: listRequest, includeMembers: projection.includes("members"))
         let baseURL = settings.baseURL(for: request)
         let resources = page.items.map { projection.apply(to: Self.json($0, baseURL: baseURL)) }
         return Responses.scim(page.listResponse(resources, cursorPaging: listRequest.cursor != nil))
@@ -131,7 +151,8 @@ struct GroupsController {
 
     static func json(_ stored: StoredGroup, baseURL: String) -> JSONValue {
         Group.json(
-            displayName: stored.displayName, externalID: stored.externalID, members: stored.members, metadata: stored.metadata,
+            displayName: stored.displayName, externalID: stored.externalID, members: stored.members,
+            metadata: stored.metadata,
             baseURL: baseURL)
     }
 
@@ -148,7 +169,8 @@ struct GroupsController {
     /// and the body's bytes are released before the store runs, so a 100,000-member push holds one
     /// compact copy of its members (plus the statement's array bind) rather than a JSON tree.
     static func group(_ request: Request, settings: SCIMSettings, metrics: ServiceMetrics) async throws -> Group {
-        let body = try JSONValue.parseGroup(try await request.scimBody(limit: settings.limits.maxGroupPayloadSize).readableBytesView)
+        let body = try JSONValue.parseGroup(
+            try await request.scimBody(limit: settings.limits.maxGroupPayloadSize).readableBytesView)
         let extracted = body.members[.resource]
         var normalised = try Normaliser(resourceType: .group).normalise(resource: body.json)
         if let extracted { normalised.rewrites.merge(extracted.rewrites, uniquingKeysWith: +) }

@@ -33,7 +33,8 @@ struct LifecycleController {
     }
 
     @Sendable func restore(_ request: Request, context: AppRequestContext) async throws -> Response {
-        try Responses.json(OrganisationResponse(try await lifecycle.restore(slug: try context.parameters.require("slug"))))
+        try Responses.json(
+            OrganisationResponse(try await lifecycle.restore(slug: try context.parameters.require("slug"))))
     }
 
     /// `DELETE …/{slug}?confirm={slug}`: the slug typed twice, so a stray `DELETE` purges nothing.

@@ -54,7 +54,8 @@ struct OAuthClientsController {
         }
         let issued = try await oauth.addSecret(organisationID: organisation.id, clientID: id, expiresAt: expiresAt)
         let location = "/admin/v1/organisations/\(organisation.slug)/oauth-clients/\(id.lowercasedString)/secrets/"
-        return try Responses.json(IssuedOAuthSecretResponse(issued), status: .created).located(location + issued.secretID.lowercasedString)
+        return try Responses.json(IssuedOAuthSecretResponse(issued), status: .created).located(
+            location + issued.secretID.lowercasedString)
     }
 
     @Sendable func revokeSecret(_ request: Request, context: AppRequestContext) async throws -> Response {

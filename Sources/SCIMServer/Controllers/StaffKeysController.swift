@@ -24,7 +24,8 @@ struct StaffKeysController {
         let body = try await AdminBody(request, limit: bodyLimit)
         try body.allowOnly(["name", "role", "organisation"])
         let (info, key) = try await staffKeys.issue(
-            name: try body.requiredString("name"), role: try body.requiredString("role"), organisationSlug: try body.string("organisation"))
+            name: try body.requiredString("name"), role: try body.requiredString("role"),
+            organisationSlug: try body.string("organisation"))
         return try Responses.json(IssuedKeyResponse(info, key: key), status: .created)
             .located("/admin/v1/staff-keys/\(info.id.lowercasedString)")
     }
@@ -46,12 +47,16 @@ struct StaffKeysController {
         let query = request.queryParameters
         var limit = 100
         if let text = query["limit"] {
-            guard let number = Int(text), (1...1000).contains(number) else { throw AdminError.badRequest("limit must be 1-1000.") }
+            guard let number = Int(text), (1...1000).contains(number) else {
+                throw AdminError.badRequest("limit must be 1-1000.")
+            }
             limit = number
         }
         var cursor: Int64?
         if let text = query["cursor"], !text.isEmpty {
-            guard let number = Int64(text), number > 0 else { throw AdminError.badRequest("cursor is not one this server issued.") }
+            guard let number = Int64(text), number > 0 else {
+                throw AdminError.badRequest("cursor is not one this server issued.")
+            }
             cursor = number
         }
         let (entries, next) = try await auditLog.list(limit: limit, cursor: cursor)

@@ -43,7 +43,9 @@ struct StatusController {
         query.userName = parameters["userName"].flatMap { $0.isEmpty ? nil : $0 }
         query.requestID = parameters["requestId"].flatMap { $0.isEmpty ? nil : $0 }
         if let text = parameters["limit"] {
-            guard let limit = Int(text), (1...500).contains(limit) else { throw AdminError.badRequest("limit must be 1-500.") }
+            guard let limit = Int(text), (1...500).contains(limit) else {
+                throw AdminError.badRequest("limit must be 1-500.")
+            }
             query.limit = limit
         }
         query.cursor = parameters["cursor"]
@@ -60,7 +62,9 @@ struct StatusController {
 
     static func date(_ text: String?, name: String) throws -> Date? {
         guard let text, !text.isEmpty else { return nil }
-        guard let date = SCIMDate.parse(text) else { throw AdminError.badRequest("\(name) must be an RFC 3339 date-time.") }
+        guard let date = SCIMDate.parse(text) else {
+            throw AdminError.badRequest("\(name) must be an RFC 3339 date-time.")
+        }
         return date
     }
 }

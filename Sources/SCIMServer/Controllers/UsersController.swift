@@ -23,7 +23,10 @@ struct UsersController {
 
     @Sendable func create(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
-        context.notes.update { $0.resourceType = "User"; $0.userName = body[caseInsensitive: "userName"]?.stringValue }
+        context.notes.update {
+            $0.resourceType = "User"
+            $0.userName = body[caseInsensitive: "userName"]?.stringValue
+        }
         let projection = try await projection(request.queryParameters, context)
         let (stored, _) = try await users.create(context.tenant, origin: context.origin) { mappings in
             try Self.input(from: body, mappings: mappings, metrics: metrics)
@@ -35,7 +38,10 @@ struct UsersController {
     @Sendable func get(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let projection = try await projection(request.queryParameters, context)
         let id = try context.resourceID("User")
-        context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
+        context.notes.update {
+            $0.resourceType = "User"
+            $0.resourceID = id
+        }
         let stored = try await users.get(context.tenant, id: id)
         context.notes.update { $0.userName = stored.user.userName }
         return render(stored, request: request, projection: projection)
@@ -43,13 +49,18 @@ struct UsersController {
 
     @Sendable func replace(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try context.resourceID("User")
-        context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
+        context.notes.update {
+            $0.resourceType = "User"
+            $0.resourceID = id
+        }
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         if let sentID = body[caseInsensitive: "id"]?.stringValue, UUID(uuidString: sentID) != id {
             throw SCIMError.mutability("id is immutable: the body's id does not match the URL.")
         }
         let projection = try await projection(request.queryParameters, context)
-        let stored = try await users.replace(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin) {
+        let stored = try await users.replace(
+            context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin
+        ) {
             mappings in try Self.input(from: body, mappings: mappings, metrics: metrics)
         }
         Self.recorded(stored, context)
@@ -58,16 +69,22 @@ struct UsersController {
 
     @Sendable func patch(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try context.resourceID("User")
-        context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
+        context.notes.update {
+            $0.resourceType = "User"
+            $0.resourceID = id
+        }
         let body = try await request.scimJSON(limit: settings.limits.maxPayloadSize)
         let patchRequest = try PatchRequest.decode(body, limits: settings.limits)
         let projection = try await projection(request.queryParameters, context)
         let baseURL = settings.baseURL(for: request)
-        let stored = try await users.update(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin) {
+        let stored = try await users.update(
+            context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin
+        ) {
             current, mappings in
             let definitions = mappings.map(\.definition)
             let engine = PatchEngine(resourceType: .user(customFields: definitions))
-            let result = try engine.apply(patchRequest, to: current.user.json(metadata: current.metadata, baseURL: baseURL))
+            let result = try engine.apply(
+                patchRequest, to: current.user.json(metadata: current.metadata, baseURL: baseURL))
             metrics.recordRewrites(result.rewrites)
             let user = try User(patched: result, current: current.user, customFields: definitions)
             return UserInput(user: user, unknownAttributes: result.unknownAttributes)
@@ -78,7 +95,10 @@ struct UsersController {
 
     @Sendable func delete(_ request: Request, context: TenantRequestContext) async throws -> Response {
         let id = try context.resourceID("User")
-        context.notes.update { $0.resourceType = "User"; $0.resourceID = id }
+        context.notes.update {
+            $0.resourceType = "User"
+            $0.resourceID = id
+        }
         try await users.delete(context.tenant, id: id, ifMatch: request.headers[.ifMatch], origin: context.origin)
         context.notes.update { $0.recordedInTransaction = true }
         return Response(status: .noContent)
@@ -93,7 +113,9 @@ struct UsersController {
         return try await respond(to: try ListRequest(searchBody: body), request: request, context: context)
     }
 
-    private func respond(to listRequest: ListRequest, request: Request, context: TenantRequestContext) async throws -> Response {
+    private func respond(to listRequest: ListRequest, request: Request, context: TenantRequestContext) async throws
+        -> Response
+    {
         let projection = try AttributeProjection(
             attributes: listRequest.attributes, excludedAttributes: listRequest.excludedAttributes,
             resourceType: .user(customFields: try await users.customFields(context.tenant)))
@@ -114,12 +136,14 @@ struct UsersController {
         return Responses.scim(projection.apply(to: resource), status: status, headers: headers)
     }
 
-    static func input(from body: JSONValue, mappings: [CustomFieldMapping], metrics: ServiceMetrics) throws -> UserInput {
+    static func input(from body: JSONValue, mappings: [CustomFieldMapping], metrics: ServiceMetrics) throws -> UserInput
+    {
         let definitions = mappings.map(\.definition)
         let normalised = try Normaliser(resourceType: .user(customFields: definitions)).normalise(resource: body)
         metrics.recordRewrites(normalised.rewrites)
         return UserInput(
-            user: try User(json: normalised.value, customFields: definitions), unknownAttributes: normalised.unknownAttributes)
+            user: try User(json: normalised.value, customFields: definitions),
+            unknownAttributes: normalised.unknownAttributes)
     }
 
     /// The write's event went out with its transaction; the middleware must not log it again.
@@ -133,8 +157,10 @@ struct UsersController {
 
     /// `attributes`/`excludedAttributes` over this organisation's User schema: the projection must know
     /// the mapped custom fields, or it drops them from every response.
-    func projection(_ parameters: [String: String], _ context: TenantRequestContext) async throws -> AttributeProjection {
-        try AttributeProjection(parameters: parameters, resourceType: .user(customFields: try await users.customFields(context.tenant)))
+    func projection(_ parameters: [String: String], _ context: TenantRequestContext) async throws -> AttributeProjection
+    {
+        try AttributeProjection(
+            parameters: parameters, resourceType: .user(customFields: try await users.customFields(context.tenant)))
     }
 }
 

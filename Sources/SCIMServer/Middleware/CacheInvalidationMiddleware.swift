@@ -6,7 +6,9 @@ import SCIMStore
 struct CacheInvalidationMiddleware: RouterMiddleware {
     let coherence: CacheCoherence
 
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         let response = try await next(request, context)
         if request.method != .get, request.method != .head, (200..<300).contains(response.status.code) {
             coherence.invalidate()

@@ -15,7 +15,9 @@ import SCIMStore
 struct RequestIDMiddleware: RouterMiddleware {
     let generator = RequestIDGenerator()
 
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         var context = context
         context.requestID = generator.next()
         context.logger[metadataKey: "scim.request.id"] = .string(context.requestID)
@@ -50,15 +52,19 @@ struct RequestIDMiddleware: RouterMiddleware {
 /// Database outages become 503 with `Retry-After`; anything unexpected becomes a 500 whose body says
 /// nothing about the server (the details go to the log, with the request id).
 struct ErrorResponseMiddleware: RouterMiddleware {
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
             if request.uri.path.hasPrefix("/scim/") {
-                return Responses.scimError(Self.scimError(for: error, logger: context.logger), requestID: context.requestID)
+                return Responses.scimError(
+                    Self.scimError(for: error, logger: context.logger), requestID: context.requestID)
             }
             if request.uri.path.hasPrefix("/admin/") {
-                return Responses.adminError(Self.adminError(for: error, logger: context.logger), requestID: context.requestID)
+                return Responses.adminError(
+                    Self.adminError(for: error, logger: context.logger), requestID: context.requestID)
             }
             if request.uri.path.hasPrefix("/oauth/") {
                 let oauthError = Self.oauthError(for: error, logger: context.logger)
@@ -118,7 +124,8 @@ struct ErrorResponseMiddleware: RouterMiddleware {
         case let error as SCIMError where error.status == 413:
             return AdminError(status: 413, code: "payload_too_large", message: error.detail)
         case let error as SCIMError:
-            return AdminError(status: error.status, code: error.status == 404 ? "not_found" : "bad_request", message: error.detail)
+            return AdminError(
+                status: error.status, code: error.status == 404 ? "not_found" : "bad_request", message: error.detail)
         case let error as PostgresError where error.namesMissingRelation:
             // The organisation was purged while the request ran.
             return .notFound("The organisation no longer exists.")
@@ -127,7 +134,8 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             return AdminError(status: 503, code: "unavailable", message: "The database is unavailable; retry shortly.")
         case let error as HTTPError:
             let code = error.status == .notFound ? "not_found" : "http_error"
-            return AdminError(status: Int(error.status.code), code: code, message: error.body ?? error.status.reasonPhrase)
+            return AdminError(
+                status: Int(error.status.code), code: code, message: error.body ?? error.status.reasonPhrase)
         default:
             logger.error("unexpected admin error", metadata: ["error": "\(String(reflecting: error))"])
             return AdminError(status: 500, code: "internal", message: "Internal error.")
@@ -151,7 +159,9 @@ struct HostHeaderMiddleware: RouterMiddleware {
 
     static let host = HTTPField.Name("Host")!
 
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         let path = request.uri.path
         if path == "/healthz" || path == "/readyz" { return try await next(request, context) }
         guard let authority = request.head.authority else {
@@ -232,7 +242,9 @@ struct HostHeaderMiddleware: RouterMiddleware {
 /// strings, so `filter=userName eq "a%00b"` would silently match "a". Request bodies get the same
 /// check in `JSONValue.parse`.
 struct QueryNULMiddleware: RouterMiddleware {
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         if let query = request.uri.query, Self.containsNUL(query),
             request.uri.path.hasPrefix("/scim/") || request.uri.path.hasPrefix("/admin/")
         {
@@ -271,7 +283,9 @@ struct SCIMAuthMiddleware: RouterMiddleware {
     /// And counted as that organisation's errors.
     let metrics: ServiceMetrics
 
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         guard let bearer = Self.bearer(in: request) else {
             throw SCIMError.unauthorized("Authorization: Bearer <token> is required.")
         }
@@ -281,7 +295,8 @@ struct SCIMAuthMiddleware: RouterMiddleware {
             tenant = try await tokens.authenticate(bearer: bearer)
         } catch let rejected as RejectedCredential {
             let origin = EventOrigin(
-                requestID: context.requestID, tokenID: rejected.tenant.tokenID, method: request.method.rawValue, path: request.uri.path)
+                requestID: context.requestID, tokenID: rejected.tenant.tokenID, method: request.method.rawValue,
+                path: request.uri.path)
             events.append(
                 SyncEvent(
                     origin: origin, outcome: .error, status: rejected.error.status, detail: rejected.error.detail),
@@ -343,7 +358,9 @@ struct AdminAuthMiddleware: RouterMiddleware {
         self.staffKeys = staffKeys
     }
 
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         guard let bearer = Self.bearer(in: request) else {
             throw AdminError.unauthorized("A valid staff bearer token is required.")
         }
@@ -359,7 +376,9 @@ struct AdminAuthMiddleware: RouterMiddleware {
         } else {
             throw AdminError.unauthorized("A valid staff bearer token is required.")
         }
-        try Self.authorise(identity, method: request.method, route: context.endpointPath ?? request.uri.path, slug: context.parameters.get("slug"))
+        try Self.authorise(
+            identity, method: request.method, route: context.endpointPath ?? request.uri.path,
+            slug: context.parameters.get("slug"))
         var context = context
         context.staff = identity
         context.logger[metadataKey: "scim.staff"] = .string(identity.name)
@@ -416,9 +435,12 @@ struct AdminAuthMiddleware: RouterMiddleware {
         let reads = method == .get || method == .head
         if let bound = identity.organisationSlug {
             if let slug {
-                guard slug == bound else { throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".") }
+                guard slug == bound else {
+                    throw AdminError.notFound("No organisation with slug \"\(slug.prefix(64))\".")
+                }
             } else if !(reads && route == "/admin/v1/organisations") {
-                throw AdminError.forbidden("This staff key is limited to organisation \(bound): \(method.rawValue) \(route) is not allowed.")
+                throw AdminError.forbidden(
+                    "This staff key is limited to organisation \(bound): \(method.rawValue) \(route) is not allowed.")
             }
         }
         if lifecycleRoutes.contains("\(method.rawValue) \(route)"),
@@ -448,7 +470,9 @@ struct AdminAuditMiddleware: RouterMiddleware {
         "/admin/v1/organisations/{slug}/export", "/admin/v1/organisations/{slug}/users/{id}/export",
     ]
 
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         let response = try await next(request, context)
         let route = context.endpointPath ?? "unknown"
         let recorded = (request.method != .get && request.method != .head) || Self.exportRoutes.contains(route)
@@ -460,10 +484,12 @@ struct AdminAuditMiddleware: RouterMiddleware {
         let slug = context.parameters.get("slug") ?? (route == "/admin/v1/organisations" ? created : nil)
         do {
             try await log.record(
-                staff, method: request.method.rawValue, route: route, organisationSlug: slug, target: target, status: Int(response.status.code))
+                staff, method: request.method.rawValue, route: route, organisationSlug: slug, target: target,
+                status: Int(response.status.code))
         } catch {
             // The write is committed; failing the response now would invite a duplicate retry.
-            context.logger.error("audit log write failed", metadata: ["error": "\(String(reflecting: error))", "scim.route": "\(route)"])
+            context.logger.error(
+                "audit log write failed", metadata: ["error": "\(String(reflecting: error))", "scim.route": "\(route)"])
         }
         return response
     }

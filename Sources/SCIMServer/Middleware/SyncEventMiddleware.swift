@@ -9,7 +9,9 @@ struct SyncEventMiddleware: RouterMiddleware {
     let buffer: EventBuffer
     let metrics: ServiceMetrics
 
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         guard let tenant = context.tenant else { return try await next(request, context) }
         var context = context
         let origin = EventOrigin(
@@ -23,7 +25,8 @@ struct SyncEventMiddleware: RouterMiddleware {
             if !notes.recordedInTransaction {
                 buffer.append(
                     SyncEvent(
-                        origin: origin, outcome: response.status.code < 400 ? .success : .error, status: Int(response.status.code),
+                        origin: origin, outcome: response.status.code < 400 ? .success : .error,
+                        status: Int(response.status.code),
                         resourceType: notes.resourceType, resourceID: notes.resourceID, userName: notes.userName),
                     schema: tenant.schema)
             }

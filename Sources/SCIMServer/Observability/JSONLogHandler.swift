@@ -3,11 +3,11 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A swift-log handler writing one JSON object per line, for log pipelines (`LOG_FORMAT=json`).
@@ -50,11 +50,11 @@ public struct JSONLogHandler: LogHandler {
 
         private static func systemWrite(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
             #if canImport(Darwin)
-            Darwin.write(fd, pointer, count)
+                Darwin.write(fd, pointer, count)
             #elseif canImport(Musl)
-            Musl.write(fd, pointer, count)
+                Musl.write(fd, pointer, count)
             #else
-            Glibc.write(fd, pointer, count)
+                Glibc.write(fd, pointer, count)
             #endif
         }
     }
@@ -102,7 +102,8 @@ public struct JSONLogHandler: LogHandler {
     static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
     /// Dictionaries become dotted keys; everything else stays one field.
-    static func flatten(_ value: Logger.MetadataValue, key: String, into fields: inout [(String, Logger.MetadataValue)]) {
+    static func flatten(_ value: Logger.MetadataValue, key: String, into fields: inout [(String, Logger.MetadataValue)])
+    {
         if case .dictionary(let dictionary) = value, !dictionary.isEmpty {
             for (child, value) in dictionary { flatten(value, key: "\(key).\(child)", into: &fields) }
         } else {

@@ -12,7 +12,9 @@ import SCIMStore
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServiceMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         let start = ContinuousClock.now
         let status: Int
         do {
@@ -46,7 +48,8 @@ struct MetricsController {
     /// SHA-256 of `METRICS_TOKEN`, compared in constant time; nil when the endpoint is open.
     let tokenDigest: [UInt8]?
 
-    init(metrics: ServiceMetrics, pools: [ServiceMetrics.PoolRole: PostgresClient], events: EventBuffer, token: String?) {
+    init(metrics: ServiceMetrics, pools: [ServiceMetrics.PoolRole: PostgresClient], events: EventBuffer, token: String?)
+    {
         self.metrics = metrics
         self.pools = pools
         self.events = events
@@ -59,7 +62,8 @@ struct MetricsController {
 
     func scrape(_ request: Request) throws -> Response {
         if let tokenDigest {
-            guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
+            guard let header = request.headers[.authorization], header.count > 7,
+                header.prefix(7).lowercased() == "bearer ",
                 Secrets.constantTimeEquals(Secrets.sha256(String(header.dropFirst(7))), tokenDigest)
             else {
                 return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"])

@@ -40,14 +40,16 @@ public final class ServiceMetrics: Sendable {
 
     /// Request latency buckets, in seconds: 5 ms to 10 s.
     static let latencyBuckets: [Duration] = [
-        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250),
         .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
     ]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         eventsPurged = registry.makeCounter(descriptor: Self.eventsPurgedName)
-        pools = Dictionary(uniqueKeysWithValues: PoolRole.allCases.map { ($0, PoolGauges(registry: registry, role: $0)) })
+        pools = Dictionary(
+            uniqueKeysWithValues: PoolRole.allCases.map { ($0, PoolGauges(registry: registry, role: $0)) })
         eventsPending = registry.makeGauge(descriptor: Self.eventsPendingName)
         eventsDropped = registry.makeGauge(descriptor: Self.eventsDroppedName)
         requestSeries = Mutex([:])
@@ -90,7 +92,8 @@ public final class ServiceMetrics: Sendable {
             let labels = [("method", key.method), ("route", key.route), ("status_class", key.statusClass)]
             let series = RequestSeries(
                 count: registry.makeCounter(descriptor: Self.requestsName, labels: labels),
-                latency: registry.makeDurationHistogram(descriptor: Self.requestDurationName, labels: labels, buckets: Self.latencyBuckets))
+                latency: registry.makeDurationHistogram(
+                    descriptor: Self.requestDurationName, labels: labels, buckets: Self.latencyBuckets))
             cache[key] = series
             return series
         }
@@ -337,9 +340,11 @@ public final class ServiceMetrics: Sendable {
             idle = registry.makeGauge(descriptor: ServiceMetrics.poolIdleName, labels: labels)
             waiting = registry.makeGauge(descriptor: ServiceMetrics.poolWaitingName, labels: labels)
             opened = registry.makeGauge(descriptor: ServiceMetrics.poolOpenedName, labels: labels)
-            statementsPrepared = registry.makeGauge(descriptor: ServiceMetrics.poolStatementsPreparedName, labels: labels)
+            statementsPrepared = registry.makeGauge(
+                descriptor: ServiceMetrics.poolStatementsPreparedName, labels: labels)
             visitedLeases = registry.makeGauge(descriptor: ServiceMetrics.poolVisitedLeasesName, labels: labels)
-            statementMismatches = registry.makeGauge(descriptor: ServiceMetrics.poolStatementMismatchesName, labels: labels)
+            statementMismatches = registry.makeGauge(
+                descriptor: ServiceMetrics.poolStatementMismatchesName, labels: labels)
         }
 
         func set(_ pool: PostgresClient.PoolMetrics) {
@@ -371,7 +376,9 @@ public final class ServiceMetrics: Sendable {
     static var eventsPendingName: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "scim", subsystem: "events", metricName: "pending", unitName: "",
-            helpText: "Sync events of reads and failures waiting to be written (each second once 50 wait for an organisation, else within 5 s).")
+            helpText:
+                "Sync events of reads and failures waiting to be written (each second once 50 wait for an organisation, else within 5 s)."
+        )
     }
     static var eventsDroppedName: MetricNameDescriptor {
         MetricNameDescriptor(
@@ -386,12 +393,16 @@ public final class ServiceMetrics: Sendable {
     static var poolStatementsPreparedName: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "scim", subsystem: "db_pool", metricName: "statements_prepared", unitName: "",
-            helpText: "Statements prepared since start, over all connections; climbing with steady traffic means DB_STATEMENT_CACHE_SIZE is too small.")
+            helpText:
+                "Statements prepared since start, over all connections; climbing with steady traffic means DB_STATEMENT_CACHE_SIZE is too small."
+        )
     }
     static var poolStatementMismatchesName: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "scim", subsystem: "db_pool", metricName: "prepared_statement_mismatches", unitName: "",
-            helpText: "Prepared statements a server session had when the connection expected not, or the reverse, since start.")
+            helpText:
+                "Prepared statements a server session had when the connection expected not, or the reverse, since start."
+        )
     }
     static var poolVisitedLeasesName: MetricNameDescriptor {
         MetricNameDescriptor(

@@ -17,7 +17,8 @@ public struct TextLogHandler: LogHandler {
 
     /// Writes to standard error unless given another stream (tests).
     public init(label: String, stream: (any TextOutputStream & Sendable)? = nil) {
-        self.stream = stream.map { StreamLogHandler(label: label, stream: $0) } ?? StreamLogHandler.standardError(label: label)
+        self.stream =
+            stream.map { StreamLogHandler(label: label, stream: $0) } ?? StreamLogHandler.standardError(label: label)
     }
 
     public var logLevel: Logger.Level {

@@ -78,9 +78,13 @@ struct RateLimitMiddleware: RouterMiddleware {
     let limiter: RateLimiter<UUID>
     let defaultLimit: RateLimit
 
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         guard let tenant = context.tenant else { return try await next(request, context) }
-        if case .limited(let retryAfter) = limiter.take(tenant.organisationID, limit: .init(tenant.rateLimit ?? defaultLimit)) {
+        if case .limited(let retryAfter) = limiter.take(
+            tenant.organisationID, limit: .init(tenant.rateLimit ?? defaultLimit))
+        {
             context.logger.debug("organisation rate limited", metadata: ["scim.retry_after": "\(retryAfter)"])
             throw SCIMError.tooManyRequests(retryAfter: retryAfter)
         }
@@ -197,7 +201,9 @@ struct FailedAuthLimitMiddleware: RouterMiddleware {
     /// The auth middleware's reading of the request's credential.
     let credential: @Sendable (Request) -> PresentedCredential
 
-    func handle(_ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
+    ) async throws -> Response {
         let client = Self.clientAddress(request, remote: context.remoteAddress, trustedProxy: trustedProxy)
         let address = Self.addressKey(client)
         guard let key = FailedAuthKey(address: address, credential: credential(request)) else {
@@ -248,9 +254,11 @@ struct FailedAuthLimitMiddleware: RouterMiddleware {
             }
         switch surface {
         case .scim:
-            return Responses.scimError(SCIMError(status: 429, detail: message, retryAfter: retryAfter), requestID: requestID)
+            return Responses.scimError(
+                SCIMError(status: 429, detail: message, retryAfter: retryAfter), requestID: requestID)
         case .admin:
-            var response = Responses.adminError(AdminError(status: 429, code: "too_many_requests", message: message), requestID: requestID)
+            var response = Responses.adminError(
+                AdminError(status: 429, code: "too_many_requests", message: message), requestID: requestID)
             response.headers[.retryAfter] = String(retryAfter)
             return response
         }

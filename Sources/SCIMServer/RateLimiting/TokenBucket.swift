@@ -15,7 +15,8 @@ struct TokenBucket: Sendable, Equatable {
         var burst: Int
 
         init(ratePerSecond: Double, burst: Int) {
-            precondition(ratePerSecond > 0 && burst >= 1, "a token bucket needs a positive rate and a burst of at least 1")
+            precondition(
+                ratePerSecond > 0 && burst >= 1, "a token bucket needs a positive rate and a burst of at least 1")
             self.ratePerSecond = ratePerSecond
             self.burst = burst
         }

@@ -35,7 +35,8 @@ struct EventFlushService: Service {
                         } catch {
                             // The events stay buffered (bounded) and go out with the next flush.
                             logger.warning(
-                                "could not write sync events yet", metadata: ["error": "\(String(describing: type(of: error)))"])
+                                "could not write sync events yet",
+                                metadata: ["error": "\(String(describing: type(of: error)))"])
                             return nil
                         }
                     }

@@ -58,7 +58,8 @@ public struct EventPurger: Service, CustomStringConvertible {
                     } catch is CancellationError {
                         throw CancellationError()
                     } catch {
-                        logger.warning("event purge failed", metadata: ["error": "\(String(describing: type(of: error)))"])
+                        logger.warning(
+                            "event purge failed", metadata: ["error": "\(String(describing: type(of: error)))"])
                     }
                     try await Task.sleep(for: interval)
                 }
@@ -89,7 +90,9 @@ public struct EventPurger: Service, CustomStringConvertible {
                 }
                 summary.purged += purgedHere
                 if purgedHere > 0 {
-                    logger.debug("purged sync events", metadata: ["scim.org": "\(tenant.slug)", "scim.events.purged": "\(purgedHere)"])
+                    logger.debug(
+                        "purged sync events",
+                        metadata: ["scim.org": "\(tenant.slug)", "scim.events.purged": "\(purgedHere)"])
                 }
             } catch let error as CancellationError {
                 throw error
@@ -109,7 +112,8 @@ public struct EventPurger: Service, CustomStringConvertible {
             level: level, "event purge pass finished",
             metadata: [
                 "scim.events.purged": "\(summary.purged)", "scim.events.schemas": "\(summary.schemas)",
-                "scim.events.failed_schemas": "\(summary.failedSchemas)", "scim.events.retention_days": "\(retentionDays)",
+                "scim.events.failed_schemas": "\(summary.failedSchemas)",
+                "scim.events.retention_days": "\(retentionDays)",
                 "scim.events.duration_ms": "\(elapsed.seconds * 1000 + elapsed.attoseconds / 1_000_000_000_000_000)",
             ])
         return summary

@@ -22,8 +22,10 @@ final class RequestIDGenerator: Sendable {
         let count = self.counter.wrappingAdd(1, ordering: .relaxed).newValue
         let high = Self.mix(count ^ self.keys.0)
         let low = Self.mix(count &+ self.keys.1)
-        var bytes = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
-                     UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
+        var bytes = (
+            UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
+            UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0)
+        )
         withUnsafeMutableBytes(of: &bytes) { buffer in
             buffer.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
             buffer.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)

@@ -20,7 +20,8 @@ enum Responses {
     static func scim(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = scimContentType
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
+        return Response(
+            status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serialized())))
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -81,7 +82,8 @@ enum Responses {
         var headers: HTTPFields = [.contentType: jsonContentType]
         if error.status == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"Learn Amp admin\"" }
         return Response(
-            status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+            status: .init(code: error.status), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
     }
 }
 
@@ -138,7 +140,9 @@ extension Request {
     /// `+` replaced, as Foundation's `removingPercentEncoding` would leave it. On bytes, without
     /// Foundation's string bridging, as every list request parses its query string.
     static func formDecoded(_ text: Substring.UTF8View) -> String {
-        let spacedOnly = { String(decoding: text.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: " ") : $0 }, as: UTF8.self) }
+        let spacedOnly = {
+            String(decoding: text.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.count)
         var index = text.startIndex
@@ -150,7 +154,8 @@ extension Request {
                 bytes.append(UInt8(ascii: " "))
             case UInt8(ascii: "%"):
                 guard index != text.endIndex, let high = ASCIIHex.value(of: text[index]),
-                    text.index(after: index) != text.endIndex, let low = ASCIIHex.value(of: text[text.index(after: index)])
+                    text.index(after: index) != text.endIndex,
+                    let low = ASCIIHex.value(of: text[text.index(after: index)])
                 else { return spacedOnly() }
                 bytes.append(high << 4 | low)
                 text.formIndex(&index, offsetBy: 2)

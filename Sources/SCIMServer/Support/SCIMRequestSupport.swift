@@ -6,7 +6,9 @@ extension AttributeProjection {
     /// `attributes`/`excludedAttributes` from a query string, whose names SCIM treats case-insensitively.
     init(parameters: [String: String], resourceType: ResourceType) throws {
         let value = { (name: String) in parameters.first { $0.key.lowercased() == name.lowercased() }?.value }
-        try self.init(attributes: value("attributes"), excludedAttributes: value("excludedAttributes"), resourceType: resourceType)
+        try self.init(
+            attributes: value("attributes"), excludedAttributes: value("excludedAttributes"), resourceType: resourceType
+        )
     }
 }
 

@@ -28,7 +28,8 @@ public struct EventRetention: Sendable {
     /// Deletes up to `limit` of the tenant's oldest events that occurred before `cutoff`.
     /// - Returns: How many rows were deleted; fewer than `limit` means none older than `cutoff` are left.
     /// - Throws: `PostgresError`, e.g. `undefinedTable` if the schema was dropped meanwhile.
-    public func purgeBatch(_ tenant: Tenant, olderThan cutoff: Date, limit: Int = defaultBatchSize) async throws -> Int {
+    public func purgeBatch(_ tenant: Tenant, olderThan cutoff: Date, limit: Int = defaultBatchSize) async throws -> Int
+    {
         let schema = tenant.schema
         return try await client.query(
             """

@@ -256,7 +256,8 @@ public struct WriteEvents: Sendable {
 
     func record(
         result: SCIMWriteResult, resourceType: String, resourceID: UUID, userName: String?, changes: [String],
-        warnings: [(SyncEvent.Kind, String, [String])] = [], schema: PostgresIdentifier, on connection: PostgresConnection
+        warnings: [(SyncEvent.Kind, String, [String])] = [], schema: PostgresIdentifier,
+        on connection: PostgresConnection
     ) throws {
         var events = [
             SyncEvent(
@@ -266,7 +267,8 @@ public struct WriteEvents: Sendable {
         ]
         var warnings = warnings
         if !unknownAttributes.isEmpty {
-            warnings.append((.unmappedAttributes, "Ignored attributes this organisation does not map.", unknownAttributes))
+            warnings.append(
+                (.unmappedAttributes, "Ignored attributes this organisation does not map.", unknownAttributes))
         }
         for (kind, detail, names) in warnings {
             events.append(
@@ -344,7 +346,9 @@ public final class EventBuffer: Sendable {
 
         /// Removes and returns up to `limit` events of the tenants `include` picks, grouped by tenant,
         /// each tenant's oldest first.
-        mutating func take(upTo limit: Int, where include: (PostgresIdentifier) -> Bool) -> [(PostgresIdentifier, [SyncEvent])] {
+        mutating func take(upTo limit: Int, where include: (PostgresIdentifier) -> Bool) -> [(
+            PostgresIdentifier, [SyncEvent]
+        )] {
             var taken: [(PostgresIdentifier, [SyncEvent])] = []
             var room = limit
             // The keys are copied out first: iterating `events.keys` while changing `events` would
@@ -400,7 +404,9 @@ public final class EventBuffer: Sendable {
     /// and then event by event, and only the events it refuses are dropped.
     /// - Returns: how many events it took from the buffer.
     @discardableResult
-    public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil, dueOnly: Bool = false) async throws -> Int {
+    public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil, dueOnly: Bool = false)
+        async throws -> Int
+    {
         let now = ContinuousClock.now
         let tenants = pending.withLock { pending -> [(PostgresIdentifier, [SyncEvent])] in
             if let schema {
@@ -447,7 +453,9 @@ public final class EventBuffer: Sendable {
         _ events: [SyncEvent], schema: PostgresIdentifier, _ client: PostgresClient
     ) async -> (unwritten: ArraySlice<SyncEvent>, error: any Error)? {
         do {
-            try await client.withConnection { connection in _ = try connection.query(SyncEvent.flushInsertion(of: events, schema: schema)) }
+            try await client.withConnection { connection in
+                _ = try connection.query(SyncEvent.flushInsertion(of: events, schema: schema))
+            }
             return nil
         } catch let error as PostgresError where error.sqlState == .undefinedTable {
             return nil  // the organisation's schema is gone: nothing to record into

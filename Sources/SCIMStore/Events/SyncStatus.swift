@@ -115,7 +115,8 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
         /// - Parameter activeTokens: usable credentials: SCIM tokens neither revoked nor expired, and
         ///   OAuth clients with a live secret.
         public init(
-            scimEnabled: Bool, activeTokens: Int, requests24h: Int, errors24h: Int, lastSuccessAt: Date?, lastErrorAt: Date?,
+            scimEnabled: Bool, activeTokens: Int, requests24h: Int, errors24h: Int, lastSuccessAt: Date?,
+            lastErrorAt: Date?,
             unresolvedManagers: Int, unmappedAttributes: [String], expiringSecrets: Int = 0
         ) {
             self.expiringSecrets = expiringSecrets
@@ -147,7 +148,9 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
         if facts.requests24h > 0 {
             if facts.errors24h * 2 >= facts.requests24h {
                 failing.append("\(facts.errors24h) of \(facts.requests24h) requests failed in the last 24 hours.")
-            } else if let lastError = facts.lastErrorAt, lastError > (facts.lastSuccessAt ?? .distantPast), facts.errors24h >= 3 {
+            } else if let lastError = facts.lastErrorAt, lastError > (facts.lastSuccessAt ?? .distantPast),
+                facts.errors24h >= 3
+            {
                 failing.append("The most recent requests fail and none has succeeded since.")
             } else if facts.errors24h > 0 {
                 degraded.append("\(facts.errors24h) of \(facts.requests24h) requests failed in the last 24 hours.")
@@ -157,7 +160,8 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
             degraded.append("\(facts.unresolvedManagers) user(s) name a manager who is not provisioned yet.")
         }
         if !facts.unmappedAttributes.isEmpty {
-            degraded.append("Attributes sent but not mapped: \(facts.unmappedAttributes.prefix(5).joined(separator: ", ")).")
+            degraded.append(
+                "Attributes sent but not mapped: \(facts.unmappedAttributes.prefix(5).joined(separator: ", ")).")
         }
         if facts.expiringSecrets > 0 {
             degraded.append(
@@ -166,7 +170,8 @@ public struct HealthVerdict: Sendable, Encodable, Equatable {
         if !failing.isEmpty {
             self.init(verdict: .failing, reasons: failing + degraded)
         } else if facts.requests24h == 0 {
-            let why = facts.lastSuccessAt == nil && facts.lastErrorAt == nil
+            let why =
+                facts.lastSuccessAt == nil && facts.lastErrorAt == nil
                 ? "The identity provider has never connected." : "No SCIM requests in the last 24 hours."
             self.init(verdict: .idle, reasons: [why] + degraded)
         } else if !degraded.isEmpty {
@@ -313,7 +318,9 @@ public struct SyncStatusStore: Sendable {
                 window.requests += count
                 if status >= 400 { window.errors += count }
                 window.byStatus[String(status), default: 0] += count
-                if let scimType: String = try row.decode("scim_type") { window.byScimType[scimType, default: 0] += count }
+                if let scimType: String = try row.decode("scim_type") {
+                    window.byScimType[scimType, default: 0] += count
+                }
             }
             let managers = try connection.query(
                 """
@@ -341,8 +348,10 @@ public struct SyncStatusStore: Sendable {
                 """
             ).map { row in
                 OrganisationStatus.RecentError(
-                    occurredAt: try row.decode("occurred_at"), requestId: try row.decode("request_id"), method: try row.decode("method"),
-                    path: try row.decode("path"), status: try row.decode("status"), scimType: try row.decode("scim_type"),
+                    occurredAt: try row.decode("occurred_at"), requestId: try row.decode("request_id"),
+                    method: try row.decode("method"),
+                    path: try row.decode("path"), status: try row.decode("status"),
+                    scimType: try row.decode("scim_type"),
                     userName: try row.decode("user_name"), detail: try row.decode("detail"))
             }
             let unresolved = OrganisationStatus.UnresolvedManagers(
@@ -359,21 +368,26 @@ public struct SyncStatusStore: Sendable {
             return OrganisationStatus(
                 organisation: organisation.slug, scimEnabled: organisation.scimEnabled,
                 tokens: activeTokens.map {
-                    .init(label: $0.label, prefix: $0.prefix, createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, expiresAt: $0.expiresAt)
+                    .init(
+                        label: $0.label, prefix: $0.prefix, createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt,
+                        expiresAt: $0.expiresAt)
                 },
                 oauthClients: liveClients, expiringSecrets: expiringSecrets,
                 lastRequestAt: try last.decode("last_request"), lastSuccessAt: lastSuccess, lastErrorAt: lastError,
                 users: .init(
-                    total: try users.decode("total"), scimManaged: try users.decode("managed"), manual: try users.decode("manual"),
+                    total: try users.decode("total"), scimManaged: try users.decode("managed"),
+                    manual: try users.decode("manual"),
                     active: try users.decode("active"), deactivated: try users.decode("deactivated")),
-                teams: try users.decode("teams"), last24Hours: window, unresolvedManagers: unresolved, unmappedAttributes: unmapped,
+                teams: try users.decode("teams"), last24Hours: window, unresolvedManagers: unresolved,
+                unmappedAttributes: unmapped,
                 recentErrors: errors, health: health)
         }
     }
 
     /// Events newest first, keyset-paged on (occurred_at, id) with the last id as cursor; a request id
     /// lookup (the server's id or the client's own `X-Request-Id`) uses the two columns' indexes.
-    public func events(_ tenant: Tenant, query: EventQuery) async throws -> (events: [EventRecord], nextCursor: String?) {
+    public func events(_ tenant: Tenant, query: EventQuery) async throws -> (events: [EventRecord], nextCursor: String?)
+    {
         let schema = tenant.schema
         if let outcome = query.outcome, !["error", "warning", "success"].contains(outcome) {
             throw StoreError.invalid("outcome", "outcome must be error, warning or success.")

@@ -31,12 +31,15 @@ public struct GroupStore: Sendable {
 
     /// POST /Groups. A department team of the same name is claimed (it becomes a pushed group too);
     /// an existing pushed group of that name is 409 `uniqueness`.
-    public func create(_ tenant: Tenant, group: Group, includeMembers: Bool, origin: EventOrigin) async throws -> StoredGroup {
+    public func create(_ tenant: Tenant, group: Group, includeMembers: Bool, origin: EventOrigin) async throws
+        -> StoredGroup
+    {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
             try Self.validateMembers(group.members, schema: schema, on: connection)
             let existing = try connection.query(
-                "SELECT id, is_group FROM \(schema).teams WHERE lower(display_name) = lower(\(group.displayName)::text) FOR UPDATE")
+                "SELECT id, is_group FROM \(schema).teams WHERE lower(display_name) = lower(\(group.displayName)::text) FOR UPDATE"
+            )
             let id: UUID
             if let row = existing.first {
                 guard try !row.decode("is_group", as: Bool.self) else {
@@ -64,7 +67,8 @@ public struct GroupStore: Sendable {
             try Self.addMembers(group.members.ids, to: id, schema: schema, on: connection)
             try WriteEvents(origin: origin).record(
                 result: .created, resourceType: "Group", resourceID: id, userName: nil,
-                changes: ["displayName"] + (group.externalID == nil ? [] : ["externalId"]) + (group.members.isEmpty ? [] : ["members"]),
+                changes: ["displayName"] + (group.externalID == nil ? [] : ["externalId"])
+                    + (group.members.isEmpty ? [] : ["members"]),
                 schema: schema, on: connection)
             return try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)!
         }
@@ -73,9 +77,11 @@ public struct GroupStore: Sendable {
     /// GET /Groups/{id}; members are read only when the response will show them.
     public func get(_ tenant: Tenant, id: UUID, includeMembers: Bool) async throws -> StoredGroup {
         let schema = tenant.schema
-        guard let group = try await client.withConnection({ connection in
-            try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)
-        }) else { throw Self.notFound(id) }
+        guard
+            let group = try await client.withConnection({ connection in
+                try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)
+            })
+        else { throw Self.notFound(id) }
         return group
     }
 
@@ -161,13 +167,15 @@ public struct GroupStore: Sendable {
             if let ifMatch { try UserStore.check(ifMatch, version: try row.decode("version")) }
             _ = try connection.query("DELETE FROM \(schema).teams WHERE id = \(id)")
             try WriteEvents(origin: origin).record(
-                result: .noContent, resourceType: "Group", resourceID: id, userName: nil, changes: ["members"], schema: schema,
+                result: .noContent, resourceType: "Group", resourceID: id, userName: nil, changes: ["members"],
+                schema: schema,
                 on: connection)
         }
     }
 
     /// GET /Groups and POST /Groups/.search; members of the page are loaded in one query, if wanted.
-    public func list(_ tenant: Tenant, request: ListRequest, includeMembers: Bool) async throws -> ListPage<StoredGroup> {
+    public func list(_ tenant: Tenant, request: ListRequest, includeMembers: Bool) async throws -> ListPage<StoredGroup>
+    {
         let schema = tenant.schema
         return try await client.withConnection { connection in
             var condition: PostgresQuery = "TRUE"
@@ -191,7 +199,9 @@ public struct GroupStore: Sendable {
                 on: connection, decode: Self.decode)
             if includeMembers, !page.items.isEmpty {
                 let members = try Self.members(of: page.items.map(\.metadata.id), schema: schema, on: connection)
-                for index in page.items.indices { page.items[index].members = members[page.items[index].metadata.id] ?? [] }
+                for index in page.items.indices {
+                    page.items[index].members = members[page.items[index].metadata.id] ?? []
+                }
             }
             return page
         }
@@ -220,13 +230,16 @@ public struct GroupStore: Sendable {
     // MARK: - Inside a transaction
 
     /// Locks the team's row for the rest of the transaction and checks `If-Match` against it.
-    static func lock(_ id: UUID, ifMatch: String?, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+    static func lock(_ id: UUID, ifMatch: String?, schema: PostgresIdentifier, on connection: PostgresConnection) throws
+    {
         let rows = try connection.query("SELECT version FROM \(schema).teams WHERE id = \(id) FOR UPDATE")
         guard let row = rows.first else { throw Self.notFound(id) }
         if let ifMatch { try UserStore.check(ifMatch, version: try row.decode("version")) }
     }
 
-    static func rename(_ id: UUID, to name: String?, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+    static func rename(_ id: UUID, to name: String?, schema: PostgresIdentifier, on connection: PostgresConnection)
+        throws
+    {
         guard let name = name?.trimmingCharacters(in: .whitespacesAndNewlines), !name.isEmpty, name.count <= 255 else {
             throw SCIMError.invalidValue("displayName must be 1-255 characters.")
         }
@@ -245,7 +258,8 @@ public struct GroupStore: Sendable {
         _ = try connection.query(
             "UPDATE \(schema).teams SET is_group = true, updated_at = now(), version = version + 1 WHERE id = \(id)")
         try WriteEvents(origin: origin, unknownAttributes: unknownAttributes).record(
-            result: render ? .returned : .noContent, resourceType: "Group", resourceID: id, userName: nil, changes: changes,
+            result: render ? .returned : .noContent, resourceType: "Group", resourceID: id, userName: nil,
+            changes: changes,
             schema: schema, on: connection)
         return render ? try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection) : nil
     }
@@ -254,7 +268,8 @@ public struct GroupStore: Sendable {
         .notFound("Group \(id.lowercasedString) not found.")
     }
 
-    static let columns: PostgresQuery = "SELECT t.id, t.display_name, t.external_id, t.created_at, t.updated_at, t.version"
+    static let columns: PostgresQuery =
+        "SELECT t.id, t.display_name, t.external_id, t.created_at, t.updated_at, t.version"
 
     static func select(_ schema: PostgresIdentifier) -> PostgresQuery {
         "\(columns) FROM \(schema).teams t"
@@ -264,11 +279,14 @@ public struct GroupStore: Sendable {
         StoredGroup(
             displayName: try row.decode("display_name"), externalID: try row.decode("external_id"), members: nil,
             metadata: GroupMetadata(
-                id: try row.decode("id"), created: try row.decode("created_at"), lastModified: try row.decode("updated_at"),
+                id: try row.decode("id"), created: try row.decode("created_at"),
+                lastModified: try row.decode("updated_at"),
                 version: try row.decode("version")))
     }
 
-    static func fetch(_ id: UUID, includeMembers: Bool, schema: PostgresIdentifier, on connection: PostgresConnection) throws -> StoredGroup? {
+    static func fetch(_ id: UUID, includeMembers: Bool, schema: PostgresIdentifier, on connection: PostgresConnection)
+        throws -> StoredGroup?
+    {
         guard let row = try connection.query("\(select(schema)) WHERE t.id = \(id)").first else { return nil }
         var group = try decode(row)
         if includeMembers { group.members = try members(of: id, schema: schema, on: connection) }
@@ -305,13 +323,17 @@ public struct GroupStore: Sendable {
     /// The id's bytes as two big-endian integers, so tuples compare as PostgreSQL orders uuids.
     static func orderKey(_ id: UUID) -> (UInt64, UInt64) {
         withUnsafeBytes(of: id.uuid) { bytes in
-            (UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self)),
-             UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            (
+                UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self)),
+                UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            )
         }
     }
 
     /// Members of several teams in one query. Users released by DELETE are not listed.
-    static func members(of teams: [UUID], schema: PostgresIdentifier, on connection: PostgresConnection) throws -> [UUID: [User.Reference]] {
+    static func members(of teams: [UUID], schema: PostgresIdentifier, on connection: PostgresConnection) throws
+        -> [UUID: [User.Reference]]
+    {
         var result: [UUID: [User.Reference]] = [:]
         for row in try connection.query(
             """
@@ -321,7 +343,8 @@ public struct GroupStore: Sendable {
             WHERE m.team_id = ANY(\(teams)) ORDER BY m.team_id, m.user_id
             """)
         {
-            result[try row.decode("team_id"), default: []].append(User.Reference(id: try row.decode("user_id"), display: try row.decode("display")))
+            result[try row.decode("team_id"), default: []].append(
+                User.Reference(id: try row.decode("user_id"), display: try row.decode("display")))
         }
         return result
     }
@@ -329,7 +352,9 @@ public struct GroupStore: Sendable {
     /// Every id must name a SCIM-visible user of this organisation; otherwise nothing changes. The
     /// first id that does not, in the order sent, is named in the error. One anti-join in SQL, with
     /// the ids bound as one `uuid[]`.
-    static func validateMembers(_ members: MemberList, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+    static func validateMembers(_ members: MemberList, schema: PostgresIdentifier, on connection: PostgresConnection)
+        throws
+    {
         try rejectNonUUIDs(members)
         guard !members.ids.isEmpty else { return }
         let missing = try connection.query(
@@ -339,7 +364,8 @@ public struct GroupStore: Sendable {
             ORDER BY w.n LIMIT 1
             """)
         if let row = missing.first {
-            throw SCIMError.invalidValue("Member \(try row.decode(0, as: UUID.self).lowercasedString) is not a user of this organisation.")
+            throw SCIMError.invalidValue(
+                "Member \(try row.decode(0, as: UUID.self).lowercasedString) is not a user of this organisation.")
         }
     }
 
@@ -410,7 +436,9 @@ public struct GroupStore: Sendable {
 
     /// Gives `ids` a pushed membership. New members get a row; department members who were not
     /// pushed gain `via_group`; pushed members' rows are not written at all. Duplicates are allowed.
-    static func addMembers(_ ids: [UUID], to team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+    static func addMembers(_ ids: [UUID], to team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection)
+        throws
+    {
         guard !ids.isEmpty else { return }
         _ = try connection.query(
             """
@@ -427,7 +455,9 @@ public struct GroupStore: Sendable {
     }
 
     /// Takes the pushed membership away from `ids`; department members stay members.
-    static func removeMembers(_ ids: [UUID], from team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection) throws {
+    static func removeMembers(
+        _ ids: [UUID], from team: UUID, schema: PostgresIdentifier, on connection: PostgresConnection
+    ) throws {
         guard !ids.isEmpty else { return }
         _ = try connection.query(
             """
@@ -457,7 +487,9 @@ public struct GroupStore: Sendable {
         "value": .uuid(SQLName("gm").column("user_id")),
         "display": .text(
             SQLColumn(
-                expression: "COALESCE(gu.display_name, NULLIF(concat_ws(' ', gu.given_name, gu.family_name), ''), gu.user_name)")),
+                expression:
+                    "COALESCE(gu.display_name, NULLIF(concat_ws(' ', gu.given_name, gu.family_name), ''), gu.user_name)"
+            )),
     ]
 
     static func attribute(_ path: AttributePath, schema: PostgresIdentifier) -> SQLAttribute? {

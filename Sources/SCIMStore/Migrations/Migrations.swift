@@ -126,7 +126,9 @@ public struct Migrator: Sendable {
     }
 
     /// Creates (if needed) and migrates one tenant schema inside the caller's transaction.
-    static func migrateTenant(_ schema: PostgresIdentifier, migrations: [Migration], on connection: PostgresConnection) throws {
+    static func migrateTenant(_ schema: PostgresIdentifier, migrations: [Migration], on connection: PostgresConnection)
+        throws
+    {
         try connection.execute(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema.quoted)")
         _ = try apply(migrations, to: schema, on: connection)
         _ = try connection.query(
@@ -171,12 +173,15 @@ public struct Migrator: Sendable {
                 );
                 """)
         let done = Set(
-            try connection.query("SELECT version FROM \(schema).schema_migrations").map { try $0.decode(0, as: Int.self) })
+            try connection.query("SELECT version FROM \(schema).schema_migrations").map {
+                try $0.decode(0, as: Int.self)
+            })
         var applied: [String] = []
         for migration in migrations where !done.contains(migration.version) {
             try connection.execute(unsafeSQL: migration.sql)
             _ = try connection.query(
-                "INSERT INTO \(schema).schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))")
+                "INSERT INTO \(schema).schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))"
+            )
             applied.append(migration.name)
         }
         try connection.execute(unsafeSQL: "SET LOCAL search_path TO DEFAULT")

@@ -14,7 +14,8 @@ indirect enum SQLAttribute: Sendable {
     /// A multi-valued attribute: `exists` wraps a condition on one element in an EXISTS subquery;
     /// `elements` maps sub-attribute keys to element expressions; `defaultElement` is the key used
     /// when the filter names the attribute itself (`emails eq "x"` means `emails.value eq "x"`).
-    case collection(exists: @Sendable (PostgresQuery) -> PostgresQuery, elements: [String: SQLAttribute], defaultElement: String)
+    case collection(
+        exists: @Sendable (PostgresQuery) -> PostgresQuery, elements: [String: SQLAttribute], defaultElement: String)
 
     /// What `sortBy` orders by: the scalar attributes, text ignoring case unless it is case-exact.
     var sortKey: PostgresQuery? {
@@ -80,13 +81,16 @@ struct FilterCompiler: Sendable {
     ) throws(SCIMError) -> PostgresQuery {
         if let attribute = resolve(path) {
             if case .collection(let exists, let elements, let defaultElement) = attribute {
-                guard let element = elements[defaultElement] else { throw .invalidFilter("\(path) cannot be compared.") }
+                guard let element = elements[defaultElement] else {
+                    throw .invalidFilter("\(path) cannot be compared.")
+                }
                 return exists(try build(element))
             }
             return try build(attribute)
         }
         if let sub = path.subAttribute,
-            case .collection(let exists, let elements, _)? = resolve(AttributePath(schema: path.schema, name: path.name))
+            case .collection(let exists, let elements, _)? = resolve(
+                AttributePath(schema: path.schema, name: path.name))
         {
             guard let element = elements[sub.lowercased()] else {
                 throw .invalidFilter("Unknown attribute \(path) in filter.")
@@ -116,7 +120,9 @@ struct FilterCompiler: Sendable {
         }
         switch attribute {
         case .text(let e, let caseExact):
-            guard case .string(let text) = value else { throw .invalidFilter("\(path) must be compared with a string.") }
+            guard case .string(let text) = value else {
+                throw .invalidFilter("\(path) must be compared with a string.")
+            }
             let column = caseExact ? e : e.lowercased
             let bound: PostgresQuery = caseExact ? "\(text)::text" : "lower(\(text)::text)"
             switch op {
@@ -131,7 +137,9 @@ struct FilterCompiler: Sendable {
             case .le: return "\(column) <= \(bound)"
             }
         case .uuid(let e):
-            guard case .string(let text) = value else { throw .invalidFilter("\(path) must be compared with a string.") }
+            guard case .string(let text) = value else {
+                throw .invalidFilter("\(path) must be compared with a string.")
+            }
             let id = UUID(uuidString: text)
             switch (op, id) {
             case (.eq, let id?): return "\(e) = \(id)"
@@ -141,7 +149,9 @@ struct FilterCompiler: Sendable {
             default: throw .invalidFilter("\(path) only supports eq and ne.")
             }
         case .bool(let e):
-            guard case .bool(let flag) = value else { throw .invalidFilter("\(path) must be compared with true or false.") }
+            guard case .bool(let flag) = value else {
+                throw .invalidFilter("\(path) must be compared with true or false.")
+            }
             switch op {
             case .eq: return "\(e) = \(flag)"
             case .ne: return "\(e) IS DISTINCT FROM \(flag)"
@@ -158,7 +168,9 @@ struct FilterCompiler: Sendable {
             }
             return try ordered(e, op, "\(text)::date", path)
         case .number(let e):
-            guard case .number(let number) = value else { throw .invalidFilter("\(path) must be compared with a number.") }
+            guard case .number(let number) = value else {
+                throw .invalidFilter("\(path) must be compared with a number.")
+            }
             return try ordered(e.numeric, op, "\(number)::numeric", path)
         case .collection:
             throw .invalidFilter("\(path) cannot be compared directly.")

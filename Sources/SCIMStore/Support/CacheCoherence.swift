@@ -73,7 +73,9 @@ public final class CacheCoherence: Sendable {
     public func refresh(_ client: PostgresClient) async throws {
         let start = now()
         let rows = try await client.query("SELECT epoch FROM control.cache_epoch")
-        guard let row = rows.first else { throw PostgresError(code: .decoding, message: "control.cache_epoch has no row") }
+        guard let row = rows.first else {
+            throw PostgresError(code: .decoding, message: "control.cache_epoch has no row")
+        }
         confirm(epoch: try row.decode("epoch"), readStartedAt: start)
     }
 

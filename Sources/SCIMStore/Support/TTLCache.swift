@@ -39,7 +39,9 @@ public final class TTLCache<Key: Hashable & Sendable, Value: Sendable>: Sendable
         entries.withLock { entries in
             if entries.count >= capacity {
                 // Drop what is no longer trusted; if everything is, start afresh rather than grow.
-                entries = entries.filter { coherence.trusts(loadedAt: $0.value.loadedAt, generation: $0.value.generation, now: now) }
+                entries = entries.filter {
+                    coherence.trusts(loadedAt: $0.value.loadedAt, generation: $0.value.generation, now: now)
+                }
                 if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             }
             entries[key] = Entry(value: value, loadedAt: now, generation: generation)

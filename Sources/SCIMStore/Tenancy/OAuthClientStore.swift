@@ -235,7 +235,10 @@ public struct OAuthClientStore: Sendable {
                     WHERE id = \(id) AND organisation_id = \(organisationID) FOR UPDATE
                     """
                 ).first
-            else { return StoreError.notFound("oauthClient", "No OAuth client \(id.lowercasedString) in this organisation.") }
+            else {
+                return StoreError.notFound(
+                    "oauthClient", "No OAuth client \(id.lowercasedString) in this organisation.")
+            }
             if try row.decode("revoked", as: Bool.self) {
                 return StoreError.conflict(
                     "oauthClient", "OAuth client \(id.lowercasedString) is revoked: create a new client instead.")
@@ -248,7 +251,8 @@ public struct OAuthClientStore: Sendable {
             ).rows[0].decode("n", as: Int.self)
             guard live < Self.maximumLiveSecrets else {
                 return StoreError.conflict(
-                    "secrets", "OAuth client \(id.lowercasedString) already has \(Self.maximumLiveSecrets) live secrets: "
+                    "secrets",
+                    "OAuth client \(id.lowercasedString) already has \(Self.maximumLiveSecrets) live secrets: "
                         + "revoke one first.")
             }
             _ = try connection.query(

@@ -26,7 +26,8 @@ public struct Organisation: Sendable, Equatable {
     public static let slugRule = "a slug is 1-36 lowercase letters, digits or hyphens, starting with a letter"
 
     public static func isValidSlug(_ slug: String) -> Bool {
-        guard let first = slug.utf8.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first), slug.utf8.count <= 36
+        guard let first = slug.utf8.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
+            slug.utf8.count <= 36
         else { return false }
         return slug.utf8.allSatisfy {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
@@ -45,7 +46,8 @@ public struct Organisation: Sendable, Equatable {
         name = try row.decode("name")
         schemaName = try row.decode("schema_name")
         scimEnabled = try row.decode("scim_enabled")
-        rateLimit = RateLimit(requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst"))
+        rateLimit = RateLimit(
+            requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst"))
         createdAt = try row.decode("created_at")
         updatedAt = try row.decode("updated_at")
         offboardedAt = try row.decode("offboarded_at")
@@ -69,7 +71,10 @@ public struct Tenant: Sendable, Equatable {
     /// The organisation's rate-limit override, read with the token so the limiter needs no query.
     public var rateLimit: RateLimit?
 
-    public init(organisationID: UUID, slug: String, schema: PostgresIdentifier, tokenID: UUID? = nil, rateLimit: RateLimit? = nil) {
+    public init(
+        organisationID: UUID, slug: String, schema: PostgresIdentifier, tokenID: UUID? = nil,
+        rateLimit: RateLimit? = nil
+    ) {
         self.organisationID = organisationID
         self.slug = slug
         self.schema = schema

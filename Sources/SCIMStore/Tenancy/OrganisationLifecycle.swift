@@ -65,10 +65,12 @@ public struct OrganisationLifecycle: Sendable {
             guard let row = rows.first else { return nil }
             let id: UUID = try row.decode("id")
             _ = try connection.query(
-                "UPDATE control.scim_tokens SET revoked_at = now() WHERE organisation_id = \(id) AND revoked_at IS NULL")
+                "UPDATE control.scim_tokens SET revoked_at = now() WHERE organisation_id = \(id) AND revoked_at IS NULL"
+            )
             // OAuth clients are credentials too: revoked with their secrets, so a restore needs new ones.
             _ = try connection.query(
-                "UPDATE control.oauth_clients SET revoked_at = now() WHERE organisation_id = \(id) AND revoked_at IS NULL")
+                "UPDATE control.oauth_clients SET revoked_at = now() WHERE organisation_id = \(id) AND revoked_at IS NULL"
+            )
             return row
         }
         guard let row else {
@@ -110,7 +112,8 @@ public struct OrganisationLifecycle: Sendable {
                 throw StoreError.notFound("organisation", "No organisation with slug \"\(slug.prefix(64))\".")
             }
             guard try row.decode("offboarded_at", as: Date?.self) != nil else {
-                throw StoreError.conflict("organisation", "Organisation \"\(slug.prefix(64))\" is not offboarded: offboard it first.")
+                throw StoreError.conflict(
+                    "organisation", "Organisation \"\(slug.prefix(64))\" is not offboarded: offboard it first.")
             }
             return try Self.purgeLocked(row, trigger: "requested", on: connection)
         }

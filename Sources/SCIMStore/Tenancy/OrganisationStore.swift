@@ -64,7 +64,9 @@ public struct OrganisationStore: Sendable {
     /// Changes the name, whether SCIM is enabled and/or the rate-limit override; absent fields stay as they are.
     /// - Throws: `StoreError` invalid for an empty name or a rate limit outside 1-100000, not found for an
     ///   unknown slug, conflict for turning SCIM on in an offboarded organisation (restore it first).
-    public func update(slug: String, name: String?, scimEnabled: Bool?, rateLimit: RateLimitChange = .unchanged) async throws -> Organisation {
+    public func update(slug: String, name: String?, scimEnabled: Bool?, rateLimit: RateLimitChange = .unchanged)
+        async throws -> Organisation
+    {
         let name = name?.trimmingCharacters(in: .whitespacesAndNewlines)
         if let name, name.isEmpty || name.count > 200 {
             throw StoreError.invalid("name", "name must be 1-200 characters.")
@@ -74,7 +76,8 @@ public struct OrganisationStore: Sendable {
             let valid = 1...RateLimit.maximum
             guard valid.contains(limit.requestsPerSecond), valid.contains(limit.burst) else {
                 throw StoreError.invalid(
-                    "rateLimit", "rateLimit.requestsPerSecond and rateLimit.burst must be integers from 1 to \(RateLimit.maximum).")
+                    "rateLimit",
+                    "rateLimit.requestsPerSecond and rateLimit.burst must be integers from 1 to \(RateLimit.maximum).")
             }
             override = limit
         }
@@ -100,7 +103,8 @@ public struct OrganisationStore: Sendable {
     public func tenant(slug: String) async throws -> Tenant {
         let organisation = try await find(slug: slug)
         return Tenant(
-            organisationID: organisation.id, slug: organisation.slug, schema: try PostgresIdentifier(organisation.schemaName),
+            organisationID: organisation.id, slug: organisation.slug,
+            schema: try PostgresIdentifier(organisation.schemaName),
             rateLimit: organisation.rateLimit)
     }
 }

@@ -29,7 +29,9 @@ public struct StaffIdentity: Sendable, Equatable {
     public var organisationID: UUID?
     public var organisationSlug: String?
 
-    public init(kind: Kind, id: UUID?, name: String, role: Role, organisationID: UUID? = nil, organisationSlug: String? = nil) {
+    public init(
+        kind: Kind, id: UUID?, name: String, role: Role, organisationID: UUID? = nil, organisationSlug: String? = nil
+    ) {
         self.kind = kind
         self.id = id
         self.name = name
@@ -90,7 +92,9 @@ public struct StaffKeyStore: Sendable {
     /// - Parameter organisationSlug: binds the key to this organisation; nil for every organisation.
     /// - Throws: `StoreError` invalid for an empty or long name or a role other than support/readonly,
     ///   not found when `organisationSlug` names no organisation.
-    public func issue(name: String, role: String, organisationSlug: String?) async throws -> (info: StaffKeyInfo, key: String) {
+    public func issue(name: String, role: String, organisationSlug: String?) async throws -> (
+        info: StaffKeyInfo, key: String
+    ) {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         // Counted in code points, as the table's check counts them: a flag is one Character but two.
         guard !name.isEmpty, name.unicodeScalars.count <= 100 else {
@@ -104,7 +108,10 @@ public struct StaffKeyStore: Sendable {
         let info = try await client.withTransaction { connection -> StaffKeyInfo? in
             var organisationID: UUID?
             if let organisationSlug {
-                guard let row = try connection.query("SELECT id FROM control.organisations WHERE slug = \(organisationSlug)").first
+                guard
+                    let row = try connection.query(
+                        "SELECT id FROM control.organisations WHERE slug = \(organisationSlug)"
+                    ).first
                 else { return nil }
                 organisationID = try row.decode("id")
             }
@@ -136,7 +143,8 @@ public struct StaffKeyStore: Sendable {
     /// Revokes a key; from then on it gets 401. Revoking twice keeps the first `revokedAt`.
     /// - Throws: `StoreError` not found when there is no such key.
     public func revoke(id: UUID) async throws {
-        let rows = try await client.query("UPDATE control.staff_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = \(id)")
+        let rows = try await client.query(
+            "UPDATE control.staff_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = \(id)")
         guard rows.affectedRows == 1 else {
             throw StoreError.notFound("staff key", "No staff key \(id.lowercasedString).")
         }
@@ -164,11 +172,14 @@ public struct StaffKeyStore: Sendable {
             if try row.decode("stale", as: Bool.self), try !row.decode("revoked", as: Bool.self),
                 Secrets.constantTimeEquals(try row.decode("secret_hash"), digest)
             {
-                _ = try connection.query("UPDATE control.staff_keys SET last_used_at = now() WHERE id = \(try row.decode("id", as: UUID.self))")
+                _ = try connection.query(
+                    "UPDATE control.staff_keys SET last_used_at = now() WHERE id = \(try row.decode("id", as: UUID.self))"
+                )
             }
             return row
         }
-        guard let row, Secrets.constantTimeEquals(try row.decode("secret_hash"), digest), try !row.decode("revoked", as: Bool.self),
+        guard let row, Secrets.constantTimeEquals(try row.decode("secret_hash"), digest),
+            try !row.decode("revoked", as: Bool.self),
             let role = StaffIdentity.Role(rawValue: try row.decode("role"))
         else { return nil }
         return StaffIdentity(
@@ -213,7 +224,8 @@ public struct AuditEntry: Sendable, Equatable {
         status = try row.decode("status")
     }
 
-    static let columns: PostgresQuery = "id, occurred_at, actor_kind, actor_id, actor_name, method, route, organisation_slug, target, status"
+    static let columns: PostgresQuery =
+        "id, occurred_at, actor_kind, actor_id, actor_name, method, route, organisation_slug, target, status"
 }
 
 /// The control-schema audit log: who wrote what through the admin API, and when.
@@ -232,7 +244,8 @@ public struct AuditLog: Sendable {
     ///   - route: the route template (`/admin/v1/organisations/{slug}/tokens`), not the concrete path.
     ///   - target: the id the write created or changed, when it has one.
     public func record(
-        _ identity: StaffIdentity, method: String, route: String, organisationSlug: String?, target: String?, status: Int
+        _ identity: StaffIdentity, method: String, route: String, organisationSlug: String?, target: String?,
+        status: Int
     ) async throws {
         _ = try await client.query(
             """

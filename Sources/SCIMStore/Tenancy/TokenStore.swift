@@ -36,7 +36,9 @@ public struct TokenStore: Sendable {
 
     /// Issues a token. The returned `token` string exists only in this return value.
     /// - Throws: `StoreError` invalid for a bad label or a past expiry, conflict when the organisation is offboarded.
-    public func issue(organisationID: UUID, label: String, expiresAt: Date?) async throws -> (info: TokenInfo, token: String) {
+    public func issue(organisationID: UUID, label: String, expiresAt: Date?) async throws -> (
+        info: TokenInfo, token: String
+    ) {
         let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !label.isEmpty, label.count <= 100 else {
             throw StoreError.invalid("label", "label is required (at most 100 characters).")
@@ -53,7 +55,8 @@ public struct TokenStore: Sendable {
             RETURNING \(TokenInfo.columns)
             """)
         guard let row = rows.first else {
-            throw StoreError.conflict("organisation", "The organisation is offboarded: restore it before issuing tokens.")
+            throw StoreError.conflict(
+                "organisation", "The organisation is offboarded: restore it before issuing tokens.")
         }
         return (try TokenInfo(row: row), secret.token)
     }
@@ -106,9 +109,11 @@ public struct TokenStore: Sendable {
                 WHERE t.prefix = \(prefix)
                 """)
             guard let row = rows.first else { return nil }
-            if try row.decode("stale", as: Bool.self), Secrets.constantTimeEquals(try row.decode("secret_hash"), digest) {
+            if try row.decode("stale", as: Bool.self), Secrets.constantTimeEquals(try row.decode("secret_hash"), digest)
+            {
                 _ = try connection.query(
-                    "UPDATE control.scim_tokens SET last_used_at = now() WHERE id = \(try row.decode("id", as: UUID.self))")
+                    "UPDATE control.scim_tokens SET last_used_at = now() WHERE id = \(try row.decode("id", as: UUID.self))"
+                )
             }
             return row
         }
@@ -117,8 +122,10 @@ public struct TokenStore: Sendable {
         }
         let tenant = Tenant(
             organisationID: try row.decode("organisation_id"), slug: try row.decode("slug"),
-            schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)), tokenID: try row.decode("id"),
-            rateLimit: RateLimit(requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst")))
+            schema: try PostgresIdentifier(try row.decode("schema_name", as: String.self)),
+            tokenID: try row.decode("id"),
+            rateLimit: RateLimit(
+                requestsPerSecond: try row.decode("rate_limit_rps"), burst: try row.decode("rate_limit_burst")))
         // From here the organisation is known, so the refusal can go into its event log.
         // Offboarding revokes every token; an offboarded organisation refuses a token restored by hand too.
         if try row.decode("revoked", as: Bool.self) || row.decode("offboarded", as: Bool.self) {
@@ -129,7 +136,8 @@ public struct TokenStore: Sendable {
         }
         guard try row.decode("scim_enabled", as: Bool.self) else {
             throw RejectedCredential(
-                error: .forbidden("SCIM provisioning is disabled for this organisation. Contact Learn Amp support."), tenant: tenant)
+                error: .forbidden("SCIM provisioning is disabled for this organisation. Contact Learn Amp support."),
+                tenant: tenant)
         }
         return (tenant, try row.decode("expires_at"))
     }

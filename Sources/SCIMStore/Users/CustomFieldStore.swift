@@ -31,7 +31,8 @@ public struct CustomFieldStore: Sendable {
 
     /// Learn Amp field names become JSON keys and SQL literals in filters, so they are kept simple.
     public static func isValidFieldName(_ field: String) -> Bool {
-        guard let first = field.utf8.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first), field.utf8.count <= 63
+        guard let first = field.utf8.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first),
+            field.utf8.count <= 63
         else { return false }
         return field.utf8.allSatisfy {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
@@ -46,16 +47,20 @@ public struct CustomFieldStore: Sendable {
     /// Validates every mapping, naming the first rule a mapping breaks, and returns them with the
     /// attribute path spelled canonically (a bare name is in the Learn Amp extension).
     public static func validate(_ drafts: [CustomFieldMapping.Draft]) throws -> [CustomFieldMapping] {
-        var seenAttributes = Set<String>(), seenFields = Set<String>()
+        var seenAttributes = Set<String>()
+        var seenFields = Set<String>()
         return try drafts.map { draft in
             let scimAttribute = try canonicalPath(draft.scimAttribute)
             guard isValidFieldName(draft.field) else {
                 throw StoreError.invalid(
-                    "field", "field must be 1-63 lowercase letters, digits or '_', starting with a letter (got \"\(draft.field.prefix(64))\").")
+                    "field",
+                    "field must be 1-63 lowercase letters, digits or '_', starting with a letter (got \"\(draft.field.prefix(64))\")."
+                )
             }
             guard let type = CustomFieldMapping.FieldType(rawValue: draft.type) else {
                 throw StoreError.invalid(
-                    "type", "type must be one of string, number, boolean, date, enum (got \"\(draft.type.prefix(32))\").")
+                    "type",
+                    "type must be one of string, number, boolean, date, enum (got \"\(draft.type.prefix(32))\").")
             }
             let mapping = CustomFieldMapping(
                 scimAttribute: scimAttribute, field: draft.field, type: type, allowedValues: draft.allowedValues)
@@ -85,20 +90,23 @@ public struct CustomFieldStore: Sendable {
             throw StoreError.invalid("scimAttribute", "\(quoted)… is longer than 300 characters.")
         }
         let isURN = path.utf8.count >= 4 && path.prefix(4).lowercased() == "urn:"
-        let namespace: String, name: String
+        let namespace: String
+        let name: String
         if isURN, let colon = path.lastIndex(of: ":") {
             namespace = String(path[..<colon])
             name = String(path[path.index(after: colon)...])
         } else if !path.contains(":") {
             (namespace, name) = (SchemaURN.learnAmpUser, path)
         } else {
-            throw StoreError.invalid("scimAttribute", 
+            throw StoreError.invalid(
+                "scimAttribute",
                 "\(quoted) must be an attribute name (for the Learn Amp extension) or \(shape).")
         }
         guard let first = name.first, first.isASCII, first.isLetter, name.count <= 64,
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
         else {
-            throw StoreError.invalid("scimAttribute", 
+            throw StoreError.invalid(
+                "scimAttribute",
                 "\(quoted): the attribute name after the last colon must be 1-64 ASCII letters, digits, '_' or '-', "
                     + "starting with a letter.")
         }
@@ -110,13 +118,15 @@ public struct CustomFieldStore: Sendable {
                 !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
             })
         else {
-            throw StoreError.invalid("scimAttribute", 
+            throw StoreError.invalid(
+                "scimAttribute",
                 "\(quoted) must be \(shape); the URN's parts are ASCII letters, digits, '.', '_' or '-' "
                     + "separated by colons.")
         }
         if namespace.caseInsensitiveEquals(SchemaURN.learnAmpUser) {
             guard !["hiredate", "primaryteam"].contains(name.lowercased()) else {
-                throw StoreError.invalid("scimAttribute", 
+                throw StoreError.invalid(
+                    "scimAttribute",
                     "\(quoted): \(name) is a built-in Learn Amp attribute and cannot be mapped.")
             }
             return "\(SchemaURN.learnAmpUser):\(name)"
@@ -124,7 +134,8 @@ public struct CustomFieldStore: Sendable {
         if namespace.caseInsensitiveEquals(SchemaURN.enterpriseUser) {
             let mappable = ["employeeNumber", "costCenter", "organization", "division", "department"]
             guard let canonical = mappable.first(where: { $0.caseInsensitiveEquals(name) }) else {
-                throw StoreError.invalid("scimAttribute", 
+                throw StoreError.invalid(
+                    "scimAttribute",
                     "\(quoted): the enterprise extension attributes that can be mapped are "
                         + "\(mappable.joined(separator: ", ")).")
             }
@@ -136,7 +147,8 @@ public struct CustomFieldStore: Sendable {
             }.map(\.name)
             let mappable = kept + standardCoreAttributes
             guard let canonical = mappable.first(where: { $0.caseInsensitiveEquals(name) }) else {
-                throw StoreError.invalid("scimAttribute", 
+                throw StoreError.invalid(
+                    "scimAttribute",
                     "\(quoted): the core attributes that can be mapped are \(mappable.joined(separator: ", ")).")
             }
             return "\(SchemaURN.user):\(canonical)"
@@ -151,7 +163,8 @@ public struct CustomFieldStore: Sendable {
         // (`…:enterprise:2.0:User:manager` is an attribute, not a schema).
         for known in [SchemaURN.enterpriseUser, SchemaURN.learnAmpUser].map({ $0.lowercased() })
         where lowered.hasPrefix(known + ":") || known.hasPrefix(lowered + ":") {
-            throw StoreError.invalid("scimAttribute", 
+            throw StoreError.invalid(
+                "scimAttribute",
                 "\(quoted): its namespace overlaps \(known); name that schema's attribute instead.")
         }
         return "\(namespace):\(name)"
@@ -182,7 +195,8 @@ public struct CustomFieldStore: Sendable {
     }
 
     /// Replaces the organisation's mappings as a whole (PUT semantics), atomically.
-    public func replace(_ tenant: Tenant, with drafts: [CustomFieldMapping.Draft]) async throws -> [CustomFieldMapping] {
+    public func replace(_ tenant: Tenant, with drafts: [CustomFieldMapping.Draft]) async throws -> [CustomFieldMapping]
+    {
         let mappings = try Self.validate(drafts)
         let schema = tenant.schema
         // Every replica's mapping caches go, this one's at once (no trigger sees tenant schemas).

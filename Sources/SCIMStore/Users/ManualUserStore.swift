@@ -74,7 +74,9 @@ public struct ManualUserStore: Sendable {
     }
 
     /// Creates a manual (not SCIM-managed) user; SCIM adopts them later by email.
-    public func create(_ tenant: Tenant, email: String, firstName: String?, lastName: String?, role: LearnAmpRole) async throws -> AdminUser {
+    public func create(_ tenant: Tenant, email: String, firstName: String?, lastName: String?, role: LearnAmpRole)
+        async throws -> AdminUser
+    {
         let email = email.trimmingCharacters(in: .whitespaces)
         guard email.contains("@"), email.count <= 320 else {
             throw StoreError.invalid("email", "email must be an email address.")
@@ -100,7 +102,9 @@ public struct ManualUserStore: Sendable {
     }
 
     /// Users by email (exact, case-insensitive) and/or active flag, in id order with a keyset cursor.
-    public func list(_ tenant: Tenant, email: String?, active: Bool?, limit: Int, cursor: UUID?) async throws -> (users: [AdminUser], next: UUID?) {
+    public func list(_ tenant: Tenant, email: String?, active: Bool?, limit: Int, cursor: UUID?) async throws -> (
+        users: [AdminUser], next: UUID?
+    ) {
         let schema = tenant.schema
         let rows = try await client.query(
             """

@@ -151,19 +151,27 @@ enum UserColumns {
         var groups: [User.Reference] = []
         if case .array(let pairs)? = try json(row, "groups") {
             for pair in pairs {
-                if case .array(let parts) = pair, parts.count == 2, let id = parts[0].stringValue.flatMap(UUID.init(uuidString:)) {
+                if case .array(let parts) = pair, parts.count == 2,
+                    let id = parts[0].stringValue.flatMap(UUID.init(uuidString:))
+                {
                     groups.append(User.Reference(id: id, display: parts[1].stringValue))
                 }
             }
         }
-        groups.sort { ($0.display?.lowercased() ?? "", $0.id.uuidString) < ($1.display?.lowercased() ?? "", $1.id.uuidString) }
+        groups.sort {
+            ($0.display?.lowercased() ?? "", $0.id.uuidString) < ($1.display?.lowercased() ?? "", $1.id.uuidString)
+        }
         let primaryTeamID: UUID? = try row.decode("primary_team_id")
         let metadata = UserMetadata(
             id: try row.decode("id"), created: try row.decode("created_at"), lastModified: try row.decode("updated_at"),
             version: try row.decode("version"),
-            manager: managerID.map { User.Reference(id: $0, display: try? row.decode("manager_display", as: String?.self)) },
+            manager: managerID.map {
+                User.Reference(id: $0, display: try? row.decode("manager_display", as: String?.self))
+            },
             groups: groups,
-            primaryTeam: primaryTeamID.map { User.Reference(id: $0, display: try? row.decode("primary_team_name", as: String?.self)) })
+            primaryTeam: primaryTeamID.map {
+                User.Reference(id: $0, display: try? row.decode("primary_team_name", as: String?.self))
+            })
         return (user, metadata)
     }
 
@@ -173,7 +181,9 @@ enum UserColumns {
     }
 
     /// The filterable attributes of a user. Anything else in a filter is `invalidFilter`.
-    static func attribute(_ path: AttributePath, schema: PostgresIdentifier, customFields: [CustomFieldMapping]) -> SQLAttribute? {
+    static func attribute(_ path: AttributePath, schema: PostgresIdentifier, customFields: [CustomFieldMapping])
+        -> SQLAttribute?
+    {
         let key = path.key
         switch path.schema?.lowercased() {
         case nil:

@@ -43,7 +43,9 @@ public struct UserStore: Sendable {
     /// POST /Users: creates the user, or adopts a manual or released user with the same userName/email.
     /// - Returns: the stored user and whether an existing account was adopted.
     /// - Throws: `SCIMError` 409 `uniqueness` when a SCIM-managed user already has that userName or email.
-    public func create(_ tenant: Tenant, origin: EventOrigin, build: Builder) async throws -> (StoredUser, adopted: Bool) {
+    public func create(_ tenant: Tenant, origin: EventOrigin, build: Builder) async throws -> (
+        StoredUser, adopted: Bool
+    ) {
         let schema = tenant.schema
         return try await client.withTransaction { connection in
             let mappings = try self.mappings.mappings(schema, on: connection)
@@ -66,7 +68,8 @@ public struct UserStore: Sendable {
             }
             let id: UUID = try matches.first?.decode("id") ?? UUID()
             let adopted = matches.count == 1
-            let pending = try Self.save(user, id: id, existing: matches.first, mappings: mappings, schema: schema, on: connection)
+            let pending = try Self.save(
+                user, id: id, existing: matches.first, mappings: mappings, schema: schema, on: connection)
             var warnings = Self.warnings(pendingManager: pending)
             if adopted {
                 warnings.append((.adoptedUser, "Adopted an existing Learn Amp account with the same email.", []))
@@ -94,7 +97,9 @@ public struct UserStore: Sendable {
     }
 
     /// PUT /Users/{id}: replaces every writable attribute; the role and the account's history stay.
-    public func replace(_ tenant: Tenant, id: UUID, ifMatch: String?, origin: EventOrigin, build: Builder) async throws -> StoredUser {
+    public func replace(_ tenant: Tenant, id: UUID, ifMatch: String?, origin: EventOrigin, build: Builder) async throws
+        -> StoredUser
+    {
         try await update(tenant, id: id, ifMatch: ifMatch, origin: origin) { _, mappings in try build(mappings) }
     }
 
@@ -119,7 +124,8 @@ public struct UserStore: Sendable {
             let events = WriteEvents(origin: origin, unknownAttributes: input.unknownAttributes)
             guard user != current.user else {
                 try events.record(
-                    result: .returned, resourceType: "User", resourceID: id, userName: user.userName, changes: [], schema: schema,
+                    result: .returned, resourceType: "User", resourceID: id, userName: user.userName, changes: [],
+                    schema: schema,
                     on: connection)
                 return current
             }
@@ -172,10 +178,12 @@ public struct UserStore: Sendable {
         }()
         let page = { @Sendable (connection: PostgresConnection) throws -> ListPage<StoredUser> in
             try ListPaging.page(
-                request: request, columns: UserColumns.columns(schema), table: "\(schema).users", alias: UserColumns.alias,
+                request: request, columns: UserColumns.columns(schema), table: "\(schema).users",
+                alias: UserColumns.alias,
                 key: UserColumns.id, condition: condition, atMostOneRow: atMostOneRow,
                 sortKey: { path in UserColumns.attribute(path, schema: schema, customFields: mappings)?.sortKey },
-                on: connection, decode: { row in
+                on: connection,
+                decode: { row in
                     let (user, metadata) = try UserColumns.decode(row, mappings: mappings)
                     return StoredUser(user: user, metadata: metadata)
                 })
@@ -216,7 +224,8 @@ public struct UserStore: Sendable {
     static func fetchAndCommit(
         _ id: UUID, schema: PostgresIdentifier, mappings: [CustomFieldMapping], on connection: PostgresConnection
     ) throws -> StoredUser {
-        guard let stored = try decode(connection.queryAndCommit(fetching(id, schema: schema)), mappings: mappings) else {
+        guard let stored = try decode(connection.queryAndCommit(fetching(id, schema: schema)), mappings: mappings)
+        else {
             throw PostgresError(code: .decoding, message: "the user just written was not found")
         }
         return stored
@@ -247,12 +256,15 @@ public struct UserStore: Sendable {
             throw SCIMError.badRequest(
                 "If-Match must be * or a list of entity tags such as W/\"3\" (RFC 9110 section 13.1.1).")
         }
-        let accepted = tags.contains("*") || tags.contains { tag in
-            let bare = tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag
-            return bare == "\"\(version)\""
-        }
+        let accepted =
+            tags.contains("*")
+            || tags.contains { tag in
+                let bare = tag.hasPrefix("W/") ? String(tag.dropFirst(2)) : tag
+                return bare == "\"\(version)\""
+            }
         guard accepted else {
-            throw SCIMError.preconditionFailed("The resource has changed (If-Match does not match version W/\"\(version)\").")
+            throw SCIMError.preconditionFailed(
+                "The resource has changed (If-Match does not match version W/\"\(version)\").")
         }
     }
 
@@ -267,7 +279,9 @@ public struct UserStore: Sendable {
 
     static func warnings(pendingManager: String?) -> [(SyncEvent.Kind, String, [String])] {
         guard pendingManager != nil else { return [] }
-        return [(.unresolvedManager, "The manager is not provisioned yet; they will be linked when they are.", ["manager"])]
+        return [
+            (.unresolvedManager, "The manager is not provisioned yet; they will be linked when they are.", ["manager"])
+        ]
     }
 
     /// Writes every SCIM-owned column, resolves the manager, moves the department team and links
@@ -289,7 +303,9 @@ public struct UserStore: Sendable {
             String(
                 decoding: JSONValue.array(
                     user.emails.map { email in
-                        var element: [String: JSONValue] = ["value": .string(email.value), "primary": .bool(email.primary)]
+                        var element: [String: JSONValue] = [
+                            "value": .string(email.value), "primary": .bool(email.primary),
+                        ]
                         element["type"] = email.type.map(JSONValue.string)
                         element["display"] = email.display.map(JSONValue.string)
                         return .object(element)
@@ -319,14 +335,17 @@ public struct UserStore: Sendable {
                     hire_date = EXCLUDED.hire_date, custom_fields = EXCLUDED.custom_fields, scim_managed = true,
                     updated_at = now(), version = u.version + 1
             """
-        if TeamMembership.departmentUnchanged(user.department, currentTeamName: try existing?.decode("primary_team_name")) {
+        if TeamMembership.departmentUnchanged(
+            user.department, currentTeamName: try existing?.decode("primary_team_name"))
+        {
             // Nothing else in the transaction needs the row before the caller reads it back, so the
             // write goes out in the commit's round trip: two round trips for the request, not three.
             try connection.deferUntilCommit(upsert)
         } else {
             _ = try mappingUniqueViolation(user) { try connection.query(upsert) }
             let previousTeam: UUID? = try existing?.decode("primary_team_id")
-            try TeamMembership.assignDepartment(user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
+            try TeamMembership.assignDepartment(
+                user.department, userID: id, previousTeam: previousTeam, schema: schema, on: connection)
         }
         return pendingManager
     }
@@ -354,7 +373,8 @@ public struct UserStore: Sendable {
         do {
             return try body()
         } catch let error as PostgresError where error.sqlState == .uniqueViolation {
-            let what = error.constraint == "users_email_key" ? "email \(user.primaryEmail)" : "userName \(user.userName)"
+            let what =
+                error.constraint == "users_email_key" ? "email \(user.primaryEmail)" : "userName \(user.userName)"
             throw SCIMError.uniqueness("Another user already has \(what).")
         }
     }

@@ -17,19 +17,24 @@ enum TestDatabase {
 
     static func configuration() throws -> AppConfiguration {
         let url = try #require(
-            ProcessInfo.processInfo.environment["DATABASE_URL"], "DATABASE_URL is not set: run the tests with scripts/test")
+            ProcessInfo.processInfo.environment["DATABASE_URL"],
+            "DATABASE_URL is not set: run the tests with scripts/test")
         var configuration = AppConfiguration(databaseURL: url, adminToken: adminToken, sqlDirectory: sqlDirectory)
         configuration.poolSize = 4
         // Tests run many apps in parallel on 2 shared cores: waiting for a pooled connection may take
         // seconds there. Pool timeouts have tests of their own (PoolTests, OutageTests).
         configuration.databaseWaitTimeout = .seconds(30)
-        configuration.rateLimits = RateLimitSettings(requestsPerSecond: 100_000, burst: 100_000, failedAuthAttempts: 100_000)  // RateLimitTests sets its own
+        configuration.rateLimits = RateLimitSettings(
+            requestsPerSecond: 100_000, burst: 100_000, failedAuthAttempts: 100_000)  // RateLimitTests sets its own
         return configuration
     }
 
     static var sqlDirectory: URL {
-        if let configured = ProcessInfo.processInfo.environment["SCIM_SQL_DIR"] { return URL(fileURLWithPath: configured) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../sql").standardized
+        if let configured = ProcessInfo.processInfo.environment["SCIM_SQL_DIR"] {
+            return URL(fileURLWithPath: configured)
+        }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../sql")
+            .standardized
     }
 
     static var logger: Logger {
@@ -78,14 +83,19 @@ struct TestClient: Sendable {
     }
 
     @discardableResult
-    func admin(_ method: HTTPRequest.Method, _ path: String, json: JSONValue? = nil, raw: String? = nil) async throws -> TestResult {
-        try await request(method, "/admin/v1\(path)", bearer: TestDatabase.adminToken, json: json, raw: raw, contentType: "application/json")
+    func admin(_ method: HTTPRequest.Method, _ path: String, json: JSONValue? = nil, raw: String? = nil) async throws
+        -> TestResult
+    {
+        try await request(
+            method, "/admin/v1\(path)", bearer: TestDatabase.adminToken, json: json, raw: raw,
+            contentType: "application/json")
     }
 
     /// Creates an organisation and a SCIM token for it.
     func organisation(_ prefix: String = "t") async throws -> TestOrganisation {
         let slug = TestDatabase.uniqueSlug(prefix)
-        let created = try await admin(.post, "/organisations", json: ["slug": .string(slug), "name": .string("Test \(slug)")])
+        let created = try await admin(
+            .post, "/organisations", json: ["slug": .string(slug), "name": .string("Test \(slug)")])
         try #require(created.status == .created, "creating \(slug): \(created.text)")
         let token = try await admin(.post, "/organisations/\(slug)/tokens", json: ["label": "okta"])
         try #require(token.status == .created, "issuing a token: \(token.text)")
@@ -100,7 +110,8 @@ struct TestOrganisation: Sendable {
 
     @discardableResult
     func scim(
-        _ method: HTTPRequest.Method, _ path: String, json: JSONValue? = nil, raw: String? = nil, headers: HTTPFields = [:]
+        _ method: HTTPRequest.Method, _ path: String, json: JSONValue? = nil, raw: String? = nil,
+        headers: HTTPFields = [:]
     ) async throws -> TestResult {
         try await client.request(method, "/scim/v2\(path)", bearer: token, json: json, raw: raw, headers: headers)
     }
@@ -141,10 +152,13 @@ extension JSONValue {
 
 /// A SCIM error body: checks the schema, the status and the scimType together.
 func expectSCIMError(
-    _ result: TestResult, _ status: HTTPResponse.Status, _ scimType: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    _ result: TestResult, _ status: HTTPResponse.Status, _ scimType: String? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
 ) {
     #expect(result.status == status, "status \(result.status) body \(result.text)", sourceLocation: sourceLocation)
-    #expect(result["schemas"] == [.string(SchemaURN.error)], "not a SCIM error: \(result.text)", sourceLocation: sourceLocation)
+    #expect(
+        result["schemas"] == [.string(SchemaURN.error)], "not a SCIM error: \(result.text)",
+        sourceLocation: sourceLocation)
     #expect(result["status"]?.stringValue == String(status.code), sourceLocation: sourceLocation)
     if let scimType {
         #expect(result["scimType"]?.stringValue == scimType, "body \(result.text)", sourceLocation: sourceLocation)
