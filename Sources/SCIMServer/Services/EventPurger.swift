@@ -48,24 +48,11 @@ public struct EventPurger: Service, CustomStringConvertible {
     /// How service-lifecycle logs name this service (not a dump of its fields).
     public var description: String { "EventPurger" }
 
-    public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                try await Task.sleep(for: initialDelay)
-                while true {
-                    do {
-                        _ = try await purgeOnce()
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        logger.warning(
-                            "event purge failed", metadata: ["error": "\(String(describing: type(of: error)))"])
-                    }
-                    try await Task.sleep(for: interval)
-                }
-            }
-        } catch is CancellationError {
-            // Graceful shutdown (or cancellation) while sleeping or between batches: nothing to clean up.
+    public func run() async {
+        await runPeriodically(
+            initialDelay: initialDelay, interval: interval, logger: logger, failure: "event purge failed"
+        ) {
+            _ = try await self.purgeOnce()
         }
     }
 

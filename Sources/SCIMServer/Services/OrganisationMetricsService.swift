@@ -35,25 +35,12 @@ struct OrganisationMetricsService: Service, CustomStringConvertible {
 
     var description: String { "OrganisationMetricsService" }
 
-    func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                try await Task.sleep(for: initialDelay)
-                while true {
-                    do {
-                        _ = try await refreshOnce()
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        logger.warning(
-                            "organisation metrics refresh failed",
-                            metadata: ["error": "\(String(describing: type(of: error)))"])
-                    }
-                    try await Task.sleep(for: interval)
-                }
-            }
-        } catch is CancellationError {
-            // Graceful shutdown while sleeping or between organisations: nothing to clean up.
+    func run() async {
+        await runPeriodically(
+            initialDelay: initialDelay, interval: interval, logger: logger,
+            failure: "organisation metrics refresh failed"
+        ) {
+            _ = try await self.refreshOnce()
         }
     }
 

@@ -27,24 +27,11 @@ public struct OrganisationPurger: Service, CustomStringConvertible {
     /// How service-lifecycle logs name this service (not a dump of its fields).
     public var description: String { "OrganisationPurger" }
 
-    public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown {
-                try await Task.sleep(for: initialDelay)
-                while true {
-                    do {
-                        _ = try await purgeOnce()
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        logger.warning(
-                            "organisation purge failed", metadata: ["error": "\(String(describing: type(of: error)))"])
-                    }
-                    try await Task.sleep(for: interval)
-                }
-            }
-        } catch is CancellationError {
-            // Graceful shutdown while sleeping or between organisations: the next start picks up.
+    public func run() async {
+        await runPeriodically(
+            initialDelay: initialDelay, interval: interval, logger: logger, failure: "organisation purge failed"
+        ) {
+            _ = try await self.purgeOnce()
         }
     }
 
