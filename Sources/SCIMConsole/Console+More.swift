@@ -400,6 +400,8 @@ extension Console {
             "rps": form["rps"] ?? organisation.rateLimit.map { String($0.requestsPerSecond) } ?? "",
             "burst": form["burst"] ?? organisation.rateLimit.map { String($0.burst) } ?? "",
             "hasOverride": organisation.rateLimit != nil, "error": error as Any,
+            "mayChangeLifecycle": Self.mayChangeLifecycle(call.identity), "offboarded": organisation.isOffboarded,
+            "graceDays": plural(stores.lifecycle.graceDays, "day"),
         ]
         return views.page(
             "settings", title: "Settings · \(organisation.name)", data: data,

@@ -102,6 +102,13 @@ extension Console {
             "unresolvedManagers": status.unresolvedManagers.count,
             "unmapped": status.unmappedAttributes.map { ["name": $0.name, "count": $0.count] },
             "scimBaseURL": base, "canWrite": call.identity.mayWrite,
+            "offboarded": organisation.offboardedAt.map { at -> [String: Any] in
+                [
+                    "at": ConsoleTime.view(at, now: call.now) as Any,
+                    "purge": ConsoleTime.view(organisation.purgeAfter, now: call.now) as Any,
+                    "mayRestore": Self.mayChangeLifecycle(call.identity),
+                ]
+            } as Any,
         ]
         return views.page(
             "overview", title: organisation.name, data: data,

@@ -57,11 +57,14 @@ public struct ConsoleStores: Sendable {
     public var sessions: ConsoleSessionStore
     public var directory: UserDirectory
     public var coherence: CacheCoherence
+    public var oauth: OAuthClientStore
+    public var lifecycle: OrganisationLifecycle
 
     public init(
         client: PostgresClient, organisations: OrganisationStore, tokens: TokenStore, customFields: CustomFieldStore,
         groups: GroupStore, status: SyncStatusStore, events: EventBuffer, staffKeys: StaffKeyStore, auditLog: AuditLog,
-        sessions: ConsoleSessionStore, directory: UserDirectory, coherence: CacheCoherence
+        sessions: ConsoleSessionStore, directory: UserDirectory, coherence: CacheCoherence, oauth: OAuthClientStore,
+        lifecycle: OrganisationLifecycle
     ) {
         self.client = client
         self.organisations = organisations
@@ -75,6 +78,8 @@ public struct ConsoleStores: Sendable {
         self.sessions = sessions
         self.directory = directory
         self.coherence = coherence
+        self.oauth = oauth
+        self.lifecycle = lifecycle
     }
 }
 
@@ -135,6 +140,8 @@ public struct Console<Context: ConsoleRequestContext>: Sendable {
         group.get("organisations/:slug/tokens/:id/revoke", use: page(confirmRevokeToken))
         group.post("organisations/:slug/tokens/:id/revoke", use: page(revokeToken))
         addMorePages(to: group)
+        addOAuthClientPages(to: group)
+        addLifecyclePages(to: group)
         group.get("**") { request, context in
             views.errorPage(
                 ConsoleFailure(

@@ -114,6 +114,7 @@ struct ConsoleViews: Sendable {
             for (key, label, path) in [
                 ("overview", "Overview", ""), ("users", "Users", "/users"), ("teams", "Teams", "/teams"),
                 ("events", "Sync events", "/events"), ("tokens", "SCIM tokens", "/tokens"),
+                ("oauth-clients", "OAuth clients", "/oauth-clients"),
                 ("custom-fields", "Custom fields", "/custom-fields"), ("settings", "Settings", "/settings"),
             ] {
                 nav.append([
@@ -139,6 +140,11 @@ struct ConsoleViews: Sendable {
             "settings-saved": "Settings saved.",
             "fields-saved": "Custom fields saved.",
             "key-revoked": "The staff key was revoked; its sessions have ended.",
+            "oauth-client-revoked":
+                "The OAuth client was revoked. Its secrets and access tokens no longer work.",
+            "oauth-secret-revoked": "The secret was revoked. Access tokens it obtained no longer work.",
+            "offboarded": "The organisation was offboarded: SCIM is off and every token and OAuth client is revoked.",
+            "restored": "The organisation was restored. Issue a new SCIM token or OAuth client to reconnect it.",
         ][key]
     }
 

@@ -170,7 +170,8 @@ func buildRouter(
             client: client, organisations: organisations, tokens: tokens, customFields: customFields, groups: groups,
             status: SyncStatusStore(client: client), events: events, staffKeys: StaffKeyStore(client: client),
             auditLog: AuditLog(client: client), sessions: ConsoleSessionStore(client: client),
-            directory: UserDirectory(client: client), coherence: coherence),
+            directory: UserDirectory(client: client), coherence: coherence, oauth: oauth,
+            lifecycle: OrganisationLifecycle(client: client, graceDays: configuration.organisationPurgeGraceDays)),
         settings: ConsoleSettings(
             adminToken: configuration.adminToken, publicBaseURL: configuration.publicBaseURL,
             servesTLS: configuration.tls != nil),

@@ -24,7 +24,8 @@ public struct OrganisationLifecycle: Sendable {
     static let lockTimeoutMilliseconds = 10_000
 
     let client: PostgresClient
-    let graceDays: Int
+    /// Days between offboarding and the purge (`ORG_PURGE_GRACE_DAYS`).
+    public let graceDays: Int
 
     public init(client: PostgresClient, graceDays: Int = defaultGraceDays) {
         self.client = client
