@@ -108,6 +108,25 @@ extension ConsoleTests {
         }
     }
 
+    @Test("a live secret expiring within 30 days is highlighted; one expiring later is not")
+    func oauthSecretExpiry() async throws {
+        let clock = ConsoleTestClock()
+        try await withConsole(clock: clock, configure: { $0.clock = { clock.now } }) { client in
+            let organisation = try await client.organisation("oax")
+            let soon = try await client.oauthClient(
+                organisation.slug, label: "soon", secretExpiresAt: clock.now.addingTimeInterval(10 * 86_400))
+            let browser = ConsoleBrowser(client: client)
+            try await browser.signIn(TestDatabase.adminToken)
+            let base = "/console/organisations/\(organisation.slug)/oauth-clients"
+            #expect(try await browser.get(base).text.contains("Expires in 10 days"))
+            let revoked = try await browser.post("\(base)/\(soon.id)/secrets/\(soon.secretID)/revoke", [])
+            #expect(revoked.status == .seeOther)
+            _ = try await client.oauthClient(
+                organisation.slug, label: "later", secretExpiresAt: clock.now.addingTimeInterval(31 * 86_400))
+            #expect(!(try await browser.get(base)).text.contains("Expires in"), "revoked or far: no highlight")
+        }
+    }
+
     @Test("a readonly key sees OAuth clients without write controls; its POSTs are 403 and change nothing")
     func oauthClientsReadonly() async throws {
         try await withConsole { client in
