@@ -10,10 +10,10 @@ import SCIMStore
 import TestClusters
 import Testing
 
-@Suite("Postgres outage: 503 with Retry-After, quickly, and recovery without a restart")
+@Suite("Postgres outage: 503 with Retry-After, and recovery without a restart")
 struct OutageTests {
     @Test(
-        "while Postgres is down SCIM and admin answer 503 fast, /readyz 503, /healthz 200; afterwards all works again",
+        "while Postgres is down SCIM and admin answer 503, /readyz 503, /healthz 200; afterwards all works again",
         .timeLimit(.minutes(2)))
     func outageAndRecovery() async throws {
         try await TestCluster.with("outage") { cluster in
@@ -22,13 +22,10 @@ struct OutageTests {
             configuration.databaseConnectTimeout = .seconds(2)
             configuration.databaseWaitTimeout = .seconds(2)
             configuration.databaseStatementTimeout = .seconds(5)
-            // An outage longer than the requests ride out: they end in clean 503s.
+            // An outage longer than the requests ride out: they end in clean 503s. How long a 503 may
+            // take is the pool's and the connection's deadlines, tested with their own clocks in
+            // PostgresTests; here every route must answer, and answer 503, rather than hang or fail.
             configuration.databaseOutageRetry = .seconds(1)
-            // The slowest a 503 may be: riding out the outage, waiting for a connection, then trying to open one.
-            let bound =
-                configuration.databaseOutageRetry + configuration.databaseWaitTimeout
-                + configuration.databaseConnectTimeout
-                + .seconds(1)
             let app = try await buildApplication(configuration, logger: TestDatabase.logger)
             try await app.test(.router) { client in
                 let api = TestClient(client: client)
@@ -46,14 +43,11 @@ struct OutageTests {
                     (.get, "/Groups", nil),
                 ]
                 for (method, path, body) in requests {
-                    let started = ContinuousClock.now
                     let result = try await org.scim(method, path, json: body)
-                    let elapsed = ContinuousClock.now - started
                     expectSCIMError(result, .serviceUnavailable)
                     #expect(
                         result.headers[.retryAfter].flatMap(Int.init).map { $0 > 0 } == true,
                         "\(method) \(path): no Retry-After")
-                    #expect(elapsed < bound, "\(method) \(path) took \(elapsed)")
                 }
                 // The token lookup itself fails: that is an outage (503), never a bad token (401).
                 // A well-formed token no cache can know, so the lookup must reach the database.
@@ -61,12 +55,10 @@ struct OutageTests {
                     .get, "/scim/v2/Users", bearer: "lascim_AAAAAAAAAAAA_" + String(repeating: "x", count: 43))
                 expectSCIMError(unknownToken, .serviceUnavailable)
 
-                let started = ContinuousClock.now
                 let admin = try await api.admin(.get, "/organisations/\(org.slug)")
                 #expect(admin.status == .serviceUnavailable, "\(admin.text)")
                 #expect(admin.headers[.contentType]?.hasPrefix("application/json") == true)
                 #expect(admin["error"]?.stringValue == "unavailable")
-                #expect(ContinuousClock.now - started < bound)
 
                 let ready = try await api.request(.get, "/readyz", bearer: nil)
                 #expect(ready.status == .serviceUnavailable)
@@ -161,7 +153,8 @@ struct OutageTests {
             let org = try await TestClient(client: client).organisation("stmt")
             let id = try await org.createUser(Users.email("slow"))
             let schema = Organisation.schemaName(forSlug: org.slug)
-            // Another session holds the users table for three seconds: the PATCH waits on the lock.
+            // Another session holds the users table until this test cancels it: the PATCH can only
+            // answer while the lock is held if the statement timeout cuts its wait short.
             var blockerConfiguration = PostgresClient.Configuration(connectionString: databaseURL)
             blockerConfiguration.statementTimeout = nil
             let blocker = PostgresClient(configuration: blockerConfiguration, logger: TestDatabase.logger)
@@ -170,29 +163,26 @@ struct OutageTests {
                 let holding = Task {
                     try await blocker.withTransaction { connection in
                         try connection.execute(unsafeSQL: "LOCK TABLE \"\(schema)\".users IN ACCESS EXCLUSIVE MODE")
-                        try connection.execute(unsafeSQL: "SELECT pg_sleep(4)")
+                        try connection.execute(unsafeSQL: "SELECT pg_sleep(600)")
                     }
                 }
+                let holders: PostgresQuery = """
+                    SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                    JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = \(schema) AND c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted
+                    """
                 // Wait until the lock is really held (not a fixed sleep: the machine may be loaded).
-                let deadline = ContinuousClock.now + .seconds(10)
-                while ContinuousClock.now < deadline {
-                    let held =
-                        try await blocker.query(
-                            """
-                            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                            JOIN pg_namespace n ON n.oid = c.relnamespace
-                            WHERE n.nspname = \(schema) AND c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted
-                            """
-                        ).first?.decode(0, as: Int.self) ?? 0
-                    if held > 0 { break }
+                while try await blocker.query(holders).isEmpty {
                     try await Task.sleep(for: .milliseconds(50))
                 }
-                let started = ContinuousClock.now
                 let result = try await org.patchUser(id, ["op": "replace", "path": "title", "value": "Slow"])
                 expectSCIMError(result, .serviceUnavailable)
                 #expect(result.headers[.retryAfter] != nil)
-                #expect(ContinuousClock.now - started < .milliseconds(3500), "well before the 4 s lock ends")
-                try await holding.value
+                #expect(
+                    try await blocker.query(holders).isEmpty == false,
+                    "the 503 came while the lock was still held")
+                _ = try await blocker.query("SELECT pg_cancel_backend(pid) FROM (\(holders)) AS holders")
+                _ = try? await holding.value
                 #expect(try await org.patchUser(id, ["op": "replace", "path": "title", "value": "Fast"]).status == .ok)
                 group.cancelAll()
             }

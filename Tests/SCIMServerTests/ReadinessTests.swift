@@ -14,16 +14,18 @@ struct ReadinessTests {
     func drainClosesTheGate() async throws {
         let gate = ReadinessGate()
         let drain = Duration.milliseconds(400)
-        let group = ServiceGroup(services: [ShutdownDrain(gate: gate, drain: drain)], logger: TestDatabase.logger)
+        let sleeper = ControlledSleep()
+        let group = ServiceGroup(
+            services: [ShutdownDrain(gate: gate, drain: drain, sleep: sleeper.sleep)], logger: TestDatabase.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            try await Task.sleep(for: .milliseconds(50))
             #expect(!gate.isDraining)
-            let started = ContinuousClock.now
             await group.triggerGracefulShutdown()
+            var requests = sleeper.requests.makeAsyncIterator()
+            #expect(await requests.next() == drain, "the drain waits for the configured duration")
+            #expect(gate.isDraining, "the gate is closed before the drain begins")
+            sleeper.wake()
             try await tasks.next()
-            #expect(gate.isDraining)
-            #expect(ContinuousClock.now - started >= drain)
         }
     }
 
@@ -59,6 +61,27 @@ struct ReadinessTests {
             #expect(try await org.scim(.get, "/Users").status == .ok)
         }
     }
+}
+
+/// A sleep the test ends: each call reports its duration on `requests`, then waits for `wake()`.
+private final class ControlledSleep: Sendable {
+    let requests: AsyncStream<Duration>
+    private let continuation: AsyncStream<Duration>.Continuation
+    private let wakeUps: AsyncStream<Void>
+    private let wakeUpContinuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (requests, continuation) = AsyncStream.makeStream()
+        (wakeUps, wakeUpContinuation) = AsyncStream.makeStream()
+    }
+
+    @Sendable func sleep(_ duration: Duration) async throws {
+        continuation.yield(duration)
+        var iterator = wakeUps.makeAsyncIterator()
+        _ = await iterator.next()
+    }
+
+    func wake() { wakeUpContinuation.yield() }
 }
 
 /// Records whether the gate was already closed when graceful shutdown reached this service.

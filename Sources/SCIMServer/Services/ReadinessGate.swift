@@ -27,10 +27,16 @@ public final class ReadinessGate: Sendable {
 public struct ShutdownDrain: Service, CustomStringConvertible {
     let gate: ReadinessGate
     let drain: Duration
+    /// Waits out the drain; tests pass one they control instead of the real clock.
+    let sleep: @Sendable (Duration) async throws -> Void
 
-    public init(gate: ReadinessGate, drain: Duration) {
+    public init(
+        gate: ReadinessGate, drain: Duration,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) {
         self.gate = gate
         self.drain = drain
+        self.sleep = sleep
     }
 
     public var description: String { "ShutdownDrain" }
@@ -40,6 +46,6 @@ public struct ShutdownDrain: Service, CustomStringConvertible {
         try await gracefulShutdown()
         self.gate.beginDraining()
         // Plain sleep: further shutdown signals must not cut the drain short, only cancellation may.
-        try await Task.sleep(for: self.drain)
+        try await self.sleep(self.drain)
     }
 }
