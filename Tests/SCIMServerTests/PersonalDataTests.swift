@@ -109,6 +109,64 @@ struct PersonalDataTests {
         }
     }
 
+    /// Another replica may have buffered events naming the person when the erasure ran; they reach
+    /// the table after it. The erasure's follow-up scrubs them, leaves other people's events alone,
+    /// and forgets the person's values once its window ends.
+    @Test("events written after an erasure (another replica's buffer) are scrubbed by its follow-up, for an hour")
+    func erasureFollowUp() async throws {
+        try await withApp { client in
+            let fixture = try await Self.fixture(client, prefix: "erf")
+            let org = fixture.org
+            let schema = try PostgresIdentifier(Organisation.schemaName(forSlug: org.slug))
+            let support = try await client.staffKey(role: "support")
+            let erased = try await support.admin(.post, "/organisations/\(org.slug)/users/\(fixture.bossID)/erase")
+            try #require(erased.status == .ok, "\(erased.text)")
+            let bossID = try #require(UUID(uuidString: fixture.bossID))
+            try await withDatabase { db in
+                // As another replica's flush writes them: requests from seconds before the erasure.
+                _ = try await db.query(
+                    """
+                    INSERT INTO \(schema).sync_events
+                        (occurred_at, outcome, request_id, method, path, resource_type, resource_id, user_name,
+                         status, detail)
+                    VALUES (now() - interval '3 seconds', 'success', 'late-1', 'GET', '/scim/v2/Users', 'User',
+                            \(bossID), 'Grace.Hopper@erase.com', 200, NULL),
+                           (now() - interval '2 seconds', 'error', 'late-2', 'POST', '/scim/v2/Users', 'User',
+                            NULL, 'grace.hopper@erase.com', 409, 'userName "grace.hopper@erase.com" already exists'),
+                           (now() - interval '2 seconds', 'error', 'late-3', 'PATCH', '/scim/v2/Users', 'User',
+                            NULL, NULL, 400, 'Grace Hopper: bad value'),
+                           (now() - interval '1 second', 'success', 'late-4', 'GET', '/scim/v2/Users', 'User',
+                            NULL, 'report@erase.com', 200, 'Graceful stays')
+                    """)
+                let erasure = UserErasure(client: db)
+                let first = try await erasure.followUp(now: Date())
+                #expect(first.scrubbed >= 3, "\(first)")
+                let late = try await db.query(
+                    """
+                    SELECT request_id, user_name, detail FROM \(schema).sync_events
+                    WHERE request_id LIKE 'late-%' ORDER BY request_id
+                    """
+                ).map { [try $0.decode("user_name", as: String?.self), try $0.decode("detail", as: String?.self)] }
+                #expect(
+                    late == [
+                        [fixture.bossID, nil],
+                        [fixture.bossID, "userName \"\(fixture.bossID)\" already exists"],
+                        [nil, "\(fixture.bossID): bad value"],
+                        ["report@erase.com", "Graceful stays"],
+                    ])
+                // A second pass (another replica's) finds nothing left to change.
+                #expect(try await erasure.followUp(now: Date()).scrubbed == 0)
+
+                // After the window the person's values go too.
+                let held: PostgresQuery = "SELECT count(*) FROM control.erasure_followups WHERE user_id = \(bossID)"
+                #expect(try await db.query(held).rows[0].decode(0, as: Int.self) == 1)
+                let later = Date().addingTimeInterval(Double(UserErasure.followUpWindow.components.seconds) + 60)
+                #expect(try await erasure.followUp(now: later).expired >= 1)
+                #expect(try await db.query(held).rows[0].decode(0, as: Int.self) == 0)
+            }
+        }
+    }
+
     @Test(
         "the organisation export holds settings without secrets, mappings, users, teams, memberships and manager links")
     func exportOrganisation() async throws {

@@ -58,8 +58,9 @@ public struct UserErasure: Sendable {
     /// Names are replaced where they stand as whole words, case-insensitively; values shorter than two
     /// characters are left alone (they would match inside unrelated text).
     ///
-    /// > Warning: Events other replicas buffered in the second before the erasure (reads, failures)
-    /// > are written after it, still naming the person; their userName is what the client sent.
+    /// Events other replicas buffered before the erasure (reads, failures) are written after it, still
+    /// naming the person: the erasure leaves a follow-up (`control.erasure_followups`, with the values
+    /// it scrubbed) that `followUp(now:)` applies to such late events for `followUpWindow`, then deletes.
     /// - Throws: `StoreError.notFound` when the organisation has no such user (erased already, or never there).
     public func erase(_ tenant: Tenant, userID: UUID) async throws -> ErasureReceipt {
         let schema = tenant.schema
@@ -82,9 +83,7 @@ public struct UserErasure: Sendable {
                 WHERE u.id = \(userID) AND length(v) >= 2
                 """
             ).map { try $0.decode("v", as: String.self) }
-            let lowered = values.map { $0.lowercased() }
-            // Nil when nothing is long enough to scrub: then no detail is touched.
-            let pattern = values.isEmpty ? nil : Self.wholeWords(values)
+            let lowered = Array(Set(values.map { $0.lowercased() })).sorted()
 
             let memberships = try connection.query(
                 """
@@ -107,15 +106,18 @@ public struct UserErasure: Sendable {
             ).affectedRows
             _ = try connection.query("DELETE FROM \(schema).users WHERE id = \(userID)")
             let events = try connection.query(
-                """
-                UPDATE \(schema).sync_events
-                SET user_name = CASE WHEN user_name IS NULL THEN NULL ELSE \(replacement) END,
-                    detail = CASE WHEN \(pattern)::text IS NULL THEN detail
-                                  ELSE regexp_replace(detail, \(pattern)::text, \(replacement), 'gi') END
-                WHERE resource_id = \(userID) OR lower(user_name) = ANY(\(lowered)::text[])
-                   OR detail ~* \(pattern)::text
-                """
+                Self.scrubEvents(in: schema, userID: userID, names: lowered, since: nil)
             ).affectedRows
+            if !lowered.isEmpty {
+                _ = try connection.query(
+                    """
+                    INSERT INTO control.erasure_followups (organisation_id, user_id, erased_at, expires_at, names)
+                    VALUES (\(tenant.organisationID), \(userID), now(),
+                            now() + make_interval(secs => \(Self.followUpWindow.components.seconds)), \(lowered))
+                    ON CONFLICT (organisation_id, user_id) DO UPDATE
+                        SET erased_at = EXCLUDED.erased_at, expires_at = EXCLUDED.expires_at, names = EXCLUDED.names
+                    """)
+            }
             let audit = try connection.query(
                 """
                 UPDATE control.audit_log SET target = \(replacement)
@@ -127,6 +129,70 @@ public struct UserErasure: Sendable {
                 customFields: try row.decode("custom_fields"), managerLinksRemoved: managed,
                 pendingManagerReferencesRemoved: pending, syncEventsScrubbed: events, auditEntriesScrubbed: audit)
         }
+    }
+
+    /// How long an erasure's follow-up scrubs late events: longer than any replica buffers an event
+    /// (`EventBuffer.maximumDelay`), and than the database outages its flushes ride out.
+    public static let followUpWindow: Duration = .seconds(3600)
+
+    /// What one follow-up pass did.
+    public struct FollowUpSummary: Sendable, Equatable {
+        /// Follow-ups past their window, deleted with the values they held.
+        public var expired = 0
+        /// Follow-ups applied.
+        public var applied = 0
+        /// Late events scrubbed.
+        public var scrubbed = 0
+    }
+
+    /// Applies every live erasure follow-up to events written since its erasure, and deletes those
+    /// whose window ended before `now`. Every replica may run it at once: a scrubbed event no longer
+    /// matches, so a second scrub changes nothing.
+    public func followUp(now: Date) async throws -> FollowUpSummary {
+        var summary = FollowUpSummary()
+        summary.expired = try await client.query(
+            "DELETE FROM control.erasure_followups WHERE expires_at <= \(now)"
+        ).affectedRows
+        let due = try await client.query(
+            """
+            SELECT f.user_id, f.erased_at, f.names, o.schema_name
+            FROM control.erasure_followups f JOIN control.organisations o ON o.id = f.organisation_id
+            ORDER BY f.erased_at
+            """)
+        for row in due {
+            try Task.checkCancellation()
+            let schema = try PostgresIdentifier(try row.decode("schema_name", as: String.self))
+            let erasedAt: Date = try row.decode("erased_at")
+            // Events buffered elsewhere carry the time of their request, before the erasure.
+            let since = erasedAt.addingTimeInterval(-Double(Self.followUpWindow.components.seconds))
+            summary.scrubbed += try await client.query(
+                Self.scrubEvents(
+                    in: schema, userID: try row.decode("user_id"), names: try row.decode("names"), since: since)
+            ).affectedRows
+            summary.applied += 1
+        }
+        return summary
+    }
+
+    /// Replaces the person's `names` (lowercased) by their user id in the events that still carry
+    /// them: as the userName, as whole words in the detail, or by the person's id with a userName.
+    /// With `since`, only events that occurred from then on are read (the occurred-at index).
+    static func scrubEvents(in schema: PostgresIdentifier, userID: UUID, names: [String], since: Date?) -> PostgresQuery
+    {
+        let replacement = userID.lowercasedString
+        // Nil when nothing is long enough to scrub: then no detail is touched.
+        let pattern = names.isEmpty ? nil : wholeWords(names)
+        let recent: PostgresQuery = since.map { "AND occurred_at >= \($0)" } ?? ""
+        return """
+            UPDATE \(schema).sync_events
+            SET user_name = CASE WHEN user_name IS NULL THEN NULL ELSE \(replacement) END,
+                detail = CASE WHEN \(pattern)::text IS NULL THEN detail
+                              ELSE regexp_replace(detail, \(pattern)::text, \(replacement), 'gi') END
+            WHERE (resource_id = \(userID) AND user_name IS DISTINCT FROM \(replacement) AND user_name IS NOT NULL
+                   OR lower(user_name) = ANY(\(names)::text[])
+                   OR detail ~* \(pattern)::text)
+              \(recent)
+            """
     }
 
     /// A PostgreSQL regular expression matching any of `values` as a whole word (not inside a longer

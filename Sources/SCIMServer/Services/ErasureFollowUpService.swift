@@ -1,0 +1,40 @@
+import Foundation
+import Logging
+import Postgres
+import SCIMStore
+import ServiceLifecycle
+
+/// Applies recent erasures to sync events written after them (`UserErasure.followUp(now:)`): events
+/// another replica had buffered when the erasure ran still name the person when they are flushed.
+/// Runs every `interval` (well within `EventBuffer.maximumDelay` plus a flush), on every replica; a
+/// failing pass is logged and retried at the next one.
+public struct ErasureFollowUpService: Service, CustomStringConvertible {
+    let erasure: UserErasure
+    let interval: Duration
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    public init(
+        client: PostgresClient, interval: Duration = .seconds(10), now: @escaping @Sendable () -> Date,
+        logger: Logger
+    ) {
+        self.erasure = UserErasure(client: client)
+        self.interval = interval
+        self.now = now
+        self.logger = logger
+    }
+
+    /// How service-lifecycle logs name this service (not a dump of its fields).
+    public var description: String { "ErasureFollowUpService" }
+
+    public func run() async {
+        await runPeriodically(
+            initialDelay: interval, interval: interval, logger: logger, failure: "erasure follow-up failed"
+        ) {
+            let summary = try await erasure.followUp(now: now())
+            if summary.scrubbed > 0 {
+                logger.info("scrubbed sync events written after an erasure", metadata: ["count": "\(summary.scrubbed)"])
+            }
+        }
+    }
+}

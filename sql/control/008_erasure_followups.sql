@@ -1,0 +1,15 @@
+-- People erased in the last hour, kept only so that the sync events other replicas had buffered when
+-- the erasure ran, and write afterwards, are scrubbed too (`ErasureFollowUpService`). Each row holds
+-- the person's lowercased userName, emails and names, and goes when `expires_at` passes.
+-- Applied with search_path = control.
+
+CREATE TABLE erasure_followups (
+    organisation_id uuid NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    user_id         uuid NOT NULL,
+    erased_at       timestamptz NOT NULL,
+    expires_at      timestamptz NOT NULL,
+    -- The values scrubbed: lowercased, each at least two characters long.
+    names           text[] NOT NULL,
+    PRIMARY KEY (organisation_id, user_id)
+);
+CREATE INDEX erasure_followups_expires_idx ON erasure_followups (expires_at);
