@@ -254,7 +254,7 @@ struct OffboardingTests {
                     for worker in 0..<4 {
                         group.addTask {
                             var index = 0
-                            while stop.seen.isEmpty {
+                            while stop.seen.isEmpty && !Task.isCancelled {
                                 index += 1
                                 let result: TestResult
                                 switch index % 3 {
@@ -278,11 +278,25 @@ struct OffboardingTests {
                     }
                     // Offboard and purge from outside the app (another replica): this one's token cache
                     // still holds the token for up to a second, so requests reach the schema as it goes.
-                    try await Task.sleep(for: .milliseconds(300))
-                    let lifecycle = OrganisationLifecycle(client: db, graceDays: 0)
-                    _ = try await lifecycle.offboard(slug: org.slug, by: .bootstrap)
-                    _ = try await lifecycle.purge(slug: org.slug, by: .bootstrap)
-                    try await Task.sleep(for: .milliseconds(1500))
+                    do {
+                        try await Task.sleep(for: .milliseconds(300))
+                        let lifecycle = OrganisationLifecycle(client: db, graceDays: 0)
+                        _ = try await lifecycle.offboard(slug: org.slug, by: .bootstrap)
+                        // Under load the schema may stay busy past the purge's lock timeout: like the
+                        // background purge, try again.
+                        for attempt in 1... {
+                            do {
+                                _ = try await lifecycle.purge(slug: org.slug, by: .bootstrap)
+                                break
+                            } catch let error as StoreError where error.kind == .busy && attempt < 10 {
+                                try await Task.sleep(for: .milliseconds(100))
+                            }
+                        }
+                        try await Task.sleep(for: .milliseconds(1500))
+                    } catch {
+                        stop.add(0)
+                        throw error
+                    }
                     stop.add(0)
                     try await group.waitForAll()
                 }

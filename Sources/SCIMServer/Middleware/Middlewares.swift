@@ -88,6 +88,10 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             return .unavailable()
         case let error as HTTPError:
             return SCIMError(status: Int(error.status.code), detail: error.body ?? error.status.reasonPhrase)
+        case is CancellationError:
+            // The server is stopping under the request: nothing was committed, and another replica can serve it.
+            logger.debug("request cancelled")
+            return .unavailable()
         default:
             logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
             return SCIMError(status: 500, detail: "Internal error. Contact Learn Amp support with the request id.")
@@ -108,6 +112,9 @@ struct ErrorResponseMiddleware: RouterMiddleware {
         case let error as HTTPError where (400..<500).contains(error.status.code):
             guard error.status == .notFound else { return .invalidRequest(error.status.reasonPhrase) }
             return .invalidRequest("No such OAuth endpoint: use POST /oauth/token.")
+        case is CancellationError:
+            logger.debug("request cancelled")
+            return OAuthError(code: "temporarily_unavailable", detail: "The server is stopping; retry shortly.")
         default:
             logger.error("unexpected OAuth error", metadata: ["error": "\(String(reflecting: error))"])
             return OAuthError(
@@ -136,6 +143,9 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             let code = error.status == .notFound ? "not_found" : "http_error"
             return AdminError(
                 status: Int(error.status.code), code: code, message: error.body ?? error.status.reasonPhrase)
+        case is CancellationError:
+            logger.debug("request cancelled")
+            return AdminError(status: 503, code: "unavailable", message: "The server is stopping; retry shortly.")
         default:
             logger.error("unexpected admin error", metadata: ["error": "\(String(reflecting: error))"])
             return AdminError(status: 500, code: "internal", message: "Internal error.")
