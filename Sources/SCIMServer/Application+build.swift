@@ -75,7 +75,7 @@ public func buildApplication(
             address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [
             client, backgroundClient, purger, organisationPurger,
-            ErasureFollowUpService(client: backgroundClient, now: configuration.clock, logger: logger),
+            ErasureFollowUpService(client: backgroundClient, logger: logger),
             EventFlushService(buffer: events, client: backgroundClient, logger: logger),
             CacheCoherenceService(coherence: coherence, client: client, logger: logger),
             OrganisationMetricsService(

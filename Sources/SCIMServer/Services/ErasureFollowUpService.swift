@@ -11,16 +11,11 @@ import ServiceLifecycle
 public struct ErasureFollowUpService: Service, CustomStringConvertible {
     let erasure: UserErasure
     let interval: Duration
-    let now: @Sendable () -> Date
     let logger: Logger
 
-    public init(
-        client: PostgresClient, interval: Duration = .seconds(10), now: @escaping @Sendable () -> Date,
-        logger: Logger
-    ) {
+    public init(client: PostgresClient, interval: Duration = .seconds(10), logger: Logger) {
         self.erasure = UserErasure(client: client)
         self.interval = interval
-        self.now = now
         self.logger = logger
     }
 
@@ -31,7 +26,8 @@ public struct ErasureFollowUpService: Service, CustomStringConvertible {
         await runPeriodically(
             initialDelay: interval, interval: interval, logger: logger, failure: "erasure follow-up failed"
         ) {
-            let summary = try await erasure.followUp(now: now())
+            // The system clock, as the database's `now()` stamped the follow-ups.
+            let summary = try await erasure.followUp(now: Date())
             if summary.scrubbed > 0 {
                 logger.info("scrubbed sync events written after an erasure", metadata: ["count": "\(summary.scrubbed)"])
             }
