@@ -151,6 +151,17 @@ public struct PostgresIdentifier: Sendable, Hashable, CustomStringConvertible {
         self.quoted = "\"" + name + "\""
     }
 
+    /// A name written in code, such as the `control` schema.
+    ///
+    /// - Precondition: `name` matches `^[a-z_][a-z0-9_]{0,62}$`. Only a literal can be passed, so a bad
+    ///   name is a typo that the first test to use it stops on, never input from outside the code.
+    public init(literal name: StaticString) {
+        guard let valid = try? Self(name.description) else {
+            preconditionFailure("\(name) is not an identifier: identifiers must match ^[a-z_][a-z0-9_]{0,62}$")
+        }
+        self = valid
+    }
+
     /// The name in double quotes. Computed once: it goes into every tenant statement, and the
     /// validated alphabet has no quote to double.
     public let quoted: String

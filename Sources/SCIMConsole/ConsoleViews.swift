@@ -186,8 +186,21 @@ struct ConsoleResourceError: Error, CustomStringConvertible {
 }
 
 extension HTTPField.Name {
-    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
-    static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
-    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
-    static let consoleForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
+    static let referrerPolicy = Self(literal: "Referrer-Policy")
+    static let xFrameOptions = Self(literal: "X-Frame-Options")
+    static let secFetchSite = Self(literal: "Sec-Fetch-Site")
+    static let consoleForwardedProto = Self(literal: "X-Forwarded-Proto")
+
+    /// A field name spelled in this module's code. HTTPTypes can only build a name it has validated
+    /// (`init?(_:)`), and its own constants cover only the registered fields, so a name such as
+    /// `X-Frame-Options` is checked here, once, when its constant is first used.
+    ///
+    /// - Precondition: `name` is a token (RFC 9110 section 5.1). Only a literal written in code can be
+    ///   passed, so a bad name is a typo, which `HTTPFieldNameTests` catches, never something a client sent.
+    init(literal name: StaticString) {
+        guard let valid = Self(name.description) else {
+            preconditionFailure("\(name) is not an HTTP field name (RFC 9110 section 5.1)")
+        }
+        self = valid
+    }
 }

@@ -62,6 +62,13 @@ struct QueryBuildingTests {
         #expect(try PostgresIdentifier(name).quoted == "\"\(name)\"")
     }
 
+    @Test("a name written in code is the identifier the throwing initialiser builds from the same text")
+    func literalIdentifiers() throws {
+        let control = try PostgresIdentifier("control")
+        #expect(PostgresIdentifier(literal: "control") == control)
+        #expect(PostgresIdentifier(literal: "_x1").quoted == #""_x1""#)
+    }
+
     @Test("array literals quote every element and parse back")
     func arrayLiterals() throws {
         let values = ["a", "b,c", "with \"quote\"", #"back\slash"#, "NULL", "", "{}", " space ", "über", "\"\u{301}"]

@@ -511,6 +511,64 @@ struct EventBufferTests {
         }
     }
 
+    @Test("a flush limit that ends inside one tenant's events takes the rest at the next flush")
+    func limitSplitsTenants() async throws {
+        try await withOrganisations(2) { client, schemas in
+            let buffer = EventBuffer()
+            let each = EventBuffer.flushLimit * 3 / 4
+            for schema in schemas {
+                for n in 0..<each {
+                    buffer.append(
+                        SyncEvent(
+                            origin: EventOrigin(
+                                requestID: "s-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
+                            outcome: .success, status: 200), schema: schema)
+                }
+            }
+            #expect(try await buffer.flush(client) == EventBuffer.flushLimit)
+            #expect(buffer.pendingCount == 2 * each - EventBuffer.flushLimit)
+            #expect(try await buffer.flush(client) == 2 * each - EventBuffer.flushLimit)
+            #expect(buffer.pendingCount == 0)
+            #expect(try await buffer.flush(client) == 0, "a tenant emptied by a flush is not left behind")
+            for schema in schemas {
+                let written = try await client.query(
+                    "SELECT count(DISTINCT request_id) AS n FROM \(schema).sync_events WHERE request_id LIKE 's-%'")
+                #expect(try written[0].decode("n", as: Int.self) == each)
+            }
+        }
+    }
+
+    @Test("events a failed flush put back are due at the next periodic flush, however few")
+    func returnedEventsAreDue() async throws {
+        try await withOrganisations(2) { client, schemas in
+            // Nothing listens on port 1: every connection attempt fails at once.
+            var configuration = PostgresClient.Configuration(connectionString: "postgresql://scim@127.0.0.1:1/scim")
+            configuration.connectionTimeout = .seconds(1)
+            let unreachable = PostgresClient(configuration: configuration, logger: TestDatabase.logger)
+            let buffer = EventBuffer()
+            for schema in schemas {
+                for n in 0..<2 {
+                    buffer.append(
+                        SyncEvent(
+                            origin: EventOrigin(
+                                requestID: "b-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
+                            outcome: .success, status: 200), schema: schema)
+                }
+            }
+            let early = try await buffer.flush(client, dueOnly: true)
+            #expect(early == 0, "four events, just arrived: not due yet")
+            await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await unreachable.run() }
+                await #expect(throws: PostgresError.self) { try await buffer.flush(unreachable) }
+                group.cancelAll()
+            }
+            #expect(buffer.pendingCount == 4)
+            let returned = try await buffer.flush(client, dueOnly: true)
+            #expect(returned == 4, "put back as if they had waited the longest delay")
+            #expect(buffer.pendingCount == 0)
+        }
+    }
+
     @Test("while the database cannot be reached, every tenant's events stay buffered for the next flush")
     func unreachableDatabaseKeepsEverything() async throws {
         // Nothing listens on port 1: every connection attempt fails at once.

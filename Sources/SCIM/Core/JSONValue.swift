@@ -24,14 +24,6 @@ extension JSONValue {
         let lowered = key.lowercased()
         return object.first { $0.key.lowercased() == lowered }?.value
     }
-
-    /// The key actually used in this object for `key`, compared case-insensitively.
-    public func matchingKey(_ key: String) -> String? {
-        guard case .object(let object) = self else { return nil }
-        if object[key] != nil { return key }
-        let lowered = key.lowercased()
-        return object.keys.first { $0.lowercased() == lowered }
-    }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByStringInterpolation, ExpressibleByBooleanLiteral,

@@ -47,7 +47,6 @@ extension PatchPath {
     public static func parse(_ text: String) throws(SCIMError) -> PatchPath {
         do throws(FilterSyntax.Failure) {
             var parser = try FilterSyntax.Parser(text, limits: .default, subject: "path")
-            guard !parser.atEnd else { throw FilterSyntax.Failure("The path is empty.") }
             let path = try parser.parsePatchPath()
             try parser.expectEnd()
             return path
@@ -470,14 +469,14 @@ enum FilterSyntax {
                 let path = try FilterSyntax.attributePath(word, position: token.position)
                 if let open = peek, open.kind == .openBracket {
                     index += 1
-                    let filter = try parseValuePath(path, open: open, depth: depth, inValuePath: inValuePath)
+                    let inner = try parseValueFilter(of: path, open: open, depth: depth, inValuePath: inValuePath)
                     if let sub = peek, sub.word?.hasPrefix(".") == true, sub.start == tokens[index - 1].end {
                         throw Failure(
                             "'\(FilterSyntax.excerpt(sub.word ?? ""))' at position \(sub.position): a sub-attribute after "
                                 + "']' is allowed only in PATCH paths; in a filter, compare inside the brackets instead."
                         )
                     }
-                    return filter
+                    return .valuePath(path, inner)
                 }
                 if inValuePath, path.schema != nil || path.subAttribute != nil {
                     throw Failure(
@@ -495,9 +494,9 @@ enum FilterSyntax {
             }
         }
 
-        /// `attrPath "[" valFilter "]"`; `[` has been consumed.
-        mutating func parseValuePath(
-            _ path: AttributePath, open: Token, depth: Int, inValuePath: Bool
+        /// The `valFilter` of `attrPath "[" valFilter "]"`; `[` has been consumed, and `]` is consumed here.
+        mutating func parseValueFilter(
+            of path: AttributePath, open: Token, depth: Int, inValuePath: Bool
         ) throws(Failure) -> Filter {
             guard !inValuePath else {
                 throw Failure("Value filters cannot be nested: unexpected '[' at position \(open.position).")
@@ -510,7 +509,7 @@ enum FilterSyntax {
             let inner = try parseOr(depth: depth + 1, inValuePath: true)
             try expectClose(.closeBracket, opening: open)
             try countNode()
-            return .valuePath(path, inner)
+            return inner
         }
 
         mutating func parseOperator(_ path: AttributePath, pathToken: Token) throws(Failure) -> Filter {
@@ -590,7 +589,7 @@ enum FilterSyntax {
 
         /// `attrPath` or `attrPath "[" valFilter "]" ["." subAttr]`.
         mutating func parsePatchPath() throws(Failure) -> PatchPath {
-            let token = next()!
+            guard let token = next() else { throw Failure("The path is empty.") }
             guard let word = token.word else {
                 throw Failure("Expected an attribute name at position \(token.position) but found \(token.quoted).")
             }
@@ -599,11 +598,7 @@ enum FilterSyntax {
                 return PatchPath(attribute: attribute)
             }
             index += 1
-            guard
-                case .valuePath(_, let filter) = try parseValuePath(attribute, open: open, depth: 0, inValuePath: false)
-            else {
-                preconditionFailure("parseValuePath returns a value path")
-            }
+            let filter = try parseValueFilter(of: attribute, open: open, depth: 0, inValuePath: false)
             var subAttribute: String?
             if let close = index > 0 ? tokens[index - 1] : nil, let sub = peek, let subWord = sub.word,
                 subWord.hasPrefix("."), sub.start == close.end

@@ -49,8 +49,8 @@ public struct GroupPatchPlan: Sendable, Equatable {
     }
 
     fileprivate mutating func add(_ ids: [String]) {
-        if replaceMembers != nil {
-            replaceMembers = Self.union(replaceMembers!, ids)
+        if let replacement = replaceMembers {
+            replaceMembers = Self.union(replacement, ids)
             return
         }
         removeMembers = Self.subtract(removeMembers, ids)
@@ -58,8 +58,8 @@ public struct GroupPatchPlan: Sendable, Equatable {
     }
 
     fileprivate mutating func remove(_ ids: [String]) {
-        if replaceMembers != nil {
-            replaceMembers = Self.subtract(replaceMembers!, ids)
+        if let replacement = replaceMembers {
+            replaceMembers = Self.subtract(replacement, ids)
             return
         }
         addMembers = Self.subtract(addMembers, ids)
@@ -241,8 +241,7 @@ private struct GroupPlanFolder {
     }
 
     private mutating func members(_ raw: JSONValue) throws(SCIMError) -> [String] {
-        let members = ResourceType.group.schema.attribute(named: "members")!
-        return try memberIDs(fromNormalised: try normaliser.normalise(raw, for: members, report: &report))
+        try memberIDs(fromNormalised: try normaliser.normalise(raw, for: .groupMembers, report: &report))
     }
 
     private func memberIDs(fromNormalised value: JSONValue) throws(SCIMError) -> [String] {

@@ -75,11 +75,11 @@ public struct Normaliser: Sendable {
         }
         // RFC 7643 §3: `schemas` is required and lists the resource's core schema. Okta and Entra
         // always send it; a body without it is not a resource of this type.
-        guard let key = body.matchingKey("schemas") else {
+        guard let listed = body[caseInsensitive: "schemas"] else {
             throw .invalidValue("schemas is required and must list \(resourceType.schema.id).")
         }
         let carried = Set(object.keys.map { $0.lowercased() })
-        let declared = try declaredSchemas(object[key]!, carried: carried, report: &report)
+        let declared = try declaredSchemas(listed, carried: carried, report: &report)
         guard declared.contains(resourceType.schema.id) else {
             throw .invalidValue("schemas must list \(resourceType.schema.id).")
         }
@@ -134,8 +134,7 @@ public struct Normaliser: Sendable {
     {
         var canonical: [String: JSONValue] = [:]
         // Sorted so that conflicts and the unknown list are reported deterministically.
-        for key in object.keys.sorted() where !key.caseInsensitiveEquals("schemas") {
-            let value = object[key]!
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) where !key.caseInsensitiveEquals("schemas") {
             switch resourceType.locate(key) {
             case .schema(let schema):
                 if key != schema.id { report.count(.caseFolded) }
@@ -144,14 +143,14 @@ public struct Normaliser: Sendable {
                 guard case .object(let inner) = value else {
                     throw .invalidValue("\(schema.id) must be an object.")
                 }
-                for innerKey in inner.keys.sorted() {
+                for (innerKey, innerValue) in inner.sorted(by: { $0.key < $1.key }) {
                     guard case .attribute(let resolved) = resourceType.locate(Substring(innerKey), in: schema) else {
                         report.unknown("\(schema.id):\(innerKey)")
                         continue
                     }
                     if innerKey.utf8.contains(UInt8(ascii: ".")) { report.count(.dottedKey) }
                     if !Self.spelledCanonically(innerKey, resolved) { report.count(.caseFolded) }
-                    try place(resolved, inner[innerKey]!, into: &canonical, report: &report)
+                    try place(resolved, innerValue, into: &canonical, report: &report)
                 }
             case .attribute(let resolved):
                 let qualified = key.lowercased().hasPrefix("urn:")
@@ -294,7 +293,7 @@ public struct Normaliser: Sendable {
             return ["value": .string(bare)]
         case .object(let object):
             var canonical: [String: JSONValue] = [:]
-            for key in object.keys.sorted() {
+            for (key, subValue) in object.sorted(by: { $0.key < $1.key }) {
                 guard let sub = attribute.subAttribute(named: key) else {
                     report.unknown("\(attribute.name).\(key)")
                     continue
@@ -305,7 +304,7 @@ public struct Normaliser: Sendable {
                     continue
                 }
                 canonical[sub.name] = try Self.merge(
-                    canonical[sub.name], try normaliseScalar(object[key]!, sub, report: &report),
+                    canonical[sub.name], try normaliseScalar(subValue, sub, report: &report),
                     name: "\(attribute.name).\(sub.name)")
             }
             return .object(canonical)

@@ -52,6 +52,25 @@ extension SchemaAttribute {
 
     static let externalId = SchemaAttribute(
         "externalId", caseExact: true, description: "The identity provider's identifier for this resource.")
+
+    /// A Group's `members` (RFC 7643 §4.2), a constant of its own because the PATCH planner normalises
+    /// member values against it directly.
+    static let groupMembers = SchemaAttribute(
+        "members", type: .complex, multiValued: true,
+        subAttributes: [
+            SchemaAttribute("value", caseExact: true, mutability: .immutable, description: "User id."),
+            SchemaAttribute(
+                "$ref", type: .reference, caseExact: true, mutability: .immutable, referenceTypes: ["User"],
+                description: "URI of the user."),
+            SchemaAttribute(
+                "display", mutability: .readOnly,
+                description: "The user's display name, computed by the server; a value sent is ignored.",
+                echoedByClients: true),
+            SchemaAttribute(
+                "type", mutability: .immutable, canonicalValues: ["User"],
+                description: "Always User: nested groups are not supported.", format: .canonicalValuesOnly),
+        ],
+        description: "Team members. Members must be Users: nested groups are not supported.")
 }
 
 extension ResourceSchema {
@@ -155,22 +174,7 @@ extension ResourceSchema {
             SchemaAttribute(
                 "displayName", required: true, uniqueness: .server,
                 description: "Team name; unique within the organisation, compared case-insensitively."),
-            SchemaAttribute(
-                "members", type: .complex, multiValued: true,
-                subAttributes: [
-                    SchemaAttribute("value", caseExact: true, mutability: .immutable, description: "User id."),
-                    SchemaAttribute(
-                        "$ref", type: .reference, caseExact: true, mutability: .immutable, referenceTypes: ["User"],
-                        description: "URI of the user."),
-                    SchemaAttribute(
-                        "display", mutability: .readOnly,
-                        description: "The user's display name, computed by the server; a value sent is ignored.",
-                        echoedByClients: true),
-                    SchemaAttribute(
-                        "type", mutability: .immutable, canonicalValues: ["User"],
-                        description: "Always User: nested groups are not supported.", format: .canonicalValuesOnly),
-                ],
-                description: "Team members. Members must be Users: nested groups are not supported."),
+            .groupMembers,
             .meta,
         ])
 }

@@ -167,7 +167,9 @@ struct HostHeaderMiddleware: RouterMiddleware {
     /// Set: URLs never come from the request, so only a missing or repeated `Host` is refused.
     let publicBaseURL: String?
 
-    static let host = HTTPField.Name("Host")!
+    /// HTTPTypes marks its own `.host` unavailable (the field becomes `authority`), but a second `Host`
+    /// stays a field, and that is what is looked for.
+    static let host = HTTPField.Name(literal: "Host")
 
     func handle(
         _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response

@@ -33,9 +33,11 @@ public struct JSONLogHandler: LogHandler {
         public static let standardOutput = Output { bytes in
             stdoutLock.withLock { _ in
                 bytes.withUnsafeBytes { buffer in
+                    // No address means no bytes: there is nothing to write.
+                    guard let base = buffer.baseAddress else { return }
                     var offset = 0
                     while offset < buffer.count {
-                        let written = Self.systemWrite(1, buffer.baseAddress! + offset, buffer.count - offset)
+                        let written = Self.systemWrite(1, base + offset, buffer.count - offset)
                         if written < 0 {
                             if errno == EINTR { continue }
                             return  // stdout is gone; logging must never crash the service

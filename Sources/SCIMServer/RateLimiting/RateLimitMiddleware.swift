@@ -264,7 +264,7 @@ struct FailedAuthLimitMiddleware: RouterMiddleware {
         }
     }
 
-    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+    static let forwardedFor = HTTPField.Name.forwardedFor
 
     /// The key for a request's client: its socket's IP address, or, with `trustedProxy`, the
     /// right-most `X-Forwarded-For` entry — the address the trusted balancer itself appended, which a

@@ -7,9 +7,23 @@ import SCIM
 import SCIMStore
 
 extension HTTPField.Name {
-    static let requestID = Self("X-Request-Id")!
-    static let forwardedProto = Self("X-Forwarded-Proto")!
-    static let pragma = Self("Pragma")!
+    static let requestID = Self(literal: "X-Request-Id")
+    static let forwardedProto = Self(literal: "X-Forwarded-Proto")
+    static let forwardedFor = Self(literal: "X-Forwarded-For")
+    static let pragma = Self(literal: "Pragma")
+
+    /// A field name spelled in this module's code. HTTPTypes can only build a name it has validated
+    /// (`init?(_:)`), and its own constants cover only the registered fields, so a name such as
+    /// `X-Request-Id` is checked here, once, when its constant is first used.
+    ///
+    /// - Precondition: `name` is a token (RFC 9110 section 5.1). Only a literal written in code can be
+    ///   passed, so a bad name is a typo, which `HTTPFieldNameTests` catches, never something a client sent.
+    init(literal name: StaticString) {
+        guard let valid = Self(name.description) else {
+            preconditionFailure("\(name) is not an HTTP field name (RFC 9110 section 5.1)")
+        }
+        self = valid
+    }
 }
 
 /// Response builders: SCIM bodies are `application/scim+json`, admin bodies `application/json`.

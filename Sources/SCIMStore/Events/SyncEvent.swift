@@ -313,9 +313,11 @@ public final class EventBuffer: Sendable {
             return taken
         }
 
-        mutating func prepend(_ returned: some Collection<SyncEvent>) {
+        /// Puts `returned` back in front of the waiting events, as if they had waited since `since`.
+        mutating func prepend(_ returned: some Collection<SyncEvent>, since: ContinuousClock.Instant) {
             storage.replaceSubrange(0..<start, with: returned)
             start = 0
+            self.since = since
         }
     }
 
@@ -333,8 +335,8 @@ public final class EventBuffer: Sendable {
         /// Returned events are due at the next flush.
         mutating func putBack(_ returned: some Collection<SyncEvent>, for schema: PostgresIdentifier) {
             guard !returned.isEmpty else { return }
-            events[schema, default: TenantEvents(since: .now)].prepend(returned)
-            events[schema]!.since = .now - EventBuffer.maximumDelay
+            let due = ContinuousClock.now - EventBuffer.maximumDelay
+            events[schema, default: TenantEvents(since: due)].prepend(returned, since: due)
             count += returned.count
         }
 
@@ -350,15 +352,24 @@ public final class EventBuffer: Sendable {
             PostgresIdentifier, [SyncEvent]
         )] {
             var taken: [(PostgresIdentifier, [SyncEvent])] = []
+            var emptied: [PostgresIdentifier] = []
             var room = limit
-            // The keys are copied out first: iterating `events.keys` while changing `events` would
-            // make the dictionary, and then each tenant's storage, copy itself.
-            for schema in events.keys.filter(include) where room > 0 {
-                let n = min(room, events[schema]!.count)
-                taken.append((schema, events[schema]!.takeFirst(n)))
-                if events[schema]!.count == 0 { events[schema] = nil }
-                room -= n
+            // Walked by index, each tenant's events changed in place through `values`, which keeps the
+            // indices valid; emptied tenants are removed afterwards, as removing would not. Iterating
+            // `events` itself (or its `keys`) while changing it would make the dictionary, and then each
+            // tenant's storage, copy itself.
+            var index = events.startIndex
+            while room > 0, index != events.endIndex {
+                let schema = events.keys[index]
+                if include(schema) {
+                    let n = min(room, events.values[index].count)
+                    taken.append((schema, events.values[index].takeFirst(n)))
+                    if events.values[index].count == 0 { emptied.append(schema) }
+                    room -= n
+                }
+                events.formIndex(after: &index)
             }
+            for schema in emptied { events[schema] = nil }
             count -= limit - room
             return taken
         }

@@ -70,7 +70,10 @@ public struct GroupStore: Sendable {
                 changes: ["displayName"] + (group.externalID == nil ? [] : ["externalId"])
                     + (group.members.isEmpty ? [] : ["members"]),
                 schema: schema, on: connection)
-            return try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection)!
+            guard let stored = try Self.fetch(id, includeMembers: includeMembers, schema: schema, on: connection) else {
+                throw PostgresError(code: .decoding, message: "the group just written was not found")
+            }
+            return stored
         }
     }
 

@@ -74,7 +74,7 @@ public struct MigrationError: Error, CustomStringConvertible {
 /// holds a transaction-scoped advisory lock, so replicas starting together take turns instead of racing,
 /// and nothing session-scoped survives into a pooled connection (PgBouncer transaction mode is fine).
 public struct Migrator: Sendable {
-    public static let controlSchema = try! PostgresIdentifier("control")
+    public static let controlSchema = PostgresIdentifier(literal: "control")
     /// Arbitrary, fixed key for `pg_advisory_xact_lock`: "SCIM" in ASCII (`objid` 1397965133 in `pg_locks`).
     public static let lockKey: Int64 = 0x5343_494D
 
