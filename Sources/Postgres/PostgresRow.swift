@@ -97,6 +97,15 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
     public var startIndex: Int { self.rows.startIndex }
     public var endIndex: Int { self.rows.endIndex }
     public subscript(position: Int) -> PostgresRow { self.rows[position] }
+
+    /// The row of a statement that always returns one (an aggregate, `INSERT … RETURNING`): a
+    /// decoding error, not a trap, if the server answered none.
+    public func single() throws -> PostgresRow {
+        guard let row = self.rows.first else {
+            throw PostgresError(code: .decoding, message: "expected a row, the statement returned none")
+        }
+        return row
+    }
 }
 
 private func invalid(_ type: String) -> PostgresError {

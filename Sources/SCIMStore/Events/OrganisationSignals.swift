@@ -59,6 +59,6 @@ public struct OrganisationSignalsStore: Sendable {
     public func lastSuccess(in schema: PostgresIdentifier) async throws -> Date? {
         try await client.query(
             "SELECT max(occurred_at) AS last_success FROM \(schema).sync_events WHERE outcome = 'success'"
-        ).rows[0].decode("last_success")
+        ).single().decode("last_success")
     }
 }

@@ -296,7 +296,7 @@ public struct SyncStatusStore: Sendable {
                        (SELECT max(occurred_at) FROM \(schema).sync_events WHERE outcome = 'success') AS last_success,
                        (SELECT max(occurred_at) FROM \(schema).sync_events WHERE outcome = 'error') AS last_error
                 """
-            ).rows[0]
+            ).single()
             let users = try connection.query(
                 """
                 SELECT count(*) AS total, count(*) FILTER (WHERE scim_managed) AS managed,
@@ -305,7 +305,7 @@ public struct SyncStatusStore: Sendable {
                        (SELECT count(*) FROM \(schema).teams) AS teams
                 FROM \(schema).users
                 """
-            ).rows[0]
+            ).single()
             var window = OrganisationStatus.Window(requests: 0, errors: 0, byStatus: [:], byScimType: [:])
             for row in try connection.query(
                 """
@@ -327,7 +327,7 @@ public struct SyncStatusStore: Sendable {
                 SELECT count(*) AS n, (array_agg(user_name ORDER BY user_name))[1:5] AS names
                 FROM \(schema).users WHERE pending_manager IS NOT NULL AND scim_managed
                 """
-            ).rows[0]
+            ).single()
             let unmapped = try connection.query(
                 """
                 SELECT name, count(*) AS n, max(occurred_at) AS last_seen

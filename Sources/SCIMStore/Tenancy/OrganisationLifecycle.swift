@@ -204,6 +204,6 @@ public struct OrganisationLifecycle: Sendable {
             """)
         return PurgeReceipt(
             slug: slug, offboardedAt: try row.decode("offboarded_at"), offboardedBy: offboardedBy,
-            purgedAt: try entry.rows[0].decode("occurred_at"), trigger: trigger)
+            purgedAt: try entry.single().decode("occurred_at"), trigger: trigger)
     }
 }

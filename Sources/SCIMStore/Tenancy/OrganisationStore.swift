@@ -34,7 +34,7 @@ public struct OrganisationStore: Sendable {
                     RETURNING \(Organisation.columns)
                     """)
                 try Migrator.migrateTenant(schema, migrations: tenantMigrations, on: connection)
-                return try Organisation(row: rows.rows[0])
+                return try Organisation(row: rows.single())
             }
         } catch let error as PostgresError where error.sqlState == .uniqueViolation {
             throw StoreError.conflict(

@@ -194,7 +194,7 @@ public struct StaffKeyStore: Sendable {
             FROM control.staff_keys k LEFT JOIN control.organisations o ON o.id = k.organisation_id
             WHERE k.id = \(id)
             """)
-        return try StaffKeyInfo(row: rows.rows[0])
+        return try StaffKeyInfo(row: rows.single())
     }
 }
 

@@ -92,7 +92,7 @@ public struct ManualUserStore: Sendable {
                                 jsonb_build_array(jsonb_build_object('value', \(email)::text, 'type', 'work', 'primary', true)))
                         RETURNING \(AdminUser.columns(schema))
                         """
-                    ).rows[0])
+                    ).single())
                 try UserStore.linkWaitingReports(to: user.id, names: [email], schema: schema, on: connection)
                 return user
             }
