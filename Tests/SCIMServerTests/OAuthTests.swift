@@ -943,6 +943,13 @@ struct OAuthUpkeepTests {
                 #expect(after == lastUsed, "nor lastUsedAt")
             }
 
+            // Support sees why in the organisation's event log.
+            let errors = try await client.admin(.get, "/organisations/\(org.slug)/events?outcome=error")
+            let refusal = try #require(errors["events"]?.arrayValue?.first, "\(errors.text)")
+            #expect(refusal[caseInsensitive: "path"] == "/oauth/token")
+            #expect(refusal[caseInsensitive: "status"] == 429)
+            #expect(refusal.at("oauthClient", "id")?.stringValue == busy.id)
+
             // Another client of the same organisation is not affected, nor is a token the busy one holds.
             for _ in 0..<2 { _ = try await client.accessToken(calm) }
             #expect(try await TestOrganisation(slug: org.slug, token: issued, client: client).scim(.get, "/Users")

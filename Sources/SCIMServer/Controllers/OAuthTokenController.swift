@@ -88,19 +88,25 @@ struct OAuthTokenController {
         do {
             let credentials = try Self.credentials(form: form, basic: basic.get())
             try Self.checkGrant(form)
-            let (issued, issueLimit, logger) = (self.issued, self.issueLimit, context.logger)
+            let (issued, issueLimit, events, logger) = (self.issued, self.issueLimit, self.events, context.logger)
+            let (requestID, method, path) = (context.requestID, request.method.rawValue, request.uri.path)
             let token = try await oauth.issueAccessToken(
                 clientID: credentials.clientID, clientSecret: credentials.clientSecret
-            ) { client in
-                if case .limited(let retryAfter) = issued.take(client, limit: issueLimit) {
-                    logger.notice(
-                        "OAuth client over its access token limit",
-                        metadata: ["scim.oauth.client": "\(client.lowercasedString)"])
-                    throw OAuthHTTPError.tooManyRequests(
-                        "Too many access tokens requested by this client: reuse the last one until it expires "
-                            + "(expires_in), or retry after \(retryAfter) s.",
-                        retryAfter: retryAfter)
-                }
+            ) { client, tenant in
+                guard case .limited(let retryAfter) = issued.take(client, limit: issueLimit) else { return }
+                let refusal = OAuthHTTPError.tooManyRequests(
+                    "Too many access tokens requested by this client: reuse the last one until it expires "
+                        + "(expires_in), or retry after \(retryAfter) s.",
+                    retryAfter: retryAfter)
+                logger.notice("OAuth client over its access token limit", metadata: ["scim.org": "\(tenant.slug)"])
+                // The organisation's event log shows support why its identity provider got no token.
+                events.append(
+                    SyncEvent(
+                        origin: EventOrigin(requestID: requestID, tokenID: client, method: method, path: path),
+                        outcome: .error, status: 429,
+                        detail: "invalid_request: \(refusal.error.detail)"),
+                    schema: tenant.schema)
+                throw refusal
             }
             context.logger.info("access token issued", metadata: ["scim.org": "\(token.tenant.slug)"])
             let answer: JSONValue = [

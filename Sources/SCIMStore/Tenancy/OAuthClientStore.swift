@@ -353,12 +353,13 @@ public struct OAuthClientStore: Sendable {
     /// `last_used_at` of the client and the secret are written with the token. Expired tokens are
     /// deleted by `purgeExpiredAccessTokens`, not here.
     /// - Parameter admit: called once the client has authenticated, before anything is written, with
-    ///   the client's id (`OAuthClientInfo.id`): the caller's per-client limit on issued tokens. What it
-    ///   throws is rethrown and nothing changes. (A transaction the database retries calls it again.)
+    ///   the client's id (`OAuthClientInfo.id`) and its organisation: the caller's per-client limit on
+    ///   issued tokens. What it throws is rethrown and nothing changes. (A transaction the database
+    ///   retries calls it again.)
     /// - Throws: `OAuthError` `invalid_client` for unknown, malformed, mismatched, revoked or expired
     ///   credentials and for an organisation offboarded or with SCIM disabled; `admit`'s error.
     public func issueAccessToken(
-        clientID: String, clientSecret: String, admit: @Sendable (UUID) throws -> Void = { _ in }
+        clientID: String, clientSecret: String, admit: @Sendable (UUID, Tenant) throws -> Void = { _, _ in }
     ) async throws -> IssuedAccessToken {
         let refused = OAuthError.invalidClient("Client authentication failed: unknown client or wrong secret.")
         guard let prefix = IssuedSecret.prefix(of: clientSecret, kind: Self.secretKind) else { throw refused }
@@ -408,7 +409,7 @@ public struct OAuthClientStore: Sendable {
                         "SCIM provisioning is disabled for this organisation. Contact Learn Amp support.",
                         tenant: tenant, isCurable: true))
             }
-            try admit(clientUUID)
+            try admit(clientUUID, tenant)
             let expiresAt = min(now.addingTimeInterval(TimeInterval(lifetime)), secretExpiresAt)
             let secretID: UUID = try row.decode("secret_id")
             _ = try connection.query(
