@@ -952,8 +952,9 @@ struct OAuthUpkeepTests {
 
             // Another client of the same organisation is not affected, nor is a token the busy one holds.
             for _ in 0..<2 { _ = try await client.accessToken(calm) }
-            #expect(try await TestOrganisation(slug: org.slug, token: issued, client: client).scim(.get, "/Users")
-                .status == .ok)
+            #expect(
+                try await TestOrganisation(slug: org.slug, token: issued, client: client).scim(.get, "/Users")
+                    .status == .ok)
             // The limit counts authenticated clients only: a wrong secret is refused as such, not with 429.
             let wrong = String(busy.secret.dropLast()) + (busy.secret.hasSuffix("a") ? "b" : "a")
             expectOAuthError(
