@@ -1060,6 +1060,32 @@ struct OAuthUpkeepTests {
             #expect(try await client.admin(.post, "\(base)/oauth-clients", json: ["label": "new"]).status == .created)
         }
     }
+
+    /// Creation and offboarding lock the organisation's row in turn: a client created first is
+    /// revoked with the others, one created after is refused. No interleaving leaves a live client.
+    @Test("clients created while the organisation is being offboarded end up revoked or refused, never live")
+    func offboardingRacesCreation() async throws {
+        try await withOAuthApp { client in
+            let org = try await client.organisation("oauthrace")
+            let base = "/organisations/\(org.slug)"
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<12 {
+                    group.addTask {
+                        if index == 4 { return try await client.admin(.post, "\(base)/offboard").status }
+                        return try await client.admin(.post, "\(base)/oauth-clients", json: ["label": "racer"]).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { [.ok, .created, .conflict].contains($0) }, "\(statuses.map(\.code))")
+            let listed = try #require(
+                try await client.admin(.get, "\(base)/oauth-clients")["oauthClients"]?.arrayValue)
+            #expect(listed.count == statuses.filter { $0 == .created }.count)
+            #expect(
+                listed.allSatisfy { $0[caseInsensitive: "revokedAt"] != .null },
+                "every client created before the offboarding was revoked by it: \(listed)")
+        }
+    }
 }
 
 /// The token endpoint's request parsing, without a server: form bodies, HTTP Basic, the grant.

@@ -429,8 +429,8 @@ public struct OAuthClientStore: Sendable {
     // MARK: Retention
 
     /// How long past its expiry an access token row is kept before `purgeExpiredAccessTokens` may
-    /// delete it. Until then a client presenting it is told it expired (rather than that it is
-    /// unknown), and replicas whose clocks run a little behind have long refused it.
+    /// delete it. Until then a client presenting it is told it expired rather than that it is
+    /// unknown, also by a replica whose clock runs a few minutes behind the purging one's.
     public static let accessTokenPurgeMargin: TimeInterval = 300
     /// Rows per purge `DELETE`: one short statement, never a long lock.
     public static let accessTokenPurgeBatch = 1000
