@@ -994,8 +994,14 @@ struct OAuthUpkeepTests {
                 #expect(result.headers[.contentType]?.hasPrefix("application/json") == true)
                 #expect(result.headers[.cacheControl] == "no-store")
             }
-            for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
-                let result = try await client.request(method, "/oauth/token", bearer: nil)
+            // A trailing slash reaches the same endpoint.
+            let slashed = try await client.request(.post, "/oauth/token/", bearer: nil)
+            #expect(slashed.status == .badRequest, "routed to the endpoint, which wants a form: \(slashed.text)")
+            for (method, path) in [
+                (HTTPRequest.Method.get, "/oauth/token"), (.put, "/oauth/token"), (.delete, "/oauth/token"),
+                (.patch, "/oauth/token"), (.get, "/oauth/token/"),
+            ] {
+                let result = try await client.request(method, path, bearer: nil)
                 #expect(result.status == .methodNotAllowed, "\(method): \(result.status) \(result.text)")
                 #expect(result.headers[.allow] == "POST")
                 #expect(result["error"] == "invalid_request", "\(method): \(result.text)")
