@@ -67,6 +67,12 @@ public func buildApplication(
         lifecycle: OrganisationLifecycle(client: backgroundClient, graceDays: configuration.organisationPurgeGraceDays),
         interval: configuration.eventPurgeInterval, logger: logger)
 
+    let accessTokenPurger = AccessTokenPurger(
+        oauth: OAuthClientStore(
+            client: backgroundClient, accessTokenLifetime: configuration.oauthAccessTokenLifetime,
+            now: configuration.clock),
+        interval: configuration.eventPurgeInterval, metrics: metrics, logger: logger)
+
     var app = Application(
         router: router,
         server: .guarded(
@@ -74,7 +80,7 @@ public func buildApplication(
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "learnamp-scim"),
         services: [
-            client, backgroundClient, purger, organisationPurger,
+            client, backgroundClient, purger, organisationPurger, accessTokenPurger,
             ErasureFollowUpService(client: backgroundClient, logger: logger),
             EventFlushService(buffer: events, client: backgroundClient, logger: logger),
             CacheCoherenceService(coherence: coherence, client: client, logger: logger),
@@ -162,7 +168,8 @@ func buildRouter(
     ).addRoutes(to: admin)
 
     OAuthTokenController(
-        oauth: oauth, limiter: failedAuth, trustedProxy: rateLimits.trustedProxy, events: events
+        oauth: oauth, limiter: failedAuth, issued: RateLimiter<UUID>(), issueLimit: rateLimits.oauthTokenLimit,
+        trustedProxy: rateLimits.trustedProxy, events: events
     ).addRoutes(to: router)
 
     // The support console: the same stores, and the same failed-authentication limit for its sign-in.

@@ -225,6 +225,16 @@ public struct AppConfiguration: Sendable {
             meaning: "Failures per minute per address of credentials not shaped like a key",
             refusal: "FAILED_AUTH_ADDRESS_LIMIT must be an integer from 1 to \(RateLimit.maximum).", emptyIsUnset: true
         ) { $0.rateLimits.failedAuthAddressAttempts = $1 },
+        .integer(
+            "OAUTH_TOKEN_RATE_LIMIT", default: "60", 1...RateLimit.maximum,
+            meaning: "Access tokens per minute per OAuth client",
+            refusal: "OAUTH_TOKEN_RATE_LIMIT must be an integer from 1 to \(RateLimit.maximum)."
+        ) { $0.rateLimits.oauthTokensPerMinute = $1 },
+        .integer(
+            "OAUTH_TOKEN_RATE_BURST", default: "10", 1...RateLimit.maximum,
+            meaning: "Access tokens at once per OAuth client",
+            refusal: "OAUTH_TOKEN_RATE_BURST must be an integer from 1 to \(RateLimit.maximum)."
+        ) { $0.rateLimits.oauthTokenBurst = $1 },
         .choice(
             "TRUSTED_PROXY", default: "false", ["true", "false"], meaning: "Client address from X-Forwarded-For",
             emptyIsUnset: true

@@ -234,7 +234,8 @@ struct OAuthTests {
                 "grant_type=client_credentials&client_id=\(oauth.clientID)", basic: (oauth.clientID, oauth.secret))
             for result in [basic, post, basicWithID] {
                 #expect(result.status == .ok, "\(result.text)")
-                #expect(result.keys == ["access_token", "token_type", "expires_in"])
+                #expect(result.keys == ["access_token", "token_type", "expires_in", "scope"])
+                #expect(result["scope"] == "scim", "RFC 6749 section 5.1: also when the request named none")
                 #expect(result["token_type"] == "Bearer")
                 #expect(result["expires_in"]?.numberValue == 3600)
                 #expect(result.headers[.cacheControl] == "no-store")
@@ -340,8 +341,6 @@ struct OAuthTests {
                 #expect(result.status == status, "\(name): \(result.text)")
                 expectOAuthError(result, status, code)
             }
-            let get = try await client.request(.get, "/oauth/token", bearer: nil)
-            #expect(get["error"]?.stringValue != nil && get.status.code >= 400, "GET: \(get.status) \(get.text)")
             // A client's secret is not a SCIM token, and an access token is not a client secret.
             expectSCIMError(
                 try await TestOrganisation(slug: org.slug, token: oauth.secret, client: client).scim(.get, "/Users"),
@@ -835,6 +834,262 @@ struct OAuthTests {
             }
             #expect(statuses.filter { $0 == .ok }.count < 6, "\(statuses.map(\.code))")
             #expect(statuses.contains(.tooManyRequests))
+        }
+    }
+}
+
+/// What keeps the token endpoint tidy over years: expired access tokens are purged, a client cannot
+/// mint tokens without bound, stray paths get proper answers, offboarded organisations get nothing new.
+@Suite("OAuth token endpoint upkeep: purge, per-client limit, 404/405, scope, offboarding")
+struct OAuthUpkeepTests {
+    /// Access token rows of one OAuth client, by the client's public id.
+    static func accessTokenRows(_ clientID: String, _ database: PostgresClient) async throws -> Int {
+        try await database.query(
+            """
+            SELECT count(*) FROM control.oauth_access_tokens a
+            JOIN control.oauth_client_secrets s ON s.id = a.secret_id
+            JOIN control.oauth_clients c ON c.id = s.client_id WHERE c.client_id = \(clientID)
+            """
+        ).rows[0].decode(0, as: Int.self)
+    }
+
+    /// The manual clock starts in 2001, so only this test's tokens are ever due: other tests share the
+    /// database, and their tokens (issued on today's clock) are not touched by a pass "in 2001".
+    @Test("expired access tokens are purged past the margin only, in batches, once by two replicas at once")
+    func purgeExpiredTokens() async throws {
+        let clock = ManualDate(Date(timeIntervalSince1970: 983_404_800))  // 2001-03-01
+        try await withOAuthApp(clock: clock) { client in
+            let org = try await client.organisation("oauthpurge")
+            let oauth = try await client.oauthClient(org.slug)
+            var early: [String] = []
+            for _ in 0..<5 { early.append(try await client.accessToken(oauth)) }
+            clock.advance(by: 1800)
+            let later = try await client.accessToken(oauth)
+            let ttl = 3600.0
+            let margin = OAuthClientStore.accessTokenPurgeMargin
+
+            try await withDatabase { db in
+                try await withDatabase { other in
+                    let metrics = ServiceMetrics()
+                    let replicas = [db, other].map {
+                        AccessTokenPurger(
+                            oauth: OAuthClientStore(client: $0, now: { clock.now }), interval: .seconds(3600),
+                            batchSize: 2, metrics: metrics, logger: TestDatabase.logger)
+                    }
+                    #expect(try await Self.accessTokenRows(oauth.clientID, db) == 6)
+
+                    // The early tokens expired, but less than the margin ago: kept.
+                    clock.advance(by: ttl - 1800 + margin - 60)
+                    #expect(try await replicas[0].purgeOnce() == 0)
+                    #expect(try await Self.accessTokenRows(oauth.clientID, db) == 6)
+
+                    // Past the margin: both replicas at once delete the five between them, each row once.
+                    clock.advance(by: 120)
+                    async let first = replicas[0].purgeOnce()
+                    async let second = replicas[1].purgeOnce()
+                    let purged = try await first + second
+                    #expect(purged == 5, "only the five early tokens are due anywhere in the database")
+                    #expect(try await Self.accessTokenRows(oauth.clientID, db) == 1, "the later token is still live")
+                    let counted = OperationsTests.value(
+                        in: String(decoding: metrics.render(), as: UTF8.self), "scim_oauth_access_tokens_purged_total")
+                    #expect(counted == 5)
+                    #expect(try await replicas[1].purgeOnce() == 0, "nothing due is left")
+                }
+            }
+            // A purged token is unknown (401, not 500); the later one still works until its own expiry.
+            let purged = TestOrganisation(slug: org.slug, token: early[0], client: client)
+            expectSCIMError(try await purged.scim(.get, "/Users"), .unauthorized)
+            let live = TestOrganisation(slug: org.slug, token: later, client: client)
+            #expect(try await live.scim(.get, "/Users").status == .ok)
+        }
+    }
+
+    @Test("a client over its access token limit gets 429 and nothing is written; another client is not affected")
+    func perClientIssueLimit() async throws {
+        try await withOAuthApp(configure: {
+            // One a minute after a burst of two: the third request within the test is over the limit.
+            $0.rateLimits = RateLimitSettings(
+                failedAuthAttempts: 100_000, oauthTokensPerMinute: 1, oauthTokenBurst: 2)
+        }) { client in
+            let org = try await client.organisation("oauthlimit")
+            let busy = try await client.oauthClient(org.slug, label: "looping")
+            let calm = try await client.oauthClient(org.slug, label: "calm")
+            let issued = try await client.accessToken(busy)
+            _ = try await client.accessToken(busy)
+            let lastUsed = try await withDatabase { db in
+                try await db.query(
+                    "SELECT last_used_at FROM control.oauth_clients WHERE client_id = \(busy.clientID)"
+                ).rows[0].decode(0, as: Date.self)
+            }
+
+            let limited = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (busy.clientID, busy.secret))
+            #expect(limited.status == .tooManyRequests, "\(limited.text)")
+            #expect(limited.headers[.retryAfter].flatMap(Int.init).map { (1...60).contains($0) } == true)
+            #expect(limited.headers[.cacheControl] == "no-store")
+            #expect(limited.headers[.contentType]?.hasPrefix("application/json") == true)
+            #expect(limited["error"] == "invalid_request")
+            #expect(limited["error_description"]?.stringValue?.contains("Too many access tokens") == true)
+            #expect(limited["access_token"] == nil)
+            // client_secret_post counts against the same client.
+            let post = try await client.tokenRequest(
+                "grant_type=client_credentials&client_id=\(busy.clientID)&client_secret=\(busy.secret)")
+            #expect(post.status == .tooManyRequests)
+            try await withDatabase { db in
+                #expect(try await Self.accessTokenRows(busy.clientID, db) == 2, "a refused request writes no token")
+                let after = try await db.query(
+                    "SELECT last_used_at FROM control.oauth_clients WHERE client_id = \(busy.clientID)"
+                ).rows[0].decode(0, as: Date.self)
+                #expect(after == lastUsed, "nor lastUsedAt")
+            }
+
+            // Support sees why in the organisation's event log.
+            let errors = try await client.admin(.get, "/organisations/\(org.slug)/events?outcome=error")
+            let refusal = try #require(errors["events"]?.arrayValue?.first, "\(errors.text)")
+            #expect(refusal[caseInsensitive: "path"] == "/oauth/token")
+            #expect(refusal[caseInsensitive: "status"] == 429)
+            #expect(refusal.at("oauthClient", "id")?.stringValue == busy.id)
+
+            // Another client of the same organisation is not affected, nor is a token the busy one holds.
+            for _ in 0..<2 { _ = try await client.accessToken(calm) }
+            #expect(
+                try await TestOrganisation(slug: org.slug, token: issued, client: client).scim(.get, "/Users")
+                    .status == .ok)
+            // The limit counts authenticated clients only: a wrong secret is refused as such, not with 429.
+            let wrong = String(busy.secret.dropLast()) + (busy.secret.hasSuffix("a") ? "b" : "a")
+            expectOAuthError(
+                try await client.tokenRequest("grant_type=client_credentials", basic: (busy.clientID, wrong)),
+                .unauthorized, "invalid_client")
+        }
+
+        let base = ["DATABASE_URL": "postgresql://localhost/x", "ADMIN_API_TOKEN": String(repeating: "a", count: 20)]
+        let defaults = try AppConfiguration.fromEnvironment(base).rateLimits
+        #expect(defaults.oauthTokensPerMinute == 60 && defaults.oauthTokenBurst == 10)
+        #expect(defaults.oauthTokenLimit == TokenBucket.Limit(ratePerSecond: 1, burst: 10))
+        let set = try AppConfiguration.fromEnvironment(
+            base.merging(["OAUTH_TOKEN_RATE_LIMIT": "6", "OAUTH_TOKEN_RATE_BURST": "3"]) { $1 }
+        ).rateLimits
+        #expect(set.oauthTokenLimit == TokenBucket.Limit(ratePerSecond: 0.1, burst: 3))
+        for (name, value) in [
+            ("OAUTH_TOKEN_RATE_LIMIT", "0"), ("OAUTH_TOKEN_RATE_LIMIT", "100001"), ("OAUTH_TOKEN_RATE_LIMIT", "x"),
+            ("OAUTH_TOKEN_RATE_BURST", "0"), ("OAUTH_TOKEN_RATE_BURST", ""),
+        ] {
+            #expect(throws: ConfigurationError.self, "\(name)=\(value)") {
+                try AppConfiguration.fromEnvironment(base.merging([name: value]) { $1 })
+            }
+        }
+    }
+
+    @Test("unknown paths under /oauth/ are 404, another method on /oauth/token 405 with Allow: POST; all JSON")
+    func strayRequests() async throws {
+        try await withOAuthApp { client in
+            for (method, path) in [
+                (HTTPRequest.Method.get, "/oauth/authorize"), (.post, "/oauth/tokens"), (.post, "/oauth/"),
+                (.get, "/oauth/token/extra"),
+            ] {
+                let result = try await client.request(method, path, bearer: nil)
+                #expect(result.status == .notFound, "\(method) \(path): \(result.status) \(result.text)")
+                #expect(result["error"] == "invalid_request", "\(path): \(result.text)")
+                #expect(result["error_description"]?.stringValue?.contains("POST /oauth/token") == true)
+                #expect(result.headers[.contentType]?.hasPrefix("application/json") == true)
+                #expect(result.headers[.cacheControl] == "no-store")
+            }
+            // A trailing slash reaches the same endpoint.
+            let slashed = try await client.request(.post, "/oauth/token/", bearer: nil)
+            #expect(slashed.status == .badRequest, "routed to the endpoint, which wants a form: \(slashed.text)")
+            for (method, path) in [
+                (HTTPRequest.Method.get, "/oauth/token"), (.put, "/oauth/token"), (.delete, "/oauth/token"),
+                (.patch, "/oauth/token"), (.get, "/oauth/token/"),
+            ] {
+                let result = try await client.request(method, path, bearer: nil)
+                #expect(result.status == .methodNotAllowed, "\(method): \(result.status) \(result.text)")
+                #expect(result.headers[.allow] == "POST")
+                #expect(result["error"] == "invalid_request", "\(method): \(result.text)")
+                #expect(result.headers[.contentType]?.hasPrefix("application/json") == true)
+                #expect(result.headers[.cacheControl] == "no-store")
+            }
+        }
+    }
+
+    @Test("scope is always answered: scim, whether the request named it or not")
+    func scopeAlwaysAnswered() async throws {
+        try await withOAuthApp { client in
+            let org = try await client.organisation("oauthscope")
+            let oauth = try await client.oauthClient(org.slug)
+            for form in ["grant_type=client_credentials", "grant_type=client_credentials&scope=scim"] {
+                let result = try await client.tokenRequest(form, basic: (oauth.clientID, oauth.secret))
+                #expect(result.status == .ok, "\(form): \(result.text)")
+                #expect(result["scope"] == "scim", "\(form): \(result.text)")
+            }
+        }
+    }
+
+    @Test("an offboarded organisation gets no new OAuth client, secret or SCIM token (409, nothing changes)")
+    func offboardedGetsNothingNew() async throws {
+        try await withOAuthApp { client in
+            let org = try await client.organisation("oauthoff")
+            let oauth = try await client.oauthClient(org.slug)
+            let base = "/organisations/\(org.slug)"
+            #expect(try await client.admin(.post, "\(base)/offboard").status == .ok)
+            let before = try await client.admin(.get, "\(base)/oauth-clients")
+            let tokensBefore = try await client.admin(.get, "\(base)/tokens")
+
+            for (path, body) in [
+                ("\(base)/oauth-clients", ["label": "after offboarding"] as JSONValue),
+                ("\(base)/oauth-clients/\(oauth.id)/secrets", [:]),
+                ("\(base)/tokens", ["label": "after offboarding"]),
+            ] {
+                let refused = try await client.admin(.post, path, json: body)
+                #expect(refused.status == .conflict, "\(path): \(refused.text)")
+                #expect(refused.keys == ["error", "message", "status", "requestId"], "\(path): \(refused.text)")
+                #expect(refused["error"] == "conflict")
+                #expect(refused["message"]?.stringValue?.contains("offboarded") == true, "\(refused.text)")
+            }
+            #expect(try await client.admin(.get, "\(base)/oauth-clients").json == before.json, "nothing changed")
+            #expect(try await client.admin(.get, "\(base)/tokens").json == tokensBefore.json)
+
+            // The token endpoint refuses it: the client was revoked, and even one put back by hand is refused.
+            expectOAuthError(
+                try await client.tokenRequest("grant_type=client_credentials", basic: (oauth.clientID, oauth.secret)),
+                .unauthorized, "invalid_client")
+            try await withDatabase { db in
+                _ = try await db.query(
+                    "UPDATE control.oauth_clients SET revoked_at = NULL WHERE client_id = \(oauth.clientID)")
+            }
+            let byHand = try await client.tokenRequest(
+                "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+            expectOAuthError(byHand, .unauthorized, "invalid_client")
+            #expect(byHand["error_description"]?.stringValue?.contains("offboarded") == true, "\(byHand.text)")
+
+            // Restored, it may have new clients again.
+            #expect(try await client.admin(.post, "\(base)/restore").status == .ok)
+            #expect(try await client.admin(.post, "\(base)/oauth-clients", json: ["label": "new"]).status == .created)
+        }
+    }
+
+    /// Creation and offboarding lock the organisation's row in turn: a client created first is
+    /// revoked with the others, one created after is refused. No interleaving leaves a live client.
+    @Test("clients created while the organisation is being offboarded end up revoked or refused, never live")
+    func offboardingRacesCreation() async throws {
+        try await withOAuthApp { client in
+            let org = try await client.organisation("oauthrace")
+            let base = "/organisations/\(org.slug)"
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<12 {
+                    group.addTask {
+                        if index == 4 { return try await client.admin(.post, "\(base)/offboard").status }
+                        return try await client.admin(.post, "\(base)/oauth-clients", json: ["label": "racer"]).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { [.ok, .created, .conflict].contains($0) }, "\(statuses.map(\.code))")
+            let listed = try #require(
+                try await client.admin(.get, "\(base)/oauth-clients")["oauthClients"]?.arrayValue)
+            #expect(listed.count == statuses.filter { $0 == .created }.count)
+            #expect(
+                listed.allSatisfy { $0[caseInsensitive: "revokedAt"] != .null },
+                "every client created before the offboarding was revoked by it: \(listed)")
         }
     }
 }

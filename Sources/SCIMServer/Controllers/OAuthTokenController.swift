@@ -21,18 +21,35 @@ import SCIMStore
 /// made-up secrets; a secret's prefix is known only to whoever holds the secret. The body holds the
 /// credentials in client_secret_post, so the limit is applied here, after parsing, rather than by
 /// `FailedAuthLimitMiddleware`, which sees only headers.
+///
+/// Tokens issued are limited too, per OAuth client (`OAUTH_TOKEN_RATE_LIMIT` a minute, bursts of
+/// `OAUTH_TOKEN_RATE_BURST`, per replica), so a client stuck in a loop cannot fill the token table.
+/// Only a request that authenticated spends from its client's bucket: a stranger who knows the
+/// public `client_id` cannot use it up. Over the limit: 429 with `Retry-After`, and nothing written.
 struct OAuthTokenController {
     let oauth: OAuthClientStore
     let limiter: FailedAuthLimiter
+    /// Tokens issued per OAuth client (keyed by `OAuthClientInfo.id`).
+    let issued: RateLimiter<UUID>
+    let issueLimit: TokenBucket.Limit
     let trustedProxy: Bool
     /// Refusals of a known organisation's genuine secret go to its event log.
     let events: EventBuffer
 
     /// Form bodies here are a few hundred bytes.
     static let bodyLimit = 16 * 1024
+    static let tokenPath = "/oauth/token"
+    /// What the token response says was granted: always, as RFC 6749 section 5.1 asks when it differs
+    /// from the request (a request may leave `scope` out).
+    static let grantedScope = "scim"
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.post("oauth/token", use: token)
+    }
+
+    /// The methods an OAuth endpoint at `path` takes (the `Allow` value), or nil when no endpoint is there.
+    static func allowedMethods(path: String) -> String? {
+        path == tokenPath || path == tokenPath + "/" ? "POST" : nil
     }
 
     /// The parsed, checked request: which client it says it is, and the secret it offers.
@@ -64,24 +81,37 @@ struct OAuthTokenController {
             }
         let generation = limiter.generation
         if case .limited(let retryAfter) = limiter.check(key, generation: generation) {
-            var response = Responses.oauthError(
-                OAuthError(
-                    code: "invalid_request",
-                    detail: "Too many failed client authentications from this address; retry after \(retryAfter) s."),
-                requestID: context.requestID)
-            response.status = .tooManyRequests
-            response.headers[.retryAfter] = String(retryAfter)
-            return response
+            throw OAuthHTTPError.tooManyRequests(
+                "Too many failed client authentications from this address; retry after \(retryAfter) s.",
+                retryAfter: retryAfter)
         }
         do {
             let credentials = try Self.credentials(form: form, basic: basic.get())
             try Self.checkGrant(form)
-            let issued = try await oauth.issueAccessToken(
-                clientID: credentials.clientID, clientSecret: credentials.clientSecret)
-            context.logger.info("access token issued", metadata: ["scim.org": "\(issued.tenant.slug)"])
+            let (issued, issueLimit, events, logger) = (self.issued, self.issueLimit, self.events, context.logger)
+            let (requestID, method, path) = (context.requestID, request.method.rawValue, request.uri.path)
+            let token = try await oauth.issueAccessToken(
+                clientID: credentials.clientID, clientSecret: credentials.clientSecret
+            ) { client, tenant in
+                guard case .limited(let retryAfter) = issued.take(client, limit: issueLimit) else { return }
+                let refusal = OAuthHTTPError.tooManyRequests(
+                    "Too many access tokens requested by this client: reuse the last one until it expires "
+                        + "(expires_in), or retry after \(retryAfter) s.",
+                    retryAfter: retryAfter)
+                logger.notice("OAuth client over its access token limit", metadata: ["scim.org": "\(tenant.slug)"])
+                // The organisation's event log shows support why its identity provider got no token.
+                events.append(
+                    SyncEvent(
+                        origin: EventOrigin(requestID: requestID, tokenID: client, method: method, path: path),
+                        outcome: .error, status: 429,
+                        detail: "invalid_request: \(refusal.error.detail)"),
+                    schema: tenant.schema)
+                throw refusal
+            }
+            context.logger.info("access token issued", metadata: ["scim.org": "\(token.tenant.slug)"])
             let answer: JSONValue = [
-                "access_token": .string(issued.accessToken), "token_type": "Bearer",
-                "expires_in": .number(Double(issued.expiresIn)),
+                "access_token": .string(token.accessToken), "token_type": "Bearer",
+                "expires_in": .number(Double(token.expiresIn)), "scope": .string(Self.grantedScope),
             ]
             return Response(
                 status: .ok, headers: [.contentType: Responses.jsonContentType, .pragma: "no-cache"],

@@ -47,7 +47,8 @@ struct RequestIDMiddleware: RouterMiddleware {
 }
 
 /// Turns anything thrown into the error body its API promises, in one place: RFC 7644 errors under
-/// `/scim/v2` (including unknown paths there), JSON errors under `/admin`.
+/// `/scim/v2` (including unknown paths there), JSON errors under `/admin`, RFC 6749 errors under
+/// `/oauth/` (an unknown path there 404, a known one with another method 405 with `Allow`).
 ///
 /// Database outages become 503 with `Retry-After`; anything unexpected becomes a 500 whose body says
 /// nothing about the server (the details go to the log, with the request id).
@@ -67,6 +68,10 @@ struct ErrorResponseMiddleware: RouterMiddleware {
                     Self.adminError(for: error, logger: context.logger), requestID: context.requestID)
             }
             if request.uri.path.hasPrefix("/oauth/") {
+                if let error = error as? OAuthHTTPError ?? Self.unrouted(error, path: request.uri.path) {
+                    return Responses.oauthError(
+                        error.error, status: error.status, headers: error.headers, requestID: context.requestID)
+                }
                 let oauthError = Self.oauthError(for: error, logger: context.logger)
                 return Responses.oauthError(oauthError, requestID: context.requestID)
             }
@@ -110,8 +115,7 @@ struct ErrorResponseMiddleware: RouterMiddleware {
         case let error as SCIMError where (400..<500).contains(error.status):
             return .invalidRequest(error.detail)
         case let error as HTTPError where (400..<500).contains(error.status.code):
-            guard error.status == .notFound else { return .invalidRequest(error.status.reasonPhrase) }
-            return .invalidRequest("No such OAuth endpoint: use POST /oauth/token.")
+            return .invalidRequest(error.status.reasonPhrase)
         case is CancellationError:
             logger.debug("request cancelled")
             return OAuthError(code: "temporarily_unavailable", detail: "The server is stopping; retry shortly.")
@@ -120,6 +124,14 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             return OAuthError(
                 code: "server_error", detail: "Internal error. Contact Learn Amp support with the request id.")
         }
+    }
+
+    /// The router's 404 under `/oauth/`: 405 for an OAuth endpoint asked with another method (the
+    /// router matches the path but not the method), else 404. Nil for any other error.
+    static func unrouted(_ error: any Error, path: String) -> OAuthHTTPError? {
+        guard let error = error as? HTTPError, error.status == .notFound else { return nil }
+        if let allow = OAuthTokenController.allowedMethods(path: path) { return .methodNotAllowed(allow: allow) }
+        return .notFound
     }
 
     static func adminError(for error: any Error, logger: Logger) -> AdminError {

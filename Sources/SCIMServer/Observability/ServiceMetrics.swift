@@ -27,6 +27,7 @@ public final class ServiceMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
     private let eventsPurged: Counter
+    private let accessTokensPurged: Counter
     private let pools: [PoolRole: PoolGauges]
     private let eventsPending: Gauge
     private let eventsDropped: Gauge
@@ -48,6 +49,7 @@ public final class ServiceMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         eventsPurged = registry.makeCounter(descriptor: Self.eventsPurgedName)
+        accessTokensPurged = registry.makeCounter(descriptor: Self.accessTokensPurgedName)
         pools = Dictionary(
             uniqueKeysWithValues: PoolRole.allCases.map { ($0, PoolGauges(registry: registry, role: $0)) })
         eventsPending = registry.makeGauge(descriptor: Self.eventsPendingName)
@@ -192,6 +194,11 @@ public final class ServiceMetrics: Sendable {
         if count > 0 { eventsPurged.increment(by: Int64(count)) }
     }
 
+    /// Adds to `scim_oauth_access_tokens_purged_total`.
+    func recordAccessTokensPurged(_ count: Int) {
+        if count > 0 { accessTokensPurged.increment(by: Int64(count)) }
+    }
+
     /// Copies a snapshot of a connection pool into its `pool`-labelled gauges; called at scrape time.
     func samplePool(_ pool: PostgresClient.PoolMetrics, role: PoolRole) {
         pools[role]?.set(pool)
@@ -302,6 +309,11 @@ public final class ServiceMetrics: Sendable {
         MetricNameDescriptor(
             namespace: "scim", metricName: "events_purged", unitName: "total",
             helpText: "Sync events deleted by the retention purger.")
+    }
+    static var accessTokensPurgedName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "scim", subsystem: "oauth", metricName: "access_tokens_purged", unitName: "total",
+            helpText: "Expired OAuth access tokens deleted by the background purge on this replica.")
     }
     static var organisationRequestsName: MetricNameDescriptor {
         MetricNameDescriptor(

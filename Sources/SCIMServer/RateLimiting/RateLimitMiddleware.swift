@@ -23,6 +23,11 @@ public struct RateLimitSettings: Sendable, Equatable {
     /// `addressLimitFactor` × `failedAuthAttempts`.
     public var failedAuthAddressAttempts: Int?
     public var failedAuthWindow: Duration = .seconds(60)
+    /// Access tokens one OAuth client may obtain per minute from `POST /oauth/token`, sustained
+    /// (`OAUTH_TOKEN_RATE_LIMIT`). An identity provider asks for one about once an hour.
+    public var oauthTokensPerMinute: Int = 60
+    /// Access tokens one OAuth client may obtain at once after an idle spell (`OAUTH_TOKEN_RATE_BURST`).
+    public var oauthTokenBurst: Int = 10
     /// Behind a load balancer (`TRUSTED_PROXY=true`): key failed-auth limits by the address the
     /// balancer appended to `X-Forwarded-For` rather than the balancer's own address.
     public var trustedProxy: Bool = false
@@ -34,13 +39,16 @@ public struct RateLimitSettings: Sendable, Equatable {
 
     public init(
         requestsPerSecond: Int = 50, burst: Int = 100, failedAuthAttempts: Int = 20,
-        failedAuthAddressAttempts: Int? = nil, failedAuthWindow: Duration = .seconds(60), trustedProxy: Bool = false
+        failedAuthAddressAttempts: Int? = nil, failedAuthWindow: Duration = .seconds(60),
+        oauthTokensPerMinute: Int = 60, oauthTokenBurst: Int = 10, trustedProxy: Bool = false
     ) {
         self.requestsPerSecond = requestsPerSecond
         self.burst = burst
         self.failedAuthAttempts = failedAuthAttempts
         self.failedAuthAddressAttempts = failedAuthAddressAttempts
         self.failedAuthWindow = failedAuthWindow
+        self.oauthTokensPerMinute = oauthTokensPerMinute
+        self.oauthTokenBurst = oauthTokenBurst
         self.trustedProxy = trustedProxy
     }
 
@@ -49,6 +57,12 @@ public struct RateLimitSettings: Sendable, Equatable {
 
     /// `failedAuthAttempts` at once, then one more each `failedAuthWindow / failedAuthAttempts`.
     var failedAuthLimit: TokenBucket.Limit { perWindow(failedAuthAttempts) }
+
+    /// One OAuth client's bucket on `POST /oauth/token`: `oauthTokenBurst` at once, then
+    /// `oauthTokensPerMinute` a minute.
+    var oauthTokenLimit: TokenBucket.Limit {
+        TokenBucket.Limit(ratePerSecond: Double(oauthTokensPerMinute) / 60, burst: oauthTokenBurst)
+    }
 
     /// The same for the address-only bucket.
     var failedAuthAddressLimit: TokenBucket.Limit {

@@ -71,21 +71,29 @@ enum Responses {
 
     /// RFC 6749 section 5.2: `{"error","error_description"}`. `invalid_client` is 401 with
     /// `WWW-Authenticate: Basic` (the scheme clients authenticate with here), a database outage 503,
-    /// an unexpected failure 500, anything else 400.
-    static func oauthError(_ error: OAuthError, requestID: String) -> Response {
-        let status: HTTPResponse.Status =
-            switch error.code {
-            case "invalid_client": .unauthorized
-            case "temporarily_unavailable": .serviceUnavailable
-            case "server_error": .internalServerError
-            default: .badRequest
-            }
+    /// an unexpected failure 500, anything else 400, unless `status` says otherwise (see
+    /// `OAuthHTTPError`); `headers` are added.
+    static func oauthError(
+        _ error: OAuthError, status: HTTPResponse.Status? = nil, headers extra: HTTPFields = [:], requestID: String
+    ) -> Response {
+        let status = status ?? oauthStatus(error.code)
         let description = requestID.isEmpty ? error.detail : "\(error.detail) (request \(requestID))"
         let body: JSONValue = ["error": .string(error.code), "error_description": .string(description)]
         var headers: HTTPFields = [.contentType: jsonContentType, .pragma: "no-cache"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Basic realm=\"Learn Amp OAuth\", charset=\"UTF-8\"" }
         if status == .serviceUnavailable { headers[.retryAfter] = "5" }
+        headers.append(contentsOf: extra)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
+    }
+
+    /// The status of an RFC 6749 error code on its own.
+    private static func oauthStatus(_ code: String) -> HTTPResponse.Status {
+        switch code {
+        case "invalid_client": .unauthorized
+        case "temporarily_unavailable": .serviceUnavailable
+        case "server_error": .internalServerError
+        default: .badRequest
+        }
     }
 
     static func adminError(_ error: AdminError, requestID: String) -> Response {
@@ -180,4 +188,32 @@ extension Request {
         return String(validating: bytes, as: UTF8.self) ?? spacedOnly()
     }
 
+}
+
+/// An RFC 6749 section 5.2 error that the token endpoint answers with a status its `error` code alone
+/// does not give. RFC 6749 has no code for these, so they say `invalid_request` (what an OAuth client
+/// library shows as a request it should not repeat as is) and the description says why.
+struct OAuthHTTPError: Error, Sendable {
+    var error: OAuthError
+    var status: HTTPResponse.Status
+    var headers: HTTPFields = [:]
+
+    /// 429 with `Retry-After`: over a limit.
+    static func tooManyRequests(_ detail: String, retryAfter: Int) -> OAuthHTTPError {
+        OAuthHTTPError(
+            error: .invalidRequest(detail), status: .tooManyRequests, headers: [.retryAfter: String(retryAfter)])
+    }
+
+    /// 404: a path under `/oauth/` that is no endpoint.
+    static var notFound: OAuthHTTPError {
+        OAuthHTTPError(
+            error: .invalidRequest("No such OAuth endpoint: the only one is POST /oauth/token."), status: .notFound)
+    }
+
+    /// 405 with `Allow`: an endpoint asked with a method it does not take.
+    static func methodNotAllowed(allow: String) -> OAuthHTTPError {
+        OAuthHTTPError(
+            error: .invalidRequest("This endpoint accepts \(allow) only (RFC 6749 section 3.2)."),
+            status: .methodNotAllowed, headers: [.allow: allow])
+    }
 }

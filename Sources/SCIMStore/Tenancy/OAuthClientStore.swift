@@ -164,7 +164,8 @@ public struct OAuthClientStore: Sendable {
 
     /// Creates a client with its first secret. The secret exists only in the return value.
     /// - Parameter secretExpiresAt: nil for `defaultSecretLifetime` from now.
-    /// - Throws: `StoreError.invalid` for an empty or long label or an expiry in the past or too far ahead.
+    /// - Throws: `StoreError.invalid` for an empty or long label or an expiry in the past or too far ahead;
+    ///   `StoreError.conflict` when the organisation is offboarded.
     public func create(organisationID: UUID, label: String, secretExpiresAt: Date?) async throws -> IssuedOAuthClient {
         let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
         // Counted in code points, as the table's check counts them: a flag is one Character but two.
@@ -178,6 +179,7 @@ public struct OAuthClientStore: Sendable {
         let secret = IssuedSecret.generate(kind: Self.secretKind)
         let secretID = UUID()
         let createdAt = try await client.withTransaction { connection -> Date in
+            try Self.lockActiveOrganisation(organisationID, on: connection)
             let rows = try connection.query(
                 """
                 INSERT INTO control.oauth_clients (id, organisation_id, label, client_id, created_at)
@@ -219,14 +221,16 @@ public struct OAuthClientStore: Sendable {
     }
 
     /// Adds a secret to a client, for rotation. The secret exists only in the return value.
-    /// - Throws: `StoreError.notFound` when the organisation has no such client, 409 when the client is
-    ///   revoked or already has `maximumLiveSecrets` live secrets, 400 for a bad expiry.
+    /// - Throws: `StoreError.notFound` when the organisation has no such client, 409 when the organisation
+    ///   is offboarded or the client is revoked or already has `maximumLiveSecrets` live secrets, 400 for
+    ///   a bad expiry.
     public func addSecret(organisationID: UUID, clientID id: UUID, expiresAt: Date?) async throws -> IssuedOAuthSecret {
         let now = now()
         let expiresAt = try Self.secretExpiry(expiresAt, now: now, field: "expiresAt")
         let secret = IssuedSecret.generate(kind: Self.secretKind)
         let secretID = UUID()
         let refusal = try await client.withTransaction { connection -> StoreError? in
+            try Self.lockActiveOrganisation(organisationID, on: connection)
             // The row lock makes concurrent rotations of one client take turns, so the limit holds.
             guard
                 let row = try connection.query(
@@ -315,6 +319,22 @@ public struct OAuthClientStore: Sendable {
         }
     }
 
+    /// Locks the organisation's row (`FOR SHARE`) for the rest of the transaction, and refuses an
+    /// offboarded one. Offboarding updates that row before it revokes the clients, so the two take
+    /// turns: a client or secret added first is revoked by the offboarding, and one added after it
+    /// sees `offboarded_at` and is refused.
+    /// - Throws: `StoreError.conflict` when the organisation is offboarded (or gone).
+    private static func lockActiveOrganisation(_ organisationID: UUID, on connection: PostgresConnection) throws {
+        let rows = try connection.query(
+            """
+            SELECT 1 FROM control.organisations WHERE id = \(organisationID) AND offboarded_at IS NULL FOR SHARE
+            """)
+        guard rows.first != nil else {
+            throw StoreError.conflict(
+                "organisation", "The organisation is offboarded: restore it before adding OAuth clients or secrets.")
+        }
+    }
+
     /// The expiry of a new secret: `requested`, or `defaultSecretLifetime` from now.
     private static func secretExpiry(_ requested: Date?, now: Date, field: String) throws -> Date {
         let latest = now.addingTimeInterval(defaultSecretLifetime)
@@ -330,10 +350,17 @@ public struct OAuthClientStore: Sendable {
     /// The client credentials grant: checks the client's id and secret and issues an access token.
     ///
     /// The token lives `accessTokenLifetime` seconds, or less when its secret expires sooner.
-    /// `last_used_at` of the client and the secret are written with the token.
+    /// `last_used_at` of the client and the secret are written with the token. Expired tokens are
+    /// deleted by `purgeExpiredAccessTokens`, not here.
+    /// - Parameter admit: called once the client has authenticated, before anything is written, with
+    ///   the client's id (`OAuthClientInfo.id`) and its organisation: the caller's per-client limit on
+    ///   issued tokens. What it throws is rethrown and nothing changes. (A transaction the database
+    ///   retries calls it again.)
     /// - Throws: `OAuthError` `invalid_client` for unknown, malformed, mismatched, revoked or expired
-    ///   credentials and for an organisation with SCIM disabled.
-    public func issueAccessToken(clientID: String, clientSecret: String) async throws -> IssuedAccessToken {
+    ///   credentials and for an organisation offboarded or with SCIM disabled; `admit`'s error.
+    public func issueAccessToken(
+        clientID: String, clientSecret: String, admit: @Sendable (UUID, Tenant) throws -> Void = { _, _ in }
+    ) async throws -> IssuedAccessToken {
         let refused = OAuthError.invalidClient("Client authentication failed: unknown client or wrong secret.")
         guard let prefix = IssuedSecret.prefix(of: clientSecret, kind: Self.secretKind) else { throw refused }
         let digest = Secrets.sha256(clientSecret)
@@ -347,7 +374,7 @@ public struct OAuthClientStore: Sendable {
                     SELECT s.id AS secret_id, s.secret_hash, s.expires_at, s.revoked_at IS NOT NULL AS secret_revoked,
                            c.id AS client_uuid, c.client_id, c.revoked_at IS NOT NULL AS client_revoked,
                            o.id AS organisation_id, o.slug, o.schema_name, o.scim_enabled,
-                           o.rate_limit_rps, o.rate_limit_burst
+                           o.offboarded_at IS NOT NULL AS offboarded, o.rate_limit_rps, o.rate_limit_burst
                     FROM control.oauth_client_secrets s
                     JOIN control.oauth_clients c ON c.id = s.client_id
                     JOIN control.organisations o ON o.id = c.organisation_id
@@ -370,12 +397,19 @@ public struct OAuthClientStore: Sendable {
             guard secretExpiresAt > now else {
                 return .failure(.invalidClient("The client secret has expired.", tenant: tenant))
             }
+            // Offboarding revokes every client, so this holds only for one added by hand since.
+            if try row.decode("offboarded", as: Bool.self) {
+                return .failure(
+                    .invalidClient(
+                        "The organisation has been offboarded. Contact Learn Amp support.", tenant: tenant))
+            }
             guard try row.decode("scim_enabled", as: Bool.self) else {
                 return .failure(
                     .invalidClient(
                         "SCIM provisioning is disabled for this organisation. Contact Learn Amp support.",
                         tenant: tenant, isCurable: true))
             }
+            try admit(clientUUID, tenant)
             let expiresAt = min(now.addingTimeInterval(TimeInterval(lifetime)), secretExpiresAt)
             let secretID: UUID = try row.decode("secret_id")
             _ = try connection.query(
@@ -386,17 +420,37 @@ public struct OAuthClientStore: Sendable {
             _ = try connection.query(
                 "UPDATE control.oauth_client_secrets SET last_used_at = \(now) WHERE id = \(secretID)")
             _ = try connection.query("UPDATE control.oauth_clients SET last_used_at = \(now) WHERE id = \(clientUUID)")
-            // Tokens that expired a day ago can serve nobody: each issue sweeps its own client's.
-            _ = try connection.query(
-                """
-                DELETE FROM control.oauth_access_tokens a USING control.oauth_client_secrets s
-                WHERE s.id = a.secret_id AND s.client_id = \(clientUUID)
-                  AND a.expires_at < \(now.addingTimeInterval(-86_400))
-                """)
             let seconds = Int(expiresAt.timeIntervalSince(now).rounded())
             return .success(IssuedAccessToken(accessToken: token.token, expiresIn: max(1, seconds), tenant: tenant))
         }
         return try outcome.get()
+    }
+
+    // MARK: Retention
+
+    /// How long past its expiry an access token row is kept before `purgeExpiredAccessTokens` may
+    /// delete it. Until then a client presenting it is told it expired rather than that it is
+    /// unknown, also by a replica whose clock runs a few minutes behind the purging one's.
+    public static let accessTokenPurgeMargin: TimeInterval = 300
+    /// Rows per purge `DELETE`: one short statement, never a long lock.
+    public static let accessTokenPurgeBatch = 1000
+
+    /// Deletes up to `limit` access tokens that expired more than `accessTokenPurgeMargin` before now
+    /// (the store's clock), oldest first, in one autocommitted statement.
+    ///
+    /// Safe on every replica at once: rows another purge has locked are skipped (`SKIP LOCKED`), never
+    /// waited for, and each row is deleted once. Deleting an expired token changes nothing a cache may
+    /// serve (a cached token stops at its own expiry), so no cache epoch moves.
+    /// - Returns: how many rows were deleted; fewer than `limit` means none due is left unlocked.
+    public func purgeExpiredAccessTokens(limit: Int = accessTokenPurgeBatch) async throws -> Int {
+        let cutoff = now().addingTimeInterval(-Self.accessTokenPurgeMargin)
+        return try await client.query(
+            """
+            DELETE FROM control.oauth_access_tokens WHERE id IN (
+                SELECT id FROM control.oauth_access_tokens WHERE expires_at < \(cutoff)
+                ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+            """
+        ).affectedRows
     }
 
     // MARK: SCIM

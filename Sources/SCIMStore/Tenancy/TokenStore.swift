@@ -47,11 +47,13 @@ public struct TokenStore: Sendable {
             throw StoreError.invalid("expiresAt", "expiresAt must be in the future.")
         }
         let secret = IssuedSecret.generate(kind: Self.kind)
+        // The row lock makes this and an offboarding take turns: a token inserted first is revoked by
+        // the offboarding, and one after it sees `offboarded_at` and is refused.
         let rows = try await client.query(
             """
             INSERT INTO control.scim_tokens (id, organisation_id, label, prefix, secret_hash, expires_at)
             SELECT \(UUID()), id, \(label), \(secret.prefix), \(secret.digest), \(expiresAt)::timestamptz
-            FROM control.organisations WHERE id = \(organisationID) AND offboarded_at IS NULL
+            FROM control.organisations WHERE id = \(organisationID) AND offboarded_at IS NULL FOR SHARE
             RETURNING \(TokenInfo.columns)
             """)
         guard let row = rows.first else {

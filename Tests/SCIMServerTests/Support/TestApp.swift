@@ -25,7 +25,8 @@ enum TestDatabase {
         // seconds there. Pool timeouts have tests of their own (PoolTests, OutageTests).
         configuration.databaseWaitTimeout = .seconds(30)
         configuration.rateLimits = RateLimitSettings(
-            requestsPerSecond: 100_000, burst: 100_000, failedAuthAttempts: 100_000)  // RateLimitTests sets its own
+            requestsPerSecond: 100_000, burst: 100_000, failedAuthAttempts: 100_000, oauthTokensPerMinute: 100_000,
+            oauthTokenBurst: 100_000)  // RateLimitTests and OAuthTests set their own
         return configuration
     }
 
