@@ -281,7 +281,7 @@ struct OffboardingTests {
                     try await Task.sleep(for: .milliseconds(300))
                     let lifecycle = OrganisationLifecycle(client: db, graceDays: 0)
                     _ = try await lifecycle.offboard(slug: org.slug, by: .bootstrap)
-                    _ = try await lifecycle.purge(slug: org.slug, by: .bootstrap)
+                    _ = try await lifecycle.purge(slug: org.slug, confirmation: org.slug, by: .bootstrap)
                     try await Task.sleep(for: .milliseconds(1500))
                     stop.add(0)
                     try await group.waitForAll()

@@ -164,7 +164,8 @@ public struct OAuthClientStore: Sendable {
 
     /// Creates a client with its first secret. The secret exists only in the return value.
     /// - Parameter secretExpiresAt: nil for `defaultSecretLifetime` from now.
-    /// - Throws: `StoreError.invalid` for an empty or long label or an expiry in the past or too far ahead.
+    /// - Throws: `StoreError.invalid` for an empty or long label or an expiry in the past or too far ahead;
+    ///   conflict when the organisation is offboarded (as `TokenStore.issue`: restore it first).
     public func create(organisationID: UUID, label: String, secretExpiresAt: Date?) async throws -> IssuedOAuthClient {
         let label = label.trimmingCharacters(in: .whitespacesAndNewlines)
         // Counted in code points, as the table's check counts them: a flag is one Character but two.
@@ -181,14 +182,20 @@ public struct OAuthClientStore: Sendable {
             let rows = try connection.query(
                 """
                 INSERT INTO control.oauth_clients (id, organisation_id, label, client_id, created_at)
-                VALUES (\(id), \(organisationID), \(label), \(clientID), \(now)) RETURNING created_at
+                SELECT \(id), id, \(label), \(clientID), \(now)
+                FROM control.organisations WHERE id = \(organisationID) AND offboarded_at IS NULL
+                RETURNING created_at
                 """)
+            guard let row = rows.first else {
+                throw StoreError.conflict(
+                    "organisation", "The organisation is offboarded: restore it before creating OAuth clients.")
+            }
             _ = try connection.query(
                 """
                 INSERT INTO control.oauth_client_secrets (id, client_id, prefix, secret_hash, created_at, expires_at)
                 VALUES (\(secretID), \(id), \(secret.prefix), \(secret.digest), \(now), \(expiresAt))
                 """)
-            return try rows.rows[0].decode("created_at")
+            return try row.decode("created_at")
         }
         return IssuedOAuthClient(
             id: id, label: label, clientID: clientID, clientSecret: secret.token, secretID: secretID,
