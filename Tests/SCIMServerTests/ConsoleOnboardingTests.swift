@@ -115,6 +115,9 @@ extension ConsoleTests {
                 .post, "/organisations/\(organisation.slug)/oauth-clients", json: ["label": "entra"])
             #expect(api.status == .conflict, "\(api.text)")
             #expect(try await client.auditEntries(by: key.name).count == 1, "only the offboarding is audited")
+            let overview = try await browser.get(path).text
+            #expect(
+                !overview.contains("id=\"connect-okta\"") && !overview.contains(">issue one<"), "nothing to connect")
 
             // Restored, the forms come back (the revoked credentials stay revoked).
             #expect(try await browser.post("\(path)/restore", []).status == .seeOther)
