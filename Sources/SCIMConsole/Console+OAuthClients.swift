@@ -43,6 +43,8 @@ extension Console {
                     "secretExpires": ConsoleTime.view(secret.expiresAt, now: call.now) as Any,
                     "secretRevoked": ConsoleTime.view(secret.revokedAt, now: call.now) as Any,
                     "secretLive": live, "secretExpired": secret.revokedAt == nil && secret.expiresAt <= call.now,
+                    // Revoking a client leaves its unexpired secrets' own state untouched: they end with it.
+                    "endedWithClient": !clientLive && secret.revokedAt == nil && secret.expiresAt > call.now,
                     "expiringSoon": live
                         && secret.expiresAt.timeIntervalSince(call.now) <= OAuthClientStore.expiryWarning,
                     "secretExpiresIn": ConsoleTime.days(until: secret.expiresAt, now: call.now),
