@@ -15,8 +15,9 @@ struct ConsoleHealth: Equatable {
     var style: String
     /// Whether the identity provider has never sent a SCIM request (and the organisation is not offboarded).
     var notConnected: Bool
-    /// What to do first, in order: switch SCIM on, issue a credential, then Connect Okta.
+    /// Whether SCIM is switched off: the first of the next steps (then a credential, then Connect Okta).
     var scimOff: Bool
+    /// Whether there is no live SCIM token and no OAuth client with a live secret.
     var needsCredential: Bool
 
     init(_ status: OrganisationStatus, offboarded: Bool) {
