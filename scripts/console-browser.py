@@ -3,8 +3,12 @@
 Signs in with the bootstrap token, creates an organisation, issues a SCIM token and reads it off the
 page, provisions a user over SCIM, finds it in the users list and its event on the events page, maps
 a custom field (after a rejected attempt) and provisions a user that uses it, revokes the token and
-sees SCIM answer 401, issues an organisation-bound readonly key, signs out, signs in with that key and
-finds no write control and no other organisation, and signs out.
+sees SCIM answer 401, offboards and restores the organisation (finding no credential form while it is
+offboarded), offboards and purges a third one with its slug typed, signs in again with the keyboard
+alone and walks every link and form control of the overview and tokens pages with Tab and Shift+Tab
+(order, visible focus ring with 3:1 contrast) and issues a token with the keyboard, issues an
+organisation-bound readonly key, signs out, signs in with that key and finds no write control and no
+other organisation, and signs out.
 
 Fails on any browser console error (an expected 4xx document is allowed only where the step says so)
 and on any serious or critical axe-core violation. Saves a screenshot of every page it checks.
@@ -115,6 +119,121 @@ user_body = lambda user_name, extra=None: {
     **(extra or {}),
 }
 
+# The element that has focus: its place among the page's focusable elements (data-kb, set by
+# FOCUSABLES), what it is, whether it shows a focus ring, and how that ring contrasts with what is
+# around it (the first opaque background behind the element's parent).
+FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) { return null; }
+  const rgb = (text) => {
+    const m = /rgba?\(([^)]+)\)/.exec(text || "");
+    if (!m) { return null; }
+    const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  };
+  let behind = {r: 255, g: 255, b: 255, a: 1};
+  for (let e = el.parentElement; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c && c.a > 0.5) { behind = c; break; }
+  }
+  const style = getComputedStyle(el);
+  const ring = rgb(style.outlineColor);
+  const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2 && ring !== null;
+  const shadow = style.boxShadow && style.boxShadow !== "none";
+  const [hi, lo] = ring ? [lum(ring), lum(behind)].sort((a, b) => b - a) : [0, 0];
+  const rect = el.getBoundingClientRect();
+  return {
+    kb: el.dataset.kb === undefined ? null : Number(el.dataset.kb), id: el.id || "",
+    text: (el.innerText || el.value || el.getAttribute("aria-label") || "").trim().slice(0, 60),
+    tag: el.tagName.toLowerCase(), focusVisible: el.matches(":focus-visible"), ring: outline || shadow,
+    contrast: ring ? (hi + 0.05) / (lo + 0.05) : 0,
+    inView: rect.bottom > 0 && rect.top < window.innerHeight && rect.right > 0 && rect.left < window.innerWidth,
+  };
+}"""
+
+# Numbers every link and form control a keyboard user should reach, in document order, and
+# returns how many there are and any element given a positive tabindex (which would reorder them).
+FOCUSABLES = """() => {
+  const all = Array.from(document.querySelectorAll(
+    "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]"));
+  const reachable = all.filter((el) => !el.disabled && el.tabIndex >= 0 && !el.closest("[hidden]")
+    && getComputedStyle(el).visibility !== "hidden" && el.getClientRects().length > 0);
+  reachable.forEach((el, i) => { el.dataset.kb = String(i); });
+  return {
+    count: reachable.length,
+    names: reachable.map((el) => (el.innerText || el.id || el.getAttribute("href") || el.tagName).trim().slice(0, 40)),
+    positive: all.filter((el) => el.tabIndex > 0).map((el) => el.outerHTML.slice(0, 80)),
+  };
+}"""
+
+
+def focused():
+    return current["page"].evaluate(FOCUSED)
+
+
+def press_tab_until(predicate, what, limit=80):
+    """Tab (and nothing else) until the focused element matches."""
+    for _ in range(limit):
+        current["page"].keyboard.press("Tab")
+        info = focused()
+        if info is not None and predicate(info):
+            return info
+    check(False, f"Tab never reached {what}")
+
+
+def walk_with_keyboard(name):
+    """From the top of the page, Tab reaches every link and form control in document order, each with a
+    visible focus ring (3:1 against its background) in view; Shift+Tab walks them back in reverse."""
+    page = current["page"]
+    page.evaluate("() => { document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); }")
+    expected = page.evaluate(FOCUSABLES)
+    check(not expected["positive"], f"{name}: positive tabindex reorders the page: {expected['positive']}")
+    order = []
+    for _ in range(expected["count"] * 4 + 10):
+        page.keyboard.press("Tab")
+        info = focused()
+        if info is None:
+            break  # past the last element, to the browser's own controls
+        if order and order[-1]["kb"] == info["kb"] and info["kb"] is not None:
+            continue  # the parts of one control (a date field's day, month and year)
+        check(info["kb"] is not None, f"{name}: Tab reached an element that is not a link or control: {info}")
+        check(info["focusVisible"] and info["ring"], f"{name}: no visible focus ring on {info['tag']} {info['text']!r}")
+        check(info["contrast"] >= 3, f"{name}: focus ring contrast {info['contrast']:.1f} on {info['text']!r}")
+        check(info["inView"], f"{name}: focused {info['text']!r} is out of view")
+        if order and info["kb"] == order[0]["kb"]:
+            break
+        order.append(info)
+    seen = [info["kb"] for info in order]
+    missed = [expected["names"][i] for i in range(expected["count"]) if i not in seen]
+    check(not missed, f"{name}: Tab never reached {missed}")
+    check(seen == list(range(expected["count"])), f"{name}: Tab order is not the reading order: {seen}")
+    # Back from past the last element to the first with Shift+Tab.
+    info = None
+    for _ in range(3):
+        page.keyboard.press("Shift+Tab")
+        info = focused()
+        if info is not None and info["kb"] == expected["count"] - 1:
+            break
+    check(info is not None and info["kb"] == expected["count"] - 1, f"{name}: Shift+Tab does not reach the last")
+    back = [expected["count"] - 1]
+    for _ in range(expected["count"] * 4):
+        if back[-1] == 0:
+            break
+        page.keyboard.press("Shift+Tab")
+        info = focused()
+        check(info is not None and info["kb"] is not None, f"{name}: Shift+Tab left the page's controls: {info}")
+        if info["kb"] != back[-1]:
+            back.append(info["kb"])
+    check(back == list(reversed(range(expected["count"]))), f"{name}: Shift+Tab order: {back}")
+    keyboard_report.append((name, expected["count"]))
+    print(f"   keyboard: {name}: {expected['count']} links and controls, in order both ways", flush=True)
+
+
+keyboard_report = []
 started = time.monotonic()
 with sync_playwright() as playwright:
     browser = playwright.chromium.launch(
@@ -137,6 +256,7 @@ with sync_playwright() as playwright:
 
     slug = "acme-" + secrets.token_hex(3)
     other = "globex-" + secrets.token_hex(3)
+    doomed = "initech-" + secrets.token_hex(3)
     state = {}
 
     @step("sign in with the bootstrap token")
@@ -167,8 +287,15 @@ with sync_playwright() as playwright:
         check(visible(page.get_by_role("status")), "no message after creating")
         check(page.get_by_role("heading", name="Connect Okta").is_visible(), "no Connect Okta panel")
         check(page.locator("#okta-base").inner_text() == BASE + "/scim/v2", "wrong SCIM base URL")
+        # Never reached by its identity provider: a neutral badge and the next step, not a red "failing".
+        check(page.locator(".heading .badge").inner_text() == "Not connected yet", "a new organisation's badge")
+        check(page.locator(".heading .verdict-failing").count() == 0, "a new organisation shows failing")
+        check(page.get_by_role("link", name="Issue a token").is_visible(), "no next step")
+        check(visible(page.get_by_text("There is no active SCIM token")), "the status route's reasons are hidden")
         audit(page, "04-overview-new")
         page.goto(BASE + "/console/organisations")
+        check(page.locator("tbody .verdict-failing").count() == 0, "a new organisation is failing on the list")
+        check(page.get_by_text("Next: issue a token").count() == 2, "no next step on the list")
         audit(page, "03-organisations")
 
     @step("issue a SCIM token and read it off the page")
@@ -281,12 +408,68 @@ with sync_playwright() as playwright:
         page.get_by_role("button", name="Offboard organisation").click()
         page.wait_for_url("**?done=offboarded")
         check(visible(page.get_by_role("heading", name="Offboarded")), "no offboarded banner")
+        check(visible(page.get_by_text("(in 30 days)")), "the purge date is not 30 days away")
         audit(page, "36-overview-offboarded")
+        for tab, button in [("tokens", "Issue token"), ("oauth-clients", "Create client")]:
+            page.goto(BASE + f"/console/organisations/{slug}/{tab}")
+            check(page.get_by_role("button", name=button).count() == 0, f"{tab}: a create form while offboarded")
+            check(visible(page.get_by_text("Restore the organisation to issue new credentials")), f"{tab}: no reason")
+        audit(page, "39-oauth-clients-offboarded")
+        page.goto(BASE + f"/console/organisations/{slug}")
         page.get_by_role("link", name="Restore organisation").click()
         audit(page, "37-restore-confirm")
         page.get_by_role("button", name="Restore organisation").click()
         page.wait_for_url("**?done=restored")
         audit(page, "38-overview-restored")
+
+    @step("offboard a third organisation and purge it now, the slug typed (a wrong one first)")
+    def _():
+        page.goto(BASE + "/console/organisations")
+        page.get_by_label("Name", exact=True).fill("Initech")
+        page.get_by_label("Slug", exact=True).fill(doomed)
+        page.get_by_role("button", name="Create organisation").click()
+        page.wait_for_url(f"**/console/organisations/{doomed}?done=organisation-created")
+        page.goto(BASE + f"/console/organisations/{doomed}/offboard")
+        page.get_by_role("button", name="Offboard organisation").click()
+        page.wait_for_url("**?done=offboarded")
+        page.get_by_role("link", name="Purge now…").click()
+        page.wait_for_url(f"**/console/organisations/{doomed}/purge")
+        audit(page, "40-purge-confirm")
+        expect_error_document()  # the form comes back as 400 with the error
+        page.get_by_label("Type the slug").fill(doomed + "x")
+        page.get_by_role("button", name="Purge organisation now").click()
+        check(visible(page.get_by_role("alert")), "no error after a wrong slug")
+        check(page.get_by_label("Type the slug").get_attribute("aria-invalid") == "true", "field not marked invalid")
+        audit(page, "41-purge-wrong-slug")
+        page.get_by_label("Type the slug").fill(doomed)
+        page.get_by_role("button", name="Purge organisation now").click()
+        page.wait_for_url("**/console/organisations?done=purged")
+        check(visible(page.get_by_role("status")), "no notice after the purge")
+        check(page.get_by_text(doomed).count() == 0, "the purged organisation is listed")
+        audit(page, "42-organisations-purged")
+
+    @step("keyboard only: sign in, walk the overview and tokens pages with Tab and Shift+Tab, issue a token")
+    def _():
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url("**/console/sign-in?signed-out=1")
+        press_tab_until(lambda info: info["id"] == "token", "the staff key field")
+        page.keyboard.type(args.admin_token)
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/console/organisations")
+        for path, name in [("", "overview"), ("/tokens", "tokens")]:
+            page.goto(BASE + f"/console/organisations/{slug}{path}")
+            walk_with_keyboard(name)
+        press_tab_until(lambda info: info["id"] == "token-label", "the token's label field")
+        page.keyboard.type("keyboard")
+        press_tab_until(lambda info: info["text"] == "Issue token", "the Issue token button")
+        page.keyboard.press("Enter")
+        check(visible(page.locator("#issued-token")), "no token after issuing with the keyboard")
+        token = page.locator("#issued-token").inner_text().strip()
+        check(token.startswith("lascim_"), f"no token on the page: {token!r}")
+        press_tab_until(lambda info: info["text"] == "Copy token", "the Copy token button")
+        page.screenshot(path=str(SHOTS / "43-keyboard-focus.png"))
+        status, _, _ = scim("GET", "/Users?count=1", token)
+        check(status == 200, f"the token issued with the keyboard: {status}")
 
     @step("issue an organisation-bound readonly key; read the audit log")
     def _():
@@ -352,6 +535,9 @@ for entry in axe_report:
     ids = ", ".join(entry["ids"]) or "-"
     print(f"  {entry['page']:28} {entry['violations']} / {entry['serious_or_critical']}  {ids}")
 (SHOTS / "axe.json").write_text(json.dumps(axe_report, indent=2))
+print("\nkeyboard (links and controls reached with Tab and Shift+Tab, in order, each with a focus ring):")
+for name, count in keyboard_report:
+    print(f"  {name:28} {count}")
 if console_errors:
     print("\nbrowser console errors:")
     for error in console_errors:

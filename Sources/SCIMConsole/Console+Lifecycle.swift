@@ -5,15 +5,17 @@ import Logging
 import SCIM
 import SCIMStore
 
-/// Offboarding an organisation and restoring it, each after a confirmation step. As for the admin
-/// API's routes, only unbound support keys and the bootstrap token may; the rules are
-/// `OrganisationLifecycle`'s.
+/// Offboarding an organisation, restoring it and purging it at once, each after a confirmation step
+/// (for the purge, the slug typed again). As for the admin API's routes, only unbound support keys and
+/// the bootstrap token may; the rules are `OrganisationLifecycle`'s.
 extension Console {
     func addLifecyclePages(to group: RouterGroup<Context>) {
         group.get("organisations/:slug/offboard", use: page(confirmOffboard))
         group.post("organisations/:slug/offboard", use: page(offboard))
         group.get("organisations/:slug/restore", use: page(confirmRestore))
         group.post("organisations/:slug/restore", use: page(restore))
+        group.get("organisations/:slug/purge", use: page(confirmPurge))
+        group.post("organisations/:slug/purge", use: page(purge))
     }
 
     /// Whether this identity may offboard and restore organisations.
@@ -40,8 +42,8 @@ extension Console {
             "slug": organisation.slug, "name": organisation.name, "csrf": call.csrf,
             "tokens": plural(tokens.count, "live SCIM token"), "clients": plural(clients.count, "OAuth client"),
             "graceDays": plural(graceDays, "day"),
-            "purge": ConsoleTime.view(call.now.addingTimeInterval(TimeInterval(graceDays) * 86_400), now: call.now)
-                as Any,
+            "purge": ConsoleTime.deadline(
+                call.now.addingTimeInterval(TimeInterval(graceDays) * 86_400), now: call.now) as Any,
         ]
         return views.page(
             "offboard", title: "Offboard \(organisation.name)", data: data,
@@ -65,7 +67,7 @@ extension Console {
         let data: [String: Any] = [
             "slug": organisation.slug, "name": organisation.name, "csrf": call.csrf,
             "offboarded": ConsoleTime.view(organisation.offboardedAt, now: call.now) as Any,
-            "purge": ConsoleTime.view(organisation.purgeAfter, now: call.now) as Any,
+            "purge": ConsoleTime.deadline(organisation.purgeAfter, now: call.now) as Any,
         ]
         return views.page(
             "restore", title: "Restore \(organisation.name)", data: data,
@@ -79,5 +81,48 @@ extension Console {
             call, method: "POST", route: "/admin/v1/organisations/{slug}/restore", slug: organisation.slug,
             target: nil, status: 200)
         return Self.redirect("/console/organisations/\(organisation.slug)?done=restored")
+    }
+
+    func confirmPurge(_ call: ConsoleCall<Context>) async throws -> Response {
+        let organisation = try await lifecycleOrganisation(call)
+        guard organisation.isOffboarded else {
+            return Self.redirect("/console/organisations/\(organisation.slug)")
+        }
+        return try await purgePage(call, organisation: organisation, typed: "", error: nil, status: .ok)
+    }
+
+    private func purgePage(
+        _ call: ConsoleCall<Context>, organisation: Organisation, typed: String, error: String?,
+        status: HTTPResponse.Status
+    ) async throws -> Response {
+        let counts = try await organisationStatus(organisation)
+        let data: [String: Any] = [
+            "slug": organisation.slug, "name": organisation.name, "csrf": call.csrf, "typed": typed,
+            "error": error as Any, "invalid": error != nil,
+            "offboarded": ConsoleTime.view(organisation.offboardedAt, now: call.now) as Any,
+            "purge": ConsoleTime.deadline(organisation.purgeAfter, now: call.now) as Any,
+            "users": plural(counts.users.total, "user"), "teams": plural(counts.teams, "team"),
+        ]
+        return views.page(
+            "purge", title: "Purge \(organisation.name)", data: data,
+            layout: ConsoleViews.layout(call, organisation: organisation, section: "overview"), status: status)
+    }
+
+    /// Purges through the store method the admin API's `DELETE …/{slug}?confirm={slug}` calls, with the
+    /// slug typed on the confirmation page as the confirmation. The purge writes its own audit entry,
+    /// the one that outlives the organisation, as for the admin API.
+    func purge(_ call: ConsoleCall<Context>) async throws -> Response {
+        let organisation = try await lifecycleOrganisation(call)
+        let typed = call.form.text("confirm") ?? ""
+        do {
+            _ = try await stores.lifecycle.purge(slug: organisation.slug, confirmation: typed, by: call.identity)
+        } catch let error as StoreError where error.kind == .invalid {
+            return try await purgePage(
+                call, organisation: organisation, typed: typed, error: error.message, status: .badRequest)
+        } catch let error as StoreError where error.kind == .conflict {
+            throw ConsoleFailure(status: .conflict, title: "Not offboarded", message: error.message)
+        }
+        stores.coherence.invalidate()
+        return Self.redirect("/console/organisations?done=purged")
     }
 }

@@ -43,8 +43,11 @@ extension Console {
                     "secretExpires": ConsoleTime.view(secret.expiresAt, now: call.now) as Any,
                     "secretRevoked": ConsoleTime.view(secret.revokedAt, now: call.now) as Any,
                     "secretLive": live, "secretExpired": secret.revokedAt == nil && secret.expiresAt <= call.now,
+                    // Revoking a client leaves its unexpired secrets' own state untouched: they end with it.
+                    "endedWithClient": !clientLive && secret.revokedAt == nil && secret.expiresAt > call.now,
                     "expiringSoon": live
                         && secret.expiresAt.timeIntervalSince(call.now) <= OAuthClientStore.expiryWarning,
+                    "secretExpiresIn": ConsoleTime.days(until: secret.expiresAt, now: call.now),
                     "canRevoke": canWrite && live,
                 ]
             }
@@ -58,6 +61,8 @@ extension Console {
         }
         let data: [String: Any] = [
             "slug": organisation.slug, "clients": rows, "any": !rows.isEmpty, "canWrite": canWrite,
+            "canIssue": canWrite && !organisation.isOffboarded,
+            "offboarded": organisation.isOffboarded, "mayRestore": Self.mayChangeLifecycle(call.identity),
             "csrf": call.csrf, "issued": issued as Any, "form": form, "error": error as Any,
             "tokenURL": tokenURL(call.request), "scimBaseURL": scimBaseURL(call.request),
             "maximumLiveSecrets": OAuthClientStore.maximumLiveSecrets,

@@ -39,7 +39,8 @@ extension Console {
             let live = status.tokens.count
             rows.append([
                 "name": organisation.name, "slug": organisation.slug, "scimEnabled": organisation.scimEnabled,
-                "verdict": status.health.verdict.rawValue, "activeUsers": status.users.active,
+                "health": ConsoleHealth(status, offboarded: organisation.isOffboarded).view,
+                "activeUsers": status.users.active,
                 "totalUsers": status.users.total,
                 "lastSync": ConsoleTime.view(status.lastRequestAt, now: call.now) as Any, "liveTokens": live,
             ])
@@ -80,6 +81,7 @@ extension Console {
         let data: [String: Any] = [
             "name": organisation.name, "slug": organisation.slug, "scimEnabled": organisation.scimEnabled,
             "verdict": status.health.verdict.rawValue, "reasons": status.health.reasons,
+            "health": ConsoleHealth(status, offboarded: organisation.isOffboarded).view,
             "hasReasons": !status.health.reasons.isEmpty,
             "lastRequest": ConsoleTime.view(status.lastRequestAt, now: call.now) as Any,
             "lastSuccess": ConsoleTime.view(status.lastSuccessAt, now: call.now) as Any,
@@ -102,10 +104,11 @@ extension Console {
             "unresolvedManagers": status.unresolvedManagers.count,
             "unmapped": status.unmappedAttributes.map { ["name": $0.name, "count": $0.count] },
             "scimBaseURL": base, "canWrite": call.identity.mayWrite,
+            "canIssue": call.identity.mayWrite && !organisation.isOffboarded,
             "offboarded": organisation.offboardedAt.map { at -> [String: Any] in
                 [
                     "at": ConsoleTime.view(at, now: call.now) as Any,
-                    "purge": ConsoleTime.view(organisation.purgeAfter, now: call.now) as Any,
+                    "purge": ConsoleTime.deadline(organisation.purgeAfter, now: call.now) as Any,
                     "mayRestore": Self.mayChangeLifecycle(call.identity),
                 ]
             } as Any,

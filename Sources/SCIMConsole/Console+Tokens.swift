@@ -31,6 +31,8 @@ extension Console {
         }
         let data: [String: Any] = [
             "slug": organisation.slug, "tokens": rows, "any": !rows.isEmpty, "canWrite": call.identity.mayWrite,
+            "canIssue": call.identity.mayWrite && !organisation.isOffboarded,
+            "offboarded": organisation.isOffboarded, "mayRestore": Self.mayChangeLifecycle(call.identity),
             "csrf": call.csrf, "issued": issued as Any, "form": form, "error": error as Any,
             "scimBaseURL": scimBaseURL(call.request),
         ]

@@ -167,6 +167,31 @@ enum ConsoleTime {
         return "\(c.year ?? 0)-\(two(c.month))-\(two(c.day)) \(two(c.hour)):\(two(c.minute)) UTC"
     }
 
+    /// A deadline (a purge date, an expiry) with its date and how many days away it is.
+    static func deadline(_ date: Date?, now: Date) -> [String: Any]? {
+        guard let date else { return nil }
+        return ["iso": iso(date), "text": text(date), "days": days(until: date, now: now)]
+    }
+
+    /// How far away a date is, in words a deadline is read in: `today` and `tomorrow` by its UTC date,
+    /// else `in 30 days`, the time to it rounded to whole days (so a purge 29.9 days away is "in 30
+    /// days", where truncating said 29); `yesterday` and `3 days ago` by the date once it has passed.
+    static func days(until date: Date, now: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        let dates =
+            calendar.dateComponents(
+                [.day], from: calendar.startOfDay(for: now), to: calendar.startOfDay(for: date)
+            ).day ?? 0
+        switch dates {
+        case 0: return "today"
+        case 1: return "tomorrow"
+        case -1: return "yesterday"
+        case 2...: return "in \(max(2, Int((date.timeIntervalSince(now) / 86_400).rounded()))) days"
+        default: return "\(-dates) days ago"
+        }
+    }
+
     /// `just now`, `3 min ago`, `5 h ago`, `2 days ago`; `in 3 days` for the future.
     static func relative(_ date: Date, now: Date) -> String {
         let seconds = now.timeIntervalSince(date)

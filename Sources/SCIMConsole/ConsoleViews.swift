@@ -145,6 +145,9 @@ struct ConsoleViews: Sendable {
             "oauth-secret-revoked": "The secret was revoked. Access tokens it obtained no longer work.",
             "offboarded": "The organisation was offboarded: SCIM is off and every token and OAuth client is revoked.",
             "restored": "The organisation was restored. Issue a new SCIM token or OAuth client to reconnect it.",
+            "purged":
+                "The organisation was purged: its data, tokens, OAuth clients and bound staff keys are deleted. "
+                + "The audit log keeps one entry recording the purge.",
         ][key]
     }
 

@@ -93,7 +93,9 @@ extension ConsoleTests {
             #expect(try await browser.post("\(base)/\(id)/revoke", []).status == .seeOther)
             let after = try await client.admin(.get, "/organisations/\(organisation.slug)/oauth-clients")
             #expect(after["oauthClients"]?.arrayValue?.first?.at("revokedAt")?.stringValue != nil)
-            #expect(!(try await browser.get(base)).text.contains("/secrets\""), "a revoked client has no forms")
+            let revokedPage = try await browser.get(base).text
+            #expect(!revokedPage.contains("/secrets\""), "a revoked client has no forms")
+            #expect(revokedPage.contains("Client revoked"), "its unexpired secrets say why they no longer work")
 
             let entries = try await client.auditEntries(by: key.name)
             #expect(

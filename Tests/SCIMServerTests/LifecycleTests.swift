@@ -287,7 +287,7 @@ struct OffboardingTests {
                         // first by a replica's background purge: not found is then the end of it.
                         for attempt in 1... {
                             do {
-                                _ = try await lifecycle.purge(slug: org.slug, by: .bootstrap)
+                                _ = try await lifecycle.purge(slug: org.slug, confirmation: org.slug, by: .bootstrap)
                                 break
                             } catch let error as StoreError where error.kind == .notFound {
                                 break

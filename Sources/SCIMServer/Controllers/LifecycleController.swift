@@ -37,14 +37,13 @@ struct LifecycleController {
             OrganisationResponse(try await lifecycle.restore(slug: try context.parameters.require("slug"))))
     }
 
-    /// `DELETE …/{slug}?confirm={slug}`: the slug typed twice, so a stray `DELETE` purges nothing.
+    /// `DELETE …/{slug}?confirm={slug}`: the slug typed twice, so a stray `DELETE` purges nothing
+    /// (the store checks the confirmation, as for the console's purge).
     @Sendable func purge(_ request: Request, context: AppRequestContext) async throws -> Response {
         let slug = try context.parameters.require("slug")
-        guard request.uri.queryParameters["confirm"].map(String.init) == slug else {
-            throw AdminError.badRequest(
-                "Add ?confirm=\(slug.prefix(64)) to purge this organisation: its data cannot be recovered.")
-        }
-        return try Responses.json(try await lifecycle.purge(slug: slug, by: try staff(context)))
+        let receipt = try await lifecycle.purge(
+            slug: slug, confirmation: request.uri.queryParameters["confirm"].map(String.init), by: try staff(context))
+        return try Responses.json(receipt)
     }
 
     @Sendable func erase(_ request: Request, context: AppRequestContext) async throws -> Response {

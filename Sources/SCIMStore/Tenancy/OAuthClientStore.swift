@@ -183,14 +183,16 @@ public struct OAuthClientStore: Sendable {
             let rows = try connection.query(
                 """
                 INSERT INTO control.oauth_clients (id, organisation_id, label, client_id, created_at)
-                VALUES (\(id), \(organisationID), \(label), \(clientID), \(now)) RETURNING created_at
+                VALUES (\(id), \(organisationID), \(label), \(clientID), \(now))
+                RETURNING created_at
                 """)
+            let row = try rows.single()
             _ = try connection.query(
                 """
                 INSERT INTO control.oauth_client_secrets (id, client_id, prefix, secret_hash, created_at, expires_at)
                 VALUES (\(secretID), \(id), \(secret.prefix), \(secret.digest), \(now), \(expiresAt))
                 """)
-            return try rows.rows[0].decode("created_at")
+            return try row.decode("created_at")
         }
         return IssuedOAuthClient(
             id: id, label: label, clientID: clientID, clientSecret: secret.token, secretID: secretID,

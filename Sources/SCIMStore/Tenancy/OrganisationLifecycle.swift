@@ -102,10 +102,20 @@ public struct OrganisationLifecycle: Sendable {
     }
 
     /// Purges an offboarded organisation now, whatever its purge date.
-    /// - Throws: `StoreError.notFound` for an unknown (or already purged) slug, conflict when it is not
-    ///   offboarded, 503 when requests in its schema held their locks too long (try again).
-    public func purge(slug: String, by actor: StaffIdentity) async throws -> PurgeReceipt {
-        try await client.withTransaction { connection in
+    ///
+    /// The caller repeats the slug as `confirmation` (the admin API's `?confirm=`, the slug typed on
+    /// the console's confirmation page), so a stray request purges nothing: the data cannot be recovered.
+    /// - Throws: `StoreError.invalid` (`confirmation`) when the confirmation is not the slug, checked
+    ///   before anything is read; `notFound` for an unknown (or already purged) slug, conflict when it is
+    ///   not offboarded, busy when requests in its schema held their locks too long (try again).
+    public func purge(slug: String, confirmation: String?, by actor: StaffIdentity) async throws -> PurgeReceipt {
+        guard confirmation == slug else {
+            throw StoreError.invalid(
+                "confirmation",
+                "Repeat the slug \"\(slug.prefix(64))\" to confirm the purge: "
+                    + "the organisation's data cannot be recovered.")
+        }
+        return try await client.withTransaction { connection in
             try Migrator.sharedLock(connection)
             let rows = try connection.query(
                 "SELECT \(Self.purgeColumns) FROM control.organisations WHERE slug = \(slug) FOR UPDATE")
