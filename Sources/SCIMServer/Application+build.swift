@@ -67,10 +67,13 @@ public func buildApplication(
         lifecycle: OrganisationLifecycle(client: backgroundClient, graceDays: configuration.organisationPurgeGraceDays),
         interval: configuration.eventPurgeInterval, logger: logger)
 
+    // The purge deletes every organisation's expired tokens, so it goes by the system clock even where
+    // `configuration.clock` is moved (tests sharing one database); `AccessTokenPurger`'s tests pass
+    // a store on a clock of their own.
     let accessTokenPurger = AccessTokenPurger(
         oauth: OAuthClientStore(
             client: backgroundClient, accessTokenLifetime: configuration.oauthAccessTokenLifetime,
-            now: configuration.clock),
+            now: { Date() }),
         interval: configuration.eventPurgeInterval, metrics: metrics, logger: logger)
 
     var app = Application(
