@@ -165,11 +165,16 @@ public struct UserErasure: Sendable {
             let erasedAt: Date = try row.decode("erased_at")
             // Events buffered elsewhere carry the time of their request, before the erasure.
             let since = erasedAt.addingTimeInterval(-Double(Self.followUpWindow.components.seconds))
-            summary.scrubbed += try await client.query(
-                Self.scrubEvents(
-                    in: schema, userID: try row.decode("user_id"), names: try row.decode("names"), since: since)
-            ).affectedRows
-            summary.applied += 1
+            do {
+                summary.scrubbed += try await client.query(
+                    Self.scrubEvents(
+                        in: schema, userID: try row.decode("user_id"), names: try row.decode("names"), since: since)
+                ).affectedRows
+                summary.applied += 1
+            } catch let error as PostgresError where error.namesMissingRelation {
+                // The organisation is being purged: its follow-ups go with it.
+                continue
+            }
         }
         return summary
     }
