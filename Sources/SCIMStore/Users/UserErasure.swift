@@ -75,15 +75,20 @@ public struct UserErasure: Sendable {
                 FROM \(schema).users u WHERE u.id = \(userID) FOR UPDATE
                 """)
             guard let row = found.first else { throw StoreError.notFound("user", "No such user in this organisation.") }
-            let values = try connection.query(
+            // Each value as stored and as the database lowercases it (Swift's lowercasing differs for
+            // some letters, the Turkish dotted capital I among them): `lower(column) = ANY(…)` finds the
+            // lowered form, and the case-insensitive pattern finds the stored one where the database's
+            // case folding does not lead back to it.
+            let lowered = try connection.query(
                 """
-                SELECT DISTINCT v FROM \(schema).users u,
+                SELECT DISTINCT w FROM \(schema).users u,
                     unnest(ARRAY[u.user_name, u.email, u.given_name, u.family_name, u.formatted_name, u.display_name]
-                           || ARRAY(SELECT e->>'value' FROM jsonb_array_elements(u.emails) e)) v
+                           || ARRAY(SELECT e->>'value' FROM jsonb_array_elements(u.emails) e)) v,
+                    unnest(ARRAY[v, lower(v)]) w
                 WHERE u.id = \(userID) AND length(v) >= 2
+                ORDER BY w
                 """
-            ).map { try $0.decode("v", as: String.self) }
-            let lowered = Array(Set(values.map { $0.lowercased() })).sorted()
+            ).map { try $0.decode("w", as: String.self) }
 
             let memberships = try connection.query(
                 """
@@ -174,8 +179,9 @@ public struct UserErasure: Sendable {
         return summary
     }
 
-    /// Replaces the person's `names` (lowercased) by their user id in the events that still carry
-    /// them: as the userName, as whole words in the detail, or by the person's id with a userName.
+    /// Replaces the person's `names` (as stored and lowercased) by their user id in the events that
+    /// still carry them: as the userName, as whole words in the detail, or by the person's id with a
+    /// userName.
     /// With `since`, only events that occurred from then on are read (the occurred-at index).
     static func scrubEvents(in schema: PostgresIdentifier, userID: UUID, names: [String], since: Date?) -> PostgresQuery
     {
