@@ -82,3 +82,39 @@ struct ErasureExportScopeTests {
         }
     }
 }
+
+extension ErasureExportScopeTests {
+    /// An event about another account carries that account's userName, even when it equals the
+    /// erased person's: an account renamed away from it, or the account the identity provider
+    /// provisions again with the same email while the erasure's follow-up still runs.
+    @Test("an erasure and its follow-up leave the userName of events about other accounts alone")
+    func erasureLeavesOtherAccountsEvents() async throws {
+        try await withApp { client in
+            let org = try await client.organisation("erto")
+            let email = "twice@scope.com"
+            let renamedID = try await org.createUser(email)
+            let renamed = try await org.patchUser(
+                renamedID, ["op": "replace", "path": "userName", "value": "renamed@scope.com"],
+                ["op": "replace", "path": "emails", "value": [["value": "renamed@scope.com", "primary": true]]])
+            try #require(renamed.status == .ok, "\(renamed.text)")
+            let erasedID = try await org.createUser(email)
+            let erased = try await client.admin(.post, "/organisations/\(org.slug)/users/\(erasedID)/erase")
+            try #require(erased.status == .ok, "\(erased.text)")
+            let againID = try await org.createUser(email)
+            let schema = try PostgresIdentifier(Organisation.schemaName(forSlug: org.slug))
+            try await withDatabase { db in
+                _ = try await UserErasure(client: db).followUp(now: Date())
+                for id in [renamedID, againID] {
+                    let created = try await db.query(
+                        """
+                        SELECT user_name FROM \(schema).sync_events
+                        WHERE resource_id = \(try #require(UUID(uuidString: id))) AND method = 'POST'
+                        """)
+                    #expect(
+                        try created.map { try $0.decode("user_name", as: String?.self) } == [email],
+                        "the create event of \(id == renamedID ? "the renamed" : "the new") account")
+                }
+            }
+        }
+    }
+}

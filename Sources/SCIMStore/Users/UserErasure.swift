@@ -181,7 +181,9 @@ public struct UserErasure: Sendable {
 
     /// Replaces the person's `names` (as stored and lowercased) by their user id in the events that
     /// still carry them: as the userName, as whole words in the detail, or by the person's id with a
-    /// userName.
+    /// userName. An event about another resource keeps its userName, that resource's own (another
+    /// account that held the same userName before, or that the identity provider provisions again
+    /// with the same email after the erasure); only its detail is scrubbed.
     /// With `since`, only events that occurred from then on are read (the occurred-at index).
     static func scrubEvents(in schema: PostgresIdentifier, userID: UUID, names: [String], since: Date?) -> PostgresQuery
     {
@@ -191,11 +193,13 @@ public struct UserErasure: Sendable {
         let recent: PostgresQuery = since.map { "AND occurred_at >= \($0)" } ?? ""
         return """
             UPDATE \(schema).sync_events
-            SET user_name = CASE WHEN user_name IS NULL THEN NULL ELSE \(replacement) END,
+            SET user_name = CASE WHEN resource_id = \(userID) AND user_name IS NOT NULL
+                                      OR resource_id IS NULL AND lower(user_name) = ANY(\(names)::text[])
+                                 THEN \(replacement) ELSE user_name END,
                 detail = CASE WHEN \(pattern)::text IS NULL THEN detail
                               ELSE regexp_replace(detail, \(pattern)::text, \(replacement), 'gi') END
             WHERE (resource_id = \(userID) AND user_name IS DISTINCT FROM \(replacement) AND user_name IS NOT NULL
-                   OR lower(user_name) = ANY(\(names)::text[])
+                   OR resource_id IS NULL AND lower(user_name) = ANY(\(names)::text[])
                    OR detail ~* \(pattern)::text)
               \(recent)
             """
