@@ -38,10 +38,14 @@ struct ErasureExportScopeTests {
             }
             let export = try await client.admin(.get, "/organisations/\(org.slug)/users/\(secondID)/export")
             try #require(export.status == .ok, "\(export.text)")
-            let events = try PersonalDataTests.lines(export.text).filter { $0[caseInsensitive: "record"] == "syncEvent" }
+            let events = try PersonalDataTests.lines(export.text).filter {
+                $0[caseInsensitive: "record"] == "syncEvent"
+            }
             #expect(!events.isEmpty, "the second person's own create event")
             #expect(
-                events.allSatisfy { $0[caseInsensitive: "resource_id"]?.stringValue?.lowercased() != firstID.lowercased() },
+                events.allSatisfy {
+                    $0[caseInsensitive: "resource_id"]?.stringValue?.lowercased() != firstID.lowercased()
+                },
                 "another account's events: \(export.text)")
             #expect(!export.text.contains("first-create"), "\(export.text)")
         }
@@ -76,7 +80,8 @@ struct ErasureExportScopeTests {
                     try row.decode("detail", as: String?.self)
                         == "userName \"\(id.lowercased())\" (\(id.lowercased())) already exists")
                 let leaks = try await db.query(
-                    "SELECT count(*) FROM \(schema).sync_events WHERE user_name ILIKE '%lker%' OR detail ILIKE '%lker%'")
+                    "SELECT count(*) FROM \(schema).sync_events WHERE user_name ILIKE '%lker%' OR detail ILIKE '%lker%'"
+                )
                 #expect(try leaks.rows[0].decode(0, as: Int.self) == 0)
             }
         }
