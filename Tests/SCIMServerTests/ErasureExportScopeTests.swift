@@ -123,3 +123,36 @@ extension ErasureExportScopeTests {
         }
     }
 }
+
+extension ErasureExportScopeTests {
+    /// A person renamed before the erasure (a new email after a change of name) is still named by
+    /// their old userName in events no longer tied to their account: a refused create, a detail.
+    @Test("an erasure also scrubs the userName the person had before a rename")
+    func erasureScrubsFormerUserName() async throws {
+        try await withApp { client in
+            let org = try await client.organisation("ertr")
+            let id = try await org.createUser("maiden.name@scope.com")
+            let renamed = try await org.patchUser(
+                id, ["op": "replace", "path": "userName", "value": "married.name@scope.com"],
+                ["op": "replace", "path": "emails", "value": [["value": "married.name@scope.com", "primary": true]]])
+            try #require(renamed.status == .ok, "\(renamed.text)")
+            let schema = try PostgresIdentifier(Organisation.schemaName(forSlug: org.slug))
+            try await withDatabase { db in
+                _ = try await db.query(
+                    """
+                    INSERT INTO \(schema).sync_events (outcome, request_id, method, path, user_name, status, detail)
+                    VALUES ('error', 'former', 'POST', '/scim/v2/Users', 'Maiden.Name@scope.com', 409,
+                            'A provisioned user already has the userName maiden.name@scope.com.')
+                    """)
+            }
+            let erased = try await client.admin(.post, "/organisations/\(org.slug)/users/\(id)/erase")
+            try #require(erased.status == .ok, "\(erased.text)")
+            try await withDatabase { db in
+                let leaks = try await db.query(
+                    "SELECT count(*) FROM \(schema).sync_events WHERE user_name ILIKE '%maiden%' OR detail ILIKE '%maiden%'"
+                )
+                #expect(try leaks.rows[0].decode(0, as: Int.self) == 0)
+            }
+        }
+    }
+}

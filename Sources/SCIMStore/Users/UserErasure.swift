@@ -51,8 +51,9 @@ public struct UserErasure: Sendable {
     }
 
     /// Deletes the person outright, in one transaction: their row, team memberships and custom
-    /// fields; the people they managed lose the link; their userName, emails and names are replaced by
-    /// their user id in the organisation's sync events and audit entries. A later SCIM `POST` with the
+    /// fields; the people they managed lose the link; their userName (and those their events show
+    /// they had before), emails and names are replaced by their user id in the organisation's sync
+    /// events and audit entries. A later SCIM `POST` with the
     /// same email creates a new account, and the old id is 404 everywhere.
     ///
     /// Names are replaced where they stand as whole words, case-insensitively; values shorter than two
@@ -78,15 +79,19 @@ public struct UserErasure: Sendable {
             // Each value as stored and as the database lowercases it (Swift's lowercasing differs for
             // some letters, the Turkish dotted capital I among them): `lower(column) = ANY(…)` finds the
             // lowered form, and the case-insensitive pattern finds the stored one where the database's
-            // case folding does not lead back to it.
+            // case folding does not lead back to it. The userNames the person's own events carry are
+            // theirs too: those they had before a rename.
             let lowered = try connection.query(
                 """
-                SELECT DISTINCT w FROM \(schema).users u,
-                    unnest(ARRAY[u.user_name, u.email, u.given_name, u.family_name, u.formatted_name, u.display_name]
-                           || ARRAY(SELECT e->>'value' FROM jsonb_array_elements(u.emails) e)) v,
-                    unnest(ARRAY[v, lower(v)]) w
-                WHERE u.id = \(userID) AND length(v) >= 2
-                ORDER BY w
+                WITH v AS (
+                    SELECT v FROM \(schema).users u,
+                        unnest(ARRAY[u.user_name, u.email, u.given_name, u.family_name, u.formatted_name,
+                                     u.display_name]
+                               || ARRAY(SELECT e->>'value' FROM jsonb_array_elements(u.emails) e)) v
+                    WHERE u.id = \(userID)
+                    UNION SELECT user_name FROM \(schema).sync_events WHERE resource_id = \(userID)
+                )
+                SELECT DISTINCT w FROM v, unnest(ARRAY[v, lower(v)]) w WHERE length(v) >= 2 ORDER BY w
                 """
             ).map { try $0.decode("w", as: String.self) }
 
