@@ -1,6 +1,7 @@
 -- People erased in the last hour, kept only so that the sync events other replicas had buffered when
 -- the erasure ran, and write afterwards, are scrubbed too (`ErasureFollowUpService`). Each row holds
--- the person's lowercased userName, emails and names, and goes when `expires_at` passes.
+-- the person's userName (and those their events show they had before), emails and names, as stored
+-- and lowercased, and goes when `expires_at` passes.
 -- Applied with search_path = control.
 
 CREATE TABLE erasure_followups (
@@ -8,7 +9,7 @@ CREATE TABLE erasure_followups (
     user_id         uuid NOT NULL,
     erased_at       timestamptz NOT NULL,
     expires_at      timestamptz NOT NULL,
-    -- The values scrubbed: lowercased, each at least two characters long.
+    -- The values scrubbed: as stored and lowercased, each at least two characters long.
     names           text[] NOT NULL,
     PRIMARY KEY (organisation_id, user_id)
 );

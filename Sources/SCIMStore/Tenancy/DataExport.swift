@@ -101,7 +101,9 @@ public struct DataExport: Sendable {
 
     /// One person's data (a subject-access request): their user row with every attribute, their team
     /// memberships, their manager link and the links of the people they manage, the sync events
-    /// about them (by id or userName), and the audit entries that name them.
+    /// about them (by id, or by userName when an event names no resource: a refused create), and the
+    /// audit entries that name them. An event about another account that held the same userName
+    /// before (it was renamed) is that account's, and stays out.
     /// - Returns: the NDJSON text.
     /// - Throws: `StoreError.notFound` when the organisation has no such user.
     public func user(_ tenant: Tenant, id: UUID) async throws -> String {
@@ -132,7 +134,9 @@ public struct DataExport: Sendable {
                 try connection.query(
                     """
                     SELECT (jsonb_build_object('record', 'syncEvent') || to_jsonb(e))::text AS line
-                    FROM \(schema).sync_events e WHERE e.resource_id = \(id) OR lower(e.user_name) = lower(\(userName))
+                    FROM \(schema).sync_events e
+                    WHERE e.resource_id = \(id)
+                       OR e.resource_id IS NULL AND lower(e.user_name) = lower(\(userName))
                     ORDER BY e.id
                     """),
                 try connection.query(

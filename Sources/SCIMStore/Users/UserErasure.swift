@@ -51,8 +51,9 @@ public struct UserErasure: Sendable {
     }
 
     /// Deletes the person outright, in one transaction: their row, team memberships and custom
-    /// fields; the people they managed lose the link; their userName, emails and names are replaced by
-    /// their user id in the organisation's sync events and audit entries. A later SCIM `POST` with the
+    /// fields; the people they managed lose the link; their userName (and those their events show
+    /// they had before), emails and names are replaced by their user id in the organisation's sync
+    /// events and audit entries. A later SCIM `POST` with the
     /// same email creates a new account, and the old id is 404 everywhere.
     ///
     /// Names are replaced where they stand as whole words, case-insensitively; values shorter than two
@@ -75,15 +76,24 @@ public struct UserErasure: Sendable {
                 FROM \(schema).users u WHERE u.id = \(userID) FOR UPDATE
                 """)
             guard let row = found.first else { throw StoreError.notFound("user", "No such user in this organisation.") }
-            let values = try connection.query(
+            // Each value as stored and as the database lowercases it (Swift's lowercasing differs for
+            // some letters, the Turkish dotted capital I among them): `lower(column) = ANY(…)` finds the
+            // lowered form, and the case-insensitive pattern finds the stored one where the database's
+            // case folding does not lead back to it. The userNames the person's own events carry are
+            // theirs too: those they had before a rename.
+            let lowered = try connection.query(
                 """
-                SELECT DISTINCT v FROM \(schema).users u,
-                    unnest(ARRAY[u.user_name, u.email, u.given_name, u.family_name, u.formatted_name, u.display_name]
-                           || ARRAY(SELECT e->>'value' FROM jsonb_array_elements(u.emails) e)) v
-                WHERE u.id = \(userID) AND length(v) >= 2
+                WITH v AS (
+                    SELECT v FROM \(schema).users u,
+                        unnest(ARRAY[u.user_name, u.email, u.given_name, u.family_name, u.formatted_name,
+                                     u.display_name]
+                               || ARRAY(SELECT e->>'value' FROM jsonb_array_elements(u.emails) e)) v
+                    WHERE u.id = \(userID)
+                    UNION SELECT user_name FROM \(schema).sync_events WHERE resource_id = \(userID)
+                )
+                SELECT DISTINCT w FROM v, unnest(ARRAY[v, lower(v)]) w WHERE length(v) >= 2 ORDER BY w
                 """
-            ).map { try $0.decode("v", as: String.self) }
-            let lowered = Array(Set(values.map { $0.lowercased() })).sorted()
+            ).map { try $0.decode("w", as: String.self) }
 
             let memberships = try connection.query(
                 """
@@ -179,8 +189,11 @@ public struct UserErasure: Sendable {
         return summary
     }
 
-    /// Replaces the person's `names` (lowercased) by their user id in the events that still carry
-    /// them: as the userName, as whole words in the detail, or by the person's id with a userName.
+    /// Replaces the person's `names` (as stored and lowercased) by their user id in the events that
+    /// still carry them: as the userName, as whole words in the detail, or by the person's id with a
+    /// userName. An event about another resource keeps its userName, that resource's own (another
+    /// account that held the same userName before, or that the identity provider provisions again
+    /// with the same email after the erasure); only its detail is scrubbed.
     /// With `since`, only events that occurred from then on are read (the occurred-at index).
     static func scrubEvents(in schema: PostgresIdentifier, userID: UUID, names: [String], since: Date?) -> PostgresQuery
     {
@@ -190,11 +203,13 @@ public struct UserErasure: Sendable {
         let recent: PostgresQuery = since.map { "AND occurred_at >= \($0)" } ?? ""
         return """
             UPDATE \(schema).sync_events
-            SET user_name = CASE WHEN user_name IS NULL THEN NULL ELSE \(replacement) END,
+            SET user_name = CASE WHEN resource_id = \(userID) AND user_name IS NOT NULL
+                                      OR resource_id IS NULL AND lower(user_name) = ANY(\(names)::text[])
+                                 THEN \(replacement) ELSE user_name END,
                 detail = CASE WHEN \(pattern)::text IS NULL THEN detail
                               ELSE regexp_replace(detail, \(pattern)::text, \(replacement), 'gi') END
             WHERE (resource_id = \(userID) AND user_name IS DISTINCT FROM \(replacement) AND user_name IS NOT NULL
-                   OR lower(user_name) = ANY(\(names)::text[])
+                   OR resource_id IS NULL AND lower(user_name) = ANY(\(names)::text[])
                    OR detail ~* \(pattern)::text)
               \(recent)
             """
