@@ -232,6 +232,12 @@ extension BadInput {
             "email without domain", .post, "/Users", Hostile.user("e4@acme.com", extra: ["emails": [["value": "e4@"]]]),
             expect: 400, "invalidValue"),
         .scim(
+            "51 emails", .post, "/Users",
+            Hostile.user(
+                "e9@acme.com",
+                extra: ["emails": .array((0...User.maximumEmails).map { ["value": .string("e9.\($0)@acme.com")] })]),
+            expect: 400, "invalidValue"),
+        .scim(
             "email with a space", .post, "/Users",
             Hostile.user("e5@acme.com", extra: ["emails": [["value": "e 5@acme.com"]]]),
             expect: 400, "invalidValue"),

@@ -102,6 +102,9 @@ extension User {
     private static func emails(_ value: JSONValue?) throws(SCIMError) -> [Email] {
         guard let value, !value.isNull else { return [] }
         guard case .array(let elements) = value else { throw .invalidValue("emails must be an array.") }
+        guard elements.count <= maximumEmails else {
+            throw .invalidValue("A user may have at most \(maximumEmails) emails; \(elements.count) were sent.")
+        }
         var emails: [Email] = []
         for element in elements {
             guard case .object = element else { throw .invalidValue("Each email must be an object with a value.") }
@@ -132,6 +135,9 @@ extension User {
 
     /// Longest email address accepted: RFC 5321's 256-octet path less its angle brackets.
     public static let maximumEmailLength = 254
+    /// A person has a few addresses (Okta sends one or two, Entra a handful); the cap keeps what every
+    /// later step does with all of them (the erasure's scrub, exports, matching) small.
+    public static let maximumEmails = 50
 
     /// Whether `text` is syntactically an email address, as far as provisioning needs: exactly one
     /// `@` with a non-empty local part and domain, no whitespace or control characters, at most
