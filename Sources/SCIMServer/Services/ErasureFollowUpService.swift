@@ -4,10 +4,10 @@ import Postgres
 import SCIMStore
 import ServiceLifecycle
 
-/// Applies recent erasures to sync events written after them (`UserErasure.followUp(now:)`): events
-/// another replica had buffered when the erasure ran still name the person when they are flushed.
-/// Runs every `interval` (well within `EventBuffer.maximumDelay` plus a flush), on every replica; a
-/// failing pass is logged and retried at the next one.
+/// Runs the due passes of recent erasures' follow-ups (`UserErasure.followUp(now:)`): events another
+/// replica had buffered when an erasure ran still name the person when they are flushed. Looks for due
+/// passes every `interval`, on every replica (a pass runs on one); a failing look is logged and
+/// retried at the next one.
 public struct ErasureFollowUpService: Service, CustomStringConvertible {
     let erasure: UserErasure
     let interval: Duration

@@ -61,7 +61,7 @@ public struct UserErasure: Sendable {
     ///
     /// Events other replicas buffered before the erasure (reads, failures) are written after it, still
     /// naming the person: the erasure leaves a follow-up (`control.erasure_followups`, with the values
-    /// it scrubbed) that `followUp(now:)` applies to such late events for `followUpWindow`, then deletes.
+    /// it scrubbed) that `followUp(now:)` applies to such late events on `followUpSchedule`, then deletes.
     /// - Throws: `StoreError.notFound` when the organisation has no such user (erased already, or never there).
     public func erase(_ tenant: Tenant, userID: UUID) async throws -> ErasureReceipt {
         let schema = tenant.schema
@@ -121,11 +121,12 @@ public struct UserErasure: Sendable {
             if !lowered.isEmpty {
                 _ = try connection.query(
                     """
-                    INSERT INTO control.erasure_followups (organisation_id, user_id, erased_at, expires_at, names)
+                    INSERT INTO control.erasure_followups (organisation_id, user_id, erased_at, next_pass_at, names)
                     VALUES (\(tenant.organisationID), \(userID), now(),
-                            now() + make_interval(secs => \(Self.followUpWindow.components.seconds)), \(lowered))
+                            now() + make_interval(secs => \(Self.followUpSchedule[0].components.seconds)), \(lowered))
                     ON CONFLICT (organisation_id, user_id) DO UPDATE
-                        SET erased_at = EXCLUDED.erased_at, expires_at = EXCLUDED.expires_at, names = EXCLUDED.names
+                        SET erased_at = EXCLUDED.erased_at, next_pass_at = EXCLUDED.next_pass_at,
+                            passes = 0, names = EXCLUDED.names
                     """)
             }
             let audit = try connection.query(
@@ -141,46 +142,82 @@ public struct UserErasure: Sendable {
         }
     }
 
-    /// How long an erasure's follow-up scrubs late events: longer than any replica buffers an event
-    /// (`EventBuffer.maximumDelay`), and than the database outages its flushes ride out.
-    public static let followUpWindow: Duration = .seconds(3600)
+    /// When an erasure's follow-up passes run, counted from the erasure. Other replicas write what
+    /// they buffered within seconds (`EventBuffer.maximumDelay`) once the database answers, so the
+    /// early passes catch nearly all late events and the later ones what a database outage held back;
+    /// the last, an hour on, deletes the follow-up with the values it held. A few passes per erasure,
+    /// however many replicas run them, keep even a bulk erasure cheap for the database.
+    public static let followUpSchedule: [Duration] = [
+        .seconds(15), .seconds(60), .seconds(300), .seconds(1200), .seconds(3600),
+    ]
+    /// How long an erasure's follow-up keeps the person's values: until its last pass.
+    public static var followUpWindow: Duration { followUpSchedule[followUpSchedule.count - 1] }
 
     /// What one follow-up pass did.
     public struct FollowUpSummary: Sendable, Equatable {
-        /// Follow-ups past their window, deleted with the values they held.
+        /// Follow-ups whose last pass ran, deleted with the values they held.
         public var expired = 0
-        /// Follow-ups applied.
+        /// Passes run.
         public var applied = 0
         /// Late events scrubbed.
         public var scrubbed = 0
     }
 
-    /// Applies every live erasure follow-up to events written since its erasure, and deletes those
-    /// whose window ended before `now`. Every replica may run it at once: a scrubbed event no longer
-    /// matches, so a second scrub changes nothing.
-    public func followUp(now: Date) async throws -> FollowUpSummary {
+    /// Runs every follow-up pass due at `now`, at most `limit`: each scrubs the events that occurred
+    /// from `followUpWindow` before its erasure on, then schedules the next pass or, after the last,
+    /// deletes the follow-up. Every replica may run it at once: a pass locks its follow-up and skips
+    /// one another replica holds, and a scrubbed event no longer matches.
+    public func followUp(now: Date, limit: Int = 100) async throws -> FollowUpSummary {
         var summary = FollowUpSummary()
-        summary.expired = try await client.query(
-            "DELETE FROM control.erasure_followups WHERE expires_at <= \(now)"
-        ).affectedRows
         let due = try await client.query(
             """
-            SELECT f.user_id, f.erased_at, f.names, o.schema_name
-            FROM control.erasure_followups f JOIN control.organisations o ON o.id = f.organisation_id
-            ORDER BY f.erased_at
+            SELECT organisation_id, user_id FROM control.erasure_followups
+            WHERE next_pass_at <= \(now) ORDER BY next_pass_at LIMIT \(limit)
             """)
-        for row in due {
+        let schedule = Self.followUpSchedule.map { Int($0.components.seconds) }
+        for key in due {
             try Task.checkCancellation()
-            let schema = try PostgresIdentifier(try row.decode("schema_name", as: String.self))
-            let erasedAt: Date = try row.decode("erased_at")
-            // Events buffered elsewhere carry the time of their request, before the erasure.
-            let since = erasedAt.addingTimeInterval(-Double(Self.followUpWindow.components.seconds))
+            let (organisationID, userID): (UUID, UUID) = (try key.decode("organisation_id"), try key.decode("user_id"))
             do {
-                summary.scrubbed += try await client.query(
-                    Self.scrubEvents(
-                        in: schema, userID: try row.decode("user_id"), names: try row.decode("names"), since: since)
-                ).affectedRows
+                let pass = try await client.withTransaction { connection -> (scrubbed: Int, last: Bool)? in
+                    guard
+                        let row = try connection.query(
+                            """
+                            SELECT f.erased_at, f.names, f.passes, o.schema_name
+                            FROM control.erasure_followups f JOIN control.organisations o ON o.id = f.organisation_id
+                            WHERE f.organisation_id = \(organisationID) AND f.user_id = \(userID)
+                              AND f.next_pass_at <= \(now)
+                            FOR UPDATE OF f SKIP LOCKED
+                            """
+                        ).first
+                    else { return nil }
+                    let erasedAt: Date = try row.decode("erased_at")
+                    // Events buffered elsewhere carry the time of their request, before the erasure.
+                    let since = erasedAt.addingTimeInterval(-Double(Self.followUpWindow.components.seconds))
+                    let scrubbed = try connection.query(
+                        Self.scrubEvents(
+                            in: try PostgresIdentifier(try row.decode("schema_name", as: String.self)),
+                            userID: userID, names: try row.decode("names"), since: since)
+                    ).affectedRows
+                    let passes = try row.decode("passes", as: Int.self) + 1
+                    let key: PostgresQuery = "organisation_id = \(organisationID) AND user_id = \(userID)"
+                    guard passes < schedule.count else {
+                        _ = try connection.query("DELETE FROM control.erasure_followups WHERE \(key)")
+                        return (scrubbed, true)
+                    }
+                    _ = try connection.query(
+                        """
+                        UPDATE control.erasure_followups
+                        SET passes = \(passes), next_pass_at = erased_at + make_interval(secs => \(schedule[passes]))
+                        WHERE \(key)
+                        """)
+                    return (scrubbed, false)
+                }
+                // Nil: another replica ran this pass first.
+                guard let pass else { continue }
+                summary.scrubbed += pass.scrubbed
                 summary.applied += 1
+                if pass.last { summary.expired += 1 }
             } catch let error as PostgresError where error.namesMissingRelation {
                 // The organisation is being purged: its follow-ups go with it.
                 continue
