@@ -122,8 +122,8 @@ extension Console {
     func organisationStatus(_ organisation: Organisation) async throws -> OrganisationStatus {
         let tenant = try await stores.organisations.tenant(slug: organisation.slug)
         _ = try await stores.events.flush(stores.client, only: tenant.schema)
-        let tokens = try await stores.tokens.list(organisationID: organisation.id)
-        return try await stores.status.status(tenant, organisation: organisation, tokens: tokens)
+        return try await stores.status.status(
+            tenant, organisation: organisation, tokens: stores.tokens, oauth: stores.oauth)
     }
 
     /// The SCIM base URL a customer types into Okta: from `PUBLIC_BASE_URL` when set.

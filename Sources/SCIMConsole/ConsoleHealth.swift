@@ -19,12 +19,15 @@ struct ConsoleHealth: Equatable {
     var scimOff: Bool
     /// Whether there is no live SCIM token and no OAuth client with a live secret.
     var needsCredential: Bool
+    /// Whether the only credentials are OAuth clients: Microsoft Entra ID's way in, not Okta's.
+    var oauthOnly: Bool
 
     init(_ status: OrganisationStatus, offboarded: Bool) {
         let verdict = status.health.verdict.rawValue
         notConnected = status.lastRequestAt == nil && !offboarded
         scimOff = !status.scimEnabled
         needsCredential = status.tokens.isEmpty && status.oauthClients.isEmpty
+        oauthOnly = status.tokens.isEmpty && !status.oauthClients.isEmpty
         label = notConnected ? "Not connected yet" : verdict
         style = notConnected ? "new" : verdict
     }
@@ -33,7 +36,8 @@ struct ConsoleHealth: Equatable {
     var nextStep: String? {
         guard notConnected else { return nil }
         if scimOff { return "Next: switch SCIM on" }
-        return needsCredential ? "Next: issue a token" : "Next: connect Okta"
+        if needsCredential { return "Next: issue a token" }
+        return oauthOnly ? "Next: connect Entra ID" : "Next: connect Okta"
     }
 
     var view: [String: Any] {

@@ -74,6 +74,17 @@ extension ConsoleTests {
             list = listRow(slug, in: try await browser.get("/console/organisations?q=\(slug)").text)
             #expect(list.contains("Next: connect Okta"), "\(list)")
 
+            // An organisation with only an OAuth client is waiting for Entra ID, not Okta.
+            let entra = try await client.organisation("entra")
+            _ = try await client.oauthClient(entra.slug)
+            let entraTokens = try await client.admin(.get, "/organisations/\(entra.slug)/tokens")
+            for live in entraTokens["tokens"]?.arrayValue ?? [] {
+                let id = try #require(live[caseInsensitive: "id"]?.stringValue)
+                _ = try await client.admin(.delete, "/organisations/\(entra.slug)/tokens/\(id)")
+            }
+            let entraRow = listRow(entra.slug, in: try await browser.get("/console/organisations?q=\(entra.slug)").text)
+            #expect(entraRow.contains("Next: connect Entra ID"), "\(entraRow)")
+
             let scim = TestOrganisation(slug: slug, token: token, client: client)
             #expect(try await scim.scim(.get, "/Users").status == .ok)
             overview = try await browser.get(path).text

@@ -23,12 +23,7 @@ struct StatusController {
         let organisation = try await organisations.find(slug: try context.parameters.require("slug"))
         let tenant = try await organisations.tenant(slug: organisation.slug)
         try await flush(tenant)
-        let tokenList = try await tokens.list(organisationID: organisation.id)
-        let clients = try await oauth.list(organisationID: organisation.id)
-        let expiring = try await oauth.expiringSecrets(organisationID: organisation.id)
-        let current = try await status.status(
-            tenant, organisation: organisation, tokens: tokenList, oauthClients: clients, expiringSecrets: expiring,
-            now: oauth.currentDate)
+        let current = try await status.status(tenant, organisation: organisation, tokens: tokens, oauth: oauth)
         return try Responses.json(OrganisationStatusResponse(current))
     }
 

@@ -271,6 +271,18 @@ public struct SyncStatusStore: Sendable {
         self.client = client
     }
 
+    /// The organisation's status with its credentials read from `tokens` and `oauth`: what the status
+    /// route and the console both show, so an organisation connected through OAuth clients alone is
+    /// judged the same in both.
+    public func status(
+        _ tenant: Tenant, organisation: Organisation, tokens: TokenStore, oauth: OAuthClientStore
+    ) async throws -> OrganisationStatus {
+        try await status(
+            tenant, organisation: organisation, tokens: try await tokens.list(organisationID: organisation.id),
+            oauthClients: try await oauth.list(organisationID: organisation.id),
+            expiringSecrets: try await oauth.expiringSecrets(organisationID: organisation.id), now: oauth.currentDate)
+    }
+
     /// One connection, a handful of indexed aggregate queries over this organisation's schema.
     /// - Parameters:
     ///   - oauthClients: the organisation's OAuth clients (`OAuthClientStore.list`).
