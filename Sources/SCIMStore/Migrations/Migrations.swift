@@ -91,10 +91,12 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate(_ client: PostgresClient) async throws -> Int {
         let control = migrations.control
-        let applied = try await client.withTransaction { connection in
-            try Self.lock(connection)
-            try connection.execute(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS control")
-            return try Self.apply(control, to: Self.controlSchema, on: connection)
+        let applied = try await Self.retryingCatalogRaces {
+            try await client.withTransaction { connection in
+                try Self.lock(connection)
+                try connection.execute(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS control")
+                return try Self.apply(control, to: Self.controlSchema, on: connection)
+            }
         }
         if !applied.isEmpty {
             logger.info("applied control migrations", metadata: ["scim.migrations": "\(applied)"])
@@ -110,19 +112,39 @@ public struct Migrator: Sendable {
         let tenant = migrations.tenant
         for row in stale {
             let schema = try PostgresIdentifier(try row.decode("schema_name", as: String.self))
-            let migrated = try await client.withTransaction { connection -> Bool in
-                try Self.lock(connection)
-                // Purged since the list was read: migrating would create its schema again.
-                let exists = try connection.query(
-                    "SELECT 1 FROM control.organisations WHERE schema_name = \(schema.name)")
-                guard !exists.isEmpty else { return false }
-                try Self.migrateTenant(schema, migrations: tenant, on: connection)
-                return true
+            let migrated = try await Self.retryingCatalogRaces {
+                try await client.withTransaction { connection -> Bool in
+                    try Self.lock(connection)
+                    // Purged since the list was read: migrating would create its schema again.
+                    let exists = try connection.query(
+                        "SELECT 1 FROM control.organisations WHERE schema_name = \(schema.name)")
+                    guard !exists.isEmpty else { return false }
+                    try Self.migrateTenant(schema, migrations: tenant, on: connection)
+                    return true
+                }
             }
             guard migrated else { continue }
             logger.info("migrated tenant schema", metadata: ["scim.schema": "\(schema.name)"])
         }
         return stale.count
+    }
+
+    /// Runs `transaction` again (at most twice more) when it failed on a unique index of PostgreSQL's
+    /// own catalogs (`pg_namespace_nspname_index`, `pg_type_typname_nsp_index`, …): `CREATE … IF NOT
+    /// EXISTS` is not safe against a creation it cannot see yet. Behind the advisory lock that should
+    /// not happen, yet it was seen once, with replicas starting together on a new database through
+    /// PgBouncer. The transaction rolled back, and a new one sees what the other committed.
+    static func retryingCatalogRaces<R>(_ transaction: () async throws -> R) async throws -> R {
+        var attempt = 1
+        while true {
+            do {
+                return try await transaction()
+            } catch let error as PostgresError
+                where error.sqlState == .uniqueViolation && error.constraint?.hasPrefix("pg_") == true && attempt < 3
+            {
+                attempt += 1
+            }
+        }
     }
 
     /// Creates (if needed) and migrates one tenant schema inside the caller's transaction.
