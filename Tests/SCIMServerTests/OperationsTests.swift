@@ -115,12 +115,14 @@ struct OperationsTests {
                     FROM generate_series(1, \(count)::int) AS g
                     """)
             }
-            try await insert(5, daysAgo: 40, requestPrefix: "old-")
+            // Ten days old: past this purger's five-day retention, within the 30 days every test app's
+            // own background purger keeps, so none of them deletes these rows first.
+            try await insert(5, daysAgo: 10, requestPrefix: "old-")
             try await insert(2, daysAgo: 1, requestPrefix: "recent-")
 
             let metrics = ServiceMetrics()
             let purger = EventPurger(
-                client: client, retentionDays: 30, interval: .seconds(3600), batchSize: 2, metrics: metrics,
+                client: client, retentionDays: 5, interval: .seconds(3600), batchSize: 2, metrics: metrics,
                 logger: TestDatabase.logger)
             let summary = try await purger.purgeOnce()
 
