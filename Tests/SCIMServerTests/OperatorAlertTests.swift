@@ -98,6 +98,34 @@ struct OperatorAlertTests {
         #expect(value(in: text, "scim_organisation_last_success_timestamp_seconds", "kept") == nil)
     }
 
+    @Test("a refresh that listed the organisations before one's first request keeps that request's count")
+    func organisationCreatedDuringRefreshKeepsItsCounts() {
+        let metrics = ServiceMetrics()
+        let now = Date(timeIntervalSince1970: 1_950_000_000)
+        metrics.recordOrganisationRequest(slug: "purged", failed: false)
+        let refresh = metrics.startOrganisationRefresh()
+        // The listing is read here: "purged" is gone, "new" does not exist yet.
+        metrics.recordOrganisationRequest(slug: "new", failed: false)
+        metrics.recordOrganisationRequest(slug: "new", failed: true)
+        metrics.publishOrganisations([], of: refresh, now: now)
+        var text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(value(in: text, "scim_organisation_requests_total", "new", outcome: "success") == 1)
+        #expect(value(in: text, "scim_organisation_requests_total", "new", outcome: "error") == 1)
+        #expect(!text.contains(#"organisation="purged""#))
+
+        // The next refresh lists it and keeps counting from there.
+        let next = metrics.startOrganisationRefresh()
+        metrics.publishOrganisations(
+            [.init(slug: "new", scimEnabled: true, lastSuccess: .none, tokenExpiry: nil)], of: next, now: now)
+        metrics.recordOrganisationRequest(slug: "new", failed: false)
+        text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(value(in: text, "scim_organisation_requests_total", "new", outcome: "success") == 2)
+        // A refresh that no longer lists it (purged meanwhile) removes it.
+        metrics.publishOrganisations([], of: metrics.startOrganisationRefresh(), now: now)
+        text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(!text.contains(#"organisation="new""#))
+    }
+
     @Test("every metric alerts.yml and the Grafana dashboard use is on a live /metrics scrape")
     func alertRulesUseExportedMetrics() async throws {
         let rules = try String(contentsOf: Self.deployFile("prometheus/alerts.yml"), encoding: .utf8)

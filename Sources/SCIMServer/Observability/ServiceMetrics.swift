@@ -36,7 +36,7 @@ public final class ServiceMetrics: Sendable {
     private let connectionsOpen: Gauge
     private let connectionsRefused: Counter
     private let connectionTimeouts: [ConnectionDeadlines.Phase: Counter]
-    private let organisations = Mutex<[String: OrganisationSeries]>([:])
+    private let organisations = Mutex(OrganisationSeriesCache())
     private let organisationsRefreshed: Gauge
 
     /// Request latency buckets, in seconds: 5 ms to 10 s.
@@ -121,23 +121,36 @@ public final class ServiceMetrics: Sendable {
     /// event records it: `success` below status 400, `error` from 400 on.
     func recordOrganisationRequest(slug: String, failed: Bool) {
         let series = organisations.withLock { cache in
-            if let series = cache[slug] { return series }
+            if let series = cache.series[slug] { return series }
             return makeOrganisationSeries(slug, in: &cache)
         }
         (failed ? series.failed : series.succeeded).increment()
     }
 
+    /// Marks the start of a refresh, before it lists the organisations: the refresh then keeps the
+    /// series created after this mark even when its listing does not hold them (an organisation's first
+    /// requests while the refresh ran, counted from the first one on).
+    func startOrganisationRefresh() -> OrganisationRefresh {
+        organisations.withLock { cache in
+            cache.refreshesStarted += 1
+            return OrganisationRefresh(number: cache.refreshesStarted)
+        }
+    }
+
     /// Publishes a refresh of every organisation's signals: sets their gauges, creates their request
     /// counters at 0 (so the first error of an organisation is an increase Prometheus sees), and
     /// unregisters the series of organisations that no longer exist.
-    /// - Parameter now: the refresh's time, published as `scim_organisation_signals_refreshed_timestamp_seconds`.
-    func publishOrganisations(_ samples: [OrganisationSample], now: Date) {
+    /// - Parameters:
+    ///   - refresh: the mark taken before the organisations were listed; `nil` when the samples
+    ///     list every organisation there is (tests).
+    ///   - now: the refresh's time, published as `scim_organisation_signals_refreshed_timestamp_seconds`.
+    func publishOrganisations(_ samples: [OrganisationSample], of refresh: OrganisationRefresh? = nil, now: Date) {
         organisations.withLock { cache in
             var seen = Set<String>()
             for sample in samples {
                 seen.insert(sample.slug)
                 var series: OrganisationSeries
-                if let cached = cache[sample.slug] {
+                if let cached = cache.series[sample.slug] {
                     series = cached
                 } else {
                     series = makeOrganisationSeries(sample.slug, in: &cache)
@@ -165,11 +178,12 @@ public final class ServiceMetrics: Sendable {
                     registry.unregisterGauge(gauge)
                     series.tokenExpiry = nil
                 }
-                cache[sample.slug] = series
+                cache.series[sample.slug] = series
             }
-            for (slug, series) in cache where !seen.contains(slug) {
+            let listing = refresh?.number ?? cache.refreshesStarted + 1
+            for (slug, series) in cache.series where !seen.contains(slug) && series.refreshesBefore < listing {
                 series.unregister(from: registry)
-                cache[slug] = nil
+                cache.series[slug] = nil
             }
         }
         organisationsRefreshed.set(to: now.timeIntervalSince1970)
@@ -177,15 +191,16 @@ public final class ServiceMetrics: Sendable {
 
     /// Creates an organisation's counters and `scim_enabled` gauge and caches them; called under the lock.
     private func makeOrganisationSeries(
-        _ slug: String, in cache: inout [String: OrganisationSeries]
+        _ slug: String, in cache: inout OrganisationSeriesCache
     ) -> OrganisationSeries {
         let labels = [("organisation", slug)]
         let requests = Self.organisationRequestsName
         let series = OrganisationSeries(
             succeeded: registry.makeCounter(descriptor: requests, labels: labels + [("outcome", "success")]),
             failed: registry.makeCounter(descriptor: requests, labels: labels + [("outcome", "error")]),
-            scimEnabled: registry.makeGauge(descriptor: Self.organisationSCIMEnabledName, labels: labels))
-        cache[slug] = series
+            scimEnabled: registry.makeGauge(descriptor: Self.organisationSCIMEnabledName, labels: labels),
+            refreshesBefore: cache.refreshesStarted)
+        cache.series[slug] = series
         return series
     }
 
@@ -252,13 +267,27 @@ public final class ServiceMetrics: Sendable {
         var tokenExpiry: Date?
     }
 
+    /// A refresh of the organisations' signals, numbered in the order they started.
+    struct OrganisationRefresh: Sendable {
+        fileprivate var number: Int
+    }
+
+    /// Every organisation's series, and how many refreshes have started.
+    private struct OrganisationSeriesCache: Sendable {
+        var series: [String: OrganisationSeries] = [:]
+        var refreshesStarted = 0
+    }
+
     /// One organisation's series; the two gauges exist only while they have a value.
     private struct OrganisationSeries: Sendable {
         var succeeded: Counter
         var failed: Counter
         var scimEnabled: Gauge
-        var lastSuccess: Gauge?
-        var tokenExpiry: Gauge?
+        var lastSuccess: Gauge? = nil
+        var tokenExpiry: Gauge? = nil
+        /// How many refreshes had started when the series was created: a refresh that started later
+        /// listed its organisation, if it still existed.
+        var refreshesBefore: Int
 
         func unregister(from registry: PrometheusCollectorRegistry) {
             registry.unregisterCounter(succeeded)

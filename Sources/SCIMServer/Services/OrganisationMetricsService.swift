@@ -52,6 +52,7 @@ struct OrganisationMetricsService: Service, CustomStringConvertible {
     @discardableResult
     func refreshOnce(now: Date = Date()) async throws -> [ServiceMetrics.OrganisationSample] {
         var samples: [ServiceMetrics.OrganisationSample] = []
+        let refresh = metrics.startOrganisationRefresh()
         for organisation in try await store.organisations() {
             try Task.checkCancellation()
             var lastSuccess = ServiceMetrics.OrganisationSample.LastSuccess.none
@@ -73,7 +74,7 @@ struct OrganisationMetricsService: Service, CustomStringConvertible {
                     slug: organisation.slug, scimEnabled: organisation.scimEnabled, lastSuccess: lastSuccess,
                     tokenExpiry: organisation.earliestTokenExpiry))
         }
-        metrics.publishOrganisations(samples, now: now)
+        metrics.publishOrganisations(samples, of: refresh, now: now)
         return samples
     }
 }
