@@ -119,9 +119,51 @@ struct TokenBucketTests {
         #expect(limiter.take("key", limit: fivePerMinute, generation: 2) == .limited(retryAfter: 12), "same bucket")
         #expect(limiter.check("key", generation: 2) == .limited(retryAfter: 12), "that try failed: limited again")
         #expect(limiter.check("key") == .allowed, "no generation is not generation 2")
-        _ = limiter.take("key", limit: fivePerMinute)
+        for _ in 0..<5 { _ = limiter.take("key", limit: fivePerMinute) }
         #expect(limiter.check("key", generation: 3) == .limited(retryAfter: 12), "taken without one: holds under all")
         #expect(limiter.check("key") == .limited(retryAfter: 12))
+    }
+
+    @Test("takes without a generation still limit after a take under one, under every generation")
+    func lastingBeforeCurable() {
+        let clock = ManualClock()
+        let limiter = RateLimiter<String>(clock: clock.read)
+        let fivePerMinute = TokenBucket.Limit(ratePerSecond: 5.0 / 60, burst: 5)
+        for _ in 0..<5 { _ = limiter.take("key", limit: fivePerMinute) }
+        _ = limiter.take("key", limit: fivePerMinute, generation: 1)
+        #expect(limiter.check("key", generation: 1) == .limited(retryAfter: 12))
+        #expect(limiter.check("key", generation: 2) == .limited(retryAfter: 12), "a control change cures none of them")
+        #expect(limiter.check("key") == .limited(retryAfter: 12))
+        clock.advance(12.001)
+        #expect(limiter.check("key", generation: 2) == .allowed, "a token came back")
+    }
+
+    @Test("takes under a generation are forgiven under the next one, though a take without one followed them")
+    func curableBeforeLasting() {
+        let clock = ManualClock()
+        let limiter = RateLimiter<String>(clock: clock.read)
+        let fivePerMinute = TokenBucket.Limit(ratePerSecond: 5.0 / 60, burst: 5)
+        for _ in 0..<4 { _ = limiter.take("key", limit: fivePerMinute, generation: 1) }
+        _ = limiter.take("key", limit: fivePerMinute)
+        #expect(limiter.check("key", generation: 1) == .limited(retryAfter: 12), "all five count under generation 1")
+        #expect(limiter.check("key", generation: 2) == .allowed, "only the one without a generation holds under 2")
+        for _ in 0..<3 { _ = limiter.take("key", limit: fivePerMinute) }
+        #expect(limiter.check("key", generation: 2) == .allowed, "four of five")
+        _ = limiter.take("key", limit: fivePerMinute)
+        #expect(limiter.check("key", generation: 2) == .limited(retryAfter: 12), "five without a generation")
+        #expect(limiter.check("key", generation: 7) == .limited(retryAfter: 12))
+    }
+
+    @Test("a bucket that has refilled forgets which of its takes held under every generation")
+    func refilledSlotStartsAfresh() {
+        let clock = ManualClock()
+        let limiter = RateLimiter<String>(clock: clock.read)
+        let fivePerMinute = TokenBucket.Limit(ratePerSecond: 5.0 / 60, burst: 5)
+        for _ in 0..<5 { _ = limiter.take("key", limit: fivePerMinute) }
+        clock.advance(60)
+        for _ in 0..<5 { _ = limiter.take("key", limit: fivePerMinute, generation: 1) }
+        #expect(limiter.check("key", generation: 1) == .limited(retryAfter: 12))
+        #expect(limiter.check("key", generation: 2) == .allowed, "the old takes were refilled, not kept")
     }
 
     @Test("the limiter is bounded: idle buckets go first, then the least recently used")

@@ -96,16 +96,25 @@ struct TokenBucket: Sendable, Equatable {
 /// generation. A caller that passes `CacheCoherence.generation` for a refusal that a control change
 /// can cure (an organisation with SCIM disabled) lets the key through once more after control data
 /// changed: if the organisation is still disabled, the next failure takes a token under the new
-/// generation and limits the key again. A token taken without a generation holds under every one.
+/// generation and limits the key again. A token taken without a generation holds under every one,
+/// whatever is taken under a generation before or after it: a key that has both kinds keeps a
+/// second bucket of the lasting takes alone, which `check` consults under any other generation.
 ///
 /// Memory is bounded: when a new key arrives and `capacity` buckets exist, full (idle) buckets are
 /// dropped (a full bucket is the same as a missing one); if none is idle, the least recently used
 /// bucket goes.
 final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     private struct Slot {
+        /// Every take.
         var bucket: TokenBucket
-        /// The generation of the last take; nil when it holds under every generation.
+        /// The generation of the last take made under one; nil while every take holds under every
+        /// generation (then `bucket` holds under every generation too).
         var generation: UInt64?
+        /// The takes made without a generation alone, once the slot also holds takes made under one.
+        var lasting: TokenBucket?
+
+        /// True when forgetting the slot changes nothing.
+        func isIdle(now: Double) -> Bool { bucket.isIdle(now: now) && lasting?.isIdle(now: now) != false }
     }
 
     private let buckets: Mutex<[Key: Slot]>
@@ -122,19 +131,31 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
         self.clock = clock
     }
 
-    /// Admits one request for `key` under `limit` (a changed limit applies from now on), and stamps
-    /// the bucket with `generation`.
+    /// Admits one request for `key` under `limit` (a changed limit applies from now on). A take under
+    /// `generation` holds only under it (and stamps the bucket with it); a take without one holds
+    /// under every generation.
     func take(_ key: Key, limit: TokenBucket.Limit, generation: UInt64? = nil) -> TokenBucket.Decision {
         let now = clock()
         return buckets.withLock { buckets in
             var slot: Slot
-            if let existing = buckets[key] {
+            if var existing = buckets[key] {
+                // A full bucket remembers nothing, including which of its takes were lasting.
+                if existing.isIdle(now: now) { (existing.generation, existing.lasting) = (nil, nil) }
+                existing.bucket.apply(limit, now: now)
+                existing.lasting?.apply(limit, now: now)
                 slot = existing
-                slot.bucket.apply(limit, now: now)
-                slot.generation = generation
             } else {
                 Self.makeRoom(in: &buckets, capacity: capacity, now: now)
-                slot = Slot(bucket: TokenBucket(limit: limit, now: now), generation: generation)
+                slot = Slot(bucket: TokenBucket(limit: limit, now: now), generation: nil, lasting: nil)
+            }
+            if let generation {
+                // Takes so far all hold under every generation: kept apart before `bucket` stops doing so.
+                if slot.generation == nil, !slot.bucket.isIdle(now: now) { slot.lasting = slot.bucket }
+                slot.generation = generation
+            } else if slot.generation != nil {
+                var lasting = slot.lasting ?? TokenBucket(limit: limit, now: now)
+                _ = lasting.take(now: now)
+                slot.lasting = lasting
             }
             let decision = slot.bucket.take(now: now)
             buckets[key] = slot
@@ -142,15 +163,19 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// Whether `key` is currently limited, without spending a token. Unknown keys, and keys whose
-    /// bucket was last spent under a generation other than `generation`, are allowed; nothing is stored.
+    /// Whether `key` is currently limited, without spending a token; nothing is stored. Unknown keys
+    /// are allowed. Under a generation other than the one the bucket was last spent under, only the
+    /// takes made without a generation count.
     func check(_ key: Key, generation: UInt64? = nil) -> TokenBucket.Decision {
         let now = clock()
         return buckets.withLock { buckets in
-            guard let slot = buckets[key], slot.generation == nil || slot.generation == generation else {
-                return .allowed
+            guard let slot = buckets[key] else { return .allowed }
+            let lasting = slot.lasting?.check(now: now) ?? .allowed
+            guard slot.generation == nil || slot.generation == generation else { return lasting }
+            switch (slot.bucket.check(now: now), lasting) {
+            case (.allowed, let decision), (let decision, .allowed): return decision
+            case (.limited(let first), .limited(let second)): return .limited(retryAfter: max(first, second))
             }
-            return slot.bucket.check(now: now)
         }
     }
 
@@ -159,7 +184,7 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
 
     private static func makeRoom(in buckets: inout [Key: Slot], capacity: Int, now: Double) {
         guard buckets.count >= capacity else { return }
-        buckets = buckets.filter { !$0.value.bucket.isIdle(now: now) }
+        buckets = buckets.filter { !$0.value.isIdle(now: now) }
         if buckets.count >= capacity,
             let stalest = buckets.min(by: { $0.value.bucket.updatedAt < $1.value.bucket.updatedAt })?.key
         {
