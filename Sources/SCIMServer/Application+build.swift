@@ -69,7 +69,7 @@ public func buildApplication(
 
     // The purge deletes every organisation's expired tokens, so it goes by the system clock even where
     // `configuration.clock` is moved (tests sharing one database); `AccessTokenPurger`'s tests pass
-    // a store on a clock of their own.
+    // a store on a clock of their own and their own organisation.
     let accessTokenPurger = AccessTokenPurger(
         oauth: OAuthClientStore(
             client: backgroundClient, accessTokenLifetime: configuration.oauthAccessTokenLifetime,

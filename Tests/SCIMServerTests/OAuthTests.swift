@@ -853,14 +853,19 @@ struct OAuthUpkeepTests {
         ).rows[0].decode(0, as: Int.self)
     }
 
-    /// The manual clock starts in 2001, so only this test's tokens are ever due: other tests share the
-    /// database, and their tokens (issued on today's clock) are not touched by a pass "in 2001".
+    /// Other tests share the database, and each of their apps runs a background purger on the system
+    /// clock. This test's manual clock starts at the real now, so its tokens expire an hour or more
+    /// from now: those purgers, which delete only tokens expired by the system clock, never see them
+    /// due while it runs. Its own purgers are scoped to its organisation, so its clock, moved ahead,
+    /// deletes no other test's tokens.
     @Test("expired access tokens are purged past the margin only, in batches, once by two replicas at once")
     func purgeExpiredTokens() async throws {
-        let clock = ManualDate(Date(timeIntervalSince1970: 983_404_800))  // 2001-03-01
+        let clock = ManualDate()
         try await withOAuthApp(clock: clock) { client in
             let org = try await client.organisation("oauthpurge")
             let oauth = try await client.oauthClient(org.slug)
+            let organisation = try await client.admin(.get, "/organisations/\(org.slug)")
+            let organisationID = try #require(organisation["id"]?.stringValue.flatMap { UUID(uuidString: $0) })
             var early: [String] = []
             for _ in 0..<5 { early.append(try await client.accessToken(oauth)) }
             clock.advance(by: 1800)
@@ -874,7 +879,7 @@ struct OAuthUpkeepTests {
                     let replicas = [db, other].map {
                         AccessTokenPurger(
                             oauth: OAuthClientStore(client: $0, now: { clock.now }), interval: .seconds(3600),
-                            batchSize: 2, metrics: metrics, logger: TestDatabase.logger)
+                            batchSize: 2, organisation: organisationID, metrics: metrics, logger: TestDatabase.logger)
                     }
                     #expect(try await Self.accessTokenRows(oauth.clientID, db) == 6)
 
@@ -888,7 +893,7 @@ struct OAuthUpkeepTests {
                     async let first = replicas[0].purgeOnce()
                     async let second = replicas[1].purgeOnce()
                     let purged = try await first + second
-                    #expect(purged == 5, "only the five early tokens are due anywhere in the database")
+                    #expect(purged == 5, "only the five early tokens are due in the organisation")
                     #expect(try await Self.accessTokenRows(oauth.clientID, db) == 1, "the later token is still live")
                     let counted = OperationsTests.value(
                         in: String(decoding: metrics.render(), as: UTF8.self), "scim_oauth_access_tokens_purged_total")

@@ -16,17 +16,23 @@ public struct AccessTokenPurger: Service, CustomStringConvertible {
     let interval: Duration
     let initialDelay: Duration
     let batchSize: Int
+    /// Only this organisation's tokens; nil, as in service, for every organisation's.
+    let organisation: UUID?
     let metrics: ServiceMetrics
     let logger: Logger
 
+    /// - Parameter organisation: purge only this organisation's tokens. Tests that share one database
+    ///   and move the store's clock pass their own organisation, so they delete no other test's tokens.
     public init(
         oauth: OAuthClientStore, interval: Duration, initialDelay: Duration = .seconds(30),
-        batchSize: Int = OAuthClientStore.accessTokenPurgeBatch, metrics: ServiceMetrics, logger: Logger
+        batchSize: Int = OAuthClientStore.accessTokenPurgeBatch, organisation: UUID? = nil, metrics: ServiceMetrics,
+        logger: Logger
     ) {
         self.oauth = oauth
         self.interval = interval
         self.initialDelay = min(initialDelay, interval)
         self.batchSize = batchSize
+        self.organisation = organisation
         self.metrics = metrics
         self.logger = logger
     }
@@ -50,7 +56,7 @@ public struct AccessTokenPurger: Service, CustomStringConvertible {
         var purged = 0
         while true {
             try Task.checkCancellation()
-            let deleted = try await oauth.purgeExpiredAccessTokens(limit: batchSize)
+            let deleted = try await oauth.purgeExpiredAccessTokens(limit: batchSize, organisation: organisation)
             purged += deleted
             metrics.recordAccessTokensPurged(deleted)
             if deleted < batchSize { break }

@@ -443,13 +443,24 @@ public struct OAuthClientStore: Sendable {
     /// Safe on every replica at once: rows another purge has locked are skipped (`SKIP LOCKED`), never
     /// waited for, and each row is deleted once. Deleting an expired token changes nothing a cache may
     /// serve (a cached token stops at its own expiry), so no cache epoch moves.
+    /// - Parameter organisation: only this organisation's tokens (tests that share one database and
+    ///   move the store's clock); nil, as in service, for every organisation's.
     /// - Returns: how many rows were deleted; fewer than `limit` means none due is left unlocked.
-    public func purgeExpiredAccessTokens(limit: Int = accessTokenPurgeBatch) async throws -> Int {
+    public func purgeExpiredAccessTokens(limit: Int = accessTokenPurgeBatch, organisation: UUID? = nil) async throws
+        -> Int
+    {
         let cutoff = now().addingTimeInterval(-Self.accessTokenPurgeMargin)
+        let scope: PostgresQuery =
+            organisation.map {
+                """
+                AND secret_id IN (SELECT s.id FROM control.oauth_client_secrets s
+                    JOIN control.oauth_clients c ON c.id = s.client_id WHERE c.organisation_id = \($0))
+                """
+            } ?? ""
         return try await client.query(
             """
             DELETE FROM control.oauth_access_tokens WHERE id IN (
-                SELECT id FROM control.oauth_access_tokens WHERE expires_at < \(cutoff)
+                SELECT id FROM control.oauth_access_tokens WHERE expires_at < \(cutoff) \(scope)
                 ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
             """
         ).affectedRows
