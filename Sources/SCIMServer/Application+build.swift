@@ -133,7 +133,7 @@ func buildRouter(
     let settings = SCIMSettings(limits: configuration.limits, publicBaseURL: configuration.publicBaseURL)
 
     let rateLimits = configuration.rateLimits
-    let failedAuth = FailedAuthLimiter(rateLimits, coherence: coherence)
+    let failedAuth = FailedAuthLimiter(rateLimits, coherence: coherence, clock: configuration.rateLimitClock)
     let oauth = OAuthClientStore(
         client: client, accessTokenLifetime: configuration.oauthAccessTokenLifetime, now: configuration.clock)
     let authenticator = CachedTokenAuthenticator(
@@ -171,7 +171,8 @@ func buildRouter(
     ).addRoutes(to: admin)
 
     OAuthTokenController(
-        oauth: oauth, limiter: failedAuth, issued: RateLimiter<UUID>(), issueLimit: rateLimits.oauthTokenLimit,
+        oauth: oauth, limiter: failedAuth, issued: RateLimiter<UUID>(clock: configuration.rateLimitClock),
+        issueLimit: rateLimits.oauthTokenLimit,
         trustedProxy: rateLimits.trustedProxy, events: events
     ).addRoutes(to: router)
 
@@ -198,7 +199,10 @@ func buildRouter(
         )
         .add(middleware: SCIMAuthMiddleware(tokens: authenticator, events: events, metrics: metrics))
         .add(middleware: SyncEventMiddleware(buffer: events, metrics: metrics))
-        .add(middleware: RateLimitMiddleware(limiter: RateLimiter<UUID>(), defaultLimit: rateLimits.defaultLimit))
+        .add(
+            middleware: RateLimitMiddleware(
+                limiter: RateLimiter<UUID>(clock: configuration.rateLimitClock), defaultLimit: rateLimits.defaultLimit)
+        )
         .group(context: TenantRequestContext.self)
     let users = UserStore(
         client: client, mappings: mappingCache, listStatementTimeout: configuration.listStatementTimeout)

@@ -70,6 +70,9 @@ public struct AppConfiguration: Sendable {
     /// The wall clock OAuth secrets and access tokens expire by. Always the system clock in service;
     /// tests inject a manual one to expire credentials without waiting.
     public var clock: @Sendable () -> Date = { Date() }
+    /// The monotonic clock, in seconds, the rate limiters' buckets refill by. Always the continuous
+    /// clock in service; tests freeze it so that no bucket refills while they count requests.
+    public var rateLimitClock: @Sendable () -> Double = RateLimiter<UUID>.monotonicSeconds
 
     public init(databaseURL: String, adminToken: String, sqlDirectory: URL = MigrationSet.defaultDirectory()) {
         self.databaseURL = databaseURL

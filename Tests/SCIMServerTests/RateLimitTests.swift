@@ -9,11 +9,13 @@ import Testing
 @testable import SCIMServer
 
 /// Builds the app with the production rate-limit defaults (50 rps, burst 100) but a failed-auth
-/// threshold of 5 per prefix (25 per address for unshaped credentials) over an hour, so no failure
-/// bucket refills while a test runs, instead of the generous limits the other suites run with.
+/// threshold of 5 per prefix (25 per address for unshaped credentials) over an hour, instead of the
+/// generous limits the other suites run with. The limiters' clock is frozen, so no bucket refills
+/// while a test runs, however slowly its requests are served.
 private func withRateLimitedApp(_ body: @Sendable (TestClient) async throws -> Void) async throws {
     var configuration = try TestDatabase.configuration()
     configuration.rateLimits = RateLimitSettings(failedAuthAttempts: 5, failedAuthWindow: .seconds(3600))
+    configuration.rateLimitClock = { 1_000 }
     let app = try await buildApplication(configuration, logger: TestDatabase.logger)
     try await app.test(.router) { client in
         try await body(TestClient(client: client))
@@ -42,12 +44,12 @@ struct RateLimitTests {
                     "requestsPerSecond": 1, "burst": 3,
                 ])
 
-            // Concurrently, so the bucket cannot refill between requests however loaded the machine is.
-            let results = try await withThrowingTaskGroup(of: TestResult.self) { group in
-                for _ in 0..<6 { group.addTask { try await noisy.scim(.get, "/Users") } }
-                return try await group.reduce(into: [TestResult]()) { $0.append($1) }
-            }
-            #expect(results.filter { $0.status == .ok }.count >= 3, "the burst passes: \(results.map(\.status.code))")
+            // The bucket never refills on the frozen clock: the burst passes, then every request is limited.
+            var results: [TestResult] = []
+            for _ in 0..<6 { results.append(try await noisy.scim(.get, "/Users")) }
+            #expect(
+                results.map(\.status) == [.ok, .ok, .ok, .tooManyRequests, .tooManyRequests, .tooManyRequests],
+                "statuses \(results.map(\.status.code))")
             let limited = try #require(
                 results.first { $0.status == .tooManyRequests }, "statuses \(results.map(\.status.code))")
             expectSCIMError(limited, .tooManyRequests)
@@ -67,11 +69,9 @@ struct RateLimitTests {
             let org = try await client.organisation("clear")
             try await client.admin(
                 .patch, "/organisations/\(org.slug)", json: ["rateLimit": ["requestsPerSecond": 1, "burst": 2]])
-            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for _ in 0..<5 { group.addTask { try await org.scim(.get, "/Users").status } }
-                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
-            }
-            #expect(statuses.contains(.tooManyRequests), "\(statuses)")
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<5 { statuses.append(try await org.scim(.get, "/Users").status) }
+            #expect(statuses == [.ok, .ok, .tooManyRequests, .tooManyRequests, .tooManyRequests], "\(statuses)")
 
             let cleared = try await client.admin(.patch, "/organisations/\(org.slug)", json: ["rateLimit": .null])
             #expect(cleared.status == .ok)
