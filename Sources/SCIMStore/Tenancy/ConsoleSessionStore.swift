@@ -75,9 +75,13 @@ public struct ConsoleSessionStore: Sendable {
         }
         var lastSeen: Date = try row.decode("last_seen_at")
         if now.timeIntervalSince(lastSeen) >= Self.touchInterval {
-            _ = try await client.query(
-                "UPDATE control.console_sessions SET last_seen_at = \(now) WHERE id_hash = \(hash)")
-            lastSeen = now
+            // Another request of the session may have written a later time since the read above.
+            let touched = try await client.query(
+                """
+                UPDATE control.console_sessions SET last_seen_at = GREATEST(last_seen_at, \(now))
+                WHERE id_hash = \(hash) RETURNING last_seen_at
+                """)
+            lastSeen = try touched.first?.decode("last_seen_at", as: Date.self) ?? now
         }
         return ConsoleSession(
             idHash: hash, identity: identity, createdAt: try row.decode("created_at"), lastSeenAt: lastSeen,

@@ -419,9 +419,17 @@ public struct OAuthClientStore: Sendable {
                 INSERT INTO control.oauth_access_tokens (id, secret_id, prefix, token_hash, issued_at, expires_at)
                 VALUES (\(UUID()), \(secretID), \(token.prefix), \(token.digest), \(now), \(expiresAt))
                 """)
+            // `now` was read before the transaction: a later request may have written a later time first.
             _ = try connection.query(
-                "UPDATE control.oauth_client_secrets SET last_used_at = \(now) WHERE id = \(secretID)")
-            _ = try connection.query("UPDATE control.oauth_clients SET last_used_at = \(now) WHERE id = \(clientUUID)")
+                """
+                UPDATE control.oauth_client_secrets SET last_used_at = GREATEST(last_used_at, \(now))
+                WHERE id = \(secretID)
+                """)
+            _ = try connection.query(
+                """
+                UPDATE control.oauth_clients SET last_used_at = GREATEST(last_used_at, \(now))
+                WHERE id = \(clientUUID)
+                """)
             let seconds = Int(expiresAt.timeIntervalSince(now).rounded())
             return .success(IssuedAccessToken(accessToken: token.token, expiresIn: max(1, seconds), tenant: tenant))
         }

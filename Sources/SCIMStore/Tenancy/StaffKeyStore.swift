@@ -172,9 +172,12 @@ public struct StaffKeyStore: Sendable {
             if try row.decode("stale", as: Bool.self), try !row.decode("revoked", as: Bool.self),
                 Secrets.constantTimeEquals(try row.decode("secret_hash"), digest)
             {
+                // Never back: a request whose statement started earlier may write after this one.
                 _ = try connection.query(
-                    "UPDATE control.staff_keys SET last_used_at = now() WHERE id = \(try row.decode("id", as: UUID.self))"
-                )
+                    """
+                    UPDATE control.staff_keys SET last_used_at = GREATEST(last_used_at, now())
+                    WHERE id = \(try row.decode("id", as: UUID.self))
+                    """)
             }
             return row
         }

@@ -113,9 +113,12 @@ public struct TokenStore: Sendable {
             guard let row = rows.first else { return nil }
             if try row.decode("stale", as: Bool.self), Secrets.constantTimeEquals(try row.decode("secret_hash"), digest)
             {
+                // Never back: a request whose statement started earlier may write after this one.
                 _ = try connection.query(
-                    "UPDATE control.scim_tokens SET last_used_at = now() WHERE id = \(try row.decode("id", as: UUID.self))"
-                )
+                    """
+                    UPDATE control.scim_tokens SET last_used_at = GREATEST(last_used_at, now())
+                    WHERE id = \(try row.decode("id", as: UUID.self))
+                    """)
             }
             return row
         }
