@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Postgres
 import SCIM
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 @testable import SCIMServer
@@ -263,39 +264,39 @@ struct EventLogTests {
 
 @Suite("Sync event buffer")
 struct EventBufferTests {
-    /// Runs `body` with a migrated database and the schemas of `count` new organisations.
-    func withOrganisations(_ count: Int, _ body: @Sendable (PostgresClient, [PostgresIdentifier]) async throws -> Void)
+    /// Runs `body` with a migrated database and `count` new organisations.
+    func withOrganisations(_ count: Int, _ body: @Sendable (PostgresClient, [Tenant]) async throws -> Void)
         async throws
     {
         let migrations = try MigrationSet.load(from: TestDatabase.sqlDirectory)
         try await withDatabase { client in
             try await Migrator(migrations: migrations, logger: TestDatabase.logger).migrate(client)
             let organisations = OrganisationStore(client: client, migrations: migrations)
-            var schemas: [PostgresIdentifier] = []
+            var tenants: [Tenant] = []
             for n in 0..<count {
                 let organisation = try await organisations.create(
                     slug: TestDatabase.uniqueSlug("ev"), name: "Events \(n)")
-                schemas.append(try PostgresIdentifier(organisation.schemaName))
+                tenants.append(try await organisations.tenant(slug: organisation.slug))
             }
-            try await body(client, schemas)
+            try await body(client, tenants)
         }
     }
 
     @Test("an event the database refuses is dropped and counted; the rest of the flush is written")
     func refusedEventIsQuarantined() async throws {
-        try await withOrganisations(2) { client, schemas in
-            let (schema, neighbour) = (schemas[0], schemas[1])
+        try await withOrganisations(2) { client, tenants in
+            let (schema, neighbour) = (tenants[0].schema, tenants[1].schema)
             let buffer = EventBuffer()
             func event(_ requestID: String, status: Int) -> SyncEvent {
                 SyncEvent(
                     origin: EventOrigin(requestID: requestID, tokenID: nil, method: "GET", path: "/scim/v2/Users"),
                     outcome: .success, status: status)
             }
-            buffer.append(event("good-1", status: 200), schema: schema)
+            buffer.append(event("good-1", status: 200), for: tenants[0])
             // An HTTP status no integer column holds: the whole batch's INSERT fails with 22003.
-            buffer.append(event("bad", status: 5_000_000_000), schema: schema)
-            buffer.append(event("good-2", status: 200), schema: schema)
-            buffer.append(event("neighbour", status: 200), schema: neighbour)
+            buffer.append(event("bad", status: 5_000_000_000), for: tenants[0])
+            buffer.append(event("good-2", status: 200), for: tenants[0])
+            buffer.append(event("neighbour", status: 200), for: tenants[1])
             try await buffer.flush(client)
             #expect(buffer.pendingCount == 0, "nothing is left to fail again at the next flush")
             #expect(buffer.droppedCount == 1)
@@ -322,8 +323,8 @@ struct EventBufferTests {
 
     @Test("a flush writes at most flushLimit events, exactly as buffered, whatever characters they hold")
     func boundedFlushKeepsValues() async throws {
-        try await withOrganisations(1) { client, schemas in
-            let schema = schemas[0]
+        try await withOrganisations(1) { client, tenants in
+            let (tenant, schema) = (tenants[0], tenants[0].schema)
             let userID = try await Self.insertKnownUser(client, schema)
             let buffer = EventBuffer()
             let origin = EventOrigin(requestID: "r-0", tokenID: nil, method: "PATCH", path: "/scim/v2/Users/{x}")
@@ -335,14 +336,14 @@ struct EventBufferTests {
             // About a known user without its userName (a failed write): the flush fills it in.
             let aboutUser = SyncEvent(
                 origin: origin, outcome: .error, status: 409, resourceType: "User", resourceID: userID)
-            buffer.append(awkward, schema: schema)
-            buffer.append(aboutUser, schema: schema)
+            buffer.append(awkward, for: tenant)
+            buffer.append(aboutUser, for: tenant)
             for n in 0..<(EventBuffer.flushLimit + 498) {
                 buffer.append(
                     SyncEvent(
                         origin: EventOrigin(
                             requestID: "bulk-\(n)", tokenID: UUID(), method: "GET", path: "/scim/v2/Users"),
-                        outcome: .success, status: 200), schema: schema)
+                        outcome: .success, status: 200), for: tenant)
             }
             try await buffer.flush(client)
             #expect(buffer.pendingCount == 500)
@@ -372,8 +373,8 @@ struct EventBufferTests {
 
     @Test("a few events, written as VALUES rows, keep their values too; the userName is looked up only when missing")
     func fewEventsKeepValues() async throws {
-        try await withOrganisations(1) { client, schemas in
-            let schema = schemas[0]
+        try await withOrganisations(1) { client, tenants in
+            let schema = tenants[0].schema
             let userID = try await Self.insertKnownUser(client, schema)
             for (requestID, withLookup) in [("few-1", false), ("few-2", true)] {
                 let origin = EventOrigin(requestID: requestID, tokenID: UUID(), method: "POST", path: "/scim/v2/Users")
@@ -408,14 +409,14 @@ struct EventBufferTests {
         "the flush service catches up with a backlog of full batches, and writes the rest on graceful shutdown",
         .timeLimit(.minutes(1)))
     func flushServiceCatchesUp() async throws {
-        try await withOrganisations(1) { client, schemas in
-            let schema = schemas[0]
+        try await withOrganisations(1) { client, tenants in
+            let (tenant, schema) = (tenants[0], tenants[0].schema)
             let buffer = EventBuffer()
             func append(_ count: Int, prefix: String) {
                 for n in 0..<count {
                     let origin = EventOrigin(
                         requestID: "\(prefix)-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users")
-                    buffer.append(SyncEvent(origin: origin, outcome: .success, status: 200), schema: schema)
+                    buffer.append(SyncEvent(origin: origin, outcome: .success, status: 200), for: tenant)
                 }
             }
             append(3 * EventBuffer.flushLimit + 7, prefix: "backlog")
@@ -487,42 +488,141 @@ struct EventBufferTests {
         #expect(written == EventBuffer.minimumBatch + 3, "the background pool outlives the flush service's last flush")
     }
 
-    @Test("a periodic flush writes busy tenants now and lets a quiet tenant's few events gather")
+    @Test("a periodic flush writes busy tenants now and lets a quiet tenant's few events gather up to maximumDelay")
     func quietTenantsWait() async throws {
-        try await withOrganisations(2) { client, schemas in
-            let (busy, quiet) = (schemas[0], schemas[1])
-            let buffer = EventBuffer()
-            func event(_ n: Int) -> SyncEvent {
-                SyncEvent(
-                    origin: EventOrigin(requestID: "r-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
-                    outcome: .success, status: 200)
-            }
-            for n in 0..<60 { buffer.append(event(n), schema: busy) }
-            for n in 0..<3 { buffer.append(event(n), schema: quiet) }
+        try await withOrganisations(2) { client, tenants in
+            let (busy, quiet) = (tenants[0], tenants[1])
+            let clock = FrozenClock()
+            let buffer = EventBuffer(now: clock.now)
+            for n in 0..<60 { buffer.append(Self.event("r-\(n)"), for: busy) }
+            for n in 0..<3 { buffer.append(Self.event("r-\(n)"), for: quiet) }
             #expect(try await buffer.flush(client, dueOnly: true) == 60)
             #expect(buffer.pendingCount == 3, "three events, just arrived: not due yet")
+            clock.advance(by: EventBuffer.maximumDelay - .milliseconds(1))
+            #expect(try await buffer.flush(client, dueOnly: true) == 0, "not due before maximumDelay")
+            clock.advance(by: .milliseconds(1))
+            #expect(try await buffer.flush(client, dueOnly: true) == 3, "due once they have waited maximumDelay")
+            buffer.append(Self.event("r-3"), for: quiet)
             #expect(try await buffer.flush(client, dueOnly: true) == 0)
-            #expect(try await buffer.flush(client) == 3, "an unconditional flush (shutdown, admin reads) takes them")
+            #expect(try await buffer.flush(client) == 1, "an unconditional flush (shutdown, admin reads) takes them")
             let counts = try await client.query(
-                "SELECT (SELECT count(*) FROM \(busy).sync_events) AS busy, (SELECT count(*) FROM \(quiet).sync_events) AS quiet"
-            )
+                """
+                SELECT (SELECT count(*) FROM \(busy.schema).sync_events) AS busy,
+                       (SELECT count(*) FROM \(quiet.schema).sync_events) AS quiet
+                """)
             #expect(try counts[0].decode("busy", as: Int.self) == 60)
-            #expect(try counts[0].decode("quiet", as: Int.self) == 3)
+            #expect(try counts[0].decode("quiet", as: Int.self) == 4)
+        }
+    }
+
+    /// A read's event, as the buffer holds them.
+    static func event(_ requestID: String) -> SyncEvent {
+        SyncEvent(
+            origin: EventOrigin(requestID: requestID, tokenID: nil, method: "GET", path: "/scim/v2/Users"),
+            outcome: .success, status: 200)
+    }
+
+    @Test(
+        "flush(only:) returns once the write of its tenant's events another flush took has committed",
+        .timeLimit(.minutes(1)))
+    func flushOnlyWaitsForWritesInFlight() async throws {
+        try await withOrganisations(1) { client, tenants in
+            let (tenant, schema) = (tenants[0], tenants[0].schema)
+            let buffer = EventBuffer()
+            for n in 0..<3 { buffer.append(Self.event("w-\(n)"), for: tenant) }
+            // Another session holds the tenant's event table until the test cancels it: a periodic flush
+            // takes the events, then its INSERT waits for the lock.
+            var blockerConfiguration = PostgresClient.Configuration(
+                connectionString: try TestDatabase.configuration().databaseURL)
+            blockerConfiguration.statementTimeout = nil
+            let blocker = PostgresClient(configuration: blockerConfiguration, logger: TestDatabase.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await blocker.run() }
+                let holding = Task {
+                    try await blocker.withTransaction { connection in
+                        try connection.execute(unsafeSQL: "LOCK TABLE \(schema.quoted).sync_events IN SHARE MODE")
+                        try connection.execute(unsafeSQL: "SELECT pg_sleep(600)")
+                    }
+                }
+                func locks(granted: Bool) -> PostgresQuery {
+                    """
+                    SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                    JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = \(schema.name) AND c.relname = 'sync_events' AND l.granted = \(granted)
+                    """
+                }
+                while try await blocker.query(locks(granted: true)).isEmpty {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let periodic = Task { try await buffer.flush(client, dueOnly: false) }
+                while try await blocker.query(locks(granted: false)).isEmpty {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(buffer.pendingCount == 0, "the periodic flush took the events and is writing them")
+
+                let returned = Flag()
+                let reader = Task {
+                    try await buffer.flush(client, only: schema)
+                    returned.set()
+                    return try await client.query("SELECT count(*) FROM \(schema).sync_events")[0].decode(
+                        0, as: Int.self)
+                }
+                // Until the reader's flush either returns or waits for the periodic flush's write.
+                while !returned.isSet && buffer.waitingFlushCount == 0 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                _ = try await blocker.query("SELECT pg_cancel_backend(pid) FROM (\(locks(granted: true))) AS holders")
+                _ = try? await holding.value
+                #expect(try await reader.value == 3, "the reader sees the events the periodic flush was writing")
+                #expect(try await periodic.value == 3)
+                #expect(buffer.waitingFlushCount == 0)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test("events buffered for an organisation are never written into a new organisation that took its slug")
+    func purgedOrganisationsEventsStayOut() async throws {
+        try await withOrganisations(1) { client, tenants in
+            let old = tenants[0]
+            let buffer = EventBuffer()
+            buffer.append(Self.event("old-1"), for: old)
+            // The organisation is purged, and its slug taken again, while its events wait.
+            let actor = StaffIdentity(kind: .staffKey, id: UUID(), name: "Jane Offboarder", role: .support)
+            let lifecycle = OrganisationLifecycle(client: client, graceDays: 30)
+            _ = try await lifecycle.offboard(slug: old.slug, by: actor)
+            _ = try await lifecycle.purge(slug: old.slug, confirmation: old.slug, by: actor)
+            let organisations = OrganisationStore(
+                client: client, migrations: try MigrationSet.load(from: TestDatabase.sqlDirectory))
+            _ = try await organisations.create(slug: old.slug, name: "Events again")
+            let new = try await organisations.tenant(slug: old.slug)
+            #expect(new.schema == old.schema)
+            #expect(new.organisationID != old.organisationID)
+            buffer.append(Self.event("new-1"), for: new)
+            buffer.append(Self.event("old-2"), for: old)
+            #expect(try await buffer.flush(client) == 3, "in one transaction")
+            buffer.append(Self.event("old-3"), for: old)
+            buffer.append(Self.event("new-2"), for: new)
+            #expect(try await buffer.flush(client, only: new.schema) == 2, "by schema, for an admin read")
+            let written = try await client.query("SELECT request_id FROM \(new.schema).sync_events ORDER BY request_id")
+                .map { try $0.decode(0, as: String.self) }
+            #expect(written == ["new-1", "new-2"])
+            #expect(buffer.pendingCount == 0)
         }
     }
 
     @Test("a flush limit that ends inside one tenant's events takes the rest at the next flush")
     func limitSplitsTenants() async throws {
-        try await withOrganisations(2) { client, schemas in
+        try await withOrganisations(2) { client, tenants in
             let buffer = EventBuffer()
             let each = EventBuffer.flushLimit * 3 / 4
-            for schema in schemas {
+            for tenant in tenants {
                 for n in 0..<each {
                     buffer.append(
                         SyncEvent(
                             origin: EventOrigin(
                                 requestID: "s-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
-                            outcome: .success, status: 200), schema: schema)
+                            outcome: .success, status: 200), for: tenant)
                 }
             }
             #expect(try await buffer.flush(client) == EventBuffer.flushLimit)
@@ -530,7 +630,7 @@ struct EventBufferTests {
             #expect(try await buffer.flush(client) == 2 * each - EventBuffer.flushLimit)
             #expect(buffer.pendingCount == 0)
             #expect(try await buffer.flush(client) == 0, "a tenant emptied by a flush is not left behind")
-            for schema in schemas {
+            for schema in tenants.map(\.schema) {
                 let written = try await client.query(
                     "SELECT count(DISTINCT request_id) AS n FROM \(schema).sync_events WHERE request_id LIKE 's-%'")
                 #expect(try written[0].decode("n", as: Int.self) == each)
@@ -540,19 +640,19 @@ struct EventBufferTests {
 
     @Test("events a failed flush put back are due at the next periodic flush, however few")
     func returnedEventsAreDue() async throws {
-        try await withOrganisations(2) { client, schemas in
+        try await withOrganisations(2) { client, tenants in
             // Nothing listens on port 1: every connection attempt fails at once.
             var configuration = PostgresClient.Configuration(connectionString: "postgresql://scim@127.0.0.1:1/scim")
             configuration.connectionTimeout = .seconds(1)
             let unreachable = PostgresClient(configuration: configuration, logger: TestDatabase.logger)
-            let buffer = EventBuffer()
-            for schema in schemas {
+            let buffer = EventBuffer(now: FrozenClock().now)
+            for tenant in tenants {
                 for n in 0..<2 {
                     buffer.append(
                         SyncEvent(
                             origin: EventOrigin(
                                 requestID: "b-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
-                            outcome: .success, status: 200), schema: schema)
+                            outcome: .success, status: 200), for: tenant)
                 }
             }
             let early = try await buffer.flush(client, dueOnly: true)
@@ -583,7 +683,7 @@ struct EventBufferTests {
                         origin: EventOrigin(
                             requestID: "\(tenant)-\(n)", tokenID: nil, method: "GET", path: "/scim/v2/Users"),
                         outcome: .success, status: 200),
-                    schema: try PostgresIdentifier(tenant))
+                    for: Tenant(organisationID: UUID(), slug: tenant, schema: try PostgresIdentifier(tenant)))
             }
         }
         await withThrowingTaskGroup(of: Void.self) { group in
@@ -594,4 +694,22 @@ struct EventBufferTests {
         #expect(buffer.pendingCount == 6)
         #expect(buffer.droppedCount == 0)
     }
+}
+
+/// A clock that stands still until the test moves it.
+private final class FrozenClock: Sendable {
+    private let instant = Mutex(ContinuousClock.now)
+
+    @Sendable func now() -> ContinuousClock.Instant { instant.withLock { $0 } }
+
+    func advance(by duration: Duration) { instant.withLock { $0 += duration } }
+}
+
+/// Set once, by one task, and read by another.
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+
+    var isSet: Bool { value.withLock { $0 } }
+
+    func set() { value.withLock { $0 = true } }
 }

@@ -105,7 +105,7 @@ struct OAuthTokenController {
                         origin: EventOrigin(requestID: requestID, tokenID: client, method: method, path: path),
                         outcome: .error, status: 429,
                         detail: "invalid_request: \(refusal.error.detail)"),
-                    schema: tenant.schema)
+                    for: tenant)
                 throw refusal
             }
             context.logger.info("access token issued", metadata: ["scim.org": "\(token.tenant.slug)"])
@@ -126,7 +126,7 @@ struct OAuthTokenController {
                     path: request.uri.path)
                 events.append(
                     SyncEvent(origin: origin, outcome: .error, status: 401, detail: "invalid_client: \(error.detail)"),
-                    schema: tenant.schema)
+                    for: tenant)
             }
             throw error
         }

@@ -324,7 +324,7 @@ struct SCIMAuthMiddleware: RouterMiddleware {
             events.append(
                 SyncEvent(
                     origin: origin, outcome: .error, status: rejected.error.status, detail: rejected.error.detail),
-                schema: rejected.tenant.schema)
+                for: rejected.tenant)
             metrics.recordOrganisationRequest(slug: rejected.tenant.slug, failed: true)
             // Thrown whole, so `FailedAuthLimitMiddleware` counts it as a failure;
             // `ErrorResponseMiddleware` answers with `rejected.error`.

@@ -28,7 +28,7 @@ struct SyncEventMiddleware: RouterMiddleware {
                         origin: origin, outcome: response.status.code < 400 ? .success : .error,
                         status: Int(response.status.code),
                         resourceType: notes.resourceType, resourceID: notes.resourceID, userName: notes.userName),
-                    schema: tenant.schema)
+                    for: tenant)
             }
             return response
         } catch {
@@ -40,7 +40,7 @@ struct SyncEventMiddleware: RouterMiddleware {
                     origin: origin, outcome: .error, status: scimError.status, resourceType: notes.resourceType,
                     resourceID: notes.resourceID, userName: notes.userName, scimType: scimError.scimType?.rawValue,
                     detail: scimError.detail),
-                schema: tenant.schema)
+                for: tenant)
             throw scimError
         }
     }

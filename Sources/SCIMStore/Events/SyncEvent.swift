@@ -90,11 +90,23 @@ public struct SyncEvent: Sendable, Equatable {
         self.changes = changes
     }
 
-    /// `insertion` for a flush of buffered events, sent unnamed. A flush writes every busy tenant's
-    /// events once a second, in up to five texts per tenant (by row count): prepared, a thousand
-    /// tenants' flushes would push the statements requests run again out of the connection's cache.
-    static func flushInsertion(of events: [SyncEvent], schema: PostgresIdentifier) -> PostgresQuery {
+    /// `insertion` for a flush of buffered events, sent unnamed, that writes nothing unless `schema`
+    /// still belongs to the organisation `organisationID` the events were buffered for: an organisation
+    /// purged since may have left its slug, and so its schema name, to a new one.
+    ///
+    /// The check is a primary-key lookup the server runs once per statement, in the INSERT's own round
+    /// trip. Sent unnamed: a flush writes every busy tenant's events once a second, in up to five texts
+    /// per tenant (by row count); prepared, a thousand tenants' flushes would push the statements
+    /// requests run again out of the connection's cache.
+    static func flushInsertion(
+        of events: [SyncEvent], schema: PostgresIdentifier, organisationID: UUID
+    ) -> PostgresQuery {
         var query = insertion(of: events, schema: schema)
+        query.append(
+            """
+             WHERE EXISTS (SELECT 1 FROM control.organisations o
+                WHERE o.id = \(organisationID) AND o.schema_name = \(schema.name))
+            """)
         query.isWorthPreparing = false
         return query
     }
@@ -283,18 +295,33 @@ public struct WriteEvents: Sendable {
 
 /// Events of reads and failures, which have no transaction of their own to join: buffered and written
 /// in batches by a `Service`, so a lookup costs no extra write on its hot path.
+///
+/// Events are buffered by organisation, not by schema name: an organisation purged while its events
+/// wait may leave its slug, and so its schema name, to a new one, and each write checks that the schema
+/// still belongs to the organisation the events were buffered for (`SyncEvent.flushInsertion`).
 public final class EventBuffer: Sendable {
+    /// Where a tenant's events are written: its schema, while the schema belongs to the organisation.
+    private struct Destination: Sendable {
+        var organisationID: UUID
+        var schema: PostgresIdentifier
+    }
+
     /// One tenant's waiting events, oldest first. Taking from the front moves `start` rather than
     /// shifting or copying what is left: with a backlog of tens of thousands, every flush copied the
     /// rest under the lock that each request's `append` waits for, which stalled the event loops
     /// (p99 of 0.8 s at 20,000 cheap requests a second).
     private struct TenantEvents {
+        /// The organisation's schema, fixed when it is created.
+        let schema: PostgresIdentifier
         private var storage: [SyncEvent] = []
         private var start = 0
         /// When the oldest waiting event arrived.
         var since: ContinuousClock.Instant
 
-        init(since: ContinuousClock.Instant) { self.since = since }
+        init(schema: PostgresIdentifier, since: ContinuousClock.Instant) {
+            self.schema = schema
+            self.since = since
+        }
 
         var count: Int { storage.count - start }
 
@@ -321,38 +348,61 @@ public final class EventBuffer: Sendable {
         }
     }
 
-    /// Buffered events by tenant, and their total, kept so that `append` (on every read request)
-    /// checks the cap without adding up every tenant's buffer.
-    private struct Pending {
-        var events: [PostgresIdentifier: TenantEvents] = [:]
-        var count = 0
+    /// Events taken from the buffer to be written together: the batch's number while it is being
+    /// written (nil for one no `flush(only:)` needs to wait for), and each tenant's events.
+    private typealias Batch = (number: Int?, events: [(Destination, [SyncEvent])])
 
-        mutating func append(_ event: SyncEvent, for schema: PostgresIdentifier) {
-            events[schema, default: TenantEvents(since: .now)].append(event)
+    /// A `flush(only:)` call waiting for the batches that held its tenant's events when it was called.
+    private struct Waiter {
+        let schema: PostgresIdentifier
+        /// The caller's own batch: the tenant's events it took when called, and those it takes once
+        /// `awaited` have ended.
+        let batch: Batch
+        var awaited: Set<Int>
+        let continuation: CheckedContinuation<Batch, Never>
+    }
+
+    /// Buffered events by tenant, and their total, kept so that `append` (on every read request)
+    /// checks the cap without adding up every tenant's buffer; and the batches being written.
+    private struct Pending {
+        /// By organisation id (cheaper for `append` to hash than a schema name).
+        var events: [UUID: TenantEvents] = [:]
+        var count = 0
+        /// The batches taken and not yet written or put back, by number: the schemas each holds events of.
+        var writing: [Int: Set<PostgresIdentifier>] = [:]
+        var nextBatch = 0
+        var waiters: [Waiter] = []
+
+        mutating func append(_ event: SyncEvent, for tenant: Tenant, arrived: () -> ContinuousClock.Instant) {
+            events[tenant.organisationID, default: TenantEvents(schema: tenant.schema, since: arrived())]
+                .append(event)
             count += 1
         }
 
         /// Returned events are due at the next flush.
-        mutating func putBack(_ returned: some Collection<SyncEvent>, for schema: PostgresIdentifier) {
+        mutating func putBack(
+            _ returned: some Collection<SyncEvent>, for destination: Destination, now: ContinuousClock.Instant
+        ) {
             guard !returned.isEmpty else { return }
-            let due = ContinuousClock.now - EventBuffer.maximumDelay
-            events[schema, default: TenantEvents(since: due)].prepend(returned, since: due)
+            let due = now - EventBuffer.maximumDelay
+            events[destination.organisationID, default: TenantEvents(schema: destination.schema, since: due)]
+                .prepend(returned, since: due)
             count += returned.count
         }
 
         /// Whether a tenant's events should go out now rather than gather into a bigger batch.
-        func isDue(_ schema: PostgresIdentifier, now: ContinuousClock.Instant) -> Bool {
-            guard let waiting = events[schema] else { return false }
+        func isDue(_ organisationID: UUID, now: ContinuousClock.Instant) -> Bool {
+            guard let waiting = events[organisationID] else { return false }
             return waiting.count >= EventBuffer.minimumBatch || now - waiting.since >= EventBuffer.maximumDelay
         }
 
-        /// Removes and returns up to `limit` events of the tenants `include` picks, grouped by tenant,
-        /// each tenant's oldest first.
-        mutating func take(upTo limit: Int, where include: (PostgresIdentifier) -> Bool) -> [(
-            PostgresIdentifier, [SyncEvent]
-        )] {
-            var taken: [(PostgresIdentifier, [SyncEvent])] = []
-            var emptied: [PostgresIdentifier] = []
+        /// Removes and returns up to `limit` events of the tenants `include` picks (by organisation id
+        /// and schema), grouped by tenant, each tenant's oldest first.
+        mutating func take(
+            upTo limit: Int, where include: (UUID, PostgresIdentifier) -> Bool
+        ) -> [(Destination, [SyncEvent])] {
+            var taken: [(Destination, [SyncEvent])] = []
+            var emptied: [UUID] = []
             var room = limit
             // Walked by index, each tenant's events changed in place through `values`, which keeps the
             // indices valid; emptied tenants are removed afterwards, as removing would not. Iterating
@@ -360,18 +410,63 @@ public final class EventBuffer: Sendable {
             // tenant's storage, copy itself.
             var index = events.startIndex
             while room > 0, index != events.endIndex {
-                let schema = events.keys[index]
-                if include(schema) {
+                let organisationID = events.keys[index]
+                let schema = events.values[index].schema
+                if include(organisationID, schema) {
                     let n = min(room, events.values[index].count)
-                    taken.append((schema, events.values[index].takeFirst(n)))
-                    if events.values[index].count == 0 { emptied.append(schema) }
+                    let destination = Destination(organisationID: organisationID, schema: schema)
+                    taken.append((destination, events.values[index].takeFirst(n)))
+                    if events.values[index].count == 0 { emptied.append(organisationID) }
                     room -= n
                 }
                 events.formIndex(after: &index)
             }
-            for schema in emptied { events[schema] = nil }
+            for organisationID in emptied { events[organisationID] = nil }
             count -= limit - room
             return taken
+        }
+
+        /// Numbers `taken` as a batch being written, so that a `flush(only:)` called meanwhile waits for it.
+        mutating func startWriting(_ taken: [(Destination, [SyncEvent])]) -> Batch {
+            guard !taken.isEmpty else { return (nil, taken) }
+            let number = nextBatch
+            nextBatch += 1
+            writing[number] = Set(taken.map(\.0.schema))
+            return (number, taken)
+        }
+
+        /// All of `schema`'s events, as the batch of a `flush(only:)`; and the batches being written
+        /// that hold some of its events, which the call waits for.
+        mutating func takeAll(of schema: PostgresIdentifier) -> (batch: Batch, awaited: Set<Int>) {
+            let awaited = Set(writing.lazy.filter { $0.value.contains(schema) }.map(\.key))
+            let taken = take(upTo: EventBuffer.capacity) { $1 == schema }
+            guard !awaited.isEmpty else { return (startWriting(taken), awaited) }
+            // Numbered even when empty: a later call for the schema waits for what it takes at the end.
+            let number = nextBatch
+            nextBatch += 1
+            writing[number] = [schema]
+            return ((number, taken), awaited)
+        }
+
+        /// Ends a batch's write, once its events are committed, dropped or put back. Returns the
+        /// waiting `flush(only:)` calls it was the last awaited batch of, each with its own batch and
+        /// the schema's events now buffered (those a failed write put back among them).
+        mutating func endWriting(_ number: Int?) -> [(CheckedContinuation<Batch, Never>, Batch)] {
+            guard let number else { return [] }
+            writing[number] = nil
+            var ready: [(CheckedContinuation<Batch, Never>, Batch)] = []
+            var index = waiters.startIndex
+            while index != waiters.endIndex {
+                waiters[index].awaited.remove(number)
+                guard waiters[index].awaited.isEmpty else {
+                    index += 1
+                    continue
+                }
+                let waiter = waiters.remove(at: index)
+                let more = take(upTo: EventBuffer.capacity) { $1 == waiter.schema }
+                ready.append((waiter.continuation, (waiter.batch.number, waiter.batch.events + more)))
+            }
+            return ready
         }
     }
 
@@ -389,8 +484,12 @@ public final class EventBuffer: Sendable {
     static let minimumBatch = 50
     static let maximumDelay: Duration = .seconds(5)
     private let dropped = Atomic<Int>(0)
+    /// What the buffer measures `maximumDelay` by; tests pass a clock they move.
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    public init() {}
+    public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+        self.now = now
+    }
 
     /// Events dropped since start: beyond `capacity`, or refused by the database for their content.
     public var droppedCount: Int { dropped.load(ordering: .relaxed) }
@@ -398,74 +497,105 @@ public final class EventBuffer: Sendable {
     /// Events waiting for the next flush.
     public var pendingCount: Int { pending.withLock { $0.count } }
 
-    public func append(_ event: SyncEvent, schema: PostgresIdentifier) {
+    /// `flush(only:)` calls waiting for another flush's write of their tenant's events to end.
+    var waitingFlushCount: Int { pending.withLock { $0.waiters.count } }
+
+    /// Buffers an event for `tenant`'s log.
+    public func append(_ event: SyncEvent, for tenant: Tenant) {
         pending.withLock { pending in
             guard pending.count < Self.capacity else {
                 dropped.add(1, ordering: .relaxed)
                 return
             }
-            pending.append(event, for: schema)
+            pending.append(event, for: tenant, arrived: now)
         }
     }
 
     /// Writes up to `flushLimit` buffered events: every tenant's, or only those due (`minimumBatch`
-    /// events or `maximumDelay` waited), or all of one tenant's. While the database is unavailable the
+    /// events or `maximumDelay` waited), or all of one schema's. While the database is unavailable the
     /// events go back for the next flush (every tenant's, not only the one that failed); a batch the
     /// database refuses for its content (which would be refused forever) is written tenant by tenant
     /// and then event by event, and only the events it refuses are dropped.
+    ///
+    /// With `only`, it also waits for the writes of that schema's events other flushes took before it
+    /// was called, and writes those they put back: when it returns, every event buffered for the
+    /// schema before the call is in the database (or was dropped), so a read that follows sees them.
     /// - Returns: how many events it took from the buffer.
     @discardableResult
     public func flush(_ client: PostgresClient, only schema: PostgresIdentifier? = nil, dueOnly: Bool = false)
         async throws -> Int
     {
-        let now = ContinuousClock.now
-        let tenants = pending.withLock { pending -> [(PostgresIdentifier, [SyncEvent])] in
-            if let schema {
-                return pending.take(upTo: Self.capacity) { $0 == schema }
+        let batch: Batch
+        if let schema {
+            batch = await withCheckedContinuation { continuation in
+                let ready = pending.withLock { pending -> Batch? in
+                    let (batch, awaited) = pending.takeAll(of: schema)
+                    guard !awaited.isEmpty else { return batch }
+                    pending.waiters.append(
+                        Waiter(schema: schema, batch: batch, awaited: awaited, continuation: continuation))
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
             }
-            let due = dueOnly ? Set(pending.events.keys.filter { pending.isDue($0, now: now) }) : nil
-            return pending.take(upTo: Self.flushLimit) { due?.contains($0) ?? true }
+        } else {
+            let now = self.now()
+            batch = pending.withLock { pending in
+                let due = dueOnly ? Set(pending.events.keys.filter { pending.isDue($0, now: now) }) : nil
+                return pending.startWriting(pending.take(upTo: Self.flushLimit) { id, _ in due?.contains(id) ?? true })
+            }
         }
-        let taken = tenants.reduce(0) { $0 + $1.1.count }
-        guard !tenants.isEmpty else { return 0 }
+        let failure = batch.events.isEmpty ? nil : await write(batch.events, client)
+        let now = self.now()
+        let ready = pending.withLock { pending in
+            for (destination, events) in failure?.unwritten ?? [] {
+                pending.putBack(events, for: destination, now: now)
+            }
+            return pending.endWriting(batch.number)
+        }
+        for (continuation, waiterBatch) in ready { continuation.resume(returning: waiterBatch) }
+        if let failure { throw failure.error }
+        return batch.events.reduce(0) { $0 + $1.1.count }
+    }
+
+    /// Writes a batch. Returns the events left unwritten, and why, when the database could not take
+    /// them; events it refuses for their content are dropped and counted instead.
+    private func write(
+        _ tenants: [(Destination, [SyncEvent])], _ client: PostgresClient
+    ) async -> (unwritten: [(Destination, ArraySlice<SyncEvent>)], error: any Error)? {
         // Usually every tenant's rows go in one transaction and one round trip (each INSERT sent with
         // the COMMIT), so a flush costs the same with one busy tenant or a thousand.
         do {
             try await client.withTransaction { connection in
-                for (schema, events) in tenants {
-                    try connection.deferUntilCommit(SyncEvent.flushInsertion(of: events, schema: schema))
+                for (destination, events) in tenants {
+                    try connection.deferUntilCommit(
+                        SyncEvent.flushInsertion(
+                            of: events, schema: destination.schema, organisationID: destination.organisationID))
                 }
             }
-            return taken
+            return nil
         } catch let error as PostgresError where error.refusesContent {
             // Some tenant's rows were refused, or its schema is gone: sort it out one tenant at a time.
         } catch {
-            pending.withLock { pending in
-                for (schema, events) in tenants { pending.putBack(events, for: schema) }
-            }
-            throw error
+            return (tenants.map { ($0.0, $0.1[...]) }, error)
         }
-        for (position, (schema, events)) in tenants.enumerated() {
-            guard let failure = await write(events, schema: schema, client) else { continue }
-            pending.withLock { pending in
-                pending.putBack(failure.unwritten, for: schema)
-                for (later, laterEvents) in tenants[(position + 1)...] {
-                    pending.putBack(laterEvents, for: later)
-                }
-            }
-            throw failure.error
+        for (position, (destination, events)) in tenants.enumerated() {
+            guard let failure = await write(events, to: destination, client) else { continue }
+            let later = tenants[(position + 1)...].map { ($0.0, $0.1[...]) }
+            return ([(destination, failure.unwritten)] + later, failure.error)
         }
-        return taken
+        return nil
     }
 
     /// Writes one tenant's events. Returns the events left unwritten, and why, when the database could
     /// not take them; events it refuses for their content are dropped and counted instead.
     private func write(
-        _ events: [SyncEvent], schema: PostgresIdentifier, _ client: PostgresClient
+        _ events: [SyncEvent], to destination: Destination, _ client: PostgresClient
     ) async -> (unwritten: ArraySlice<SyncEvent>, error: any Error)? {
         do {
             try await client.withConnection { connection in
-                _ = try connection.query(SyncEvent.flushInsertion(of: events, schema: schema))
+                _ = try connection.query(
+                    SyncEvent.flushInsertion(
+                        of: events, schema: destination.schema, organisationID: destination.organisationID))
             }
             return nil
         } catch let error as PostgresError where error.sqlState == .undefinedTable {
@@ -477,7 +607,7 @@ public final class EventBuffer: Sendable {
             }
             // One bad event fails its whole batch: write them one by one, so only it is lost.
             for (index, event) in events.enumerated() {
-                if let failure = await write([event], schema: schema, client) {
+                if let failure = await write([event], to: destination, client) {
                     return (events[index...], failure.error)
                 }
             }
