@@ -89,7 +89,7 @@ public func buildApplication(
             CacheCoherenceService(coherence: coherence, client: client, logger: logger),
             OrganisationMetricsService(
                 client: backgroundClient, metrics: metrics, interval: configuration.organisationMetricsInterval,
-                logger: logger),
+                scope: configuration.organisationMetricsScope, logger: logger),
         ],
         logger: logger)
     app.beforeServerStarts {

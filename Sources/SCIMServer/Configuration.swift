@@ -38,6 +38,10 @@ public struct AppConfiguration: Sendable {
     /// start, or after one interval if that is shorter). Not read from the environment: the alerts
     /// allow for a minute; tests shorten it.
     public var organisationMetricsInterval: Duration = .seconds(60)
+    /// The organisations whose `scim_organisation_*` gauges are published. Not read from the
+    /// environment: every organisation in service; a test names its own, so a refresh pass does not
+    /// read every organisation the shared test database holds.
+    public var organisationMetricsScope: OrganisationScope = .all
     /// How long opening a database connection may take (`DB_CONNECT_TIMEOUT_SECONDS`).
     public var databaseConnectTimeout: Duration = .seconds(5)
     /// How long a request waits for a free pooled connection before a 503 (`DB_WAIT_TIMEOUT_SECONDS`).

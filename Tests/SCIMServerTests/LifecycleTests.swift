@@ -187,41 +187,43 @@ struct OffboardingTests {
             let due = try await store.create(slug: TestDatabase.uniqueSlug("due"), name: "Due")
             let waiting = try await store.create(slug: TestDatabase.uniqueSlug("wait"), name: "Waiting")
             let active = try await store.create(slug: TestDatabase.uniqueSlug("act"), name: "Active")
+            let outside = try await store.create(slug: TestDatabase.uniqueSlug("out"), name: "Outside")
             let actor = StaffIdentity(kind: .staffKey, id: UUID(), name: "Jane Offboarder", role: .support)
-            _ = try await OrganisationLifecycle(client: db, graceDays: 0).offboard(slug: due.slug, by: actor)
+            // None is due on the system clock, by which every running app purges every organisation:
+            // the due one (and the one outside the passes' scope) a week from now, the waiting one in a month.
+            for organisation in [due, outside] {
+                _ = try await OrganisationLifecycle(client: db, graceDays: 7).offboard(
+                    slug: organisation.slug, by: actor)
+            }
             _ = try await OrganisationLifecycle(client: db, graceDays: 30).offboard(slug: waiting.slug, by: actor)
-            // The pass's clock is injected: the due organisation's grace period ended in 2000, and the
-            // pass runs "in 2001", so organisations other tests offboard (due from today on) are left alone.
-            _ = try await db.query(
-                """
-                UPDATE control.organisations SET offboarded_at = '2000-01-01Z', purge_after = '2000-01-31Z'
-                WHERE slug = \(due.slug)
-                """)
-            let clock = Date(timeIntervalSince1970: 978_307_200)  // 2001-01-01
+            // The passes run two weeks on, over this test's organisations only: organisations other tests
+            // offboarded (due within two weeks too) are left alone.
+            let clock = Date().addingTimeInterval(14 * 86_400)
+            let scope = OrganisationScope.only([due.slug, waiting.slug, active.slug])
 
             try await withDatabase { other in
                 let replicas = [db, other].map {
                     OrganisationPurger(
                         lifecycle: OrganisationLifecycle(client: $0, graceDays: 0), interval: .seconds(3600),
-                        logger: TestDatabase.logger)
+                        scope: scope, logger: TestDatabase.logger)
                 }
                 // Both at once: the due one is purged once, the waiting one is not due yet.
                 let now = clock
                 async let first = replicas[0].purgeOnce(now: now)
                 async let second = replicas[1].purgeOnce(now: now)
                 let receipts = try await first + second
-                #expect(receipts.filter { $0.slug == due.slug }.count == 1)
-                #expect(!receipts.contains { $0.slug == waiting.slug || $0.slug == active.slug })
+                #expect(receipts.map(\.slug) == [due.slug])
             }
             // A second pass finds nothing left: the due one is gone, the waiting one is still waiting.
-            #expect(try await OrganisationLifecycle(client: db).purgeDue(now: clock).purged.isEmpty)
+            #expect(try await OrganisationLifecycle(client: db).purgeDue(now: clock, scope: scope).purged.isEmpty)
             let left = try await db.query(
                 """
-                SELECT slug FROM control.organisations WHERE slug IN (\(due.slug), \(waiting.slug), \(active.slug))
+                SELECT slug FROM control.organisations
+                WHERE slug IN (\(due.slug), \(waiting.slug), \(active.slug), \(outside.slug))
                 ORDER BY slug
                 """
             ).map { try $0.decode(0, as: String.self) }
-            #expect(left == [waiting.slug, active.slug].sorted())
+            #expect(left == [waiting.slug, active.slug, outside.slug].sorted())
             let schemas = try await db.query(
                 """
                 SELECT nspname FROM pg_namespace

@@ -13,6 +13,9 @@ import ServiceLifecycle
 /// database, not from this replica's traffic, so every replica publishes the same values whichever
 /// replica served the requests: aggregate them with `max by (organisation)` (or `min`). A failing pass
 /// is logged and retried at the next interval; it never stops the service.
+///
+/// `scope` is every organisation in service; tests name their own organisations, whose series are
+/// then the only ones published.
 struct OrganisationMetricsService: Service, CustomStringConvertible {
     let store: OrganisationSignalsStore
     let metrics: ServiceMetrics
@@ -20,16 +23,18 @@ struct OrganisationMetricsService: Service, CustomStringConvertible {
     /// The delay before the first pass: short-lived instances (tests) rarely run one, a replica
     /// publishes within seconds of starting.
     let initialDelay: Duration
+    let scope: OrganisationScope
     let logger: Logger
 
     init(
         client: PostgresClient, metrics: ServiceMetrics, interval: Duration, initialDelay: Duration = .seconds(15),
-        logger: Logger
+        scope: OrganisationScope = .all, logger: Logger
     ) {
         self.store = OrganisationSignalsStore(client: client)
         self.metrics = metrics
         self.interval = interval
         self.initialDelay = min(initialDelay, interval)
+        self.scope = scope
         self.logger = logger
     }
 
@@ -44,7 +49,7 @@ struct OrganisationMetricsService: Service, CustomStringConvertible {
         }
     }
 
-    /// One pass over every organisation; publishes what it read.
+    /// One pass over every organisation in scope; publishes what it read.
     /// - Returns: The samples published.
     /// - Throws: `CancellationError` when stopped; the error reading the control schema. An
     ///   organisation whose event log cannot be read (its schema dropped meanwhile) keeps its previous
@@ -53,7 +58,7 @@ struct OrganisationMetricsService: Service, CustomStringConvertible {
     func refreshOnce(now: Date = Date()) async throws -> [ServiceMetrics.OrganisationSample] {
         var samples: [ServiceMetrics.OrganisationSample] = []
         let refresh = metrics.startOrganisationRefresh()
-        for organisation in try await store.organisations() {
+        for organisation in try await store.organisations() where scope.contains(slug: organisation.slug) {
             try Task.checkCancellation()
             var lastSuccess = ServiceMetrics.OrganisationSample.LastSuccess.none
             if organisation.everConnected {

@@ -9,18 +9,24 @@ import ServiceLifecycle
 ///
 /// Every replica runs one; they share the due organisations through row locks, so each is purged
 /// exactly once. A failing pass is logged and retried at the next interval: it never stops the service.
+///
+/// `scope` is every organisation in service; a test that runs passes on a clock of its own names its
+/// organisations, so those passes leave other tests' organisations alone.
 public struct OrganisationPurger: Service, CustomStringConvertible {
     let lifecycle: OrganisationLifecycle
     let interval: Duration
     let initialDelay: Duration
+    let scope: OrganisationScope
     let logger: Logger
 
     public init(
-        lifecycle: OrganisationLifecycle, interval: Duration, initialDelay: Duration = .seconds(30), logger: Logger
+        lifecycle: OrganisationLifecycle, interval: Duration, initialDelay: Duration = .seconds(30),
+        scope: OrganisationScope = .all, logger: Logger
     ) {
         self.lifecycle = lifecycle
         self.interval = interval
         self.initialDelay = min(initialDelay, interval)
+        self.scope = scope
         self.logger = logger
     }
 
@@ -35,11 +41,11 @@ public struct OrganisationPurger: Service, CustomStringConvertible {
         }
     }
 
-    /// One pass: purges every organisation due before `now`, and logs each (slug only).
+    /// One pass: purges every organisation in scope due before `now`, and logs each (slug only).
     /// - Returns: the purged organisations' receipts.
     @discardableResult
     public func purgeOnce(now: Date = Date()) async throws -> [OrganisationLifecycle.PurgeReceipt] {
-        let (purged, failed) = try await lifecycle.purgeDue(now: now)
+        let (purged, failed) = try await lifecycle.purgeDue(now: now, scope: scope)
         for receipt in purged {
             logger.notice("purged an offboarded organisation", metadata: ["scim.org": "\(receipt.slug)"])
         }

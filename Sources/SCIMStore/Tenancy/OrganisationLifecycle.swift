@@ -130,7 +130,7 @@ public struct OrganisationLifecycle: Sendable {
         }
     }
 
-    /// Purges every organisation whose grace period ended before `now`, one transaction each.
+    /// Purges every organisation in `scope` whose grace period ended before `now`, one transaction each.
     ///
     /// Safe on every replica at once: each takes the next due row with `FOR UPDATE SKIP LOCKED`, so
     /// replicas share the work and never purge one organisation twice. An organisation whose purge
@@ -138,11 +138,12 @@ public struct OrganisationLifecycle: Sendable {
     /// - Returns: what was purged, and for each organisation that failed (retried next pass) its slug
     ///   and the type of the error (never a message: those may quote data).
     public func purgeDue(
-        now: Date = Date()
+        now: Date = Date(), scope: OrganisationScope = .all
     ) async throws -> (purged: [PurgeReceipt], failed: [(slug: String, error: String)]) {
         var purged: [PurgeReceipt] = []
         var skipped: [UUID] = []
         var failed: [(slug: String, error: String)] = []
+        let inScope: PostgresQuery = scope.slugs.map { "AND slug = ANY(\($0)::text[])" } ?? ""
         while true {
             try Task.checkCancellation()
             let skip = skipped
@@ -153,6 +154,7 @@ public struct OrganisationLifecycle: Sendable {
                         """
                         SELECT \(Self.purgeColumns) FROM control.organisations
                         WHERE purge_after <= \(now) AND NOT (id = ANY(\(skip.map(\.lowercasedString))::uuid[]))
+                          \(inScope)
                         ORDER BY purge_after LIMIT 1 FOR UPDATE SKIP LOCKED
                         """)
                     guard let row = rows.first else { return nil }

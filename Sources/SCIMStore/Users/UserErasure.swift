@@ -163,16 +163,20 @@ public struct UserErasure: Sendable {
         public var scrubbed = 0
     }
 
-    /// Runs every follow-up pass due at `now`, at most `limit`: each scrubs the events that occurred
-    /// from `followUpWindow` before its erasure on, then schedules the next pass or, after the last,
-    /// deletes the follow-up. Every replica may run it at once: a pass locks its follow-up and skips
-    /// one another replica holds, and a scrubbed event no longer matches.
-    public func followUp(now: Date, limit: Int = 100) async throws -> FollowUpSummary {
+    /// Runs every follow-up pass due at `now` of the organisations in `scope`, at most `limit`: each
+    /// scrubs the events that occurred from `followUpWindow` before its erasure on, then schedules the
+    /// next pass or, after the last, deletes the follow-up. Every replica may run it at once: a pass
+    /// locks its follow-up and skips one another replica holds, and a scrubbed event no longer matches.
+    public func followUp(now: Date, limit: Int = 100, scope: OrganisationScope = .all) async throws -> FollowUpSummary {
         var summary = FollowUpSummary()
+        let inScope: PostgresQuery =
+            scope.slugs.map {
+                "AND organisation_id IN (SELECT id FROM control.organisations WHERE slug = ANY(\($0)::text[]))"
+            } ?? ""
         let due = try await client.query(
             """
             SELECT organisation_id, user_id FROM control.erasure_followups
-            WHERE next_pass_at <= \(now) ORDER BY next_pass_at LIMIT \(limit)
+            WHERE next_pass_at <= \(now) \(inScope) ORDER BY next_pass_at LIMIT \(limit)
             """)
         let schedule = Self.followUpSchedule.map { Int($0.components.seconds) }
         for key in due {

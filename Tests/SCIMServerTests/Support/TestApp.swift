@@ -94,7 +94,11 @@ struct TestClient: Sendable {
 
     /// Creates an organisation and a SCIM token for it.
     func organisation(_ prefix: String = "t") async throws -> TestOrganisation {
-        let slug = TestDatabase.uniqueSlug(prefix)
+        try await organisation(slug: TestDatabase.uniqueSlug(prefix))
+    }
+
+    /// Creates the organisation with this slug (one chosen before the app was built) and a SCIM token for it.
+    func organisation(slug: String) async throws -> TestOrganisation {
         let created = try await admin(
             .post, "/organisations", json: ["slug": .string(slug), "name": .string("Test \(slug)")])
         try #require(created.status == .created, "creating \(slug): \(created.text)")
