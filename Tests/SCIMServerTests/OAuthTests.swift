@@ -864,8 +864,6 @@ struct OAuthUpkeepTests {
         try await withOAuthApp(clock: clock) { client in
             let org = try await client.organisation("oauthpurge")
             let oauth = try await client.oauthClient(org.slug)
-            let organisation = try await client.admin(.get, "/organisations/\(org.slug)")
-            let organisationID = try #require(organisation["id"]?.stringValue.flatMap { UUID(uuidString: $0) })
             var early: [String] = []
             for _ in 0..<5 { early.append(try await client.accessToken(oauth)) }
             clock.advance(by: 1800)
@@ -879,7 +877,7 @@ struct OAuthUpkeepTests {
                     let replicas = [db, other].map {
                         AccessTokenPurger(
                             oauth: OAuthClientStore(client: $0, now: { clock.now }), interval: .seconds(3600),
-                            batchSize: 2, organisation: organisationID, metrics: metrics, logger: TestDatabase.logger)
+                            batchSize: 2, scope: .only([org.slug]), metrics: metrics, logger: TestDatabase.logger)
                     }
                     #expect(try await Self.accessTokenRows(oauth.clientID, db) == 6)
 

@@ -16,23 +16,24 @@ public struct AccessTokenPurger: Service, CustomStringConvertible {
     let interval: Duration
     let initialDelay: Duration
     let batchSize: Int
-    /// Only this organisation's tokens; nil, as in service, for every organisation's.
-    let organisation: UUID?
+    /// The organisations whose tokens it purges: every one in service.
+    let scope: OrganisationScope
     let metrics: ServiceMetrics
     let logger: Logger
 
-    /// - Parameter organisation: purge only this organisation's tokens. Tests that share one database
-    ///   and move the store's clock pass their own organisation, so they delete no other test's tokens.
+    /// - Parameter scope: whose tokens it purges. Tests that share one database and move the store's
+    ///   clock name their own organisation, so they delete no other test's tokens.
     public init(
         oauth: OAuthClientStore, interval: Duration, initialDelay: Duration = .seconds(30),
-        batchSize: Int = OAuthClientStore.accessTokenPurgeBatch, organisation: UUID? = nil, metrics: ServiceMetrics,
+        batchSize: Int = OAuthClientStore.accessTokenPurgeBatch, scope: OrganisationScope = .all,
+        metrics: ServiceMetrics,
         logger: Logger
     ) {
         self.oauth = oauth
         self.interval = interval
         self.initialDelay = min(initialDelay, interval)
         self.batchSize = batchSize
-        self.organisation = organisation
+        self.scope = scope
         self.metrics = metrics
         self.logger = logger
     }
@@ -56,7 +57,7 @@ public struct AccessTokenPurger: Service, CustomStringConvertible {
         var purged = 0
         while true {
             try Task.checkCancellation()
-            let deleted = try await oauth.purgeExpiredAccessTokens(limit: batchSize, organisation: organisation)
+            let deleted = try await oauth.purgeExpiredAccessTokens(limit: batchSize, scope: scope)
             purged += deleted
             metrics.recordAccessTokensPurged(deleted)
             if deleted < batchSize { break }

@@ -451,24 +451,25 @@ public struct OAuthClientStore: Sendable {
     /// Safe on every replica at once: rows another purge has locked are skipped (`SKIP LOCKED`), never
     /// waited for, and each row is deleted once. Deleting an expired token changes nothing a cache may
     /// serve (a cached token stops at its own expiry), so no cache epoch moves.
-    /// - Parameter organisation: only this organisation's tokens (tests that share one database and
-    ///   move the store's clock); nil, as in service, for every organisation's.
+    /// - Parameter scope: whose tokens: every organisation's in service; tests that share one database
+    ///   and move the store's clock name their own.
     /// - Returns: how many rows were deleted; fewer than `limit` means none due is left unlocked.
-    public func purgeExpiredAccessTokens(limit: Int = accessTokenPurgeBatch, organisation: UUID? = nil) async throws
-        -> Int
-    {
+    public func purgeExpiredAccessTokens(
+        limit: Int = accessTokenPurgeBatch, scope: OrganisationScope = .all
+    ) async throws -> Int {
         let cutoff = now().addingTimeInterval(-Self.accessTokenPurgeMargin)
-        let scope: PostgresQuery =
-            organisation.map {
+        let inScope: PostgresQuery =
+            scope.slugs.map {
                 """
                 AND secret_id IN (SELECT s.id FROM control.oauth_client_secrets s
-                    JOIN control.oauth_clients c ON c.id = s.client_id WHERE c.organisation_id = \($0))
+                    JOIN control.oauth_clients c ON c.id = s.client_id
+                    JOIN control.organisations o ON o.id = c.organisation_id WHERE o.slug = ANY(\($0)::text[]))
                 """
             } ?? ""
         return try await client.query(
             """
             DELETE FROM control.oauth_access_tokens WHERE id IN (
-                SELECT id FROM control.oauth_access_tokens WHERE expires_at < \(cutoff) \(scope)
+                SELECT id FROM control.oauth_access_tokens WHERE expires_at < \(cutoff) \(inScope)
                 ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
             """
         ).affectedRows

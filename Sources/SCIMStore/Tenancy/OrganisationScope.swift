@@ -1,7 +1,7 @@
 import Foundation
 
 /// The organisations a background pass over every organisation acts on (the scheduled purge, the
-/// erasure follow-ups, the per-organisation metrics).
+/// erasure follow-ups, the access-token purge, the per-organisation metrics).
 ///
 /// In service it is always `all`. Tests share one database, and a test that runs such a pass itself,
 /// on a clock of its own, names its own organisations, so the pass never acts on other tests' data
