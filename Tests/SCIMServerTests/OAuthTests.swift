@@ -907,6 +907,62 @@ struct OAuthUpkeepTests {
         }
     }
 
+    @Test("a token request whose transaction the database runs again counts once against the client's limit")
+    func retriedIssueCountsOnce() async throws {
+        try await withOAuthApp(configure: {
+            $0.rateLimits = RateLimitSettings(
+                failedAuthAttempts: 100_000, oauthTokensPerMinute: 1, oauthTokenBurst: 2)
+            $0.rateLimitClock = { 1_000 }
+        }) { client in
+            let org = try await client.organisation("oauthretry")
+            let oauth = try await client.oauthClient(org.slug)
+            // The first insert of this secret's access token fails with a serialization failure (40001),
+            // as a concurrent transaction or a pooler's change of session would: the store runs the
+            // transaction again. A sequence counts the attempts, as it is not rolled back.
+            let name = "oauth_retry_\(UUID().uuidString.prefix(8).lowercased())"
+            let setUp = [
+                "CREATE SEQUENCE public.\(name)",
+                """
+                CREATE FUNCTION public.\(name)() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.secret_id = '\(oauth.secretID)' AND nextval('public.\(name)') = 1 THEN
+                        RAISE EXCEPTION 'forced retry' USING ERRCODE = '40001';
+                    END IF;
+                    RETURN NEW;
+                END $$
+                """,
+                """
+                CREATE TRIGGER \(name) BEFORE INSERT ON control.oauth_access_tokens
+                FOR EACH ROW EXECUTE FUNCTION public.\(name)()
+                """,
+            ]
+            try await withDatabase { db in
+                for statement in setUp { _ = try await db.query(PostgresQuery(unsafeSQL: statement)) }
+            }
+            var statuses: [UInt] = []
+            for _ in 0..<3 {
+                let result = try await client.tokenRequest(
+                    "grant_type=client_credentials", basic: (oauth.clientID, oauth.secret))
+                statuses.append(UInt(result.status.code))
+            }
+            let attempts = try await withDatabase { db in
+                let attempts = try await db.query(
+                    PostgresQuery(unsafeSQL: "SELECT last_value FROM public.\(name)")
+                ).rows[0].decode(0, as: Int.self)
+                for statement in [
+                    "DROP TRIGGER \(name) ON control.oauth_access_tokens", "DROP FUNCTION public.\(name)()",
+                    "DROP SEQUENCE public.\(name)",
+                ] {
+                    _ = try await db.query(PostgresQuery(unsafeSQL: statement))
+                }
+                return attempts
+            }
+            #expect(attempts == 3, "the first request's transaction ran twice, the second once")
+            // The burst of two is two requests, however many times their transactions ran.
+            #expect(statuses == [200, 200, 429])
+        }
+    }
+
     @Test("a client over its access token limit gets 429 and nothing is written; another client is not affected")
     func perClientIssueLimit() async throws {
         try await withOAuthApp(configure: {

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import SCIM
+import Synchronization
 
 /// One secret of an OAuth client as staff see it: never the secret itself.
 public struct OAuthSecretInfo: Sendable, Equatable {
@@ -356,8 +357,9 @@ public struct OAuthClientStore: Sendable {
     /// deleted by `purgeExpiredAccessTokens`, not here.
     /// - Parameter admit: called once the client has authenticated, before anything is written, with
     ///   the client's id (`OAuthClientInfo.id`) and its organisation: the caller's per-client limit on
-    ///   issued tokens. What it throws is rethrown and nothing changes. (A transaction the database
-    ///   retries calls it again.)
+    ///   issued tokens. What it throws is rethrown and nothing changes. It is called at most once,
+    ///   even when the transaction runs again (a serialization failure, or a transaction pooler that
+    ///   gave it another session), so a request counts once against the limit.
     /// - Throws: `OAuthError` `invalid_client` for unknown, malformed, mismatched, revoked or expired
     ///   credentials and for an organisation offboarded or with SCIM disabled; `admit`'s error.
     public func issueAccessToken(
@@ -369,6 +371,7 @@ public struct OAuthClientStore: Sendable {
         let now = now()
         let token = IssuedSecret.generate(kind: Self.accessTokenKind)
         let lifetime = accessTokenLifetime
+        let admitted = Mutex(false)
         let outcome = try await client.withTransaction { connection -> Result<IssuedAccessToken, OAuthError> in
             guard
                 let row = try connection.query(
@@ -411,7 +414,10 @@ public struct OAuthClientStore: Sendable {
                         "SCIM provisioning is disabled for this organisation. Contact Learn Amp support.",
                         tenant: tenant, isCurable: true))
             }
-            try admit(clientUUID, tenant)
+            if !admitted.withLock({ $0 }) {
+                try admit(clientUUID, tenant)
+                admitted.withLock { $0 = true }
+            }
             let expiresAt = min(now.addingTimeInterval(TimeInterval(lifetime)), secretExpiresAt)
             let secretID: UUID = try row.decode("secret_id")
             _ = try connection.query(
