@@ -530,34 +530,12 @@ struct EventBufferTests {
             let (tenant, schema) = (tenants[0], tenants[0].schema)
             let buffer = EventBuffer()
             for n in 0..<3 { buffer.append(Self.event("w-\(n)"), for: tenant) }
-            // Another session holds the tenant's event table until the test cancels it: a periodic flush
-            // takes the events, then its INSERT waits for the lock.
-            var blockerConfiguration = PostgresClient.Configuration(
-                connectionString: try TestDatabase.configuration().databaseURL)
-            blockerConfiguration.statementTimeout = nil
-            let blocker = PostgresClient(configuration: blockerConfiguration, logger: TestDatabase.logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await blocker.run() }
-                let holding = Task {
-                    try await blocker.withTransaction { connection in
-                        try connection.execute(unsafeSQL: "LOCK TABLE \(schema.quoted).sync_events IN SHARE MODE")
-                        try connection.execute(unsafeSQL: "SELECT pg_sleep(600)")
-                    }
-                }
-                func locks(granted: Bool) -> PostgresQuery {
-                    """
-                    SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                    JOIN pg_namespace n ON n.oid = c.relnamespace
-                    WHERE n.nspname = \(schema.name) AND c.relname = 'sync_events' AND l.granted = \(granted)
-                    """
-                }
-                while try await blocker.query(locks(granted: true)).isEmpty {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+            // Another session holds the tenant's event table: a periodic flush takes the events, then its
+            // INSERT waits for the lock.
+            let databaseURL = try TestDatabase.configuration().databaseURL
+            try await withTableLock("sync_events", of: schema, mode: "SHARE", databaseURL: databaseURL) { lock in
                 let periodic = Task { try await buffer.flush(client, dueOnly: false) }
-                while try await blocker.query(locks(granted: false)).isEmpty {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                while try await !lock.hasWaiters() { try await Task.sleep(for: .milliseconds(20)) }
                 #expect(buffer.pendingCount == 0, "the periodic flush took the events and is writing them")
 
                 let returned = Flag()
@@ -571,12 +549,10 @@ struct EventBufferTests {
                 while !returned.isSet && buffer.waitingFlushCount == 0 {
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                _ = try await blocker.query("SELECT pg_cancel_backend(pid) FROM (\(locks(granted: true))) AS holders")
-                _ = try? await holding.value
+                try await lock.release()
                 #expect(try await reader.value == 3, "the reader sees the events the periodic flush was writing")
                 #expect(try await periodic.value == 3)
                 #expect(buffer.waitingFlushCount == 0)
-                group.cancelAll()
             }
         }
     }
