@@ -907,13 +907,17 @@ struct OAuthUpkeepTests {
         }
     }
 
+    /// One token a minute per client after a burst of two, on a frozen clock: a client's third request
+    /// within a test is over the limit, however slowly requests are served.
+    static func twoTokensThenLimited(_ configuration: inout AppConfiguration) {
+        configuration.rateLimits = RateLimitSettings(
+            failedAuthAttempts: 100_000, oauthTokensPerMinute: 1, oauthTokenBurst: 2)
+        configuration.rateLimitClock = { 1_000 }
+    }
+
     @Test("a token request whose transaction the database runs again counts once against the client's limit")
     func retriedIssueCountsOnce() async throws {
-        try await withOAuthApp(configure: {
-            $0.rateLimits = RateLimitSettings(
-                failedAuthAttempts: 100_000, oauthTokensPerMinute: 1, oauthTokenBurst: 2)
-            $0.rateLimitClock = { 1_000 }
-        }) { client in
+        try await withOAuthApp(configure: Self.twoTokensThenLimited) { client in
             let org = try await client.organisation("oauthretry")
             let oauth = try await client.oauthClient(org.slug)
             // The first insert of this secret's access token fails with a serialization failure (40001),
@@ -967,12 +971,7 @@ struct OAuthUpkeepTests {
 
     @Test("a client over its access token limit gets 429 and nothing is written; another client is not affected")
     func perClientIssueLimit() async throws {
-        try await withOAuthApp(configure: {
-            // One a minute after a burst of two, on a frozen clock: the third request is over the limit.
-            $0.rateLimits = RateLimitSettings(
-                failedAuthAttempts: 100_000, oauthTokensPerMinute: 1, oauthTokenBurst: 2)
-            $0.rateLimitClock = { 1_000 }
-        }) { client in
+        try await withOAuthApp(configure: Self.twoTokensThenLimited) { client in
             let org = try await client.organisation("oauthlimit")
             let busy = try await client.oauthClient(org.slug, label: "looping")
             let calm = try await client.oauthClient(org.slug, label: "calm")
